@@ -1,0 +1,29 @@
+// Validation of the wire format's TransitionBatch, without LibTorch: the replay shard and
+// the tensor codec both call it, so bad input is rejected the same way everywhere.
+#ifndef SOFTQ_COMMON_TRANSITION_CHECK_H_
+#define SOFTQ_COMMON_TRANSITION_CHECK_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "proto/transition.pb.h"
+
+namespace softq {
+
+inline constexpr uint32_t kMaxObservationDim = 4096;
+inline constexpr uint32_t kMaxActionDim = 256;
+inline constexpr int64_t kMaxBatchTransitions = 1 << 20;
+
+// Number of transitions in `batch` (rewards_size()); meaningful only once validated.
+inline int64_t TransitionCount(const proto::TransitionBatch& batch) {
+  return batch.rewards_size();
+}
+
+// OK when `batch` is well formed: dimensions in range, every array of the size the
+// dimensions imply, at least one and at most kMaxBatchTransitions transitions, every float
+// finite. Otherwise InvalidArgument naming the first bad field and its value.
+absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch);
+
+}  // namespace softq
+
+#endif  // SOFTQ_COMMON_TRANSITION_CHECK_H_

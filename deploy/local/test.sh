@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian 12 machine: installs what is missing, builds,
+# runs `bazel test //...`, and ends with "N passed, N failed" counting test targets.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+bash deploy/local/install.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp)
+bazel test //... --color=no --curses=no "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the build itself failed
+rm -f "$log"
+echo "$passed passed, $failed failed"
+exit "$rc"
