@@ -1,0 +1,44 @@
+// ActingPolicy: an actor's local copy of the sampling network f_phi, with the version of the
+// parameters it holds. The parameter feed (learner in-process, or a subscription thread)
+// swaps new parameters in with SetParameters while the acting loop keeps calling Act.
+// Thread-safe: both calls take the same mutex, so a step never sees half-copied weights.
+#ifndef SOFTQ_ACTOR_ACTING_POLICY_H_
+#define SOFTQ_ACTOR_ACTING_POLICY_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/tensor_codec.h"
+#include "learner/networks.h"
+
+namespace softq {
+
+class ActingPolicy {
+ public:
+  ActingPolicy(int64_t observation_dim, int64_t action_dim, const std::vector<int64_t>& hidden,
+               uint64_t seed);
+
+  // Replaces the parameters if `version` is newer than the held one; InvalidArgument (and
+  // no change) if names or shapes do not match the network.
+  absl::Status SetParameters(const NamedTensors& params, uint64_t version)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One action per row of `observations` [N, O] with fresh noise xi: [N, D], in (-1, 1).
+  torch::Tensor Act(const torch::Tensor& observations) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The version of the held parameters; 0 until the first SetParameters.
+  uint64_t version() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  SamplingNetwork network_ ABSL_GUARDED_BY(mu_);
+  torch::Generator generator_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_ACTOR_ACTING_POLICY_H_

@@ -1,0 +1,18 @@
+// Thread settings for processes that run LibTorch. Debian's LibTorch calls whatever
+// libblas.so.3 resolves to (OpenBLAS once installed), and OpenBLAS's threads fight LibTorch's
+// on small matrices, so each binary sets both deliberately and prints what it runs with.
+// Call from main before starting threads.
+#ifndef SOFTQ_COMMON_TORCH_THREADS_H_
+#define SOFTQ_COMMON_TORCH_THREADS_H_
+
+#include <string>
+
+namespace softq {
+
+// Sets LibTorch's intra-op threads and, when the BLAS is OpenBLAS, its threads. Returns a
+// one-line description: "BLAS OpenBLAS (...), torch threads N, BLAS threads M".
+std::string ConfigureTorchThreads(int torch_threads, int blas_threads = 1);
+
+}  // namespace softq
+
+#endif  // SOFTQ_COMMON_TORCH_THREADS_H_

@@ -1,0 +1,47 @@
+// Algorithm 1 in one process: an Actor on the environment writes into a LocalReplay, a
+// Learner samples from it and publishes to the actor's ActingPolicy. Same actor and learner
+// classes as the distributed system; only the wiring differs. Thread-compatible.
+#ifndef SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
+#define SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "actor/multigoal_evaluation.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+
+struct InProcessOptions {
+  SqlConfig sql;
+  std::string env = "multigoal";
+  int num_envs = 1;
+  int64_t max_env_steps = 40000;
+  int64_t batch_size = 64;
+  int64_t min_replay_size = 100;     // transitions before the first update
+  int64_t replay_capacity = 1000000;
+  int updates_per_step = 1;          // gradient steps per env step
+  int64_t publish_interval = 1;      // updates between parameter publications to the actor
+  int64_t eval_interval = 1000;      // env steps between evaluations (0: only at the end)
+  int eval_rollouts = 100;
+  bool stop_when_solved = false;     // end at the first evaluation that meets the criterion
+  uint64_t seed = 0;
+  std::string trajectories_csv;      // final evaluation's rollouts, if set
+};
+
+struct InProcessResult {
+  int64_t env_steps = 0;
+  int64_t updates = 0;
+  double seconds = 0;
+  int64_t first_solved_env_steps = -1;  // -1: never met the criterion
+  MultiGoalEvaluation final_evaluation;
+};
+
+// Trains; `log` receives one progress line per evaluation. InvalidArgument for bad options.
+absl::StatusOr<InProcessResult> TrainInProcess(
+    const InProcessOptions& options, const std::function<void(const std::string&)>& log);
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_

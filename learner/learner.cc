@@ -1,0 +1,28 @@
+#include "learner/learner.h"
+
+namespace softq {
+
+Learner::Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publisher,
+                 LearnerOptions options, uint64_t first_version)
+    : agent_(agent),
+      source_(source),
+      publisher_(publisher),
+      options_(options),
+      version_(first_version - 1) {
+  Publish();
+}
+
+absl::StatusOr<UpdateMetrics> Learner::Step(absl::Duration timeout) {
+  absl::StatusOr<TransitionTensors> batch = source_->Next(timeout);
+  if (!batch.ok()) return batch.status();
+  const UpdateMetrics metrics = agent_->Update(*batch);
+  if (agent_->step() % options_.publish_interval == 0) Publish();
+  return metrics;
+}
+
+void Learner::Publish() {
+  ++version_;
+  publisher_->Publish(agent_->PolicyParameters(), version_, agent_->step());
+}
+
+}  // namespace softq

@@ -1,0 +1,64 @@
+// Learner: the training loop's step, independent of where batches come from and where
+// parameters go. Each Step() takes one batch from a BatchSource, runs one SqlAgent update,
+// and every `publish_interval` updates publishes the sampling network with a new version.
+// In one process the source is an in-memory replay and the publisher an actor's policy; in
+// a cluster they are the replay client and the parameter service. Not thread-safe.
+#ifndef SOFTQ_LEARNER_LEARNER_H_
+#define SOFTQ_LEARNER_LEARNER_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/tensor_codec.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+
+// Supplies training batches. Next blocks up to `timeout` (DeadlineExceeded after it, e.g.
+// while the replay is below its minimum size). Implementations say their thread-safety.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual absl::StatusOr<TransitionTensors> Next(absl::Duration timeout) = 0;
+};
+
+// Receives each published version of the sampling network.
+class ParameterPublisher {
+ public:
+  virtual ~ParameterPublisher() = default;
+  virtual void Publish(const NamedTensors& params, uint64_t version, int64_t learner_step) = 0;
+};
+
+struct LearnerOptions {
+  int64_t publish_interval = 100;  // updates between publications
+};
+
+class Learner {
+ public:
+  // `agent`, `source` and `publisher` outlive the learner. Publishes version 1 (the initial
+  // parameters) at construction, so actors can start before the first update.
+  Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publisher,
+          LearnerOptions options, uint64_t first_version = 1);
+
+  // Waits up to `timeout` for a batch, updates, maybe publishes. The source's error (e.g.
+  // DeadlineExceeded) is returned unchanged and nothing is updated.
+  absl::StatusOr<UpdateMetrics> Step(absl::Duration timeout);
+
+  // Publishes the current parameters with the next version.
+  void Publish();
+
+  uint64_t version() const { return version_; }
+  SqlAgent& agent() { return *agent_; }
+
+ private:
+  SqlAgent* agent_;
+  BatchSource* source_;
+  ParameterPublisher* publisher_;
+  LearnerOptions options_;
+  uint64_t version_;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_LEARNER_H_

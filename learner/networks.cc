@@ -1,0 +1,77 @@
+#include "learner/networks.h"
+
+namespace softq {
+
+MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t output_dim) {
+  int64_t in = input_dim;
+  for (int64_t width : hidden) {
+    layers_->push_back(torch::nn::Linear(in, width));
+    in = width;
+  }
+  layers_->push_back(torch::nn::Linear(in, output_dim));
+  register_module("layers", layers_);
+  torch::NoGradGuard no_grad;
+  for (auto& layer : *layers_) {
+    auto* linear = layer->as<torch::nn::Linear>();
+    torch::nn::init::xavier_uniform_(linear->weight);
+    torch::nn::init::zeros_(linear->bias);
+  }
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  const size_t n = layers_->size();
+  for (size_t i = 0; i < n; ++i) {
+    x = layers_[i]->as<torch::nn::Linear>()->forward(x);
+    if (i + 1 < n) x = torch::relu(x);
+  }
+  return x;
+}
+
+QNetworkImpl::QNetworkImpl(int64_t observation_dim, int64_t action_dim,
+                           const std::vector<int64_t>& hidden)
+    : mlp_(observation_dim + action_dim, hidden, 1) {
+  register_module("mlp", mlp_);
+}
+
+torch::Tensor QNetworkImpl::forward(const torch::Tensor& observations,
+                                    const torch::Tensor& actions) {
+  return mlp_->forward(torch::cat({observations, actions}, -1)).squeeze(-1);
+}
+
+SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim, int64_t action_dim,
+                                         const std::vector<int64_t>& hidden)
+    : action_dim_(action_dim), mlp_(observation_dim + action_dim, hidden, action_dim) {
+  register_module("mlp", mlp_);
+}
+
+torch::Tensor SamplingNetworkImpl::forward(const torch::Tensor& observations,
+                                           const torch::Tensor& noise) {
+  return torch::tanh(mlp_->forward(torch::cat({observations, noise}, -1)));
+}
+
+torch::Tensor SamplingNetworkImpl::Sample(const torch::Tensor& observations,
+                                          int64_t particles) {
+  if (particles == 0) {
+    return forward(observations, torch::randn({observations.size(0), action_dim_},
+                                              observations.options()));
+  }
+  const torch::Tensor obs =
+      observations.unsqueeze(1).expand({observations.size(0), particles, observations.size(1)});
+  return forward(obs, torch::randn({observations.size(0), particles, action_dim_},
+                                   observations.options()));
+}
+
+void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to, double tau) {
+  torch::NoGradGuard no_grad;
+  const auto src = from.parameters();
+  auto dst = to.parameters();
+  for (size_t i = 0; i < src.size(); ++i) {
+    if (tau >= 1.0) {
+      dst[i].copy_(src[i]);
+    } else {
+      dst[i].mul_(1.0 - tau).add_(src[i], tau);
+    }
+  }
+}
+
+}  // namespace softq

@@ -1,0 +1,167 @@
+#include "learner/sql_agent.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "learner/sql_math.h"
+
+namespace softq {
+
+absl::Status ValidateSqlConfig(const SqlConfig& c) {
+  absl::Status hidden_ok = absl::OkStatus();
+  for (int64_t width : c.hidden) {
+    if (width < 1) hidden_ok = FlagAtLeast("hidden", static_cast<double>(width), 1);
+  }
+  return CheckFlags({
+      FlagInRange("observation_dim", c.observation_dim, 1, 4096),
+      FlagInRange("action_dim", c.action_dim, 1, 256),
+      hidden_ok,
+      FlagInRange("q_learning_rate", c.q_learning_rate, 1e-9, 1.0),
+      FlagInRange("policy_learning_rate", c.policy_learning_rate, 1e-9, 1.0),
+      FlagInRange("discount", c.discount, 0.0, 1.0),
+      FlagInRange("reward_scale", c.reward_scale, 1e-9, 1e9),
+      FlagInRange("value_particles", c.value_particles, 1, 1 << 16),
+      FlagInRange("kernel_particles", c.kernel_particles, 2, 1 << 12),
+      FlagInRange("kernel_update_ratio", c.kernel_update_ratio, 1e-6, 1.0 - 1e-6),
+      FlagAtLeast("target_update_interval", c.target_update_interval, 1),
+      FlagInRange("target_tau", c.target_tau, 1e-6, 1.0),
+  });
+}
+
+SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
+    : config_(config),
+      device_(device),
+      q_(config.observation_dim, config.action_dim, config.hidden),
+      q_target_(config.observation_dim, config.action_dim, config.hidden),
+      policy_(config.observation_dim, config.action_dim, config.hidden),
+      q_optimizer_(q_->parameters(), torch::optim::AdamOptions(config.q_learning_rate)),
+      policy_optimizer_(policy_->parameters(),
+                        torch::optim::AdamOptions(config.policy_learning_rate)) {
+  q_->to(device_);
+  q_target_->to(device_);
+  policy_->to(device_);
+  CopyParameters(*q_, *q_target_);
+  for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
+}
+
+UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
+  const auto options = torch::TensorOptions().device(device_);
+  UpdateNoise noise;
+  noise.value_actions =
+      torch::rand({config_.value_particles, config_.action_dim}, options) * 2.0 - 1.0;
+  noise.policy_noise =
+      torch::randn({batch_size, config_.kernel_particles, config_.action_dim}, options);
+  return noise;
+}
+
+torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
+                                   const torch::Tensor& value_actions,
+                                   UpdateMetrics* metrics) {
+  const int64_t b = batch.observations.size(0);
+  const int64_t m = value_actions.size(0);
+  torch::Tensor target;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor next_obs = batch.next_observations.unsqueeze(1).expand(
+        {b, m, batch.next_observations.size(1)});
+    const torch::Tensor actions = value_actions.unsqueeze(0).expand({b, m, config_.action_dim});
+    const torch::Tensor next_value =
+        sql::SoftValue(q_target_->forward(next_obs, actions), config_.action_dim);
+    target = sql::SoftTdTarget(batch.rewards, batch.dones, next_value, config_.reward_scale,
+                               config_.discount);
+  }
+  const torch::Tensor q = q_->forward(batch.observations, batch.actions);
+  if (metrics != nullptr) {
+    metrics->mean_q = q.mean().item<double>();
+    metrics->mean_target = target.mean().item<double>();
+  }
+  return sql::CriticLoss(q, target);
+}
+
+torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
+                                        const torch::Tensor& policy_noise,
+                                        UpdateMetrics* metrics) {
+  const int64_t b = observations.size(0);
+  const int64_t k = policy_noise.size(1);
+  const int64_t k_updated = static_cast<int64_t>(k * config_.kernel_update_ratio);
+  const int64_t k_fixed = k - k_updated;
+  const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
+  const torch::Tensor actions = policy_->forward(obs, policy_noise);  // [B, K, D]
+  const torch::Tensor fixed = actions.slice(1, 0, k_fixed).detach().requires_grad_(true);
+  const torch::Tensor updated = actions.slice(1, k_fixed);
+  const torch::Tensor log_p =
+      q_->forward(obs.slice(1, 0, k_fixed), fixed) + sql::SquashCorrection(fixed);
+  const torch::Tensor grad_log_p = torch::autograd::grad({log_p.sum()}, {fixed})[0];
+  const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed.detach(), updated.detach());
+  const torch::Tensor direction = sql::SteinDirection(kernel, grad_log_p);
+  const torch::Tensor surrogate = sql::SvgdSurrogateLoss(updated, direction);
+  if (metrics != nullptr) {
+    metrics->policy_surrogate = surrogate.item<double>();
+    metrics->kernel_bandwidth = kernel.bandwidth.mean().item<double>();
+  }
+  return surrogate;
+}
+
+UpdateMetrics SqlAgent::Update(const TransitionTensors& batch) {
+  return Update(batch, DrawNoise(batch.observations.size(0)));
+}
+
+UpdateMetrics SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& noise) {
+  TransitionTensors batch = host_batch;
+  if (batch.observations.device() != device_) {
+    batch.observations = batch.observations.to(device_, /*non_blocking=*/true);
+    batch.actions = batch.actions.to(device_, true);
+    batch.rewards = batch.rewards.to(device_, true);
+    batch.next_observations = batch.next_observations.to(device_, true);
+    batch.dones = batch.dones.to(device_, true);
+  }
+  UpdateMetrics metrics;
+  q_optimizer_.zero_grad();
+  policy_optimizer_.zero_grad();
+  torch::Tensor critic = CriticLoss(batch, noise.value_actions, &metrics);
+  critic.backward();
+  PolicySurrogate(batch.observations, noise.policy_noise, &metrics).backward();
+  q_optimizer_.step();
+  policy_optimizer_.step();
+  metrics.critic_loss = critic.item<double>();
+  ++step_;
+  if (config_.target_tau < 1.0) {
+    CopyParameters(*q_, *q_target_, config_.target_tau);
+  } else if (step_ % config_.target_update_interval == 0) {
+    CopyParameters(*q_, *q_target_);
+  }
+  return metrics;
+}
+
+NamedTensors SqlAgent::PolicyParameters() const {
+  NamedTensors params;
+  for (const auto& item : policy_->named_parameters()) {
+    params.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
+  }
+  return params;
+}
+
+absl::Status LoadNamedParameters(const NamedTensors& params, torch::nn::Module& network) {
+  auto named = network.named_parameters();
+  if (params.size() != named.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("parameters: got ", params.size(),
+                                                   " tensors, network has ", named.size()));
+  }
+  for (const auto& [name, value] : params) {
+    torch::Tensor* target = named.find(name);
+    if (target == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("parameters: unknown tensor \"", name, "\""));
+    }
+    if (target->sizes() != value.sizes()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameters: \"", name, "\" has shape ", c10::str(value.sizes()),
+                       ", network expects ", c10::str(target->sizes())));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, value] : params) {
+    named.find(name)->copy_(value);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace softq

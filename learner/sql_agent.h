@@ -1,0 +1,104 @@
+// SqlAgent: the Soft Q-Learning update step. Owns the Q network, its target copy, the
+// sampling network and both Adam optimizers; one Update() is one critic step (soft Q) and one
+// amortized-SVGD step of the sampling network, both from the same pre-update parameters, as
+// in the authors' code. The loss builders are public so tests can check them against an
+// independent implementation. Not thread-safe: one caller at a time.
+#ifndef SOFTQ_LEARNER_SQL_AGENT_H_
+#define SOFTQ_LEARNER_SQL_AGENT_H_
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "common/tensor_codec.h"
+#include "learner/networks.h"
+
+namespace softq {
+
+// Hyperparameters; defaults are the paper's multi-goal settings.
+struct SqlConfig {
+  int64_t observation_dim = 2;
+  int64_t action_dim = 2;
+  std::vector<int64_t> hidden = {128, 128};
+  double q_learning_rate = 3e-4;
+  double policy_learning_rate = 3e-4;
+  double discount = 0.99;
+  double reward_scale = 0.1;               // plays the part of 1 / alpha
+  int64_t value_particles = 16;            // M: importance samples of the soft value
+  int64_t kernel_particles = 32;           // K: SVGD particles per state
+  double kernel_update_ratio = 0.5;        // share of the K particles that are moved
+  int64_t target_update_interval = 1000;   // hard copy period, in updates (tau == 1)
+  double target_tau = 1.0;                 // < 1: Polyak averaging every update instead
+};
+
+// Checks every field; InvalidArgument names the first bad one.
+absl::Status ValidateSqlConfig(const SqlConfig& config);
+
+// Scalars of one update, for logging.
+struct UpdateMetrics {
+  double critic_loss = 0;
+  double mean_q = 0;
+  double mean_target = 0;
+  double policy_surrogate = 0;
+  double kernel_bandwidth = 0;
+};
+
+// The random draws of one update: value_actions [M, D] uniform in [-1, 1] (shared by the
+// batch, as in the reference), policy_noise [B, K, D] standard normal.
+struct UpdateNoise {
+  torch::Tensor value_actions;
+  torch::Tensor policy_noise;
+};
+
+class SqlAgent {
+ public:
+  SqlAgent(const SqlConfig& config, torch::Device device = torch::kCPU);
+
+  // One update on `batch` (any device; moved to the agent's). Draws its own noise.
+  UpdateMetrics Update(const TransitionTensors& batch);
+  UpdateMetrics Update(const TransitionTensors& batch, const UpdateNoise& noise);
+  UpdateNoise DrawNoise(int64_t batch_size) const;
+
+  // J_Q for `batch` with the given proposal actions; gradients flow into q() only.
+  torch::Tensor CriticLoss(const TransitionTensors& batch, const torch::Tensor& value_actions,
+                           UpdateMetrics* metrics = nullptr);
+  // The SVGD surrogate for `observations` [B, O] with noise [B, K, D]; gradients flow into
+  // policy() only.
+  torch::Tensor PolicySurrogate(const torch::Tensor& observations,
+                                const torch::Tensor& policy_noise,
+                                UpdateMetrics* metrics = nullptr);
+
+  QNetwork& q() { return q_; }
+  QNetwork& q_target() { return q_target_; }
+  SamplingNetwork& policy() { return policy_; }
+  torch::optim::Adam& q_optimizer() { return q_optimizer_; }
+  torch::optim::Adam& policy_optimizer() { return policy_optimizer_; }
+  const SqlConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  // Updates done so far (restored from checkpoints by the learner).
+  int64_t step() const { return step_; }
+  void set_step(int64_t step) { step_ = step; }
+
+  // The sampling network's parameters on the CPU, for publication to actors.
+  NamedTensors PolicyParameters() const;
+
+ private:
+  SqlConfig config_;
+  torch::Device device_;
+  QNetwork q_;
+  QNetwork q_target_;
+  SamplingNetwork policy_;
+  torch::optim::Adam q_optimizer_;
+  torch::optim::Adam policy_optimizer_;
+  int64_t step_ = 0;
+};
+
+// Loads `params` (names and shapes as from PolicyParameters()) into `network`.
+// InvalidArgument naming the parameter when a name is missing or a shape differs.
+absl::Status LoadNamedParameters(const NamedTensors& params, torch::nn::Module& network);
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_SQL_AGENT_H_

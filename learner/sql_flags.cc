@@ -1,0 +1,51 @@
+#include "learner/sql_flags.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+ABSL_FLAG(std::string, hidden, "128,128", "hidden layer widths of both networks");
+ABSL_FLAG(double, q_learning_rate, 3e-4, "Adam learning rate of the Q network");
+ABSL_FLAG(double, policy_learning_rate, 3e-4, "Adam learning rate of the sampling network");
+ABSL_FLAG(double, discount, 0.99, "discount factor gamma, in [0, 1]");
+ABSL_FLAG(double, reward_scale, 0.1, "reward scale (the inverse temperature 1/alpha)");
+ABSL_FLAG(int64_t, value_particles, 16, "importance samples M of the soft value");
+ABSL_FLAG(int64_t, kernel_particles, 32, "SVGD particles K per state");
+ABSL_FLAG(double, kernel_update_ratio, 0.5, "share of the K particles moved by SVGD");
+ABSL_FLAG(int64_t, target_update_interval, 1000, "updates between hard target copies");
+ABSL_FLAG(double, target_tau, 1.0, "Polyak rate of the target (1: hard copy at interval)");
+
+namespace softq {
+
+absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t action_dim) {
+  SqlConfig c;
+  c.observation_dim = observation_dim;
+  c.action_dim = action_dim;
+  c.hidden.clear();
+  const std::string hidden = absl::GetFlag(FLAGS_hidden);
+  for (absl::string_view w : absl::StrSplit(hidden, ',', absl::SkipEmpty())) {
+    int64_t width = 0;
+    if (!absl::SimpleAtoi(w, &width) || width < 1 || width > 65536) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--hidden=", hidden, ": expected positive widths like 128,128"));
+    }
+    c.hidden.push_back(width);
+  }
+  c.q_learning_rate = absl::GetFlag(FLAGS_q_learning_rate);
+  c.policy_learning_rate = absl::GetFlag(FLAGS_policy_learning_rate);
+  c.discount = absl::GetFlag(FLAGS_discount);
+  c.reward_scale = absl::GetFlag(FLAGS_reward_scale);
+  c.value_particles = absl::GetFlag(FLAGS_value_particles);
+  c.kernel_particles = absl::GetFlag(FLAGS_kernel_particles);
+  c.kernel_update_ratio = absl::GetFlag(FLAGS_kernel_update_ratio);
+  c.target_update_interval = absl::GetFlag(FLAGS_target_update_interval);
+  c.target_tau = absl::GetFlag(FLAGS_target_tau);
+  if (absl::Status s = ValidateSqlConfig(c); !s.ok()) return s;
+  return c;
+}
+
+}  // namespace softq

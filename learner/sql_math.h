@@ -1,0 +1,52 @@
+// The Soft Q-Learning math as pure functions on tensors (Haarnoja et al. 2017; formulas in
+// shared/docs/soft_q_learning.md). No modules, no optimizers, no randomness: callers pass
+// the sampled actions in, so every function is deterministic and testable on its own.
+// Thread-safe (no state).
+#ifndef SOFTQ_LEARNER_SQL_MATH_H_
+#define SOFTQ_LEARNER_SQL_MATH_H_
+
+#include <torch/types.h>
+
+namespace softq::sql {
+
+// Importance-sampled soft value with a uniform proposal on [-1, 1]^action_dim:
+//   V = logsumexp_j q[..., j] - log M + action_dim * log 2,  M = q.size(-1).
+// `q_particles` is [..., M]; returns [...]. Stable for large |q|.
+torch::Tensor SoftValue(const torch::Tensor& q_particles, int64_t action_dim);
+
+// TD target y = reward_scale * r + (1 - done) * discount * next_value, with no gradient.
+torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& dones,
+                           const torch::Tensor& next_value, double reward_scale,
+                           double discount);
+
+// J_Q = mean(0.5 * (target - q)^2).
+torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
+
+// sum_d log(1 - a_d^2 + 1e-6): the log-Jacobian correction of the tanh squashing, [..., D] ->
+// [...]. Added to Q to form the target log-density of the sampling network's actions.
+torch::Tensor SquashCorrection(const torch::Tensor& actions);
+
+// Adaptive-bandwidth RBF kernel between fixed particles x [B, Kx, D] and updated
+// particles y [B, Ky, D]: kappa = exp(-||x - y||^2 / h), h = max(median / log Kx, 1e-3)
+// with the (lower) median of the Kx*Ky squared distances taken per state. Gradients are
+// stopped. `kappa` is [B, Kx, Ky]; `grad_x` = d kappa / d x is [B, Kx, Ky, D].
+struct RbfKernel {
+  torch::Tensor kappa;
+  torch::Tensor grad_x;
+  torch::Tensor bandwidth;  // h, [B]
+};
+RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& updated);
+
+// Stein variational direction for each updated particle y_i:
+//   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j} kappa(x_j, y_i) ].
+// `grad_log_p` is [B, Kx, D]; returns [B, Ky, D].
+torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& grad_log_p);
+
+// Amortized SVGD surrogate: -sum(stop_grad(direction) * updated_actions). Its gradient with
+// respect to the sampling network's parameters moves the updated particles along `direction`.
+torch::Tensor SvgdSurrogateLoss(const torch::Tensor& updated_actions,
+                                const torch::Tensor& direction);
+
+}  // namespace softq::sql
+
+#endif  // SOFTQ_LEARNER_SQL_MATH_H_

@@ -1,0 +1,65 @@
+// train_in_process: Algorithm 1 in one process on the multi-goal task (actor, in-memory
+// replay, learner), ending with an evaluation and, optionally, a CSV of its rollouts.
+// Exit status: 0 when the final policy meets the criterion, 1 when not, 2 for bad flags.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "common/flags.h"
+#include "common/torch_threads.h"
+#include "learner/in_process_trainer.h"
+#include "learner/sql_flags.h"
+
+ABSL_FLAG(int64_t, seed, 0, "random seed");
+ABSL_FLAG(int64_t, max_env_steps, 20000, "environment steps to train for");
+ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
+ABSL_FLAG(int64_t, min_replay_size, 100, "transitions before the first update");
+ABSL_FLAG(int64_t, replay_capacity, 1000000, "replay capacity in transitions");
+ABSL_FLAG(int64_t, eval_interval, 1000, "env steps between evaluations");
+ABSL_FLAG(int32_t, eval_rollouts, 100, "rollouts per evaluation");
+ABSL_FLAG(bool, stop_when_solved, false, "stop at the first evaluation meeting the criterion");
+ABSL_FLAG(std::string, trajectories_csv, "", "write the final evaluation's rollouts here");
+ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
+
+int main(int argc, char** argv) {
+  if (std::optional<int> code = softq::ParseFlags(
+          argc, argv, "trains SQL on the multi-goal task in one process");
+      code) {
+    return *code;
+  }
+  absl::StatusOr<softq::SqlConfig> sql = softq::SqlConfigFromFlags(2, 2);
+  absl::Status flags_ok = softq::CheckFlags({
+      sql.status(),
+      softq::FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 1),
+      softq::FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 20),
+      softq::FlagAtLeast("min_replay_size", absl::GetFlag(FLAGS_min_replay_size), 1),
+      softq::FlagAtLeast("replay_capacity", absl::GetFlag(FLAGS_replay_capacity), 1),
+      softq::FlagAtLeast("eval_interval", absl::GetFlag(FLAGS_eval_interval), 0),
+      softq::FlagAtLeast("eval_rollouts", absl::GetFlag(FLAGS_eval_rollouts), 1),
+      softq::FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
+  });
+  if (!flags_ok.ok()) return softq::ReportFlagError(argv[0], flags_ok);
+
+  std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
+  softq::InProcessOptions options;
+  options.sql = *sql;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.max_env_steps = absl::GetFlag(FLAGS_max_env_steps);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.min_replay_size = absl::GetFlag(FLAGS_min_replay_size);
+  options.replay_capacity = absl::GetFlag(FLAGS_replay_capacity);
+  options.eval_interval = absl::GetFlag(FLAGS_eval_interval);
+  options.eval_rollouts = absl::GetFlag(FLAGS_eval_rollouts);
+  options.stop_when_solved = absl::GetFlag(FLAGS_stop_when_solved);
+  options.trajectories_csv = absl::GetFlag(FLAGS_trajectories_csv);
+  absl::StatusOr<softq::InProcessResult> result = softq::TrainInProcess(
+      options, [](const std::string& line) { std::cout << line << std::endl; });
+  if (!result.ok()) {
+    std::cerr << "train_in_process: " << result.status() << std::endl;
+    return 1;
+  }
+  std::cout << "final: env steps " << result->env_steps << ", updates " << result->updates
+            << ", " << result->seconds << " s, first solved at "
+            << result->first_solved_env_steps << " env steps; "
+            << result->final_evaluation.Summary() << std::endl;
+  return result->final_evaluation.Solved() ? 0 : 1;
+}
