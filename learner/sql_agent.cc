@@ -77,26 +77,45 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
   return sql::CriticLoss(q, target);
 }
 
-torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
-                                        const torch::Tensor& policy_noise,
-                                        UpdateMetrics* metrics) {
+torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
+                                const torch::Tensor& observations,
+                                const torch::Tensor& policy_noise, double update_ratio,
+                                double* bandwidth) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
-  const int64_t k_updated = static_cast<int64_t>(k * config_.kernel_update_ratio);
-  const int64_t k_fixed = k - k_updated;
+  const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
-  const torch::Tensor actions = policy_->forward(obs, policy_noise);  // [B, K, D]
-  const torch::Tensor fixed = actions.slice(1, 0, k_fixed).detach().requires_grad_(true);
-  const torch::Tensor updated = actions.slice(1, k_fixed);
-  const torch::Tensor log_p =
-      q_->forward(obs.slice(1, 0, k_fixed), fixed) + sql::SquashCorrection(fixed);
+  const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
+  // The fixed particles need no graph through the policy: draw them without one, which
+  // halves the backward pass.
+  torch::Tensor fixed;
+  {
+    torch::NoGradGuard no_grad;
+    fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
+  }
+  fixed.requires_grad_(true);
+  const torch::Tensor updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
+  const torch::Tensor log_p = log_target(obs_fixed, fixed);
   const torch::Tensor grad_log_p = torch::autograd::grad({log_p.sum()}, {fixed})[0];
   const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed.detach(), updated.detach());
   const torch::Tensor direction = sql::SteinDirection(kernel, grad_log_p);
-  const torch::Tensor surrogate = sql::SvgdSurrogateLoss(updated, direction);
+  if (bandwidth != nullptr) *bandwidth = kernel.bandwidth.mean().item<double>();
+  return sql::SvgdSurrogateLoss(updated, direction);
+}
+
+torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
+                                        const torch::Tensor& policy_noise,
+                                        UpdateMetrics* metrics) {
+  QNetwork& q = q_;
+  const LogDensity log_target = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
+    return q->forward(obs, actions) + sql::SquashCorrection(actions);
+  };
+  double bandwidth = 0;
+  torch::Tensor surrogate = AmortizedSvgdLoss(policy_, log_target, observations, policy_noise,
+                                              config_.kernel_update_ratio, &bandwidth);
   if (metrics != nullptr) {
     metrics->policy_surrogate = surrogate.item<double>();
-    metrics->kernel_bandwidth = kernel.bandwidth.mean().item<double>();
+    metrics->kernel_bandwidth = bandwidth;
   }
   return surrogate;
 }

@@ -6,6 +6,7 @@
 #ifndef SOFTQ_LEARNER_SQL_AGENT_H_
 #define SOFTQ_LEARNER_SQL_AGENT_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,21 @@ class SqlAgent {
   torch::optim::Adam policy_optimizer_;
   int64_t step_ = 0;
 };
+
+// Log-density (up to a constant) of the target at actions [B, Kf, D] for observations
+// [B, Kf, O]: returns [B, Kf]. Must be differentiable with respect to the actions.
+using LogDensity = std::function<torch::Tensor(const torch::Tensor& observations,
+                                               const torch::Tensor& actions)>;
+
+// The amortized SVGD surrogate: draws K = policy_noise.size(1) actions per observation from
+// `policy`, splits them into fixed (the first K - int(K * update_ratio), no gradient) and
+// updated particles, and returns -sum(stop_grad(Delta) * updated) with Delta the Stein
+// direction toward `log_target`. Its gradient flows into `policy` only. `bandwidth`, if
+// given, receives the mean kernel bandwidth.
+torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
+                                const torch::Tensor& observations,
+                                const torch::Tensor& policy_noise, double update_ratio,
+                                double* bandwidth = nullptr);
 
 // Loads `params` (names and shapes as from PolicyParameters()) into `network`.
 // InvalidArgument naming the parameter when a name is missing or a shape differs.

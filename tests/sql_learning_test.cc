@@ -1,0 +1,102 @@
+// End to end in one process: the actor, the in-memory replay and the learner, wired as in
+// Algorithm 1, learn a multimodal policy on the multi-goal task.
+#include <iostream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "actor/actor.h"
+#include "common/torch_threads.h"
+#include "learner/in_process_trainer.h"
+#include "learner/local_replay.h"
+
+namespace softq {
+namespace {
+
+TEST(LocalReplay, StoresWholeBatchesAndEvictsOldestAtCapacity) {
+  LocalReplay replay(/*capacity=*/5, 2, 2, /*batch_size=*/64, /*min_size=*/3, 0);
+  proto::TransitionBatch batch;
+  batch.set_observation_dim(2);
+  batch.set_action_dim(2);
+  for (int i = 0; i < 4; ++i) {
+    batch.add_observations(i);
+    batch.add_observations(i);
+    batch.add_actions(0);
+    batch.add_actions(0);
+    batch.add_rewards(i);
+    batch.add_next_observations(i);
+    batch.add_next_observations(i);
+    batch.add_dones(false);
+  }
+  EXPECT_EQ(replay.Next(absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(replay.Write(batch).ok());
+  for (float& r : *batch.mutable_rewards()) r += 10;  // rewards 10..13
+  ASSERT_TRUE(replay.Write(batch).ok());
+  EXPECT_EQ(replay.size(), 5);
+  EXPECT_EQ(replay.inserted(), 8);
+  absl::StatusOr<TransitionTensors> sample = replay.Next(absl::Seconds(1));
+  ASSERT_TRUE(sample.ok());
+  // Holds rewards {3, 10, 11, 12, 13}: 0, 1 and 2 were evicted.
+  EXPECT_TRUE((sample->rewards >= 3).all().item<bool>());
+  batch.set_rewards(0, NAN);
+  EXPECT_EQ(replay.Write(batch).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(replay.inserted(), 8);
+}
+
+class RecordingSink : public TransitionSink {
+ public:
+  absl::Status Write(proto::TransitionBatch batch) override {
+    batches.push_back(std::move(batch));
+    return absl::OkStatus();
+  }
+  std::vector<proto::TransitionBatch> batches;
+};
+
+TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
+  std::vector<std::unique_ptr<Environment>> envs;
+  for (int i = 0; i < 3; ++i) envs.push_back(*MakeEnvironment("multigoal", i));
+  ActingPolicy policy(2, 2, {16}, 0);
+  RecordingSink sink;
+  Actor actor(std::move(envs), &policy, &sink, {.actor_id = 4, .steps_per_write = 2});
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(actor.Step().ok());
+  EXPECT_EQ(actor.env_steps(), 300);
+  ASSERT_EQ(sink.batches.size(), 50u);
+  int64_t timeouts = 0;
+  for (size_t b = 0; b < sink.batches.size(); ++b) {
+    const proto::TransitionBatch& batch = sink.batches[b];
+    EXPECT_EQ(batch.actor_id(), 4u);
+    ASSERT_EQ(batch.rewards_size(), 6);  // 3 envs x 2 steps
+    for (int i = 0; i < 3; ++i) {
+      // Row i (step 1) continues into row i + 3 (step 2) unless the episode ended.
+      if (batch.step_ids(i + 3) != 0) {
+        EXPECT_EQ(batch.episode_ids(i + 3), batch.episode_ids(i));
+        EXPECT_EQ(batch.next_observations(2 * i), batch.observations(2 * (i + 3)));
+      }
+    }
+    for (int i = 0; i < 6; ++i) {
+      if (batch.step_ids(i) == 29 && !batch.dones(i)) ++timeouts;
+    }
+  }
+  EXPECT_GT(timeouts, 0);  // a random policy times out, and time-outs are stored as not done
+  EXPECT_GT(actor.episodes(), 0);
+  EXPECT_EQ(static_cast<int64_t>(actor.TakeEpisodeReturns().size()), actor.episodes());
+}
+
+TEST(InProcessTraining, LearnsToReachAllFourGoals) {
+  std::cout << ConfigureTorchThreads(1) << std::endl;
+  InProcessOptions options;
+  options.seed = 0;
+  options.max_env_steps = 15000;
+  options.eval_interval = 1000;
+  options.stop_when_solved = true;
+  absl::StatusOr<InProcessResult> result =
+      TrainInProcess(options, [](const std::string& line) { std::cout << line << std::endl; });
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::cout << "solved at " << result->first_solved_env_steps << " env steps, "
+            << result->updates << " updates, " << result->seconds << " s" << std::endl;
+  EXPECT_TRUE(result->final_evaluation.Solved()) << result->final_evaluation.Summary();
+}
+
+}  // namespace
+}  // namespace softq
