@@ -1,6 +1,7 @@
 #include "common/torch_threads.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <torch/torch.h>
 
@@ -9,6 +10,8 @@
 namespace softq {
 
 std::string ConfigureTorchThreads(int torch_threads, int blas_threads) {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   torch::set_num_threads(torch_threads);
   std::string blas = "reference or unknown (install libopenblas0-pthread: ~27x faster)";
   using SetThreads = void (*)(int);

@@ -33,7 +33,11 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& upd
   const int64_t k_fixed = fixed.size(1);
   const torch::Tensor diff = fixed.unsqueeze(2) - updated.unsqueeze(1);  // [B, Kx, Ky, D]
   const torch::Tensor dist_sq = diff.pow(2).sum(-1);                     // [B, Kx, Ky]
-  const torch::Tensor median_sq = std::get<0>(dist_sq.reshape({batch, -1}).median(1));
+  // The lower median (as torch::median gives) by sorting each row: median(dim) on the CPU
+  // loops over rows in 1.13, which costs more than the rest of the kernel together.
+  const torch::Tensor flat = dist_sq.reshape({batch, -1});
+  const torch::Tensor median_sq =
+      std::get<0>(flat.sort(/*dim=*/1)).select(1, (flat.size(1) - 1) / 2);
   const torch::Tensor h =
       torch::clamp_min(median_sq / std::log(static_cast<double>(k_fixed)), 1e-3);
   const torch::Tensor h3 = h.view({batch, 1, 1});

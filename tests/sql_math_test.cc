@@ -63,6 +63,15 @@ TEST(RbfKernel, BandwidthIsLowerMedianOverLogFixedCount) {
   EXPECT_NEAR(k.grad_x[0][1][0][0].item<double>(), -2.0 / h * std::exp(-1.0 / h), 1e-6);
 }
 
+TEST(RbfKernel, EvenCountTakesTheLowerMedianPerState) {
+  // State 0: squared distances {0, 1, 4, 9} -> 1. State 1: {0, 4, 16, 36} -> 4.
+  const torch::Tensor x = torch::tensor({0.0, 1.0, 2.0, 3.0, 0.0, 2.0, 4.0, 6.0}).view({2, 4, 1});
+  const torch::Tensor y = torch::zeros({2, 1, 1});
+  const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, y);
+  EXPECT_NEAR(k.bandwidth[0].item<double>(), 1.0 / std::log(4.0), 1e-6);
+  EXPECT_NEAR(k.bandwidth[1].item<double>(), 4.0 / std::log(4.0), 1e-6);
+}
+
 TEST(RbfKernel, BandwidthHasAFloor) {
   const torch::Tensor same = torch::zeros({2, 4, 2});
   EXPECT_TRUE(torch::allclose(sql::AdaptiveRbfKernel(same, same).bandwidth,

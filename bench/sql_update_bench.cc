@@ -1,0 +1,95 @@
+// SQL updates per second on the CPU at the reference sizes, C++ (SqlAgent::Update) side by
+// side with the same update in Python PyTorch (tests/sql_reference.py, the user's
+// alternative), in one run. Each row uses the same thread settings on both sides.
+//
+//   bazel run -c opt //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/flags.h"
+#include "common/torch_threads.h"
+#include "learner/sql_agent.h"
+
+ABSL_FLAG(int32_t, updates, 500, "timed updates per measurement");
+ABSL_FLAG(std::string, threads, "1,2", "thread counts to measure (torch and BLAS alike)");
+ABSL_FLAG(std::string, batch_sizes, "64", "minibatch sizes to measure");
+ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the peer");
+ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
+
+namespace {
+
+std::vector<int> ParseList(const std::string& s) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    int v = 0;
+    if (absl::SimpleAtoi(part, &v) && v > 0) out.push_back(v);
+  }
+  return out;
+}
+
+double CppUpdatesPerSecond(int updates, int batch) {
+  torch::manual_seed(0);
+  softq::SqlAgent agent(softq::SqlConfig{});
+  softq::TransitionTensors t;
+  t.observations = torch::randn({batch, 2});
+  t.actions = torch::rand({batch, 2}) * 2 - 1;
+  t.rewards = torch::randn({batch});
+  t.next_observations = torch::randn({batch, 2});
+  t.dones = torch::zeros({batch});
+  for (int i = 0; i < std::max(5, updates / 10); ++i) agent.Update(t);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < updates; ++i) agent.Update(t);
+  return updates / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
+                              int updates, int batch, int threads) {
+  const std::string cmd = absl::StrFormat(
+      "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s bench %d %d %d", threads, threads,
+      python, script, updates, batch, threads);
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) return -1;
+  char line[256];
+  double rate = -1;
+  while (fgets(line, sizeof(line), pipe.get()) != nullptr) {
+    std::sscanf(line, "updates_per_second %lf", &rate);
+  }
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (auto code = softq::ParseFlags(argc, argv, "SQL update throughput, C++ vs Python"); code) {
+    return *code;
+  }
+  std::string script = absl::GetFlag(FLAGS_reference);
+  if (script.empty()) script = std::string(argv[0]) + ".runfiles/softq/tests/sql_reference.py";
+  const int updates = absl::GetFlag(FLAGS_updates);
+  std::cout << "SQL update: Q and policy (128,128), M=16 value particles, K=32 kernel "
+               "particles, multi-goal sizes (obs 2, action 2)\n";
+  std::cout << absl::StrFormat("%6s %8s %14s %14s %8s  %s\n", "batch", "threads", "C++ upd/s",
+                               "Python upd/s", "ratio", "C++ runtime");
+  for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
+    for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
+      const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
+      const double cpp = CppUpdatesPerSecond(updates, batch);
+      const double py =
+          PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates, batch, threads);
+      std::cout << absl::StrFormat("%6d %8d %14.1f %14.1f %7.2fx  %s\n", batch, threads, cpp,
+                                   py, py > 0 ? cpp / py : 0.0, runtime)
+                << std::flush;
+    }
+  }
+  return 0;
+}
