@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/random/distributions.h"
 
 namespace softq {
 
@@ -22,10 +21,10 @@ void PrioritizedSampler::Set(uint64_t slot, float priority) {
   for (node /= 2; node >= 1; node /= 2) tree_[node] = tree_[2 * node] + tree_[2 * node + 1];
 }
 
-SampledSlot PrioritizedSampler::Sample(absl::BitGenRef gen, uint64_t size) const {
+SampledSlot PrioritizedSampler::Sample(std::mt19937_64& gen, uint64_t size) const {
   const double total = tree_[1];
   if (!(total > 0)) return {0, 1.0 / static_cast<double>(std::max<uint64_t>(size, 1))};
-  double u = absl::Uniform<double>(gen, 0.0, total);
+  double u = std::uniform_real_distribution<double>(0.0, total)(gen);
   uint64_t node = 1;
   while (node < leaves_) {
     const double left = tree_[2 * node];

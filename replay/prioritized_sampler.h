@@ -25,7 +25,7 @@ class PrioritizedSampler final : public Sampler {
   float Get(uint64_t slot) const override { return priorities_[slot]; }
   float max_priority() const override { return max_priority_; }
   bool keeps_priorities() const override { return true; }
-  SampledSlot Sample(absl::BitGenRef gen, uint64_t size) const override;
+  SampledSlot Sample(std::mt19937_64& gen, uint64_t size) const override;
   uint64_t bytes() const override;
 
   // Sum of p^alpha over all slots (for tests).

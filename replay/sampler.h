@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/random/bit_gen_ref.h"
+#include <random>
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -43,7 +43,7 @@ class Sampler {
   virtual bool keeps_priorities() const = 0;
 
   // Draws one of the `size` >= 1 held slots [0, size).
-  virtual SampledSlot Sample(absl::BitGenRef gen, uint64_t size) const = 0;
+  virtual SampledSlot Sample(std::mt19937_64& gen, uint64_t size) const = 0;
 
   // Bytes this sampler allocated.
   virtual uint64_t bytes() const = 0;

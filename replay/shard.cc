@@ -44,6 +44,7 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
       table_(std::move(table)),
       sampler_(std::move(sampler)),
       rate_limiter_(options.rate_limiter, &mu_),
+      gen_(std::random_device()()),
       insert_rate_(start_),
       sample_rate_(start_) {}
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
+#include <random>
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -91,7 +91,7 @@ class Shard {
   const std::unique_ptr<Table> table_;
   const std::unique_ptr<Sampler> sampler_ ABSL_PT_GUARDED_BY(mu_);
   RateLimiter rate_limiter_;
-  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 gen_ ABSL_GUARDED_BY(mu_);
   uint64_t samples_total_ ABSL_GUARDED_BY(mu_) = 0;
   RateTracker insert_rate_ ABSL_GUARDED_BY(mu_);
   RateTracker sample_rate_ ABSL_GUARDED_BY(mu_);

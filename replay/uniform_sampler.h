@@ -14,7 +14,7 @@ class UniformSampler final : public Sampler {
   float Get(uint64_t) const override { return 1.0f; }
   float max_priority() const override { return 1.0f; }
   bool keeps_priorities() const override { return false; }
-  SampledSlot Sample(absl::BitGenRef gen, uint64_t size) const override;
+  SampledSlot Sample(std::mt19937_64& gen, uint64_t size) const override;
   uint64_t bytes() const override { return 0; }
 };
 
