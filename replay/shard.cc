@@ -185,6 +185,15 @@ absl::Status Shard::UpdatePriorities(const proto::UpdatePrioritiesRequest& reque
     return s;
   }
   absl::MutexLock lock(&mu_);
+  const uint64_t next_key = table_->Info().next_key;
+  for (int i = 0; i < request.keys_size(); ++i) {
+    if (request.keys(i) >= next_key) {
+      return absl::InvalidArgumentError(absl::StrCat("UpdatePrioritiesRequest.keys[", i, "] is ",
+                                                     request.keys(i),
+                                                     ", a key this shard never gave (next key ",
+                                                     next_key, ")"));
+    }
+  }
   uint32_t updated = 0, missing = 0;
   for (int i = 0; i < request.keys_size(); ++i) {
     if (!table_->Contains(request.keys(i))) {

@@ -61,8 +61,8 @@ class Shard {
                       proto::SampleResponse* out) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets priorities by key; evicted keys are counted as missing. InvalidArgument (nothing
-  // changed) when the arrays differ in length, exceed 1e6 or hold a priority that is not
-  // finite and > 0.
+  // changed) when the arrays differ in length, exceed 1e6, hold a priority that is not
+  // finite and > 0, or a key this shard never gave out (unknown key).
   absl::Status UpdatePriorities(const proto::UpdatePrioritiesRequest& request,
                                 proto::UpdatePrioritiesResponse* out) ABSL_LOCKS_EXCLUDED(mu_);
 
