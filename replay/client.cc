@@ -299,8 +299,9 @@ grpc::Status ReplayWriter::Stream(int index) {
   std::thread reader([&] { ReadAcks(index, stream.get(), &broken); });
   uint64_t sequence = 0;
   bool write_failed = false;
-  while (true) {
-    proto::InsertRequest* request = nullptr;
+  std::vector<proto::InsertRequest*> requests;
+  while (!write_failed) {
+    requests.clear();
     {
       absl::MutexLock lock(&mu_);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -308,13 +309,20 @@ grpc::Status ReplayWriter::Stream(int index) {
       };
       mu_.Await(absl::Condition(&ready));
       if (stopping_ || broken) break;
-      request = shard.pending[shard.sent].get();
-      request->set_sequence(++sequence);
-      ++shard.sent;
+      // Everything queued goes out in one flush (buffer_hint on all but the last).
+      for (; shard.sent < shard.pending.size(); ++shard.sent) {
+        proto::InsertRequest* request = shard.pending[shard.sent].get();
+        request->set_sequence(++sequence);
+        requests.push_back(request);
+      }
     }
-    if (!stream->Write(*request)) {
-      write_failed = true;
-      break;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      grpc::WriteOptions options;
+      if (i + 1 < requests.size()) options.set_buffer_hint();
+      if (!stream->Write(*requests[i], options)) {
+        write_failed = true;
+        break;
+      }
     }
   }
   // After a failed write the call is over and the reader ends by itself, keeping the

@@ -1,8 +1,12 @@
 #include "replay/service.h"
 
 #include <algorithm>
+#include <deque>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 
@@ -25,6 +29,33 @@ grpc::Status ReplayService::Insert(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>* stream) {
   const CancelledFn cancelled = [context] { return context->IsCancelled(); };
+  // Acks go out from a second thread so reading the next batch never waits for a write.
+  // (buffer_hint on queued acks would save flushes, but gRPC 1.51's sync server then
+  // holds them back and the client stalls.)
+  absl::Mutex mu;
+  std::deque<proto::InsertResponse> acks;  // guarded by mu
+  bool reading_done = false;               // guarded by mu
+  bool write_failed = false;               // guarded by mu
+  std::thread writer([&] {
+    std::vector<proto::InsertResponse> batch;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&] { return reading_done || !acks.empty(); };
+        mu.Await(absl::Condition(&ready));
+        if (acks.empty()) return;  // reading_done
+        batch.assign(std::make_move_iterator(acks.begin()), std::make_move_iterator(acks.end()));
+        acks.clear();
+      }
+      for (const proto::InsertResponse& ack : batch) {
+        if (!stream->Write(ack)) {
+          absl::MutexLock lock(&mu);
+          write_failed = true;
+          return;
+        }
+      }
+    }
+  });
   proto::InsertRequest request;
   uint64_t last_sequence = 0;
   bool first = true;
@@ -50,8 +81,15 @@ grpc::Status ReplayService::Insert(
       response.set_code(static_cast<int32_t>(keys.status().code()));
       response.set_error(std::string(keys.status().message()));
     }
-    if (!stream->Write(response)) break;
+    absl::MutexLock lock(&mu);
+    if (write_failed) break;
+    acks.push_back(std::move(response));
   }
+  {
+    absl::MutexLock lock(&mu);
+    reading_done = true;
+  }
+  writer.join();
   return grpc::Status::OK;
 }
 
