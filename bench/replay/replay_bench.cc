@@ -1,0 +1,432 @@
+// replay_bench: insert and sample throughput of one replay shard over loopback, side by side
+// with (a) the limit, a bare gRPC stream of the same messages to a server that discards them
+// (and answers Sample with a prebuilt batch of the same size), and (b) redis-server holding
+// the same transitions, written and read with pipelining through hiredis. Also the shard's
+// resident memory at capacity 1e6 multi-goal transitions against their raw bytes.
+//
+//   bazel run -c opt //bench/replay:replay_bench
+//
+// Every server is a child process on 127.0.0.1, stopped at the end.
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/flags.h"
+#include "proto/replay.grpc.pb.h"
+#include "replay/child_process.h"
+#include "replay/client.h"
+
+ABSL_FLAG(std::string, mode, "bench", "bench, or discard_server (internal)");
+ABSL_FLAG(uint32_t, observation_dim, 2, "discard_server: dims of its Sample answer");
+ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
+ABSL_FLAG(uint32_t, sample_batch, 256, "transitions per sampled batch");
+ABSL_FLAG(uint32_t, insert_batch, 256, "transitions per inserted batch");
+ABSL_FLAG(uint64_t, capacity, 1000000, "shard capacity (and Redis key ring)");
+ABSL_FLAG(uint64_t, small_inserts, 2000000, "transitions inserted at observation_dim 2");
+ABSL_FLAG(uint64_t, large_inserts, 400000, "transitions inserted at observation_dim 100");
+ABSL_FLAG(double, sample_seconds, 3, "seconds of sampling per system");
+ABSL_FLAG(std::string, server_binary, "", "replay_server path (default: from runfiles)");
+ABSL_FLAG(std::string, redis_binary, "/usr/bin/redis-server", "redis-server path");
+
+namespace softq {
+namespace {
+
+proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad, std::mt19937* gen) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  proto::TransitionBatch b;
+  b.set_observation_dim(od);
+  b.set_action_dim(ad);
+  b.set_actor_id(1);
+  for (uint32_t i = 0; i < n * od; ++i) b.add_observations(u(*gen));
+  for (uint32_t i = 0; i < n * ad; ++i) b.add_actions(u(*gen));
+  for (uint32_t i = 0; i < n; ++i) b.add_rewards(u(*gen));
+  for (uint32_t i = 0; i < n * od; ++i) b.add_next_observations(u(*gen));
+  for (uint32_t i = 0; i < n; ++i) b.add_dones(u(*gen) > 0.9f);
+  return b;
+}
+
+// Raw bytes of one transition: obs, act, reward, next_obs (floats) and a done byte.
+uint64_t RawBytes(uint32_t od, uint32_t ad) { return (2ull * od + ad + 1) * 4 + 1; }
+
+// ------------------------------------------------------------------------ discard server
+
+class DiscardService final : public proto::ReplayShard::Service {
+ public:
+  DiscardService(uint32_t od, uint32_t ad, uint32_t n) {
+    std::mt19937 gen(7);
+    *sample_.mutable_batch() = RandomBatch(n, od, ad, &gen);
+    for (uint32_t i = 0; i < n; ++i) {
+      sample_.add_keys(i);
+      sample_.add_probabilities(1.0 / n);
+    }
+    sample_.set_table_size(n);
+  }
+  grpc::Status Insert(grpc::ServerContext*,
+                      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
+                          stream) override {
+    proto::InsertRequest request;
+    while (stream->Read(&request)) {
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status Sample(grpc::ServerContext*, const proto::SampleRequest*,
+                      proto::SampleResponse* response) override {
+    *response = sample_;
+    return grpc::Status::OK;
+  }
+
+ private:
+  proto::SampleResponse sample_;
+};
+
+int RunDiscardServer() {
+  DiscardService service(absl::GetFlag(FLAGS_observation_dim), absl::GetFlag(FLAGS_action_dim),
+                         absl::GetFlag(FLAGS_sample_batch));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) return 1;
+  std::cout << "discard_server listening on 127.0.0.1:" << port << std::endl;
+  server->Wait();  // killed by the bench
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ helpers
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string FindServerBinary(const char* argv0) {
+  if (!absl::GetFlag(FLAGS_server_binary).empty()) return absl::GetFlag(FLAGS_server_binary);
+  std::vector<std::string> candidates;
+  if (const char* r = std::getenv("RUNFILES_DIR")) {
+    candidates.push_back(absl::StrCat(r, "/softq/replay/replay_server"));
+  }
+  candidates.push_back(absl::StrCat(argv0, ".runfiles/softq/replay/replay_server"));
+  candidates.push_back("replay/replay_server");
+  candidates.push_back("bazel-bin/replay/replay_server");
+  for (const std::string& c : candidates) {
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  return candidates.back();
+}
+
+struct Server {
+  std::unique_ptr<ChildProcess> process;
+  std::string address;
+};
+
+absl::StatusOr<Server> Start(const std::vector<std::string>& argv, const std::string& prefix) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(argv);
+  if (!p.ok()) return p.status();
+  absl::StatusOr<std::string> line = (*p)->WaitForLine(prefix, absl::Seconds(60));
+  if (!line.ok()) return line.status();
+  absl::StatusOr<int> port = PortFromLine(*line);
+  if (!port.ok()) return port.status();
+  return Server{*std::move(p), absl::StrCat("127.0.0.1:", *port)};
+}
+
+// Batches to send: a few distinct random ones, cycled (generation is not measured).
+std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad, uint32_t n) {
+  std::mt19937 gen(1);
+  std::vector<proto::InsertRequest> out(16);
+  for (auto& r : out) *r.mutable_batch() = RandomBatch(n, od, ad, &gen);
+  return out;
+}
+
+// --------------------------------------------------------------------------- measurements
+
+// The shard through the client library actors use (acked, windowed stream).
+double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total) {
+  const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
+  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  ReplayClientOptions options;
+  options.addresses = {address};
+  options.rpc_timeout = absl::Seconds(60);
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  const absl::Time start = absl::Now();
+  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
+    absl::Status s = writer->Insert(requests[i % requests.size()].batch());
+    if (!s.ok()) {
+      std::cerr << "insert: " << s << std::endl;
+      return 0;
+    }
+  }
+  if (absl::Status s = writer->Flush(absl::Seconds(120)); !s.ok()) {
+    std::cerr << "flush: " << s << std::endl;
+    return 0;
+  }
+  return writer->acknowledged() / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// The limit: the same messages on one stream, no acks, to a server that drops them.
+double InsertRaw(const std::string& address, uint32_t od, uint32_t ad, uint64_t total) {
+  const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
+  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
+  grpc::ClientContext context;
+  const absl::Time start = absl::Now();
+  auto stream = stub->Insert(&context);
+  uint64_t sent = 0;
+  for (uint64_t i = 0; sent < total; sent += n, ++i) {
+    proto::InsertRequest& r = requests[i % requests.size()];
+    r.set_sequence(i + 1);
+    if (!stream->Write(r)) break;
+  }
+  stream->WritesDone();
+  if (!stream->Finish().ok()) return 0;
+  return sent / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// Transitions per second drawn by a loop of Sample(batch) RPCs (the same for shard and limit).
+double SampleGrpc(const std::string& address) {
+  const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
+  auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
+  proto::SampleRequest request;
+  request.set_batch_size(n);
+  request.set_timeout_ms(10000);
+  uint64_t drawn = 0;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  while (absl::Now() < end) {
+    grpc::ClientContext context;
+    proto::SampleResponse response;
+    if (!stub->Sample(&context, request, &response).ok()) return 0;
+    drawn += response.batch().rewards_size();
+  }
+  return drawn / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// The learner's path: ReplaySampler with background prefetch.
+double SampleClient(const std::string& address) {
+  ReplayClientOptions options;
+  options.addresses = {address};
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 4);
+  uint64_t drawn = 0;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  while (absl::Now() < end) {
+    absl::StatusOr<SampledBatch> b = sampler->Next(absl::Seconds(10));
+    if (!b.ok()) return 0;
+    drawn += b->keys.size();
+  }
+  return drawn / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+class Redis {
+ public:
+  explicit Redis(int port) { c_ = redisConnect("127.0.0.1", port); }
+  ~Redis() {
+    if (c_ != nullptr) redisFree(c_);
+  }
+  bool ok() const { return c_ != nullptr && c_->err == 0; }
+  redisContext* get() { return c_; }
+
+ private:
+  redisContext* c_;
+};
+
+// Each transition is one value (its raw bytes) under key "t<slot>", slot = index % capacity.
+double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total, uint64_t capacity) {
+  const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
+  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  const uint64_t item = RawBytes(od, ad);
+  std::string value(item, '\0');
+  const absl::Time start = absl::Now();
+  uint64_t key = 0;
+  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
+    const proto::TransitionBatch& b = requests[i % requests.size()].batch();
+    for (uint32_t t = 0; t < n; ++t, ++key) {
+      char* p = value.data();
+      std::memcpy(p, b.observations().data() + t * od, od * 4);
+      p += od * 4;
+      std::memcpy(p, b.actions().data() + t * ad, ad * 4);
+      p += ad * 4;
+      std::memcpy(p, b.rewards().data() + t, 4);
+      p += 4;
+      std::memcpy(p, b.next_observations().data() + t * od, od * 4);
+      p += od * 4;
+      *p = b.dones(t) ? 1 : 0;
+      const std::string k = absl::StrCat("t", key % capacity);
+      redisAppendCommand(redis->get(), "SET %b %b", k.data(), k.size(), value.data(),
+                         value.size());
+    }
+    for (uint32_t t = 0; t < n; ++t) {
+      void* reply = nullptr;
+      if (redisGetReply(redis->get(), &reply) != REDIS_OK) return 0;
+      freeReplyObject(reply);
+    }
+  }
+  return total / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+// Random GETs, pipelined per batch, decoded into a TransitionBatch like the shard's answer.
+double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held) {
+  const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
+  std::mt19937_64 gen(3);
+  std::uniform_int_distribution<uint64_t> pick(0, held - 1);
+  uint64_t drawn = 0;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  while (absl::Now() < end) {
+    for (uint32_t t = 0; t < n; ++t) {
+      const std::string k = absl::StrCat("t", pick(gen));
+      redisAppendCommand(redis->get(), "GET %b", k.data(), k.size());
+    }
+    proto::TransitionBatch batch;
+    batch.set_observation_dim(od);
+    batch.set_action_dim(ad);
+    for (uint32_t t = 0; t < n; ++t) {
+      void* r = nullptr;
+      if (redisGetReply(redis->get(), &r) != REDIS_OK) return 0;
+      redisReply* reply = static_cast<redisReply*>(r);
+      if (reply->type == REDIS_REPLY_STRING && reply->len == static_cast<size_t>(RawBytes(od, ad))) {
+        const float* f = reinterpret_cast<const float*>(reply->str);
+        batch.mutable_observations()->Add(f, f + od);
+        batch.mutable_actions()->Add(f + od, f + od + ad);
+        batch.add_rewards(f[od + ad]);
+        batch.mutable_next_observations()->Add(f + od + ad + 1, f + 2 * od + ad + 1);
+        batch.add_dones(reply->str[(2 * od + ad + 1) * 4] != 0);
+        ++drawn;
+      }
+      freeReplyObject(reply);
+    }
+  }
+  return drawn / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+absl::StatusOr<proto::ShardStats> ShardStats(const std::string& address) {
+  absl::StatusOr<std::vector<proto::ShardStats>> s = QueryStats({address}, absl::Seconds(10));
+  if (!s.ok()) return s.status();
+  return s->front();
+}
+
+struct Row {
+  std::string name;
+  double shard, raw, redis;
+};
+
+int RunBench(const char* argv0) {
+  const std::string server_binary = FindServerBinary(argv0);
+  const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
+  std::vector<Row> rows;
+  std::string memory;
+  struct Config {
+    uint32_t od, ad;
+    uint64_t inserts;
+  };
+  for (const Config& c : {Config{2, 2, absl::GetFlag(FLAGS_small_inserts)},
+                          Config{100, 2, absl::GetFlag(FLAGS_large_inserts)}}) {
+    absl::StatusOr<Server> shard =
+        Start({server_binary, "--port=0", absl::StrCat("--capacity=", capacity),
+               absl::StrCat("--observation_dim=", c.od), absl::StrCat("--action_dim=", c.ad)},
+              "replay_server listening on ");
+    absl::StatusOr<Server> discard =
+        Start({"/proc/self/exe", "--mode=discard_server", absl::StrCat("--observation_dim=", c.od),
+               absl::StrCat("--action_dim=", c.ad),
+               absl::StrCat("--sample_batch=", absl::GetFlag(FLAGS_sample_batch))},
+              "discard_server listening on ");
+    if (!shard.ok() || !discard.ok()) {
+      std::cerr << "cannot start servers: " << shard.status() << " " << discard.status() << "\n";
+      return 1;
+    }
+    const int redis_port = FreePort();
+    absl::StatusOr<std::unique_ptr<ChildProcess>> redis_process = ChildProcess::Start(
+        {absl::GetFlag(FLAGS_redis_binary), "--port", absl::StrCat(redis_port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"});
+    if (!redis_process.ok()) return 1;
+    std::unique_ptr<Redis> redis;
+    for (int i = 0; i < 200; ++i) {
+      redis = std::make_unique<Redis>(redis_port);
+      if (redis->ok()) break;
+      absl::SleepFor(absl::Milliseconds(25));
+    }
+    if (!redis->ok()) {
+      std::cerr << "cannot reach redis-server on 127.0.0.1:" << redis_port << "\n";
+      return 1;
+    }
+    const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
+    const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
+    std::cerr << "insert " << dims << " ..." << std::endl;
+    Row insert{absl::StrCat("insert  ", dims), InsertShard(shard->address, c.od, c.ad, c.inserts),
+               InsertRaw(discard->address, c.od, c.ad, c.inserts),
+               InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity)};
+    std::cerr << "sample " << dims << " ..." << std::endl;
+    const uint64_t held = std::min(c.inserts, capacity);
+    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), SampleGrpc(shard->address),
+               SampleGrpc(discard->address), SampleRedis(redis.get(), c.od, c.ad, held)};
+    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
+                 SampleClient(shard->address), sample.raw, sample.redis};
+    rows.push_back(insert);
+    rows.push_back(sample);
+    rows.push_back(prefetch);
+    if (c.od == 2) {
+      absl::StatusOr<proto::ShardStats> stats = ShardStats(shard->address);
+      if (stats.ok()) {
+        const double raw = static_cast<double>(stats->size()) * RawBytes(c.od, c.ad);
+        memory = absl::StrFormat(
+            "shard memory, %d transitions obs 2 act 2 held (capacity %d): RSS %.1f MB "
+            "(empty shard: %.1f MB), storage %.1f MB, raw transition bytes %.1f MB; "
+            "RSS/raw = %.2f, (RSS - empty RSS)/raw = %.2f",
+            stats->size(), stats->capacity(), stats->resident_bytes() / 1e6, empty_rss / 1e6,
+            stats->storage_bytes() / 1e6, raw / 1e6, stats->resident_bytes() / raw,
+            (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw);
+      }
+    }
+    redis.reset();
+    (*redis_process)->Signal(SIGTERM).IgnoreError();
+    (*redis_process)->Wait(absl::Seconds(10)).IgnoreError();
+    shard->process->Signal(SIGTERM).IgnoreError();
+    shard->process->Wait(absl::Seconds(30)).IgnoreError();
+    discard->process.reset();
+  }
+  std::cout << absl::StrFormat("%-40s %14s %14s %14s %10s %12s\n", "transitions/s (batches of " +
+                                   absl::StrCat(absl::GetFlag(FLAGS_sample_batch)) + ")",
+                               "replay shard", "raw gRPC", "redis", "shard/raw", "shard/redis");
+  for (const Row& r : rows) {
+    std::cout << absl::StrFormat("%-40s %14.0f %14.0f %14.0f %9.2fx %11.2fx\n", r.name, r.shard,
+                                 r.raw, r.redis, r.shard / r.raw, r.shard / r.redis);
+  }
+  std::cout << memory << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace softq
+
+int main(int argc, char** argv) {
+  if (std::optional<int> code = softq::ParseFlags(argc, argv, "replay shard benchmark"); code) {
+    return *code;
+  }
+  if (absl::GetFlag(FLAGS_mode) == "discard_server") return softq::RunDiscardServer();
+  return softq::RunBench(argv[0]);
+}

@@ -1,0 +1,285 @@
+#include "replay/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <map>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "replay/crc32.h"
+
+namespace softq {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'O', 'F', 'T', 'Q', 'R', 'P', 'L'};
+constexpr uint32_t kVersion = 1;
+constexpr uint32_t kHasIds = 1;
+constexpr uint32_t kHasPriorities = 2;
+constexpr uint64_t kHeaderBytes = 8 + 4 * 4 + 6 * 8;
+constexpr uint64_t kActorBytes = 4 + 8;
+constexpr uint64_t kMaxActors = uint64_t{1} << 24;
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Buffered file writer that checksums what it writes.
+class Writer {
+ public:
+  explicit Writer(int fd) : fd_(fd) { buffer_.reserve(kFlushBytes); }
+  template <typename T>
+  void Put(const T& value) {
+    Append(&value, sizeof(T));
+  }
+  void Append(const void* data, size_t n) {
+    crc_ = Crc32(crc_, data, n);
+    buffer_.append(static_cast<const char*>(data), n);
+    bytes_ += n;
+    if (buffer_.size() >= kFlushBytes) Flush().IgnoreError();  // error kept in status_
+  }
+  absl::Status Flush() {
+    size_t done = 0;
+    while (status_.ok() && done < buffer_.size()) {
+      const ssize_t w = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) status_ = Errno("write");
+      else done += static_cast<size_t>(w);
+    }
+    buffer_.clear();
+    return status_;
+  }
+  uint32_t crc() const { return crc_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  static constexpr size_t kFlushBytes = 1 << 20;
+  int fd_;
+  std::string buffer_;
+  uint32_t crc_ = 0;
+  uint64_t bytes_ = 0;
+  absl::Status status_;
+};
+
+// Reads sequentially from a whole-file buffer, checksumming as it goes.
+class Reader {
+ public:
+  Reader(const char* data, uint64_t size) : data_(data), size_(size) {}
+  template <typename T>
+  bool Get(T* value) {
+    return Read(value, sizeof(T));
+  }
+  bool Read(void* out, size_t n) {
+    if (pos_ + n > size_) return false;
+    std::memcpy(out, data_ + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  uint64_t pos() const { return pos_; }
+
+ private:
+  const char* data_;
+  uint64_t size_;
+  uint64_t pos_ = 0;
+};
+
+absl::Status DataLoss(const std::string& path, const std::string& what) {
+  return absl::DataLossError(absl::StrCat("checkpoint ", path, " refused: ", what));
+}
+
+}  // namespace
+
+std::string CheckpointPath(const std::string& dir, const std::string& shard_id) {
+  return absl::StrCat(dir, "/replay-", shard_id, ".ckpt");
+}
+
+absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const Table& table,
+                                                  const Sampler& sampler,
+                                                  uint64_t samples_total) {
+  const TableInfo info = table.Info();
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno(absl::StrCat("open ", tmp));
+  Writer w(fd);
+  const uint32_t flags =
+      (info.has_ids ? kHasIds : 0) | (sampler.keeps_priorities() ? kHasPriorities : 0);
+  w.Append(kMagic, sizeof(kMagic));
+  w.Put(kVersion);
+  w.Put(info.observation_dim);
+  w.Put(info.action_dim);
+  w.Put(flags);
+  w.Put(info.capacity);
+  w.Put(info.oldest_key);
+  w.Put(info.next_key);
+  w.Put(info.inserts_total);
+  w.Put(samples_total);
+  w.Put(static_cast<uint64_t>(info.per_actor.size()));
+  for (const auto& [actor, count] : info.per_actor) {
+    w.Put(actor);
+    w.Put(count);
+  }
+  const uint32_t od = info.observation_dim, ad = info.action_dim;
+  absl::Status items = table.ForEachItem([&](uint64_t key, const ItemView& item) {
+    w.Append(item.observation, od * sizeof(float));
+    w.Append(item.action, ad * sizeof(float));
+    w.Put(item.reward);
+    w.Append(item.next_observation, od * sizeof(float));
+    w.Put(static_cast<uint8_t>(item.done ? 1 : 0));
+    if (flags & kHasIds) {
+      w.Put(item.episode_id);
+      w.Put(item.step_id);
+    }
+    if (flags & kHasPriorities) w.Put(sampler.Get(table.SlotOfKey(key)));
+    return absl::OkStatus();
+  });
+  const uint32_t crc = w.crc();
+  w.Put(crc);
+  absl::Status s = w.Flush();
+  if (s.ok() && ::fsync(fd) != 0) s = Errno(absl::StrCat("fsync ", tmp));
+  if (::close(fd) != 0 && s.ok()) s = Errno(absl::StrCat("close ", tmp));
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Errno(absl::StrCat("rename ", tmp, " to ", path));
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return CheckpointWritten{path, info.size, w.bytes()};
+}
+
+absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
+    return Errno(absl::StrCat("open ", path));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return Errno(absl::StrCat("stat ", path));
+  }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t r = ::read(fd, data.data() + done, data.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    done += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  if (done != data.size()) return Errno(absl::StrCat("read ", path));
+
+  Reader r(data.data(), data.size());
+  char magic[8];
+  uint32_t version = 0, od = 0, ad = 0, flags = 0;
+  uint64_t capacity = 0, oldest = 0, next = 0, inserts_total = 0, samples_total = 0, actors = 0;
+  if (data.size() < kHeaderBytes + 4) {
+    return DataLoss(path, absl::StrCat("truncated: ", data.size(), " bytes, less than a header"));
+  }
+  r.Read(magic, sizeof(magic));
+  r.Get(&version);
+  r.Get(&od);
+  r.Get(&ad);
+  r.Get(&flags);
+  r.Get(&capacity);
+  r.Get(&oldest);
+  r.Get(&next);
+  r.Get(&inserts_total);
+  r.Get(&samples_total);
+  r.Get(&actors);
+  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
+    return DataLoss(path, "not a softq replay checkpoint (bad magic)");
+  }
+  if (version != kVersion) {
+    return DataLoss(path, absl::StrCat("version ", version, ", this build reads ", kVersion));
+  }
+  const uint64_t count = next - oldest;
+  if (od < 1 || od > 4096 || ad < 1 || ad > 256 || capacity < 1 || next < oldest ||
+      count > capacity || (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
+      (oldest != 0 && count != capacity)) {
+    return DataLoss(path, absl::StrCat("corrupted header (observation_dim ", od, ", action_dim ",
+                                       ad, ", capacity ", capacity, ", keys [", oldest, ", ",
+                                       next, "), flags ", flags, ", actors ", actors, ")"));
+  }
+  const uint64_t item_bytes = (2ull * od + ad + 1) * sizeof(float) + 1 +
+                              ((flags & kHasIds) ? 12 : 0) + ((flags & kHasPriorities) ? 4 : 0);
+  const uint64_t expected = kHeaderBytes + actors * kActorBytes + count * item_bytes + 4;
+  if (data.size() != expected) {
+    return DataLoss(path, absl::StrCat(data.size() < expected ? "truncated" : "trailing bytes",
+                                       ": file has ", data.size(), " bytes, header implies ",
+                                       expected));
+  }
+  uint32_t stored_crc = 0;
+  std::memcpy(&stored_crc, data.data() + expected - 4, 4);
+  const uint32_t crc = Crc32(0, data.data(), expected - 4);
+  if (crc != stored_crc) {
+    return DataLoss(path, absl::StrCat("checksum mismatch (stored ", stored_crc, ", computed ",
+                                       crc, ")"));
+  }
+  std::map<uint32_t, uint64_t> per_actor;
+  for (uint64_t i = 0; i < actors; ++i) {
+    uint32_t id = 0;
+    uint64_t n = 0;
+    r.Get(&id);
+    r.Get(&n);
+    per_actor[id] = n;
+  }
+  RestoredTable restored;
+  restored.table = std::make_unique<Table>(capacity, od, ad, oldest);
+  restored.samples_total = samples_total;
+  if (flags & kHasPriorities) restored.priorities.reserve(count);
+  constexpr uint64_t kChunk = 4096;
+  for (uint64_t first = 0; first < count; first += kChunk) {
+    const uint64_t n = std::min(kChunk, count - first);
+    proto::TransitionBatch batch;
+    batch.set_observation_dim(od);
+    batch.set_action_dim(ad);
+    batch.mutable_observations()->Resize(static_cast<int>(n * od), 0.0f);
+    batch.mutable_next_observations()->Resize(static_cast<int>(n * od), 0.0f);
+    batch.mutable_actions()->Resize(static_cast<int>(n * ad), 0.0f);
+    batch.mutable_rewards()->Resize(static_cast<int>(n), 0.0f);
+    for (uint64_t i = 0; i < n; ++i) {
+      float reward = 0;
+      uint8_t done_byte = 0;
+      r.Read(batch.mutable_observations()->mutable_data() + i * od, od * sizeof(float));
+      r.Read(batch.mutable_actions()->mutable_data() + i * ad, ad * sizeof(float));
+      r.Get(&reward);
+      r.Read(batch.mutable_next_observations()->mutable_data() + i * od, od * sizeof(float));
+      r.Get(&done_byte);
+      batch.set_rewards(static_cast<int>(i), reward);
+      batch.add_dones(done_byte != 0);
+      if (flags & kHasIds) {
+        uint64_t episode = 0;
+        uint32_t step = 0;
+        r.Get(&episode);
+        r.Get(&step);
+        batch.add_episode_ids(episode);
+        batch.add_step_ids(step);
+      }
+      if (flags & kHasPriorities) {
+        float p = 0;
+        r.Get(&p);
+        if (!(p > 0) || !std::isfinite(p)) {
+          return DataLoss(path, absl::StrCat("priority of key ", oldest + first + i, " is ", p));
+        }
+        restored.priorities.push_back(p);
+      }
+    }
+    if (absl::StatusOr<KeyRange> k = restored.table->Insert(batch); !k.ok()) {
+      return DataLoss(path, std::string(k.status().message()));
+    }
+  }
+  restored.table->SetCounters(inserts_total, std::move(per_actor));
+  return restored;
+}
+
+}  // namespace softq

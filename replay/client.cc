@@ -1,0 +1,694 @@
+#include "replay/client.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/transition_check.h"
+
+namespace softq {
+namespace {
+
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+// How long one Sample RPC may wait in a shard's rate limiter before the round is retried.
+constexpr absl::Duration kSampleWait = absl::Seconds(1);
+// Sizes learned from GetStats are refreshed this often (responses also carry them).
+constexpr absl::Duration kStatsMaxAge = absl::Seconds(1);
+
+std::chrono::system_clock::time_point ToChrono(absl::Time t) { return absl::ToChronoTime(t); }
+
+// One unary call of a parallel fan-out over a completion queue.
+template <typename Response>
+struct AsyncCall {
+  int shard = 0;
+  grpc::ClientContext context;
+  Response response;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> reader;
+};
+
+// Waits for every call started on `cq` (each tagged with its AsyncCall).
+template <typename Response>
+void AwaitAll(grpc::CompletionQueue* cq, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq->Next(&tag, &ok)) break;
+  }
+}
+
+absl::Status ShardError(const std::string& address, int index, const grpc::Status& status) {
+  const absl::Status s = FromGrpcStatus(status);
+  return absl::Status(s.code(), absl::StrCat("shard addresses[", index, "] (", address,
+                                             "): ", s.message()));
+}
+
+bool IsTransient(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED ||
+         code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::ABORTED ||
+         code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::INTERNAL;
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
+  if (options.addresses.empty()) {
+    return absl::InvalidArgumentError("ReplayClientOptions.addresses is empty");
+  }
+  for (size_t i = 0; i < options.addresses.size(); ++i) {
+    const std::string& a = options.addresses[i];
+    const size_t colon = a.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(a.substr(colon + 1), &port) || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("ReplayClientOptions.addresses[", i,
+                                                     "] is \"", a,
+                                                     "\", expected host:port with port 1..65535"));
+    }
+  }
+  if (options.rpc_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("ReplayClientOptions.rpc_timeout is ",
+                                                   absl::FormatDuration(options.rpc_timeout),
+                                                   ", expected > 0"));
+  }
+  if (options.max_in_flight_batches < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReplayClientOptions.max_in_flight_batches is ", options.max_in_flight_batches,
+        ", expected >= 1"));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------- ReplayWriter
+
+// Every non-const field is guarded by the writer's mu_.
+struct ReplayWriter::Shard {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<proto::ReplayShard::Stub> stub;
+  // Unacknowledged batches in order; the first `sent` are written on the current stream.
+  // Elements are heap-allocated so a pointer to one stays valid while others come and go.
+  std::deque<std::unique_ptr<proto::InsertRequest>> pending;
+  size_t sent = 0;
+  bool up = true;  // optimistic until a stream fails
+  std::string last_error;
+  grpc::ClientContext* context = nullptr;  // of the open stream, for cancellation
+};
+
+ReplayWriter::ReplayWriter(ReplayClientOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(ReplayClientOptions options) {
+  if (absl::Status s = ValidateClientOptions(options); !s.ok()) return s;
+  std::unique_ptr<ReplayWriter> writer(new ReplayWriter(std::move(options)));
+  for (const std::string& address : writer->options_.addresses) {
+    auto shard = std::make_unique<Shard>();
+    shard->address = address;
+    shard->channel = MakeReplayChannel(address);
+    shard->stub = proto::ReplayShard::NewStub(shard->channel);
+    writer->shards_.push_back(std::move(shard));
+  }
+  for (size_t i = 0; i < writer->shards_.size(); ++i) {
+    writer->threads_.emplace_back([w = writer.get(), i] { w->Run(static_cast<int>(i)); });
+  }
+  return writer;
+}
+
+ReplayWriter::~ReplayWriter() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& shard : shards_) {
+      if (shard->context != nullptr) shard->context->TryCancel();
+    }
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+std::string ReplayWriter::ShardErrorsLocked() const {
+  std::vector<std::string> parts;
+  for (const auto& shard : shards_) {
+    parts.push_back(absl::StrCat(shard->address, " ", shard->up ? "up" : "down",
+                                 shard->last_error.empty() ? "" : ": ", shard->last_error));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
+absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
+  if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+  auto request = std::make_unique<proto::InsertRequest>();
+  *request->mutable_batch() = std::move(batch);
+  const absl::Time deadline = absl::Now() + options_.rpc_timeout;
+  const size_t limit = static_cast<size_t>(options_.max_in_flight_batches);
+  absl::MutexLock lock(&mu_);
+  auto room = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (stopping_ || !error_.ok()) return true;
+    for (const auto& shard : shards_) {
+      if (shard->up && shard->pending.size() < limit) return true;
+    }
+    return false;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
+  if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
+  if (stopping_) return absl::CancelledError("the writer is being destroyed");
+  const size_t n = shards_.size();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (next_shard_ + k) % n;
+    Shard& shard = *shards_[i];
+    if (shard.up && shard.pending.size() < limit) {
+      shard.pending.push_back(std::move(request));
+      next_shard_ = i + 1;
+      return absl::OkStatus();
+    }
+  }
+  const bool any_up = std::any_of(shards_.begin(), shards_.end(),
+                                  [](const auto& s) { return s->up; });
+  if (!any_up) {
+    return absl::UnavailableError(
+        absl::StrCat("no replay shard reachable within ",
+                     absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "back-pressure: every live shard has ", limit, " unacknowledged batches after ",
+      absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
+}
+
+absl::Status ReplayWriter::Flush(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (stopping_ || !error_.ok()) return true;
+    for (const auto& shard : shards_) {
+      if (!shard->pending.empty()) return false;
+    }
+    return true;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&done), absl::Now() + timeout);
+  if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
+  size_t pending = 0;
+  for (const auto& shard : shards_) pending += shard->pending.size();
+  if (pending == 0) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrCat(pending, " batches unacknowledged after ",
+                                                  absl::FormatDuration(timeout), ": ",
+                                                  ShardErrorsLocked()));
+}
+
+uint64_t ReplayWriter::acknowledged() const {
+  absl::MutexLock lock(&mu_);
+  return acknowledged_;
+}
+
+uint64_t ReplayWriter::resent_batches() const {
+  absl::MutexLock lock(&mu_);
+  return resent_;
+}
+
+size_t ReplayWriter::pending_batches() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& shard : shards_) n += shard->pending.size();
+  return n;
+}
+
+void ReplayWriter::RequeueLocked(int from) {
+  Shard& source = *shards_[from];
+  std::vector<Shard*> live;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    if (static_cast<int>(i) != from && shards_[i]->up) live.push_back(shards_[i].get());
+  }
+  if (live.empty() || source.pending.empty()) return;
+  size_t k = 0;
+  while (!source.pending.empty()) {
+    live[k++ % live.size()]->pending.push_back(std::move(source.pending.front()));
+    source.pending.pop_front();
+    ++resent_;
+  }
+  source.sent = 0;
+}
+
+void ReplayWriter::Run(int index) {
+  Shard& shard = *shards_[index];
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto work = [this, &shard]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (shard.up && !shard.pending.empty());
+      };
+      mu_.Await(absl::Condition(&work));
+      if (stopping_) return;
+    }
+    const grpc::Status status = Stream(index);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      shard.up = false;
+      shard.sent = 0;
+      shard.last_error = status.error_message();
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !shard.pending.empty()) {
+        // The server refused a message as too large: drop it rather than resend forever.
+        error_ = absl::ResourceExhaustedError(
+            absl::StrCat("shard ", shard.address, " refused a batch: ", status.error_message()));
+        shard.pending.pop_front();
+        shard.up = true;
+        continue;
+      }
+      RequeueLocked(index);
+    }
+    absl::Duration backoff = kMinBackoff;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+        RequeueLocked(index);  // another shard may have come back meanwhile
+      }
+      if (shard.channel->WaitForConnected(ToChrono(absl::Now() + backoff))) {
+        absl::MutexLock lock(&mu_);
+        shard.up = true;
+        shard.last_error.clear();
+        break;
+      }
+      backoff = std::min(2 * backoff, kMaxBackoff);
+    }
+  }
+}
+
+grpc::Status ReplayWriter::Stream(int index) {
+  Shard& shard = *shards_[index];
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>> stream =
+      shard.stub->Insert(&context);
+  bool broken = false;  // guarded by mu_
+  {
+    absl::MutexLock lock(&mu_);
+    shard.context = &context;
+    if (stopping_) context.TryCancel();
+  }
+  std::thread reader([&] { ReadAcks(index, stream.get(), &broken); });
+  uint64_t sequence = 0;
+  bool write_failed = false;
+  std::vector<proto::InsertRequest*> requests;
+  while (!write_failed) {
+    requests.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || broken || shard.sent < shard.pending.size();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_ || broken) break;
+      // Everything queued goes out in one flush (buffer_hint on all but the last).
+      for (; shard.sent < shard.pending.size(); ++shard.sent) {
+        proto::InsertRequest* request = shard.pending[shard.sent].get();
+        request->set_sequence(++sequence);
+        requests.push_back(request);
+      }
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+      grpc::WriteOptions options;
+      if (i + 1 < requests.size()) options.set_buffer_hint();
+      if (!stream->Write(*requests[i], options)) {
+        write_failed = true;
+        break;
+      }
+    }
+  }
+  // After a failed write the call is over and the reader ends by itself, keeping the
+  // server's status for Finish; otherwise the stream is cancelled.
+  if (!write_failed) context.TryCancel();
+  reader.join();
+  grpc::Status status = stream->Finish();
+  absl::MutexLock lock(&mu_);
+  shard.context = nullptr;
+  if (status.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream closed");
+  return status;
+}
+
+void ReplayWriter::ReadAcks(
+    int index, grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>* stream,
+    bool* broken) {
+  Shard& shard = *shards_[index];
+  proto::InsertResponse response;
+  while (stream->Read(&response)) {
+    absl::MutexLock lock(&mu_);
+    if (shard.sent == 0 || shard.pending.front()->sequence() != response.sequence()) {
+      shard.last_error = absl::StrCat("ack for unknown sequence ", response.sequence());
+      *broken = true;
+      return;
+    }
+    const auto code = static_cast<grpc::StatusCode>(response.code());
+    if (code == grpc::StatusCode::OK) {
+      acknowledged_ += response.count();
+    } else if (IsTransient(code)) {
+      // The shard is going away or could not store the batch in time: resend elsewhere.
+      shard.last_error = response.error();
+      *broken = true;
+      return;
+    } else {
+      error_ = absl::Status(static_cast<absl::StatusCode>(code),
+                            absl::StrCat("shard ", shard.address,
+                                         " rejected a batch: ", response.error()));
+    }
+    shard.pending.pop_front();
+    --shard.sent;
+  }
+  absl::MutexLock lock(&mu_);
+  *broken = true;
+}
+
+// --------------------------------------------------------------------------- ReplaySampler
+
+// Touched only by the sampler's thread (and UpdatePriorities, which reads the stub).
+struct ReplaySampler::Shard {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<proto::ReplayShard::Stub> stub;
+  bool known = false;  // size fields valid
+  uint64_t size = 0;
+  uint64_t capacity = 0;
+  uint64_t min_size = 1;
+  absl::Time stats_time = absl::InfinitePast();
+  absl::Time retry_at = absl::InfinitePast();
+  absl::Duration backoff = kMinBackoff;
+  std::string last_error;
+};
+
+ReplaySampler::ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch)
+    : options_(std::move(options)), batch_size_(batch_size), prefetch_(prefetch) {}
+
+absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(ReplayClientOptions options,
+                                                                     int batch_size,
+                                                                     int prefetch) {
+  if (absl::Status s = ValidateClientOptions(options); !s.ok()) return s;
+  if (batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReplaySampler batch_size is ", batch_size, ", expected >= 1"));
+  }
+  if (prefetch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReplaySampler prefetch is ", prefetch, ", expected >= 1"));
+  }
+  std::unique_ptr<ReplaySampler> sampler(
+      new ReplaySampler(std::move(options), batch_size, prefetch));
+  for (const std::string& address : sampler->options_.addresses) {
+    auto shard = std::make_unique<Shard>();
+    shard->address = address;
+    shard->channel = MakeReplayChannel(address);
+    shard->stub = proto::ReplayShard::NewStub(shard->channel);
+    sampler->shards_.push_back(std::move(shard));
+  }
+  sampler->thread_ = std::thread([s = sampler.get()] { s->Run(); });
+  return sampler;
+}
+
+ReplaySampler::~ReplaySampler() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (grpc::ClientContext* context : in_flight_) context->TryCancel();
+  }
+  thread_.join();
+}
+
+absl::StatusOr<SampledBatch> ReplaySampler::Next(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !ready_.empty(); };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), absl::Now() + timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no replay batch within ", absl::FormatDuration(timeout),
+                     last_error_.ok() ? "" : ": ", last_error_.message()));
+  }
+  absl::StatusOr<SampledBatch> batch = std::move(ready_.front());
+  ready_.pop_front();
+  return batch;
+}
+
+void ReplaySampler::Run() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || static_cast<int>(ready_.size()) < prefetch_;
+      };
+      mu_.Await(absl::Condition(&room));
+      if (stopping_) return;
+    }
+    absl::StatusOr<SampledBatch> batch = DrawOnce();
+    absl::MutexLock lock(&mu_);
+    if (batch.ok() || !IsTransient(static_cast<grpc::StatusCode>(batch.status().code()))) {
+      ready_.push_back(std::move(batch));
+      last_error_ = absl::OkStatus();
+      continue;
+    }
+    last_error_ = batch.status();
+    // Brief pause before the next attempt; the destructor's stopping_ cuts it short.
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(20));
+  }
+}
+
+void ReplaySampler::RefreshSizes() {
+  const absl::Time now = absl::Now();
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<AsyncCall<proto::ShardStats>>> calls;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      Shard& shard = *shards_[i];
+      if (now < shard.retry_at || (shard.known && now - shard.stats_time < kStatsMaxAge)) {
+        continue;
+      }
+      auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
+      call->shard = static_cast<int>(i);
+      call->context.set_deadline(ToChrono(now + std::min(options_.rpc_timeout, absl::Seconds(2))));
+      call->reader = shard.stub->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
+      call->reader->Finish(&call->response, &call->status, call.get());
+      in_flight_.push_back(&call->context);
+      calls.push_back(std::move(call));
+    }
+  }
+  AwaitAll<proto::ShardStats>(&cq, calls.size());
+  absl::MutexLock lock(&mu_);
+  in_flight_.clear();
+  for (const auto& call : calls) {
+    Shard& shard = *shards_[call->shard];
+    if (call->status.ok()) {
+      shard.known = true;
+      shard.size = call->response.size();
+      shard.capacity = call->response.capacity();
+      shard.min_size = std::max<uint64_t>(1, call->response.rate_limiter().min_size_to_sample());
+      shard.stats_time = now;
+      shard.backoff = kMinBackoff;
+      shard.last_error.clear();
+    } else {
+      shard.known = false;
+      shard.retry_at = now + shard.backoff;
+      shard.backoff = std::min(2 * shard.backoff, kMaxBackoff);
+      shard.last_error = call->status.error_message();
+    }
+  }
+}
+
+absl::StatusOr<SampledBatch> ReplaySampler::DrawOnce() {
+  RefreshSizes();
+  std::vector<int> eligible;
+  std::vector<double> weights;
+  std::vector<std::string> reasons;
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    const Shard& shard = *shards_[i];
+    if (!shard.known || now < shard.retry_at) {
+      reasons.push_back(absl::StrCat(shard.address, ": down (", shard.last_error, ")"));
+    } else if (shard.size < shard.min_size) {
+      reasons.push_back(absl::StrCat(shard.address, ": holds ", shard.size, " of ",
+                                     shard.min_size, " needed to sample"));
+    } else {
+      eligible.push_back(static_cast<int>(i));
+      weights.push_back(static_cast<double>(shard.size));
+    }
+  }
+  if (eligible.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("no replay shard can be sampled: ", absl::StrJoin(reasons, "; ")));
+  }
+  // Multinomial split of the batch over the shards by size.
+  thread_local std::mt19937_64 gen(std::random_device{}());
+  std::discrete_distribution<int> pick(weights.begin(), weights.end());
+  std::vector<uint32_t> counts(eligible.size(), 0);
+  for (int i = 0; i < batch_size_; ++i) ++counts[pick(gen)];
+  double total = 0;
+  for (double w : weights) total += w;
+
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<AsyncCall<proto::SampleResponse>>> calls;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("the sampler is being destroyed");
+    for (size_t j = 0; j < eligible.size(); ++j) {
+      if (counts[j] == 0) continue;
+      auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
+      call->shard = static_cast<int>(j);  // index into eligible
+      const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
+      call->context.set_deadline(ToChrono(absl::Now() + wait + options_.rpc_timeout));
+      proto::SampleRequest request;
+      request.set_batch_size(counts[j]);
+      request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
+      call->reader =
+          shards_[eligible[j]]->stub->AsyncSample(&call->context, request, &cq);
+      call->reader->Finish(&call->response, &call->status, call.get());
+      in_flight_.push_back(&call->context);
+      calls.push_back(std::move(call));
+    }
+  }
+  AwaitAll<proto::SampleResponse>(&cq, calls.size());
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_.clear();
+  }
+  absl::Status failure;
+  for (const auto& call : calls) {
+    Shard& shard = *shards_[eligible[call->shard]];
+    if (call->status.ok()) {
+      shard.size = call->response.table_size();
+      continue;
+    }
+    const int index = eligible[call->shard];
+    if (failure.ok()) failure = ShardError(shard.address, index, call->status);
+    if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      shard.known = false;
+      shard.retry_at = absl::Now() + shard.backoff;
+      shard.backoff = std::min(2 * shard.backoff, kMaxBackoff);
+    } else {
+      shard.known = false;  // refresh its stats before the next round
+    }
+    shard.last_error = call->status.error_message();
+  }
+  if (!failure.ok()) return failure;
+
+  SampledBatch out;
+  out.total_size = static_cast<uint64_t>(total);
+  out.keys.reserve(batch_size_);
+  out.shard_index.reserve(batch_size_);
+  out.probabilities.reserve(batch_size_);
+  for (const auto& call : calls) {
+    const int index = eligible[call->shard];
+    const proto::SampleResponse& r = call->response;
+    if (out.keys.empty()) {
+      out.batch.set_observation_dim(r.batch().observation_dim());
+      out.batch.set_action_dim(r.batch().action_dim());
+    } else if (r.batch().observation_dim() != out.batch.observation_dim() ||
+               r.batch().action_dim() != out.batch.action_dim()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "shards hold different dimensions: ", shards_[index]->address, " has observation_dim ",
+          r.batch().observation_dim(), " and action_dim ", r.batch().action_dim(),
+          ", others ", out.batch.observation_dim(), " and ", out.batch.action_dim()));
+    }
+    const bool ids_before = out.batch.episode_ids_size() == out.batch.rewards_size();
+    out.batch.MergeFrom(r.batch());
+    if (!ids_before || r.batch().episode_ids_size() != r.batch().rewards_size()) {
+      out.batch.clear_episode_ids();
+      out.batch.clear_step_ids();
+    }
+    const double shard_probability = weights[call->shard] / total;
+    for (int i = 0; i < r.keys_size(); ++i) {
+      out.keys.push_back(r.keys(i));
+      out.shard_index.push_back(index);
+      out.probabilities.push_back(shard_probability * r.probabilities(i));
+    }
+  }
+  out.batch.set_actor_id(0);
+  return out;
+}
+
+absl::Status ReplaySampler::UpdatePriorities(const std::vector<uint64_t>& keys,
+                                             const std::vector<int>& shard_index,
+                                             const std::vector<float>& priorities) {
+  if (keys.size() != shard_index.size() || keys.size() != priorities.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "UpdatePriorities: keys has ", keys.size(), " values, shard_index ", shard_index.size(),
+        ", priorities ", priorities.size(), "; expected equal lengths"));
+  }
+  std::vector<proto::UpdatePrioritiesRequest> requests(shards_.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (shard_index[i] < 0 || shard_index[i] >= static_cast<int>(shards_.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("UpdatePriorities: shard_index[", i,
+                                                     "] is ", shard_index[i], ", expected 0..",
+                                                     shards_.size() - 1));
+    }
+    requests[shard_index[i]].add_keys(keys[i]);
+    requests[shard_index[i]].add_priorities(priorities[i]);
+  }
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<AsyncCall<proto::UpdatePrioritiesResponse>>> calls;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    if (requests[i].keys_size() == 0) continue;
+    auto call = std::make_unique<AsyncCall<proto::UpdatePrioritiesResponse>>();
+    call->shard = static_cast<int>(i);
+    call->context.set_deadline(ToChrono(absl::Now() + options_.rpc_timeout));
+    call->reader = shards_[i]->stub->AsyncUpdatePriorities(&call->context, requests[i], &cq);
+    call->reader->Finish(&call->response, &call->status, call.get());
+    calls.push_back(std::move(call));
+  }
+  AwaitAll<proto::UpdatePrioritiesResponse>(&cq, calls.size());
+  for (const auto& call : calls) {
+    if (!call->status.ok()) {
+      return ShardError(shards_[call->shard]->address, call->shard, call->status);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------------------- QueryStats
+
+std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
+    const std::vector<std::string>& addresses, absl::Duration timeout) {
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<AsyncCall<proto::ShardStats>>> calls;
+  std::vector<std::unique_ptr<proto::ReplayShard::Stub>> stubs;
+  const absl::Time deadline = absl::Now() + timeout;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    stubs.push_back(proto::ReplayShard::NewStub(MakeReplayChannel(addresses[i])));
+    auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
+    call->shard = static_cast<int>(i);
+    call->context.set_deadline(ToChrono(deadline));
+    call->reader = stubs.back()->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
+    call->reader->Finish(&call->response, &call->status, call.get());
+    calls.push_back(std::move(call));
+  }
+  AwaitAll<proto::ShardStats>(&cq, calls.size());
+  std::vector<absl::StatusOr<proto::ShardStats>> out;
+  for (const auto& call : calls) {
+    if (call->status.ok()) {
+      out.push_back(std::move(call->response));
+    } else {
+      out.push_back(ShardError(addresses[call->shard], call->shard, call->status));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
+    const std::vector<std::string>& addresses, absl::Duration timeout) {
+  if (addresses.empty()) return absl::InvalidArgumentError("QueryStats: addresses is empty");
+  std::vector<proto::ShardStats> out;
+  for (absl::StatusOr<proto::ShardStats>& s : QueryStatsEach(addresses, timeout)) {
+    if (!s.ok()) return s.status();
+    out.push_back(*std::move(s));
+  }
+  return out;
+}
+
+}  // namespace softq

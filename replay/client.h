@@ -1,0 +1,165 @@
+// Client library of the replay service, used by actors (ReplayWriter) and the learner
+// (ReplaySampler). Both talk to any number of shards (replay_server processes), never
+// block without a deadline, and survive shards that go away.
+#ifndef SOFTQ_REPLAY_CLIENT_H_
+#define SOFTQ_REPLAY_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/replay.grpc.pb.h"
+
+namespace softq {
+
+struct ReplayClientOptions {
+  // "host:port" of every shard; at least one.
+  std::vector<std::string> addresses;
+  // Longest any single call (RPC, back-pressure wait) may take.
+  absl::Duration rpc_timeout = absl::Seconds(10);
+  // Unacknowledged batches per shard stream before Insert blocks (back-pressure).
+  int max_in_flight_batches = 8;
+};
+
+// OK, or InvalidArgument naming the bad field ("ReplayClientOptions.addresses[1] ...").
+absl::Status ValidateClientOptions(const ReplayClientOptions& options);
+
+// Writer used by an actor. Spreads batches over the shards round robin, streams them with
+// per-batch acknowledgements, and blocks (back-pressure) while every live shard has
+// max_in_flight_batches unacknowledged batches. When a shard goes away its unacknowledged
+// batches are re-sent to a live shard, and the shard is reconnected with backoff; delivery
+// is therefore at least once (a batch whose ack was lost in the crash may be stored twice).
+//
+// Thread-safe. One background thread per shard (plus one per open stream for the acks), all
+// joined by the destructor, which does not flush: call Flush first to keep pending batches.
+class ReplayWriter {
+ public:
+  static absl::StatusOr<std::unique_ptr<ReplayWriter>> Create(ReplayClientOptions options);
+  ~ReplayWriter();
+
+  // Validates `batch` (InvalidArgument naming the field) and queues it for a shard. Blocks
+  // on back-pressure for at most rpc_timeout: then DEADLINE_EXCEEDED, or UNAVAILABLE naming
+  // the shards when none is reachable. Also returns (once) an error a shard gave an earlier
+  // batch, e.g. INVALID_ARGUMENT for dimensions that differ from the table's; that batch
+  // was dropped.
+  absl::Status Insert(proto::TransitionBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits until every queued batch is acknowledged: OK, DEADLINE_EXCEEDED after `timeout`
+  // (naming the shards' last errors), or a shard's earlier error as for Insert.
+  absl::Status Flush(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Transitions acknowledged (stored) so far.
+  uint64_t acknowledged() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Batches re-sent after a shard went away.
+  uint64_t resent_batches() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Batches queued and not yet acknowledged.
+  size_t pending_batches() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Shard;
+  explicit ReplayWriter(ReplayClientOptions options);
+  void Run(int index) ABSL_LOCKS_EXCLUDED(mu_);
+  // One stream's life: sends pending batches, reads acks, returns when the stream breaks
+  // or the writer stops.
+  grpc::Status Stream(int index) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReadAcks(int index, grpc::ClientReaderWriter<proto::InsertRequest,
+                                                    proto::InsertResponse>* stream,
+                bool* broken) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves `from`'s unacknowledged batches to live shards, if any.
+  void RequeueLocked(int from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string ShardErrorsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const ReplayClientOptions options_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Shard>> shards_;  // fixed size after Create
+  size_t next_shard_ ABSL_GUARDED_BY(mu_) = 0;  // round-robin cursor
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);  // reported once by Insert/Flush
+  uint64_t acknowledged_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t resent_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> threads_;
+};
+
+// A batch drawn from all shards.
+struct SampledBatch {
+  proto::TransitionBatch batch;   // actor_id 0; episode/step ids only if every shard has them
+  std::vector<uint64_t> keys;     // item key within its shard
+  std::vector<int> shard_index;   // index into ReplayClientOptions::addresses
+  // Overall probability of each item in one draw: P(shard) * P(item | shard), with
+  // P(shard) = shard size / total size. Importance weight: (N * p)^-beta, N = total_size.
+  std::vector<double> probabilities;
+  uint64_t total_size = 0;        // items held by the shards the batch was drawn from
+};
+
+// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`):
+// each batch is split over the shards in proportion to their sizes (multinomially) and the
+// per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
+// are skipped and retried with backoff, as long as one shard answers.
+//
+// Thread-safe; the background thread is joined by the destructor.
+class ReplaySampler {
+ public:
+  // batch_size >= 1, prefetch >= 1.
+  static absl::StatusOr<std::unique_ptr<ReplaySampler>> Create(ReplayClientOptions options,
+                                                               int batch_size, int prefetch = 2);
+  ~ReplaySampler();
+
+  // The next prefetched batch. DEADLINE_EXCEEDED after `timeout` (with the last reason no
+  // batch could be drawn, e.g. "no shard answers" or the rate limiter), or a permanent error
+  // a shard returned (e.g. INVALID_ARGUMENT for a batch size above a shard's capacity).
+  absl::StatusOr<SampledBatch> Next(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Sets priorities of sampled items (parallel arrays, as returned in SampledBatch), one
+  // RPC per shard concerned, in parallel. InvalidArgument for mismatched lengths or a bad
+  // shard index; the first shard error otherwise (naming the shard). Keys already evicted
+  // are not an error.
+  absl::Status UpdatePriorities(const std::vector<uint64_t>& keys,
+                                const std::vector<int>& shard_index,
+                                const std::vector<float>& priorities);
+
+ private:
+  struct Shard;
+  ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch);
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // One attempt at a batch. Transient problems return UNAVAILABLE/DEADLINE_EXCEEDED.
+  absl::StatusOr<SampledBatch> DrawOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  void RefreshSizes() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const ReplayClientOptions options_;
+  const int batch_size_;
+  const int prefetch_;
+  std::vector<std::unique_ptr<Shard>> shards_;  // fixed after Create; owned by Run's thread
+  mutable absl::Mutex mu_;
+  std::deque<absl::StatusOr<SampledBatch>> ready_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Contexts of RPCs in flight, cancelled by the destructor.
+  std::vector<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// Stats of every shard, queried in parallel. UNAVAILABLE (or the call's status) naming the
+// first shard that did not answer within `timeout`.
+absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
+    const std::vector<std::string>& addresses, absl::Duration timeout);
+// Same, one result per shard, for tools that show partial answers.
+std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
+    const std::vector<std::string>& addresses, absl::Duration timeout);
+
+// Channel to a shard with the client's settings (short reconnect backoff, no client-side
+// message size limit).
+std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address);
+
+}  // namespace softq
+
+#endif  // SOFTQ_REPLAY_CLIENT_H_

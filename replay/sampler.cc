@@ -1,0 +1,23 @@
+#include "replay/sampler.h"
+
+#include "absl/strings/str_cat.h"
+#include "replay/prioritized_sampler.h"
+#include "replay/uniform_sampler.h"
+
+namespace softq {
+
+absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name, uint64_t capacity,
+                                                     double alpha) {
+  if (name == "uniform") return std::unique_ptr<Sampler>(new UniformSampler());
+  if (name == "prioritized") {
+    if (!(alpha >= 0 && alpha <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--priority_exponent=", alpha, ": must be in [0, 1]"));
+    }
+    return std::unique_ptr<Sampler>(new PrioritizedSampler(capacity, alpha));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--sampler=", name, ": must be one of uniform, prioritized"));
+}
+
+}  // namespace softq

@@ -1,0 +1,144 @@
+// replay_server: one replay shard served over gRPC (see replay/service.h).
+//
+//   replay_server --port=0 --capacity=1000000 --sampler=prioritized --checkpoint_dir=/tmp/ck
+//
+// Prints exactly one line "replay_server listening on <host>:<port>" on stdout once serving.
+// SIGTERM/SIGINT: stops accepting, ends blocked calls, writes the checkpoint when
+// --checkpoint_dir is set, exits 0. A bad flag: one line, exit 2. A checkpoint that cannot
+// be restored, or a port that cannot be bound: one line, exit 1.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "common/shutdown.h"
+#include "replay/service.h"
+#include "replay/shard.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
+ABSL_FLAG(int32_t, port, 0, "port to listen on; 0 picks a free one (printed)");
+ABSL_FLAG(std::string, shard_id, "0", "name of this shard (stats, checkpoint file name)");
+ABSL_FLAG(uint64_t, capacity, 1000000, "transitions the shard holds (FIFO beyond)");
+ABSL_FLAG(uint32_t, observation_dim, 0, "floats per observation; 0: set by the first insert");
+ABSL_FLAG(uint32_t, action_dim, 0, "floats per action; 0: set by the first insert");
+ABSL_FLAG(std::string, sampler, "uniform", "uniform or prioritized");
+ABSL_FLAG(double, priority_exponent, 0.6, "alpha of prioritized sampling, in [0, 1]");
+ABSL_FLAG(uint64_t, min_size_to_sample, 1, "transitions held before any sample");
+ABSL_FLAG(double, samples_per_insert, 0, "target sampled/inserted ratio; 0: no ratio limit");
+ABSL_FLAG(double, error_buffer, 0, "allowed deviation from the ratio, in samples");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "directory for the shard's checkpoint (restored at start, written on SIGTERM)");
+ABSL_FLAG(int32_t, max_message_bytes, 64 << 20, "largest gRPC message accepted or sent");
+
+namespace softq {
+namespace {
+
+int Fail(const char* program, const absl::Status& status) {
+  std::cerr << program << ": " << status.message() << std::endl;
+  return 1;
+}
+
+int Main(int argc, char** argv) {
+  if (std::optional<int> code = ParseFlags(argc, argv, "one replay shard served over gRPC");
+      code) {
+    return *code;
+  }
+  InstallShutdownHandlers();
+  ShardOptions options;
+  options.shard_id = absl::GetFlag(FLAGS_shard_id);
+  options.capacity = absl::GetFlag(FLAGS_capacity);
+  options.observation_dim = absl::GetFlag(FLAGS_observation_dim);
+  options.action_dim = absl::GetFlag(FLAGS_action_dim);
+  options.sampler = absl::GetFlag(FLAGS_sampler);
+  options.priority_exponent = absl::GetFlag(FLAGS_priority_exponent);
+  options.rate_limiter.min_size_to_sample = absl::GetFlag(FLAGS_min_size_to_sample);
+  options.rate_limiter.samples_per_insert = absl::GetFlag(FLAGS_samples_per_insert);
+  options.rate_limiter.error_buffer = absl::GetFlag(FLAGS_error_buffer);
+  const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  if (absl::Status s = CheckFlags({
+          FlagInRange("port", absl::GetFlag(FLAGS_port), 0, 65535),
+          FlagAtLeast("capacity", static_cast<double>(options.capacity), 1),
+          FlagOneOf("sampler", options.sampler, {"uniform", "prioritized"}),
+          FlagInRange("priority_exponent", options.priority_exponent, 0, 1),
+          FlagInRange("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes), 1024,
+                      INT32_MAX),
+          FlagAtLeast("min_size_to_sample",
+                      static_cast<double>(options.rate_limiter.min_size_to_sample), 1),
+      });
+      !s.ok()) {
+    return ReportFlagError(argv[0], s);
+  }
+  std::string checkpoint_path;
+  std::unique_ptr<Shard> shard;
+  if (!checkpoint_dir.empty()) {
+    struct stat st;
+    if (::stat(checkpoint_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return ReportFlagError(argv[0], absl::InvalidArgumentError(absl::StrCat(
+                                          "--checkpoint_dir=", checkpoint_dir,
+                                          ": not an existing directory")));
+    }
+    checkpoint_path = CheckpointPath(checkpoint_dir, options.shard_id);
+    absl::StatusOr<std::unique_ptr<Shard>> restored = Shard::Restore(options, checkpoint_path);
+    if (restored.ok()) {
+      shard = *std::move(restored);
+      std::cerr << "replay_server: restored " << shard->table().size() << " transitions from "
+                << checkpoint_path << std::endl;
+    } else if (!absl::IsNotFound(restored.status())) {
+      return Fail(argv[0], restored.status());
+    }
+  }
+  if (shard == nullptr) {
+    absl::StatusOr<std::unique_ptr<Shard>> created = Shard::Create(options);
+    if (!created.ok()) {
+      return absl::IsInvalidArgument(created.status())
+                 ? ReportFlagError(argv[0], created.status())
+                 : Fail(argv[0], created.status());
+    }
+    shard = *std::move(created);
+  }
+
+  ReplayService service(shard.get(), checkpoint_path);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string host = absl::GetFlag(FLAGS_host);
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat(host, ":", absl::GetFlag(FLAGS_port)),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    return Fail(argv[0], absl::UnavailableError(absl::StrCat(
+                             "cannot listen on ", host, ":", absl::GetFlag(FLAGS_port))));
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  std::cout << "replay_server listening on " << host << ":" << bound_port << std::endl;
+
+  WaitForShutdown();
+  server->GetHealthCheckService()->SetServingStatus(false);
+  shard->Cancel();  // blocked Insert/Sample calls return CANCELLED
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  if (!checkpoint_path.empty()) {
+    absl::StatusOr<CheckpointWritten> written = shard->Checkpoint(checkpoint_path);
+    if (!written.ok()) return Fail(argv[0], written.status());
+    std::cerr << "replay_server: wrote " << written->items << " transitions to "
+              << written->path << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace softq
+
+int main(int argc, char** argv) { return softq::Main(argc, argv); }

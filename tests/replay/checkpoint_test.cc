@@ -1,0 +1,96 @@
+#include "replay/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "replay/crc32.h"
+#include "replay/shard.h"
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::MakeBatch;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+std::unique_ptr<Shard> FilledShard(const std::string& sampler) {
+  ShardOptions options;
+  options.capacity = 8;
+  options.sampler = sampler;
+  std::unique_ptr<Shard> shard = *Shard::Create(options);
+  google::protobuf::RepeatedField<float> none;
+  google::protobuf::RepeatedField<float> priorities;
+  for (int i = 0; i < 5; ++i) priorities.Add(1.0f + i);
+  EXPECT_TRUE(shard->Insert(MakeBatch(5, 0, 2, 2, 3), priorities, absl::InfiniteFuture()).ok());
+  EXPECT_TRUE(shard->Insert(MakeBatch(6, 5, 2, 2, 4), none, absl::InfiniteFuture()).ok());
+  return shard;
+}
+
+TEST(Crc32, MatchesTheStandardCheckValueAndComposes) {
+  EXPECT_EQ(Crc32(0, "123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(Crc32(Crc32(0, "12345", 5), "6789", 4), 0xCBF43926u);
+}
+
+TEST(Checkpoint, RestoresIdenticalContentsCountersAndPriorities) {
+  const std::string path = testing::TempDir("ckpt_roundtrip") + "/a.ckpt";
+  std::unique_ptr<Shard> shard = FilledShard("prioritized");
+  absl::StatusOr<CheckpointWritten> written = shard->Checkpoint(path);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->items, 8u);
+  ShardOptions options = shard->options();
+  absl::StatusOr<std::unique_ptr<Shard>> restored = Shard::Restore(options, path);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  const TableInfo a = shard->table().Info(), b = (*restored)->table().Info();
+  EXPECT_EQ(a.oldest_key, b.oldest_key);
+  EXPECT_EQ(a.next_key, b.next_key);
+  EXPECT_EQ(a.inserts_total, b.inserts_total);
+  EXPECT_EQ(a.per_actor, b.per_actor);
+  // Writing the restored shard gives the same bytes: same items, priorities and counters.
+  const std::string again = testing::TempDir("ckpt_roundtrip") + "/b.ckpt";
+  ASSERT_TRUE((*restored)->Checkpoint(again).ok());
+  EXPECT_EQ(ReadFile(path), ReadFile(again));
+}
+
+TEST(Checkpoint, RefusesATruncatedFile) {
+  const std::string path = testing::TempDir("ckpt_truncated") + "/a.ckpt";
+  ASSERT_TRUE(FilledShard("uniform")->Checkpoint(path).ok());
+  const std::string data = ReadFile(path);
+  for (size_t keep : {size_t{0}, size_t{10}, data.size() / 2, data.size() - 1}) {
+    WriteFile(path, data.substr(0, keep));
+    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path);
+    EXPECT_TRUE(absl::IsDataLoss(r.status())) << keep << ": " << r.status();
+    EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+  }
+}
+
+TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
+  const std::string path = testing::TempDir("ckpt_corrupt") + "/a.ckpt";
+  ASSERT_TRUE(FilledShard("uniform")->Checkpoint(path).ok());
+  const std::string data = ReadFile(path);
+  for (size_t at : {size_t{3}, size_t{100}, data.size() - 20, data.size() - 2}) {
+    std::string bad = data;
+    bad[at] ^= 0x10;
+    WriteFile(path, bad);
+    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path);
+    EXPECT_TRUE(absl::IsDataLoss(r.status())) << at << ": " << r.status();
+  }
+}
+
+TEST(Checkpoint, ReportsAMissingFileAsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt").status()));
+}
+
+}  // namespace
+}  // namespace softq

@@ -1,0 +1,208 @@
+// The client library against real shard processes: spreading, sampling in proportion to
+// shard sizes, failover, and errors that name the shard.
+#include "replay/client.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::CheckedId;
+using testing::MakeBatch;
+using testing::ServerProcess;
+using testing::StartServer;
+
+// A loopback port nobody listens on (bound, then closed).
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
+  std::vector<ServerProcess> servers;
+  ReplayClientOptions options;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ServerProcess> s =
+        StartServer({"--capacity=1000", absl::StrCat("--shard_id=", i)});
+    ASSERT_TRUE(s.ok()) << s.status();
+    options.addresses.push_back(s->address);
+    servers.push_back(*std::move(s));
+  }
+  // Room for every batch: no shard is skipped for back-pressure, so batch b goes to shard b % 3.
+  options.max_in_flight_batches = 64;
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (int b = 0; b < 30; ++b) {
+    ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b, 2, 2, /*actor_id=*/b % 5)).ok());
+  }
+  ASSERT_TRUE((*writer)->Flush(absl::Seconds(20)).ok());
+  EXPECT_EQ((*writer)->acknowledged(), 300u);
+
+  absl::StatusOr<std::vector<proto::ShardStats>> stats =
+      QueryStats(options.addresses, absl::Seconds(5));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  std::map<uint32_t, uint64_t> per_actor;
+  for (const proto::ShardStats& s : *stats) {
+    EXPECT_EQ(s.size(), 100u);  // round robin: 10 batches each
+    for (const proto::ActorCount& a : s.per_actor()) per_actor[a.actor_id()] += a.inserted();
+  }
+  EXPECT_EQ(per_actor.size(), 5u);
+  for (const auto& [actor, n] : per_actor) EXPECT_EQ(n, 60u) << actor;
+
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler =
+      ReplaySampler::Create(options, /*batch_size=*/64);
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  std::set<int> shards_seen;
+  uint64_t sampled = 0;
+  for (int round = 0; round < 5; ++round) {
+    absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->keys.size(), 64u);
+    ASSERT_EQ(batch->batch.rewards_size(), 64);
+    EXPECT_EQ(batch->total_size, 300u);
+    for (int i = 0; i < 64; ++i) {
+      const int id = CheckedId(batch->batch, i);
+      ASSERT_GE(id, 0);
+      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key identifies the item.
+      const int b = id / 10;
+      EXPECT_EQ(batch->shard_index[i], b % 3);
+      EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(10 * (b / 3) + id % 10));
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 300, 1e-12);
+      shards_seen.insert(batch->shard_index[i]);
+    }
+    ASSERT_TRUE((*sampler)
+                    ->UpdatePriorities(batch->keys, batch->shard_index,
+                                       std::vector<float>(64, 2.0f))
+                    .ok());
+    sampled += 64;
+  }
+  EXPECT_EQ(shards_seen.size(), 3u);
+  sampler->reset();  // joins the prefetcher
+  stats = QueryStats(options.addresses, absl::Seconds(5));
+  uint64_t samples_total = 0;
+  for (const proto::ShardStats& s : *stats) samples_total += s.samples_total();
+  EXPECT_GE(samples_total, sampled);  // plus what was prefetched
+}
+
+TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
+  absl::StatusOr<ServerProcess> live = StartServer({"--capacity=1000"});
+  absl::StatusOr<ServerProcess> doomed = StartServer({"--capacity=1000"});
+  ASSERT_TRUE(live.ok() && doomed.ok());
+  ReplayClientOptions options;
+  options.addresses = {live->address, doomed->address};
+  options.rpc_timeout = absl::Seconds(5);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 0)).ok());
+  ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10)).ok());
+  ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
+  // Frozen, the shard stops acknowledging: batches queue up on it, then it dies.
+  ASSERT_TRUE(doomed->process->Signal(SIGSTOP).ok());
+  for (int b = 2; b < 20; ++b) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
+  EXPECT_GT((*writer)->pending_batches(), 0u);
+  doomed->process.reset();  // SIGKILL
+  absl::Status flushed = (*writer)->Flush(absl::Seconds(20));
+  ASSERT_TRUE(flushed.ok()) << flushed;
+  EXPECT_EQ((*writer)->acknowledged(), 200u);
+  EXPECT_GT((*writer)->resent_batches(), 0u);
+  EXPECT_EQ(testing::Stats(live->stub.get())->size(), 190u);  // all but the one on `doomed`
+}
+
+TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
+  absl::StatusOr<ServerProcess> a = StartServer({"--capacity=100"});
+  absl::StatusOr<ServerProcess> b = StartServer({"--capacity=100"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ReplayClientOptions options;
+  options.addresses = {a->address, b->address};
+  options.rpc_timeout = absl::Seconds(3);
+  {
+    absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * i)).ok());
+    ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
+  }
+  b->process.reset();
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler = ReplaySampler::Create(options, 16, 1);
+  ASSERT_TRUE(sampler.ok());
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (int i = 0; i < 16; ++i) {
+      EXPECT_EQ(batch->shard_index[i], 0);
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 20, 1e-12);
+    }
+  }
+}
+
+TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
+  ReplayClientOptions options;
+  const std::string address = absl::StrCat("127.0.0.1:", ClosedPort());
+  options.addresses = {address};
+  options.rpc_timeout = absl::Seconds(1);
+  options.max_in_flight_batches = 1;
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  ASSERT_TRUE(writer.ok());
+  const absl::Time start = absl::Now();
+  absl::Status s;
+  for (int i = 0; i < 5 && s.ok(); ++i) s = (*writer)->Insert(MakeBatch(1, i));
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_NE(s.message().find(address), std::string::npos) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*writer)->Flush(absl::Milliseconds(200))));
+}
+
+TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
+  absl::StatusOr<ServerProcess> a = StartServer({});
+  ASSERT_TRUE(a.ok());
+  const std::string dead = absl::StrCat("127.0.0.1:", ClosedPort());
+  absl::StatusOr<std::vector<proto::ShardStats>> stats =
+      QueryStats({a->address, dead}, absl::Seconds(2));
+  EXPECT_TRUE(absl::IsUnavailable(stats.status())) << stats.status();
+  EXPECT_NE(stats.status().message().find("addresses[1] (" + dead + ")"), std::string::npos)
+      << stats.status();
+}
+
+TEST(ReplayClient, WriterReportsABatchTheShardRejected) {
+  absl::StatusOr<ServerProcess> a = StartServer({"--observation_dim=2", "--action_dim=2"});
+  ASSERT_TRUE(a.ok());
+  ReplayClientOptions options;
+  options.addresses = {a->address};
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  ASSERT_TRUE((*writer)->Insert(MakeBatch(3, 0, 4, 2)).ok());
+  const absl::Status s = (*writer)->Flush(absl::Seconds(10));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("observation_dim"), std::string::npos) << s;
+  EXPECT_TRUE((*writer)->Flush(absl::Seconds(1)).ok());  // reported once
+}
+
+TEST(ReplayClient, CreateRejectsBadOptionsNamingTheField) {
+  ReplayClientOptions options;
+  EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses"),
+            std::string::npos);
+  options.addresses = {"127.0.0.1:1", "nohost"};
+  EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses[1]"),
+            std::string::npos);
+  options.addresses = {"127.0.0.1:1"};
+  EXPECT_TRUE(absl::IsInvalidArgument(ReplaySampler::Create(options, 0).status()));
+}
+
+}  // namespace
+}  // namespace softq

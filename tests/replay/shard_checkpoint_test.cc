@@ -1,0 +1,138 @@
+// Checkpoints of a replay_server process: on demand and on SIGTERM, restored at start,
+// and refused (one line, non-zero exit) when damaged.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "replay/checkpoint.h"
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::InsertOnce;
+using testing::MakeBatch;
+using testing::StartServer;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<proto::CheckpointResponse> Checkpoint(proto::ReplayShard::Stub* stub) {
+  grpc::ClientContext context;
+  proto::CheckpointResponse response;
+  const grpc::Status s = stub->Checkpoint(&context, proto::CheckpointRequest(), &response);
+  if (!s.ok()) return absl::InternalError(s.error_message());
+  return response;
+}
+
+void Fill(proto::ReplayShard::Stub* stub) {
+  for (int b = 0; b < 7; ++b) {
+    proto::InsertRequest r;
+    r.set_sequence(1);
+    *r.mutable_batch() = MakeBatch(10, 10 * b, 3, 2, b % 2);
+    for (int i = 0; i < 10; ++i) r.add_priorities(1.0f + b + i);
+    ASSERT_EQ(InsertOnce(stub, r)->code(), 0);
+  }
+}
+
+TEST(ReplayShardCheckpoint, KillAndRestartGivesIdenticalContents) {
+  const std::string dir = testing::TempDir("kill_restart");
+  const std::vector<std::string> flags = {"--capacity=50", "--sampler=prioritized",
+                                          "--checkpoint_dir=" + dir, "--shard_id=k"};
+  absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Fill(server->stub.get());  // 70 inserted, 50 held: the ring has wrapped
+  absl::StatusOr<proto::CheckpointResponse> first = Checkpoint(server->stub.get());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->items(), 50u);
+  EXPECT_EQ(first->path(), CheckpointPath(dir, "k"));
+  const std::string before = ReadFile(first->path());
+  const proto::ShardStats stats_before = *testing::Stats(server->stub.get());
+  server->process.reset();  // SIGKILL: no shutdown checkpoint
+
+  server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const proto::ShardStats stats_after = *testing::Stats(server->stub.get());
+  EXPECT_EQ(stats_after.size(), 50u);
+  EXPECT_EQ(stats_after.inserts_total(), stats_before.inserts_total());
+  ASSERT_EQ(stats_after.per_actor_size(), 2);
+  EXPECT_EQ(stats_after.per_actor(1).inserted(), stats_before.per_actor(1).inserted());
+  // A new checkpoint of the restored shard is byte-identical: items, keys, priorities.
+  ASSERT_TRUE(Checkpoint(server->stub.get()).ok());
+  EXPECT_EQ(ReadFile(first->path()), before);
+  // And it goes on from the next key.
+  proto::InsertRequest r;
+  r.set_sequence(1);
+  *r.mutable_batch() = MakeBatch(1, 70, 3, 2);
+  EXPECT_EQ(InsertOnce(server->stub.get(), r)->first_key(), 70u);
+}
+
+TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
+  const std::string dir = testing::TempDir("sigterm");
+  const std::vector<std::string> flags = {"--capacity=100", "--checkpoint_dir=" + dir};
+  absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Fill(server->stub.get());
+  ASSERT_TRUE(server->process->Signal(SIGTERM).ok());
+  EXPECT_EQ(*server->process->Wait(absl::Seconds(20)), 0);
+  server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(testing::Stats(server->stub.get())->size(), 70u);
+}
+
+// Starts the server on a damaged checkpoint; returns its exit code and first line.
+std::pair<int, std::string> StartOnDamaged(const std::string& dir) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+      {"/bin/sh", "-c",
+       absl::StrCat(testing::ServerBinary(), " --port=0 --capacity=100 --checkpoint_dir=", dir,
+                    " 2>&1")});
+  if (!p.ok()) return {-1, ""};
+  absl::StatusOr<std::string> line = (*p)->WaitForLine("", absl::Seconds(10));
+  absl::StatusOr<int> code = (*p)->Wait(absl::Seconds(10));
+  return {code.ok() ? *code : -1, line.ok() ? *line : ""};
+}
+
+TEST(ReplayShardCheckpoint, ACorruptedCheckpointIsRefusedWithOneLine) {
+  const std::string dir = testing::TempDir("corrupt");
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
+  ASSERT_TRUE(server.ok());
+  Fill(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> written = Checkpoint(server->stub.get());
+  ASSERT_TRUE(written.ok());
+  server->process.reset();
+  std::string data = ReadFile(written->path());
+  data[data.size() / 2] ^= 0x01;
+  std::ofstream(written->path(), std::ios::binary | std::ios::trunc) << data;
+  const auto [code, line] = StartOnDamaged(dir);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(line.find("checksum mismatch"), std::string::npos) << line;
+}
+
+TEST(ReplayShardCheckpoint, ATruncatedCheckpointIsRefusedWithOneLine) {
+  const std::string dir = testing::TempDir("truncated");
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
+  ASSERT_TRUE(server.ok());
+  Fill(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> written = Checkpoint(server->stub.get());
+  ASSERT_TRUE(written.ok());
+  server->process.reset();
+  const std::string data = ReadFile(written->path());
+  std::ofstream(written->path(), std::ios::binary | std::ios::trunc)
+      << data.substr(0, data.size() - 100);
+  const auto [code, line] = StartOnDamaged(dir);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(line.find("truncated"), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace softq

@@ -1,0 +1,106 @@
+#include "replay/table.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::CheckedId;
+using testing::MakeBatch;
+
+TEST(Table, StoresABatchWholeAndReadsItBackByKey) {
+  Table table(10, 0, 0);
+  absl::StatusOr<KeyRange> keys = table.Insert(MakeBatch(4, 100, 3, 2));
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->first_key, 0u);
+  EXPECT_EQ(keys->count, 4u);
+  proto::TransitionBatch out;
+  ASSERT_TRUE(table.Read({3, 0, 3}, &out).ok());
+  ASSERT_EQ(out.rewards_size(), 3);
+  EXPECT_EQ(CheckedId(out, 0), 103);
+  EXPECT_EQ(CheckedId(out, 1), 100);
+  EXPECT_EQ(CheckedId(out, 2), 103);
+  EXPECT_EQ(table.Info().observation_dim, 3u);
+}
+
+TEST(Table, EvictsTheOldestItemsFirstWhenFull) {
+  Table table(5, 2, 2);
+  ASSERT_TRUE(table.Insert(MakeBatch(3, 0)).ok());
+  ASSERT_TRUE(table.Insert(MakeBatch(4, 3)).ok());  // wraps around the ring
+  const TableInfo info = table.Info();
+  EXPECT_EQ(info.size, 5u);
+  EXPECT_EQ(info.oldest_key, 2u);
+  EXPECT_EQ(info.next_key, 7u);
+  EXPECT_EQ(info.inserts_total, 7u);
+  EXPECT_FALSE(table.Contains(1));
+  proto::TransitionBatch out;
+  EXPECT_TRUE(absl::IsNotFound(table.Read({1}, &out)));
+  ASSERT_TRUE(table.Read({2, 3, 4, 5, 6}, &out).ok());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(CheckedId(out, i), i + 2);
+  for (uint64_t slot = 0; slot < 5; ++slot) {
+    EXPECT_EQ(table.SlotOfKey(table.KeyOfSlot(slot)), slot);
+  }
+}
+
+TEST(Table, RejectsWrongObservationSizeAndKeepsItsContents) {
+  Table table(10, 2, 2);
+  ASSERT_TRUE(table.Insert(MakeBatch(2, 0)).ok());
+  absl::StatusOr<KeyRange> bad = table.Insert(MakeBatch(2, 50, 3, 2));
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_NE(bad.status().message().find("observation_dim"), std::string::npos);
+  EXPECT_EQ(table.size(), 2u);
+  proto::TransitionBatch out;
+  ASSERT_TRUE(table.Read({0, 1}, &out).ok());
+  EXPECT_EQ(CheckedId(out, 1), 1);
+}
+
+TEST(Table, RejectsANonFiniteValueWithoutStoringAnyOfTheBatch) {
+  Table table(10, 2, 2);
+  proto::TransitionBatch batch = MakeBatch(3, 0);
+  batch.set_next_observations(5, std::numeric_limits<float>::quiet_NaN());
+  absl::StatusOr<KeyRange> bad = table.Insert(batch);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_NE(bad.status().message().find("next_observations[5]"), std::string::npos);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(Table, RejectsABatchLargerThanItsCapacity) {
+  Table table(3, 2, 2);
+  EXPECT_TRUE(absl::IsInvalidArgument(table.Insert(MakeBatch(4, 0)).status()));
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(Table, CountsInsertsPerActorAndAllocatesOnce) {
+  Table table(100, 2, 2);
+  const uint64_t bytes = table.Info().storage_bytes;
+  EXPECT_EQ(bytes, 100u * (7 * sizeof(float) + 1));
+  ASSERT_TRUE(table.Insert(MakeBatch(3, 0, 2, 2, /*actor_id=*/7)).ok());
+  ASSERT_TRUE(table.Insert(MakeBatch(2, 3, 2, 2, /*actor_id=*/9)).ok());
+  ASSERT_TRUE(table.Insert(MakeBatch(1, 5, 2, 2, /*actor_id=*/7)).ok());
+  const TableInfo info = table.Info();
+  EXPECT_EQ(info.per_actor.at(7), 4u);
+  EXPECT_EQ(info.per_actor.at(9), 2u);
+  EXPECT_EQ(info.storage_bytes, bytes);
+}
+
+TEST(Table, KeepsEpisodeAndStepIdsWhenSent) {
+  Table table(4, 2, 2);
+  proto::TransitionBatch batch = MakeBatch(2, 0);
+  batch.add_episode_ids(11);
+  batch.add_episode_ids(12);
+  batch.add_step_ids(0);
+  batch.add_step_ids(1);
+  ASSERT_TRUE(table.Insert(batch).ok());
+  proto::TransitionBatch out;
+  ASSERT_TRUE(table.Read({1}, &out).ok());
+  ASSERT_EQ(out.episode_ids_size(), 1);
+  EXPECT_EQ(out.episode_ids(0), 12u);
+  EXPECT_EQ(out.step_ids(0), 1u);
+}
+
+}  // namespace
+}  // namespace softq
