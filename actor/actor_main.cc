@@ -1,0 +1,172 @@
+// actor: steps --num_envs environments with its local copy of the sampling network (one
+// batched forward per step), streams the transitions to the replay shards (blocking when
+// they push back), and swaps in the learner's newest parameters between steps. Waits for the
+// first parameters before stepping. Reports env steps/s, episode returns and its parameter
+// lag every --report_interval_s. SIGTERM: flushes what is queued and exits 0.
+#include <iostream>
+#include <numeric>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "actor/actor.h"
+#include "actor/parameter_subscriber.h"
+#include "actor/replay_sink.h"
+#include "common/flags.h"
+#include "common/metrics.h"
+#include "common/shutdown.h"
+#include "common/torch_threads.h"
+
+ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
+ABSL_FLAG(std::string, learner, "", "host:port of the learner's parameter service");
+ABSL_FLAG(int32_t, actor_id, 0, "this actor's id, in [0, 2^31)");
+ABSL_FLAG(std::string, env, "multigoal", "environment");
+ABSL_FLAG(int32_t, num_envs, 4, "environments stepped together");
+ABSL_FLAG(int32_t, steps_per_write, 4, "steps gathered into one replay message");
+ABSL_FLAG(std::string, hidden, "128,128", "hidden widths of the sampling network");
+ABSL_FLAG(int64_t, max_env_steps, 0, "stop after this many env steps (0: until SIGTERM)");
+ABSL_FLAG(double, max_steps_per_second, 0, "throttle env steps/s (0: as fast as possible)");
+ABSL_FLAG(double, report_interval_s, 5.0, "seconds between report lines");
+ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
+ABSL_FLAG(std::string, metrics_host, "127.0.0.1", "address of the /metrics endpoint");
+ABSL_FLAG(int64_t, seed, 0, "random seed (combined with --actor_id)");
+
+namespace softq {
+namespace {
+
+absl::StatusOr<std::vector<int64_t>> ParseHidden(const std::string& text) {
+  std::vector<int64_t> hidden;
+  for (absl::string_view w : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t width = 0;
+    if (!absl::SimpleAtoi(w, &width) || width < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--hidden=", text, ": expected widths like 128,128"));
+    }
+    hidden.push_back(width);
+  }
+  return hidden;
+}
+
+int Run(const char* program) {
+  absl::StatusOr<std::vector<int64_t>> hidden = ParseHidden(absl::GetFlag(FLAGS_hidden));
+  absl::Status flags_ok = CheckFlags({
+      FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
+      FlagAddressList("learner", absl::GetFlag(FLAGS_learner)),
+      FlagInRange("actor_id", absl::GetFlag(FLAGS_actor_id), 0, INT32_MAX),
+      FlagOneOf("env", absl::GetFlag(FLAGS_env), {"multigoal"}),
+      FlagInRange("num_envs", absl::GetFlag(FLAGS_num_envs), 1, 4096),
+      FlagInRange("steps_per_write", absl::GetFlag(FLAGS_steps_per_write), 1, 10000),
+      hidden.status(),
+      FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 0),
+      FlagAtLeast("max_steps_per_second", absl::GetFlag(FLAGS_max_steps_per_second), 0),
+      FlagInRange("report_interval_s", absl::GetFlag(FLAGS_report_interval_s), 0.01, 3600),
+      FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
+  });
+  if (!flags_ok.ok()) return ReportFlagError(program, flags_ok);
+  InstallShutdownHandlers();
+  const int actor_id = absl::GetFlag(FLAGS_actor_id);
+  const std::string tag = absl::StrCat("actor ", actor_id, ": ");
+  std::cout << tag << ConfigureTorchThreads(1) << std::endl;
+
+  std::unique_ptr<MetricsExporter> metrics;
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
+        absl::GetFlag(FLAGS_metrics_host), absl::GetFlag(FLAGS_metrics_port));
+    if (!m.ok()) return ReportFlagError(program, m.status());
+    metrics = *std::move(m);
+    std::cout << tag << "metrics on port " << metrics->port() << std::endl;
+  }
+
+  const uint64_t seed = absl::GetFlag(FLAGS_seed) * 1000003 + actor_id;
+  std::vector<std::unique_ptr<Environment>> envs;
+  for (int i = 0; i < absl::GetFlag(FLAGS_num_envs); ++i) {
+    absl::StatusOr<std::unique_ptr<Environment>> env =
+        MakeEnvironment(absl::GetFlag(FLAGS_env), seed * 7919 + i);
+    if (!env.ok()) return ReportFlagError(program, env.status());
+    envs.push_back(*std::move(env));
+  }
+  const EnvSpec spec = envs.front()->spec();
+  ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed);
+  ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy);
+  std::cout << tag << "waiting for parameters from " << absl::GetFlag(FLAGS_learner)
+            << std::endl;
+  while (!subscriber.WaitForParameters(absl::Seconds(1))) {
+    if (ShutdownRequested()) return 0;
+  }
+  std::cout << tag << "got parameters version " << policy.version() << std::endl;
+
+  ReplayClientOptions options;
+  options.addresses = absl::StrSplit(absl::GetFlag(FLAGS_replay), ',', absl::SkipEmpty());
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  if (!writer.ok()) {
+    std::cerr << tag << writer.status() << std::endl;
+    return 1;
+  }
+  ReplaySink sink(writer->get());
+  Actor actor(std::move(envs), &policy, &sink,
+              {static_cast<uint32_t>(actor_id), absl::GetFlag(FLAGS_steps_per_write)});
+
+  const absl::Time start = absl::Now();
+  absl::Time last_report = start;
+  int64_t last_steps = 0;
+  std::vector<double> returns;
+  int exit_code = 0;
+  const double max_rate = absl::GetFlag(FLAGS_max_steps_per_second);
+  while (!ShutdownRequested()) {
+    const int64_t max_steps = absl::GetFlag(FLAGS_max_env_steps);
+    if (max_steps > 0 && actor.env_steps() >= max_steps) break;
+    if (absl::Status s = actor.Step(); !s.ok()) {
+      if (absl::IsCancelled(s)) break;
+      std::cerr << tag << "step failed: " << s << std::endl;
+      exit_code = 1;
+      break;
+    }
+    if (max_rate > 0) {
+      const absl::Time due = start + absl::Seconds(actor.env_steps() / max_rate);
+      if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    }
+    for (double r : actor.TakeEpisodeReturns()) returns.push_back(r);
+    const absl::Time now = absl::Now();
+    if (now - last_report >= absl::Seconds(absl::GetFlag(FLAGS_report_interval_s))) {
+      const double rate = (actor.env_steps() - last_steps) / absl::ToDoubleSeconds(now - last_report);
+      const double mean_return =
+          returns.empty() ? 0 : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
+      const uint64_t version = policy.version();
+      std::cout << absl::StrFormat(
+                       "%senv steps %8d  %7.1f steps/s  episodes %6d  return %7.1f  version %d  "
+                       "learner step %d  acked %d  waits %d",
+                       tag, actor.env_steps(), rate, actor.episodes(), mean_return, version,
+                       subscriber.latest_learner_step(), (*writer)->acknowledged(), sink.waits())
+                << std::endl;
+      if (metrics != nullptr) {
+        metrics->Set("softq_actor_env_steps_total", actor.env_steps());
+        metrics->Set("softq_actor_env_steps_per_second", rate);
+        metrics->Set("softq_actor_episode_return", mean_return);
+        metrics->Set("softq_actor_parameter_version", version);
+        metrics->Set("softq_actor_transitions_acknowledged_total", (*writer)->acknowledged());
+      }
+      returns.clear();
+      last_report = now;
+      last_steps = actor.env_steps();
+    }
+  }
+  if (absl::Status s = actor.Flush(); !s.ok() && !absl::IsCancelled(s)) {
+    std::cerr << tag << "flush: " << s << std::endl;
+  }
+  if (absl::Status s = (*writer)->Flush(absl::Seconds(5)); !s.ok()) {
+    std::cerr << tag << "replay flush: " << s << std::endl;
+  }
+  std::cout << tag << "stopped after " << actor.env_steps() << " env steps, "
+            << (*writer)->acknowledged() << " transitions acknowledged" << std::endl;
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace softq
+
+int main(int argc, char** argv) {
+  if (auto code = softq::ParseFlags(argc, argv, "an SQL actor: --replay=... --learner=..."); code) {
+    return *code;
+  }
+  return softq::Run(argv[0]);
+}

@@ -1,0 +1,94 @@
+#include "actor/parameter_subscriber.h"
+
+#include <iostream>
+
+#include "common/tensor_codec.h"
+
+namespace softq {
+
+ParameterSubscriber::ParameterSubscriber(const std::string& learner_address,
+                                         ActingPolicy* policy)
+    : policy_(policy),
+      stub_(proto::ParameterService::NewStub(
+          grpc::CreateChannel(learner_address, grpc::InsecureChannelCredentials()))) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+ParameterSubscriber::~ParameterSubscriber() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  thread_.join();
+}
+
+void ParameterSubscriber::Run() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    grpc::ClientContext context;
+    proto::SubscribeRequest request;
+    request.set_min_version(policy_->version());
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      context_ = &context;
+    }
+    std::unique_ptr<grpc::ClientReader<proto::NetworkParameters>> reader =
+        stub_->Subscribe(&context, request);
+    proto::NetworkParameters message;
+    while (reader->Read(&message)) {
+      backoff = absl::Milliseconds(100);
+      absl::Status applied = absl::OkStatus();
+      absl::StatusOr<NamedTensors> params = DecodeNamedTensors(message.tensors());
+      if (params.ok()) {
+        applied = policy_->SetParameters(*params, message.version());
+      } else {
+        applied = params.status();
+      }
+      absl::MutexLock lock(&mu_);
+      if (applied.ok()) {
+        ++applied_;
+        latest_learner_step_ = message.learner_step();
+      } else {
+        ++rejected_;
+        std::cerr << "parameter version " << message.version() << " rejected: " << applied
+                  << std::endl;
+      }
+    }
+    reader->Finish().IgnoreError();  // The learner went away or we are stopping.
+    {
+      absl::MutexLock lock(&mu_);
+      context_ = nullptr;
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff)) return;
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+bool ParameterSubscriber::WaitForParameters(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (policy_->version() == 0) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+uint64_t ParameterSubscriber::latest_learner_step() const {
+  absl::MutexLock lock(&mu_);
+  return latest_learner_step_;
+}
+
+uint64_t ParameterSubscriber::applied() const {
+  absl::MutexLock lock(&mu_);
+  return applied_;
+}
+
+uint64_t ParameterSubscriber::rejected() const {
+  absl::MutexLock lock(&mu_);
+  return rejected_;
+}
+
+}  // namespace softq

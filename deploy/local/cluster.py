@@ -1,0 +1,138 @@
+"""Starts and stops softq processes on this machine: replay shards, a learner, actors.
+
+Used by deploy/local/demo.sh (through launch.py) and by the end-to-end tests. Every process
+listens on 127.0.0.1 with a port it picks itself (--port=0) and prints; its output is echoed
+with a prefix and kept for inspection. stop() sends SIGTERM to every process still running,
+waits, and SIGKILLs stragglers, so nothing started here outlives the caller.
+Python 3 standard library only.
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+
+class Process:
+    def __init__(self, name, argv, echo=True):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1, start_new_session=True)
+        self._echo = echo
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if self._echo:
+                sys.stdout.write(f"[{self.name}] {line}\n")
+                sys.stdout.flush()
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout):
+        """The first output line for which predicate(line) holds; raises TimeoutError."""
+        deadline = time.time() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if predicate(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.time()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise TimeoutError(f"{self.name}: no matching line within {timeout}s "
+                                       f"(exit {self.proc.poll()}); last lines: {self.lines[-5:]}")
+                self._cond.wait(min(left, 0.5))
+
+    def address(self, timeout=60):
+        line = self.wait_for(lambda l: " listening on " in l, timeout)
+        return line.rsplit(" ", 1)[1]
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+class Cluster:
+    def __init__(self, bin_dir, echo=True):
+        self.bin = {
+            "replay_server": os.path.join(bin_dir, "replay", "replay_server"),
+            "replay_stats": os.path.join(bin_dir, "replay", "replay_stats"),
+            "learner": os.path.join(bin_dir, "learner", "learner_main"),
+            "actor": os.path.join(bin_dir, "actor", "actor_main"),
+        }
+        self.echo = echo
+        self.processes = []
+        self.shard_addresses = []
+        self.learner_address = None
+
+    def start(self, name, binary, flags):
+        p = Process(name, [self.bin[binary]] + list(flags), self.echo)
+        self.processes.append(p)
+        return p
+
+    def start_shards(self, count, flags=()):
+        shards = []
+        for i in range(count):
+            p = self.start(f"shard{i}", "replay_server", [f"--shard_id={i}", "--port=0", *flags])
+            shards.append(p)
+        self.shard_addresses = [p.address() for p in shards]
+        return shards
+
+    def start_learner(self, flags=()):
+        p = self.start("learner", "learner",
+                       [f"--replay={','.join(self.shard_addresses)}", "--port=0", *flags])
+        self.learner_address = p.address(timeout=120)
+        return p
+
+    def start_actor(self, actor_id, learner_address, flags=()):
+        return self.start(f"actor{actor_id}", "actor",
+                          [f"--replay={','.join(self.shard_addresses)}",
+                           f"--learner={learner_address}", f"--actor_id={actor_id}", *flags])
+
+    def stats(self):
+        """The replay_stats --json answer for every shard (a list of dicts)."""
+        import json
+        out = subprocess.run([self.bin["replay_stats"], f"--shards={','.join(self.shard_addresses)}",
+                              "--json"], capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError(f"replay_stats failed: {out.stderr}")
+        return json.loads(out.stdout)
+
+    def stop(self, timeout=15):
+        """Stops actors, then the learner, then the shards (so writers can flush and readers
+        go first): SIGTERM to each group, SIGKILL after timeout. Returns {name: exit code}."""
+        codes = {}
+        groups = [[p for p in self.processes if p.name.startswith(kind)]
+                  for kind in ("actor", "learner", "shard")]
+        groups.append([p for p in self.processes if not any(p in g for g in groups)])
+        for group in groups:
+            for p in group:
+                p.signal(signal.SIGTERM)
+            deadline = time.time() + timeout
+            for p in group:
+                code = p.wait(max(0.1, deadline - time.time()))
+                if code is None:
+                    p.signal(signal.SIGKILL)
+                    code = p.wait(5)
+                codes[p.name] = code
+        return codes

@@ -1,0 +1,125 @@
+#include "learner/learner_checkpoint.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include <torch/script.h>
+#include <torch/serialize.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace softq {
+namespace {
+
+template <typename T>
+void WriteSub(torch::serialize::OutputArchive& archive, const std::string& key, T& object) {
+  torch::serialize::OutputArchive sub;
+  object.save(sub);
+  archive.write(key, sub);
+}
+
+template <typename T>
+void ReadSub(torch::serialize::InputArchive& archive, const std::string& key, T& object) {
+  torch::serialize::InputArchive sub;
+  archive.read(key, sub);
+  object.load(sub);
+}
+
+}  // namespace
+
+std::string LearnerCheckpointPath(const std::string& dir) {
+  return (std::filesystem::path(dir) / "learner.ckpt").string();
+}
+
+absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version, const std::string& dir) {
+  const std::string path = LearnerCheckpointPath(dir);
+  const std::string tmp = path + ".tmp";
+  try {  // LibTorch reports I/O errors by exception; none leaves this function.
+    std::filesystem::create_directories(dir);
+    torch::serialize::OutputArchive archive;
+    WriteSub(archive, "q", *agent.q());
+    WriteSub(archive, "q_target", *agent.q_target());
+    WriteSub(archive, "policy", *agent.policy());
+    WriteSub(archive, "q_optimizer", agent.q_optimizer());
+    WriteSub(archive, "policy_optimizer", agent.policy_optimizer());
+    archive.write("step", torch::tensor(agent.step(), torch::kInt64));
+    archive.write("version", torch::tensor(static_cast<int64_t>(version), torch::kInt64));
+    archive.save_to(tmp);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot write checkpoint ", tmp, ": ", e.what()));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::string& dir) {
+  const std::string path = LearnerCheckpointPath(dir);
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
+  }
+  // Load into a scratch agent first, so a bad file leaves `agent` untouched.
+  SqlAgent loaded(agent.config(), agent.device());
+  int64_t step = 0, version = 0;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, agent.device());
+    ReadSub(archive, "q", *loaded.q());
+    ReadSub(archive, "q_target", *loaded.q_target());
+    ReadSub(archive, "policy", *loaded.policy());
+    ReadSub(archive, "q_optimizer", loaded.q_optimizer());
+    ReadSub(archive, "policy_optimizer", loaded.policy_optimizer());
+    torch::Tensor t;
+    archive.read("step", t);
+    step = t.item<int64_t>();
+    archive.read("version", t);
+    version = t.item<int64_t>();
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, " is unreadable: ", e.what()));
+  }
+  CopyParameters(*loaded.q(), *agent.q());
+  CopyParameters(*loaded.q_target(), *agent.q_target());
+  CopyParameters(*loaded.policy(), *agent.policy());
+  // Optimizer state: round-trip through an archive (the state holds tensors per parameter).
+  for (auto [from, to] : {std::pair{&loaded.q_optimizer(), &agent.q_optimizer()},
+                          std::pair{&loaded.policy_optimizer(), &agent.policy_optimizer()}}) {
+    std::ostringstream buffer;
+    torch::serialize::OutputArchive out;
+    from->save(out);
+    out.save_to(buffer);
+    std::istringstream in_buffer(buffer.str());
+    torch::serialize::InputArchive in;
+    in.load_from(in_buffer, agent.device());
+    to->load(in);
+  }
+  agent.set_step(step);
+  return static_cast<uint64_t>(version);
+}
+
+absl::Status ExportSamplingNetworkTorchScript(SamplingNetwork& policy, const std::string& path) {
+  try {
+    torch::jit::Module module("SamplingNetwork");
+    std::string body = "  x = torch.cat([observations, noise], -1)\n";
+    std::vector<torch::Tensor> weights, biases;
+    for (const auto& p : policy->named_parameters()) {
+      (p.key().find("weight") != std::string::npos ? weights : biases)
+          .push_back(p.value().detach().to(torch::kCPU).clone());
+    }
+    for (size_t i = 0; i < weights.size(); ++i) {
+      module.register_parameter(absl::StrCat("w", i), weights[i], false);
+      module.register_parameter(absl::StrCat("b", i), biases[i], false);
+      absl::StrAppend(&body, "  x = torch.matmul(x, self.w", i, ".t()) + self.b", i, "\n");
+      if (i + 1 < weights.size()) absl::StrAppend(&body, "  x = torch.relu(x)\n");
+    }
+    module.define(absl::StrCat(
+        "def forward(self, observations: Tensor, noise: Tensor) -> Tensor:\n", body,
+        "  return torch.tanh(x)\n"));
+    module.save(path);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot export TorchScript to ", path, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace softq

@@ -1,0 +1,293 @@
+// learner: samples batches from every replay shard, runs the soft Q and amortized SVGD
+// updates, and publishes the sampling network to actors over ParameterService. Checkpoints
+// every --checkpoint_interval updates and on SIGTERM, resuming from --checkpoint_dir at start;
+// evaluates on the multi-goal task every --eval_interval updates; writes a metrics CSV and
+// one progress line every --log_interval_s.
+//
+// Prints "learner listening on <host>:<port>" once the parameter service serves.
+// Exit status: 0 after SIGTERM, --max_updates or (with --stop_when_solved) a solved
+// evaluation; 1 on a fatal error, or when --require_solved and the final policy is not; 2
+// for bad flags.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "actor/multigoal_evaluation.h"
+#include "common/flags.h"
+#include "common/metrics.h"
+#include "common/shutdown.h"
+#include "common/torch_threads.h"
+#include "learner/learner.h"
+#include "learner/learner_checkpoint.h"
+#include "learner/parameter_service.h"
+#include "learner/replay_batch_source.h"
+#include "learner/sql_flags.h"
+
+ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
+ABSL_FLAG(std::string, host, "127.0.0.1", "address the parameter service listens on");
+ABSL_FLAG(int32_t, port, 0, "parameter service port; 0 picks a free one (printed)");
+ABSL_FLAG(std::string, device, "auto", "cpu, cuda, or auto (cuda when available)");
+ABSL_FLAG(std::string, env, "multigoal", "environment (sets the dimensions and evaluation)");
+ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
+ABSL_FLAG(int32_t, prefetch, 4, "batches sampled ahead from the shards");
+ABSL_FLAG(int64_t, publish_interval, 20, "updates between parameter publications");
+ABSL_FLAG(int64_t, max_updates, 0, "stop after this many updates (0: run until SIGTERM)");
+ABSL_FLAG(int64_t, eval_interval, 1000, "updates between evaluations (0: none)");
+ABSL_FLAG(int32_t, eval_rollouts, 100, "rollouts per evaluation");
+ABSL_FLAG(bool, stop_when_solved, false, "stop at the first evaluation meeting the criterion");
+ABSL_FLAG(bool, require_solved, false, "exit 1 unless the final evaluation is solved");
+ABSL_FLAG(std::string, checkpoint_dir, "", "checkpoint here and resume from here");
+ABSL_FLAG(int64_t, checkpoint_interval, 1000, "updates between checkpoints");
+ABSL_FLAG(std::string, metrics_csv, "", "append one row per progress line here");
+ABSL_FLAG(std::string, rollouts_csv, "", "write the final evaluation's rollouts here");
+ABSL_FLAG(std::string, export_torchscript, "", "write the final sampling network here");
+ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
+ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
+ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
+ABSL_FLAG(int64_t, seed, 0, "random seed");
+
+namespace softq {
+namespace {
+
+struct Progress {
+  absl::Time last_time = absl::Now();
+  int64_t last_step = 0;
+};
+
+int Run(const char* program) {
+  std::vector<std::string> shards = absl::StrSplit(absl::GetFlag(FLAGS_replay), ',',
+                                                   absl::SkipEmpty());
+  const std::string device_flag = absl::GetFlag(FLAGS_device);
+  absl::StatusOr<SqlConfig> sql = SqlConfigFromFlags(2, 2);
+  absl::Status flags_ok = CheckFlags({
+      FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
+      FlagInRange("port", absl::GetFlag(FLAGS_port), 0, 65535),
+      FlagOneOf("device", device_flag, {"cpu", "cuda", "auto"}),
+      FlagOneOf("env", absl::GetFlag(FLAGS_env), {"multigoal"}),
+      sql.status(),
+      FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 16),
+      FlagInRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1, 64),
+      FlagAtLeast("publish_interval", absl::GetFlag(FLAGS_publish_interval), 1),
+      FlagAtLeast("max_updates", absl::GetFlag(FLAGS_max_updates), 0),
+      FlagAtLeast("eval_interval", absl::GetFlag(FLAGS_eval_interval), 0),
+      FlagAtLeast("eval_rollouts", absl::GetFlag(FLAGS_eval_rollouts), 1),
+      FlagAtLeast("checkpoint_interval", absl::GetFlag(FLAGS_checkpoint_interval), 1),
+      FlagInRange("log_interval_s", absl::GetFlag(FLAGS_log_interval_s), 0.01, 3600),
+      FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
+      FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
+  });
+  if (!flags_ok.ok()) return ReportFlagError(program, flags_ok);
+  if (device_flag == "cuda" && !torch::cuda::is_available()) {
+    return ReportFlagError(program, absl::InvalidArgumentError(
+                                        "--device=cuda: this LibTorch sees no CUDA device"));
+  }
+  const torch::Device device =
+      (device_flag == "cuda" || (device_flag == "auto" && torch::cuda::is_available()))
+          ? torch::Device(torch::kCUDA)
+          : torch::Device(torch::kCPU);
+
+  InstallShutdownHandlers();
+  std::cout << "learner: " << ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads))
+            << ", device " << device.str() << std::endl;
+  torch::manual_seed(absl::GetFlag(FLAGS_seed));
+  SqlAgent agent(*sql, device);
+  uint64_t version = 0;
+  const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  if (!checkpoint_dir.empty()) {
+    absl::StatusOr<uint64_t> restored = RestoreLearnerCheckpoint(agent, checkpoint_dir);
+    if (restored.ok()) {
+      version = *restored;
+      std::cout << "learner: resumed from " << LearnerCheckpointPath(checkpoint_dir)
+                << " at step " << agent.step() << ", version " << version << std::endl;
+    } else if (!absl::IsNotFound(restored.status())) {
+      std::cerr << "learner: " << restored.status().message() << std::endl;
+      return 1;
+    }
+  }
+
+  std::unique_ptr<MetricsExporter> metrics;
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> m =
+        MetricsExporter::Start(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port));
+    if (!m.ok()) return ReportFlagError(program, m.status());
+    metrics = *std::move(m);
+    std::cout << "learner metrics on " << absl::GetFlag(FLAGS_host) << ":" << metrics->port()
+              << std::endl;
+  }
+
+  ParameterService service;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(
+      absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port)),
+      grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxSendMessageSize(256 << 20);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    std::cerr << "learner: cannot listen on " << absl::GetFlag(FLAGS_host) << ":"
+              << absl::GetFlag(FLAGS_port) << std::endl;
+    return 1;
+  }
+
+  ReplayClientOptions replay_options;
+  replay_options.addresses = shards;
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler = ReplaySampler::Create(
+      replay_options, absl::GetFlag(FLAGS_batch_size), absl::GetFlag(FLAGS_prefetch));
+  if (!sampler.ok()) {
+    std::cerr << "learner: " << sampler.status() << std::endl;
+    return 1;
+  }
+  ReplayBatchSource source(sampler->get(), device.is_cuda());
+  Learner learner(&agent, &source, &service, {absl::GetFlag(FLAGS_publish_interval)},
+                  version + 1);
+  std::cout << "learner listening on " << absl::GetFlag(FLAGS_host) << ":" << bound_port
+            << std::endl;
+
+  std::ofstream csv;
+  if (!absl::GetFlag(FLAGS_metrics_csv).empty()) {
+    csv.open(absl::GetFlag(FLAGS_metrics_csv), std::ios::app);
+    csv << "wall_s,updates,updates_per_s,transitions_sampled,critic_loss,mean_q,"
+           "policy_surrogate,kernel_bandwidth,version,eval_goals,eval_reached\n";
+  }
+  ActingPolicy eval_policy(sql->observation_dim, sql->action_dim, sql->hidden,
+                           absl::GetFlag(FLAGS_seed) + 17);
+  auto evaluate = [&]() {
+    eval_policy.SetParameters(agent.PolicyParameters(), learner.version()).IgnoreError();
+    return EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
+                             absl::GetFlag(FLAGS_seed) + 1000);
+  };
+
+  const absl::Time start = absl::Now();
+  const int64_t start_step = agent.step();
+  Progress progress;
+  progress.last_step = start_step;
+  UpdateMetrics last;
+  MultiGoalEvaluation last_eval;
+  bool solved = false;
+  absl::Status waiting = absl::OkStatus();
+  int exit_code = 0;
+  while (!ShutdownRequested()) {
+    const int64_t max_updates = absl::GetFlag(FLAGS_max_updates);
+    if (max_updates > 0 && agent.step() >= max_updates) break;
+    absl::StatusOr<UpdateMetrics> m = learner.Step(absl::Milliseconds(500));
+    if (m.ok()) {
+      last = *m;
+      waiting = absl::OkStatus();
+      const int64_t step = agent.step();
+      const int64_t eval_interval = absl::GetFlag(FLAGS_eval_interval);
+      if (eval_interval > 0 && step % eval_interval == 0) {
+        last_eval = evaluate();
+        solved = last_eval.Solved();
+        std::cout << absl::StrFormat("learner: eval at update %d: %s", step, last_eval.Summary())
+                  << std::endl;
+        if (solved && absl::GetFlag(FLAGS_stop_when_solved)) break;
+      }
+      if (!checkpoint_dir.empty() && step % absl::GetFlag(FLAGS_checkpoint_interval) == 0) {
+        if (absl::Status s = SaveLearnerCheckpoint(agent, learner.version(), checkpoint_dir);
+            !s.ok()) {
+          std::cerr << "learner: " << s.message() << std::endl;
+        }
+      }
+    } else if (absl::IsDeadlineExceeded(m.status())) {
+      waiting = m.status();
+    } else {
+      std::cerr << "learner: sampling failed: " << m.status() << std::endl;
+      exit_code = 1;
+      break;
+    }
+    const absl::Time now = absl::Now();
+    if (now - progress.last_time >= absl::Seconds(absl::GetFlag(FLAGS_log_interval_s))) {
+      const double rate = (agent.step() - progress.last_step) /
+                          absl::ToDoubleSeconds(now - progress.last_time);
+      const double wall = absl::ToDoubleSeconds(now - start);
+      std::cout << absl::StrFormat(
+                       "learner: %7.1fs  updates %7d  %6.1f upd/s  sampled %9d  critic %.4f  "
+                       "Q %.2f  version %d%s%s",
+                       wall, agent.step(), rate, source.sampled(), last.critic_loss, last.mean_q,
+                       learner.version(),
+                       last_eval.rollouts ? "  eval " + last_eval.Summary() : "",
+                       waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
+                << std::endl;
+      if (csv.is_open()) {
+        csv << absl::StrFormat("%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d\n", wall,
+                               agent.step(), rate, source.sampled(), last.critic_loss,
+                               last.mean_q, last.policy_surrogate, last.kernel_bandwidth,
+                               learner.version(), last_eval.GoalsCovered(),
+                               last_eval.reached_any)
+            << std::flush;
+      }
+      if (metrics != nullptr) {
+        metrics->Set("softq_learner_updates_total", agent.step());
+        metrics->Set("softq_learner_updates_per_second", rate);
+        metrics->Set("softq_learner_transitions_sampled_total", source.sampled());
+        metrics->Set("softq_learner_critic_loss", last.critic_loss);
+        metrics->Set("softq_learner_parameter_version", learner.version());
+        metrics->Set("softq_learner_eval_goals_covered", last_eval.GoalsCovered());
+        metrics->Set("softq_learner_parameter_subscribers", service.subscribers());
+      }
+      progress = {now, agent.step()};
+    }
+  }
+
+  // Shut down: final publication, checkpoint, exports, then the server.
+  if (agent.step() > start_step) learner.Publish();
+  if (!checkpoint_dir.empty()) {
+    if (absl::Status s = SaveLearnerCheckpoint(agent, learner.version(), checkpoint_dir);
+        !s.ok()) {
+      std::cerr << "learner: " << s.message() << std::endl;
+      exit_code = 1;
+    } else {
+      std::cout << "learner: checkpoint at step " << agent.step() << ", version "
+                << learner.version() << std::endl;
+    }
+  }
+  const MultiGoalEvaluation final_eval = evaluate();
+  std::cout << absl::StrFormat("learner: final: %d updates in %.1fs (%.1f upd/s), %s",
+                               agent.step() - start_step,
+                               absl::ToDoubleSeconds(absl::Now() - start),
+                               (agent.step() - start_step) /
+                                   std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
+                               final_eval.Summary())
+            << std::endl;
+  if (!absl::GetFlag(FLAGS_rollouts_csv).empty()) {
+    if (absl::Status s = WriteTrajectoriesCsv(final_eval, absl::GetFlag(FLAGS_rollouts_csv));
+        !s.ok()) {
+      std::cerr << "learner: " << s.message() << std::endl;
+    }
+  }
+  if (!absl::GetFlag(FLAGS_export_torchscript).empty()) {
+    if (absl::Status s = ExportSamplingNetworkTorchScript(agent.policy(),
+                                                          absl::GetFlag(FLAGS_export_torchscript));
+        !s.ok()) {
+      std::cerr << "learner: " << s.message() << std::endl;
+      exit_code = 1;
+    }
+  }
+  service.Shutdown();
+  sampler->reset();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) && !final_eval.Solved()) {
+    exit_code = 1;
+  }
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace softq
+
+int main(int argc, char** argv) {
+  if (auto code = softq::ParseFlags(argc, argv, "the SQL learner: --replay=host:port,..."); code) {
+    return *code;
+  }
+  return softq::Run(argv[0]);
+}

@@ -1,0 +1,44 @@
+// ParameterService: the learner's side of the parameter broadcast. Publish() stores the
+// newest sampling-network parameters (encoded once); Subscribe streams each newer version to
+// every actor as it is published; GetLatest answers one. It is the learner's
+// ParameterPublisher in a cluster. Thread-safe; Shutdown() ends every stream so the gRPC
+// server can stop.
+#ifndef SOFTQ_LEARNER_PARAMETER_SERVICE_H_
+#define SOFTQ_LEARNER_PARAMETER_SERVICE_H_
+
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "learner/learner.h"
+#include "proto/parameters.grpc.pb.h"
+
+namespace softq {
+
+class ParameterService final : public proto::ParameterService::Service,
+                               public ParameterPublisher {
+ public:
+  void Publish(const NamedTensors& params, uint64_t version, int64_t learner_step) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends every Subscribe stream (status OK) and refuses new ones (UNAVAILABLE).
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  grpc::Status Subscribe(grpc::ServerContext* context, const proto::SubscribeRequest* request,
+                         grpc::ServerWriter<proto::NetworkParameters>* writer) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  grpc::Status GetLatest(grpc::ServerContext* context, const proto::GetLatestRequest* request,
+                         proto::NetworkParameters* response) override ABSL_LOCKS_EXCLUDED(mu_);
+
+  uint64_t latest_version() const ABSL_LOCKS_EXCLUDED(mu_);
+  int subscribers() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const proto::NetworkParameters> latest_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  int subscribers_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_PARAMETER_SERVICE_H_

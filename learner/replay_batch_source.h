@@ -1,0 +1,31 @@
+// ReplayBatchSource: the learner's BatchSource over the replay service (replay/client.h):
+// takes the sampler's prefetched batches and decodes them into tensors (validated), pinned
+// in page-locked memory when the learner runs on a GPU so the copy can be asynchronous.
+// Thread-compatible.
+#ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
+#define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
+
+#include "learner/learner.h"
+#include "replay/client.h"
+
+namespace softq {
+
+class ReplayBatchSource : public BatchSource {
+ public:
+  ReplayBatchSource(ReplaySampler* sampler, bool pin_memory)
+      : sampler_(sampler), pin_memory_(pin_memory) {}
+
+  absl::StatusOr<TransitionTensors> Next(absl::Duration timeout) override;
+
+  // Transitions sampled so far.
+  int64_t sampled() const { return sampled_; }
+
+ private:
+  ReplaySampler* sampler_;
+  bool pin_memory_;
+  int64_t sampled_ = 0;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
