@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -96,6 +97,25 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
 
 // ---------------------------------------------------------------------------- ReplayWriter
 
+namespace {
+
+int64_t PayloadBytes(const proto::TransitionBatch& b) {
+  return 4 * static_cast<int64_t>(b.observations_size() + b.next_observations_size() +
+                                  b.actions_size() + b.rewards_size()) +
+         b.dones_size() + 12 * static_cast<int64_t>(b.episode_ids_size());
+}
+
+bool Mergeable(const proto::InsertRequest& a, const proto::InsertRequest& b) {
+  return a.priorities_size() == 0 && b.priorities_size() == 0 &&
+         a.batch().actor_id() == b.batch().actor_id() &&
+         a.batch().observation_dim() == b.batch().observation_dim() &&
+         a.batch().action_dim() == b.batch().action_dim() &&
+         (a.batch().episode_ids_size() == 0) == (b.batch().episode_ids_size() == 0);
+}
+
+}  // namespace
+
+
 // Every non-const field is guarded by the writer's mu_.
 struct ReplayWriter::Shard {
   std::string address;
@@ -149,16 +169,25 @@ std::string ReplayWriter::ShardErrorsLocked() const {
 }
 
 absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
-  if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   auto request = std::make_unique<proto::InsertRequest>();
   *request->mutable_batch() = std::move(batch);
   const absl::Time deadline = absl::Now() + options_.rpc_timeout;
   const size_t limit = static_cast<size_t>(options_.max_in_flight_batches);
+  const int64_t bytes = PayloadBytes(request->batch());
+  // A shard takes the batch when it has room for another message, or when its last queued
+  // message is not sent yet and the batch can join it (coalescing).
+  auto takes = [&](const Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!shard.up) return false;
+    if (shard.pending.size() < limit) return true;
+    return shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
+           PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes;
+  };
   absl::MutexLock lock(&mu_);
-  auto room = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (stopping_ || !error_.ok()) return true;
     for (const auto& shard : shards_) {
-      if (shard->up && shard->pending.size() < limit) return true;
+      if (takes(*shard)) return true;
     }
     return false;
   };
@@ -169,11 +198,15 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (next_shard_ + k) % n;
     Shard& shard = *shards_[i];
-    if (shard.up && shard.pending.size() < limit) {
+    if (!takes(shard)) continue;
+    if (shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
+        PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes) {
+      shard.pending.back()->mutable_batch()->MergeFrom(request->batch());
+    } else {
       shard.pending.push_back(std::move(request));
-      next_shard_ = i + 1;
-      return absl::OkStatus();
     }
+    next_shard_ = i + 1;
+    return absl::OkStatus();
   }
   const bool any_up = std::any_of(shards_.begin(), shards_.end(),
                                   [](const auto& s) { return s->up; });
@@ -222,6 +255,7 @@ size_t ReplayWriter::pending_batches() const {
   for (const auto& shard : shards_) n += shard->pending.size();
   return n;
 }
+
 
 void ReplayWriter::RequeueLocked(int from) {
   Shard& source = *shards_[from];

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -114,7 +115,7 @@ absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
                                        const google::protobuf::RepeatedField<float>& priorities,
                                        absl::Time deadline, const CancelledFn& cancelled) {
   // The O(n) checks run before taking the lock, so concurrent writers validate in parallel.
-  if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   const int n = static_cast<int>(TransitionCount(batch));
   if (!priorities.empty()) {
     if (priorities.size() != n) {
@@ -130,10 +131,12 @@ absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
   if (absl::Status s = rate_limiter_.AwaitCanInsert(deadline, cancelled); !s.ok()) return s;
   absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
   if (!keys.ok()) return keys.status();
-  const float default_priority = sampler_->max_priority();
-  for (int i = 0; i < n; ++i) {
-    sampler_->Set(table_->SlotOfKey(keys->first_key + i),
-                  priorities.empty() ? default_priority : priorities[i]);
+  if (sampler_->keeps_priorities()) {
+    const float default_priority = sampler_->max_priority();
+    for (int i = 0; i < n; ++i) {
+      sampler_->Set(table_->SlotOfKey(keys->first_key + i),
+                    priorities.empty() ? default_priority : priorities[i]);
+    }
   }
   rate_limiter_.Inserted(n, table_->size());
   insert_rate_.Add(n, absl::Now());

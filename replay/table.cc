@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -67,7 +68,7 @@ absl::Status Table::AllocateLocked(uint32_t observation_dim, uint32_t action_dim
 
 absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch, bool validated) {
   if (!validated) {
-    if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+    if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   }
   const uint64_t n = static_cast<uint64_t>(TransitionCount(batch));
   if (n > capacity_) {
@@ -105,10 +106,11 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch, bool
            &next_observations_);
   CopyRows(batch.actions().data(), action_dim_, slot, n, capacity_, &actions_);
   CopyRows(batch.rewards().data(), 1, slot, n, capacity_, &rewards_);
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t s = (slot + i) % capacity_;
+  for (uint64_t i = 0, s = slot; i < n; ++i, s = (s + 1 == capacity_ ? 0 : s + 1)) {
     dones_[s] = batch.dones(i) ? 1 : 0;
-    if (!episode_ids_.empty()) {
+  }
+  if (!episode_ids_.empty()) {
+    for (uint64_t i = 0, s = slot; i < n; ++i, s = (s + 1 == capacity_ ? 0 : s + 1)) {
       episode_ids_[s] = has_ids ? batch.episode_ids(i) : 0;
       step_ids_[s] = has_ids ? batch.step_ids(i) : 0;
     }

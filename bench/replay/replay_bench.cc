@@ -36,6 +36,7 @@ ABSL_FLAG(uint32_t, observation_dim, 2, "discard_server: dims of its Sample answ
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, sample_batch, 256, "transitions per sampled batch");
 ABSL_FLAG(uint32_t, insert_batch, 256, "transitions per inserted batch");
+ABSL_FLAG(int32_t, max_in_flight, 8, "ReplayWriter max_in_flight_batches");
 ABSL_FLAG(uint64_t, capacity, 1000000, "shard capacity (and Redis key ring)");
 ABSL_FLAG(uint64_t, small_inserts, 2000000, "transitions inserted at observation_dim 2");
 ABSL_FLAG(uint64_t, large_inserts, 400000, "transitions inserted at observation_dim 100");
@@ -165,16 +166,24 @@ std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad, uint32_t n)
 // --------------------------------------------------------------------------- measurements
 
 // The shard through the client library actors use (acked, windowed stream).
-double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total) {
+double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total,
+                   bool coalesce) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  // Actors hand their batches over (std::move): copies are made before the clock starts.
+  std::vector<proto::TransitionBatch> batches;
+  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
+    batches.push_back(requests[i % requests.size()].batch());
+  }
   ReplayClientOptions options;
   options.addresses = {address};
   options.rpc_timeout = absl::Seconds(60);
+  if (!coalesce) options.coalesce_bytes = 0;
+  options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight);
   std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
   const absl::Time start = absl::Now();
-  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
-    absl::Status s = writer->Insert(requests[i % requests.size()].batch());
+  for (proto::TransitionBatch& batch : batches) {
+    absl::Status s = writer->Insert(std::move(batch));
     if (!s.ok()) {
       std::cerr << "insert: " << s << std::endl;
       return 0;
@@ -377,9 +386,13 @@ int RunBench(const char* argv0) {
     const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
     const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
     std::cerr << "insert " << dims << " ..." << std::endl;
-    Row insert{absl::StrCat("insert  ", dims), InsertShard(shard->address, c.od, c.ad, c.inserts),
+    Row insert{absl::StrCat("insert  ", dims, " (ReplayWriter)"),
+               InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/true),
                InsertRaw(discard->address, c.od, c.ad, c.inserts),
                InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity)};
+    Row plain{absl::StrCat("insert  ", dims, " (no coalescing)"),
+              InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/false), insert.raw,
+              insert.redis};
     std::cerr << "sample " << dims << " ..." << std::endl;
     const uint64_t held = std::min(c.inserts, capacity);
     Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), SampleGrpc(shard->address),
@@ -387,6 +400,7 @@ int RunBench(const char* argv0) {
     Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
                  SampleClient(shard->address), sample.raw, sample.redis};
     rows.push_back(insert);
+    rows.push_back(plain);
     rows.push_back(sample);
     rows.push_back(prefetch);
     if (c.od == 2) {
