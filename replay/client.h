@@ -109,9 +109,9 @@ struct SampledBatch {
   uint64_t total_size = 0;        // items held by the shards the batch was drawn from
 };
 
-// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`):
-// each batch is split over the shards in proportion to their sizes (multinomially) and the
-// per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
+// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`,
+// whose RPCs are all in flight together): each batch is split over the shards in proportion
+// to their sizes (multinomially) and the per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
 // are skipped and retried with backoff, as long as one shard answers.
 //
 // Thread-safe; the background thread is joined by the destructor.
@@ -139,8 +139,9 @@ class ReplaySampler {
   struct Shard;
   ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  // One attempt at a batch. Transient problems return UNAVAILABLE/DEADLINE_EXCEEDED.
-  absl::StatusOr<SampledBatch> DrawOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  // One attempt at `count` batches, all their RPCs in flight together. Transient problems
+  // return UNAVAILABLE/DEADLINE_EXCEEDED (and no batch).
+  absl::StatusOr<std::vector<SampledBatch>> Draw(int count) ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshSizes() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReplayClientOptions options_;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -154,13 +155,15 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   if (absl::Status s = rate_limiter_.AwaitCanSample(deadline, cancelled); !s.ok()) return s;
   const uint64_t size = table_->size();
   out->Clear();
-  out->mutable_keys()->Reserve(batch_size);
-  out->mutable_probabilities()->Reserve(batch_size);
+  std::vector<uint64_t> slots(batch_size);
+  out->mutable_probabilities()->Resize(static_cast<int>(batch_size), 0.0);
   for (uint32_t i = 0; i < batch_size; ++i) {
     const SampledSlot s = sampler_->Sample(gen_, size);
-    out->add_keys(table_->KeyOfSlot(s.slot));
-    out->add_probabilities(s.probability);
+    slots[i] = s.slot;
+    out->set_probabilities(static_cast<int>(i), s.probability);
   }
+  out->mutable_keys()->Resize(static_cast<int>(batch_size), 0);
+  table_->KeysOfSlots(slots, out->mutable_keys()->mutable_data());
   if (absl::Status s = table_->Read(out->keys(), out->mutable_batch()); !s.ok()) {
     return absl::InternalError(absl::StrCat("sampled a key not held: ", s.message()));
   }

@@ -173,6 +173,15 @@ uint64_t Table::KeyOfSlot(uint64_t slot) const {
   return newest - back;
 }
 
+void Table::KeysOfSlots(absl::Span<const uint64_t> slots, uint64_t* keys) const {
+  absl::MutexLock lock(&mu_);
+  const uint64_t newest = next_key_ - 1;
+  const uint64_t newest_slot = newest % capacity_;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    keys[i] = newest - (newest_slot + capacity_ - slots[i]) % capacity_;
+  }
+}
+
 absl::Status Table::ForEachItem(
     const std::function<absl::Status(uint64_t, const ItemView&)>& fn) const {
   absl::MutexLock lock(&mu_);
