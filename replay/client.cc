@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -96,6 +97,25 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
 
 // ---------------------------------------------------------------------------- ReplayWriter
 
+namespace {
+
+int64_t PayloadBytes(const proto::TransitionBatch& b) {
+  return 4 * static_cast<int64_t>(b.observations_size() + b.next_observations_size() +
+                                  b.actions_size() + b.rewards_size()) +
+         b.dones_size() + 12 * static_cast<int64_t>(b.episode_ids_size());
+}
+
+bool Mergeable(const proto::InsertRequest& a, const proto::InsertRequest& b) {
+  return a.priorities_size() == 0 && b.priorities_size() == 0 &&
+         a.batch().actor_id() == b.batch().actor_id() &&
+         a.batch().observation_dim() == b.batch().observation_dim() &&
+         a.batch().action_dim() == b.batch().action_dim() &&
+         (a.batch().episode_ids_size() == 0) == (b.batch().episode_ids_size() == 0);
+}
+
+}  // namespace
+
+
 // Every non-const field is guarded by the writer's mu_.
 struct ReplayWriter::Shard {
   std::string address;
@@ -149,16 +169,25 @@ std::string ReplayWriter::ShardErrorsLocked() const {
 }
 
 absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
-  if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   auto request = std::make_unique<proto::InsertRequest>();
   *request->mutable_batch() = std::move(batch);
   const absl::Time deadline = absl::Now() + options_.rpc_timeout;
   const size_t limit = static_cast<size_t>(options_.max_in_flight_batches);
+  const int64_t bytes = PayloadBytes(request->batch());
+  // A shard takes the batch when it has room for another message, or when its last queued
+  // message is not sent yet and the batch can join it (coalescing).
+  auto takes = [&](const Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!shard.up) return false;
+    if (shard.pending.size() < limit) return true;
+    return shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
+           PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes;
+  };
   absl::MutexLock lock(&mu_);
-  auto room = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (stopping_ || !error_.ok()) return true;
     for (const auto& shard : shards_) {
-      if (shard->up && shard->pending.size() < limit) return true;
+      if (takes(*shard)) return true;
     }
     return false;
   };
@@ -169,11 +198,15 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (next_shard_ + k) % n;
     Shard& shard = *shards_[i];
-    if (shard.up && shard.pending.size() < limit) {
+    if (!takes(shard)) continue;
+    if (shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
+        PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes) {
+      shard.pending.back()->mutable_batch()->MergeFrom(request->batch());
+    } else {
       shard.pending.push_back(std::move(request));
-      next_shard_ = i + 1;
-      return absl::OkStatus();
     }
+    next_shard_ = i + 1;
+    return absl::OkStatus();
   }
   const bool any_up = std::any_of(shards_.begin(), shards_.end(),
                                   [](const auto& s) { return s->up; });
@@ -222,6 +255,7 @@ size_t ReplayWriter::pending_batches() const {
   for (const auto& shard : shards_) n += shard->pending.size();
   return n;
 }
+
 
 void ReplayWriter::RequeueLocked(int from) {
   Shard& source = *shards_[from];
@@ -445,14 +479,24 @@ void ReplaySampler::Run() {
       mu_.Await(absl::Condition(&room));
       if (stopping_) return;
     }
-    absl::StatusOr<SampledBatch> batch = DrawOnce();
+    int count;
+    {
+      absl::MutexLock lock(&mu_);
+      count = prefetch_ - static_cast<int>(ready_.size());
+    }
+    absl::StatusOr<std::vector<SampledBatch>> batches = Draw(std::max(count, 1));
     absl::MutexLock lock(&mu_);
-    if (batch.ok() || !IsTransient(static_cast<grpc::StatusCode>(batch.status().code()))) {
-      ready_.push_back(std::move(batch));
+    if (batches.ok()) {
+      for (SampledBatch& b : *batches) ready_.push_back(std::move(b));
       last_error_ = absl::OkStatus();
       continue;
     }
-    last_error_ = batch.status();
+    if (!IsTransient(static_cast<grpc::StatusCode>(batches.status().code()))) {
+      ready_.push_back(batches.status());
+      last_error_ = absl::OkStatus();
+      continue;
+    }
+    last_error_ = batches.status();
     // Brief pause before the next attempt; the destructor's stopping_ cuts it short.
     auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(20));
@@ -502,7 +546,7 @@ void ReplaySampler::RefreshSizes() {
   }
 }
 
-absl::StatusOr<SampledBatch> ReplaySampler::DrawOnce() {
+absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   RefreshSizes();
   std::vector<int> eligible;
   std::vector<double> weights;
@@ -524,33 +568,37 @@ absl::StatusOr<SampledBatch> ReplaySampler::DrawOnce() {
     return absl::UnavailableError(
         absl::StrCat("no replay shard can be sampled: ", absl::StrJoin(reasons, "; ")));
   }
-  // Multinomial split of the batch over the shards by size.
-  thread_local std::mt19937_64 gen(std::random_device{}());
-  std::discrete_distribution<int> pick(weights.begin(), weights.end());
-  std::vector<uint32_t> counts(eligible.size(), 0);
-  for (int i = 0; i < batch_size_; ++i) ++counts[pick(gen)];
   double total = 0;
   for (double w : weights) total += w;
 
+  // `count` batches, each split multinomially over the shards by size; every per-shard
+  // part of every batch is one RPC, all in flight at once.
+  thread_local std::mt19937_64 gen(std::random_device{}());
+  std::discrete_distribution<int> pick(weights.begin(), weights.end());
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<AsyncCall<proto::SampleResponse>>> calls;
+  std::vector<int> call_batch;  // batch index of each call
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::CancelledError("the sampler is being destroyed");
-    for (size_t j = 0; j < eligible.size(); ++j) {
-      if (counts[j] == 0) continue;
-      auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
-      call->shard = static_cast<int>(j);  // index into eligible
-      const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
-      call->context.set_deadline(ToChrono(absl::Now() + wait + options_.rpc_timeout));
-      proto::SampleRequest request;
-      request.set_batch_size(counts[j]);
-      request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
-      call->reader =
-          shards_[eligible[j]]->stub->AsyncSample(&call->context, request, &cq);
-      call->reader->Finish(&call->response, &call->status, call.get());
-      in_flight_.push_back(&call->context);
-      calls.push_back(std::move(call));
+    const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
+    for (int b = 0; b < count; ++b) {
+      std::vector<uint32_t> counts(eligible.size(), 0);
+      for (int i = 0; i < batch_size_; ++i) ++counts[pick(gen)];
+      for (size_t j = 0; j < eligible.size(); ++j) {
+        if (counts[j] == 0) continue;
+        auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
+        call->shard = static_cast<int>(j);  // index into eligible
+        call->context.set_deadline(ToChrono(absl::Now() + wait + options_.rpc_timeout));
+        proto::SampleRequest request;
+        request.set_batch_size(counts[j]);
+        request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
+        call->reader = shards_[eligible[j]]->stub->AsyncSample(&call->context, request, &cq);
+        call->reader->Finish(&call->response, &call->status, call.get());
+        in_flight_.push_back(&call->context);
+        calls.push_back(std::move(call));
+        call_batch.push_back(b);
+      }
     }
   }
   AwaitAll<proto::SampleResponse>(&cq, calls.size());
@@ -578,38 +626,46 @@ absl::StatusOr<SampledBatch> ReplaySampler::DrawOnce() {
   }
   if (!failure.ok()) return failure;
 
-  SampledBatch out;
-  out.total_size = static_cast<uint64_t>(total);
-  out.keys.reserve(batch_size_);
-  out.shard_index.reserve(batch_size_);
-  out.probabilities.reserve(batch_size_);
-  for (const auto& call : calls) {
+  std::vector<SampledBatch> out(count);
+  for (SampledBatch& batch : out) {
+    batch.total_size = static_cast<uint64_t>(total);
+    batch.keys.reserve(batch_size_);
+    batch.shard_index.reserve(batch_size_);
+    batch.probabilities.reserve(batch_size_);
+  }
+  for (size_t c = 0; c < calls.size(); ++c) {
+    SampledBatch& o = out[call_batch[c]];
+    const auto& call = calls[c];
     const int index = eligible[call->shard];
     const proto::SampleResponse& r = call->response;
-    if (out.keys.empty()) {
-      out.batch.set_observation_dim(r.batch().observation_dim());
-      out.batch.set_action_dim(r.batch().action_dim());
-    } else if (r.batch().observation_dim() != out.batch.observation_dim() ||
-               r.batch().action_dim() != out.batch.action_dim()) {
+    if (o.keys.empty()) {
+      o.batch.set_observation_dim(r.batch().observation_dim());
+      o.batch.set_action_dim(r.batch().action_dim());
+    } else if (r.batch().observation_dim() != o.batch.observation_dim() ||
+               r.batch().action_dim() != o.batch.action_dim()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "shards hold different dimensions: ", shards_[index]->address, " has observation_dim ",
           r.batch().observation_dim(), " and action_dim ", r.batch().action_dim(),
-          ", others ", out.batch.observation_dim(), " and ", out.batch.action_dim()));
+          ", others ", o.batch.observation_dim(), " and ", o.batch.action_dim()));
     }
-    const bool ids_before = out.batch.episode_ids_size() == out.batch.rewards_size();
-    out.batch.MergeFrom(r.batch());
+    const bool ids_before = o.batch.episode_ids_size() == o.batch.rewards_size();
+    if (o.keys.empty()) {
+      o.batch = std::move(*call->response.mutable_batch());  // no copy for the first part
+    } else {
+      o.batch.MergeFrom(r.batch());
+    }
     if (!ids_before || r.batch().episode_ids_size() != r.batch().rewards_size()) {
-      out.batch.clear_episode_ids();
-      out.batch.clear_step_ids();
+      o.batch.clear_episode_ids();
+      o.batch.clear_step_ids();
     }
     const double shard_probability = weights[call->shard] / total;
     for (int i = 0; i < r.keys_size(); ++i) {
-      out.keys.push_back(r.keys(i));
-      out.shard_index.push_back(index);
-      out.probabilities.push_back(shard_probability * r.probabilities(i));
+      o.keys.push_back(r.keys(i));
+      o.shard_index.push_back(index);
+      o.probabilities.push_back(shard_probability * r.probabilities(i));
     }
   }
-  out.batch.set_actor_id(0);
+  for (SampledBatch& batch : out) batch.batch.set_actor_id(0);
   return out;
 }
 

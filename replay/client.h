@@ -27,8 +27,14 @@ struct ReplayClientOptions {
   std::vector<std::string> addresses;
   // Longest any single call (RPC, back-pressure wait) may take.
   absl::Duration rpc_timeout = absl::Seconds(10);
-  // Unacknowledged batches per shard stream before Insert blocks (back-pressure).
+  // Unacknowledged messages per shard stream before Insert blocks (back-pressure); with
+  // coalescing one message may carry several batches.
   int max_in_flight_batches = 8;
+  // ReplayWriter: a batch that finds its shard's last queued message not yet sent joins it
+  // when both come from one actor and the message stays within this many bytes of payload
+  // (fewer, larger messages for small batches; nothing is held back to wait for others).
+  // 0 disables. Keep it well below the shards' --max_message_bytes.
+  int64_t coalesce_bytes = 256 << 10;
 };
 
 // OK, or InvalidArgument naming the bad field ("ReplayClientOptions.addresses[1] ...").
@@ -39,6 +45,8 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options);
 // max_in_flight_batches unacknowledged batches. When a shard goes away its unacknowledged
 // batches are re-sent to a live shard, and the shard is reconnected with backoff; delivery
 // is therefore at least once (a batch whose ack was lost in the crash may be stored twice).
+// Queued batches of one actor may travel as one message (coalesce_bytes); a shard that
+// rejects such a message rejects all the batches in it.
 //
 // Thread-safe. One background thread per shard (plus one per open stream for the acks), all
 // joined by the destructor, which does not flush: call Flush first to keep pending batches.
@@ -101,9 +109,9 @@ struct SampledBatch {
   uint64_t total_size = 0;        // items held by the shards the batch was drawn from
 };
 
-// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`):
-// each batch is split over the shards in proportion to their sizes (multinomially) and the
-// per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
+// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`,
+// whose RPCs are all in flight together): each batch is split over the shards in proportion
+// to their sizes (multinomially) and the per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
 // are skipped and retried with backoff, as long as one shard answers.
 //
 // Thread-safe; the background thread is joined by the destructor.
@@ -131,8 +139,9 @@ class ReplaySampler {
   struct Shard;
   ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  // One attempt at a batch. Transient problems return UNAVAILABLE/DEADLINE_EXCEEDED.
-  absl::StatusOr<SampledBatch> DrawOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  // One attempt at `count` batches, all their RPCs in flight together. Transient problems
+  // return UNAVAILABLE/DEADLINE_EXCEEDED (and no batch).
+  absl::StatusOr<std::vector<SampledBatch>> Draw(int count) ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshSizes() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReplayClientOptions options_;

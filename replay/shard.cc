@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -114,7 +116,7 @@ absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
                                        const google::protobuf::RepeatedField<float>& priorities,
                                        absl::Time deadline, const CancelledFn& cancelled) {
   // The O(n) checks run before taking the lock, so concurrent writers validate in parallel.
-  if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   const int n = static_cast<int>(TransitionCount(batch));
   if (!priorities.empty()) {
     if (priorities.size() != n) {
@@ -130,10 +132,12 @@ absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
   if (absl::Status s = rate_limiter_.AwaitCanInsert(deadline, cancelled); !s.ok()) return s;
   absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
   if (!keys.ok()) return keys.status();
-  const float default_priority = sampler_->max_priority();
-  for (int i = 0; i < n; ++i) {
-    sampler_->Set(table_->SlotOfKey(keys->first_key + i),
-                  priorities.empty() ? default_priority : priorities[i]);
+  if (sampler_->keeps_priorities()) {
+    const float default_priority = sampler_->max_priority();
+    for (int i = 0; i < n; ++i) {
+      sampler_->Set(table_->SlotOfKey(keys->first_key + i),
+                    priorities.empty() ? default_priority : priorities[i]);
+    }
   }
   rate_limiter_.Inserted(n, table_->size());
   insert_rate_.Add(n, absl::Now());
@@ -151,13 +155,15 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   if (absl::Status s = rate_limiter_.AwaitCanSample(deadline, cancelled); !s.ok()) return s;
   const uint64_t size = table_->size();
   out->Clear();
-  out->mutable_keys()->Reserve(batch_size);
-  out->mutable_probabilities()->Reserve(batch_size);
+  std::vector<uint64_t> slots(batch_size);
+  out->mutable_probabilities()->Resize(static_cast<int>(batch_size), 0.0);
   for (uint32_t i = 0; i < batch_size; ++i) {
     const SampledSlot s = sampler_->Sample(gen_, size);
-    out->add_keys(table_->KeyOfSlot(s.slot));
-    out->add_probabilities(s.probability);
+    slots[i] = s.slot;
+    out->set_probabilities(static_cast<int>(i), s.probability);
   }
+  out->mutable_keys()->Resize(static_cast<int>(batch_size), 0);
+  table_->KeysOfSlots(slots, out->mutable_keys()->mutable_data());
   if (absl::Status s = table_->Read(out->keys(), out->mutable_batch()); !s.ok()) {
     return absl::InternalError(absl::StrCat("sampled a key not held: ", s.message()));
   }

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/transition_check.h"
+#include "replay/batch_check.h"
 
 namespace softq {
 namespace {
@@ -67,7 +68,7 @@ absl::Status Table::AllocateLocked(uint32_t observation_dim, uint32_t action_dim
 
 absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch, bool validated) {
   if (!validated) {
-    if (absl::Status s = ValidateTransitionBatch(batch); !s.ok()) return s;
+    if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   }
   const uint64_t n = static_cast<uint64_t>(TransitionCount(batch));
   if (n > capacity_) {
@@ -105,10 +106,11 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch, bool
            &next_observations_);
   CopyRows(batch.actions().data(), action_dim_, slot, n, capacity_, &actions_);
   CopyRows(batch.rewards().data(), 1, slot, n, capacity_, &rewards_);
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t s = (slot + i) % capacity_;
+  for (uint64_t i = 0, s = slot; i < n; ++i, s = (s + 1 == capacity_ ? 0 : s + 1)) {
     dones_[s] = batch.dones(i) ? 1 : 0;
-    if (!episode_ids_.empty()) {
+  }
+  if (!episode_ids_.empty()) {
+    for (uint64_t i = 0, s = slot; i < n; ++i, s = (s + 1 == capacity_ ? 0 : s + 1)) {
       episode_ids_[s] = has_ids ? batch.episode_ids(i) : 0;
       step_ids_[s] = has_ids ? batch.step_ids(i) : 0;
     }
@@ -169,6 +171,15 @@ uint64_t Table::KeyOfSlot(uint64_t slot) const {
   const uint64_t newest = next_key_ - 1;
   const uint64_t back = (newest % capacity_ + capacity_ - slot) % capacity_;
   return newest - back;
+}
+
+void Table::KeysOfSlots(absl::Span<const uint64_t> slots, uint64_t* keys) const {
+  absl::MutexLock lock(&mu_);
+  const uint64_t newest = next_key_ - 1;
+  const uint64_t newest_slot = newest % capacity_;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    keys[i] = newest - (newest_slot + capacity_ - slots[i]) % capacity_;
+  }
 }
 
 absl::Status Table::ForEachItem(

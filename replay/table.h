@@ -85,6 +85,9 @@ class Table {
   // Key held in `slot`, for slot < size(). REQUIRES: the caller serializes with inserts
   // (the shard's lock), else the answer may be stale.
   uint64_t KeyOfSlot(uint64_t slot) const ABSL_LOCKS_EXCLUDED(mu_);
+  // KeyOfSlot for many slots under one lock.
+  void KeysOfSlots(absl::Span<const uint64_t> slots, uint64_t* keys) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t SlotOfKey(uint64_t key) const { return key % capacity_; }
 
   // Calls `fn` for every held item in key order under the table's lock, stopping at the

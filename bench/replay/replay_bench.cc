@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -24,6 +25,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
@@ -36,10 +38,12 @@ ABSL_FLAG(uint32_t, observation_dim, 2, "discard_server: dims of its Sample answ
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, sample_batch, 256, "transitions per sampled batch");
 ABSL_FLAG(uint32_t, insert_batch, 256, "transitions per inserted batch");
+ABSL_FLAG(int32_t, max_in_flight, 8, "ReplayWriter max_in_flight_batches");
 ABSL_FLAG(uint64_t, capacity, 1000000, "shard capacity (and Redis key ring)");
 ABSL_FLAG(uint64_t, small_inserts, 2000000, "transitions inserted at observation_dim 2");
 ABSL_FLAG(uint64_t, large_inserts, 400000, "transitions inserted at observation_dim 100");
-ABSL_FLAG(double, sample_seconds, 3, "seconds of sampling per system");
+ABSL_FLAG(double, sample_seconds, 1, "seconds of sampling per system and repeat");
+ABSL_FLAG(int32_t, repeats, 3, "each measurement is repeated, systems alternating; median shown");
 ABSL_FLAG(std::string, server_binary, "", "replay_server path (default: from runfiles)");
 ABSL_FLAG(std::string, redis_binary, "/usr/bin/redis-server", "redis-server path");
 
@@ -165,16 +169,24 @@ std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad, uint32_t n)
 // --------------------------------------------------------------------------- measurements
 
 // The shard through the client library actors use (acked, windowed stream).
-double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total) {
+double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total,
+                   bool coalesce) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  // Actors hand their batches over (std::move): copies are made before the clock starts.
+  std::vector<proto::TransitionBatch> batches;
+  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
+    batches.push_back(requests[i % requests.size()].batch());
+  }
   ReplayClientOptions options;
   options.addresses = {address};
   options.rpc_timeout = absl::Seconds(60);
+  if (!coalesce) options.coalesce_bytes = 0;
+  options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight);
   std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
   const absl::Time start = absl::Now();
-  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
-    absl::Status s = writer->Insert(requests[i % requests.size()].batch());
+  for (proto::TransitionBatch& batch : batches) {
+    absl::Status s = writer->Insert(std::move(batch));
     if (!s.ok()) {
       std::cerr << "insert: " << s << std::endl;
       return 0;
@@ -376,17 +388,35 @@ int RunBench(const char* argv0) {
     }
     const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
     const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
-    std::cerr << "insert " << dims << " ..." << std::endl;
-    Row insert{absl::StrCat("insert  ", dims), InsertShard(shard->address, c.od, c.ad, c.inserts),
-               InsertRaw(discard->address, c.od, c.ad, c.inserts),
-               InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity)};
-    std::cerr << "sample " << dims << " ..." << std::endl;
+    const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+    // Another process may share the machine: alternate the systems and keep the median.
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::vector<double> shard_in, plain_in, raw_in, redis_in, shard_s, client_s, raw_s, redis_s;
     const uint64_t held = std::min(c.inserts, capacity);
-    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), SampleGrpc(shard->address),
-               SampleGrpc(discard->address), SampleRedis(redis.get(), c.od, c.ad, held)};
-    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
-                 SampleClient(shard->address), sample.raw, sample.redis};
+    for (int r = 0; r < repeats; ++r) {
+      std::cerr << "round " << r + 1 << "/" << repeats << " " << dims << std::endl;
+      shard_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/true));
+      raw_in.push_back(InsertRaw(discard->address, c.od, c.ad, c.inserts));
+      redis_in.push_back(InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity));
+      plain_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/false));
+      shard_s.push_back(SampleGrpc(shard->address));
+      raw_s.push_back(SampleGrpc(discard->address));
+      redis_s.push_back(SampleRedis(redis.get(), c.od, c.ad, held));
+      client_s.push_back(SampleClient(shard->address));
+    }
+    Row insert{absl::StrCat("insert  ", dims, " (ReplayWriter)"), median(shard_in),
+               median(raw_in), median(redis_in)};
+    Row plain{absl::StrCat("insert  ", dims, " (no coalescing)"), median(plain_in), insert.raw,
+              insert.redis};
+    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), median(shard_s), median(raw_s),
+               median(redis_s)};
+    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"), median(client_s),
+                 sample.raw, sample.redis};
     rows.push_back(insert);
+    rows.push_back(plain);
     rows.push_back(sample);
     rows.push_back(prefetch);
     if (c.od == 2) {
@@ -427,6 +457,7 @@ int main(int argc, char** argv) {
   if (std::optional<int> code = softq::ParseFlags(argc, argv, "replay shard benchmark"); code) {
     return *code;
   }
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as in replay_server
   if (absl::GetFlag(FLAGS_mode) == "discard_server") return softq::RunDiscardServer();
   return softq::RunBench(argv[0]);
 }
