@@ -56,8 +56,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     if (absl::Status s = actor.Step(); !s.ok()) return s;
     if (replay.size() >= options.min_replay_size) {
       for (int u = 0; u < options.updates_per_step; ++u) {
-        absl::StatusOr<UpdateMetrics> m = learner.Step(absl::ZeroDuration());
-        if (!m.ok()) return m.status();
+        if (absl::Status s = learner.Step(absl::ZeroDuration()); !s.ok()) return s;
       }
     }
     if (next_eval > 0 && actor.env_steps() >= next_eval) {

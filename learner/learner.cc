@@ -12,12 +12,12 @@ Learner::Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publi
   Publish();
 }
 
-absl::StatusOr<UpdateMetrics> Learner::Step(absl::Duration timeout) {
+absl::Status Learner::Step(absl::Duration timeout) {
   absl::StatusOr<TransitionTensors> batch = source_->Next(timeout);
   if (!batch.ok()) return batch.status();
-  const UpdateMetrics metrics = agent_->Update(*batch);
+  agent_->Update(*batch);
   if (agent_->step() % options_.publish_interval == 0) Publish();
-  return metrics;
+  return absl::OkStatus();
 }
 
 void Learner::Publish() {

@@ -43,7 +43,7 @@ class Learner {
 
   // Waits up to `timeout` for a batch, updates, maybe publishes. The source's error (e.g.
   // DeadlineExceeded) is returned unchanged and nothing is updated.
-  absl::StatusOr<UpdateMetrics> Step(absl::Duration timeout);
+  absl::Status Step(absl::Duration timeout);
 
   // Publishes the current parameters with the next version.
   void Publish();

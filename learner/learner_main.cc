@@ -179,9 +179,8 @@ int Run(const char* program) {
   while (!ShutdownRequested()) {
     const int64_t max_updates = absl::GetFlag(FLAGS_max_updates);
     if (max_updates > 0 && agent.step() >= max_updates) break;
-    absl::StatusOr<UpdateMetrics> m = learner.Step(absl::Milliseconds(500));
+    absl::Status m = learner.Step(absl::Milliseconds(500));
     if (m.ok()) {
-      last = *m;
       waiting = absl::OkStatus();
       const int64_t step = agent.step();
       const int64_t eval_interval = absl::GetFlag(FLAGS_eval_interval);
@@ -198,15 +197,16 @@ int Run(const char* program) {
           std::cerr << "learner: " << s.message() << std::endl;
         }
       }
-    } else if (absl::IsDeadlineExceeded(m.status())) {
-      waiting = m.status();
+    } else if (absl::IsDeadlineExceeded(m)) {
+      waiting = m;
     } else {
-      std::cerr << "learner: sampling failed: " << m.status() << std::endl;
+      std::cerr << "learner: sampling failed: " << m << std::endl;
       exit_code = 1;
       break;
     }
     const absl::Time now = absl::Now();
     if (now - progress.last_time >= absl::Seconds(absl::GetFlag(FLAGS_log_interval_s))) {
+      last = agent.LastMetrics();
       const double rate = (agent.step() - progress.last_step) /
                           absl::ToDoubleSeconds(now - progress.last_time);
       const double wall = absl::ToDoubleSeconds(now - start);

@@ -55,7 +55,7 @@ UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
 
 torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
                                    const torch::Tensor& value_actions,
-                                   UpdateMetrics* metrics) {
+                                   UpdateMetricTensors* metrics) {
   const int64_t b = batch.observations.size(0);
   const int64_t m = value_actions.size(0);
   torch::Tensor target;
@@ -71,8 +71,8 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
   }
   const torch::Tensor q = q_->forward(batch.observations, batch.actions);
   if (metrics != nullptr) {
-    metrics->mean_q = q.mean().item<double>();
-    metrics->mean_target = target.mean().item<double>();
+    metrics->mean_q = q.detach().mean();
+    metrics->mean_target = target.mean();
   }
   return sql::CriticLoss(q, target);
 }
@@ -80,7 +80,7 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                double* bandwidth) {
+                                torch::Tensor* bandwidth) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
@@ -99,32 +99,38 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_t
   const torch::Tensor grad_log_p = torch::autograd::grad({log_p.sum()}, {fixed})[0];
   const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed.detach(), updated.detach());
   const torch::Tensor direction = sql::SteinDirection(kernel, grad_log_p);
-  if (bandwidth != nullptr) *bandwidth = kernel.bandwidth.mean().item<double>();
+  if (bandwidth != nullptr) *bandwidth = kernel.bandwidth.mean();
   return sql::SvgdSurrogateLoss(updated, direction);
 }
 
 torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
                                         const torch::Tensor& policy_noise,
-                                        UpdateMetrics* metrics) {
+                                        UpdateMetricTensors* metrics) {
   QNetwork& q = q_;
   const LogDensity log_target = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
     return q->forward(obs, actions) + sql::SquashCorrection(actions);
   };
-  double bandwidth = 0;
+  torch::Tensor bandwidth;
   torch::Tensor surrogate = AmortizedSvgdLoss(policy_, log_target, observations, policy_noise,
                                               config_.kernel_update_ratio, &bandwidth);
   if (metrics != nullptr) {
-    metrics->policy_surrogate = surrogate.item<double>();
+    metrics->policy_surrogate = surrogate.detach();
     metrics->kernel_bandwidth = bandwidth;
   }
   return surrogate;
 }
 
-UpdateMetrics SqlAgent::Update(const TransitionTensors& batch) {
-  return Update(batch, DrawNoise(batch.observations.size(0)));
+void SqlAgent::Update(const TransitionTensors& batch) {
+  Update(batch, DrawNoise(batch.observations.size(0)));
 }
 
-UpdateMetrics SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& noise) {
+UpdateMetrics SqlAgent::LastMetrics() const {
+  auto value = [](const torch::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
+  return {value(last_.critic_loss), value(last_.mean_q), value(last_.mean_target),
+          value(last_.policy_surrogate), value(last_.kernel_bandwidth)};
+}
+
+void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& noise) {
   TransitionTensors batch = host_batch;
   if (batch.observations.device() != device_) {
     batch.observations = batch.observations.to(device_, /*non_blocking=*/true);
@@ -133,22 +139,20 @@ UpdateMetrics SqlAgent::Update(const TransitionTensors& host_batch, const Update
     batch.next_observations = batch.next_observations.to(device_, true);
     batch.dones = batch.dones.to(device_, true);
   }
-  UpdateMetrics metrics;
   q_optimizer_.zero_grad();
   policy_optimizer_.zero_grad();
-  torch::Tensor critic = CriticLoss(batch, noise.value_actions, &metrics);
+  torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
   critic.backward();
-  PolicySurrogate(batch.observations, noise.policy_noise, &metrics).backward();
+  PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
   q_optimizer_.step();
   policy_optimizer_.step();
-  metrics.critic_loss = critic.item<double>();
+  last_.critic_loss = critic.detach();
   ++step_;
   if (config_.target_tau < 1.0) {
     CopyParameters(*q_, *q_target_, config_.target_tau);
   } else if (step_ % config_.target_update_interval == 0) {
     CopyParameters(*q_, *q_target_);
   }
-  return metrics;
 }
 
 NamedTensors SqlAgent::PolicyParameters() const {

@@ -46,6 +46,12 @@ struct UpdateMetrics {
   double kernel_bandwidth = 0;
 };
 
+// The same, as 0-d tensors on the agent's device: recording them costs no device-to-host
+// copy, so an update never waits for the GPU; reading them (LastMetrics) does.
+struct UpdateMetricTensors {
+  torch::Tensor critic_loss, mean_q, mean_target, policy_surrogate, kernel_bandwidth;
+};
+
 // The random draws of one update: value_actions [M, D] uniform in [-1, 1] (shared by the
 // batch, as in the reference), policy_noise [B, K, D] standard normal.
 struct UpdateNoise {
@@ -57,19 +63,22 @@ class SqlAgent {
  public:
   SqlAgent(const SqlConfig& config, torch::Device device = torch::kCPU);
 
-  // One update on `batch` (any device; moved to the agent's). Draws its own noise.
-  UpdateMetrics Update(const TransitionTensors& batch);
-  UpdateMetrics Update(const TransitionTensors& batch, const UpdateNoise& noise);
+  // One update on `batch` (any device; moved to the agent's, asynchronously from pinned
+  // memory). Draws its own noise.
+  void Update(const TransitionTensors& batch);
+  void Update(const TransitionTensors& batch, const UpdateNoise& noise);
+  // Scalars of the last update (synchronizes with the device); zeros before the first.
+  UpdateMetrics LastMetrics() const;
   UpdateNoise DrawNoise(int64_t batch_size) const;
 
   // J_Q for `batch` with the given proposal actions; gradients flow into q() only.
   torch::Tensor CriticLoss(const TransitionTensors& batch, const torch::Tensor& value_actions,
-                           UpdateMetrics* metrics = nullptr);
+                           UpdateMetricTensors* metrics = nullptr);
   // The SVGD surrogate for `observations` [B, O] with noise [B, K, D]; gradients flow into
   // policy() only.
   torch::Tensor PolicySurrogate(const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise,
-                                UpdateMetrics* metrics = nullptr);
+                                UpdateMetricTensors* metrics = nullptr);
 
   QNetwork& q() { return q_; }
   QNetwork& q_target() { return q_target_; }
@@ -94,6 +103,7 @@ class SqlAgent {
   torch::optim::Adam q_optimizer_;
   torch::optim::Adam policy_optimizer_;
   int64_t step_ = 0;
+  UpdateMetricTensors last_;
 };
 
 // Log-density (up to a constant) of the target at actions [B, Kf, D] for observations
@@ -105,11 +115,11 @@ using LogDensity = std::function<torch::Tensor(const torch::Tensor& observations
 // `policy`, splits them into fixed (the first K - int(K * update_ratio), no gradient) and
 // updated particles, and returns -sum(stop_grad(Delta) * updated) with Delta the Stein
 // direction toward `log_target`. Its gradient flows into `policy` only. `bandwidth`, if
-// given, receives the mean kernel bandwidth.
+// given, receives the mean kernel bandwidth (a 0-d tensor).
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                double* bandwidth = nullptr);
+                                torch::Tensor* bandwidth = nullptr);
 
 // Loads `params` (names and shapes as from PolicyParameters()) into `network`.
 // InvalidArgument naming the parameter when a name is missing or a shape differs.
