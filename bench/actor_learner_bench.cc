@@ -1,0 +1,180 @@
+// What the network costs the actor and the learner, in one run:
+//   actor:   env steps/s with policy inference, alone (transitions discarded) vs streaming
+//            to a replay shard process over loopback;
+//   learner: SQL updates/s with batches from an in-process table vs prefetched from 2 replay
+//            shard processes.
+// Target for both ratios: >= 0.9. Starts and stops its own replay_server processes.
+//
+//   bazel run -c opt //bench:actor_learner_bench
+#include <signal.h>
+
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "actor/actor.h"
+#include "actor/replay_sink.h"
+#include "common/flags.h"
+#include "common/torch_threads.h"
+#include "learner/local_replay.h"
+#include "learner/replay_batch_source.h"
+#include "replay/child_process.h"
+
+ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
+ABSL_FLAG(int32_t, updates, 1000, "updates per learner measurement");
+ABSL_FLAG(int32_t, num_envs, 4, "environments per actor");
+ABSL_FLAG(int32_t, steps_per_write, 4, "actor steps per replay message");
+ABSL_FLAG(std::string, replay_server, "", "replay_server binary (default: from runfiles)");
+
+namespace softq {
+namespace {
+
+class DiscardSink : public TransitionSink {
+ public:
+  absl::Status Write(proto::TransitionBatch) override { return absl::OkStatus(); }
+};
+
+std::vector<std::unique_ptr<Environment>> Envs(int n) {
+  std::vector<std::unique_ptr<Environment>> envs;
+  for (int i = 0; i < n; ++i) envs.push_back(*MakeEnvironment("multigoal", i));
+  return envs;
+}
+
+double ActorStepsPerSecond(TransitionSink* sink, double seconds) {
+  ActingPolicy policy(2, 2, {128, 128}, 0);
+  Actor actor(Envs(absl::GetFlag(FLAGS_num_envs)), &policy, sink,
+              {0, absl::GetFlag(FLAGS_steps_per_write)});
+  for (int i = 0; i < 100; ++i) actor.Step().IgnoreError();
+  const int64_t start_steps = actor.env_steps();
+  const absl::Time start = absl::Now();
+  while (absl::Now() - start < absl::Seconds(seconds)) {
+    if (absl::Status s = actor.Step(); !s.ok()) {
+      std::cerr << "actor step: " << s << std::endl;
+      return 0;
+    }
+  }
+  return (actor.env_steps() - start_steps) / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+proto::TransitionBatch RandomBatch(int n) {
+  proto::TransitionBatch b;
+  b.set_observation_dim(2);
+  b.set_action_dim(2);
+  for (int i = 0; i < n; ++i) {
+    for (int d = 0; d < 2; ++d) {
+      b.add_observations((i % 97) * 0.1f - 5);
+      b.add_actions(((i * 7 + d) % 19) * 0.1f - 0.9f);
+      b.add_next_observations((i % 89) * 0.1f - 4);
+    }
+    b.add_rewards(-(i % 50));
+    b.add_dones(i % 31 == 0);
+  }
+  return b;
+}
+
+double UpdatesPerSecond(BatchSource* source, int updates) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{});
+  for (int i = 0; i < 20; ++i) agent.Update(*source->Next(absl::Seconds(30)));
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < updates; ++i) {
+    absl::StatusOr<TransitionTensors> batch = source->Next(absl::Seconds(30));
+    if (!batch.ok()) {
+      std::cerr << "sampling: " << batch.status() << std::endl;
+      return 0;
+    }
+    agent.Update(*batch);
+  }
+  return updates / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::string& binary,
+                                                        std::string* address) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> shard =
+      ChildProcess::Start({binary, "--port=0", "--capacity=1000000"});
+  if (!shard.ok()) return shard.status();
+  absl::StatusOr<std::string> line = (*shard)->WaitForLine("replay_server listening on",
+                                                           absl::Seconds(30));
+  if (!line.ok()) return line.status();
+  *address = line->substr(line->rfind(' ') + 1);
+  return shard;
+}
+
+int Run(const char* argv0) {
+  std::string binary = absl::GetFlag(FLAGS_replay_server);
+  if (binary.empty()) binary = std::string(argv0) + ".runfiles/softq/replay/replay_server";
+  std::cout << ConfigureTorchThreads(1) << "\n";
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+
+  // Actor: alone vs streaming to one shard.
+  DiscardSink discard;
+  const double alone = ActorStepsPerSecond(&discard, seconds);
+  std::string address;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> shard = StartShard(binary, &address);
+  if (!shard.ok()) {
+    std::cerr << shard.status() << std::endl;
+    return 1;
+  }
+  ReplayClientOptions options;
+  options.addresses = {address};
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  ReplaySink sink(writer.get());
+  const double streaming = ActorStepsPerSecond(&sink, seconds);
+  writer->Flush(absl::Seconds(10)).IgnoreError();
+  writer.reset();
+  (*shard)->Signal(SIGTERM).IgnoreError();
+  (*shard)->Wait(absl::Seconds(10)).IgnoreError();
+
+  // Learner: in-process table vs 2 shards, both holding the same 20000 transitions.
+  const int updates = absl::GetFlag(FLAGS_updates);
+  LocalReplay local(1000000, 2, 2, 64, 100, 0);
+  for (int i = 0; i < 20; ++i) local.Write(RandomBatch(1000)).IgnoreError();
+  const double from_local = UpdatesPerSecond(&local, updates);
+  std::vector<std::unique_ptr<ChildProcess>> shards;
+  options.addresses.clear();
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> s = StartShard(binary, &address);
+    if (!s.ok()) {
+      std::cerr << s.status() << std::endl;
+      return 1;
+    }
+    shards.push_back(*std::move(s));
+    options.addresses.push_back(address);
+  }
+  {
+    std::unique_ptr<ReplayWriter> fill = *ReplayWriter::Create(options);
+    for (int i = 0; i < 20; ++i) fill->Insert(RandomBatch(1000)).IgnoreError();
+    fill->Flush(absl::Seconds(30)).IgnoreError();
+  }
+  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(options, 64, 4);
+  ReplayBatchSource remote(sampler.get(), false);
+  const double from_shards = UpdatesPerSecond(&remote, updates);
+  sampler.reset();
+  for (auto& s : shards) {
+    s->Signal(SIGTERM).IgnoreError();
+    s->Wait(absl::Seconds(10)).IgnoreError();
+  }
+
+  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement", "baseline",
+                               "distributed", "ratio");
+  std::cout << absl::StrFormat("%-58s %12.0f %12.0f %6.2fx\n",
+                               absl::StrFormat("actor env steps/s (%d envs): alone vs -> 1 shard",
+                                               absl::GetFlag(FLAGS_num_envs)),
+                               alone, streaming, streaming / alone);
+  std::cout << absl::StrFormat("%-58s %12.1f %12.1f %6.2fx\n",
+                               "learner updates/s (batch 64): local table vs 2 shards",
+                               from_local, from_shards, from_shards / from_local);
+  return 0;
+}
+
+}  // namespace
+}  // namespace softq
+
+int main(int argc, char** argv) {
+  if (auto code = softq::ParseFlags(argc, argv, "actor and learner: local vs over the network");
+      code) {
+    return *code;
+  }
+  return softq::Run(argv[0]);
+}
