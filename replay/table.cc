@@ -20,9 +20,9 @@ uint64_t PhysicalMemoryBytes() {
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
 }
 
-template <typename T>
+template <typename T, typename Vector>
 void CopyRows(const T* src, uint64_t dim, uint64_t first_slot, uint64_t count,
-              uint64_t capacity, std::vector<T>* dst) {
+              uint64_t capacity, Vector* dst) {
   // Copies `count` rows into consecutive slots starting at first_slot, wrapping once.
   const uint64_t head = std::min(count, capacity - first_slot);
   std::memcpy(dst->data() + first_slot * dim, src, head * dim * sizeof(T));

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "proto/transition.pb.h"
+#include "replay/huge_page_allocator.h"
 
 namespace softq {
 
@@ -116,15 +117,17 @@ class Table {
   uint64_t next_key_ ABSL_GUARDED_BY(mu_);
   uint64_t inserts_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint32_t, uint64_t> per_actor_ ABSL_GUARDED_BY(mu_);
+  template <typename T>
+  using Array = std::vector<T, HugePageAllocator<T>>;
   // capacity * dim floats each; allocated once.
-  std::vector<float> observations_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> actions_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> rewards_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> next_observations_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> dones_ ABSL_GUARDED_BY(mu_);
+  Array<float> observations_ ABSL_GUARDED_BY(mu_);
+  Array<float> actions_ ABSL_GUARDED_BY(mu_);
+  Array<float> rewards_ ABSL_GUARDED_BY(mu_);
+  Array<float> next_observations_ ABSL_GUARDED_BY(mu_);
+  Array<uint8_t> dones_ ABSL_GUARDED_BY(mu_);
   // Allocated by the first batch that carries ids (most actors send none).
-  std::vector<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> step_ids_ ABSL_GUARDED_BY(mu_);
+  Array<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);
+  Array<uint32_t> step_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace softq
