@@ -1,8 +1,9 @@
-// std::allocator replacement for the table's big flat arrays: allocations of 2 MiB or more
-// are mmap'ed and marked MADV_HUGEPAGE, so random sampling over a large table takes far
-// fewer TLB misses (Debian's default transparent-huge-page mode is "madvise"). Smaller ones
-// go to operator new. Allocation failure returns nullptr-free behaviour of std::allocator:
-// it throws std::bad_alloc, which the table avoids by checking sizes first.
+// std::allocator replacement for the table's big flat arrays: allocations of 2
+// MiB or more are mmap'ed and marked MADV_HUGEPAGE, so random sampling over a
+// large table takes far fewer TLB misses (Debian's default
+// transparent-huge-page mode is "madvise"). Smaller ones go to operator new.
+// Allocation failure returns nullptr-free behaviour of std::allocator: it
+// throws std::bad_alloc, which the table avoids by checking sizes first.
 // Stateless and thread-safe.
 #ifndef SOFTQ_REPLAY_HUGE_PAGE_ALLOCATOR_H_
 #define SOFTQ_REPLAY_HUGE_PAGE_ALLOCATOR_H_
@@ -22,7 +23,8 @@ class HugePageAllocator {
 
   HugePageAllocator() = default;
   template <typename U>
-  HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT: allocator rebinding
+  HugePageAllocator(const HugePageAllocator<U>&) {
+  }  // NOLINT: allocator rebinding
 
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
@@ -51,7 +53,9 @@ class HugePageAllocator {
   }
 
  private:
-  static size_t Rounded(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
+  static size_t Rounded(size_t bytes) {
+    return (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  }
 };
 
 }  // namespace softq

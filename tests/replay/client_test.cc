@@ -1,13 +1,12 @@
-// The client library against real shard processes: spreading, sampling in proportion to
-// shard sizes, failover, and errors that name the shard.
+// The client library against real shard processes: spreading, sampling in
+// proportion to shard sizes, failover, and errors that name the shard.
 #include "replay/client.h"
 
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <map>
 #include <set>
@@ -47,12 +46,16 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     options.addresses.push_back(s->address);
     servers.push_back(*std::move(s));
   }
-  // Room for every batch: no shard is skipped for back-pressure, so batch b goes to shard b % 3.
+  // Room for every batch: no shard is skipped for back-pressure, so batch b
+  // goes to shard b % 3.
   options.max_in_flight_batches = 64;
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok()) << writer.status();
   for (int b = 0; b < 30; ++b) {
-    ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b, 2, 2, /*actor_id=*/b % 5)).ok());
+    ASSERT_TRUE((*writer)
+                    ->Insert(MakeBatch(10, 10 * b, 2, 2, /*actor_id=*/b % 5))
+                    .ok());
   }
   ASSERT_TRUE((*writer)->Flush(absl::Seconds(20)).ok());
   EXPECT_EQ((*writer)->acknowledged(), 300u);
@@ -63,7 +66,8 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
   std::map<uint32_t, uint64_t> per_actor;
   for (const proto::ShardStats& s : *stats) {
     EXPECT_EQ(s.size(), 100u);  // round robin: 10 batches each
-    for (const proto::ActorCount& a : s.per_actor()) per_actor[a.actor_id()] += a.inserted();
+    for (const proto::ActorCount& a : s.per_actor())
+      per_actor[a.actor_id()] += a.inserted();
   }
   EXPECT_EQ(per_actor.size(), 5u);
   for (const auto& [actor, n] : per_actor) EXPECT_EQ(n, 60u) << actor;
@@ -82,7 +86,8 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     for (int i = 0; i < 64; ++i) {
       const int id = CheckedId(batch->batch, i);
       ASSERT_GE(id, 0);
-      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key identifies the item.
+      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key
+      // identifies the item.
       const int b = id / 10;
       EXPECT_EQ(batch->shard_index[i], b % 3);
       EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(10 * (b / 3) + id % 10));
@@ -110,21 +115,25 @@ TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   ReplayClientOptions options;
   options.addresses = {live->address, doomed->address};
   options.rpc_timeout = absl::Seconds(5);
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 0)).ok());
   ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10)).ok());
   ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
-  // Frozen, the shard stops acknowledging: batches queue up on it, then it dies.
+  // Frozen, the shard stops acknowledging: batches queue up on it, then it
+  // dies.
   ASSERT_TRUE(doomed->process->Signal(SIGSTOP).ok());
-  for (int b = 2; b < 20; ++b) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
+  for (int b = 2; b < 20; ++b)
+    ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
   EXPECT_GT((*writer)->pending_batches(), 0u);
   doomed->process.reset();  // SIGKILL
   absl::Status flushed = (*writer)->Flush(absl::Seconds(20));
   ASSERT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ((*writer)->acknowledged(), 200u);
   EXPECT_GT((*writer)->resent_batches(), 0u);
-  EXPECT_EQ(testing::Stats(live->stub.get())->size(), 190u);  // all but the one on `doomed`
+  EXPECT_EQ(testing::Stats(live->stub.get())->size(),
+            190u);  // all but the one on `doomed`
 }
 
 TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
@@ -135,12 +144,15 @@ TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
   options.addresses = {a->address, b->address};
   options.rpc_timeout = absl::Seconds(3);
   {
-    absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
-    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * i)).ok());
+    absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+        ReplayWriter::Create(options);
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * i)).ok());
     ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
   }
   b->process.reset();
-  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler = ReplaySampler::Create(options, 16, 1);
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler =
+      ReplaySampler::Create(options, 16, 1);
   ASSERT_TRUE(sampler.ok());
   for (int round = 0; round < 3; ++round) {
     absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
@@ -158,16 +170,20 @@ TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
   options.addresses = {address};
   options.rpc_timeout = absl::Seconds(1);
   options.max_in_flight_batches = 1;
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok());
   const absl::Time start = absl::Now();
   absl::Status s;
-  // The first batches may be queued (and coalesced) before the shard is found dead.
-  for (int i = 0; i < 10000 && s.ok(); ++i) s = (*writer)->Insert(MakeBatch(1, i));
+  // The first batches may be queued (and coalesced) before the shard is found
+  // dead.
+  for (int i = 0; i < 10000 && s.ok(); ++i)
+    s = (*writer)->Insert(MakeBatch(1, i));
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_NE(s.message().find(address), std::string::npos) << s;
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  EXPECT_TRUE(absl::IsDeadlineExceeded((*writer)->Flush(absl::Milliseconds(200))));
+  EXPECT_TRUE(
+      absl::IsDeadlineExceeded((*writer)->Flush(absl::Milliseconds(200))));
 }
 
 TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
@@ -177,16 +193,19 @@ TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
   absl::StatusOr<std::vector<proto::ShardStats>> stats =
       QueryStats({a->address, dead}, absl::Seconds(2));
   EXPECT_TRUE(absl::IsUnavailable(stats.status())) << stats.status();
-  EXPECT_NE(stats.status().message().find("addresses[1] (" + dead + ")"), std::string::npos)
+  EXPECT_NE(stats.status().message().find("addresses[1] (" + dead + ")"),
+            std::string::npos)
       << stats.status();
 }
 
 TEST(ReplayClient, WriterReportsABatchTheShardRejected) {
-  absl::StatusOr<ServerProcess> a = StartServer({"--observation_dim=2", "--action_dim=2"});
+  absl::StatusOr<ServerProcess> a =
+      StartServer({"--observation_dim=2", "--action_dim=2"});
   ASSERT_TRUE(a.ok());
   ReplayClientOptions options;
   options.addresses = {a->address};
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE((*writer)->Insert(MakeBatch(3, 0, 4, 2)).ok());
   const absl::Status s = (*writer)->Flush(absl::Seconds(10));
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
@@ -199,10 +218,12 @@ TEST(ReplayClient, CreateRejectsBadOptionsNamingTheField) {
   EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses"),
             std::string::npos);
   options.addresses = {"127.0.0.1:1", "nohost"};
-  EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses[1]"),
-            std::string::npos);
+  EXPECT_NE(
+      ReplayWriter::Create(options).status().message().find("addresses[1]"),
+      std::string::npos);
   options.addresses = {"127.0.0.1:1"};
-  EXPECT_TRUE(absl::IsInvalidArgument(ReplaySampler::Create(options, 0).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ReplaySampler::Create(options, 0).status()));
 }
 
 }  // namespace
