@@ -108,6 +108,72 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
   EXPECT_GE(samples_total, sampled);  // plus what was prefetched
 }
 
+TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
+  absl::StatusOr<ServerProcess> small = StartServer({"--capacity=1000"});
+  absl::StatusOr<ServerProcess> large = StartServer({"--capacity=1000"});
+  ASSERT_TRUE(small.ok() && large.ok());
+  ReplayClientOptions one;
+  one.addresses = {small->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(one);
+    ASSERT_TRUE(w->Insert(MakeBatch(100, 0)).ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  one.addresses = {large->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(one);
+    ASSERT_TRUE(w->Insert(MakeBatch(300, 1000)).ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  ReplayClientOptions both;
+  both.addresses = {small->address, large->address};
+  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(both, 200, 2);
+  int from_large = 0, total = 0;
+  for (int round = 0; round < 20; ++round) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->total_size, 400u);
+    for (size_t i = 0; i < batch->keys.size(); ++i) {
+      const int id = CheckedId(batch->batch, static_cast<int>(i));
+      EXPECT_EQ(batch->shard_index[i], id >= 1000 ? 1 : 0);
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 400,
+                  1e-12);  // (size/400) * (1/size)
+      from_large += batch->shard_index[i];
+      ++total;
+    }
+  }
+  // Binomial(4000, 0.75): standard deviation 27.
+  EXPECT_NEAR(from_large, 0.75 * total, 150);
+}
+
+TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
+  absl::StatusOr<ServerProcess> a = StartServer({});
+  ASSERT_TRUE(a.ok());
+  ReplayClientOptions options;
+  options.addresses = {a->address};
+  options.max_in_flight_batches = 2;
+  options.coalesce_bytes = 0;
+  options.rpc_timeout = absl::Milliseconds(500);
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 0)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  ASSERT_TRUE(a->process->Signal(SIGSTOP).ok());  // alive but not acknowledging
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 1)).ok());
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 2)).ok());
+  const absl::Time start = absl::Now();
+  const absl::Status blocked = writer->Insert(MakeBatch(1, 3));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(blocked)) << blocked;
+  EXPECT_NE(blocked.message().find("back-pressure"), std::string::npos)
+      << blocked;
+  EXPECT_GE(took, absl::Milliseconds(500));
+  EXPECT_LT(took, absl::Seconds(3));
+  ASSERT_TRUE(a->process->Signal(SIGCONT).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  EXPECT_EQ(writer->acknowledged(), 3u);
+  EXPECT_TRUE(writer->Insert(MakeBatch(1, 3)).ok());
+}
+
 TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   absl::StatusOr<ServerProcess> live = StartServer({"--capacity=1000"});
   absl::StatusOr<ServerProcess> doomed = StartServer({"--capacity=1000"});

@@ -1,5 +1,8 @@
 // A replay_server process, driven over its RPCs: storage, eviction, sampling,
 // the rate limiter, shutdown, and the replay_stats tool.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -231,6 +234,62 @@ TEST(ReplayShard, SigtermEndsBlockedCallsAndExitsZero) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   EXPECT_FALSE(blocked.ok());
+}
+
+TEST(ReplayServer, AnswersHealthChecksAndReflection) {
+  absl::StatusOr<ServerProcess> server = StartServer({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(server->address, grpc::InsecureChannelCredentials());
+  // grpc.health.v1.Health/Check with an empty request (the whole server):
+  // SERVING = 1.
+  const grpc::internal::RpcMethod check("/grpc.health.v1.Health/Check",
+                                        grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::ClientContext context;
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1), response;
+  const grpc::Status s = grpc::internal::BlockingUnaryCall(
+      channel.get(), check, &context, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::Slice slice;
+  ASSERT_TRUE(response.DumpToSingleSlice(&slice).ok());
+  EXPECT_EQ(slice.size(), 2u);
+  EXPECT_EQ(slice.begin()[0], 0x08);  // field 1 (status), varint
+  EXPECT_EQ(slice.begin()[1], 0x01);  // SERVING
+
+  // grpc.reflection.v1alpha.ServerReflection: list_services (field 7) lists
+  // ReplayShard.
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext reflection_context;
+  void* tag;
+  bool ok;
+  auto call = generic.PrepareCall(
+      &reflection_context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  const char list[] = {0x3a, 0x01, '*'};
+  grpc::Slice list_slice(list, sizeof(list));
+  grpc::ByteBuffer list_request(&list_slice, 1);
+  call->Write(list_request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::Slice reply_slice;
+  ASSERT_TRUE(reply.DumpToSingleSlice(&reply_slice).ok());
+  const std::string text(reinterpret_cast<const char*>(reply_slice.begin()),
+                         reply_slice.size());
+  EXPECT_NE(text.find("softq.proto.ReplayShard"), std::string::npos);
+  reflection_context.TryCancel();
+  grpc::Status finish;
+  call->Finish(&finish, reinterpret_cast<void*>(4));
+  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(4)) {
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST(ReplayServer, ABadFlagIsOneLineAndExitStatusTwo) {
