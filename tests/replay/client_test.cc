@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -34,6 +36,30 @@ int ClosedPort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+// Waits until every thread of `pid` is stopped (SIGSTOP is delivered
+// asynchronously).
+bool WaitUntilStopped(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    bool all = true;
+    for (const auto& entry : std::filesystem::directory_iterator(
+             absl::StrCat("/proc/", pid, "/task"))) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const size_t paren = line.rfind(')');
+      const char state = paren != std::string::npos && paren + 2 < line.size()
+                             ? line[paren + 2]
+                             : '?';
+      if (state != 't' && state != 'T') {
+        all = false;
+      }
+    }
+    if (all) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
 }
 
 TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
@@ -158,6 +184,7 @@ TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
   ASSERT_TRUE(writer->Insert(MakeBatch(1, 0)).ok());
   ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
   ASSERT_TRUE(a->process->Signal(SIGSTOP).ok());  // alive but not acknowledging
+  ASSERT_TRUE(WaitUntilStopped(a->process->pid()));
   ASSERT_TRUE(writer->Insert(MakeBatch(1, 1)).ok());
   ASSERT_TRUE(writer->Insert(MakeBatch(1, 2)).ok());
   const absl::Time start = absl::Now();
@@ -190,6 +217,7 @@ TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   // Frozen, the shard stops acknowledging: batches queue up on it, then it
   // dies.
   ASSERT_TRUE(doomed->process->Signal(SIGSTOP).ok());
+  ASSERT_TRUE(WaitUntilStopped(doomed->process->pid()));
   for (int b = 2; b < 20; ++b)
     ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
   EXPECT_GT((*writer)->pending_batches(), 0u);
