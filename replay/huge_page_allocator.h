@@ -20,6 +20,7 @@ class HugePageAllocator {
  public:
   using value_type = T;
   static constexpr size_t kHugePage = size_t{2} << 20;
+  static constexpr size_t kThreshold = size_t{32} << 20;
 
   HugePageAllocator() = default;
   template <typename U>
@@ -28,7 +29,7 @@ class HugePageAllocator {
 
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) return static_cast<T*>(::operator new(bytes));
+    if (bytes < kThreshold) return static_cast<T*>(::operator new(bytes));
     void* p = ::mmap(nullptr, Rounded(bytes), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -37,7 +38,7 @@ class HugePageAllocator {
   }
   void deallocate(T* p, size_t n) {
     const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) {
+    if (bytes < kThreshold) {
       ::operator delete(p);
     } else {
       ::munmap(p, Rounded(bytes));

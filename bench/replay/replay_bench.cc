@@ -378,6 +378,25 @@ absl::StatusOr<proto::ShardStats> ShardStats(const std::string& address) {
   return s->front();
 }
 
+struct ProcMemory {
+  double anon = 0, file = 0;  // bytes
+};
+
+// RssAnon and RssFile of `pid` from /proc/<pid>/status.
+ProcMemory ReadProcMemory(pid_t pid) {
+  ProcMemory m;
+  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/status").c_str(), "r");
+  if (f == nullptr) return m;
+  char line[256];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    double kb = 0;
+    if (std::sscanf(line, "RssAnon: %lf", &kb) == 1) m.anon = kb * 1024;
+    if (std::sscanf(line, "RssFile: %lf", &kb) == 1) m.file = kb * 1024;
+  }
+  std::fclose(f);
+  return m;
+}
+
 struct Row {
   std::string name;
   double shard, raw, redis;
@@ -394,11 +413,12 @@ int RunBench(const char* argv0) {
   };
   for (const Config& c : {Config{2, 2, absl::GetFlag(FLAGS_small_inserts)},
                           Config{100, 2, absl::GetFlag(FLAGS_large_inserts)}}) {
-    absl::StatusOr<Server> shard =
-        Start({server_binary, "--port=0", absl::StrCat("--capacity=", capacity),
-               absl::StrCat("--observation_dim=", c.od),
-               absl::StrCat("--action_dim=", c.ad)},
-              "replay_server listening on ");
+    // No --observation_dim: the storage is allocated by the first insert, so
+    // the RSS of the empty shard is the process's own baseline (gRPC,
+    // libraries).
+    absl::StatusOr<Server> shard = Start(
+        {server_binary, "--port=0", absl::StrCat("--capacity=", capacity)},
+        "replay_server listening on ");
     absl::StatusOr<Server> discard = Start(
         {"/proc/self/exe", "--mode=discard_server",
          absl::StrCat("--observation_dim=", c.od),
@@ -472,16 +492,19 @@ int RunBench(const char* argv0) {
       if (stats.ok()) {
         const double raw =
             static_cast<double>(stats->size()) * RawBytes(c.od, c.ad);
+        const ProcMemory m = ReadProcMemory(shard->process->pid());
         memory = absl::StrFormat(
-            "shard memory, %d transitions obs 2 act 2 held (capacity %d): RSS "
-            "%.1f MB "
-            "(empty shard: %.1f MB), storage %.1f MB, raw transition bytes "
-            "%.1f MB; "
-            "RSS/raw = %.2f, (RSS - empty RSS)/raw = %.2f",
-            stats->size(), stats->capacity(), stats->resident_bytes() / 1e6,
-            empty_rss / 1e6, stats->storage_bytes() / 1e6, raw / 1e6,
-            stats->resident_bytes() / raw,
-            (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw);
+            "shard memory at capacity: %d transitions obs 2 act 2 (raw %.1f "
+            "MB) -> RSS %.1f MB "
+            "= %.2fx raw (of which anonymous %.1f MB = %.2fx raw, "
+            "shared-library pages %.1f "
+            "MB); empty shard RSS %.1f MB, (RSS - empty RSS)/raw = %.2fx; "
+            "table storage %.1f MB",
+            stats->size(), raw / 1e6, stats->resident_bytes() / 1e6,
+            stats->resident_bytes() / raw, m.anon / 1e6, m.anon / raw,
+            m.file / 1e6, empty_rss / 1e6,
+            (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw,
+            stats->storage_bytes() / 1e6);
       }
     }
     redis.reset();
