@@ -785,6 +785,9 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
     auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
     call->shard = static_cast<int>(i);
     call->context.set_deadline(ToChrono(deadline));
+    // A connection attempt that fails once (a loaded machine) is retried until
+    // the deadline.
+    call->context.set_wait_for_ready(true);
     call->reader =
         stubs.back()->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
     call->reader->Finish(&call->response, &call->status, call.get());
@@ -795,6 +798,12 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
   for (const auto& call : calls) {
     if (call->status.ok()) {
       out.push_back(std::move(call->response));
+    } else if (call->status.error_code() ==
+               grpc::StatusCode::DEADLINE_EXCEEDED) {
+      out.push_back(absl::UnavailableError(absl::StrCat(
+          "shard addresses[", call->shard, "] (", addresses[call->shard],
+          ") did not answer within ", absl::FormatDuration(timeout), ": ",
+          call->status.error_message())));
     } else {
       out.push_back(
           ShardError(addresses[call->shard], call->shard, call->status));

@@ -172,8 +172,9 @@ class ReplaySampler {
   std::thread thread_;
 };
 
-// Stats of every shard, queried in parallel. UNAVAILABLE (or the call's status)
-// naming the first shard that did not answer within `timeout`.
+// Stats of every shard, queried in parallel; connection attempts are retried
+// until `timeout`. UNAVAILABLE (or the call's status) naming the first shard
+// that did not answer.
 absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
     const std::vector<std::string>& addresses, absl::Duration timeout);
 // Same, one result per shard, for tools that show partial answers.
