@@ -12,9 +12,9 @@
 namespace softq {
 namespace {
 
-// True when every value is finite: a float is not finite iff its exponent bits are all
-// ones. SSE2 checks four floats per instruction; the scalar loop (which GCC does not
-// vectorize at -O2) handles the tail and other architectures.
+// True when every value is finite: a float is not finite iff its exponent bits
+// are all ones. SSE2 checks four floats per instruction; the scalar loop (which
+// GCC does not vectorize at -O2) handles the tail and other architectures.
 bool AllFinite(const google::protobuf::RepeatedField<float>& values) {
   const float* p = values.data();
   const int n = values.size();
@@ -42,7 +42,8 @@ bool AllFinite(const google::protobuf::RepeatedField<float>& values) {
 bool WellFormed(const proto::TransitionBatch& b) {
   const int64_t od = b.observation_dim(), ad = b.action_dim();
   const int64_t n = TransitionCount(b);
-  if (od < 1 || od > kMaxObservationDim || ad < 1 || ad > kMaxActionDim) return false;
+  if (od < 1 || od > kMaxObservationDim || ad < 1 || ad > kMaxActionDim)
+    return false;
   if (n < 1 || n > kMaxBatchTransitions) return false;
   if (b.observations_size() != n * od || b.next_observations_size() != n * od ||
       b.actions_size() != n * ad || b.dones_size() != n) {
@@ -53,8 +54,8 @@ bool WellFormed(const proto::TransitionBatch& b) {
     return false;
   }
   if (b.actor_id() > static_cast<uint32_t>(INT32_MAX)) return false;
-  return AllFinite(b.observations()) && AllFinite(b.actions()) && AllFinite(b.rewards()) &&
-         AllFinite(b.next_observations());
+  return AllFinite(b.observations()) && AllFinite(b.actions()) &&
+         AllFinite(b.rewards()) && AllFinite(b.next_observations());
 }
 
 }  // namespace
@@ -62,7 +63,9 @@ bool WellFormed(const proto::TransitionBatch& b) {
 absl::Status CheckTransitionBatch(const proto::TransitionBatch& batch) {
   if (WellFormed(batch)) return absl::OkStatus();
   absl::Status s = ValidateTransitionBatch(batch);
-  if (s.ok()) return absl::InternalError("CheckTransitionBatch disagrees with the reference");
+  if (s.ok())
+    return absl::InternalError(
+        "CheckTransitionBatch disagrees with the reference");
   return s;
 }
 

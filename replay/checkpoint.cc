@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <cmath>
-#include <map>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "replay/crc32.h"
@@ -39,15 +39,19 @@ class Writer {
     crc_ = Crc32(crc_, data, n);
     buffer_.append(static_cast<const char*>(data), n);
     bytes_ += n;
-    if (buffer_.size() >= kFlushBytes) Flush().IgnoreError();  // error kept in status_
+    if (buffer_.size() >= kFlushBytes)
+      Flush().IgnoreError();  // error kept in status_
   }
   absl::Status Flush() {
     size_t done = 0;
     while (status_.ok() && done < buffer_.size()) {
-      const ssize_t w = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      const ssize_t w =
+          ::write(fd_, buffer_.data() + done, buffer_.size() - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) status_ = Errno("write");
-      else done += static_cast<size_t>(w);
+      if (w < 0)
+        status_ = Errno("write");
+      else
+        done += static_cast<size_t>(w);
     }
     buffer_.clear();
     return status_;
@@ -87,25 +91,29 @@ class Reader {
 };
 
 absl::Status DataLoss(const std::string& path, const std::string& what) {
-  return absl::DataLossError(absl::StrCat("checkpoint ", path, " refused: ", what));
+  return absl::DataLossError(
+      absl::StrCat("checkpoint ", path, " refused: ", what));
 }
 
 }  // namespace
 
-std::string CheckpointPath(const std::string& dir, const std::string& shard_id) {
+std::string CheckpointPath(const std::string& dir,
+                           const std::string& shard_id) {
   return absl::StrCat(dir, "/replay-", shard_id, ".ckpt");
 }
 
-absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const Table& table,
+absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
+                                                  const Table& table,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total) {
   const TableInfo info = table.Info();
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(absl::StrCat("open ", tmp));
   Writer w(fd);
-  const uint32_t flags =
-      (info.has_ids ? kHasIds : 0) | (sampler.keeps_priorities() ? kHasPriorities : 0);
+  const uint32_t flags = (info.has_ids ? kHasIds : 0) |
+                         (sampler.keeps_priorities() ? kHasPriorities : 0);
   w.Append(kMagic, sizeof(kMagic));
   w.Put(kVersion);
   w.Put(info.observation_dim);
@@ -122,19 +130,20 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const
     w.Put(count);
   }
   const uint32_t od = info.observation_dim, ad = info.action_dim;
-  absl::Status items = table.ForEachItem([&](uint64_t key, const ItemView& item) {
-    w.Append(item.observation, od * sizeof(float));
-    w.Append(item.action, ad * sizeof(float));
-    w.Put(item.reward);
-    w.Append(item.next_observation, od * sizeof(float));
-    w.Put(static_cast<uint8_t>(item.done ? 1 : 0));
-    if (flags & kHasIds) {
-      w.Put(item.episode_id);
-      w.Put(item.step_id);
-    }
-    if (flags & kHasPriorities) w.Put(sampler.Get(table.SlotOfKey(key)));
-    return absl::OkStatus();
-  });
+  absl::Status items =
+      table.ForEachItem([&](uint64_t key, const ItemView& item) {
+        w.Append(item.observation, od * sizeof(float));
+        w.Append(item.action, ad * sizeof(float));
+        w.Put(item.reward);
+        w.Append(item.next_observation, od * sizeof(float));
+        w.Put(static_cast<uint8_t>(item.done ? 1 : 0));
+        if (flags & kHasIds) {
+          w.Put(item.episode_id);
+          w.Put(item.step_id);
+        }
+        if (flags & kHasPriorities) w.Put(sampler.Get(table.SlotOfKey(key)));
+        return absl::OkStatus();
+      });
   const uint32_t crc = w.crc();
   w.Put(crc);
   absl::Status s = w.Flush();
@@ -148,7 +157,8 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const
     return s;
   }
   const std::string dir = path.substr(0, path.find_last_of('/') + 1);
-  if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -159,7 +169,8 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const
 absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
     return Errno(absl::StrCat("open ", path));
   }
   struct stat st;
@@ -181,9 +192,11 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
   Reader r(data.data(), data.size());
   char magic[8];
   uint32_t version = 0, od = 0, ad = 0, flags = 0;
-  uint64_t capacity = 0, oldest = 0, next = 0, inserts_total = 0, samples_total = 0, actors = 0;
+  uint64_t capacity = 0, oldest = 0, next = 0, inserts_total = 0,
+           samples_total = 0, actors = 0;
   if (data.size() < kHeaderBytes + 4) {
-    return DataLoss(path, absl::StrCat("truncated: ", data.size(), " bytes, less than a header"));
+    return DataLoss(path, absl::StrCat("truncated: ", data.size(),
+                                       " bytes, less than a header"));
   }
   r.Read(magic, sizeof(magic));
   r.Get(&version);
@@ -200,30 +213,38 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
     return DataLoss(path, "not a softq replay checkpoint (bad magic)");
   }
   if (version != kVersion) {
-    return DataLoss(path, absl::StrCat("version ", version, ", this build reads ", kVersion));
+    return DataLoss(path, absl::StrCat("version ", version,
+                                       ", this build reads ", kVersion));
   }
   const uint64_t count = next - oldest;
-  if (od < 1 || od > 4096 || ad < 1 || ad > 256 || capacity < 1 || next < oldest ||
-      count > capacity || (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
+  if (od < 1 || od > 4096 || ad < 1 || ad > 256 || capacity < 1 ||
+      next < oldest || count > capacity ||
+      (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
       (oldest != 0 && count != capacity)) {
-    return DataLoss(path, absl::StrCat("corrupted header (observation_dim ", od, ", action_dim ",
-                                       ad, ", capacity ", capacity, ", keys [", oldest, ", ",
-                                       next, "), flags ", flags, ", actors ", actors, ")"));
+    return DataLoss(
+        path,
+        absl::StrCat("corrupted header (observation_dim ", od, ", action_dim ",
+                     ad, ", capacity ", capacity, ", keys [", oldest, ", ",
+                     next, "), flags ", flags, ", actors ", actors, ")"));
   }
   const uint64_t item_bytes = (2ull * od + ad + 1) * sizeof(float) + 1 +
-                              ((flags & kHasIds) ? 12 : 0) + ((flags & kHasPriorities) ? 4 : 0);
-  const uint64_t expected = kHeaderBytes + actors * kActorBytes + count * item_bytes + 4;
+                              ((flags & kHasIds) ? 12 : 0) +
+                              ((flags & kHasPriorities) ? 4 : 0);
+  const uint64_t expected =
+      kHeaderBytes + actors * kActorBytes + count * item_bytes + 4;
   if (data.size() != expected) {
-    return DataLoss(path, absl::StrCat(data.size() < expected ? "truncated" : "trailing bytes",
-                                       ": file has ", data.size(), " bytes, header implies ",
-                                       expected));
+    return DataLoss(
+        path,
+        absl::StrCat(data.size() < expected ? "truncated" : "trailing bytes",
+                     ": file has ", data.size(), " bytes, header implies ",
+                     expected));
   }
   uint32_t stored_crc = 0;
   std::memcpy(&stored_crc, data.data() + expected - 4, 4);
   const uint32_t crc = Crc32(0, data.data(), expected - 4);
   if (crc != stored_crc) {
-    return DataLoss(path, absl::StrCat("checksum mismatch (stored ", stored_crc, ", computed ",
-                                       crc, ")"));
+    return DataLoss(path, absl::StrCat("checksum mismatch (stored ", stored_crc,
+                                       ", computed ", crc, ")"));
   }
   std::map<uint32_t, uint64_t> per_actor;
   for (uint64_t i = 0; i < actors; ++i) {
@@ -250,10 +271,13 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
     for (uint64_t i = 0; i < n; ++i) {
       float reward = 0;
       uint8_t done_byte = 0;
-      r.Read(batch.mutable_observations()->mutable_data() + i * od, od * sizeof(float));
-      r.Read(batch.mutable_actions()->mutable_data() + i * ad, ad * sizeof(float));
+      r.Read(batch.mutable_observations()->mutable_data() + i * od,
+             od * sizeof(float));
+      r.Read(batch.mutable_actions()->mutable_data() + i * ad,
+             ad * sizeof(float));
       r.Get(&reward);
-      r.Read(batch.mutable_next_observations()->mutable_data() + i * od, od * sizeof(float));
+      r.Read(batch.mutable_next_observations()->mutable_data() + i * od,
+             od * sizeof(float));
       r.Get(&done_byte);
       batch.set_rewards(static_cast<int>(i), reward);
       batch.add_dones(done_byte != 0);
@@ -269,7 +293,8 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
         float p = 0;
         r.Get(&p);
         if (!(p > 0) || !std::isfinite(p)) {
-          return DataLoss(path, absl::StrCat("priority of key ", oldest + first + i, " is ", p));
+          return DataLoss(path, absl::StrCat("priority of key ",
+                                             oldest + first + i, " is ", p));
         }
         restored.priorities.push_back(p);
       }

@@ -1,18 +1,24 @@
-// Checkpoint file of one shard: the table's items (and priorities, for prioritized shards)
-// and counters, written atomically and read back whole or not at all.
+// Checkpoint file of one shard: the table's items (and priorities, for
+// prioritized shards) and counters, written atomically and read back whole or
+// not at all.
 //
-// Format (native little-endian; a checkpoint moves between machines of one architecture):
-//   header  "SOFTQRPL" u32 version=1 u32 observation_dim u32 action_dim u32 flags
-//           (1 = episode/step ids, 2 = priorities) u64 capacity u64 oldest_key u64 next_key
-//           u64 inserts_total u64 samples_total u64 actor_count
+// Format (native little-endian; a checkpoint moves between machines of one
+// architecture):
+//   header  "SOFTQRPL" u32 version=1 u32 observation_dim u32 action_dim u32
+//   flags
+//           (1 = episode/step ids, 2 = priorities) u64 capacity u64 oldest_key
+//           u64 next_key u64 inserts_total u64 samples_total u64 actor_count
 //   actors  actor_count x (u32 actor_id, u64 inserted)
-//   items   next_key - oldest_key items in key order: observation, action, reward,
-//           next_observation (floats), u8 done, [u64 episode_id u32 step_id], [f32 priority]
+//   items   next_key - oldest_key items in key order: observation, action,
+//   reward,
+//           next_observation (floats), u8 done, [u64 episode_id u32 step_id],
+//           [f32 priority]
 //   trailer u32 CRC-32 of every byte before it
-// Writing goes to "<path>.tmp", fsync, rename over <path>, fsync of the directory.
-// Reading checks magic, version, sizes against the file length, then builds a new Table and
-// verifies the CRC before returning it: a truncated or corrupted file yields DataLoss and
-// nothing else. Functions are thread-safe (they touch only their arguments).
+// Writing goes to "<path>.tmp", fsync, rename over <path>, fsync of the
+// directory. Reading checks magic, version, sizes against the file length, then
+// builds a new Table and verifies the CRC before returning it: a truncated or
+// corrupted file yields DataLoss and nothing else. Functions are thread-safe
+// (they touch only their arguments).
 #ifndef SOFTQ_REPLAY_CHECKPOINT_H_
 #define SOFTQ_REPLAY_CHECKPOINT_H_
 
@@ -35,7 +41,8 @@ struct CheckpointWritten {
 
 struct RestoredTable {
   std::unique_ptr<Table> table;
-  // One per held item in key order when the file carries priorities, else empty.
+  // One per held item in key order when the file carries priorities, else
+  // empty.
   std::vector<float> priorities;
   uint64_t samples_total = 0;
 };
@@ -43,15 +50,17 @@ struct RestoredTable {
 // "<dir>/replay-<shard_id>.ckpt".
 std::string CheckpointPath(const std::string& dir, const std::string& shard_id);
 
-// Writes `table` (with `sampler`'s priorities when it keeps them) to `path`. REQUIRES: no
-// insert into `table` and no sampler change while it runs (the shard holds its lock).
-// Internal (with errno text) when the file system fails; the old checkpoint is then intact.
-absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path, const Table& table,
+// Writes `table` (with `sampler`'s priorities when it keeps them) to `path`.
+// REQUIRES: no insert into `table` and no sampler change while it runs (the
+// shard holds its lock). Internal (with errno text) when the file system fails;
+// the old checkpoint is then intact.
+absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
+                                                  const Table& table,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total);
 
-// Reads `path`. NotFound when it does not exist; DataLoss naming the problem when it is
-// truncated, corrupted or of another format/version.
+// Reads `path`. NotFound when it does not exist; DataLoss naming the problem
+// when it is truncated, corrupted or of another format/version.
 absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path);
 
 }  // namespace softq

@@ -19,17 +19,20 @@ namespace softq {
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& argv) {
-  if (argv.empty()) return absl::InvalidArgumentError("ChildProcess::Start: empty argv");
+  if (argv.empty())
+    return absl::InvalidArgumentError("ChildProcess::Start: empty argv");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
   }
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  if (pid < 0)
+    return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
@@ -63,19 +66,22 @@ absl::StatusOr<std::string> ChildProcess::WaitForLine(absl::string_view prefix,
     }
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError(absl::StrCat("no line starting with \"", prefix,
-                                                      "\" within ", absl::FormatDuration(timeout),
-                                                      "; got: ", seen));
+      return absl::DeadlineExceededError(
+          absl::StrCat("no line starting with \"", prefix, "\" within ",
+                       absl::FormatDuration(timeout), "; got: ", seen));
     }
     pollfd p{stdout_fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-    if (r < 0 && errno != EINTR) return absl::InternalError(std::strerror(errno));
+    const int r =
+        ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (r < 0 && errno != EINTR)
+      return absl::InternalError(std::strerror(errno));
     if (r <= 0) continue;
     char chunk[4096];
     const ssize_t n = ::read(stdout_fd_, chunk, sizeof(chunk));
     if (n == 0) {
       return absl::UnavailableError(
-          absl::StrCat("the child closed stdout before printing \"", prefix, "\"; got: ", seen));
+          absl::StrCat("the child closed stdout before printing \"", prefix,
+                       "\"; got: ", seen));
     }
     if (n > 0) buffer_.append(chunk, static_cast<size_t>(n));
   }
@@ -83,7 +89,8 @@ absl::StatusOr<std::string> ChildProcess::WaitForLine(absl::string_view prefix,
 
 absl::Status ChildProcess::Signal(int signal) {
   if (exited_) return absl::FailedPreconditionError("the child has exited");
-  if (::kill(pid_, signal) != 0) return absl::InternalError(std::strerror(errno));
+  if (::kill(pid_, signal) != 0)
+    return absl::InternalError(std::strerror(errno));
   return absl::OkStatus();
 }
 
@@ -94,12 +101,14 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       exited_ = true;
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       break;
     }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("pid ", pid_, " still running after ",
-                                                      absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("pid ", pid_, " still running after ",
+                       absl::FormatDuration(timeout)));
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
@@ -109,9 +118,11 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
 absl::StatusOr<int> PortFromLine(absl::string_view line) {
   const size_t colon = line.rfind(':');
   int port = 0;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(line.substr(colon + 1), &port) ||
-      port < 1 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("no port at the end of \"", line, "\""));
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(line.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no port at the end of \"", line, "\""));
   }
   return port;
 }

@@ -1,6 +1,7 @@
-// A child process with its stdout on a pipe, for tests and benchmarks that start real
-// servers (replay_server, redis-server) and read the port they print. The child gets
-// SIGKILL if this process dies, so none outlives a crashed test.
+// A child process with its stdout on a pipe, for tests and benchmarks that
+// start real servers (replay_server, redis-server) and read the port they
+// print. The child gets SIGKILL if this process dies, so none outlives a
+// crashed test.
 //
 // Not thread-safe: one owner thread.
 #ifndef SOFTQ_REPLAY_CHILD_PROCESS_H_
@@ -21,20 +22,22 @@ namespace softq {
 class ChildProcess {
  public:
   // Starts argv[0] (a path) with arguments argv[1..]. stderr is inherited.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv);
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
+      const std::vector<std::string>& argv);
   // Kills (SIGKILL) and reaps the child if it is still running.
   ~ChildProcess();
 
-  // Reads stdout until a line starting with `prefix`; returns that line (without newline).
-  // DEADLINE_EXCEEDED after `timeout`; UNAVAILABLE when stdout closes first (the child
-  // exited), with the lines read so far.
-  absl::StatusOr<std::string> WaitForLine(absl::string_view prefix, absl::Duration timeout);
+  // Reads stdout until a line starting with `prefix`; returns that line
+  // (without newline). DEADLINE_EXCEEDED after `timeout`; UNAVAILABLE when
+  // stdout closes first (the child exited), with the lines read so far.
+  absl::StatusOr<std::string> WaitForLine(absl::string_view prefix,
+                                          absl::Duration timeout);
 
   // Sends `signal`.
   absl::Status Signal(int signal);
 
-  // Waits for the exit: the exit status, or 128 + signal number when killed by a signal.
-  // DEADLINE_EXCEEDED when still running after `timeout`.
+  // Waits for the exit: the exit status, or 128 + signal number when killed by
+  // a signal. DEADLINE_EXCEEDED when still running after `timeout`.
   absl::StatusOr<int> Wait(absl::Duration timeout);
 
   pid_t pid() const { return pid_; }
@@ -49,7 +52,8 @@ class ChildProcess {
   int exit_code_ = 0;
 };
 
-// The port at the end of a "... listening on host:port" line, or InvalidArgument.
+// The port at the end of a "... listening on host:port" line, or
+// InvalidArgument.
 absl::StatusOr<int> PortFromLine(absl::string_view line);
 
 }  // namespace softq

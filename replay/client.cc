@@ -16,12 +16,16 @@ namespace {
 
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
-// How long one Sample RPC may wait in a shard's rate limiter before the round is retried.
+// How long one Sample RPC may wait in a shard's rate limiter before the round
+// is retried.
 constexpr absl::Duration kSampleWait = absl::Seconds(1);
-// Sizes learned from GetStats are refreshed this often (responses also carry them).
+// Sizes learned from GetStats are refreshed this often (responses also carry
+// them).
 constexpr absl::Duration kStatsMaxAge = absl::Seconds(1);
 
-std::chrono::system_clock::time_point ToChrono(absl::Time t) { return absl::ToChronoTime(t); }
+std::chrono::system_clock::time_point ToChrono(absl::Time t) {
+  return absl::ToChronoTime(t);
+}
 
 // One unary call of a parallel fan-out over a completion queue.
 template <typename Response>
@@ -43,16 +47,20 @@ void AwaitAll(grpc::CompletionQueue* cq, size_t count) {
   }
 }
 
-absl::Status ShardError(const std::string& address, int index, const grpc::Status& status) {
+absl::Status ShardError(const std::string& address, int index,
+                        const grpc::Status& status) {
   const absl::Status s = FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("shard addresses[", index, "] (", address,
-                                             "): ", s.message()));
+  return absl::Status(s.code(), absl::StrCat("shard addresses[", index, "] (",
+                                             address, "): ", s.message()));
 }
 
 bool IsTransient(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED ||
-         code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::ABORTED ||
-         code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::INTERNAL;
+  return code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::CANCELLED ||
+         code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::ABORTED ||
+         code == grpc::StatusCode::UNKNOWN ||
+         code == grpc::StatusCode::INTERNAL;
 }
 
 }  // namespace
@@ -64,7 +72,8 @@ std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
@@ -76,31 +85,34 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
     const size_t colon = a.rfind(':');
     int port = 0;
     if (colon == std::string::npos || colon == 0 ||
-        !absl::SimpleAtoi(a.substr(colon + 1), &port) || port < 1 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("ReplayClientOptions.addresses[", i,
-                                                     "] is \"", a,
-                                                     "\", expected host:port with port 1..65535"));
+        !absl::SimpleAtoi(a.substr(colon + 1), &port) || port < 1 ||
+        port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ReplayClientOptions.addresses[", i, "] is \"", a,
+                       "\", expected host:port with port 1..65535"));
     }
   }
   if (options.rpc_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("ReplayClientOptions.rpc_timeout is ",
-                                                   absl::FormatDuration(options.rpc_timeout),
-                                                   ", expected > 0"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReplayClientOptions.rpc_timeout is ",
+        absl::FormatDuration(options.rpc_timeout), ", expected > 0"));
   }
   if (options.max_in_flight_batches < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ReplayClientOptions.max_in_flight_batches is ", options.max_in_flight_batches,
-        ", expected >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReplayClientOptions.max_in_flight_batches is ",
+                     options.max_in_flight_batches, ", expected >= 1"));
   }
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------------------- ReplayWriter
+// ----------------------------------------------------------------------------
+// ReplayWriter
 
 namespace {
 
 int64_t PayloadBytes(const proto::TransitionBatch& b) {
-  return 4 * static_cast<int64_t>(b.observations_size() + b.next_observations_size() +
+  return 4 * static_cast<int64_t>(b.observations_size() +
+                                  b.next_observations_size() +
                                   b.actions_size() + b.rewards_size()) +
          b.dones_size() + 12 * static_cast<int64_t>(b.episode_ids_size());
 }
@@ -110,29 +122,33 @@ bool Mergeable(const proto::InsertRequest& a, const proto::InsertRequest& b) {
          a.batch().actor_id() == b.batch().actor_id() &&
          a.batch().observation_dim() == b.batch().observation_dim() &&
          a.batch().action_dim() == b.batch().action_dim() &&
-         (a.batch().episode_ids_size() == 0) == (b.batch().episode_ids_size() == 0);
+         (a.batch().episode_ids_size() == 0) ==
+             (b.batch().episode_ids_size() == 0);
 }
 
 }  // namespace
-
 
 // Every non-const field is guarded by the writer's mu_.
 struct ReplayWriter::Shard {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<proto::ReplayShard::Stub> stub;
-  // Unacknowledged batches in order; the first `sent` are written on the current stream.
-  // Elements are heap-allocated so a pointer to one stays valid while others come and go.
+  // Unacknowledged batches in order; the first `sent` are written on the
+  // current stream. Elements are heap-allocated so a pointer to one stays valid
+  // while others come and go.
   std::deque<std::unique_ptr<proto::InsertRequest>> pending;
   size_t sent = 0;
   bool up = true;  // optimistic until a stream fails
   std::string last_error;
-  grpc::ClientContext* context = nullptr;  // of the open stream, for cancellation
+  grpc::ClientContext* context =
+      nullptr;  // of the open stream, for cancellation
 };
 
-ReplayWriter::ReplayWriter(ReplayClientOptions options) : options_(std::move(options)) {}
+ReplayWriter::ReplayWriter(ReplayClientOptions options)
+    : options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(ReplayClientOptions options) {
+absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(
+    ReplayClientOptions options) {
   if (absl::Status s = ValidateClientOptions(options); !s.ok()) return s;
   std::unique_ptr<ReplayWriter> writer(new ReplayWriter(std::move(options)));
   for (const std::string& address : writer->options_.addresses) {
@@ -143,7 +159,8 @@ absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(ReplayClientO
     writer->shards_.push_back(std::move(shard));
   }
   for (size_t i = 0; i < writer->shards_.size(); ++i) {
-    writer->threads_.emplace_back([w = writer.get(), i] { w->Run(static_cast<int>(i)); });
+    writer->threads_.emplace_back(
+        [w = writer.get(), i] { w->Run(static_cast<int>(i)); });
   }
   return writer;
 }
@@ -163,7 +180,8 @@ std::string ReplayWriter::ShardErrorsLocked() const {
   std::vector<std::string> parts;
   for (const auto& shard : shards_) {
     parts.push_back(absl::StrCat(shard->address, " ", shard->up ? "up" : "down",
-                                 shard->last_error.empty() ? "" : ": ", shard->last_error));
+                                 shard->last_error.empty() ? "" : ": ",
+                                 shard->last_error));
   }
   return absl::StrJoin(parts, "; ");
 }
@@ -175,13 +193,15 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   const absl::Time deadline = absl::Now() + options_.rpc_timeout;
   const size_t limit = static_cast<size_t>(options_.max_in_flight_batches);
   const int64_t bytes = PayloadBytes(request->batch());
-  // A shard takes the batch when it has room for another message, or when its last queued
-  // message is not sent yet and the batch can join it (coalescing).
+  // A shard takes the batch when it has room for another message, or when its
+  // last queued message is not sent yet and the batch can join it (coalescing).
   auto takes = [&](const Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!shard.up) return false;
     if (shard.pending.size() < limit) return true;
-    return shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
-           PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes;
+    return shard.pending.size() > shard.sent &&
+           Mergeable(*shard.pending.back(), *request) &&
+           PayloadBytes(shard.pending.back()->batch()) + bytes <=
+               options_.coalesce_bytes;
   };
   absl::MutexLock lock(&mu_);
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -199,8 +219,10 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     const size_t i = (next_shard_ + k) % n;
     Shard& shard = *shards_[i];
     if (!takes(shard)) continue;
-    if (shard.pending.size() > shard.sent && Mergeable(*shard.pending.back(), *request) &&
-        PayloadBytes(shard.pending.back()->batch()) + bytes <= options_.coalesce_bytes) {
+    if (shard.pending.size() > shard.sent &&
+        Mergeable(*shard.pending.back(), *request) &&
+        PayloadBytes(shard.pending.back()->batch()) + bytes <=
+            options_.coalesce_bytes) {
       shard.pending.back()->mutable_batch()->MergeFrom(request->batch());
     } else {
       shard.pending.push_back(std::move(request));
@@ -211,12 +233,13 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   const bool any_up = std::any_of(shards_.begin(), shards_.end(),
                                   [](const auto& s) { return s->up; });
   if (!any_up) {
-    return absl::UnavailableError(
-        absl::StrCat("no replay shard reachable within ",
-                     absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
+    return absl::UnavailableError(absl::StrCat(
+        "no replay shard reachable within ",
+        absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
   }
   return absl::DeadlineExceededError(absl::StrCat(
-      "back-pressure: every live shard has ", limit, " unacknowledged batches after ",
+      "back-pressure: every live shard has ", limit,
+      " unacknowledged batches after ",
       absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
 }
 
@@ -234,9 +257,9 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   size_t pending = 0;
   for (const auto& shard : shards_) pending += shard->pending.size();
   if (pending == 0) return absl::OkStatus();
-  return absl::DeadlineExceededError(absl::StrCat(pending, " batches unacknowledged after ",
-                                                  absl::FormatDuration(timeout), ": ",
-                                                  ShardErrorsLocked()));
+  return absl::DeadlineExceededError(
+      absl::StrCat(pending, " batches unacknowledged after ",
+                   absl::FormatDuration(timeout), ": ", ShardErrorsLocked()));
 }
 
 uint64_t ReplayWriter::acknowledged() const {
@@ -256,17 +279,18 @@ size_t ReplayWriter::pending_batches() const {
   return n;
 }
 
-
 void ReplayWriter::RequeueLocked(int from) {
   Shard& source = *shards_[from];
   std::vector<Shard*> live;
   for (size_t i = 0; i < shards_.size(); ++i) {
-    if (static_cast<int>(i) != from && shards_[i]->up) live.push_back(shards_[i].get());
+    if (static_cast<int>(i) != from && shards_[i]->up)
+      live.push_back(shards_[i].get());
   }
   if (live.empty() || source.pending.empty()) return;
   size_t k = 0;
   while (!source.pending.empty()) {
-    live[k++ % live.size()]->pending.push_back(std::move(source.pending.front()));
+    live[k++ % live.size()]->pending.push_back(
+        std::move(source.pending.front()));
     source.pending.pop_front();
     ++resent_;
   }
@@ -291,10 +315,13 @@ void ReplayWriter::Run(int index) {
       shard.up = false;
       shard.sent = 0;
       shard.last_error = status.error_message();
-      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !shard.pending.empty()) {
-        // The server refused a message as too large: drop it rather than resend forever.
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          !shard.pending.empty()) {
+        // The server refused a message as too large: drop it rather than resend
+        // forever.
         error_ = absl::ResourceExhaustedError(
-            absl::StrCat("shard ", shard.address, " refused a batch: ", status.error_message()));
+            absl::StrCat("shard ", shard.address,
+                         " refused a batch: ", status.error_message()));
         shard.pending.pop_front();
         shard.up = true;
         continue;
@@ -322,8 +349,9 @@ void ReplayWriter::Run(int index) {
 grpc::Status ReplayWriter::Stream(int index) {
   Shard& shard = *shards_[index];
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>> stream =
-      shard.stub->Insert(&context);
+  std::unique_ptr<
+      grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>>
+      stream = shard.stub->Insert(&context);
   bool broken = false;  // guarded by mu_
   {
     absl::MutexLock lock(&mu_);
@@ -343,7 +371,8 @@ grpc::Status ReplayWriter::Stream(int index) {
       };
       mu_.Await(absl::Condition(&ready));
       if (stopping_ || broken) break;
-      // Everything queued goes out in one flush (buffer_hint on all but the last).
+      // Everything queued goes out in one flush (buffer_hint on all but the
+      // last).
       for (; shard.sent < shard.pending.size(); ++shard.sent) {
         proto::InsertRequest* request = shard.pending[shard.sent].get();
         request->set_sequence(++sequence);
@@ -359,26 +388,31 @@ grpc::Status ReplayWriter::Stream(int index) {
       }
     }
   }
-  // After a failed write the call is over and the reader ends by itself, keeping the
-  // server's status for Finish; otherwise the stream is cancelled.
+  // After a failed write the call is over and the reader ends by itself,
+  // keeping the server's status for Finish; otherwise the stream is cancelled.
   if (!write_failed) context.TryCancel();
   reader.join();
   grpc::Status status = stream->Finish();
   absl::MutexLock lock(&mu_);
   shard.context = nullptr;
-  if (status.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream closed");
+  if (status.ok())
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream closed");
   return status;
 }
 
 void ReplayWriter::ReadAcks(
-    int index, grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>* stream,
+    int index,
+    grpc::ClientReaderWriter<proto::InsertRequest, proto::InsertResponse>*
+        stream,
     bool* broken) {
   Shard& shard = *shards_[index];
   proto::InsertResponse response;
   while (stream->Read(&response)) {
     absl::MutexLock lock(&mu_);
-    if (shard.sent == 0 || shard.pending.front()->sequence() != response.sequence()) {
-      shard.last_error = absl::StrCat("ack for unknown sequence ", response.sequence());
+    if (shard.sent == 0 ||
+        shard.pending.front()->sequence() != response.sequence()) {
+      shard.last_error =
+          absl::StrCat("ack for unknown sequence ", response.sequence());
       *broken = true;
       return;
     }
@@ -386,14 +420,16 @@ void ReplayWriter::ReadAcks(
     if (code == grpc::StatusCode::OK) {
       acknowledged_ += response.count();
     } else if (IsTransient(code)) {
-      // The shard is going away or could not store the batch in time: resend elsewhere.
+      // The shard is going away or could not store the batch in time: resend
+      // elsewhere.
       shard.last_error = response.error();
       *broken = true;
       return;
     } else {
-      error_ = absl::Status(static_cast<absl::StatusCode>(code),
-                            absl::StrCat("shard ", shard.address,
-                                         " rejected a batch: ", response.error()));
+      error_ =
+          absl::Status(static_cast<absl::StatusCode>(code),
+                       absl::StrCat("shard ", shard.address,
+                                    " rejected a batch: ", response.error()));
     }
     shard.pending.pop_front();
     --shard.sent;
@@ -402,9 +438,11 @@ void ReplayWriter::ReadAcks(
   *broken = true;
 }
 
-// --------------------------------------------------------------------------- ReplaySampler
+// ---------------------------------------------------------------------------
+// ReplaySampler
 
-// Touched only by the sampler's thread (and UpdatePriorities, which reads the stub).
+// Touched only by the sampler's thread (and UpdatePriorities, which reads the
+// stub).
 struct ReplaySampler::Shard {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
@@ -419,20 +457,22 @@ struct ReplaySampler::Shard {
   std::string last_error;
 };
 
-ReplaySampler::ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch)
-    : options_(std::move(options)), batch_size_(batch_size), prefetch_(prefetch) {}
+ReplaySampler::ReplaySampler(ReplayClientOptions options, int batch_size,
+                             int prefetch)
+    : options_(std::move(options)),
+      batch_size_(batch_size),
+      prefetch_(prefetch) {}
 
-absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(ReplayClientOptions options,
-                                                                     int batch_size,
-                                                                     int prefetch) {
+absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
+    ReplayClientOptions options, int batch_size, int prefetch) {
   if (absl::Status s = ValidateClientOptions(options); !s.ok()) return s;
   if (batch_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReplaySampler batch_size is ", batch_size, ", expected >= 1"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReplaySampler batch_size is ", batch_size, ", expected >= 1"));
   }
   if (prefetch < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReplaySampler prefetch is ", prefetch, ", expected >= 1"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReplaySampler prefetch is ", prefetch, ", expected >= 1"));
   }
   std::unique_ptr<ReplaySampler> sampler(
       new ReplaySampler(std::move(options), batch_size, prefetch));
@@ -458,7 +498,9 @@ ReplaySampler::~ReplaySampler() {
 
 absl::StatusOr<SampledBatch> ReplaySampler::Next(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !ready_.empty(); };
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !ready_.empty();
+  };
   if (!mu_.AwaitWithDeadline(absl::Condition(&ready), absl::Now() + timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("no replay batch within ", absl::FormatDuration(timeout),
@@ -484,7 +526,8 @@ void ReplaySampler::Run() {
       absl::MutexLock lock(&mu_);
       count = prefetch_ - static_cast<int>(ready_.size());
     }
-    absl::StatusOr<std::vector<SampledBatch>> batches = Draw(std::max(count, 1));
+    absl::StatusOr<std::vector<SampledBatch>> batches =
+        Draw(std::max(count, 1));
     absl::MutexLock lock(&mu_);
     if (batches.ok()) {
       for (SampledBatch& b : *batches) ready_.push_back(std::move(b));
@@ -497,8 +540,10 @@ void ReplaySampler::Run() {
       continue;
     }
     last_error_ = batches.status();
-    // Brief pause before the next attempt; the destructor's stopping_ cuts it short.
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    // Brief pause before the next attempt; the destructor's stopping_ cuts it
+    // short.
+    auto stop = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(20));
   }
 }
@@ -512,13 +557,16 @@ void ReplaySampler::RefreshSizes() {
     if (stopping_) return;
     for (size_t i = 0; i < shards_.size(); ++i) {
       Shard& shard = *shards_[i];
-      if (now < shard.retry_at || (shard.known && now - shard.stats_time < kStatsMaxAge)) {
+      if (now < shard.retry_at ||
+          (shard.known && now - shard.stats_time < kStatsMaxAge)) {
         continue;
       }
       auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
       call->shard = static_cast<int>(i);
-      call->context.set_deadline(ToChrono(now + std::min(options_.rpc_timeout, absl::Seconds(2))));
-      call->reader = shard.stub->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
+      call->context.set_deadline(
+          ToChrono(now + std::min(options_.rpc_timeout, absl::Seconds(2))));
+      call->reader =
+          shard.stub->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
       call->reader->Finish(&call->response, &call->status, call.get());
       in_flight_.push_back(&call->context);
       calls.push_back(std::move(call));
@@ -533,7 +581,8 @@ void ReplaySampler::RefreshSizes() {
       shard.known = true;
       shard.size = call->response.size();
       shard.capacity = call->response.capacity();
-      shard.min_size = std::max<uint64_t>(1, call->response.rate_limiter().min_size_to_sample());
+      shard.min_size = std::max<uint64_t>(
+          1, call->response.rate_limiter().min_size_to_sample());
       shard.stats_time = now;
       shard.backoff = kMinBackoff;
       shard.last_error.clear();
@@ -555,24 +604,26 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   for (size_t i = 0; i < shards_.size(); ++i) {
     const Shard& shard = *shards_[i];
     if (!shard.known || now < shard.retry_at) {
-      reasons.push_back(absl::StrCat(shard.address, ": down (", shard.last_error, ")"));
+      reasons.push_back(
+          absl::StrCat(shard.address, ": down (", shard.last_error, ")"));
     } else if (shard.size < shard.min_size) {
-      reasons.push_back(absl::StrCat(shard.address, ": holds ", shard.size, " of ",
-                                     shard.min_size, " needed to sample"));
+      reasons.push_back(absl::StrCat(shard.address, ": holds ", shard.size,
+                                     " of ", shard.min_size,
+                                     " needed to sample"));
     } else {
       eligible.push_back(static_cast<int>(i));
       weights.push_back(static_cast<double>(shard.size));
     }
   }
   if (eligible.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("no replay shard can be sampled: ", absl::StrJoin(reasons, "; ")));
+    return absl::UnavailableError(absl::StrCat(
+        "no replay shard can be sampled: ", absl::StrJoin(reasons, "; ")));
   }
   double total = 0;
   for (double w : weights) total += w;
 
-  // `count` batches, each split multinomially over the shards by size; every per-shard
-  // part of every batch is one RPC, all in flight at once.
+  // `count` batches, each split multinomially over the shards by size; every
+  // per-shard part of every batch is one RPC, all in flight at once.
   thread_local std::mt19937_64 gen(std::random_device{}());
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
   grpc::CompletionQueue cq;
@@ -580,7 +631,8 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   std::vector<int> call_batch;  // batch index of each call
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::CancelledError("the sampler is being destroyed");
+    if (stopping_)
+      return absl::CancelledError("the sampler is being destroyed");
     const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
     for (int b = 0; b < count; ++b) {
       std::vector<uint32_t> counts(eligible.size(), 0);
@@ -589,11 +641,13 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
         if (counts[j] == 0) continue;
         auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
         call->shard = static_cast<int>(j);  // index into eligible
-        call->context.set_deadline(ToChrono(absl::Now() + wait + options_.rpc_timeout));
+        call->context.set_deadline(
+            ToChrono(absl::Now() + wait + options_.rpc_timeout));
         proto::SampleRequest request;
         request.set_batch_size(counts[j]);
         request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
-        call->reader = shards_[eligible[j]]->stub->AsyncSample(&call->context, request, &cq);
+        call->reader = shards_[eligible[j]]->stub->AsyncSample(&call->context,
+                                                               request, &cq);
         call->reader->Finish(&call->response, &call->status, call.get());
         in_flight_.push_back(&call->context);
         calls.push_back(std::move(call));
@@ -644,17 +698,21 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
     } else if (r.batch().observation_dim() != o.batch.observation_dim() ||
                r.batch().action_dim() != o.batch.action_dim()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "shards hold different dimensions: ", shards_[index]->address, " has observation_dim ",
-          r.batch().observation_dim(), " and action_dim ", r.batch().action_dim(),
-          ", others ", o.batch.observation_dim(), " and ", o.batch.action_dim()));
+          "shards hold different dimensions: ", shards_[index]->address,
+          " has observation_dim ", r.batch().observation_dim(),
+          " and action_dim ", r.batch().action_dim(), ", others ",
+          o.batch.observation_dim(), " and ", o.batch.action_dim()));
     }
-    const bool ids_before = o.batch.episode_ids_size() == o.batch.rewards_size();
+    const bool ids_before =
+        o.batch.episode_ids_size() == o.batch.rewards_size();
     if (o.keys.empty()) {
-      o.batch = std::move(*call->response.mutable_batch());  // no copy for the first part
+      o.batch = std::move(
+          *call->response.mutable_batch());  // no copy for the first part
     } else {
       o.batch.MergeFrom(r.batch());
     }
-    if (!ids_before || r.batch().episode_ids_size() != r.batch().rewards_size()) {
+    if (!ids_before ||
+        r.batch().episode_ids_size() != r.batch().rewards_size()) {
       o.batch.clear_episode_ids();
       o.batch.clear_step_ids();
     }
@@ -669,45 +727,51 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   return out;
 }
 
-absl::Status ReplaySampler::UpdatePriorities(const std::vector<uint64_t>& keys,
-                                             const std::vector<int>& shard_index,
-                                             const std::vector<float>& priorities) {
+absl::Status ReplaySampler::UpdatePriorities(
+    const std::vector<uint64_t>& keys, const std::vector<int>& shard_index,
+    const std::vector<float>& priorities) {
   if (keys.size() != shard_index.size() || keys.size() != priorities.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "UpdatePriorities: keys has ", keys.size(), " values, shard_index ", shard_index.size(),
-        ", priorities ", priorities.size(), "; expected equal lengths"));
+        "UpdatePriorities: keys has ", keys.size(), " values, shard_index ",
+        shard_index.size(), ", priorities ", priorities.size(),
+        "; expected equal lengths"));
   }
   std::vector<proto::UpdatePrioritiesRequest> requests(shards_.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (shard_index[i] < 0 || shard_index[i] >= static_cast<int>(shards_.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("UpdatePriorities: shard_index[", i,
-                                                     "] is ", shard_index[i], ", expected 0..",
-                                                     shards_.size() - 1));
+    if (shard_index[i] < 0 ||
+        shard_index[i] >= static_cast<int>(shards_.size())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UpdatePriorities: shard_index[", i, "] is ",
+                       shard_index[i], ", expected 0..", shards_.size() - 1));
     }
     requests[shard_index[i]].add_keys(keys[i]);
     requests[shard_index[i]].add_priorities(priorities[i]);
   }
   grpc::CompletionQueue cq;
-  std::vector<std::unique_ptr<AsyncCall<proto::UpdatePrioritiesResponse>>> calls;
+  std::vector<std::unique_ptr<AsyncCall<proto::UpdatePrioritiesResponse>>>
+      calls;
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (requests[i].keys_size() == 0) continue;
     auto call = std::make_unique<AsyncCall<proto::UpdatePrioritiesResponse>>();
     call->shard = static_cast<int>(i);
     call->context.set_deadline(ToChrono(absl::Now() + options_.rpc_timeout));
-    call->reader = shards_[i]->stub->AsyncUpdatePriorities(&call->context, requests[i], &cq);
+    call->reader = shards_[i]->stub->AsyncUpdatePriorities(&call->context,
+                                                           requests[i], &cq);
     call->reader->Finish(&call->response, &call->status, call.get());
     calls.push_back(std::move(call));
   }
   AwaitAll<proto::UpdatePrioritiesResponse>(&cq, calls.size());
   for (const auto& call : calls) {
     if (!call->status.ok()) {
-      return ShardError(shards_[call->shard]->address, call->shard, call->status);
+      return ShardError(shards_[call->shard]->address, call->shard,
+                        call->status);
     }
   }
   return absl::OkStatus();
 }
 
-// ------------------------------------------------------------------------------- QueryStats
+// -------------------------------------------------------------------------------
+// QueryStats
 
 std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
     const std::vector<std::string>& addresses, absl::Duration timeout) {
@@ -716,11 +780,16 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
   std::vector<std::unique_ptr<proto::ReplayShard::Stub>> stubs;
   const absl::Time deadline = absl::Now() + timeout;
   for (size_t i = 0; i < addresses.size(); ++i) {
-    stubs.push_back(proto::ReplayShard::NewStub(MakeReplayChannel(addresses[i])));
+    stubs.push_back(
+        proto::ReplayShard::NewStub(MakeReplayChannel(addresses[i])));
     auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
     call->shard = static_cast<int>(i);
     call->context.set_deadline(ToChrono(deadline));
-    call->reader = stubs.back()->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
+    // A connection attempt that fails once (a loaded machine) is retried until
+    // the deadline.
+    call->context.set_wait_for_ready(true);
+    call->reader =
+        stubs.back()->AsyncGetStats(&call->context, proto::StatsRequest(), &cq);
     call->reader->Finish(&call->response, &call->status, call.get());
     calls.push_back(std::move(call));
   }
@@ -729,8 +798,15 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
   for (const auto& call : calls) {
     if (call->status.ok()) {
       out.push_back(std::move(call->response));
+    } else if (call->status.error_code() ==
+               grpc::StatusCode::DEADLINE_EXCEEDED) {
+      out.push_back(absl::UnavailableError(absl::StrCat(
+          "shard addresses[", call->shard, "] (", addresses[call->shard],
+          ") did not answer within ", absl::FormatDuration(timeout), ": ",
+          call->status.error_message())));
     } else {
-      out.push_back(ShardError(addresses[call->shard], call->shard, call->status));
+      out.push_back(
+          ShardError(addresses[call->shard], call->shard, call->status));
     }
   }
   return out;
@@ -738,9 +814,11 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
 
 absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
     const std::vector<std::string>& addresses, absl::Duration timeout) {
-  if (addresses.empty()) return absl::InvalidArgumentError("QueryStats: addresses is empty");
+  if (addresses.empty())
+    return absl::InvalidArgumentError("QueryStats: addresses is empty");
   std::vector<proto::ShardStats> out;
-  for (absl::StatusOr<proto::ShardStats>& s : QueryStatsEach(addresses, timeout)) {
+  for (absl::StatusOr<proto::ShardStats>& s :
+       QueryStatsEach(addresses, timeout)) {
     if (!s.ok()) return s.status();
     out.push_back(*std::move(s));
   }

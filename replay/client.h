@@ -1,6 +1,6 @@
-// Client library of the replay service, used by actors (ReplayWriter) and the learner
-// (ReplaySampler). Both talk to any number of shards (replay_server processes), never
-// block without a deadline, and survive shards that go away.
+// Client library of the replay service, used by actors (ReplayWriter) and the
+// learner (ReplaySampler). Both talk to any number of shards (replay_server
+// processes), never block without a deadline, and survive shards that go away.
 #ifndef SOFTQ_REPLAY_CLIENT_H_
 #define SOFTQ_REPLAY_CLIENT_H_
 
@@ -27,43 +27,50 @@ struct ReplayClientOptions {
   std::vector<std::string> addresses;
   // Longest any single call (RPC, back-pressure wait) may take.
   absl::Duration rpc_timeout = absl::Seconds(10);
-  // Unacknowledged messages per shard stream before Insert blocks (back-pressure); with
-  // coalescing one message may carry several batches.
+  // Unacknowledged messages per shard stream before Insert blocks
+  // (back-pressure); with coalescing one message may carry several batches.
   int max_in_flight_batches = 8;
-  // ReplayWriter: a batch that finds its shard's last queued message not yet sent joins it
-  // when both come from one actor and the message stays within this many bytes of payload
-  // (fewer, larger messages for small batches; nothing is held back to wait for others).
-  // 0 disables. Keep it well below the shards' --max_message_bytes.
+  // ReplayWriter: a batch that finds its shard's last queued message not yet
+  // sent joins it when both come from one actor and the message stays within
+  // this many bytes of payload (fewer, larger messages for small batches;
+  // nothing is held back to wait for others). 0 disables. Keep it well below
+  // the shards' --max_message_bytes.
   int64_t coalesce_bytes = 256 << 10;
 };
 
-// OK, or InvalidArgument naming the bad field ("ReplayClientOptions.addresses[1] ...").
+// OK, or InvalidArgument naming the bad field
+// ("ReplayClientOptions.addresses[1] ...").
 absl::Status ValidateClientOptions(const ReplayClientOptions& options);
 
-// Writer used by an actor. Spreads batches over the shards round robin, streams them with
-// per-batch acknowledgements, and blocks (back-pressure) while every live shard has
-// max_in_flight_batches unacknowledged batches. When a shard goes away its unacknowledged
-// batches are re-sent to a live shard, and the shard is reconnected with backoff; delivery
-// is therefore at least once (a batch whose ack was lost in the crash may be stored twice).
-// Queued batches of one actor may travel as one message (coalesce_bytes); a shard that
-// rejects such a message rejects all the batches in it.
+// Writer used by an actor. Spreads batches over the shards round robin, streams
+// them with per-batch acknowledgements, and blocks (back-pressure) while every
+// live shard has max_in_flight_batches unacknowledged batches. When a shard
+// goes away its unacknowledged batches are re-sent to a live shard, and the
+// shard is reconnected with backoff; delivery is therefore at least once (a
+// batch whose ack was lost in the crash may be stored twice). Queued batches of
+// one actor may travel as one message (coalesce_bytes); a shard that rejects
+// such a message rejects all the batches in it.
 //
-// Thread-safe. One background thread per shard (plus one per open stream for the acks), all
-// joined by the destructor, which does not flush: call Flush first to keep pending batches.
+// Thread-safe. One background thread per shard (plus one per open stream for
+// the acks), all joined by the destructor, which does not flush: call Flush
+// first to keep pending batches.
 class ReplayWriter {
  public:
-  static absl::StatusOr<std::unique_ptr<ReplayWriter>> Create(ReplayClientOptions options);
+  static absl::StatusOr<std::unique_ptr<ReplayWriter>> Create(
+      ReplayClientOptions options);
   ~ReplayWriter();
 
-  // Validates `batch` (InvalidArgument naming the field) and queues it for a shard. Blocks
-  // on back-pressure for at most rpc_timeout: then DEADLINE_EXCEEDED, or UNAVAILABLE naming
-  // the shards when none is reachable. Also returns (once) an error a shard gave an earlier
-  // batch, e.g. INVALID_ARGUMENT for dimensions that differ from the table's; that batch
+  // Validates `batch` (InvalidArgument naming the field) and queues it for a
+  // shard. Blocks on back-pressure for at most rpc_timeout: then
+  // DEADLINE_EXCEEDED, or UNAVAILABLE naming the shards when none is reachable.
+  // Also returns (once) an error a shard gave an earlier batch, e.g.
+  // INVALID_ARGUMENT for dimensions that differ from the table's; that batch
   // was dropped.
   absl::Status Insert(proto::TransitionBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Waits until every queued batch is acknowledged: OK, DEADLINE_EXCEEDED after `timeout`
-  // (naming the shards' last errors), or a shard's earlier error as for Insert.
+  // Waits until every queued batch is acknowledged: OK, DEADLINE_EXCEEDED after
+  // `timeout` (naming the shards' last errors), or a shard's earlier error as
+  // for Insert.
   absl::Status Flush(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Transitions acknowledged (stored) so far.
@@ -77,11 +84,12 @@ class ReplayWriter {
   struct Shard;
   explicit ReplayWriter(ReplayClientOptions options);
   void Run(int index) ABSL_LOCKS_EXCLUDED(mu_);
-  // One stream's life: sends pending batches, reads acks, returns when the stream breaks
-  // or the writer stops.
+  // One stream's life: sends pending batches, reads acks, returns when the
+  // stream breaks or the writer stops.
   grpc::Status Stream(int index) ABSL_LOCKS_EXCLUDED(mu_);
-  void ReadAcks(int index, grpc::ClientReaderWriter<proto::InsertRequest,
-                                                    proto::InsertResponse>* stream,
+  void ReadAcks(int index,
+                grpc::ClientReaderWriter<proto::InsertRequest,
+                                         proto::InsertResponse>* stream,
                 bool* broken) ABSL_LOCKS_EXCLUDED(mu_);
   // Moves `from`'s unacknowledged batches to live shards, if any.
   void RequeueLocked(int from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -100,37 +108,42 @@ class ReplayWriter {
 
 // A batch drawn from all shards.
 struct SampledBatch {
-  proto::TransitionBatch batch;   // actor_id 0; episode/step ids only if every shard has them
-  std::vector<uint64_t> keys;     // item key within its shard
-  std::vector<int> shard_index;   // index into ReplayClientOptions::addresses
-  // Overall probability of each item in one draw: P(shard) * P(item | shard), with
-  // P(shard) = shard size / total size. Importance weight: (N * p)^-beta, N = total_size.
+  proto::TransitionBatch
+      batch;  // actor_id 0; episode/step ids only if every shard has them
+  std::vector<uint64_t> keys;    // item key within its shard
+  std::vector<int> shard_index;  // index into ReplayClientOptions::addresses
+  // Overall probability of each item in one draw: P(shard) * P(item | shard),
+  // with P(shard) = shard size / total size. Importance weight: (N * p)^-beta,
+  // N = total_size.
   std::vector<double> probabilities;
-  uint64_t total_size = 0;        // items held by the shards the batch was drawn from
+  uint64_t total_size = 0;  // items held by the shards the batch was drawn from
 };
 
-// Sampler used by the learner. A background thread draws batches ahead (up to `prefetch`,
-// whose RPCs are all in flight together): each batch is split over the shards in proportion
-// to their sizes (multinomially) and the per-shard samples are fetched in parallel. Shards that are down or not yet sampleable
+// Sampler used by the learner. A background thread draws batches ahead (up to
+// `prefetch`, whose RPCs are all in flight together): each batch is split over
+// the shards in proportion to their sizes (multinomially) and the per-shard
+// samples are fetched in parallel. Shards that are down or not yet sampleable
 // are skipped and retried with backoff, as long as one shard answers.
 //
 // Thread-safe; the background thread is joined by the destructor.
 class ReplaySampler {
  public:
   // batch_size >= 1, prefetch >= 1.
-  static absl::StatusOr<std::unique_ptr<ReplaySampler>> Create(ReplayClientOptions options,
-                                                               int batch_size, int prefetch = 2);
+  static absl::StatusOr<std::unique_ptr<ReplaySampler>> Create(
+      ReplayClientOptions options, int batch_size, int prefetch = 2);
   ~ReplaySampler();
 
-  // The next prefetched batch. DEADLINE_EXCEEDED after `timeout` (with the last reason no
-  // batch could be drawn, e.g. "no shard answers" or the rate limiter), or a permanent error
-  // a shard returned (e.g. INVALID_ARGUMENT for a batch size above a shard's capacity).
-  absl::StatusOr<SampledBatch> Next(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  // The next prefetched batch. DEADLINE_EXCEEDED after `timeout` (with the last
+  // reason no batch could be drawn, e.g. "no shard answers" or the rate
+  // limiter), or a permanent error a shard returned (e.g. INVALID_ARGUMENT for
+  // a batch size above a shard's capacity).
+  absl::StatusOr<SampledBatch> Next(absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Sets priorities of sampled items (parallel arrays, as returned in SampledBatch), one
-  // RPC per shard concerned, in parallel. InvalidArgument for mismatched lengths or a bad
-  // shard index; the first shard error otherwise (naming the shard). Keys already evicted
-  // are not an error.
+  // Sets priorities of sampled items (parallel arrays, as returned in
+  // SampledBatch), one RPC per shard concerned, in parallel. InvalidArgument
+  // for mismatched lengths or a bad shard index; the first shard error
+  // otherwise (naming the shard). Keys already evicted are not an error.
   absl::Status UpdatePriorities(const std::vector<uint64_t>& keys,
                                 const std::vector<int>& shard_index,
                                 const std::vector<float>& priorities);
@@ -139,15 +152,17 @@ class ReplaySampler {
   struct Shard;
   ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  // One attempt at `count` batches, all their RPCs in flight together. Transient problems
-  // return UNAVAILABLE/DEADLINE_EXCEEDED (and no batch).
-  absl::StatusOr<std::vector<SampledBatch>> Draw(int count) ABSL_LOCKS_EXCLUDED(mu_);
+  // One attempt at `count` batches, all their RPCs in flight together.
+  // Transient problems return UNAVAILABLE/DEADLINE_EXCEEDED (and no batch).
+  absl::StatusOr<std::vector<SampledBatch>> Draw(int count)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RefreshSizes() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReplayClientOptions options_;
   const int batch_size_;
   const int prefetch_;
-  std::vector<std::unique_ptr<Shard>> shards_;  // fixed after Create; owned by Run's thread
+  std::vector<std::unique_ptr<Shard>>
+      shards_;  // fixed after Create; owned by Run's thread
   mutable absl::Mutex mu_;
   std::deque<absl::StatusOr<SampledBatch>> ready_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
@@ -157,16 +172,17 @@ class ReplaySampler {
   std::thread thread_;
 };
 
-// Stats of every shard, queried in parallel. UNAVAILABLE (or the call's status) naming the
-// first shard that did not answer within `timeout`.
+// Stats of every shard, queried in parallel; connection attempts are retried
+// until `timeout`. UNAVAILABLE (or the call's status) naming the first shard
+// that did not answer.
 absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
     const std::vector<std::string>& addresses, absl::Duration timeout);
 // Same, one result per shard, for tools that show partial answers.
 std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
     const std::vector<std::string>& addresses, absl::Duration timeout);
 
-// Channel to a shard with the client's settings (short reconnect backoff, no client-side
-// message size limit).
+// Channel to a shard with the client's settings (short reconnect backoff, no
+// client-side message size limit).
 std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address);
 
 }  // namespace softq

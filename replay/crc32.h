@@ -1,5 +1,5 @@
-// CRC-32 (the IEEE 802.3 / zlib polynomial, reflected), for checkpoint checksums without
-// an extra library. Pure functions, thread-safe.
+// CRC-32 (the IEEE 802.3 / zlib polynomial, reflected), for checkpoint
+// checksums without an extra library. Pure functions, thread-safe.
 #ifndef SOFTQ_REPLAY_CRC32_H_
 #define SOFTQ_REPLAY_CRC32_H_
 
@@ -8,8 +8,8 @@
 
 namespace softq {
 
-// Extends `crc` (0 for a fresh checksum) over `n` bytes: Crc32(Crc32(0,a),b) == Crc32(0,ab).
-// Crc32(0, "123456789", 9) == 0xCBF43926.
+// Extends `crc` (0 for a fresh checksum) over `n` bytes: Crc32(Crc32(0,a),b) ==
+// Crc32(0,ab). Crc32(0, "123456789", 9) == 0xCBF43926.
 uint32_t Crc32(uint32_t crc, const void* data, size_t n);
 
 }  // namespace softq

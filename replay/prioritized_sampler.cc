@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 namespace softq {
 
 PrioritizedSampler::PrioritizedSampler(uint64_t capacity, double alpha)
@@ -18,12 +17,15 @@ void PrioritizedSampler::Set(uint64_t slot, float priority) {
   max_priority_ = std::max(max_priority_, priority);
   uint64_t node = leaves_ + slot;
   tree_[node] = std::pow(static_cast<double>(priority), alpha_);
-  for (node /= 2; node >= 1; node /= 2) tree_[node] = tree_[2 * node] + tree_[2 * node + 1];
+  for (node /= 2; node >= 1; node /= 2)
+    tree_[node] = tree_[2 * node] + tree_[2 * node + 1];
 }
 
-SampledSlot PrioritizedSampler::Sample(std::mt19937_64& gen, uint64_t size) const {
+SampledSlot PrioritizedSampler::Sample(std::mt19937_64& gen,
+                                       uint64_t size) const {
   const double total = tree_[1];
-  if (!(total > 0)) return {0, 1.0 / static_cast<double>(std::max<uint64_t>(size, 1))};
+  if (!(total > 0))
+    return {0, 1.0 / static_cast<double>(std::max<uint64_t>(size, 1))};
   double u = std::uniform_real_distribution<double>(0.0, total)(gen);
   uint64_t node = 1;
   while (node < leaves_) {

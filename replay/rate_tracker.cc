@@ -19,9 +19,11 @@ double RateTracker::Rate(absl::Time now) const {
   uint64_t total = 0;
   for (int i = 0; i < kBuckets; ++i) {
     // Whole seconds only: [second - window, second).
-    if (second_[i] >= second - kWindowSeconds && second_[i] < second) total += counts_[i];
+    if (second_[i] >= second - kWindowSeconds && second_[i] < second)
+      total += counts_[i];
   }
-  const double span = std::min<double>(kWindowSeconds, absl::ToDoubleSeconds(now - start_));
+  const double span =
+      std::min<double>(kWindowSeconds, absl::ToDoubleSeconds(now - start_));
   return span > 0.5 ? static_cast<double>(total) / span : 0.0;
 }
 

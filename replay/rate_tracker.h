@@ -1,5 +1,5 @@
-// Events per second over a sliding window of whole seconds (for the shard's insert and
-// sample rates). Not thread-safe: REQUIRES external synchronization.
+// Events per second over a sliding window of whole seconds (for the shard's
+// insert and sample rates). Not thread-safe: REQUIRES external synchronization.
 #ifndef SOFTQ_REPLAY_RATE_TRACKER_H_
 #define SOFTQ_REPLAY_RATE_TRACKER_H_
 
@@ -12,7 +12,8 @@ namespace softq {
 
 class RateTracker {
  public:
-  // `start`: when counting began (rates over a shorter uptime divide by the uptime).
+  // `start`: when counting began (rates over a shorter uptime divide by the
+  // uptime).
   explicit RateTracker(absl::Time start) : start_(start) {}
 
   // Adds `n` events at time `now` (non-decreasing across calls).

@@ -6,7 +6,8 @@
 
 namespace softq {
 
-absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name, uint64_t capacity,
+absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
+                                                     uint64_t capacity,
                                                      double alpha) {
   if (name == "uniform") return std::unique_ptr<Sampler>(new UniformSampler());
   if (name == "prioritized") {
@@ -16,8 +17,8 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name, uin
     }
     return std::unique_ptr<Sampler>(new PrioritizedSampler(capacity, alpha));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--sampler=", name, ": must be one of uniform, prioritized"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--sampler=", name, ": must be one of uniform, prioritized"));
 }
 
 }  // namespace softq

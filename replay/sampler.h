@@ -1,7 +1,8 @@
-// Sampling policy of a shard: which slot of the table to draw next, and with what
-// probability. The table keeps the data; a sampler keeps only what its policy needs
-// (nothing for uniform, a sum tree of priorities for prioritized). Slots are those of
-// replay/table.h: the held items always occupy slots [0, size).
+// Sampling policy of a shard: which slot of the table to draw next, and with
+// what probability. The table keeps the data; a sampler keeps only what its
+// policy needs (nothing for uniform, a sum tree of priorities for prioritized).
+// Slots are those of replay/table.h: the held items always occupy slots [0,
+// size).
 //
 // Not thread-safe: REQUIRES external synchronization (the shard's lock).
 #ifndef SOFTQ_REPLAY_SAMPLER_H_
@@ -9,9 +10,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 
-#include <random>
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -29,14 +30,16 @@ class Sampler {
   // "uniform" or "prioritized".
   virtual absl::string_view name() const = 0;
 
-  // Records the priority (finite, > 0, unchecked here) of the item now in `slot`: called on
-  // insert (overwriting an evicted item's) and on update. Uniform samplers ignore it.
+  // Records the priority (finite, > 0, unchecked here) of the item now in
+  // `slot`: called on insert (overwriting an evicted item's) and on update.
+  // Uniform samplers ignore it.
   virtual void Set(uint64_t slot, float priority) = 0;
 
   // The priority recorded for `slot`; 1 for uniform samplers.
   virtual float Get(uint64_t slot) const = 0;
 
-  // Priority given to inserts that name none: the largest priority ever set (1 at first).
+  // Priority given to inserts that name none: the largest priority ever set (1
+  // at first).
   virtual float max_priority() const = 0;
 
   // True when priorities matter and belong in checkpoints.
@@ -49,9 +52,10 @@ class Sampler {
   virtual uint64_t bytes() const = 0;
 };
 
-// "uniform", or "prioritized" with priority exponent `alpha` in [0, 1] (0 = uniform over
-// held items). InvalidArgument naming --sampler otherwise.
-absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name, uint64_t capacity,
+// "uniform", or "prioritized" with priority exponent `alpha` in [0, 1] (0 =
+// uniform over held items). InvalidArgument naming --sampler otherwise.
+absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
+                                                     uint64_t capacity,
                                                      double alpha);
 
 }  // namespace softq

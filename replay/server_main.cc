@@ -1,11 +1,13 @@
 // replay_server: one replay shard served over gRPC (see replay/service.h).
 //
-//   replay_server --port=0 --capacity=1000000 --sampler=prioritized --checkpoint_dir=/tmp/ck
+//   replay_server --port=0 --capacity=1000000 --sampler=prioritized
+//   --checkpoint_dir=/tmp/ck
 //
-// Prints exactly one line "replay_server listening on <host>:<port>" on stdout once serving.
-// SIGTERM/SIGINT: stops accepting, ends blocked calls, writes the checkpoint when
-// --checkpoint_dir is set, exits 0. A bad flag: one line, exit 2. A checkpoint that cannot
-// be restored, or a port that cannot be bound: one line, exit 1.
+// Prints exactly one line "replay_server listening on <host>:<port>" on stdout
+// once serving. SIGTERM/SIGINT: stops accepting, ends blocked calls, writes the
+// checkpoint when
+// --checkpoint_dir is set, exits 0. A bad flag: one line, exit 2. A checkpoint
+// that cannot be restored, or a port that cannot be bound: one line, exit 1.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -26,18 +28,28 @@
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int32_t, port, 0, "port to listen on; 0 picks a free one (printed)");
-ABSL_FLAG(std::string, shard_id, "0", "name of this shard (stats, checkpoint file name)");
-ABSL_FLAG(uint64_t, capacity, 1000000, "transitions the shard holds (FIFO beyond)");
-ABSL_FLAG(uint32_t, observation_dim, 0, "floats per observation; 0: set by the first insert");
-ABSL_FLAG(uint32_t, action_dim, 0, "floats per action; 0: set by the first insert");
+ABSL_FLAG(std::string, shard_id, "0",
+          "name of this shard (stats, checkpoint file name)");
+ABSL_FLAG(uint64_t, capacity, 1000000,
+          "transitions the shard holds (FIFO beyond)");
+ABSL_FLAG(uint32_t, observation_dim, 0,
+          "floats per observation; 0: set by the first insert");
+ABSL_FLAG(uint32_t, action_dim, 0,
+          "floats per action; 0: set by the first insert");
 ABSL_FLAG(std::string, sampler, "uniform", "uniform or prioritized");
-ABSL_FLAG(double, priority_exponent, 0.6, "alpha of prioritized sampling, in [0, 1]");
-ABSL_FLAG(uint64_t, min_size_to_sample, 1, "transitions held before any sample");
-ABSL_FLAG(double, samples_per_insert, 0, "target sampled/inserted ratio; 0: no ratio limit");
-ABSL_FLAG(double, error_buffer, 0, "allowed deviation from the ratio, in samples");
+ABSL_FLAG(double, priority_exponent, 0.6,
+          "alpha of prioritized sampling, in [0, 1]");
+ABSL_FLAG(uint64_t, min_size_to_sample, 1,
+          "transitions held before any sample");
+ABSL_FLAG(double, samples_per_insert, 0,
+          "target sampled/inserted ratio; 0: no ratio limit");
+ABSL_FLAG(double, error_buffer, 0,
+          "allowed deviation from the ratio, in samples");
 ABSL_FLAG(std::string, checkpoint_dir, "",
-          "directory for the shard's checkpoint (restored at start, written on SIGTERM)");
-ABSL_FLAG(int32_t, max_message_bytes, 64 << 20, "largest gRPC message accepted or sent");
+          "directory for the shard's checkpoint (restored at start, written on "
+          "SIGTERM)");
+ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
+          "largest gRPC message accepted or sent");
 
 namespace softq {
 namespace {
@@ -48,13 +60,14 @@ int Fail(const char* program, const absl::Status& status) {
 }
 
 int Main(int argc, char** argv) {
-  if (std::optional<int> code = ParseFlags(argc, argv, "one replay shard served over gRPC");
+  if (std::optional<int> code =
+          ParseFlags(argc, argv, "one replay shard served over gRPC");
       code) {
     return *code;
   }
   InstallShutdownHandlers();
-  // Debian's Abseil is built with Mutex deadlock detection on, which costs a graph update
-  // on every lock; the shard takes several locks per RPC.
+  // Debian's Abseil is built with Mutex deadlock detection on, which costs a
+  // graph update on every lock; the shard takes several locks per RPC.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ShardOptions options;
   options.shard_id = absl::GetFlag(FLAGS_shard_id);
@@ -63,8 +76,10 @@ int Main(int argc, char** argv) {
   options.action_dim = absl::GetFlag(FLAGS_action_dim);
   options.sampler = absl::GetFlag(FLAGS_sampler);
   options.priority_exponent = absl::GetFlag(FLAGS_priority_exponent);
-  options.rate_limiter.min_size_to_sample = absl::GetFlag(FLAGS_min_size_to_sample);
-  options.rate_limiter.samples_per_insert = absl::GetFlag(FLAGS_samples_per_insert);
+  options.rate_limiter.min_size_to_sample =
+      absl::GetFlag(FLAGS_min_size_to_sample);
+  options.rate_limiter.samples_per_insert =
+      absl::GetFlag(FLAGS_samples_per_insert);
   options.rate_limiter.error_buffer = absl::GetFlag(FLAGS_error_buffer);
   const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   if (absl::Status s = CheckFlags({
@@ -72,10 +87,11 @@ int Main(int argc, char** argv) {
           FlagAtLeast("capacity", static_cast<double>(options.capacity), 1),
           FlagOneOf("sampler", options.sampler, {"uniform", "prioritized"}),
           FlagInRange("priority_exponent", options.priority_exponent, 0, 1),
-          FlagInRange("max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes), 1024,
-                      INT32_MAX),
-          FlagAtLeast("min_size_to_sample",
-                      static_cast<double>(options.rate_limiter.min_size_to_sample), 1),
+          FlagInRange("max_message_bytes",
+                      absl::GetFlag(FLAGS_max_message_bytes), 1024, INT32_MAX),
+          FlagAtLeast(
+              "min_size_to_sample",
+              static_cast<double>(options.rate_limiter.min_size_to_sample), 1),
       });
       !s.ok()) {
     return ReportFlagError(argv[0], s);
@@ -90,11 +106,12 @@ int Main(int argc, char** argv) {
                                           ": not an existing directory")));
     }
     checkpoint_path = CheckpointPath(checkpoint_dir, options.shard_id);
-    absl::StatusOr<std::unique_ptr<Shard>> restored = Shard::Restore(options, checkpoint_path);
+    absl::StatusOr<std::unique_ptr<Shard>> restored =
+        Shard::Restore(options, checkpoint_path);
     if (restored.ok()) {
       shard = *std::move(restored);
-      std::cerr << "replay_server: restored " << shard->table().size() << " transitions from "
-                << checkpoint_path << std::endl;
+      std::cerr << "replay_server: restored " << shard->table().size()
+                << " transitions from " << checkpoint_path << std::endl;
     } else if (!absl::IsNotFound(restored.status())) {
       return Fail(argv[0], restored.status());
     }
@@ -122,11 +139,13 @@ int Main(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
-    return Fail(argv[0], absl::UnavailableError(absl::StrCat(
-                             "cannot listen on ", host, ":", absl::GetFlag(FLAGS_port))));
+    return Fail(argv[0], absl::UnavailableError(
+                             absl::StrCat("cannot listen on ", host, ":",
+                                          absl::GetFlag(FLAGS_port))));
   }
   server->GetHealthCheckService()->SetServingStatus(true);
-  std::cout << "replay_server listening on " << host << ":" << bound_port << std::endl;
+  std::cout << "replay_server listening on " << host << ":" << bound_port
+            << std::endl;
 
   WaitForShutdown();
   server->GetHealthCheckService()->SetServingStatus(false);
@@ -134,7 +153,8 @@ int Main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   if (!checkpoint_path.empty()) {
-    absl::StatusOr<CheckpointWritten> written = shard->Checkpoint(checkpoint_path);
+    absl::StatusOr<CheckpointWritten> written =
+        shard->Checkpoint(checkpoint_path);
     if (!written.ok()) return Fail(argv[0], written.status());
     std::cerr << "replay_server: wrote " << written->items << " transitions to "
               << written->path << std::endl;

@@ -27,11 +27,12 @@ absl::Time Deadline(const grpc::ServerContext* context) {
 
 grpc::Status ReplayService::Insert(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>* stream) {
+    grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
+        stream) {
   const CancelledFn cancelled = [context] { return context->IsCancelled(); };
-  // Acks go out from a second thread so reading the next batch never waits for a write.
-  // (buffer_hint on queued acks would save flushes, but gRPC 1.51's sync server then
-  // holds them back and the client stalls.)
+  // Acks go out from a second thread so reading the next batch never waits for
+  // a write. (buffer_hint on queued acks would save flushes, but gRPC 1.51's
+  // sync server then holds them back and the client stalls.)
   absl::Mutex mu;
   std::deque<proto::InsertResponse> acks;  // guarded by mu
   bool reading_done = false;               // guarded by mu
@@ -44,7 +45,8 @@ grpc::Status ReplayService::Insert(
         auto ready = [&] { return reading_done || !acks.empty(); };
         mu.Await(absl::Condition(&ready));
         if (acks.empty()) return;  // reading_done
-        batch.assign(std::make_move_iterator(acks.begin()), std::make_move_iterator(acks.end()));
+        batch.assign(std::make_move_iterator(acks.begin()),
+                     std::make_move_iterator(acks.end()));
         acks.clear();
       }
       for (const proto::InsertResponse& ack : batch) {
@@ -64,13 +66,14 @@ grpc::Status ReplayService::Insert(
     response.set_sequence(request.sequence());
     absl::StatusOr<KeyRange> keys;
     if (!first && request.sequence() <= last_sequence) {
-      keys = absl::InvalidArgumentError(absl::StrCat("InsertRequest.sequence is ",
-                                                     request.sequence(), ", expected > ",
-                                                     last_sequence));
+      keys = absl::InvalidArgumentError(
+          absl::StrCat("InsertRequest.sequence is ", request.sequence(),
+                       ", expected > ", last_sequence));
     } else if (!request.has_batch()) {
       keys = absl::InvalidArgumentError("InsertRequest.batch is empty");
     } else {
-      keys = shard_->Insert(request.batch(), request.priorities(), Deadline(context), cancelled);
+      keys = shard_->Insert(request.batch(), request.priorities(),
+                            Deadline(context), cancelled);
     }
     if (keys.ok()) {
       first = false;
@@ -96,36 +99,43 @@ grpc::Status ReplayService::Insert(
 grpc::Status ReplayService::Sample(grpc::ServerContext* context,
                                    const proto::SampleRequest* request,
                                    proto::SampleResponse* response) {
-  if (request->timeout_ms() < 0 || request->timeout_ms() > kMaxSampleTimeoutMs) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("SampleRequest.timeout_ms is ", request->timeout_ms(),
-                                     ", expected 0..", kMaxSampleTimeoutMs));
+  if (request->timeout_ms() < 0 ||
+      request->timeout_ms() > kMaxSampleTimeoutMs) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("SampleRequest.timeout_ms is ", request->timeout_ms(),
+                     ", expected 0..", kMaxSampleTimeoutMs));
   }
   const absl::Time deadline =
-      std::min(Deadline(context), absl::Now() + absl::Milliseconds(request->timeout_ms()));
+      std::min(Deadline(context),
+               absl::Now() + absl::Milliseconds(request->timeout_ms()));
   return ToGrpcStatus(shard_->Sample(
-      request->batch_size(), deadline, [context] { return context->IsCancelled(); }, response));
+      request->batch_size(), deadline,
+      [context] { return context->IsCancelled(); }, response));
 }
 
-grpc::Status ReplayService::UpdatePriorities(grpc::ServerContext*,
-                                             const proto::UpdatePrioritiesRequest* request,
-                                             proto::UpdatePrioritiesResponse* response) {
+grpc::Status ReplayService::UpdatePriorities(
+    grpc::ServerContext*, const proto::UpdatePrioritiesRequest* request,
+    proto::UpdatePrioritiesResponse* response) {
   return ToGrpcStatus(shard_->UpdatePriorities(*request, response));
 }
 
-grpc::Status ReplayService::GetStats(grpc::ServerContext*, const proto::StatsRequest*,
+grpc::Status ReplayService::GetStats(grpc::ServerContext*,
+                                     const proto::StatsRequest*,
                                      proto::ShardStats* response) {
   shard_->Stats(response);
   return grpc::Status::OK;
 }
 
-grpc::Status ReplayService::Checkpoint(grpc::ServerContext*, const proto::CheckpointRequest*,
+grpc::Status ReplayService::Checkpoint(grpc::ServerContext*,
+                                       const proto::CheckpointRequest*,
                                        proto::CheckpointResponse* response) {
   if (checkpoint_path_.empty()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "the shard was started without --checkpoint_dir");
   }
-  absl::StatusOr<CheckpointWritten> written = shard_->Checkpoint(checkpoint_path_);
+  absl::StatusOr<CheckpointWritten> written =
+      shard_->Checkpoint(checkpoint_path_);
   if (!written.ok()) return ToGrpcStatus(written.status());
   response->set_path(written->path);
   response->set_items(written->items);

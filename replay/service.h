@@ -1,7 +1,7 @@
-// The gRPC face of one shard (proto/replay.proto's ReplayShard): translates requests into
-// Shard calls and results into responses, nothing else. Bad input gets a status (for
-// Insert, a per-batch code in the InsertResponse) naming the field; the stream and the
-// server go on.
+// The gRPC face of one shard (proto/replay.proto's ReplayShard): translates
+// requests into Shard calls and results into responses, nothing else. Bad input
+// gets a status (for Insert, a per-batch code in the InsertResponse) naming the
+// field; the stream and the server go on.
 //
 // Thread-safe: gRPC calls the handlers concurrently; all state is in the Shard.
 #ifndef SOFTQ_REPLAY_SERVICE_H_
@@ -16,25 +16,31 @@ namespace softq {
 
 class ReplayService final : public proto::ReplayShard::Service {
  public:
-  // `shard` outlives the service. `checkpoint_path` empty: Checkpoint fails with
-  // FAILED_PRECONDITION.
+  // `shard` outlives the service. `checkpoint_path` empty: Checkpoint fails
+  // with FAILED_PRECONDITION.
   ReplayService(Shard* shard, std::string checkpoint_path)
       : shard_(shard), checkpoint_path_(std::move(checkpoint_path)) {}
 
-  // Stores each batch in order and answers each with its sequence, code and keys. A batch
-  // without data, a non-increasing sequence or bad transitions is answered with
-  // INVALID_ARGUMENT and not stored. Ends when the client closes its side.
+  // Stores each batch in order and answers each with its sequence, code and
+  // keys. A batch without data, a non-increasing sequence or bad transitions is
+  // answered with INVALID_ARGUMENT and not stored. Ends when the client closes
+  // its side.
   grpc::Status Insert(
       grpc::ServerContext* context,
-      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>* stream) override;
-  grpc::Status Sample(grpc::ServerContext* context, const proto::SampleRequest* request,
+      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
+          stream) override;
+  grpc::Status Sample(grpc::ServerContext* context,
+                      const proto::SampleRequest* request,
                       proto::SampleResponse* response) override;
-  grpc::Status UpdatePriorities(grpc::ServerContext* context,
-                                const proto::UpdatePrioritiesRequest* request,
-                                proto::UpdatePrioritiesResponse* response) override;
-  grpc::Status GetStats(grpc::ServerContext* context, const proto::StatsRequest* request,
+  grpc::Status UpdatePriorities(
+      grpc::ServerContext* context,
+      const proto::UpdatePrioritiesRequest* request,
+      proto::UpdatePrioritiesResponse* response) override;
+  grpc::Status GetStats(grpc::ServerContext* context,
+                        const proto::StatsRequest* request,
                         proto::ShardStats* response) override;
-  grpc::Status Checkpoint(grpc::ServerContext* context, const proto::CheckpointRequest* request,
+  grpc::Status Checkpoint(grpc::ServerContext* context,
+                          const proto::CheckpointRequest* request,
                           proto::CheckpointResponse* response) override;
 
  private:

@@ -16,12 +16,13 @@ namespace {
 
 constexpr int kMaxPriorityUpdates = 1000000;
 
-absl::Status CheckPriorities(const char* field,
-                             const google::protobuf::RepeatedField<float>& priorities) {
+absl::Status CheckPriorities(
+    const char* field,
+    const google::protobuf::RepeatedField<float>& priorities) {
   for (int i = 0; i < priorities.size(); ++i) {
     if (!(priorities[i] > 0) || !std::isfinite(priorities[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] is ", priorities[i],
-                                                     ", expected finite and > 0"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "] is ", priorities[i], ", expected finite and > 0"));
     }
   }
   return absl::OkStatus();
@@ -36,7 +37,8 @@ uint64_t ResidentBytes() {
   const int n = std::fscanf(f, "%lu %lu", &size, &resident);
   std::fclose(f);
   if (n != 2) return 0;
-  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return static_cast<uint64_t>(resident) *
+         static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
 Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
@@ -45,56 +47,63 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
       start_(absl::Now()),
       table_(std::move(table)),
       sampler_(std::move(sampler)),
-      rate_limiter_(options.rate_limiter, &mu_),
+      rate_limiter_(options.rate_limiter),
       gen_(std::random_device()()),
       insert_rate_(start_),
       sample_rate_(start_) {}
 
-absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(const ShardOptions& options) {
+absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
+    const ShardOptions& options) {
   if (options.capacity < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--capacity=", options.capacity, ": must be at least 1"));
   }
   if ((options.observation_dim == 0) != (options.action_dim == 0) ||
-      options.observation_dim > kMaxObservationDim || options.action_dim > kMaxActionDim) {
+      options.observation_dim > kMaxObservationDim ||
+      options.action_dim > kMaxActionDim) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--observation_dim=", options.observation_dim, " --action_dim=", options.action_dim,
-        ": both 0 (fixed by the first insert) or both set, at most ", kMaxObservationDim,
-        " and ", kMaxActionDim));
+        "--observation_dim=", options.observation_dim,
+        " --action_dim=", options.action_dim,
+        ": both 0 (fixed by the first insert) or both set, at most ",
+        kMaxObservationDim, " and ", kMaxActionDim));
   }
-  if (absl::Status s = RateLimiter::Validate(options.rate_limiter, options.capacity); !s.ok()) {
+  if (absl::Status s =
+          RateLimiter::Validate(options.rate_limiter, options.capacity);
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
   if (!sampler.ok()) return sampler.status();
-  auto table = std::make_unique<Table>(options.capacity, options.observation_dim,
-                                       options.action_dim);
+  auto table = std::make_unique<Table>(
+      options.capacity, options.observation_dim, options.action_dim);
   if (options.observation_dim > 0 && table->Info().observation_dim == 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("--capacity=", options.capacity, ": cannot allocate the table"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "--capacity=", options.capacity, ": cannot allocate the table"));
   }
-  return std::unique_ptr<Shard>(new Shard(options, std::move(table), *std::move(sampler)));
+  return std::unique_ptr<Shard>(
+      new Shard(options, std::move(table), *std::move(sampler)));
 }
 
-absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(const ShardOptions& options,
-                                                      const std::string& path) {
+absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
+    const ShardOptions& options, const std::string& path) {
   absl::StatusOr<std::unique_ptr<Shard>> empty = Create(options);
   if (!empty.ok()) return empty.status();
   absl::StatusOr<RestoredTable> restored = ReadCheckpoint(path);
   if (!restored.ok()) return restored.status();
   const TableInfo info = restored->table->Info();
   if (info.capacity != options.capacity) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " has capacity ",
-                                                   info.capacity, " but --capacity=",
-                                                   options.capacity));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " has capacity ", info.capacity,
+                     " but --capacity=", options.capacity));
   }
-  if (options.observation_dim != 0 && (info.observation_dim != options.observation_dim ||
-                                       info.action_dim != options.action_dim)) {
+  if (options.observation_dim != 0 &&
+      (info.observation_dim != options.observation_dim ||
+       info.action_dim != options.action_dim)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " has observation_dim ", info.observation_dim, " and action_dim ",
-        info.action_dim, " but the flags say ", options.observation_dim, " and ",
-        options.action_dim));
+        "checkpoint ", path, " has observation_dim ", info.observation_dim,
+        " and action_dim ", info.action_dim, " but the flags say ",
+        options.observation_dim, " and ", options.action_dim));
   }
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
@@ -104,32 +113,39 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(const ShardOptions& option
   absl::MutexLock lock(&shard->mu_);
   uint64_t i = 0;
   for (uint64_t key = info.oldest_key; key < info.next_key; ++key, ++i) {
-    const float p = restored->priorities.empty() ? 1.0f : restored->priorities[i];
+    const float p =
+        restored->priorities.empty() ? 1.0f : restored->priorities[i];
     shard->sampler_->Set(shard->table_->SlotOfKey(key), p);
   }
   shard->samples_total_ = restored->samples_total;
-  shard->rate_limiter_.Restore(info.size);
+  shard->rate_limiter_.Restore(&shard->mu_, info.size);
   return shard;
 }
 
-absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
-                                       const google::protobuf::RepeatedField<float>& priorities,
-                                       absl::Time deadline, const CancelledFn& cancelled) {
-  // The O(n) checks run before taking the lock, so concurrent writers validate in parallel.
+absl::StatusOr<KeyRange> Shard::Insert(
+    const proto::TransitionBatch& batch,
+    const google::protobuf::RepeatedField<float>& priorities,
+    absl::Time deadline, const CancelledFn& cancelled) {
+  // The O(n) checks run before taking the lock, so concurrent writers validate
+  // in parallel.
   if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
   const int n = static_cast<int>(TransitionCount(batch));
   if (!priorities.empty()) {
     if (priorities.size() != n) {
-      return absl::InvalidArgumentError(absl::StrCat("InsertRequest.priorities has ",
-                                                     priorities.size(), " values, expected 0 or ",
-                                                     n));
+      return absl::InvalidArgumentError(
+          absl::StrCat("InsertRequest.priorities has ", priorities.size(),
+                       " values, expected 0 or ", n));
     }
-    if (absl::Status s = CheckPriorities("InsertRequest.priorities", priorities); !s.ok()) {
+    if (absl::Status s =
+            CheckPriorities("InsertRequest.priorities", priorities);
+        !s.ok()) {
       return s;
     }
   }
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = rate_limiter_.AwaitCanInsert(deadline, cancelled); !s.ok()) return s;
+  if (absl::Status s = rate_limiter_.AwaitCanInsert(&mu_, deadline, cancelled);
+      !s.ok())
+    return s;
   absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
   if (!keys.ok()) return keys.status();
   if (sampler_->keeps_priorities()) {
@@ -139,20 +155,23 @@ absl::StatusOr<KeyRange> Shard::Insert(const proto::TransitionBatch& batch,
                     priorities.empty() ? default_priority : priorities[i]);
     }
   }
-  rate_limiter_.Inserted(n, table_->size());
+  rate_limiter_.Inserted(&mu_, n, table_->size());
   insert_rate_.Add(n, absl::Now());
   return keys;
 }
 
 absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
-                           const CancelledFn& cancelled, proto::SampleResponse* out) {
+                           const CancelledFn& cancelled,
+                           proto::SampleResponse* out) {
   if (batch_size < 1 || batch_size > options_.capacity) {
-    return absl::InvalidArgumentError(absl::StrCat("SampleRequest.batch_size is ", batch_size,
-                                                   ", expected 1..", options_.capacity,
-                                                   " (the table's capacity)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SampleRequest.batch_size is ", batch_size, ", expected 1..",
+        options_.capacity, " (the table's capacity)"));
   }
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = rate_limiter_.AwaitCanSample(deadline, cancelled); !s.ok()) return s;
+  if (absl::Status s = rate_limiter_.AwaitCanSample(&mu_, deadline, cancelled);
+      !s.ok())
+    return s;
   const uint64_t size = table_->size();
   out->Clear();
   std::vector<uint64_t> slots(batch_size);
@@ -164,29 +183,33 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   }
   out->mutable_keys()->Resize(static_cast<int>(batch_size), 0);
   table_->KeysOfSlots(slots, out->mutable_keys()->mutable_data());
-  if (absl::Status s = table_->Read(out->keys(), out->mutable_batch()); !s.ok()) {
-    return absl::InternalError(absl::StrCat("sampled a key not held: ", s.message()));
+  if (absl::Status s = table_->Read(out->keys(), out->mutable_batch());
+      !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("sampled a key not held: ", s.message()));
   }
   out->set_table_size(size);
   samples_total_ += batch_size;
-  rate_limiter_.Sampled(batch_size);
+  rate_limiter_.Sampled(&mu_, batch_size);
   sample_rate_.Add(batch_size, absl::Now());
   return absl::OkStatus();
 }
 
-absl::Status Shard::UpdatePriorities(const proto::UpdatePrioritiesRequest& request,
-                                     proto::UpdatePrioritiesResponse* out) {
+absl::Status Shard::UpdatePriorities(
+    const proto::UpdatePrioritiesRequest& request,
+    proto::UpdatePrioritiesResponse* out) {
   if (request.keys_size() != request.priorities_size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "UpdatePrioritiesRequest.priorities has ", request.priorities_size(),
         " values but keys has ", request.keys_size()));
   }
   if (request.keys_size() > kMaxPriorityUpdates) {
-    return absl::InvalidArgumentError(absl::StrCat("UpdatePrioritiesRequest.keys has ",
-                                                   request.keys_size(), " values, at most ",
-                                                   kMaxPriorityUpdates));
+    return absl::InvalidArgumentError(
+        absl::StrCat("UpdatePrioritiesRequest.keys has ", request.keys_size(),
+                     " values, at most ", kMaxPriorityUpdates));
   }
-  if (absl::Status s = CheckPriorities("UpdatePrioritiesRequest.priorities", request.priorities());
+  if (absl::Status s = CheckPriorities("UpdatePrioritiesRequest.priorities",
+                                       request.priorities());
       !s.ok()) {
     return s;
   }
@@ -194,10 +217,9 @@ absl::Status Shard::UpdatePriorities(const proto::UpdatePrioritiesRequest& reque
   const uint64_t next_key = table_->Info().next_key;
   for (int i = 0; i < request.keys_size(); ++i) {
     if (request.keys(i) >= next_key) {
-      return absl::InvalidArgumentError(absl::StrCat("UpdatePrioritiesRequest.keys[", i, "] is ",
-                                                     request.keys(i),
-                                                     ", a key this shard never gave (next key ",
-                                                     next_key, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "UpdatePrioritiesRequest.keys[", i, "] is ", request.keys(i),
+          ", a key this shard never gave (next key ", next_key, ")"));
     }
   }
   uint32_t updated = 0, missing = 0;
@@ -236,7 +258,7 @@ void Shard::Stats(proto::ShardStats* out) const {
   out->set_sample_rate(sample_rate_.Rate(now));
   out->set_storage_bytes(info.storage_bytes + sampler_->bytes());
   out->set_sampler(std::string(sampler_->name()));
-  const RateLimiterInfo rl = rate_limiter_.Info();
+  const RateLimiterInfo rl = rate_limiter_.Info(&mu_);
   proto::RateLimiterState* state = out->mutable_rate_limiter();
   state->set_min_size_to_sample(rl.options.min_size_to_sample);
   state->set_samples_per_insert(rl.options.samples_per_insert);
@@ -252,7 +274,7 @@ absl::StatusOr<CheckpointWritten> Shard::Checkpoint(const std::string& path) {
 
 void Shard::Cancel() {
   absl::MutexLock lock(&mu_);
-  rate_limiter_.Cancel();
+  rate_limiter_.Cancel(&mu_);
 }
 
 }  // namespace softq

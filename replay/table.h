@@ -1,11 +1,12 @@
-// Storage of one replay shard: a fixed-capacity FIFO ring of transitions kept in flat,
-// preallocated float arrays (one per field), so an insert is a few memcpy's and holds no
-// per-item allocation. Items get monotonically increasing keys; key k lives in slot
-// k % capacity and is held iff oldest_key() <= k < next_key(). Observation and action sizes
-// are fixed by the constructor or, when given as 0, by the first insert.
+// Storage of one replay shard: a fixed-capacity FIFO ring of transitions kept
+// in flat, preallocated float arrays (one per field), so an insert is a few
+// memcpy's and holds no per-item allocation. Items get monotonically increasing
+// keys; key k lives in slot k % capacity and is held iff oldest_key() <= k <
+// next_key(). Observation and action sizes are fixed by the constructor or,
+// when given as 0, by the first insert.
 //
-// Invariant used by the samplers: while the ring has not wrapped, keys start at 0, so the
-// held items always occupy slots [0, size()).
+// Invariant used by the samplers: while the ring has not wrapped, keys start at
+// 0, so the held items always occupy slots [0, size()).
 //
 // Thread-safe: every method takes the table's own mutex.
 #ifndef SOFTQ_REPLAY_TABLE_H_
@@ -21,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "proto/transition.pb.h"
+#include "replay/huge_page_allocator.h"
 
 namespace softq {
 
@@ -35,68 +37,79 @@ struct TableInfo {
   uint64_t capacity = 0;
   uint64_t size = 0;
   uint64_t oldest_key = 0;
-  uint64_t next_key = 0;       // == transitions ever inserted (plus a restored offset)
-  uint64_t inserts_total = 0;  // transitions ever inserted, evicted ones included
+  uint64_t next_key =
+      0;  // == transitions ever inserted (plus a restored offset)
+  uint64_t inserts_total =
+      0;  // transitions ever inserted, evicted ones included
   uint32_t observation_dim = 0;
   uint32_t action_dim = 0;
-  bool has_ids = false;        // episode/step ids are stored
-  uint64_t storage_bytes = 0;  // bytes allocated for items
+  bool has_ids = false;                    // episode/step ids are stored
+  uint64_t storage_bytes = 0;              // bytes allocated for items
   std::map<uint32_t, uint64_t> per_actor;  // actor_id -> transitions inserted
 };
 
-// Borrowed view of one stored item; valid while the table's lock is held (ForEachItem).
+// Borrowed view of one stored item; valid while the table's lock is held
+// (ForEachItem).
 struct ItemView {
-  const float* observation;       // observation_dim floats
-  const float* action;            // action_dim floats
+  const float* observation;  // observation_dim floats
+  const float* action;       // action_dim floats
   float reward;
   const float* next_observation;  // observation_dim floats
   bool done;
-  uint64_t episode_id;            // 0 when the table stores no ids
+  uint64_t episode_id;  // 0 when the table stores no ids
   uint32_t step_id;
 };
 
 class Table {
  public:
-  // `capacity` >= 1. Dimensions of 0 are fixed by the first insert; non-zero ones allocate
-  // the storage now. `first_key` is the key of the first insert (non-zero only on restore,
-  // and then it must be a multiple of capacity or the table must fill before wrapping).
+  // `capacity` >= 1. Dimensions of 0 are fixed by the first insert; non-zero
+  // ones allocate the storage now. `first_key` is the key of the first insert
+  // (non-zero only on restore, and then it must be a multiple of capacity or
+  // the table must fill before wrapping).
   Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
         uint64_t first_key = 0);
 
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
 
-  // Validates `batch` (common/transition_check.h, dimensions against the table's, at most
-  // capacity transitions) and stores all of it, evicting the oldest items when full.
-  // Returns the keys given, or InvalidArgument naming the field (ResourceExhausted when
-  // the storage cannot be allocated); on error nothing changed. Thread-safe.
-  // `validated`: the caller already ran ValidateTransitionBatch (skips the O(n) re-check).
-  absl::StatusOr<KeyRange> Insert(const proto::TransitionBatch& batch, bool validated = false)
+  // Validates `batch` (common/transition_check.h, dimensions against the
+  // table's, at most capacity transitions) and stores all of it, evicting the
+  // oldest items when full. Returns the keys given, or InvalidArgument naming
+  // the field (ResourceExhausted when the storage cannot be allocated); on
+  // error nothing changed. Thread-safe. `validated`: the caller already ran
+  // ValidateTransitionBatch (skips the O(n) re-check).
+  absl::StatusOr<KeyRange> Insert(const proto::TransitionBatch& batch,
+                                  bool validated = false)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Appends the items with `keys` (in order, repeats allowed) to `out`, setting its
-  // dimensions. NotFound naming the first key not held; then `out` is unchanged.
-  absl::Status Read(absl::Span<const uint64_t> keys, proto::TransitionBatch* out) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Appends the items with `keys` (in order, repeats allowed) to `out`, setting
+  // its dimensions. NotFound naming the first key not held; then `out` is
+  // unchanged.
+  absl::Status Read(absl::Span<const uint64_t> keys,
+                    proto::TransitionBatch* out) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // True when `key` is held now.
   bool Contains(uint64_t key) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Key held in `slot`, for slot < size(). REQUIRES: the caller serializes with inserts
-  // (the shard's lock), else the answer may be stale.
+  // Key held in `slot`, for slot < size(). REQUIRES: the caller serializes with
+  // inserts (the shard's lock), else the answer may be stale.
   uint64_t KeyOfSlot(uint64_t slot) const ABSL_LOCKS_EXCLUDED(mu_);
   // KeyOfSlot for many slots under one lock.
   void KeysOfSlots(absl::Span<const uint64_t> slots, uint64_t* keys) const
       ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t SlotOfKey(uint64_t key) const { return key % capacity_; }
 
-  // Calls `fn` for every held item in key order under the table's lock, stopping at the
-  // first error, which it returns. `fn` must not call back into the table.
-  absl::Status ForEachItem(const std::function<absl::Status(uint64_t, const ItemView&)>& fn)
-      const ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls `fn` for every held item in key order under the table's lock,
+  // stopping at the first error, which it returns. `fn` must not call back into
+  // the table.
+  absl::Status ForEachItem(
+      const std::function<absl::Status(uint64_t, const ItemView&)>& fn) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Restore support: overwrites the accounting counters (after re-inserting the items).
-  void SetCounters(uint64_t inserts_total, std::map<uint32_t, uint64_t> per_actor)
+  // Restore support: overwrites the accounting counters (after re-inserting the
+  // items).
+  void SetCounters(uint64_t inserts_total,
+                   std::map<uint32_t, uint64_t> per_actor)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   TableInfo Info() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -104,9 +117,11 @@ class Table {
   uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  absl::Status AllocateLocked(uint32_t observation_dim, uint32_t action_dim, bool ids)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t SizeLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return next_key_ - oldest_key_; }
+  absl::Status AllocateLocked(uint32_t observation_dim, uint32_t action_dim,
+                              bool ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t SizeLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return next_key_ - oldest_key_;
+  }
 
   const uint64_t capacity_;
   mutable absl::Mutex mu_;
@@ -116,15 +131,17 @@ class Table {
   uint64_t next_key_ ABSL_GUARDED_BY(mu_);
   uint64_t inserts_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint32_t, uint64_t> per_actor_ ABSL_GUARDED_BY(mu_);
+  template <typename T>
+  using Array = std::vector<T, HugePageAllocator<T>>;
   // capacity * dim floats each; allocated once.
-  std::vector<float> observations_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> actions_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> rewards_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> next_observations_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> dones_ ABSL_GUARDED_BY(mu_);
+  Array<float> observations_ ABSL_GUARDED_BY(mu_);
+  Array<float> actions_ ABSL_GUARDED_BY(mu_);
+  Array<float> rewards_ ABSL_GUARDED_BY(mu_);
+  Array<float> next_observations_ ABSL_GUARDED_BY(mu_);
+  Array<uint8_t> dones_ ABSL_GUARDED_BY(mu_);
   // Allocated by the first batch that carries ids (most actors send none).
-  std::vector<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> step_ids_ ABSL_GUARDED_BY(mu_);
+  Array<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);
+  Array<uint32_t> step_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace softq

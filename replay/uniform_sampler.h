@@ -1,5 +1,5 @@
-// Uniform sampling over the held slots: each of the `size` items with probability 1/size.
-// Keeps no state. Not thread-safe (see sampler.h).
+// Uniform sampling over the held slots: each of the `size` items with
+// probability 1/size. Keeps no state. Not thread-safe (see sampler.h).
 #ifndef SOFTQ_REPLAY_UNIFORM_SAMPLER_H_
 #define SOFTQ_REPLAY_UNIFORM_SAMPLER_H_
 

@@ -1,12 +1,14 @@
-// replay_bench: insert and sample throughput of one replay shard over loopback, side by side
-// with (a) the limit, a bare gRPC stream of the same messages to a server that discards them
-// (and answers Sample with a prebuilt batch of the same size), and (b) redis-server holding
-// the same transitions, written and read with pipelining through hiredis. Also the shard's
-// resident memory at capacity 1e6 multi-goal transitions against their raw bytes.
+// replay_bench: insert and sample throughput of one replay shard over loopback,
+// side by side with (a) the limit, a bare gRPC stream of the same messages to a
+// server that discards them (and answers Sample with a prebuilt batch of the
+// same size), and (b) redis-server holding the same transitions, written and
+// read with pipelining through hiredis. Also the shard's resident memory at
+// capacity 1e6 multi-goal transitions against their raw bytes.
 //
 //   bazel run -c opt //bench/replay:replay_bench
 //
 // Every server is a child process on 127.0.0.1, stopped at the end.
+#include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,12 +23,10 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
 #include "proto/replay.grpc.pb.h"
@@ -34,23 +34,31 @@
 #include "replay/client.h"
 
 ABSL_FLAG(std::string, mode, "bench", "bench, or discard_server (internal)");
-ABSL_FLAG(uint32_t, observation_dim, 2, "discard_server: dims of its Sample answer");
+ABSL_FLAG(uint32_t, observation_dim, 2,
+          "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, sample_batch, 256, "transitions per sampled batch");
 ABSL_FLAG(uint32_t, insert_batch, 256, "transitions per inserted batch");
 ABSL_FLAG(int32_t, max_in_flight, 8, "ReplayWriter max_in_flight_batches");
 ABSL_FLAG(uint64_t, capacity, 1000000, "shard capacity (and Redis key ring)");
-ABSL_FLAG(uint64_t, small_inserts, 2000000, "transitions inserted at observation_dim 2");
-ABSL_FLAG(uint64_t, large_inserts, 400000, "transitions inserted at observation_dim 100");
-ABSL_FLAG(double, sample_seconds, 1, "seconds of sampling per system and repeat");
-ABSL_FLAG(int32_t, repeats, 3, "each measurement is repeated, systems alternating; median shown");
-ABSL_FLAG(std::string, server_binary, "", "replay_server path (default: from runfiles)");
-ABSL_FLAG(std::string, redis_binary, "/usr/bin/redis-server", "redis-server path");
+ABSL_FLAG(uint64_t, small_inserts, 2000000,
+          "transitions inserted at observation_dim 2");
+ABSL_FLAG(uint64_t, large_inserts, 400000,
+          "transitions inserted at observation_dim 100");
+ABSL_FLAG(double, sample_seconds, 1,
+          "seconds of sampling per system and repeat");
+ABSL_FLAG(int32_t, repeats, 3,
+          "each measurement is repeated, systems alternating; median shown");
+ABSL_FLAG(std::string, server_binary, "",
+          "replay_server path (default: from runfiles)");
+ABSL_FLAG(std::string, redis_binary, "/usr/bin/redis-server",
+          "redis-server path");
 
 namespace softq {
 namespace {
 
-proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad, std::mt19937* gen) {
+proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad,
+                                   std::mt19937* gen) {
   std::uniform_real_distribution<float> u(-1, 1);
   proto::TransitionBatch b;
   b.set_observation_dim(od);
@@ -64,10 +72,14 @@ proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad, std::mt
   return b;
 }
 
-// Raw bytes of one transition: obs, act, reward, next_obs (floats) and a done byte.
-uint64_t RawBytes(uint32_t od, uint32_t ad) { return (2ull * od + ad + 1) * 4 + 1; }
+// Raw bytes of one transition: obs, act, reward, next_obs (floats) and a done
+// byte.
+uint64_t RawBytes(uint32_t od, uint32_t ad) {
+  return (2ull * od + ad + 1) * 4 + 1;
+}
 
-// ------------------------------------------------------------------------ discard server
+// ------------------------------------------------------------------------
+// discard server
 
 class DiscardService final : public proto::ReplayShard::Service {
  public:
@@ -80,9 +92,10 @@ class DiscardService final : public proto::ReplayShard::Service {
     }
     sample_.set_table_size(n);
   }
-  grpc::Status Insert(grpc::ServerContext*,
-                      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
-                          stream) override {
+  grpc::Status Insert(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
+          stream) override {
     proto::InsertRequest request;
     while (stream->Read(&request)) {
     }
@@ -99,11 +112,13 @@ class DiscardService final : public proto::ReplayShard::Service {
 };
 
 int RunDiscardServer() {
-  DiscardService service(absl::GetFlag(FLAGS_observation_dim), absl::GetFlag(FLAGS_action_dim),
+  DiscardService service(absl::GetFlag(FLAGS_observation_dim),
+                         absl::GetFlag(FLAGS_action_dim),
                          absl::GetFlag(FLAGS_sample_batch));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(&service);
@@ -114,7 +129,8 @@ int RunDiscardServer() {
   return 0;
 }
 
-// ------------------------------------------------------------------------------ helpers
+// ------------------------------------------------------------------------------
+// helpers
 
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -129,12 +145,14 @@ int FreePort() {
 }
 
 std::string FindServerBinary(const char* argv0) {
-  if (!absl::GetFlag(FLAGS_server_binary).empty()) return absl::GetFlag(FLAGS_server_binary);
+  if (!absl::GetFlag(FLAGS_server_binary).empty())
+    return absl::GetFlag(FLAGS_server_binary);
   std::vector<std::string> candidates;
   if (const char* r = std::getenv("RUNFILES_DIR")) {
     candidates.push_back(absl::StrCat(r, "/softq/replay/replay_server"));
   }
-  candidates.push_back(absl::StrCat(argv0, ".runfiles/softq/replay/replay_server"));
+  candidates.push_back(
+      absl::StrCat(argv0, ".runfiles/softq/replay/replay_server"));
   candidates.push_back("replay/replay_server");
   candidates.push_back("bazel-bin/replay/replay_server");
   for (const std::string& c : candidates) {
@@ -148,32 +166,38 @@ struct Server {
   std::string address;
 };
 
-absl::StatusOr<Server> Start(const std::vector<std::string>& argv, const std::string& prefix) {
+absl::StatusOr<Server> Start(const std::vector<std::string>& argv,
+                             const std::string& prefix) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(argv);
   if (!p.ok()) return p.status();
-  absl::StatusOr<std::string> line = (*p)->WaitForLine(prefix, absl::Seconds(60));
+  absl::StatusOr<std::string> line =
+      (*p)->WaitForLine(prefix, absl::Seconds(60));
   if (!line.ok()) return line.status();
   absl::StatusOr<int> port = PortFromLine(*line);
   if (!port.ok()) return port.status();
   return Server{*std::move(p), absl::StrCat("127.0.0.1:", *port)};
 }
 
-// Batches to send: a few distinct random ones, cycled (generation is not measured).
-std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad, uint32_t n) {
+// Batches to send: a few distinct random ones, cycled (generation is not
+// measured).
+std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad,
+                                           uint32_t n) {
   std::mt19937 gen(1);
   std::vector<proto::InsertRequest> out(16);
   for (auto& r : out) *r.mutable_batch() = RandomBatch(n, od, ad, &gen);
   return out;
 }
 
-// --------------------------------------------------------------------------- measurements
+// ---------------------------------------------------------------------------
+// measurements
 
 // The shard through the client library actors use (acked, windowed stream).
-double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_t total,
-                   bool coalesce) {
+double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
+                   uint64_t total, bool coalesce) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
-  // Actors hand their batches over (std::move): copies are made before the clock starts.
+  // Actors hand their batches over (std::move): copies are made before the
+  // clock starts.
   std::vector<proto::TransitionBatch> batches;
   for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
     batches.push_back(requests[i % requests.size()].batch());
@@ -199,8 +223,10 @@ double InsertShard(const std::string& address, uint32_t od, uint32_t ad, uint64_
   return writer->acknowledged() / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// The limit: the same messages on one stream, no acks, to a server that drops them.
-double InsertRaw(const std::string& address, uint32_t od, uint32_t ad, uint64_t total) {
+// The limit: the same messages on one stream, no acks, to a server that drops
+// them.
+double InsertRaw(const std::string& address, uint32_t od, uint32_t ad,
+                 uint64_t total) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
   auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
@@ -218,7 +244,8 @@ double InsertRaw(const std::string& address, uint32_t od, uint32_t ad, uint64_t 
   return sent / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// Transitions per second drawn by a loop of Sample(batch) RPCs (the same for shard and limit).
+// Transitions per second drawn by a loop of Sample(batch) RPCs (the same for
+// shard and limit).
 double SampleGrpc(const std::string& address) {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
   auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
@@ -227,7 +254,8 @@ double SampleGrpc(const std::string& address) {
   request.set_timeout_ms(10000);
   uint64_t drawn = 0;
   const absl::Time start = absl::Now();
-  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  const absl::Time end =
+      start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
   while (absl::Now() < end) {
     grpc::ClientContext context;
     proto::SampleResponse response;
@@ -245,7 +273,8 @@ double SampleClient(const std::string& address) {
       *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 4);
   uint64_t drawn = 0;
   const absl::Time start = absl::Now();
-  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  const absl::Time end =
+      start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
   while (absl::Now() < end) {
     absl::StatusOr<SampledBatch> b = sampler->Next(absl::Seconds(10));
     if (!b.ok()) return 0;
@@ -267,8 +296,10 @@ class Redis {
   redisContext* c_;
 };
 
-// Each transition is one value (its raw bytes) under key "t<slot>", slot = index % capacity.
-double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total, uint64_t capacity) {
+// Each transition is one value (its raw bytes) under key "t<slot>", slot =
+// index % capacity.
+double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total,
+                   uint64_t capacity) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
   const uint64_t item = RawBytes(od, ad);
@@ -289,8 +320,8 @@ double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total, uint6
       p += od * 4;
       *p = b.dones(t) ? 1 : 0;
       const std::string k = absl::StrCat("t", key % capacity);
-      redisAppendCommand(redis->get(), "SET %b %b", k.data(), k.size(), value.data(),
-                         value.size());
+      redisAppendCommand(redis->get(), "SET %b %b", k.data(), k.size(),
+                         value.data(), value.size());
     }
     for (uint32_t t = 0; t < n; ++t) {
       void* reply = nullptr;
@@ -301,14 +332,16 @@ double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total, uint6
   return total / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// Random GETs, pipelined per batch, decoded into a TransitionBatch like the shard's answer.
+// Random GETs, pipelined per batch, decoded into a TransitionBatch like the
+// shard's answer.
 double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held) {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
   std::mt19937_64 gen(3);
   std::uniform_int_distribution<uint64_t> pick(0, held - 1);
   uint64_t drawn = 0;
   const absl::Time start = absl::Now();
-  const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  const absl::Time end =
+      start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
   while (absl::Now() < end) {
     for (uint32_t t = 0; t < n; ++t) {
       const std::string k = absl::StrCat("t", pick(gen));
@@ -321,12 +354,14 @@ double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held) {
       void* r = nullptr;
       if (redisGetReply(redis->get(), &r) != REDIS_OK) return 0;
       redisReply* reply = static_cast<redisReply*>(r);
-      if (reply->type == REDIS_REPLY_STRING && reply->len == static_cast<size_t>(RawBytes(od, ad))) {
+      if (reply->type == REDIS_REPLY_STRING &&
+          reply->len == static_cast<size_t>(RawBytes(od, ad))) {
         const float* f = reinterpret_cast<const float*>(reply->str);
         batch.mutable_observations()->Add(f, f + od);
         batch.mutable_actions()->Add(f + od, f + od + ad);
         batch.add_rewards(f[od + ad]);
-        batch.mutable_next_observations()->Add(f + od + ad + 1, f + 2 * od + ad + 1);
+        batch.mutable_next_observations()->Add(f + od + ad + 1,
+                                               f + 2 * od + ad + 1);
         batch.add_dones(reply->str[(2 * od + ad + 1) * 4] != 0);
         ++drawn;
       }
@@ -337,9 +372,29 @@ double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held) {
 }
 
 absl::StatusOr<proto::ShardStats> ShardStats(const std::string& address) {
-  absl::StatusOr<std::vector<proto::ShardStats>> s = QueryStats({address}, absl::Seconds(10));
+  absl::StatusOr<std::vector<proto::ShardStats>> s =
+      QueryStats({address}, absl::Seconds(10));
   if (!s.ok()) return s.status();
   return s->front();
+}
+
+struct ProcMemory {
+  double anon = 0, file = 0;  // bytes
+};
+
+// RssAnon and RssFile of `pid` from /proc/<pid>/status.
+ProcMemory ReadProcMemory(pid_t pid) {
+  ProcMemory m;
+  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/status").c_str(), "r");
+  if (f == nullptr) return m;
+  char line[256];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    double kb = 0;
+    if (std::sscanf(line, "RssAnon: %lf", &kb) == 1) m.anon = kb * 1024;
+    if (std::sscanf(line, "RssFile: %lf", &kb) == 1) m.file = kb * 1024;
+  }
+  std::fclose(f);
+  return m;
 }
 
 struct Row {
@@ -358,23 +413,29 @@ int RunBench(const char* argv0) {
   };
   for (const Config& c : {Config{2, 2, absl::GetFlag(FLAGS_small_inserts)},
                           Config{100, 2, absl::GetFlag(FLAGS_large_inserts)}}) {
-    absl::StatusOr<Server> shard =
-        Start({server_binary, "--port=0", absl::StrCat("--capacity=", capacity),
-               absl::StrCat("--observation_dim=", c.od), absl::StrCat("--action_dim=", c.ad)},
-              "replay_server listening on ");
-    absl::StatusOr<Server> discard =
-        Start({"/proc/self/exe", "--mode=discard_server", absl::StrCat("--observation_dim=", c.od),
-               absl::StrCat("--action_dim=", c.ad),
-               absl::StrCat("--sample_batch=", absl::GetFlag(FLAGS_sample_batch))},
-              "discard_server listening on ");
+    // No --observation_dim: the storage is allocated by the first insert, so
+    // the RSS of the empty shard is the process's own baseline (gRPC,
+    // libraries).
+    absl::StatusOr<Server> shard = Start(
+        {server_binary, "--port=0", absl::StrCat("--capacity=", capacity)},
+        "replay_server listening on ");
+    absl::StatusOr<Server> discard = Start(
+        {"/proc/self/exe", "--mode=discard_server",
+         absl::StrCat("--observation_dim=", c.od),
+         absl::StrCat("--action_dim=", c.ad),
+         absl::StrCat("--sample_batch=", absl::GetFlag(FLAGS_sample_batch))},
+        "discard_server listening on ");
     if (!shard.ok() || !discard.ok()) {
-      std::cerr << "cannot start servers: " << shard.status() << " " << discard.status() << "\n";
+      std::cerr << "cannot start servers: " << shard.status() << " "
+                << discard.status() << "\n";
       return 1;
     }
     const int redis_port = FreePort();
-    absl::StatusOr<std::unique_ptr<ChildProcess>> redis_process = ChildProcess::Start(
-        {absl::GetFlag(FLAGS_redis_binary), "--port", absl::StrCat(redis_port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"});
+    absl::StatusOr<std::unique_ptr<ChildProcess>> redis_process =
+        ChildProcess::Start({absl::GetFlag(FLAGS_redis_binary), "--port",
+                             absl::StrCat(redis_port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--loglevel",
+                             "warning"});
     if (!redis_process.ok()) return 1;
     std::unique_ptr<Redis> redis;
     for (int i = 0; i < 200; ++i) {
@@ -383,38 +444,45 @@ int RunBench(const char* argv0) {
       absl::SleepFor(absl::Milliseconds(25));
     }
     if (!redis->ok()) {
-      std::cerr << "cannot reach redis-server on 127.0.0.1:" << redis_port << "\n";
+      std::cerr << "cannot reach redis-server on 127.0.0.1:" << redis_port
+                << "\n";
       return 1;
     }
     const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
     const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
     const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
-    // Another process may share the machine: alternate the systems and keep the median.
+    // Another process may share the machine: alternate the systems and keep the
+    // median.
     auto median = [](std::vector<double> v) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
-    std::vector<double> shard_in, plain_in, raw_in, redis_in, shard_s, client_s, raw_s, redis_s;
+    std::vector<double> shard_in, plain_in, raw_in, redis_in, shard_s, client_s,
+        raw_s, redis_s;
     const uint64_t held = std::min(c.inserts, capacity);
     for (int r = 0; r < repeats; ++r) {
-      std::cerr << "round " << r + 1 << "/" << repeats << " " << dims << std::endl;
-      shard_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/true));
+      std::cerr << "round " << r + 1 << "/" << repeats << " " << dims
+                << std::endl;
+      shard_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts,
+                                     /*coalesce=*/true));
       raw_in.push_back(InsertRaw(discard->address, c.od, c.ad, c.inserts));
-      redis_in.push_back(InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity));
-      plain_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts, /*coalesce=*/false));
+      redis_in.push_back(
+          InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity));
+      plain_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts,
+                                     /*coalesce=*/false));
       shard_s.push_back(SampleGrpc(shard->address));
       raw_s.push_back(SampleGrpc(discard->address));
       redis_s.push_back(SampleRedis(redis.get(), c.od, c.ad, held));
       client_s.push_back(SampleClient(shard->address));
     }
-    Row insert{absl::StrCat("insert  ", dims, " (ReplayWriter)"), median(shard_in),
-               median(raw_in), median(redis_in)};
-    Row plain{absl::StrCat("insert  ", dims, " (no coalescing)"), median(plain_in), insert.raw,
-              insert.redis};
-    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), median(shard_s), median(raw_s),
-               median(redis_s)};
-    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"), median(client_s),
-                 sample.raw, sample.redis};
+    Row insert{absl::StrCat("insert  ", dims, " (ReplayWriter)"),
+               median(shard_in), median(raw_in), median(redis_in)};
+    Row plain{absl::StrCat("insert  ", dims, " (no coalescing)"),
+              median(plain_in), insert.raw, insert.redis};
+    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), median(shard_s),
+               median(raw_s), median(redis_s)};
+    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
+                 median(client_s), sample.raw, sample.redis};
     rows.push_back(insert);
     rows.push_back(plain);
     rows.push_back(sample);
@@ -422,14 +490,21 @@ int RunBench(const char* argv0) {
     if (c.od == 2) {
       absl::StatusOr<proto::ShardStats> stats = ShardStats(shard->address);
       if (stats.ok()) {
-        const double raw = static_cast<double>(stats->size()) * RawBytes(c.od, c.ad);
+        const double raw =
+            static_cast<double>(stats->size()) * RawBytes(c.od, c.ad);
+        const ProcMemory m = ReadProcMemory(shard->process->pid());
         memory = absl::StrFormat(
-            "shard memory, %d transitions obs 2 act 2 held (capacity %d): RSS %.1f MB "
-            "(empty shard: %.1f MB), storage %.1f MB, raw transition bytes %.1f MB; "
-            "RSS/raw = %.2f, (RSS - empty RSS)/raw = %.2f",
-            stats->size(), stats->capacity(), stats->resident_bytes() / 1e6, empty_rss / 1e6,
-            stats->storage_bytes() / 1e6, raw / 1e6, stats->resident_bytes() / raw,
-            (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw);
+            "shard memory at capacity: %d transitions obs 2 act 2 (raw %.1f "
+            "MB) -> RSS %.1f MB "
+            "= %.2fx raw (of which anonymous %.1f MB = %.2fx raw, "
+            "shared-library pages %.1f "
+            "MB); empty shard RSS %.1f MB, (RSS - empty RSS)/raw = %.2fx; "
+            "table storage %.1f MB",
+            stats->size(), raw / 1e6, stats->resident_bytes() / 1e6,
+            stats->resident_bytes() / raw, m.anon / 1e6, m.anon / raw,
+            m.file / 1e6, empty_rss / 1e6,
+            (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw,
+            stats->storage_bytes() / 1e6);
       }
     }
     redis.reset();
@@ -439,12 +514,15 @@ int RunBench(const char* argv0) {
     shard->process->Wait(absl::Seconds(30)).IgnoreError();
     discard->process.reset();
   }
-  std::cout << absl::StrFormat("%-40s %14s %14s %14s %10s %12s\n", "transitions/s (batches of " +
-                                   absl::StrCat(absl::GetFlag(FLAGS_sample_batch)) + ")",
-                               "replay shard", "raw gRPC", "redis", "shard/raw", "shard/redis");
+  std::cout << absl::StrFormat(
+      "%-40s %14s %14s %14s %10s %12s\n",
+      "transitions/s (batches of " +
+          absl::StrCat(absl::GetFlag(FLAGS_sample_batch)) + ")",
+      "replay shard", "raw gRPC", "redis", "shard/raw", "shard/redis");
   for (const Row& r : rows) {
-    std::cout << absl::StrFormat("%-40s %14.0f %14.0f %14.0f %9.2fx %11.2fx\n", r.name, r.shard,
-                                 r.raw, r.redis, r.shard / r.raw, r.shard / r.redis);
+    std::cout << absl::StrFormat("%-40s %14.0f %14.0f %14.0f %9.2fx %11.2fx\n",
+                                 r.name, r.shard, r.raw, r.redis,
+                                 r.shard / r.raw, r.shard / r.redis);
   }
   std::cout << memory << std::endl;
   return 0;
@@ -454,10 +532,14 @@ int RunBench(const char* argv0) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
-  if (std::optional<int> code = softq::ParseFlags(argc, argv, "replay shard benchmark"); code) {
+  if (std::optional<int> code =
+          softq::ParseFlags(argc, argv, "replay shard benchmark");
+      code) {
     return *code;
   }
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as in replay_server
-  if (absl::GetFlag(FLAGS_mode) == "discard_server") return softq::RunDiscardServer();
+  absl::SetMutexDeadlockDetectionMode(
+      absl::OnDeadlockCycle::kIgnore);  // as in replay_server
+  if (absl::GetFlag(FLAGS_mode) == "discard_server")
+    return softq::RunDiscardServer();
   return softq::RunBench(argv[0]);
 }

@@ -1,5 +1,5 @@
-// Every kind of bad input to a live replay_server gets a status naming the field, and the
-// server keeps serving with its stored data unchanged.
+// Every kind of bad input to a live replay_server gets a status naming the
+// field, and the server keeps serving with its stored data unchanged.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -31,9 +31,11 @@ class ReplayShardBadInput : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete server_; }
 
-  // The server answers, still holds exactly the first kStored transitions, and serves them.
+  // The server answers, still holds exactly the first kStored transitions, and
+  // serves them.
   void TearDown() override {
-    absl::StatusOr<proto::ShardStats> stats = testing::Stats(server_->stub.get());
+    absl::StatusOr<proto::ShardStats> stats =
+        testing::Stats(server_->stub.get());
     ASSERT_TRUE(stats.ok()) << stats.status();
     EXPECT_EQ(stats->size(), static_cast<uint64_t>(kStored));
     EXPECT_EQ(stats->inserts_total(), static_cast<uint64_t>(kStored));
@@ -47,7 +49,8 @@ class ReplayShardBadInput : public ::testing::Test {
   }
 
   static proto::InsertResponse Insert(const proto::InsertRequest& request) {
-    absl::StatusOr<proto::InsertResponse> r = InsertOnce(server_->stub.get(), request);
+    absl::StatusOr<proto::InsertResponse> r =
+        InsertOnce(server_->stub.get(), request);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : proto::InsertResponse();
   }
@@ -57,19 +60,24 @@ class ReplayShardBadInput : public ::testing::Test {
     *r.mutable_batch() = std::move(batch);
     return r;
   }
-  static void ExpectRejected(const proto::InsertResponse& r, const std::string& field) {
-    EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << r.error();
+  static void ExpectRejected(const proto::InsertResponse& r,
+                             const std::string& field) {
+    EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT))
+        << r.error();
     EXPECT_NE(r.error().find(field), std::string::npos) << r.error();
   }
-  static grpc::Status SampleStatus(uint32_t n, int64_t timeout_ms, proto::SampleResponse* out) {
+  static grpc::Status SampleStatus(uint32_t n, int64_t timeout_ms,
+                                   proto::SampleResponse* out) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     proto::SampleRequest request;
     request.set_batch_size(n);
     request.set_timeout_ms(timeout_ms);
     return server_->stub->Sample(&context, request, out);
   }
-  static grpc::Status Update(const std::vector<uint64_t>& keys, const std::vector<float>& p) {
+  static grpc::Status Update(const std::vector<uint64_t>& keys,
+                             const std::vector<float>& p) {
     grpc::ClientContext context;
     proto::UpdatePrioritiesRequest request;
     for (uint64_t k : keys) request.add_keys(k);
@@ -129,7 +137,8 @@ TEST_F(ReplayShardBadInput, RejectsANonPositiveInsertPriority) {
 TEST_F(ReplayShardBadInput, RejectsANonIncreasingSequenceOnAStream) {
   grpc::ClientContext context;
   auto stream = server_->stub->Insert(&context);
-  proto::InsertRequest bad = WithBatch(MakeBatch(2, 100, 3, 3));  // rejected: dims
+  proto::InsertRequest bad =
+      WithBatch(MakeBatch(2, 100, 3, 3));  // rejected: dims
   bad.set_sequence(5);
   proto::InsertResponse response;
   ASSERT_TRUE(stream->Write(bad) && stream->Read(&response));
@@ -144,8 +153,10 @@ TEST_F(ReplayShardBadInput, RejectsANonIncreasingSequenceOnAStream) {
 }
 
 TEST_F(ReplayShardBadInput, RejectsAnOversizeMessageAndKeepsServing) {
-  proto::TransitionBatch b = MakeBatch(5000, 100);  // ~140 KB > --max_message_bytes=65536
-  absl::StatusOr<proto::InsertResponse> r = InsertOnce(server_->stub.get(), WithBatch(b));
+  proto::TransitionBatch b =
+      MakeBatch(5000, 100);  // ~140 KB > --max_message_bytes=65536
+  absl::StatusOr<proto::InsertResponse> r =
+      InsertOnce(server_->stub.get(), WithBatch(b));
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
 }
@@ -154,40 +165,46 @@ TEST_F(ReplayShardBadInput, RejectsSampleBatchSizeZero) {
   proto::SampleResponse out;
   const grpc::Status s = SampleStatus(0, 0, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("SampleRequest.batch_size"), std::string::npos);
+  EXPECT_NE(s.error_message().find("SampleRequest.batch_size"),
+            std::string::npos);
 }
 
 TEST_F(ReplayShardBadInput, RejectsSampleBatchSizeAboveTheTableSize) {
   proto::SampleResponse out;
   const grpc::Status s = SampleStatus(101, 0, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("SampleRequest.batch_size is 101"), std::string::npos);
+  EXPECT_NE(s.error_message().find("SampleRequest.batch_size is 101"),
+            std::string::npos);
 }
 
 TEST_F(ReplayShardBadInput, RejectsANegativeSampleTimeout) {
   proto::SampleResponse out;
   const grpc::Status s = SampleStatus(1, -5, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("SampleRequest.timeout_ms"), std::string::npos);
+  EXPECT_NE(s.error_message().find("SampleRequest.timeout_ms"),
+            std::string::npos);
 }
 
 TEST_F(ReplayShardBadInput, RejectsAnUnknownItemKey) {
   const grpc::Status s = Update({1, 999}, {1.0f, 1.0f});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.keys[1] is 999"), std::string::npos)
+  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.keys[1] is 999"),
+            std::string::npos)
       << s.error_message();
 }
 
 TEST_F(ReplayShardBadInput, RejectsPriorityArraysOfDifferentLength) {
   const grpc::Status s = Update({1, 2}, {1.0f});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.priorities"), std::string::npos);
+  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.priorities"),
+            std::string::npos);
 }
 
 TEST_F(ReplayShardBadInput, RejectsANaNPriority) {
   const grpc::Status s = Update({1}, {std::numeric_limits<float>::quiet_NaN()});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.priorities[0]"), std::string::npos);
+  EXPECT_NE(s.error_message().find("UpdatePrioritiesRequest.priorities[0]"),
+            std::string::npos);
 }
 
 TEST_F(ReplayShardBadInput, SurvivesAClientThatVanishesMidStream) {
@@ -201,8 +218,8 @@ TEST_F(ReplayShardBadInput, SurvivesAClientThatVanishesMidStream) {
 TEST_F(ReplayShardBadInput, CheckpointWithoutADirectoryIsAFailedPrecondition) {
   grpc::ClientContext context;
   proto::CheckpointResponse response;
-  const grpc::Status s =
-      server_->stub->Checkpoint(&context, proto::CheckpointRequest(), &response);
+  const grpc::Status s = server_->stub->Checkpoint(
+      &context, proto::CheckpointRequest(), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("--checkpoint_dir"), std::string::npos);
 }

@@ -12,7 +12,8 @@ namespace {
 
 using testing::MakeBatch;
 
-// The fast check must agree with the reference, message included, on every input.
+// The fast check must agree with the reference, message included, on every
+// input.
 void ExpectSameVerdict(const proto::TransitionBatch& batch) {
   const absl::Status fast = CheckTransitionBatch(batch);
   const absl::Status reference = ValidateTransitionBatch(batch);
@@ -26,7 +27,8 @@ TEST(CheckTransitionBatch, AcceptsWhatTheReferenceAccepts) {
 }
 
 TEST(CheckTransitionBatch, FindsANonFiniteValueAnywhereInTheArrays) {
-  const proto::TransitionBatch good = MakeBatch(9, 0, 7, 3);  // 63 floats: body + tail
+  const proto::TransitionBatch good =
+      MakeBatch(9, 0, 7, 3);  // 63 floats: body + tail
   for (float bad : {std::numeric_limits<float>::quiet_NaN(),
                     std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {

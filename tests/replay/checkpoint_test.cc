@@ -33,8 +33,13 @@ std::unique_ptr<Shard> FilledShard(const std::string& sampler) {
   google::protobuf::RepeatedField<float> none;
   google::protobuf::RepeatedField<float> priorities;
   for (int i = 0; i < 5; ++i) priorities.Add(1.0f + i);
-  EXPECT_TRUE(shard->Insert(MakeBatch(5, 0, 2, 2, 3), priorities, absl::InfiniteFuture()).ok());
-  EXPECT_TRUE(shard->Insert(MakeBatch(6, 5, 2, 2, 4), none, absl::InfiniteFuture()).ok());
+  EXPECT_TRUE(
+      shard
+          ->Insert(MakeBatch(5, 0, 2, 2, 3), priorities, absl::InfiniteFuture())
+          .ok());
+  EXPECT_TRUE(
+      shard->Insert(MakeBatch(6, 5, 2, 2, 4), none, absl::InfiniteFuture())
+          .ok());
   return shard;
 }
 
@@ -50,14 +55,16 @@ TEST(Checkpoint, RestoresIdenticalContentsCountersAndPriorities) {
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->items, 8u);
   ShardOptions options = shard->options();
-  absl::StatusOr<std::unique_ptr<Shard>> restored = Shard::Restore(options, path);
+  absl::StatusOr<std::unique_ptr<Shard>> restored =
+      Shard::Restore(options, path);
   ASSERT_TRUE(restored.ok()) << restored.status();
   const TableInfo a = shard->table().Info(), b = (*restored)->table().Info();
   EXPECT_EQ(a.oldest_key, b.oldest_key);
   EXPECT_EQ(a.next_key, b.next_key);
   EXPECT_EQ(a.inserts_total, b.inserts_total);
   EXPECT_EQ(a.per_actor, b.per_actor);
-  // Writing the restored shard gives the same bytes: same items, priorities and counters.
+  // Writing the restored shard gives the same bytes: same items, priorities and
+  // counters.
   const std::string again = testing::TempDir("ckpt_roundtrip") + "/b.ckpt";
   ASSERT_TRUE((*restored)->Checkpoint(again).ok());
   EXPECT_EQ(ReadFile(path), ReadFile(again));
@@ -67,11 +74,13 @@ TEST(Checkpoint, RefusesATruncatedFile) {
   const std::string path = testing::TempDir("ckpt_truncated") + "/a.ckpt";
   ASSERT_TRUE(FilledShard("uniform")->Checkpoint(path).ok());
   const std::string data = ReadFile(path);
-  for (size_t keep : {size_t{0}, size_t{10}, data.size() / 2, data.size() - 1}) {
+  for (size_t keep :
+       {size_t{0}, size_t{10}, data.size() / 2, data.size() - 1}) {
     WriteFile(path, data.substr(0, keep));
     absl::StatusOr<RestoredTable> r = ReadCheckpoint(path);
     EXPECT_TRUE(absl::IsDataLoss(r.status())) << keep << ": " << r.status();
-    EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find("truncated"), std::string::npos)
+        << r.status();
   }
 }
 
@@ -79,7 +88,8 @@ TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
   const std::string path = testing::TempDir("ckpt_corrupt") + "/a.ckpt";
   ASSERT_TRUE(FilledShard("uniform")->Checkpoint(path).ok());
   const std::string data = ReadFile(path);
-  for (size_t at : {size_t{3}, size_t{100}, data.size() - 20, data.size() - 2}) {
+  for (size_t at :
+       {size_t{3}, size_t{100}, data.size() - 20, data.size() - 2}) {
     std::string bad = data;
     bad[at] ^= 0x10;
     WriteFile(path, bad);
@@ -89,7 +99,8 @@ TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
 }
 
 TEST(Checkpoint, ReportsAMissingFileAsNotFound) {
-  EXPECT_TRUE(absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt").status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt").status()));
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
-// The client library against real shard processes: spreading, sampling in proportion to
-// shard sizes, failover, and errors that name the shard.
+// The client library against real shard processes: spreading, sampling in
+// proportion to shard sizes, failover, and errors that name the shard.
 #include "replay/client.h"
 
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -37,6 +38,30 @@ int ClosedPort() {
   return ntohs(addr.sin_port);
 }
 
+// Waits until every thread of `pid` is stopped (SIGSTOP is delivered
+// asynchronously).
+bool WaitUntilStopped(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    bool all = true;
+    for (const auto& entry : std::filesystem::directory_iterator(
+             absl::StrCat("/proc/", pid, "/task"))) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const size_t paren = line.rfind(')');
+      const char state = paren != std::string::npos && paren + 2 < line.size()
+                             ? line[paren + 2]
+                             : '?';
+      if (state != 't' && state != 'T') {
+        all = false;
+      }
+    }
+    if (all) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
   std::vector<ServerProcess> servers;
   ReplayClientOptions options;
@@ -47,12 +72,16 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     options.addresses.push_back(s->address);
     servers.push_back(*std::move(s));
   }
-  // Room for every batch: no shard is skipped for back-pressure, so batch b goes to shard b % 3.
+  // Room for every batch: no shard is skipped for back-pressure, so batch b
+  // goes to shard b % 3.
   options.max_in_flight_batches = 64;
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok()) << writer.status();
   for (int b = 0; b < 30; ++b) {
-    ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b, 2, 2, /*actor_id=*/b % 5)).ok());
+    ASSERT_TRUE((*writer)
+                    ->Insert(MakeBatch(10, 10 * b, 2, 2, /*actor_id=*/b % 5))
+                    .ok());
   }
   ASSERT_TRUE((*writer)->Flush(absl::Seconds(20)).ok());
   EXPECT_EQ((*writer)->acknowledged(), 300u);
@@ -63,7 +92,8 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
   std::map<uint32_t, uint64_t> per_actor;
   for (const proto::ShardStats& s : *stats) {
     EXPECT_EQ(s.size(), 100u);  // round robin: 10 batches each
-    for (const proto::ActorCount& a : s.per_actor()) per_actor[a.actor_id()] += a.inserted();
+    for (const proto::ActorCount& a : s.per_actor())
+      per_actor[a.actor_id()] += a.inserted();
   }
   EXPECT_EQ(per_actor.size(), 5u);
   for (const auto& [actor, n] : per_actor) EXPECT_EQ(n, 60u) << actor;
@@ -82,7 +112,8 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     for (int i = 0; i < 64; ++i) {
       const int id = CheckedId(batch->batch, i);
       ASSERT_GE(id, 0);
-      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key identifies the item.
+      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key
+      // identifies the item.
       const int b = id / 10;
       EXPECT_EQ(batch->shard_index[i], b % 3);
       EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(10 * (b / 3) + id % 10));
@@ -103,6 +134,73 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
   EXPECT_GE(samples_total, sampled);  // plus what was prefetched
 }
 
+TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
+  absl::StatusOr<ServerProcess> small = StartServer({"--capacity=1000"});
+  absl::StatusOr<ServerProcess> large = StartServer({"--capacity=1000"});
+  ASSERT_TRUE(small.ok() && large.ok());
+  ReplayClientOptions one;
+  one.addresses = {small->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(one);
+    ASSERT_TRUE(w->Insert(MakeBatch(100, 0)).ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  one.addresses = {large->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(one);
+    ASSERT_TRUE(w->Insert(MakeBatch(300, 1000)).ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  ReplayClientOptions both;
+  both.addresses = {small->address, large->address};
+  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(both, 200, 2);
+  int from_large = 0, total = 0;
+  for (int round = 0; round < 20; ++round) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->total_size, 400u);
+    for (size_t i = 0; i < batch->keys.size(); ++i) {
+      const int id = CheckedId(batch->batch, static_cast<int>(i));
+      EXPECT_EQ(batch->shard_index[i], id >= 1000 ? 1 : 0);
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 400,
+                  1e-12);  // (size/400) * (1/size)
+      from_large += batch->shard_index[i];
+      ++total;
+    }
+  }
+  // Binomial(4000, 0.75): standard deviation 27.
+  EXPECT_NEAR(from_large, 0.75 * total, 150);
+}
+
+TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
+  absl::StatusOr<ServerProcess> a = StartServer({});
+  ASSERT_TRUE(a.ok());
+  ReplayClientOptions options;
+  options.addresses = {a->address};
+  options.max_in_flight_batches = 2;
+  options.coalesce_bytes = 0;
+  options.rpc_timeout = absl::Milliseconds(500);
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 0)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  ASSERT_TRUE(a->process->Signal(SIGSTOP).ok());  // alive but not acknowledging
+  ASSERT_TRUE(WaitUntilStopped(a->process->pid()));
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 1)).ok());
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 2)).ok());
+  const absl::Time start = absl::Now();
+  const absl::Status blocked = writer->Insert(MakeBatch(1, 3));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(blocked)) << blocked;
+  EXPECT_NE(blocked.message().find("back-pressure"), std::string::npos)
+      << blocked;
+  EXPECT_GE(took, absl::Milliseconds(500));
+  EXPECT_LT(took, absl::Seconds(3));
+  ASSERT_TRUE(a->process->Signal(SIGCONT).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  EXPECT_EQ(writer->acknowledged(), 3u);
+  EXPECT_TRUE(writer->Insert(MakeBatch(1, 3)).ok());
+}
+
 TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   absl::StatusOr<ServerProcess> live = StartServer({"--capacity=1000"});
   absl::StatusOr<ServerProcess> doomed = StartServer({"--capacity=1000"});
@@ -110,21 +208,26 @@ TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   ReplayClientOptions options;
   options.addresses = {live->address, doomed->address};
   options.rpc_timeout = absl::Seconds(5);
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 0)).ok());
   ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10)).ok());
   ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
-  // Frozen, the shard stops acknowledging: batches queue up on it, then it dies.
+  // Frozen, the shard stops acknowledging: batches queue up on it, then it
+  // dies.
   ASSERT_TRUE(doomed->process->Signal(SIGSTOP).ok());
-  for (int b = 2; b < 20; ++b) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
+  ASSERT_TRUE(WaitUntilStopped(doomed->process->pid()));
+  for (int b = 2; b < 20; ++b)
+    ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * b)).ok());
   EXPECT_GT((*writer)->pending_batches(), 0u);
   doomed->process.reset();  // SIGKILL
   absl::Status flushed = (*writer)->Flush(absl::Seconds(20));
   ASSERT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ((*writer)->acknowledged(), 200u);
   EXPECT_GT((*writer)->resent_batches(), 0u);
-  EXPECT_EQ(testing::Stats(live->stub.get())->size(), 190u);  // all but the one on `doomed`
+  EXPECT_EQ(testing::Stats(live->stub.get())->size(),
+            190u);  // all but the one on `doomed`
 }
 
 TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
@@ -135,12 +238,15 @@ TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
   options.addresses = {a->address, b->address};
   options.rpc_timeout = absl::Seconds(3);
   {
-    absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
-    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * i)).ok());
+    absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+        ReplayWriter::Create(options);
+    for (int i = 0; i < 4; ++i)
+      ASSERT_TRUE((*writer)->Insert(MakeBatch(10, 10 * i)).ok());
     ASSERT_TRUE((*writer)->Flush(absl::Seconds(10)).ok());
   }
   b->process.reset();
-  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler = ReplaySampler::Create(options, 16, 1);
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler =
+      ReplaySampler::Create(options, 16, 1);
   ASSERT_TRUE(sampler.ok());
   for (int round = 0; round < 3; ++round) {
     absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
@@ -158,16 +264,20 @@ TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
   options.addresses = {address};
   options.rpc_timeout = absl::Seconds(1);
   options.max_in_flight_batches = 1;
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE(writer.ok());
   const absl::Time start = absl::Now();
   absl::Status s;
-  // The first batches may be queued (and coalesced) before the shard is found dead.
-  for (int i = 0; i < 10000 && s.ok(); ++i) s = (*writer)->Insert(MakeBatch(1, i));
+  // The first batches may be queued (and coalesced) before the shard is found
+  // dead.
+  for (int i = 0; i < 10000 && s.ok(); ++i)
+    s = (*writer)->Insert(MakeBatch(1, i));
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_NE(s.message().find(address), std::string::npos) << s;
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  EXPECT_TRUE(absl::IsDeadlineExceeded((*writer)->Flush(absl::Milliseconds(200))));
+  EXPECT_TRUE(
+      absl::IsDeadlineExceeded((*writer)->Flush(absl::Milliseconds(200))));
 }
 
 TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
@@ -177,16 +287,19 @@ TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
   absl::StatusOr<std::vector<proto::ShardStats>> stats =
       QueryStats({a->address, dead}, absl::Seconds(2));
   EXPECT_TRUE(absl::IsUnavailable(stats.status())) << stats.status();
-  EXPECT_NE(stats.status().message().find("addresses[1] (" + dead + ")"), std::string::npos)
+  EXPECT_NE(stats.status().message().find("addresses[1] (" + dead + ")"),
+            std::string::npos)
       << stats.status();
 }
 
 TEST(ReplayClient, WriterReportsABatchTheShardRejected) {
-  absl::StatusOr<ServerProcess> a = StartServer({"--observation_dim=2", "--action_dim=2"});
+  absl::StatusOr<ServerProcess> a =
+      StartServer({"--observation_dim=2", "--action_dim=2"});
   ASSERT_TRUE(a.ok());
   ReplayClientOptions options;
   options.addresses = {a->address};
-  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
   ASSERT_TRUE((*writer)->Insert(MakeBatch(3, 0, 4, 2)).ok());
   const absl::Status s = (*writer)->Flush(absl::Seconds(10));
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
@@ -199,10 +312,12 @@ TEST(ReplayClient, CreateRejectsBadOptionsNamingTheField) {
   EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses"),
             std::string::npos);
   options.addresses = {"127.0.0.1:1", "nohost"};
-  EXPECT_NE(ReplayWriter::Create(options).status().message().find("addresses[1]"),
-            std::string::npos);
+  EXPECT_NE(
+      ReplayWriter::Create(options).status().message().find("addresses[1]"),
+      std::string::npos);
   options.addresses = {"127.0.0.1:1"};
-  EXPECT_TRUE(absl::IsInvalidArgument(ReplaySampler::Create(options, 0).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ReplaySampler::Create(options, 0).status()));
 }
 
 }  // namespace

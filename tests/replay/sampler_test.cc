@@ -1,17 +1,20 @@
+#include "replay/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "replay/prioritized_sampler.h"
-#include "replay/sampler.h"
 #include "replay/uniform_sampler.h"
 
 namespace softq {
 namespace {
 
-// Pearson's chi-square statistic of `observed` counts against `expected` probabilities.
-double ChiSquare(const std::vector<int>& observed, const std::vector<double>& expected, int n) {
+// Pearson's chi-square statistic of `observed` counts against `expected`
+// probabilities.
+double ChiSquare(const std::vector<int>& observed,
+                 const std::vector<double>& expected, int n) {
   double chi = 0;
   for (size_t i = 0; i < observed.size(); ++i) {
     const double e = expected[i] * n;
@@ -38,7 +41,8 @@ TEST(UniformSampler, DrawsEveryHeldSlotWithProbabilityOneOverSize) {
 TEST(PrioritizedSampler, DrawsSlotsInProportionToPriorityToTheAlpha) {
   const double alpha = 0.5;
   PrioritizedSampler sampler(6, alpha);
-  const std::vector<float> priorities = {1, 4, 9, 16, 25};  // slot 5 never written
+  const std::vector<float> priorities = {1, 4, 9, 16,
+                                         25};  // slot 5 never written
   double total = 0;
   for (size_t i = 0; i < priorities.size(); ++i) {
     sampler.Set(i, priorities[i]);
@@ -75,8 +79,12 @@ TEST(PrioritizedSampler, AnUpdateMovesTheMassAndTheTreeStaysExact) {
 }
 
 TEST(MakeSampler, RejectsAnUnknownNameOrExponentNamingTheFlag) {
-  EXPECT_EQ(MakeSampler("fifo", 10, 0.6).status().message().find("--sampler"), 0u);
-  EXPECT_EQ(MakeSampler("prioritized", 10, 1.5).status().message().find("--priority_exponent"),
+  EXPECT_EQ(MakeSampler("fifo", 10, 0.6).status().message().find("--sampler"),
+            0u);
+  EXPECT_EQ(MakeSampler("prioritized", 10, 1.5)
+                .status()
+                .message()
+                .find("--priority_exponent"),
             0u);
   EXPECT_EQ((*MakeSampler("prioritized", 10, 0.6))->name(), "prioritized");
 }

@@ -13,13 +13,16 @@ namespace testing {
 
 std::string ServerBinary() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/softq/replay/replay_server");
+  return absl::StrCat(srcdir != nullptr ? srcdir : ".",
+                      "/softq/replay/replay_server");
 }
 
-absl::StatusOr<ServerProcess> StartServer(const std::vector<std::string>& flags) {
+absl::StatusOr<ServerProcess> StartServer(
+    const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {ServerBinary(), "--port=0"};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(argv);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+      ChildProcess::Start(argv);
   if (!process.ok()) return process.status();
   absl::StatusOr<std::string> line =
       (*process)->WaitForLine("replay_server listening on ", absl::Seconds(20));
@@ -41,10 +44,13 @@ proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t observation_dim,
   b.set_actor_id(actor_id);
   for (int i = 0; i < n; ++i) {
     const int id = first_id + i;
-    for (uint32_t j = 0; j < observation_dim; ++j) b.add_observations(id + j / 100.0f);
-    for (uint32_t j = 0; j < action_dim; ++j) b.add_actions(-id / 1e6f - j / 1000.0f);
+    for (uint32_t j = 0; j < observation_dim; ++j)
+      b.add_observations(id + j / 100.0f);
+    for (uint32_t j = 0; j < action_dim; ++j)
+      b.add_actions(-id / 1e6f - j / 1000.0f);
     b.add_rewards(static_cast<float>(id));
-    for (uint32_t j = 0; j < observation_dim; ++j) b.add_next_observations(id + 0.5f + j / 100.0f);
+    for (uint32_t j = 0; j < observation_dim; ++j)
+      b.add_next_observations(id + 0.5f + j / 100.0f);
     b.add_dones(id % 2 == 1);
   }
   return b;
@@ -71,10 +77,11 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
-absl::StatusOr<proto::InsertResponse> InsertOnce(proto::ReplayShard::Stub* stub,
-                                                 const proto::InsertRequest& request) {
+absl::StatusOr<proto::InsertResponse> InsertOnce(
+    proto::ReplayShard::Stub* stub, const proto::InsertRequest& request) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   auto stream = stub->Insert(&context);
   proto::InsertResponse response;
   const bool wrote = stream->Write(request);
@@ -88,9 +95,11 @@ absl::StatusOr<proto::InsertResponse> InsertOnce(proto::ReplayShard::Stub* stub,
 
 absl::StatusOr<proto::ShardStats> Stats(proto::ReplayShard::Stub* stub) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   proto::ShardStats stats;
-  const grpc::Status status = stub->GetStats(&context, proto::StatsRequest(), &stats);
+  const grpc::Status status =
+      stub->GetStats(&context, proto::StatsRequest(), &stats);
   if (!status.ok()) return FromGrpcStatus(status);
   return stats;
 }

@@ -1,6 +1,7 @@
-// Helpers for tests that run real replay_server processes on loopback: start one with
-// --port=0 and read the port it prints, and build transitions whose values encode an id so
-// any sampled item can be checked against what was inserted.
+// Helpers for tests that run real replay_server processes on loopback: start
+// one with
+// --port=0 and read the port it prints, and build transitions whose values
+// encode an id so any sampled item can be checked against what was inserted.
 #ifndef SOFTQ_TESTS_REPLAY_SERVER_FIXTURE_H_
 #define SOFTQ_TESTS_REPLAY_SERVER_FIXTURE_H_
 
@@ -24,24 +25,29 @@ struct ServerProcess {
   std::unique_ptr<proto::ReplayShard::Stub> stub;
 };
 
-// Starts replay_server with `flags` (plus --port=0) and waits for its listening line.
-absl::StatusOr<ServerProcess> StartServer(const std::vector<std::string>& flags);
+// Starts replay_server with `flags` (plus --port=0) and waits for its listening
+// line.
+absl::StatusOr<ServerProcess> StartServer(
+    const std::vector<std::string>& flags);
 
-// Transitions with ids first_id .. first_id+n-1: reward = id, observation[j] = id + j/100,
-// next_observation[j] = id + 0.5 + j/100, action[j] = -id/1e6 - j/1000, done = id odd.
-proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t observation_dim = 2,
-                                 uint32_t action_dim = 2, uint32_t actor_id = 0);
+// Transitions with ids first_id .. first_id+n-1: reward = id, observation[j] =
+// id + j/100, next_observation[j] = id + 0.5 + j/100, action[j] = -id/1e6 -
+// j/1000, done = id odd.
+proto::TransitionBatch MakeBatch(int n, int first_id,
+                                 uint32_t observation_dim = 2,
+                                 uint32_t action_dim = 2,
+                                 uint32_t actor_id = 0);
 
-// The id of item i of `batch` (its reward), after checking every field against MakeBatch's
-// pattern; -1 when the item is inconsistent.
+// The id of item i of `batch` (its reward), after checking every field against
+// MakeBatch's pattern; -1 when the item is inconsistent.
 int CheckedId(const proto::TransitionBatch& batch, int i);
 
 // A fresh directory under $TEST_TMPDIR.
 std::string TempDir(const std::string& name);
 
 // Insert over a one-shot stream: one request, one response.
-absl::StatusOr<proto::InsertResponse> InsertOnce(proto::ReplayShard::Stub* stub,
-                                                 const proto::InsertRequest& request);
+absl::StatusOr<proto::InsertResponse> InsertOnce(
+    proto::ReplayShard::Stub* stub, const proto::InsertRequest& request);
 
 // GetStats with a 5 s deadline.
 absl::StatusOr<proto::ShardStats> Stats(proto::ReplayShard::Stub* stub);

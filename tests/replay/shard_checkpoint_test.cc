@@ -1,8 +1,7 @@
-// Checkpoints of a replay_server process: on demand and on SIGTERM, restored at start,
-// and refused (one line, non-zero exit) when damaged.
-#include <signal.h>
-
+// Checkpoints of a replay_server process: on demand and on SIGTERM, restored at
+// start, and refused (one line, non-zero exit) when damaged.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <sstream>
@@ -25,10 +24,12 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-absl::StatusOr<proto::CheckpointResponse> Checkpoint(proto::ReplayShard::Stub* stub) {
+absl::StatusOr<proto::CheckpointResponse> Checkpoint(
+    proto::ReplayShard::Stub* stub) {
   grpc::ClientContext context;
   proto::CheckpointResponse response;
-  const grpc::Status s = stub->Checkpoint(&context, proto::CheckpointRequest(), &response);
+  const grpc::Status s =
+      stub->Checkpoint(&context, proto::CheckpointRequest(), &response);
   if (!s.ok()) return absl::InternalError(s.error_message());
   return response;
 }
@@ -45,12 +46,14 @@ void Fill(proto::ReplayShard::Stub* stub) {
 
 TEST(ReplayShardCheckpoint, KillAndRestartGivesIdenticalContents) {
   const std::string dir = testing::TempDir("kill_restart");
-  const std::vector<std::string> flags = {"--capacity=50", "--sampler=prioritized",
-                                          "--checkpoint_dir=" + dir, "--shard_id=k"};
+  const std::vector<std::string> flags = {
+      "--capacity=50", "--sampler=prioritized", "--checkpoint_dir=" + dir,
+      "--shard_id=k"};
   absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
   ASSERT_TRUE(server.ok()) << server.status();
   Fill(server->stub.get());  // 70 inserted, 50 held: the ring has wrapped
-  absl::StatusOr<proto::CheckpointResponse> first = Checkpoint(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> first =
+      Checkpoint(server->stub.get());
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->items(), 50u);
   EXPECT_EQ(first->path(), CheckpointPath(dir, "k"));
@@ -64,8 +67,10 @@ TEST(ReplayShardCheckpoint, KillAndRestartGivesIdenticalContents) {
   EXPECT_EQ(stats_after.size(), 50u);
   EXPECT_EQ(stats_after.inserts_total(), stats_before.inserts_total());
   ASSERT_EQ(stats_after.per_actor_size(), 2);
-  EXPECT_EQ(stats_after.per_actor(1).inserted(), stats_before.per_actor(1).inserted());
-  // A new checkpoint of the restored shard is byte-identical: items, keys, priorities.
+  EXPECT_EQ(stats_after.per_actor(1).inserted(),
+            stats_before.per_actor(1).inserted());
+  // A new checkpoint of the restored shard is byte-identical: items, keys,
+  // priorities.
   ASSERT_TRUE(Checkpoint(server->stub.get()).ok());
   EXPECT_EQ(ReadFile(first->path()), before);
   // And it goes on from the next key.
@@ -77,7 +82,8 @@ TEST(ReplayShardCheckpoint, KillAndRestartGivesIdenticalContents) {
 
 TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
   const std::string dir = testing::TempDir("sigterm");
-  const std::vector<std::string> flags = {"--capacity=100", "--checkpoint_dir=" + dir};
+  const std::vector<std::string> flags = {"--capacity=100",
+                                          "--checkpoint_dir=" + dir};
   absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
   ASSERT_TRUE(server.ok()) << server.status();
   Fill(server->stub.get());
@@ -88,11 +94,13 @@ TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
   EXPECT_EQ(testing::Stats(server->stub.get())->size(), 70u);
 }
 
-// Starts the server on a damaged checkpoint; returns its exit code and first line.
+// Starts the server on a damaged checkpoint; returns its exit code and first
+// line.
 std::pair<int, std::string> StartOnDamaged(const std::string& dir) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
       {"/bin/sh", "-c",
-       absl::StrCat(testing::ServerBinary(), " --port=0 --capacity=100 --checkpoint_dir=", dir,
+       absl::StrCat(testing::ServerBinary(),
+                    " --port=0 --capacity=100 --checkpoint_dir=", dir,
                     " 2>&1")});
   if (!p.ok()) return {-1, ""};
   absl::StatusOr<std::string> line = (*p)->WaitForLine("", absl::Seconds(10));
@@ -106,7 +114,8 @@ TEST(ReplayShardCheckpoint, ACorruptedCheckpointIsRefusedWithOneLine) {
       StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
   ASSERT_TRUE(server.ok());
   Fill(server->stub.get());
-  absl::StatusOr<proto::CheckpointResponse> written = Checkpoint(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> written =
+      Checkpoint(server->stub.get());
   ASSERT_TRUE(written.ok());
   server->process.reset();
   std::string data = ReadFile(written->path());
@@ -123,7 +132,8 @@ TEST(ReplayShardCheckpoint, ATruncatedCheckpointIsRefusedWithOneLine) {
       StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
   ASSERT_TRUE(server.ok());
   Fill(server->stub.get());
-  absl::StatusOr<proto::CheckpointResponse> written = Checkpoint(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> written =
+      Checkpoint(server->stub.get());
   ASSERT_TRUE(written.ok());
   server->process.reset();
   const std::string data = ReadFile(written->path());

@@ -1,8 +1,10 @@
-// A replay_server process, driven over its RPCs: storage, eviction, sampling, the rate
-// limiter, shutdown, and the replay_stats tool.
-#include <signal.h>
-
+// A replay_server process, driven over its RPCs: storage, eviction, sampling,
+// the rate limiter, shutdown, and the replay_stats tool.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -22,17 +24,20 @@ using testing::MakeBatch;
 using testing::ServerProcess;
 using testing::StartServer;
 
-proto::InsertRequest Request(proto::TransitionBatch batch, uint64_t sequence = 1) {
+proto::InsertRequest Request(proto::TransitionBatch batch,
+                             uint64_t sequence = 1) {
   proto::InsertRequest r;
   r.set_sequence(sequence);
   *r.mutable_batch() = std::move(batch);
   return r;
 }
 
-absl::StatusOr<proto::SampleResponse> Sample(proto::ReplayShard::Stub* stub, uint32_t n,
+absl::StatusOr<proto::SampleResponse> Sample(proto::ReplayShard::Stub* stub,
+                                             uint32_t n,
                                              int64_t timeout_ms = 0) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
   proto::SampleRequest request;
   request.set_batch_size(n);
   request.set_timeout_ms(timeout_ms);
@@ -43,7 +48,8 @@ absl::StatusOr<proto::SampleResponse> Sample(proto::ReplayShard::Stub* stub, uin
 }
 
 TEST(ReplayShard, AcknowledgesAnInsertedBatchWithItsKeysAndCountsIt) {
-  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100", "--shard_id=s7"});
+  absl::StatusOr<ServerProcess> server =
+      StartServer({"--capacity=100", "--shard_id=s7"});
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<proto::InsertResponse> r =
       InsertOnce(server->stub.get(), Request(MakeBatch(5, 0, 2, 2, 4)));
@@ -80,7 +86,9 @@ TEST(ReplayShard, EvictsTheOldestTransitionsAtCapacity) {
   absl::StatusOr<ServerProcess> server = StartServer({"--capacity=50"});
   ASSERT_TRUE(server.ok()) << server.status();
   for (int b = 0; b < 8; ++b) {
-    ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(10, 10 * b)))->code(), 0);
+    ASSERT_EQ(
+        InsertOnce(server->stub.get(), Request(MakeBatch(10, 10 * b)))->code(),
+        0);
   }
   absl::StatusOr<proto::ShardStats> stats = testing::Stats(server->stub.get());
   EXPECT_EQ(stats->size(), 50u);
@@ -98,16 +106,18 @@ TEST(ReplayShard, EvictsTheOldestTransitionsAtCapacity) {
 }
 
 TEST(ReplayShard, PrioritizedSamplingFrequenciesMatchPriorities) {
-  absl::StatusOr<ServerProcess> server =
-      StartServer({"--capacity=10", "--sampler=prioritized", "--priority_exponent=1"});
+  absl::StatusOr<ServerProcess> server = StartServer(
+      {"--capacity=10", "--sampler=prioritized", "--priority_exponent=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   proto::InsertRequest request = Request(MakeBatch(4, 0));
   for (float p : {1.0f, 2.0f, 3.0f, 4.0f}) request.add_priorities(p);
   ASSERT_EQ(InsertOnce(server->stub.get(), request)->code(), 0);
   std::vector<int> counts(4, 0);
   const int n = 20000;
-  for (int round = 0; round < n / 10; ++round) {  // batch_size is at most the capacity
-    absl::StatusOr<proto::SampleResponse> sample = Sample(server->stub.get(), 10);
+  for (int round = 0; round < n / 10;
+       ++round) {  // batch_size is at most the capacity
+    absl::StatusOr<proto::SampleResponse> sample =
+        Sample(server->stub.get(), 10);
     ASSERT_TRUE(sample.ok()) << sample.status();
     for (int i = 0; i < 10; ++i) {
       const int key = static_cast<int>(sample->keys(i));
@@ -132,7 +142,8 @@ TEST(ReplayShard, PrioritizedSamplingFrequenciesMatchPriorities) {
   EXPECT_EQ(updated.updated(), 1u);
   int zero = 0;
   for (int round = 0; round < 200; ++round) {
-    absl::StatusOr<proto::SampleResponse> sample = Sample(server->stub.get(), 10);
+    absl::StatusOr<proto::SampleResponse> sample =
+        Sample(server->stub.get(), 10);
     ASSERT_TRUE(sample.ok()) << sample.status();
     for (int i = 0; i < 10; ++i) zero += sample->keys(i) == 0;
   }
@@ -140,9 +151,11 @@ TEST(ReplayShard, PrioritizedSamplingFrequenciesMatchPriorities) {
 }
 
 TEST(ReplayShard, SampleWaitsForMinSizeAndIsReleasedByAnInsert) {
-  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100", "--min_size_to_sample=10"});
+  absl::StatusOr<ServerProcess> server =
+      StartServer({"--capacity=100", "--min_size_to_sample=10"});
   ASSERT_TRUE(server.ok()) << server.status();
-  ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(5, 0)))->code(), 0);
+  ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(5, 0)))->code(),
+            0);
   absl::StatusOr<proto::SampleResponse> blocked;
   absl::Time returned;
   std::thread sampler([&] {
@@ -150,9 +163,11 @@ TEST(ReplayShard, SampleWaitsForMinSizeAndIsReleasedByAnInsert) {
     returned = absl::Now();
   });
   absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_EQ(testing::Stats(server->stub.get())->rate_limiter().blocked_samples(), 1u);
+  EXPECT_EQ(
+      testing::Stats(server->stub.get())->rate_limiter().blocked_samples(), 1u);
   const absl::Time inserted = absl::Now();
-  ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(5, 5)))->code(), 0);
+  ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(5, 5)))->code(),
+            0);
   sampler.join();
   ASSERT_TRUE(blocked.ok()) << blocked.status();
   EXPECT_GE(returned, inserted);
@@ -161,16 +176,19 @@ TEST(ReplayShard, SampleWaitsForMinSizeAndIsReleasedByAnInsert) {
 }
 
 TEST(ReplayShard, BlockedSampleEndsWithDeadlineExceededAtItsTimeout) {
-  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100", "--min_size_to_sample=10"});
+  absl::StatusOr<ServerProcess> server =
+      StartServer({"--capacity=100", "--min_size_to_sample=10"});
   ASSERT_TRUE(server.ok()) << server.status();
   const absl::Time start = absl::Now();
-  absl::StatusOr<proto::SampleResponse> r = Sample(server->stub.get(), 4, /*timeout_ms=*/300);
+  absl::StatusOr<proto::SampleResponse> r =
+      Sample(server->stub.get(), 4, /*timeout_ms=*/300);
   const absl::Duration took = absl::Now() - start;
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
   EXPECT_GE(took, absl::Milliseconds(300));
   EXPECT_LT(took, absl::Seconds(2));
   // timeout_ms = 0: do not wait at all.
-  EXPECT_TRUE(absl::IsDeadlineExceeded(Sample(server->stub.get(), 1, 0).status()));
+  EXPECT_TRUE(
+      absl::IsDeadlineExceeded(Sample(server->stub.get(), 1, 0).status()));
 }
 
 TEST(ReplayShard, SamplesPerInsertRatioHoldsInsertsBackUntilSampled) {
@@ -191,7 +209,8 @@ TEST(ReplayShard, SamplesPerInsertRatioHoldsInsertsBackUntilSampled) {
     acked = absl::Now();
   });
   absl::SleepFor(absl::Milliseconds(400));
-  EXPECT_EQ(testing::Stats(server->stub.get())->rate_limiter().blocked_inserts(), 1u);
+  EXPECT_EQ(
+      testing::Stats(server->stub.get())->rate_limiter().blocked_inserts(), 1u);
   const absl::Time sampled = absl::Now();
   ASSERT_TRUE(Sample(server->stub.get(), 3).ok());
   reader.join();
@@ -203,7 +222,8 @@ TEST(ReplayShard, SamplesPerInsertRatioHoldsInsertsBackUntilSampled) {
 }
 
 TEST(ReplayShard, SigtermEndsBlockedCallsAndExitsZero) {
-  absl::StatusOr<ServerProcess> server = StartServer({"--min_size_to_sample=5"});
+  absl::StatusOr<ServerProcess> server =
+      StartServer({"--min_size_to_sample=5"});
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<proto::SampleResponse> blocked;
   std::thread sampler([&] { blocked = Sample(server->stub.get(), 1, 60000); });
@@ -216,9 +236,66 @@ TEST(ReplayShard, SigtermEndsBlockedCallsAndExitsZero) {
   EXPECT_FALSE(blocked.ok());
 }
 
+TEST(ReplayServer, AnswersHealthChecksAndReflection) {
+  absl::StatusOr<ServerProcess> server = StartServer({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(server->address, grpc::InsecureChannelCredentials());
+  // grpc.health.v1.Health/Check with an empty request (the whole server):
+  // SERVING = 1.
+  const grpc::internal::RpcMethod check("/grpc.health.v1.Health/Check",
+                                        grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::ClientContext context;
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1), response;
+  const grpc::Status s = grpc::internal::BlockingUnaryCall(
+      channel.get(), check, &context, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::Slice slice;
+  ASSERT_TRUE(response.DumpToSingleSlice(&slice).ok());
+  EXPECT_EQ(slice.size(), 2u);
+  EXPECT_EQ(slice.begin()[0], 0x08);  // field 1 (status), varint
+  EXPECT_EQ(slice.begin()[1], 0x01);  // SERVING
+
+  // grpc.reflection.v1alpha.ServerReflection: list_services (field 7) lists
+  // ReplayShard.
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext reflection_context;
+  void* tag;
+  bool ok;
+  auto call = generic.PrepareCall(
+      &reflection_context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  const char list[] = {0x3a, 0x01, '*'};
+  grpc::Slice list_slice(list, sizeof(list));
+  grpc::ByteBuffer list_request(&list_slice, 1);
+  call->Write(list_request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::Slice reply_slice;
+  ASSERT_TRUE(reply.DumpToSingleSlice(&reply_slice).ok());
+  const std::string text(reinterpret_cast<const char*>(reply_slice.begin()),
+                         reply_slice.size());
+  EXPECT_NE(text.find("softq.proto.ReplayShard"), std::string::npos);
+  reflection_context.TryCancel();
+  grpc::Status finish;
+  call->Finish(&finish, reinterpret_cast<void*>(4));
+  while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(4)) {
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 TEST(ReplayServer, ABadFlagIsOneLineAndExitStatusTwo) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
-      {"/bin/sh", "-c", testing::ServerBinary() + " --port=0 --sampler=lifo 2>&1"});
+      {"/bin/sh", "-c",
+       testing::ServerBinary() + " --port=0 --sampler=lifo 2>&1"});
   ASSERT_TRUE(p.ok());
   absl::StatusOr<std::string> line = (*p)->WaitForLine("", absl::Seconds(10));
   ASSERT_TRUE(line.ok()) << line.status();
@@ -227,20 +304,27 @@ TEST(ReplayServer, ABadFlagIsOneLineAndExitStatusTwo) {
 }
 
 TEST(ReplayStats, PrintsATableAndJsonForEveryShard) {
-  absl::StatusOr<ServerProcess> a = StartServer({"--shard_id=alpha", "--capacity=100"});
-  absl::StatusOr<ServerProcess> b = StartServer({"--shard_id=beta", "--capacity=100"});
+  absl::StatusOr<ServerProcess> a =
+      StartServer({"--shard_id=alpha", "--capacity=100"});
+  absl::StatusOr<ServerProcess> b =
+      StartServer({"--shard_id=beta", "--capacity=100"});
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_EQ(InsertOnce(a->stub.get(), Request(MakeBatch(7, 0, 2, 2, 3)))->code(), 0);
+  ASSERT_EQ(
+      InsertOnce(a->stub.get(), Request(MakeBatch(7, 0, 2, 2, 3)))->code(), 0);
   const std::string tool =
       absl::StrCat(std::getenv("TEST_SRCDIR"), "/softq/replay/replay_stats");
-  const std::string shards = absl::StrCat(" --shards=", a->address, ",", b->address);
+  const std::string shards =
+      absl::StrCat(" --shards=", a->address, ",", b->address);
   absl::StatusOr<std::unique_ptr<ChildProcess>> p =
       ChildProcess::Start({"/bin/sh", "-c", tool + shards + " 2>&1"});
   ASSERT_TRUE(p.ok());
-  absl::StatusOr<std::string> row = (*p)->WaitForLine("alpha", absl::Seconds(10));
+  absl::StatusOr<std::string> row =
+      (*p)->WaitForLine("alpha", absl::Seconds(10));
   ASSERT_TRUE(row.ok()) << row.status();
   EXPECT_NE(row->find("7/100"), std::string::npos) << *row;
-  EXPECT_TRUE((*p)->WaitForLine("       per actor (id:inserted) 3:7", absl::Seconds(5)).ok());
+  EXPECT_TRUE(
+      (*p)->WaitForLine("       per actor (id:inserted) 3:7", absl::Seconds(5))
+          .ok());
   EXPECT_TRUE((*p)->WaitForLine("beta", absl::Seconds(5)).ok());
   EXPECT_EQ(*(*p)->Wait(absl::Seconds(10)), 0);
 

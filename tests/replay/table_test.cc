@@ -64,7 +64,8 @@ TEST(Table, RejectsANonFiniteValueWithoutStoringAnyOfTheBatch) {
   batch.set_next_observations(5, std::numeric_limits<float>::quiet_NaN());
   absl::StatusOr<KeyRange> bad = table.Insert(batch);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
-  EXPECT_NE(bad.status().message().find("next_observations[5]"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("next_observations[5]"),
+            std::string::npos);
   EXPECT_EQ(table.size(), 0u);
 }
 
