@@ -41,7 +41,8 @@ class Environment {
   virtual absl::StatusOr<StepResult> Step(absl::Span<const float> action) = 0;
 };
 
-// Environments by name: "multigoal". InvalidArgument for an unknown name.
+// Environments by name: "multigoal" (actor/multigoal.h), "swimmer_speed" and
+// "swimmer_target" (actor/swimmer.h). InvalidArgument for an unknown name.
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const std::string& name,
                                                              uint64_t seed);
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "actor/swimmer.h"
 
 namespace softq {
 
@@ -64,8 +65,14 @@ absl::StatusOr<StepResult> MultiGoalEnv::Step(absl::Span<const float> action) {
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const std::string& name,
                                                              uint64_t seed) {
   if (name == "multigoal") return std::make_unique<MultiGoalEnv>(seed);
-  return absl::InvalidArgumentError(
-      absl::StrCat("--env=", name, ": unknown environment (known: multigoal)"));
+  if (name == "swimmer_speed" || name == "swimmer_target") {
+    absl::StatusOr<std::unique_ptr<SwimmerEnv>> env = SwimmerEnv::Create(
+        name == "swimmer_speed" ? SwimmerEnv::Task::kSpeed : SwimmerEnv::Task::kTarget, seed);
+    if (!env.ok()) return env.status();
+    return std::unique_ptr<Environment>(std::move(*env));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--env=", name, ": unknown environment (known: multigoal, swimmer_speed, swimmer_target)"));
 }
 
 }  // namespace softq
