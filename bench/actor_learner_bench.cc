@@ -5,7 +5,7 @@
 //            shard processes.
 // Target for both ratios: >= 0.9. Starts and stops its own replay_server processes.
 //
-//   bazel run -c opt //bench:actor_learner_bench
+//   bazel run //bench:actor_learner_bench
 #include <signal.h>
 
 #include <iostream>

@@ -6,7 +6,7 @@
   soak: the demo run for --minutes without stopping at the goal: resident memory (RSS) of
         an actor, the learner and a shard near the start and at the end.
 
-  bazel build -c opt //... && /usr/bin/python3 bench/demo_bench.py race
+  bazel build //... && /usr/bin/python3 bench/demo_bench.py race
   /usr/bin/python3 bench/demo_bench.py soak --minutes=10
 """
 import argparse

@@ -2,7 +2,7 @@
 // side with the same update in Python PyTorch (tests/sql_reference.py, the user's
 // alternative), in one run. Each row uses the same thread settings on both sides.
 //
-//   bazel run -c opt //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
+//   bazel run //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
 #include <cstdio>
 #include <iostream>
 #include <memory>

@@ -1,44 +1,55 @@
-// MetricsExporter: serves a process's metrics in Prometheus text format on
-// http://<host>:<port>/metrics (prometheus-cpp). Binaries set gauges by name; every value is
-// a gauge (monotone counts carry a _total suffix). Thread-safe.
+// MetricsExporter: serves a process's metrics in Prometheus text format (version 0.0.4) on
+// http://<host>:<port>/metrics. Binaries set gauges by name; every value is a gauge
+// (monotone counts carry a _total suffix).
+//
+// A small HTTP/1.0 server of its own (one thread, poll-based, joined by the destructor):
+// prometheus-cpp's civetweb server starts its threads with a fixed small stack, which
+// glibc refuses in processes with LibTorch's large static TLS ("Cannot create threads").
+// Thread-safe.
 #ifndef SOFTQ_COMMON_METRICS_H_
 #define SOFTQ_COMMON_METRICS_H_
 
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace prometheus {
-class Exposer;
-class Gauge;
-class Registry;
-}  // namespace prometheus
-
 namespace softq {
 
 class MetricsExporter {
  public:
-  // Listens on host:port (port 0: any free port). Unavailable if the port cannot be bound.
+  // Listens on host:port (an IPv4 address; port 0: any free port). Unavailable if the
+  // port cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(const std::string& host,
                                                                 int port);
   ~MetricsExporter();
 
-  // Sets gauge `name` ([a-zA-Z_:][a-zA-Z0-9_:]*), creating it with `help` on first use.
+  // Sets gauge `name` ([a-zA-Z_:][a-zA-Z0-9_:]*), with `help` given on first use.
   void Set(const std::string& name, double value, const std::string& help = "")
       ABSL_LOCKS_EXCLUDED(mu_);
   int port() const { return port_; }
 
+  // The page served at /metrics.
+  std::string Render() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
-  MetricsExporter() = default;
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_ = 0;
-  absl::Mutex mu_;
-  std::map<std::string, prometheus::Gauge*> gauges_ ABSL_GUARDED_BY(mu_);
+  MetricsExporter(int fd, int port) : listen_fd_(fd), port_(port) {}
+  void Serve() ABSL_LOCKS_EXCLUDED(mu_);
+
+  struct Gauge {
+    std::string help;
+    double value = 0;
+  };
+  const int listen_fd_;
+  const int port_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Gauge> gauges_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
 };
 
 }  // namespace softq

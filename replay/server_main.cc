@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags.h"
+#include "common/metrics.h"
 #include "common/shutdown.h"
 #include "replay/service.h"
 #include "replay/shard.h"
@@ -48,6 +49,7 @@ ABSL_FLAG(double, error_buffer, 0,
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "directory for the shard's checkpoint (restored at start, written on "
           "SIGTERM)");
+ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "largest gRPC message accepted or sent");
 
@@ -87,6 +89,7 @@ int Main(int argc, char** argv) {
           FlagAtLeast("capacity", static_cast<double>(options.capacity), 1),
           FlagOneOf("sampler", options.sampler, {"uniform", "prioritized"}),
           FlagInRange("priority_exponent", options.priority_exponent, 0, 1),
+          FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
           FlagInRange("max_message_bytes",
                       absl::GetFlag(FLAGS_max_message_bytes), 1024, INT32_MAX),
           FlagAtLeast(
@@ -147,7 +150,28 @@ int Main(int argc, char** argv) {
   std::cout << "replay_server listening on " << host << ":" << bound_port
             << std::endl;
 
-  WaitForShutdown();
+  std::unique_ptr<MetricsExporter> metrics;
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> m =
+        MetricsExporter::Start(host, absl::GetFlag(FLAGS_metrics_port));
+    if (!m.ok()) return Fail(argv[0], m.status());
+    metrics = *std::move(m);
+    std::cerr << "replay_server: metrics on " << host << ":" << metrics->port() << std::endl;
+  }
+  // Wait for SIGTERM; meanwhile refresh the Prometheus gauges every second.
+  while (!WaitForShutdown(absl::Seconds(1))) {
+    if (metrics == nullptr) continue;
+    proto::ShardStats stats;
+    shard->Stats(&stats);
+    metrics->Set("softq_replay_size", stats.size(), "transitions held");
+    metrics->Set("softq_replay_capacity", stats.capacity(), "most transitions held");
+    metrics->Set("softq_replay_inserts_total", stats.inserts_total(), "transitions inserted");
+    metrics->Set("softq_replay_samples_total", stats.samples_total(), "transitions sampled");
+    metrics->Set("softq_replay_insert_rate", stats.insert_rate(), "transitions inserted/s");
+    metrics->Set("softq_replay_sample_rate", stats.sample_rate(), "transitions sampled/s");
+    metrics->Set("softq_replay_resident_bytes", stats.resident_bytes(), "process RSS");
+  }
+  metrics.reset();
   server->GetHealthCheckService()->SetServingStatus(false);
   shard->Cancel();  // blocked Insert/Sample calls return CANCELLED
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

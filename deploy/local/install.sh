@@ -16,8 +16,8 @@ PACKAGES=(
   libmujoco-dev
   # Python side: the cross-check test, the plots and the Python benchmark peer
   python3-torch python3-numpy python3-matplotlib
-  # metrics export; the replay benchmark's peer (Redis through hiredis)
-  prometheus-cpp-dev redis-server libhiredis-dev
+  # the replay benchmark's peer (Redis through hiredis)
+  redis-server libhiredis-dev
 )
 
 missing=()

@@ -1,0 +1,63 @@
+// MetricsExporter serves Prometheus text format over HTTP, also in a process that links
+// LibTorch (whose static TLS broke civetweb's small-stack threads).
+#include "common/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace softq {
+namespace {
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) < 0) return "";
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  close(fd);
+  return response;
+}
+
+TEST(MetricsExporter, ServesGaugesInPrometheusTextFormat) {
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
+      MetricsExporter::Start("127.0.0.1", 0);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  ASSERT_GT((*exporter)->port(), 0);
+  (*exporter)->Set("softq_test_updates_total", 42, "updates so far");
+  (*exporter)->Set("softq_test_rate", 1.5);
+  (*exporter)->Set("softq_test_updates_total", 43);
+  const std::string page = HttpGet((*exporter)->port(), "/metrics");
+  EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200 OK"));
+  EXPECT_THAT(page, ::testing::HasSubstr("# HELP softq_test_updates_total updates so far"));
+  EXPECT_THAT(page, ::testing::HasSubstr("# TYPE softq_test_updates_total gauge"));
+  EXPECT_THAT(page, ::testing::HasSubstr("softq_test_updates_total 43\n"));
+  EXPECT_THAT(page, ::testing::HasSubstr("softq_test_rate 1.5\n"));
+  EXPECT_THAT(HttpGet((*exporter)->port(), "/other"), ::testing::StartsWith("HTTP/1.0 404"));
+}
+
+TEST(MetricsExporter, APortInUseIsAnError) {
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> first = MetricsExporter::Start("127.0.0.1", 0);
+  ASSERT_TRUE(first.ok());
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> second =
+      MetricsExporter::Start("127.0.0.1", (*first)->port());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace softq
