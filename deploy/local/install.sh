@@ -18,6 +18,9 @@ PACKAGES=(
   python3-torch python3-numpy python3-matplotlib
   # metrics export; the replay benchmark's peer (Redis through hiredis)
   prometheus-cpp-dev redis-server libhiredis-dev
+  # cluster launch: Slurm 22.05 for tests/cluster:slurm_test; Node.js for the manifests'
+  # offline validation (tests/cluster:k8s_test; npm itself: see deploy/k8s/validate/install.sh)
+  slurm-wlm nodejs
 )
 
 missing=()

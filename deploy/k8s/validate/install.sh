@@ -10,7 +10,7 @@ want="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
-command -v npm > /dev/null || { echo "k8s validate: npm is missing (apt-get install npm)" >&2; exit 1; }
+command -v npm > /dev/null || { echo "k8s validate: npm is missing (Debian: apt-get install npm)" >&2; exit 1; }
 echo "k8s validate: npm ci (js-yaml, kubernetes-models)" >&2
 npm ci --no-audit --no-fund --loglevel=error > /dev/null
 echo "$want" > "$stamp"
