@@ -147,8 +147,8 @@ class LocalSlurm:
         return "\n".join(out)
 
     def strays(self):
-        """PIDs of processes, other than the daemons, whose environment names this cluster's
-        configuration: job steps and their tasks."""
+        """PIDs of processes whose environment names this cluster's configuration, other than
+        the daemons and slurmctld's own helper (slurmscriptd): job steps and their tasks."""
         mine = {p.pid for p in self.daemons.values()}
         needle = f"SLURM_CONF={self.conf}".encode()
         found = []
@@ -156,10 +156,14 @@ class LocalSlurm:
             if not entry.isdigit() or int(entry) in mine or int(entry) == os.getpid():
                 continue
             try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid == self.daemons["slurmctld"].pid:
+                    continue
                 with open(f"/proc/{entry}/environ", "rb") as f:
                     if needle in f.read().split(b"\0"):
                         found.append(int(entry))
-            except OSError:
+            except (OSError, KeyError, IndexError, ValueError):
                 pass
         return found
 

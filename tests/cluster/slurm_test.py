@@ -164,7 +164,9 @@ def main():
             log = read(os.path.join(logs, f"actor-{k}.log"))
             line = [l for l in log.splitlines() if "stopped after" in l]
             check(line, f"actor {k} stopped on SIGTERM: {line[-1] if line else 'no line'}")
-        check(not slurm.strays(), "no job process left after the job ended")
+        left = wait_until("job processes gone", lambda: not slurm.strays(), 20, interval=0.5)
+        check(left, "no job process left after the job ended: "
+                    f"{[read(f'/proc/{p}/cmdline').replace(chr(0), ' ') for p in slurm.strays()]}")
     finally:
         if job is not None and slurm.job_state(job) is not None:
             slurm.run(["scancel", str(job)], check=False)
