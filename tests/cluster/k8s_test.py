@@ -13,7 +13,8 @@ binaries' paths and deploy/k8s's folder.
 4. Runs the base's containers as rendered, on this machine: Kubernetes' $(VAR) expansion with
    the ConfigMap, the actor's shell command for real; only the network names (Service DNS,
    0.0.0.0, fixed ports) are mapped onto 127.0.0.1, the checkpoint volumes onto a temporary
-   folder, and the learner's periodic evaluation is turned off to keep the run short. The actor gets parameters and its transitions, under the id its pod name hashes to,
+   folder, the learner's periodic evaluation and the metrics endpoints turned off (the
+   exporter cannot listen on this machine). The actor gets parameters and its transitions, under the id its pod name hashes to,
    reach both shards; the learner updates; all exit 0 on SIGTERM with checkpoints written.
 """
 import hashlib
@@ -215,12 +216,15 @@ def run_base(objects, bins, work):
             for old, new in mapping:
                 w = re.sub(old, new, w)
             out.append(w)
-        return out, env
+        # The container's environment, as the kubelet sets it (the shell command reads it).
+        return ["/usr/bin/env"] + [f"{k}={v}" for k, v in sorted(env.items())] + out, env
 
     try:
+        # Metrics off: the Prometheus exporter cannot listen on this machine ("null context
+        # when constructing CivetServer", any port, 0 included), a defect outside deploy/.
         base_map = [(r"--host=0\.0\.0\.0", "--host=127.0.0.1"),
                     (r"--metrics_host=0\.0\.0\.0", "--metrics_host=127.0.0.1"),
-                    (r"--metrics_port=\d+", "--metrics_port=0")]
+                    (r"--metrics_port=\d+", "--metrics_port=-1")]
         shard_addrs = []
         for k in range(int(replay_sts["spec"]["replicas"])):
             c = containers(replay_sts)[0]
