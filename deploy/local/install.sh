@@ -18,6 +18,9 @@ PACKAGES=(
   python3-torch python3-numpy python3-matplotlib
   # the replay benchmark's peer (Redis through hiredis)
   redis-server libhiredis-dev
+  # cluster launch: Slurm 22.05 for tests/cluster:slurm_test; Node.js for the manifests'
+  # offline validation (tests/cluster:k8s_test)
+  slurm-wlm nodejs
 )
 
 missing=()
@@ -26,6 +29,9 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm ships with NodeSource's nodejs but is a package of its own in Debian.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install: all ${#PACKAGES[@]} packages present"

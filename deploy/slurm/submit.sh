@@ -1,0 +1,77 @@
+#!/bin/bash
+# Submits softq as one heterogeneous Slurm job (deploy/slurm/softq.sbatch): replay shards,
+# one learner, actors. Every setting is a flag; anything after `--` goes to sbatch as job-wide
+# options (e.g. --output, --time, --account, --parsable). Prints sbatch's answer.
+#
+#   deploy/slurm/submit.sh --bin=/shared/softq/bin --run_dir=/shared/softq/run \
+#       --shards=4 --shard_nodes=2 --actors=16 --actor_nodes=4 --learner_gres=gpu:1
+#
+# Flags (default):
+#   --bin (required)          directory with replay_server, replay_stats, learner_main,
+#                             actor_main, the same path on every node
+#   --run_dir (./softq-run)   checkpoints (replay/, learner/) and logs (logs/<job>/), shared
+#   --partition               partition of every group (sbatch's default when empty)
+#   --shards (2) --shard_nodes (1) --shard_cpus (1 per shard) --shard_mem (4G per node)
+#   --learner_cpus (2) --learner_mem (8G) --learner_gres (none; e.g. gpu:1)
+#   --actors (4) --actor_nodes (1) --actor_cpus (1 per actor) --actor_mem (4G per node)
+#   --replay_port (17000, + local rank) --learner_port (17100)
+#   --learner_metrics_port (-1: off) --actor_metrics_port (-1: off; base + local rank)
+#   --replay_flags, --learner_flags, --actor_flags ("")  extra flags of the binaries
+#   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+bin="" run_dir="$PWD/softq-run" partition="" overcommit=0
+shards=2 shard_nodes=1 shard_cpus=1 shard_mem=4G
+learner_cpus=2 learner_mem=8G learner_gres=""
+actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
+replay_port=17000 learner_port=17100 learner_metrics_port=-1 actor_metrics_port=-1
+replay_flags="" learner_flags="" actor_flags=""
+sbatch_args=()
+while (($#)); do
+  case "$1" in
+    --) shift; sbatch_args=("$@"); break ;;
+    --overcommit) overcommit=1 ;;
+    --*=*)
+      name="${1%%=*}"; name="${name#--}"; value="${1#*=}"
+      case "$name" in
+        bin | run_dir | partition | shards | shard_nodes | shard_cpus | shard_mem | learner_cpus | \
+          learner_mem | learner_gres | actors | actor_nodes | actor_cpus | actor_mem | \
+          replay_port | learner_port | learner_metrics_port | actor_metrics_port | \
+          replay_flags | learner_flags | actor_flags)
+          printf -v "$name" '%s' "$value" ;;
+        *) echo "submit.sh: unknown flag --${name} (see the header of $0)" >&2; exit 2 ;;
+      esac
+      ;;
+    *) echo "submit.sh: unexpected argument '$1' (flags are --name=value)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "$bin" ]]; then
+  echo "submit.sh: --bin=<directory with the four binaries> is required" >&2
+  exit 2
+fi
+for b in replay_server replay_stats learner_main actor_main; do
+  [[ -x "$bin/$b" ]] || { echo "submit.sh: --bin=$bin has no executable $b" >&2; exit 2; }
+done
+for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpus; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --$n=${!n}: must be a positive integer" >&2; exit 2; }
+done
+((shards >= shard_nodes)) || { echo "submit.sh: --shards=$shards < --shard_nodes=$shard_nodes" >&2; exit 2; }
+((actors >= actor_nodes)) || { echo "submit.sh: --actors=$actors < --actor_nodes=$actor_nodes" >&2; exit 2; }
+
+common=()
+[[ -n "$partition" ]] && common+=(--partition="$partition")
+((overcommit)) && common+=(--overcommit)
+replay=(--nodes="$shard_nodes" --ntasks="$shards" --cpus-per-task="$shard_cpus" --mem="$shard_mem")
+learner=(--nodes=1 --ntasks=1 --cpus-per-task="$learner_cpus" --mem="$learner_mem")
+[[ -n "$learner_gres" ]] && learner+=(--gres="$learner_gres")
+actor=(--nodes="$actor_nodes" --ntasks="$actors" --cpus-per-task="$actor_cpus" --mem="$actor_mem")
+
+mkdir -p "$run_dir"
+export SOFTQ_BIN="$(cd "$bin" && pwd)" SOFTQ_RUN_DIR="$(cd "$run_dir" && pwd)" SOFTQ_SLURM_DIR="$here"
+export SOFTQ_REPLAY_PORT="$replay_port" SOFTQ_LEARNER_PORT="$learner_port"
+export SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port" SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
+export SOFTQ_REPLAY_FLAGS="$replay_flags" SOFTQ_LEARNER_FLAGS="$learner_flags" SOFTQ_ACTOR_FLAGS="$actor_flags"
+exec sbatch --export=ALL "${sbatch_args[@]}" "${common[@]}" "${replay[@]}" \
+  : "${common[@]}" "${learner[@]}" : "${common[@]}" "${actor[@]}" "$here/softq.sbatch"
