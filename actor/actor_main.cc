@@ -21,7 +21,7 @@
 ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
 ABSL_FLAG(std::string, learner, "", "host:port of the learner's parameter service");
 ABSL_FLAG(int32_t, actor_id, 0, "this actor's id, in [0, 2^31)");
-ABSL_FLAG(std::string, env, "multigoal", "environment");
+ABSL_FLAG(std::string, env, "multigoal", "environment: multigoal, swimmer_speed, swimmer_target");
 ABSL_FLAG(int32_t, num_envs, 4, "environments stepped together");
 ABSL_FLAG(int32_t, steps_per_write, 4, "steps gathered into one replay message");
 ABSL_FLAG(std::string, hidden, "128,128", "hidden widths of the sampling network");
@@ -53,7 +53,6 @@ int Run(const char* program) {
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
       FlagAddressList("learner", absl::GetFlag(FLAGS_learner)),
       FlagInRange("actor_id", absl::GetFlag(FLAGS_actor_id), 0, INT32_MAX),
-      FlagOneOf("env", absl::GetFlag(FLAGS_env), {"multigoal"}),
       FlagInRange("num_envs", absl::GetFlag(FLAGS_num_envs), 1, 4096),
       FlagInRange("steps_per_write", absl::GetFlag(FLAGS_steps_per_write), 1, 10000),
       hidden.status(),

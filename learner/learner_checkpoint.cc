@@ -97,6 +97,16 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   return static_cast<uint64_t>(version);
 }
 
+absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string& dir) {
+  SqlAgent pretrained(agent.config(), agent.device());
+  absl::StatusOr<uint64_t> restored = RestoreLearnerCheckpoint(pretrained, dir);
+  if (!restored.ok()) return restored.status();
+  CopyParameters(*pretrained.q(), *agent.q());
+  CopyParameters(*pretrained.q_target(), *agent.q_target());
+  CopyParameters(*pretrained.policy(), *agent.policy());
+  return absl::OkStatus();
+}
+
 absl::Status ExportSamplingNetworkTorchScript(SamplingNetwork& policy, const std::string& path) {
   try {
     torch::jit::Module module("SamplingNetwork");

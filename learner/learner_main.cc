@@ -19,7 +19,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "actor/environment.h"
 #include "actor/multigoal_evaluation.h"
+#include "actor/return_evaluation.h"
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
@@ -34,7 +36,10 @@ ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shar
 ABSL_FLAG(std::string, host, "127.0.0.1", "address the parameter service listens on");
 ABSL_FLAG(int32_t, port, 0, "parameter service port; 0 picks a free one (printed)");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, or auto (cuda when available)");
-ABSL_FLAG(std::string, env, "multigoal", "environment (sets the dimensions and evaluation)");
+ABSL_FLAG(std::string, env, "multigoal",
+          "environment: multigoal, swimmer_speed, swimmer_target (sets dimensions, evaluation)");
+ABSL_FLAG(std::string, init_from, "",
+          "start from the networks of this learner checkpoint dir (fine-tuning; fresh optimizers)");
 ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
 ABSL_FLAG(int32_t, prefetch, 4, "batches sampled ahead from the shards");
 ABSL_FLAG(int64_t, publish_interval, 20, "updates between parameter publications");
@@ -65,12 +70,15 @@ int Run(const char* program) {
   std::vector<std::string> shards = absl::StrSplit(absl::GetFlag(FLAGS_replay), ',',
                                                    absl::SkipEmpty());
   const std::string device_flag = absl::GetFlag(FLAGS_device);
-  absl::StatusOr<SqlConfig> sql = SqlConfigFromFlags(2, 2);
+  absl::StatusOr<std::unique_ptr<Environment>> probe = MakeEnvironment(absl::GetFlag(FLAGS_env), 0);
+  if (!probe.ok()) return ReportFlagError(program, probe.status());
+  const EnvSpec spec = (*probe)->spec();
+  const bool multigoal = absl::GetFlag(FLAGS_env) == "multigoal";
+  absl::StatusOr<SqlConfig> sql = SqlConfigFromFlags(spec.observation_dim, spec.action_dim);
   absl::Status flags_ok = CheckFlags({
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
       FlagInRange("port", absl::GetFlag(FLAGS_port), 0, 65535),
       FlagOneOf("device", device_flag, {"cpu", "cuda", "auto"}),
-      FlagOneOf("env", absl::GetFlag(FLAGS_env), {"multigoal"}),
       sql.status(),
       FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 16),
       FlagInRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1, 64),
@@ -99,6 +107,13 @@ int Run(const char* program) {
   torch::manual_seed(absl::GetFlag(FLAGS_seed));
   SqlAgent agent(*sql, device);
   uint64_t version = 0;
+  if (const std::string init = absl::GetFlag(FLAGS_init_from); !init.empty()) {
+    if (absl::Status s = InitializeFromLearnerCheckpoint(agent, init); !s.ok()) {
+      std::cerr << "learner: --init_from=" << init << ": " << s.message() << std::endl;
+      return 1;
+    }
+    std::cout << "learner: networks initialized from " << LearnerCheckpointPath(init) << std::endl;
+  }
   const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   if (!checkpoint_dir.empty()) {
     absl::StatusOr<uint64_t> restored = RestoreLearnerCheckpoint(agent, checkpoint_dir);
@@ -161,10 +176,22 @@ int Run(const char* program) {
   }
   ActingPolicy eval_policy(sql->observation_dim, sql->action_dim, sql->hidden,
                            absl::GetFlag(FLAGS_seed) + 17);
+  // Multi-goal: goals reached (the success criterion); other environments: mean return.
   auto evaluate = [&]() {
     eval_policy.SetParameters(agent.PolicyParameters(), learner.version()).IgnoreError();
-    return EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
-                             absl::GetFlag(FLAGS_seed) + 1000);
+    if (multigoal) {
+      return EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
+                               absl::GetFlag(FLAGS_seed) + 1000);
+    }
+    MultiGoalEvaluation by_return;
+    absl::StatusOr<ReturnEvaluation> r =
+        EvaluateReturn(eval_policy, absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_eval_rollouts),
+                       absl::GetFlag(FLAGS_seed) + 1000);
+    if (r.ok()) by_return.mean_return = r->mean;
+    return by_return;
+  };
+  auto summary = [&](const MultiGoalEvaluation& e) {
+    return multigoal ? e.Summary() : absl::StrFormat("return %.2f", e.mean_return);
   };
 
   const absl::Time start = absl::Now();
@@ -189,7 +216,7 @@ int Run(const char* program) {
         last_eval = evaluate();
         last_eval_step = step;
         solved = last_eval.Solved();
-        std::cout << absl::StrFormat("learner: eval at update %d: %s", step, last_eval.Summary())
+        std::cout << absl::StrFormat("learner: eval at update %d: %s", step, summary(last_eval))
                   << std::endl;
         if (solved && absl::GetFlag(FLAGS_stop_when_solved)) break;
       }
@@ -217,7 +244,7 @@ int Run(const char* program) {
                        "Q %.2f  version %d%s%s",
                        wall, agent.step(), rate, source.sampled(), last.critic_loss, last.mean_q,
                        learner.version(),
-                       last_eval.rollouts ? "  eval " + last_eval.Summary() : "",
+                       last_eval_step >= 0 ? "  eval " + summary(last_eval) : "",
                        waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
                 << std::endl;
       if (csv.is_open()) {
@@ -262,9 +289,9 @@ int Run(const char* program) {
                                absl::ToDoubleSeconds(absl::Now() - start),
                                (agent.step() - start_step) /
                                    std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
-                               final_eval.Summary())
+                               summary(final_eval))
             << std::endl;
-  if (!absl::GetFlag(FLAGS_rollouts_csv).empty()) {
+  if (multigoal && !absl::GetFlag(FLAGS_rollouts_csv).empty()) {
     if (absl::Status s = WriteTrajectoriesCsv(final_eval, absl::GetFlag(FLAGS_rollouts_csv));
         !s.ok()) {
       std::cerr << "learner: " << s.message() << std::endl;
