@@ -96,6 +96,9 @@ int Run(const char* program) {
 
   ReplayClientOptions options;
   options.addresses = absl::StrSplit(absl::GetFlag(FLAGS_replay), ',', absl::SkipEmpty());
+  // A back-pressure wait gives up after 1 s (ReplaySink retries, checking for SIGTERM in
+  // between), so SIGTERM is honoured within seconds even when no shard answers.
+  options.rpc_timeout = absl::Seconds(1);
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
   if (!writer.ok()) {
     std::cerr << tag << writer.status() << std::endl;
@@ -152,7 +155,7 @@ int Run(const char* program) {
   if (absl::Status s = actor.Flush(); !s.ok() && !absl::IsCancelled(s)) {
     std::cerr << tag << "flush: " << s << std::endl;
   }
-  if (absl::Status s = (*writer)->Flush(absl::Seconds(5)); !s.ok()) {
+  if (absl::Status s = (*writer)->Flush(absl::Seconds(2)); !s.ok()) {
     std::cerr << tag << "replay flush: " << s << std::endl;
   }
   std::cout << tag << "stopped after " << actor.env_steps() << " env steps, "

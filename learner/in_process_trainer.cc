@@ -53,6 +53,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   const absl::Time start = absl::Now();
   int64_t next_eval = options.eval_interval > 0 ? options.eval_interval : -1;
   while (actor.env_steps() < options.max_env_steps) {
+    if (options.stop_requested && options.stop_requested()) break;
     if (absl::Status s = actor.Step(); !s.ok()) return s;
     if (replay.size() >= options.min_replay_size) {
       for (int u = 0; u < options.updates_per_step; ++u) {

@@ -28,6 +28,9 @@ struct InProcessOptions {
   bool stop_when_solved = false;     // end at the first evaluation that meets the criterion
   uint64_t seed = 0;
   std::string trajectories_csv;      // final evaluation's rollouts, if set
+  // Polled between env steps; true ends training early (then the final evaluation runs as
+  // usual). Empty: never. train_in_process passes ShutdownRequested (SIGTERM/SIGINT).
+  std::function<bool()> stop_requested;
 };
 
 struct InProcessResult {

@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "common/flags.h"
+#include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "learner/in_process_trainer.h"
 #include "learner/sql_flags.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   });
   if (!flags_ok.ok()) return softq::ReportFlagError(argv[0], flags_ok);
 
+  softq::InstallShutdownHandlers();
   std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
   softq::InProcessOptions options;
   options.sql = *sql;
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   options.eval_rollouts = absl::GetFlag(FLAGS_eval_rollouts);
   options.stop_when_solved = absl::GetFlag(FLAGS_stop_when_solved);
   options.trajectories_csv = absl::GetFlag(FLAGS_trajectories_csv);
+  options.stop_requested = softq::ShutdownRequested;
   absl::StatusOr<softq::InProcessResult> result = softq::TrainInProcess(
       options, [](const std::string& line) { std::cout << line << std::endl; });
   if (!result.ok()) {
@@ -61,5 +64,7 @@ int main(int argc, char** argv) {
             << ", " << result->seconds << " s, first solved at "
             << result->first_solved_env_steps << " env steps; "
             << result->final_evaluation.Summary() << std::endl;
+  // Stopped by SIGTERM/SIGINT: a clean stop, whatever the policy learned so far.
+  if (softq::ShutdownRequested()) return 0;
   return result->final_evaluation.Solved() ? 0 : 1;
 }

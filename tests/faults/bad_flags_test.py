@@ -1,0 +1,72 @@
+"""Malformed flags on every binary: an unknown flag, a value that does not parse and a value
+out of range each give exactly one line on stderr that names the flag, and exit status 2,
+before any port is opened or any work starts. Run by tests/faults/fault_test.sh as
+`bad_flags_test.py BIN_DIR`.
+"""
+import os
+import subprocess
+import sys
+
+# binary -> flags a well-formed command line needs (so the bad flag is the first problem).
+REQUIRED = {
+    "replay/replay_server": [],
+    "replay/replay_stats": ["--shards=127.0.0.1:1"],
+    "learner/learner_main": ["--replay=127.0.0.1:1"],
+    "actor/actor_main": ["--replay=127.0.0.1:1", "--learner=127.0.0.1:2"],
+    "learner/train_in_process": [],
+}
+# binary -> (flag, unparsable value, out-of-range value)
+CASES = {
+    "replay/replay_server": [("port", "abc", "70000"), ("capacity", "-5", "0"),
+                             ("priority_exponent", "x", "1.5"), ("sampler", None, "lifo"),
+                             ("shard_id", None, None)],
+    "replay/replay_stats": [("timeout_ms", "soon", "0"), ("shards", None, "nohost")],
+    "learner/learner_main": [("port", "abc", "-1"), ("batch_size", "1e", "0"),
+                             ("device", None, "tpu"), ("discount", "x", "2"),
+                             ("replay", None, "127.0.0.1:99999")],
+    "actor/actor_main": [("num_envs", "four", "0"), ("actor_id", "x", "-3"),
+                         ("hidden", None, "128,-1"), ("learner", None, "nocolon")],
+    "learner/train_in_process": [("max_env_steps", "many", "-1"), ("batch_size", "x", "0"),
+                                 ("torch_threads", "x", "0")],
+}
+
+failures = []
+runs = 0
+
+
+def check(binary, argv, flag):
+    global runs
+    runs += 1
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    except subprocess.TimeoutExpired:
+        failures.append(f"{' '.join(argv[1:])}: did not exit within 60 s")
+        print(f"FAIL {binary} {argv[1:]}: hangs", flush=True)
+        return
+    lines = p.stderr.splitlines()
+    ok = p.returncode == 2 and len(lines) == 1 and f"--{flag}" in lines[0]
+    print(f"{'ok  ' if ok else 'FAIL'} {binary} {' '.join(argv[1:])} -> exit {p.returncode}, "
+          f"stderr {lines}", flush=True)
+    if not ok:
+        failures.append(f"{binary} {argv[1:]}: exit {p.returncode}, stderr {lines}")
+
+
+def main():
+    bin_dir = sys.argv[1]
+    for binary, cases in CASES.items():
+        path = os.path.join(bin_dir, binary)
+        base = [path] + REQUIRED[binary]
+        check(binary, base + ["--no_such_flag=1"], "no_such_flag")
+        check(binary, base + ["--no_such_flag"], "no_such_flag")
+        for flag, bad, out_of_range in cases:
+            if bad is not None:
+                check(binary, base + [f"--{flag}={bad}"], flag)
+            if out_of_range is not None:
+                check(binary, base + [f"--{flag}={out_of_range}"], flag)
+    print(f"bad flags: {runs} command lines, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,577 @@
+// Seeded random-mutation fuzzing of a real replay shard (the gRPC service and its
+// Shard, in this process, over a loopback port) and of checkpoint loading.
+//
+// Why not libFuzzer: Bazel 4.2.3 has no fuzzing rules and the project's
+// toolchain is gcc; a clang toolchain with -fsanitize=fuzzer linked against
+// Debian's gcc-built gRPC/Abseil/Protobuf is not worth the friction. These
+// tests mutate valid seeds (bytes of the serialized message, then parsed; and
+// field-level edits with boundary values) with a seeded std::mt19937_64, run
+// under --config=asan like every other test, and print the seed and the number
+// of executions. Inputs that do not parse are a test of protobuf, not of the
+// shard, and are skipped (counted).
+//
+// Budget: SOFTQ_FUZZ_SECONDS per target (default 4) or SOFTQ_FUZZ_ITERATIONS
+// (exact count, overrides the time budget); SOFTQ_FUZZ_SEED (default 1). A
+// longer run:
+//   bazel test //tests/fuzz:replay_fuzz_test --test_env=SOFTQ_FUZZ_SECONDS=300
+//     --test_timeout=3600 [--config=asan]
+//
+// Every input must end in an OK or error status (never a crash, hang or a
+// broken stream), and after every target the store is consistent: the stats'
+// size equals what was acknowledged, and items with the known keys still hold
+// the known data.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <functional>
+#include <iostream>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/replay.grpc.pb.h"
+#include "replay/checkpoint.h"
+#include "replay/crc32.h"
+#include "replay/service.h"
+#include "replay/shard.h"
+
+namespace softq {
+namespace {
+
+constexpr uint32_t kObs = 3, kAct = 2;
+constexpr int kKnown = 64;  // transitions with ids 0..63, inserted first
+constexpr uint64_t kCapacity = 200000;
+
+// Transitions whose every value encodes an id (as tests/replay/server_fixture):
+// reward = id, observation[j] = id + j/100, next_observation[j] = id + 0.5 +
+// j/100, action[j] = -id/1e6 - j/1000, done = id odd.
+proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t actor_id) {
+  proto::TransitionBatch b;
+  b.set_observation_dim(kObs);
+  b.set_action_dim(kAct);
+  b.set_actor_id(actor_id);
+  for (int i = 0; i < n; ++i) {
+    const int id = first_id + i;
+    for (uint32_t j = 0; j < kObs; ++j) b.add_observations(id + j / 100.0f);
+    for (uint32_t j = 0; j < kAct; ++j) b.add_actions(-id / 1e6f - j / 1000.0f);
+    b.add_rewards(static_cast<float>(id));
+    for (uint32_t j = 0; j < kObs; ++j) b.add_next_observations(id + 0.5f + j / 100.0f);
+    b.add_dones(id % 2 == 1);
+  }
+  return b;
+}
+
+// The id of item i (its reward) when every field matches MakeBatch, else -1.
+int CheckedId(const proto::TransitionBatch& b, int i) {
+  const int id = static_cast<int>(b.rewards(i));
+  for (uint32_t j = 0; j < kObs; ++j) {
+    if (b.observations(i * kObs + j) != id + j / 100.0f) return -1;
+    if (b.next_observations(i * kObs + j) != id + 0.5f + j / 100.0f) return -1;
+  }
+  for (uint32_t j = 0; j < kAct; ++j) {
+    if (b.actions(i * kAct + j) != -id / 1e6f - j / 1000.0f) return -1;
+  }
+  if (b.dones(i) != (id % 2 == 1)) return -1;
+  return id;
+}
+
+std::string TempDir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/softq_fuzz_XXXXXX");
+  return ::mkdtemp(dir.data()) != nullptr ? dir : "/tmp";
+}
+
+uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+// Time or iteration budget of one target.
+class Budget {
+ public:
+  Budget()
+      : iterations_(EnvOr("SOFTQ_FUZZ_ITERATIONS", 0)),
+        end_(absl::Now() + absl::Seconds(EnvOr("SOFTQ_FUZZ_SECONDS", 4))) {}
+  // True while the budget lasts.
+  bool More() {
+    if (iterations_ > 0) return done_++ < iterations_;
+    return absl::Now() < end_;
+  }
+
+ private:
+  const uint64_t iterations_;
+  const absl::Time end_;
+  uint64_t done_ = 0;
+};
+
+// Byte- and field-level mutations of serialized protobufs.
+class Mutator {
+ public:
+  explicit Mutator(uint64_t seed) : gen_(seed) {}
+  std::mt19937_64& gen() { return gen_; }
+  uint64_t Below(uint64_t n) { return n == 0 ? 0 : gen_() % n; }
+  bool Chance(int percent) { return Below(100) < static_cast<uint64_t>(percent); }
+
+  // 1-4 byte edits: bit flip, random or boundary byte, insert, erase,
+  // duplicate, truncate.
+  void MutateBytes(std::string* s) {
+    const int edits = 1 + Below(4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t n = s->size();
+      switch (Below(7)) {
+        case 0:
+          if (n) (*s)[Below(n)] ^= static_cast<char>(1 << Below(8));
+          break;
+        case 1:
+          if (n) (*s)[Below(n)] = static_cast<char>(gen_());
+          break;
+        case 2: {
+          static const char kBoundary[] = {0, 1, 0x7f, '\x80', '\xff', '\xfe'};
+          if (n) (*s)[Below(n)] = kBoundary[Below(sizeof(kBoundary))];
+          break;
+        }
+        case 3: {
+          std::string ins(1 + Below(8), '\0');
+          for (char& c : ins) c = static_cast<char>(gen_());
+          s->insert(Below(n + 1), ins);
+          break;
+        }
+        case 4:
+          if (n) s->erase(Below(n), 1 + Below(16));
+          break;
+        case 5:
+          if (n) {
+            const size_t at = Below(n);
+            s->insert(Below(n + 1), s->substr(at, 1 + Below(32)));
+          }
+          break;
+        case 6:
+          s->resize(Below(n + 1));
+          break;
+      }
+    }
+  }
+
+  float Float() {
+    static const float kValues[] = {0.0f,
+                                    -0.0f,
+                                    1.0f,
+                                    -1.0f,
+                                    1e38f,
+                                    -1e38f,
+                                    1e-45f,
+                                    std::numeric_limits<float>::quiet_NaN(),
+                                    std::numeric_limits<float>::infinity(),
+                                    -std::numeric_limits<float>::infinity()};
+    return Chance(50) ? kValues[Below(10)]
+                      : std::uniform_real_distribution<float>(-10, 10)(gen_);
+  }
+  uint64_t Integer() {
+    static const uint64_t kValues[] = {0,          1,          2,         3,
+                                       255,        4096,       4097,      65535,
+                                       1u << 31,   UINT32_MAX, UINT64_MAX, 1000000,
+                                       1000001,    INT64_MAX};
+    return Chance(70) ? kValues[Below(14)] : gen_();
+  }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+// Field-level edits of a TransitionBatch: dimensions, array lengths, values.
+void MutateBatch(Mutator& m, proto::TransitionBatch* b) {
+  switch (m.Below(9)) {
+    case 0:
+      b->set_observation_dim(static_cast<uint32_t>(m.Integer()));
+      break;
+    case 1:
+      b->set_action_dim(static_cast<uint32_t>(m.Integer()));
+      break;
+    case 2:
+      if (b->observations_size()) b->set_observations(m.Below(b->observations_size()), m.Float());
+      break;
+    case 3:
+      if (b->rewards_size()) b->set_rewards(m.Below(b->rewards_size()), m.Float());
+      break;
+    case 4:
+      b->add_actions(m.Float());
+      break;
+    case 5:
+      if (b->dones_size()) b->mutable_dones()->RemoveLast();
+      break;
+    case 6:
+      b->set_actor_id(static_cast<uint32_t>(m.Integer()));
+      break;
+    case 7:
+      b->add_episode_ids(m.Integer());
+      if (m.Chance(50)) b->add_step_ids(static_cast<uint32_t>(m.Integer()));
+      break;
+    case 8:
+      if (b->next_observations_size())
+        b->mutable_next_observations()->Truncate(m.Below(b->next_observations_size()));
+      break;
+  }
+}
+
+// A shard behind an in-process gRPC server on 127.0.0.1.
+class FuzzedShard : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    seed_ = EnvOr("SOFTQ_FUZZ_SEED", 1);
+    dir_ = TempDir();
+    ShardOptions options;
+    options.shard_id = "fuzz";
+    options.capacity = kCapacity;  // inserts stop at half: no eviction
+    options.sampler = "prioritized";
+    options.observation_dim = kObs;
+    options.action_dim = kAct;
+    absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    shard_ = *std::move(shard);
+    service_ = std::make_unique<ReplayService>(shard_.get(), CheckpointPath(dir_, "fuzz"));
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(4 << 20);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    stub_ = proto::ReplayShard::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    // The known data: ids 0..kKnown-1.
+    proto::InsertRequest known;
+    known.set_sequence(1);
+    *known.mutable_batch() = MakeBatch(kKnown, 0, 7);
+    proto::InsertResponse r;
+    ASSERT_TRUE(InsertOnce(known, &r));
+    ASSERT_EQ(r.code(), 0) << r.error();
+    known_first_key_ = r.first_key();
+    stored_ = kKnown;
+    next_key_ = known_first_key_ + kKnown;
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      shard_->Cancel();
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    }
+  }
+
+  // One request on its own stream; false when the stream broke.
+  bool InsertOnce(const proto::InsertRequest& request, proto::InsertResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub_->Insert(&context);
+    if (!stream->Write(request)) return false;
+    stream->WritesDone();
+    if (!stream->Read(response)) return false;
+    return stream->Finish().ok();
+  }
+
+  grpc::Status Call(std::function<grpc::Status(grpc::ClientContext*)> rpc) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return rpc(&context);
+  }
+
+  // The store is consistent: size == every acknowledged transition; sampled
+  // items are well-formed; items with known keys hold the known data.
+  void ExpectConsistent() {
+    proto::ShardStats stats;
+    ASSERT_TRUE(Call([&](grpc::ClientContext* c) {
+                  return stub_->GetStats(c, proto::StatsRequest(), &stats);
+                }).ok());
+    EXPECT_EQ(stats.size(), stored_);
+    EXPECT_EQ(stats.inserts_total(), stored_);
+    EXPECT_EQ(stats.observation_dim(), kObs);
+    EXPECT_EQ(stats.action_dim(), kAct);
+    // Known data is findable: priority 1 for it, 1e-30 for everything else,
+    // then draw.
+    for (uint64_t from = known_first_key_; from < next_key_; from += 100000) {
+      proto::UpdatePrioritiesRequest up;
+      for (uint64_t k = from; k < std::min(next_key_, from + 100000); ++k) {
+        up.add_keys(k);
+        up.add_priorities(k < known_first_key_ + kKnown ? 1.0f : 1e-30f);
+      }
+      proto::UpdatePrioritiesResponse upr;
+      const grpc::Status st = Call(
+          [&](grpc::ClientContext* c) { return stub_->UpdatePriorities(c, up, &upr); });
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      EXPECT_EQ(upr.missing(), 0u);
+    }
+    proto::SampleRequest sr;
+    sr.set_batch_size(512);
+    proto::SampleResponse s;
+    const grpc::Status st = Call([&](grpc::ClientContext* c) { return stub_->Sample(c, sr, &s); });
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    const proto::TransitionBatch& b = s.batch();
+    ASSERT_EQ(b.observation_dim(), kObs);
+    ASSERT_EQ(s.keys_size(), 512);
+    ASSERT_EQ(b.observations_size(), 512 * static_cast<int>(kObs));
+    ASSERT_EQ(b.actions_size(), 512 * static_cast<int>(kAct));
+    ASSERT_EQ(b.rewards_size(), 512);
+    int known_seen = 0;
+    for (int i = 0; i < 512; ++i) {
+      EXPECT_LT(s.keys(i), known_first_key_ + stored_);
+      if (s.keys(i) >= known_first_key_ && s.keys(i) < known_first_key_ + kKnown) {
+        ++known_seen;
+        EXPECT_EQ(CheckedId(b, i), static_cast<int>(s.keys(i) - known_first_key_));
+      }
+    }
+    EXPECT_GT(known_seen, 400);
+  }
+
+  uint64_t seed_ = 1;
+  std::string dir_;
+  std::unique_ptr<Shard> shard_;
+  std::unique_ptr<ReplayService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<proto::ReplayShard::Stub> stub_;
+  uint64_t known_first_key_ = 0;
+  uint64_t stored_ = 0;    // transitions acknowledged with code OK
+  uint64_t next_key_ = 0;  // one past the largest key given out
+};
+
+TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowledgedData) {
+  Mutator m(seed_);
+  Budget budget;
+  uint64_t executions = 0, unparsable = 0, accepted = 0;
+  while (budget.More() && stored_ < kCapacity / 2) {
+    // One stream per round of up to 32 requests, sequences mostly increasing.
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto stream = stub_->Insert(&context);
+    const int n = 1 + m.Below(32);
+    uint64_t sequence = 1 + m.Below(3);
+    int sent = 0;
+    for (int i = 0; i < n; ++i) {
+      proto::InsertRequest request;
+      request.set_sequence(m.Chance(90) ? sequence++ : m.Integer());
+      *request.mutable_batch() = MakeBatch(1 + m.Below(8), 1000 + m.Below(100000), m.Below(4));
+      if (m.Chance(30)) {
+        for (int k = 0; k < request.batch().rewards_size(); ++k) {
+          request.add_priorities(m.Chance(90) ? 1.0f : m.Float());
+        }
+      }
+      if (m.Chance(50)) MutateBatch(m, request.mutable_batch());
+      if (m.Chance(50)) {
+        std::string bytes = request.SerializeAsString();
+        m.MutateBytes(&bytes);
+        if (!request.ParseFromString(bytes)) {
+          ++unparsable;
+          continue;
+        }
+      }
+      ASSERT_TRUE(stream->Write(request)) << "stream broken by request " << request.ShortDebugString();
+      ++sent;
+      ++executions;
+    }
+    stream->WritesDone();
+    proto::InsertResponse response;
+    int answers = 0;
+    while (stream->Read(&response)) {
+      ++answers;
+      if (response.code() == 0) {
+        ++accepted;
+        stored_ += response.count();
+        next_key_ = std::max<uint64_t>(next_key_, response.first_key() + response.count());
+      } else {
+        EXPECT_FALSE(response.error().empty());
+      }
+    }
+    const grpc::Status st = stream->Finish();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(answers, sent);
+  }
+  std::cout << "InsertRequest: seed " << seed_ << ", " << executions << " executions, "
+            << accepted << " accepted, " << unparsable << " unparsable skipped" << std::endl;
+  ExpectConsistent();
+}
+
+TEST_F(FuzzedShard, SampleAnswersEveryMutatedRequestWithAStatus) {
+  Mutator m(seed_ + 1);
+  Budget budget;
+  uint64_t executions = 0, ok = 0;
+  proto::SampleRequest seed;
+  seed.set_batch_size(16);
+  seed.set_timeout_ms(0);
+  while (budget.More()) {
+    proto::SampleRequest request = seed;
+    if (m.Chance(50)) request.set_batch_size(static_cast<uint32_t>(m.Integer()));
+    if (m.Chance(50)) request.set_timeout_ms(static_cast<int64_t>(m.Integer()));
+    if (m.Chance(50)) {
+      std::string bytes = request.SerializeAsString();
+      m.MutateBytes(&bytes);
+      if (!request.ParseFromString(bytes)) continue;
+    }
+    // A large wait is legal; bound it by the call's deadline instead.
+    proto::SampleResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    const grpc::Status st = stub_->Sample(&context, request, &response);
+    ++executions;
+    if (st.ok()) {
+      ++ok;
+      ASSERT_GE(request.batch_size(), 1u);
+      ASSERT_EQ(response.keys_size(), static_cast<int>(request.batch_size()));
+      ASSERT_EQ(response.batch().rewards_size(), static_cast<int>(request.batch_size()));
+      for (double p : response.probabilities()) ASSERT_TRUE(p > 0 && p <= 1) << p;
+    } else {
+      ASSERT_NE(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
+      ASSERT_NE(st.error_code(), grpc::StatusCode::UNKNOWN) << st.error_message();
+    }
+  }
+  std::cout << "SampleRequest: seed " << seed_ + 1 << ", " << executions << " executions, " << ok
+            << " ok" << std::endl;
+  ExpectConsistent();
+}
+
+TEST_F(FuzzedShard, UpdatePrioritiesAnswersEveryMutatedRequestWithAStatus) {
+  Mutator m(seed_ + 2);
+  Budget budget;
+  uint64_t executions = 0, ok = 0;
+  while (budget.More()) {
+    proto::UpdatePrioritiesRequest request;
+    const int n = m.Below(64);
+    for (int i = 0; i < n; ++i) {
+      request.add_keys(m.Chance(80) ? known_first_key_ + m.Below(next_key_ + 2) : m.Integer());
+      request.add_priorities(m.Chance(80) ? 0.5f + m.Below(100) : m.Float());
+    }
+    if (m.Chance(20) && n) request.mutable_keys()->RemoveLast();
+    if (m.Chance(50)) {
+      std::string bytes = request.SerializeAsString();
+      m.MutateBytes(&bytes);
+      if (!request.ParseFromString(bytes)) continue;
+    }
+    proto::UpdatePrioritiesResponse response;
+    const grpc::Status st = Call(
+        [&](grpc::ClientContext* c) { return stub_->UpdatePriorities(c, request, &response); });
+    ++executions;
+    if (st.ok()) {
+      ++ok;
+      ASSERT_EQ(response.updated() + response.missing(),
+                static_cast<uint32_t>(request.keys_size()));
+    } else {
+      ASSERT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    }
+  }
+  std::cout << "UpdatePrioritiesRequest: seed " << seed_ + 2 << ", " << executions
+            << " executions, " << ok << " ok" << std::endl;
+  ExpectConsistent();
+}
+
+TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCleanly) {
+  Mutator m(seed_ + 3);
+  Budget budget;
+  // The Checkpoint RPC: its request has no fields; mutations add unknown ones.
+  uint64_t rpc_executions = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string bytes;
+    m.MutateBytes(&bytes);
+    proto::CheckpointRequest request;
+    if (!request.ParseFromString(bytes)) continue;
+    proto::CheckpointResponse response;
+    const grpc::Status st =
+        Call([&](grpc::ClientContext* c) { return stub_->Checkpoint(c, request, &response); });
+    ++rpc_executions;
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(response.items(), stored_);
+  }
+  // Prioritized, with episode ids: every optional section of the format is present.
+  {
+    grpc::ClientContext context;
+    auto stream = stub_->Insert(&context);
+    proto::InsertRequest r;
+    r.set_sequence(1);
+    *r.mutable_batch() = MakeBatch(5, 500, 9);
+    for (int i = 0; i < 5; ++i) {
+      r.mutable_batch()->add_episode_ids(3);
+      r.mutable_batch()->add_step_ids(i);
+    }
+    ASSERT_TRUE(stream->Write(r));
+    stream->WritesDone();
+    proto::InsertResponse a;
+    ASSERT_TRUE(stream->Read(&a));
+    ASSERT_EQ(a.code(), 0) << a.error();
+    stored_ += a.count();
+    next_key_ = a.first_key() + a.count();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  proto::CheckpointResponse written;
+  ASSERT_TRUE(Call([&](grpc::ClientContext* c) {
+                return stub_->Checkpoint(c, proto::CheckpointRequest(), &written);
+              }).ok());
+  std::ifstream in(written.path(), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string good = ss.str();
+  ASSERT_GT(good.size(), 64u);
+
+  const std::string path = absl::StrCat(dir_, "/mutated.ckpt");
+  uint64_t executions = 0, refused = 0, restored = 0;
+  while (budget.More()) {
+    std::string file = good;
+    const int kind = m.Below(3);
+    if (kind == 0) {
+      m.MutateBytes(&file);  // CRC almost surely wrong
+    } else {
+      // Header/body edits with the CRC recomputed: the reader's own checks must
+      // catch what the CRC no longer does.
+      const size_t header = std::min<size_t>(file.size() - 4, 80);
+      for (int e = 0, n = 1 + m.Below(3); e < n; ++e) {
+        const size_t at = kind == 1 ? m.Below(header) : m.Below(file.size() - 4);
+        file[at] = m.Chance(50) ? static_cast<char>(m.gen()()) : '\xff';
+      }
+      if (m.Chance(20)) file.resize(4 + m.Below(file.size() - 4));
+      if (file.size() >= 4) {
+        const uint32_t crc = Crc32(0, file.data(), file.size() - 4);
+        std::memcpy(&file[file.size() - 4], &crc, 4);
+      }
+    }
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(file.data(), file.size());
+    }
+    ShardOptions options = shard_->options();
+    absl::StatusOr<std::unique_ptr<Shard>> s = Shard::Restore(options, path);
+    ++executions;
+    if (s.ok()) {
+      ++restored;
+      // Whatever was accepted is a working shard.
+      const Table& table = (*s)->table();
+      ASSERT_LE(table.size(), options.capacity);
+      proto::SampleResponse out;
+      if (table.size() > 0) {
+        const absl::Status st =
+            (*s)->Sample(4, absl::Now() + absl::Milliseconds(10), nullptr, &out);
+        ASSERT_TRUE(st.ok() || absl::IsDeadlineExceeded(st)) << st;
+      }
+    } else {
+      ++refused;
+      ASSERT_TRUE(absl::IsDataLoss(s.status()) || absl::IsInvalidArgument(s.status()))
+          << s.status();
+    }
+  }
+  std::cout << "Checkpoint: seed " << seed_ + 3 << ", " << rpc_executions << " RPC executions, "
+            << executions << " mutated files (" << refused << " refused, " << restored
+            << " restored)" << std::endl;
+  // The untouched file still restores exactly.
+  absl::StatusOr<std::unique_ptr<Shard>> again = Shard::Restore(shard_->options(), written.path());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->table().size(), stored_);
+  ExpectConsistent();
+}
+
+}  // namespace
+}  // namespace softq
