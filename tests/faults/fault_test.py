@@ -379,8 +379,11 @@ def sigterm(bin_dir, work):
         t = time.time()
         tip = subprocess.Popen([os.path.join(bin_dir, "learner", "train_in_process"),
                                 "--max_env_steps=1000000", "--eval_interval=1000000"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(3)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # Its first line comes after the signal handlers are in place (a fixed sleep raced
+        # LibTorch's start-up on a loaded machine).
+        tip.stdout.readline()
+        time.sleep(1)
         t = time.time()
         tip.send_signal(signal.SIGTERM)
         try:
