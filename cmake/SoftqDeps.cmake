@@ -62,9 +62,11 @@ function(_softq_system_lib name)
   if(SOFTQ_DEPS_PREFIX)
     target_include_directories(${name} SYSTEM INTERFACE "${SOFTQ_DEPS_INCLUDE}")
     # -rpath-link: the unpacked libraries' own dependencies (libre2, libcares, ...) live
-    # there too; rpath: so the binaries run without LD_LIBRARY_PATH.
+    # there too; rpath: so the binaries run without LD_LIBRARY_PATH. --disable-new-dtags
+    # writes DT_RPATH, which (unlike DT_RUNPATH) also serves those indirect dependencies.
     target_link_options(${name} INTERFACE "-L${SOFTQ_DEPS_LIBDIR}"
-                        "-Wl,-rpath-link,${SOFTQ_DEPS_LIBDIR}" "-Wl,-rpath,${SOFTQ_DEPS_LIBDIR}")
+                        "-Wl,-rpath-link,${SOFTQ_DEPS_LIBDIR}" "-Wl,-rpath,${SOFTQ_DEPS_LIBDIR}"
+                        "-Wl,--disable-new-dtags")
   endif()
   target_link_libraries(${name} INTERFACE ${ARGN})
 endfunction()
@@ -101,6 +103,7 @@ if(SOFTQ_TORCH_CMAKE_CONFIG)
   endif()
   if(Torch_FOUND)
     target_link_libraries(softq_dep_torch INTERFACE ${TORCH_LIBRARIES})
+    set(_softq_torch_inc ${TORCH_INCLUDE_DIRS})
     set(SOFTQ_TORCH_HOW "TorchConfig.cmake in ${Torch_DIR}")
     if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
       target_compile_definitions(softq_dep_torch INTERFACE SOFTQ_WITH_CUDA)
@@ -136,5 +139,26 @@ if(NOT SOFTQ_TORCH_HOW)
   set(SOFTQ_TORCH_HOW "plain flags: ${_softq_torch_lib} (${_softq_torch_libs})")
 endif()
 message(STATUS "softq: LibTorch from ${SOFTQ_TORCH_HOW}")
-message(STATUS "softq: gRPC/Protobuf/Abseil from ${SOFTQ_DEPS_PREFIX}${SOFTQ_DEPS_INCLUDE}"
-               " (empty: the system); protoc ${SOFTQ_PROTOC}")
+
+# The C++ standard: 17 (the project's), or 20 when LibTorch's headers demand it (2.x releases
+# from about 2.12 on #error in ATen/ATen.h below C++20). The sources compile as either.
+set(SOFTQ_CXX_STANDARD "" CACHE STRING "C++ standard; empty: 17, or 20 if LibTorch needs it")
+set(CMAKE_CXX_STANDARD 17)
+if(SOFTQ_CXX_STANDARD)
+  set(CMAKE_CXX_STANDARD ${SOFTQ_CXX_STANDARD})
+else()
+  foreach(_dir ${_softq_torch_inc})
+    if(EXISTS "${_dir}/ATen/ATen.h")
+      file(STRINGS "${_dir}/ATen/ATen.h" _softq_guard REGEX "__cplusplus < 20[2-9][0-9]+L")
+      if(_softq_guard)
+        set(CMAKE_CXX_STANDARD 20)
+      endif()
+    endif()
+  endforeach()
+endif()
+message(STATUS "softq: C++${CMAKE_CXX_STANDARD}")
+if(SOFTQ_DEPS_PREFIX)
+  message(STATUS "softq: gRPC/Protobuf/Abseil from ${SOFTQ_DEPS_INCLUDE}, ${SOFTQ_DEPS_LIBDIR}")
+else()
+  message(STATUS "softq: gRPC/Protobuf/Abseil from the system; protoc ${SOFTQ_PROTOC}")
+endif()

@@ -18,6 +18,8 @@ PACKAGES=(
   python3-torch python3-numpy python3-matplotlib
   # metrics export; the replay benchmark's peer (Redis through hiredis)
   prometheus-cpp-dev redis-server libhiredis-dev
+  # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/)
+  cmake ninja-build
 )
 
 missing=()
