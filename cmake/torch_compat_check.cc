@@ -1,13 +1,15 @@
-// Compiles common/torch_compat.h against the LibTorch the CMake build is configured with
-// (Debian's 1.13 in CI, a wheel's 2.x on a CUDA host) and runs it: prints the version and
-// whether CUDA is usable, and exits non-zero if a CPU generator does not reproduce.
-#include <cstdio>
-
+// Compiles common/torch_compat.h against the LibTorch the CMake build is
+// configured with (Debian's 1.13 in CI, a wheel's 2.x on a CUDA host) and runs
+// it: prints the version and whether CUDA is usable, and exits non-zero if a
+// CPU generator does not reproduce.
 #include <torch/torch.h>
+
+#include <cstdio>
 
 #include "common/torch_compat.h"
 
-static_assert(SOFTQ_TORCH_VERSION_AT_LEAST(1, 13), "softq needs LibTorch 1.13 or later");
+static_assert(SOFTQ_TORCH_VERSION_AT_LEAST(1, 13),
+              "softq needs LibTorch 1.13 or later");
 
 int main() {
   torch::Generator a = softq::torch_compat::MakeCpuGenerator(7);
@@ -23,6 +25,7 @@ int main() {
   }
   softq::torch_compat::Synchronize(torch::kCPU);
   std::printf("torch_compat_check: LibTorch %s, CUDA %s\n",
-              softq::torch_compat::CompiledVersion(), cuda ? "available" : "not available");
+              softq::torch_compat::CompiledVersion(),
+              cuda ? "available" : "not available");
   return torch::equal(x, y) ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 limit), one learner (its device is the bin_dir's choice) and N actors run for --seconds; the
 table gives the summed env steps/s the actors report after a warm-up, per process and in all.
 
-  python3 deploy/gpu/actor_scaling.py --bin_dir=build-cuda/bin-cuda --actors=1,2,4,8,12
+  python3 deploy/gpu/actor_scaling.py --bin_dir=deploy/gpu/build-cuda/bin-cuda --actors=1,2,4,8,12
 
 Python 3 standard library only (uses deploy/local/cluster.py).
 """

@@ -11,8 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "needs root (unshare -m)"; exit 1; }
 phases=("$@"); [ ${#phases[@]} -gt 0 ] || phases=(build)
-export PYTHON=/usr/bin/python3 SOFTQ_LIBTORCH=/usr DEVICE=cpu
+export SOFTQ_LIBTORCH=/usr DEVICE=cpu
 export BUILD="${BUILD:-/tmp/softq-carried-build}" RESULTS="${RESULTS:-/tmp/softq-carried-results}"
+# Debian's python3-torch links libprotobuf.so.32 too: the benchmark's Python peer gets the
+# unpacked one.
+mkdir -p "$BUILD"
+export PYTHON="$BUILD/python3-carried"
+printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec /usr/bin/python3 "$@"\n' \
+  "$BUILD/deps/usr/lib/x86_64-linux-gnu" >"$PYTHON"
+chmod +x "$PYTHON"
 exec unshare -m bash -c '
   set -euo pipefail
   for d in /usr/include/grpc /usr/include/grpcpp /usr/include/grpc++ \

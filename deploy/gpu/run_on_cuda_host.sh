@@ -17,8 +17,8 @@
 #   PYTHON        interpreter with torch (default python3)
 #   SOFTQ_LIBTORCH  LibTorch prefix (default: the torch package's folder)
 #   DEBS          folder of .deb files (default deploy/gpu/debs)
-#   PREFIX        where the .debs are unpacked (default build-cuda/deps)
-#   BUILD         CMake build folder (default build-cuda)
+#   PREFIX        where the .debs are unpacked (default $BUILD/deps)
+#   BUILD         CMake build folder (default deploy/gpu/build-cuda, ignored by git)
 #   RESULTS       where logs and tables go (default $OUT/gpu when $OUT is set, else out/gpu)
 #   JOBS          build parallelism (default: nproc)
 #   DEVICE        learner device for demo/scaling (default cuda; "cpu" to test this script
@@ -31,7 +31,7 @@ root="$(pwd)"
 
 PYTHON="${PYTHON:-python3}"
 DEBS="${DEBS:-$root/deploy/gpu/debs}"
-BUILD="${BUILD:-$root/build-cuda}"
+BUILD="${BUILD:-$root/deploy/gpu/build-cuda}"
 PREFIX="${PREFIX:-$BUILD/deps}"
 if [ -n "${OUT:-}" ]; then RESULTS="${RESULTS:-$OUT/gpu}"; else RESULTS="${RESULTS:-$root/out/gpu}"; fi
 JOBS="${JOBS:-$(nproc)}"
@@ -55,7 +55,8 @@ describe_host() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
       || echo "nvidia-smi: none"
     "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
-"cxx11_abi", torch.compiled_with_cxx11_abi(), "cuda_available", torch.cuda.is_available())'
+"cxx11_abi", torch.compiled_with_cxx11_abi(), "cuda_available", torch.cuda.is_available())' \
+      || echo "torch: $PYTHON cannot import it"
   } 2>&1 | tee -a "$RESULTS/host.txt"
 }
 
