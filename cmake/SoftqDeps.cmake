@@ -132,8 +132,12 @@ if(NOT SOFTQ_TORCH_HOW)
   # --no-as-needed: libtorch_cuda registers the CUDA backend from static initializers, and
   # nothing references it directly. --allow-shlib-undefined: a wheel's libraries find their
   # own dependencies (cuDNN, cuBLAS from nvidia-* wheels) through $ORIGIN rpaths at run time.
-  target_link_options(softq_dep_torch INTERFACE "-L${_softq_torch_lib}"
-                      "-Wl,-rpath,${_softq_torch_lib}" "-Wl,--allow-shlib-undefined")
+  target_link_options(softq_dep_torch INTERFACE "-Wl,--allow-shlib-undefined")
+  if(NOT _softq_torch_lib STREQUAL "/usr/lib/${_softq_multiarch}")
+    # Not for the system folder: an rpath to it would shadow SOFTQ_DEPS_PREFIX's libraries.
+    target_link_options(softq_dep_torch INTERFACE "-L${_softq_torch_lib}"
+                        "-Wl,-rpath,${_softq_torch_lib}")
+  endif()
   target_link_libraries(softq_dep_torch INTERFACE "-Wl,--no-as-needed" ${_softq_torch_libs}
                         "-Wl,--as-needed" Threads::Threads)
   set(SOFTQ_TORCH_HOW "plain flags: ${_softq_torch_lib} (${_softq_torch_libs})")

@@ -28,6 +28,11 @@ def measure(bin_dir, actors, seconds, report_s, envs_per_actor):
                                       f"--report_interval_s={report_s}"])
                  for i in range(actors)]
         time.sleep(seconds)
+        # A loaded machine starts slowly: wait (up to 2x more) for a second report from each.
+        deadline = time.time() + 2 * seconds
+        while time.time() < deadline and any(
+                sum(1 for l in p.lines if RATE.search(l)) < 2 for p in procs):
+            time.sleep(0.5)
         rates = []
         for p in procs:
             found = [float(m.group(1)) for m in map(RATE.search, p.lines) if m]

@@ -113,12 +113,13 @@ build() {
   command -v ninja >/dev/null && gen=(-G Ninja)
   # LibTorch's own TorchConfig.cmake first (it also sets up CUDA); if it cannot configure
   # on this host, the plain-flags path that the Bazel wrapper uses.
-  torch_config=ON
   # shellcheck disable=SC2046
-  if ! cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1; then
-    log "TorchConfig.cmake did not configure (see configure.log); plain LibTorch flags instead"
-    mv "$RESULTS/configure.log" "$RESULTS/configure-torchconfig.log"
-    rm -f "$BUILD/CMakeCache.txt"
+  if [ "$torch_config" = OFF ] || ! cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1; then
+    if [ "$torch_config" = ON ]; then
+      log "TorchConfig.cmake did not configure (see configure.log); plain LibTorch flags instead"
+      mv "$RESULTS/configure.log" "$RESULTS/configure-torchconfig.log"
+      rm -f "$BUILD/CMakeCache.txt"
+    fi
     torch_config=OFF
     # shellcheck disable=SC2046
     cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1 \
