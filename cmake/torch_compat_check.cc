@@ -1,7 +1,7 @@
 // Compiles common/torch_compat.h against the LibTorch the CMake build is
 // configured with (Debian's 1.13 in CI, a wheel's 2.x on a CUDA host) and runs
 // it: prints the version and whether CUDA is usable, and exits non-zero if a
-// CPU generator does not reproduce.
+// CPU generator does not reproduce or ZeroGradInPlace does not zero in place.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -16,6 +16,16 @@ int main() {
   torch::Generator b = softq::torch_compat::MakeCpuGenerator(7);
   const torch::Tensor x = at::normal(0.0, 1.0, {4}, a);
   const torch::Tensor y = at::normal(0.0, 1.0, {4}, b);
+  // ZeroGradInPlace keeps the gradient tensor (same storage), zeroed.
+  torch::Tensor w = torch::ones({3}, torch::requires_grad());
+  torch::optim::Adam adam({w}, torch::optim::AdamOptions(0.1));
+  (w * w).sum().backward();
+  const void* grad_storage = w.grad().data_ptr();
+  softq::torch_compat::ZeroGradInPlace(adam);
+  if (!w.grad().defined() || w.grad().data_ptr() != grad_storage ||
+      w.grad().abs().sum().item<float>() != 0) {
+    return 1;
+  }
   const bool cuda = softq::torch_compat::CudaAvailable();
   if (cuda) {
     const torch::Device device(torch::kCUDA);

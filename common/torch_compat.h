@@ -7,21 +7,24 @@
 // with -Wall -Wextra -Werror, in C++17 and C++20; cmake/torch_compat_check.cc
 // builds it against whatever LibTorch a CMake build is configured with, so
 // a 2.x mismatch shows up there first. 2.x was not available on the build
-// machine: the 2.x spellings follow PyTorch's headers (torch/version.h,
-// torch/cuda.h, ATen/CPUGeneratorImpl.h, ATen/cuda/CUDAGraph.h).
+// machine: the 2.x spellings follow PyTorch's 2.x headers as read, not compiled
+// (torch/version.h, torch/cuda.h, torch/optim/optimizer.h,
+// ATen/CPUGeneratorImpl.h).
 //
-// Not needed, although it changed elsewhere: the optimizer API
-// (Adam/AdamOptions, step, zero_grad), torch::autograd::grad,
-// at::normal/torch::randint with a Generator, and
-// torch::jit::Module::define/save are spelled the same in 1.13 and 2.x for the
-// calls softq makes. LibTorch 2.x releases from about 2.12 on #error below
-// C++20 in ATen/ATen.h: the CMake build switches to C++20 when the headers ask
-// for it (cmake/SoftqDeps.cmake).
+// Spelled the same in 1.13 and 2.x for the calls softq makes, so not here:
+// Adam/AdamOptions and step, torch::autograd::grad, at::normal/torch::randint
+// with a Generator, torch::jit::Module::define/save,
+// Tensor::pin_memory/to(device, non_blocking). Optimizer::zero_grad() compiles
+// in both but changed meaning: see ZeroGradInPlace. LibTorch 2.x from
+// about 2.12 on #errors below C++20 in ATen/ATen.h: the CMake build then
+// switches to C++20 (cmake/SoftqDeps.cmake); the sources build warning-free as
+// C++20 against 1.13.
 #ifndef SOFTQ_COMMON_TORCH_COMPAT_H_
 #define SOFTQ_COMMON_TORCH_COMPAT_H_
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
+#include <torch/optim/optimizer.h>
 #include <torch/types.h>
 #include <torch/version.h>
 
@@ -54,6 +57,19 @@ inline torch::Generator MakeCpuGenerator(uint64_t seed) {
 inline void Synchronize(const torch::Device& device) {
   if (device.is_cuda())
     torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+}
+
+// Zeroes the gradients of `optimizer`'s parameters in place. The same call
+// differs: 1.13's Optimizer::zero_grad() zeroes in place; 2.x's zero_grad(bool
+// set_to_none = true) drops them (undefined until the next backward). In place
+// keeps each gradient at a fixed address, which CUDA graph capture of the
+// update needs, and behaves the same on both.
+inline void ZeroGradInPlace(torch::optim::Optimizer& optimizer) {
+#if SOFTQ_TORCH_VERSION_AT_LEAST(2, 0)
+  optimizer.zero_grad(/*set_to_none=*/false);
+#else
+  optimizer.zero_grad();
+#endif
 }
 
 // Whether this LibTorch can run CUDA work at all (compiled with CUDA and a

@@ -87,4 +87,6 @@ if [ "$rc" -gt 1 ] || ! grep -q "^final:" "$out"; then
 fi
 step "train_in_process: exit $rc, $(grep -m1 '^final:' "$out")"
 # CPU time of everything above (the build's compilers included), independent of machine load.
-echo "cmake_smoke_test: PASS in ${SECONDS}s; CPU time of children (user, sys): $(times | tail -1)"
+times >"$build.times"  # in this shell: a subshell would count none of them
+echo "cmake_smoke_test: PASS in ${SECONDS}s; CPU time of children (user, sys):" \
+  "$(tail -1 "$build.times")"
