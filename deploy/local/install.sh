@@ -21,6 +21,8 @@ PACKAGES=(
   # cluster launch: Slurm 22.05 for tests/cluster:slurm_test; Node.js for the manifests'
   # offline validation (tests/cluster:k8s_test)
   slurm-wlm nodejs
+  # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/)
+  cmake ninja-build
 )
 
 missing=()

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# softq on a CUDA host that has a PyTorch wheel (LibTorch inside it), CMake, a C++ compiler
+# and nvidia drivers, but no gRPC, Protobuf, Abseil or Bazel. Run from a copy of the working
+# tree that carries deploy/gpu/debs/ (made here by deploy/gpu/fetch_debs.sh).
+#
+#   bash deploy/gpu/run_on_cuda_host.sh [PHASE...]      PHASE: build bench demo scaling all
+#                                                       (default: all)
+# Phases (each fits in one 10-minute command; the build folder is reused between calls):
+#   build    unpack the .debs with dpkg -x into a prefix, configure against the wheel's
+#            LibTorch and that prefix, build, and run the CMake smoke test
+#   bench    the SQL update benchmark: CPU (C++ vs the wheel's Python) at batch 64/256/1024,
+#            and on the GPU when the benchmark has a --device flag
+#   demo     deploy/local/launch.py with the learner on --device=cuda and 8 actors on the CPU
+#   scaling  actor processes 1, 2, 4, 8, 12 against 2 shards and a GPU learner: env steps/s
+#
+# Environment (all optional):
+#   PYTHON        interpreter with torch (default python3)
+#   SOFTQ_LIBTORCH  LibTorch prefix (default: the torch package's folder)
+#   DEBS          folder of .deb files (default deploy/gpu/debs)
+#   PREFIX        where the .debs are unpacked (default $BUILD/deps)
+#   BUILD         CMake build folder (default deploy/gpu/build-cuda, ignored by git)
+#   RESULTS       where logs and tables go (default $OUT/gpu when $OUT is set, else out/gpu)
+#   JOBS          build parallelism (default: nproc)
+#   DEVICE        learner device for demo/scaling (default cuda; "cpu" to test this script
+#                 on a machine without a GPU)
+#   BENCH_UPDATES timed updates per benchmark row (default 500)
+#   SCALING_ACTORS, SCALING_SECONDS  actor counts and seconds per row (default 1,2,4,8,12; 25)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+
+PYTHON="${PYTHON:-python3}"
+DEBS="${DEBS:-$root/deploy/gpu/debs}"
+BUILD="${BUILD:-$root/deploy/gpu/build-cuda}"
+PREFIX="${PREFIX:-$BUILD/deps}"
+if [ -n "${OUT:-}" ]; then RESULTS="${RESULTS:-$OUT/gpu}"; else RESULTS="${RESULTS:-$root/out/gpu}"; fi
+JOBS="${JOBS:-$(nproc)}"
+DEVICE="${DEVICE:-cuda}"
+mkdir -p "$RESULTS" "$BUILD"
+log() { echo "run_on_cuda_host: $*" | tee -a "$RESULTS/summary.txt"; }
+die() { log "FAILED: $*"; exit 1; }
+
+phases=("$@")
+[ ${#phases[@]} -gt 0 ] || phases=(all)
+want() { local p; for p in "${phases[@]}"; do [ "$p" = "$1" ] || [ "$p" = all ] && return 0; done; return 1; }
+
+# --- the host -------------------------------------------------------------------------------
+describe_host() {
+  {
+    echo "== $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores"
+    (. /etc/os-release 2>/dev/null && echo "os: ${PRETTY_NAME:-?}") || true
+    echo "glibc: $(ldd --version 2>/dev/null | head -1)"
+    echo "compiler: $(c++ --version 2>/dev/null | head -1)"
+    echo "cmake: $(cmake --version | head -1); ninja: $(ninja --version 2>/dev/null || echo none)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
+      || echo "nvidia-smi: none"
+    "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+"cxx11_abi", torch.compiled_with_cxx11_abi(), "cuda_available", torch.cuda.is_available())' \
+      || echo "torch: $PYTHON cannot import it"
+  } 2>&1 | tee -a "$RESULTS/host.txt"
+}
+
+# The wheel's LibTorch must use the C++11 ABI: Debian's gRPC/Protobuf/Abseil do.
+torch_prefix() {
+  "$PYTHON" - <<'PY'
+import os, sys, torch
+if not torch.compiled_with_cxx11_abi():
+    sys.exit("torch %s was built with the pre-C++11 ABI; Debian's gRPC/Protobuf/Abseil use "
+             "the C++11 ABI (toolchain notes)" % torch.__version__)
+print(os.path.dirname(torch.__file__))
+PY
+}
+
+# --- build ----------------------------------------------------------------------------------
+unpack_debs() {
+  ls "$DEBS"/*.deb >/dev/null 2>&1 || die "no .deb files in $DEBS (run deploy/gpu/fetch_debs.sh on the Debian machine and carry deploy/gpu/debs)"
+  if [ -f "$PREFIX/.unpacked" ] && [ "$PREFIX/.unpacked" -nt "$DEBS" ]; then return; fi
+  rm -rf "$PREFIX" && mkdir -p "$PREFIX"
+  local d
+  for d in "$DEBS"/*.deb; do
+    if command -v dpkg-deb >/dev/null; then
+      dpkg-deb -x "$d" "$PREFIX"
+    else  # no dpkg (not a Debian-family image): a .deb is an ar archive holding data.tar.xz
+      ar p "$d" data.tar.xz | tar -xJ -C "$PREFIX"
+    fi
+  done
+  touch "$PREFIX/.unpacked"
+  log "unpacked $(ls "$DEBS"/*.deb | wc -l) packages into $PREFIX ($(du -sh "$PREFIX" | cut -f1))"
+}
+
+# Debian 12's libraries need glibc >= 2.34 and libstdc++ with GLIBCXX_3.4.29 (GCC 11+).
+check_runtime() {
+  local glibc
+  glibc="$(getconf GNU_LIBC_VERSION | awk '{print $2}')"
+  if [ "$(printf '%s\n2.34\n' "$glibc" | sort -V | head -1)" != "2.34" ]; then
+    die "glibc $glibc is older than 2.34, which Debian 12's gRPC/Protobuf need"
+  fi
+  local stdcxx
+  stdcxx="$(c++ -print-file-name=libstdc++.so.6)"
+  if [ -f "$stdcxx" ] && ! grep -qa GLIBCXX_3.4.29 "$(readlink -f "$stdcxx")"; then
+    die "$stdcxx lacks GLIBCXX_3.4.29 (GCC 11+), which Debian 12's gRPC/Protobuf need"
+  fi
+}
+
+cmake_args() {
+  echo "-DSOFTQ_LIBTORCH=$SOFTQ_LIBTORCH -DSOFTQ_DEPS_PREFIX=$PREFIX -DSOFTQ_TORCH_CMAKE_CONFIG=$torch_config"
+}
+
+build() {
+  unpack_debs
+  check_runtime
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  # LibTorch's own TorchConfig.cmake first (it also sets up CUDA); if it cannot configure
+  # on this host, the plain-flags path that the Bazel wrapper uses.
+  # shellcheck disable=SC2046
+  if [ "$torch_config" = OFF ] || ! cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1; then
+    if [ "$torch_config" = ON ]; then
+      log "TorchConfig.cmake did not configure (see configure.log); plain LibTorch flags instead"
+      mv "$RESULTS/configure.log" "$RESULTS/configure-torchconfig.log"
+      rm -f "$BUILD/CMakeCache.txt"
+    fi
+    torch_config=OFF
+    # shellcheck disable=SC2046
+    cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1 \
+      || { tail -30 "$RESULTS/configure.log"; die "cmake configure"; }
+  fi
+  grep "softq:" "$RESULTS/configure.log" | tee -a "$RESULTS/summary.txt"
+  local t0=$SECONDS
+  cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1 \
+    || { tail -60 "$RESULTS/build.log"; die "cmake build"; }
+  log "built in $((SECONDS - t0)) s with -j$JOBS"
+  SOFTQ_CMAKE_ARGS="$(cmake_args)" SOFTQ_CMAKE_JOBS="$JOBS" \
+    bash "$root/tests/cmake/cmake_smoke_test.sh" "$BUILD" 2>&1 | tee "$RESULTS/smoke.log" \
+    | grep "cmake_smoke_test:" || true
+  grep -q "cmake_smoke_test: PASS" "$RESULTS/smoke.log" || die "smoke test (see smoke.log)"
+  log "smoke test passed"
+}
+
+# A bin_dir laid out like bazel-bin whose learner runs on $DEVICE, for deploy/local/launch.py
+# (which has no flag for the learner's device).
+bin_dir() {
+  local dir="$BUILD/bin-$DEVICE"
+  mkdir -p "$dir/replay" "$dir/learner" "$dir/actor"
+  ln -sf "$BUILD/replay/replay_server" "$dir/replay/replay_server"
+  ln -sf "$BUILD/replay/replay_stats" "$dir/replay/replay_stats"
+  ln -sf "$BUILD/actor/actor_main" "$dir/actor/actor_main"
+  printf '#!/bin/sh\nexec "%s" --device=%s "$@"\n' "$BUILD/learner/learner_main" "$DEVICE" \
+    >"$dir/learner/learner_main"
+  chmod +x "$dir/learner/learner_main"
+  echo "$dir"
+}
+
+bench() {
+  local b="$BUILD/bench/sql_update_bench"
+  [ -x "$b" ] || die "no $b: run the build phase first"
+  local common=(--batch_sizes=64,256,1024 --updates="${BENCH_UPDATES:-500}"
+                --python="$(command -v "$PYTHON")"
+                --reference="$root/tests/sql_reference.py")
+  log "SQL update benchmark, CPU (C++ vs Python in the wheel's torch):"
+  OPENBLAS_NUM_THREADS=1 "$b" "${common[@]}" --threads="1,$(nproc)" 2>&1 \
+    | tee "$RESULTS/bench_cpu.txt" | tee -a "$RESULTS/summary.txt"
+  if "$b" --help 2>&1 | grep -q -- "--device"; then
+    log "SQL update benchmark, GPU:"
+    "$b" "${common[@]}" --threads=1 --device=cuda 2>&1 | tee "$RESULTS/bench_gpu.txt" \
+      | tee -a "$RESULTS/summary.txt"
+  else
+    log "GPU figures OWED: bench/sql_update_bench has no --device flag yet"
+  fi
+}
+
+demo() {
+  local dir; dir="$(bin_dir)"
+  log "demo: 2 shards, 8 actors, learner on $DEVICE"
+  local rc=0
+  OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/deploy/local/launch.py" --bin_dir="$dir" --shards=2 \
+    --actors=8 --out="$RESULTS/demo" >"$RESULTS/demo.log" 2>&1 || rc=$?
+  grep -E "^launch:" "$RESULTS/demo.log" | tee -a "$RESULTS/summary.txt"
+  [ "$rc" -eq 0 ] || die "demo exited $rc (see demo.log)"
+}
+
+scaling() {
+  local dir; dir="$(bin_dir)"
+  OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/deploy/gpu/actor_scaling.py" --bin_dir="$dir" \
+    --actors="${SCALING_ACTORS:-1,2,4,8,12}" --seconds="${SCALING_SECONDS:-25}" 2>&1 | tee "$RESULTS/scaling.txt" | tee -a "$RESULTS/summary.txt"
+}
+
+describe_host
+SOFTQ_LIBTORCH="${SOFTQ_LIBTORCH:-$(torch_prefix)}" || die "no usable torch in $PYTHON"
+log "LibTorch: $SOFTQ_LIBTORCH; packages: $DEBS; build: $BUILD; results: $RESULTS"
+torch_config="$(sed -n 's/^SOFTQ_TORCH_CMAKE_CONFIG:BOOL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+torch_config="${torch_config:-ON}"
+if want build; then build; fi
+if want bench; then bench; fi
+if want demo; then demo; fi
+if want scaling; then scaling; fi
+log "done: ${phases[*]}"
