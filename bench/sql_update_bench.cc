@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "common/torch_compat.h"
 #include "common/torch_threads.h"
 #include "learner/sql_agent.h"
 
@@ -25,6 +26,7 @@ ABSL_FLAG(std::string, threads, "1,2", "thread counts to measure (torch and BLAS
 ABSL_FLAG(std::string, batch_sizes, "64", "minibatch sizes to measure");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the peer");
 ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
+ABSL_FLAG(std::string, device, "cpu", "cpu or cuda: where the C++ updates run");
 
 namespace {
 
@@ -37,18 +39,25 @@ std::vector<int> ParseList(const std::string& s) {
   return out;
 }
 
-double CppUpdatesPerSecond(int updates, int batch) {
+double CppUpdatesPerSecond(int updates, int batch, const torch::Device& device) {
   torch::manual_seed(0);
-  softq::SqlAgent agent(softq::SqlConfig{});
+  softq::SqlAgent agent(softq::SqlConfig{}, device);
   softq::TransitionTensors t;
   t.observations = torch::randn({batch, 2});
   t.actions = torch::rand({batch, 2}) * 2 - 1;
   t.rewards = torch::randn({batch});
   t.next_observations = torch::randn({batch, 2});
   t.dones = torch::zeros({batch});
+  if (device.is_cuda()) {  // resident on the device, as prefetched batches would be
+    for (torch::Tensor* x : {&t.observations, &t.actions, &t.rewards, &t.next_observations, &t.dones}) {
+      *x = x->to(device);
+    }
+  }
   for (int i = 0; i < std::max(5, updates / 10); ++i) agent.Update(t);
+  softq::torch_compat::Synchronize(device);
   const absl::Time start = absl::Now();
   for (int i = 0; i < updates; ++i) agent.Update(t);
+  softq::torch_compat::Synchronize(device);
   return updates / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
@@ -76,6 +85,12 @@ int main(int argc, char** argv) {
   std::string script = absl::GetFlag(FLAGS_reference);
   if (script.empty()) script = std::string(argv[0]) + ".runfiles/softq/tests/sql_reference.py";
   const int updates = absl::GetFlag(FLAGS_updates);
+  const std::string device_flag = absl::GetFlag(FLAGS_device);
+  if (device_flag != "cpu" && !(device_flag == "cuda" && torch::cuda::is_available())) {
+    return softq::ReportFlagError(argv[0], absl::InvalidArgumentError(
+        "--device=" + device_flag + ": expected cpu, or cuda on a machine with a CUDA device"));
+  }
+  const torch::Device device(device_flag == "cuda" ? torch::kCUDA : torch::kCPU);
   std::cout << "SQL update: Q and policy (128,128), M=16 value particles, K=32 kernel "
                "particles, multi-goal sizes (obs 2, action 2)\n";
   std::cout << absl::StrFormat("%6s %8s %14s %14s %8s  %s\n", "batch", "threads", "C++ upd/s",
@@ -83,7 +98,7 @@ int main(int argc, char** argv) {
   for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
     for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
       const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
-      const double cpp = CppUpdatesPerSecond(updates, batch);
+      const double cpp = CppUpdatesPerSecond(updates, batch, device);
       const double py =
           PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates, batch, threads);
       std::cout << absl::StrFormat("%6d %8d %14.1f %14.1f %7.2fx  %s\n", batch, threads, cpp,
