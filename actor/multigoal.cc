@@ -5,7 +5,9 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#ifndef SOFTQ_NO_MUJOCO
 #include "actor/swimmer.h"
+#endif
 
 namespace softq {
 
@@ -65,12 +67,14 @@ absl::StatusOr<StepResult> MultiGoalEnv::Step(absl::Span<const float> action) {
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const std::string& name,
                                                              uint64_t seed) {
   if (name == "multigoal") return std::make_unique<MultiGoalEnv>(seed);
+#ifndef SOFTQ_NO_MUJOCO  // the CMake build without libmujoco
   if (name == "swimmer_speed" || name == "swimmer_target") {
     absl::StatusOr<std::unique_ptr<SwimmerEnv>> env = SwimmerEnv::Create(
         name == "swimmer_speed" ? SwimmerEnv::Task::kSpeed : SwimmerEnv::Task::kTarget, seed);
     if (!env.ok()) return env.status();
     return std::unique_ptr<Environment>(std::move(*env));
   }
+#endif
   return absl::InvalidArgumentError(absl::StrCat(
       "--env=", name, ": unknown environment (known: multigoal, swimmer_speed, swimmer_target)"));
 }
