@@ -35,20 +35,8 @@ ABSL_FLAG(int64_t, seed, 0, "random seed (combined with --actor_id)");
 namespace softq {
 namespace {
 
-absl::StatusOr<std::vector<int64_t>> ParseHidden(const std::string& text) {
-  std::vector<int64_t> hidden;
-  for (absl::string_view w : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t width = 0;
-    if (!absl::SimpleAtoi(w, &width) || width < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--hidden=", text, ": expected widths like 128,128"));
-    }
-    hidden.push_back(width);
-  }
-  return hidden;
-}
-
 int Run(const char* program) {
-  absl::StatusOr<std::vector<int64_t>> hidden = ParseHidden(absl::GetFlag(FLAGS_hidden));
+  absl::StatusOr<std::vector<int64_t>> hidden = FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
   absl::Status flags_ok = CheckFlags({
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
       FlagAddressList("learner", absl::GetFlag(FLAGS_learner)),

@@ -145,6 +145,20 @@ absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> FlagWidthList(absl::string_view flag,
+                                                   absl::string_view value) {
+  std::vector<int64_t> widths;
+  for (absl::string_view w : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    int64_t width = 0;
+    if (!absl::SimpleAtoi(w, &width) || width < 1 || width > 65536) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", value, ": expected positive widths like 128,128"));
+    }
+    widths.push_back(width);
+  }
+  return widths;
+}
+
 absl::Status CheckFlags(std::initializer_list<absl::Status> checks) {
   for (const absl::Status& s : checks) {
     if (!s.ok()) return s;

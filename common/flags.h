@@ -46,6 +46,11 @@ absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,
 // A "host:port" list, comma-separated, non-empty, each port in 1..65535.
 absl::Status FlagAddressList(absl::string_view flag, absl::string_view value);
 
+// Layer widths written "128,128": each in 1..65536 (an empty list is no hidden layer), or
+// InvalidArgument "--<flag>=<value>: expected positive widths like 128,128".
+absl::StatusOr<std::vector<int64_t>> FlagWidthList(absl::string_view flag,
+                                                   absl::string_view value);
+
 // The first non-OK status of `checks`, or OK.
 absl::Status CheckFlags(std::initializer_list<absl::Status> checks);
 

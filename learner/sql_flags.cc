@@ -4,9 +4,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/flags.h"
 
 ABSL_FLAG(std::string, hidden, "128,128", "hidden layer widths of both networks");
 ABSL_FLAG(double, q_learning_rate, 3e-4, "Adam learning rate of the Q network");
@@ -25,16 +23,10 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t ac
   SqlConfig c;
   c.observation_dim = observation_dim;
   c.action_dim = action_dim;
-  c.hidden.clear();
-  const std::string hidden = absl::GetFlag(FLAGS_hidden);
-  for (absl::string_view w : absl::StrSplit(hidden, ',', absl::SkipEmpty())) {
-    int64_t width = 0;
-    if (!absl::SimpleAtoi(w, &width) || width < 1 || width > 65536) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--hidden=", hidden, ": expected positive widths like 128,128"));
-    }
-    c.hidden.push_back(width);
-  }
+  absl::StatusOr<std::vector<int64_t>> hidden =
+      FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
+  if (!hidden.ok()) return hidden.status();
+  c.hidden = *std::move(hidden);
   c.q_learning_rate = absl::GetFlag(FLAGS_q_learning_rate);
   c.policy_learning_rate = absl::GetFlag(FLAGS_policy_learning_rate);
   c.discount = absl::GetFlag(FLAGS_discount);

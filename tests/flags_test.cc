@@ -76,6 +76,16 @@ TEST(Flags, AddressListRequiresHostAndPort) {
   EXPECT_FALSE(FlagAddressList("shards", ":5000").ok());
 }
 
+TEST(Flags, WidthListParsesPositiveWidthsAndNamesTheFlag) {
+  EXPECT_EQ(*FlagWidthList("hidden", "128,64"), (std::vector<int64_t>{128, 64}));
+  EXPECT_TRUE(FlagWidthList("hidden", "")->empty());
+  for (const char* bad : {"128,0", "128,x", "-5", "70000"}) {
+    absl::StatusOr<std::vector<int64_t>> widths = FlagWidthList("hidden", bad);
+    ASSERT_FALSE(widths.ok()) << bad;
+    EXPECT_THAT(std::string(widths.status().message()), HasSubstr(std::string("--hidden=") + bad));
+  }
+}
+
 TEST(Flags, CheckFlagsReturnsFirstFailure) {
   absl::Status s = CheckFlags({FlagAtLeast("a", 1, 0), FlagAtLeast("b", -1, 0),
                                FlagAtLeast("c", -1, 0)});
