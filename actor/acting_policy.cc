@@ -7,8 +7,10 @@
 namespace softq {
 
 ActingPolicy::ActingPolicy(int64_t observation_dim, int64_t action_dim,
-                           const std::vector<int64_t>& hidden, uint64_t seed)
-    : network_(observation_dim, action_dim, hidden),
+                           const std::vector<int64_t>& hidden, uint64_t seed,
+                           ActingOptions options)
+    : options_(options),
+      network_(observation_dim, action_dim, hidden),
       generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
   network_->eval();
 }
@@ -24,9 +26,15 @@ absl::Status ActingPolicy::SetParameters(const NamedTensors& params, uint64_t ve
 torch::Tensor ActingPolicy::Act(const torch::Tensor& observations) {
   torch::NoGradGuard no_grad;
   absl::MutexLock lock(&mu_);
-  const torch::Tensor noise = at::normal(
-      0.0, 1.0, {observations.size(0), network_->action_dim()}, generator_);
-  return network_->forward(observations, noise);
+  const std::vector<int64_t> shape = {observations.size(0), network_->action_dim()};
+  const torch::Tensor xi = options_.deterministic ? torch::zeros(shape)
+                                                  : at::normal(0.0, 1.0, shape, generator_);
+  torch::Tensor actions = network_->forward(observations, xi);
+  if (options_.action_noise > 0) {
+    actions = (actions + options_.action_noise * at::normal(0.0, 1.0, shape, generator_))
+                  .clamp(-1.0, 1.0);
+  }
+  return actions;
 }
 
 uint64_t ActingPolicy::version() const {

@@ -16,23 +16,33 @@
 
 namespace softq {
 
+// How actions are drawn: a = clip(f_phi(xi; s) + action_noise * eps, -1, 1), eps ~ N(0, I),
+// with xi ~ N(0, I) (stochastic: SQL) or xi = 0 (deterministic: DDPG, whose exploration is
+// action_noise alone; its evaluation uses no noise at all).
+struct ActingOptions {
+  bool deterministic = false;
+  double action_noise = 0.0;
+};
+
 class ActingPolicy {
  public:
   ActingPolicy(int64_t observation_dim, int64_t action_dim, const std::vector<int64_t>& hidden,
-               uint64_t seed);
+               uint64_t seed, ActingOptions options = {});
 
   // Replaces the parameters if `version` is newer than the held one; InvalidArgument (and
   // no change) if names or shapes do not match the network.
   absl::Status SetParameters(const NamedTensors& params, uint64_t version)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // One action per row of `observations` [N, O] with fresh noise xi: [N, D], in (-1, 1).
+  // One action per row of `observations` [N, O], drawn as ActingOptions says: [N, D], in
+  // [-1, 1].
   torch::Tensor Act(const torch::Tensor& observations) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The version of the held parameters; 0 until the first SetParameters.
   uint64_t version() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  const ActingOptions options_;
   mutable absl::Mutex mu_;
   SamplingNetwork network_ ABSL_GUARDED_BY(mu_);
   torch::Generator generator_ ABSL_GUARDED_BY(mu_);

@@ -25,6 +25,10 @@ ABSL_FLAG(std::string, env, "multigoal", "environment: multigoal, swimmer_speed,
 ABSL_FLAG(int32_t, num_envs, 4, "environments stepped together");
 ABSL_FLAG(int32_t, steps_per_write, 4, "steps gathered into one replay message");
 ABSL_FLAG(std::string, hidden, "128,128", "hidden widths of the sampling network");
+ABSL_FLAG(bool, deterministic_policy, false,
+          "act with f(0; s) instead of f(xi; s), xi ~ N(0, I) (the DDPG baseline)");
+ABSL_FLAG(double, action_noise, 0.0,
+          "std of Gaussian noise added to each action, then clipped to [-1, 1] (DDPG: ~0.2)");
 ABSL_FLAG(int64_t, max_env_steps, 0, "stop after this many env steps (0: until SIGTERM)");
 ABSL_FLAG(double, max_steps_per_second, 0, "throttle env steps/s (0: as fast as possible)");
 ABSL_FLAG(double, report_interval_s, 5.0, "seconds between report lines");
@@ -44,6 +48,7 @@ int Run(const char* program) {
       FlagInRange("num_envs", absl::GetFlag(FLAGS_num_envs), 1, 4096),
       FlagInRange("steps_per_write", absl::GetFlag(FLAGS_steps_per_write), 1, 10000),
       hidden.status(),
+      FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0, 10.0),
       FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 0),
       FlagAtLeast("max_steps_per_second", absl::GetFlag(FLAGS_max_steps_per_second), 0),
       FlagInRange("report_interval_s", absl::GetFlag(FLAGS_report_interval_s), 0.01, 3600),
@@ -73,7 +78,8 @@ int Run(const char* program) {
     envs.push_back(*std::move(env));
   }
   const EnvSpec spec = envs.front()->spec();
-  ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed);
+  ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed,
+                      {absl::GetFlag(FLAGS_deterministic_policy), absl::GetFlag(FLAGS_action_noise)});
   ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy);
   std::cout << tag << "waiting for parameters from " << absl::GetFlag(FLAGS_learner)
             << std::endl;

@@ -48,17 +48,23 @@ std::vector<float> SwimmerEnv::Observation() const {
   return obs;
 }
 
-std::array<double, 2> SwimmerEnv::position() const { return {data_->qpos[0], data_->qpos[1]}; }
+// subtree_com of body 1 (the head, parent of the whole chain): the swimmer's centre of mass,
+// current after mj_forward.
+std::array<double, 2> SwimmerEnv::position() const {
+  return {data_->subtree_com[3], data_->subtree_com[4]};
+}
 
 double SwimmerEnv::TargetDistance() const {
-  return std::hypot(data_->qpos[0] - target_[0], data_->qpos[1] - target_[1]);
+  const std::array<double, 2> p = position();
+  return std::hypot(p[0] - target_[0], p[1] - target_[1]);
 }
 
 std::vector<float> SwimmerEnv::Reset() {
   mj_resetData(model_, data_);
   std::uniform_real_distribution<double> noise(-0.1, 0.1);
   for (int i = 0; i < model_->nq; ++i) data_->qpos[i] += noise(rng_);
-  for (int i = 0; i < model_->nv; ++i) data_->qvel[i] += noise(rng_);
+  // At rest: with little drag a random start velocity carries the body for a whole episode,
+  // and the speed task would pay for it.
   mj_forward(model_, data_);
   steps_ = 0;
   done_ = false;
@@ -85,6 +91,7 @@ absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
   const std::array<double, 2> before = position();
   const double distance_before = TargetDistance();
   for (int i = 0; i < kFrameSkip; ++i) mj_step(model_, data_);
+  mj_forward(model_, data_);  // derived quantities (the centre of mass) for the new state
   const double dt = kFrameSkip * model_->opt.timestep;
   const std::array<double, 2> after = position();
   ++steps_;

@@ -6,10 +6,12 @@
 //   action (2):       hinge torques in [-1, 1] (x 150 gear); finite values outside are
 //                     clipped, NaN/inf rejected;
 //   dynamics:         4 MuJoCo steps of 10 ms per env step (RK4), deterministic given the
-//                     seed of the start-state noise (U(-0.1, 0.1) on qpos and qvel).
-// Tasks: kSpeed (pretraining, no goal): reward = planar speed of the head in any direction
-// - 1e-4 ||a||^2. kTarget (downstream): reward = progress toward `target` per second
-// - 1e-4 ||a||^2, +10 and terminal within 0.5 m of it. Episodes time out at max_steps.
+//                     seed of the start-state noise (U(-0.1, 0.1) on qpos; starts at rest).
+// Tasks: kSpeed (pretraining, no goal): reward = planar speed of the centre of mass in any
+// direction - 1e-4 ||a||^2 (the centre of mass, not a point on the body: wagging in place
+// moves a body point fast but the centre of mass barely). kTarget (downstream): reward =
+// progress of the centre of mass toward `target` per second - 1e-4 ||a||^2, +10 and
+// terminal within 0.5 m of it. Episodes time out at max_steps.
 // Not thread-safe (one owner), as every Environment.
 #ifndef SOFTQ_ACTOR_SWIMMER_H_
 #define SOFTQ_ACTOR_SWIMMER_H_
@@ -42,7 +44,7 @@ class SwimmerEnv : public Environment {
   std::vector<float> Reset() override;
   absl::StatusOr<StepResult> Step(absl::Span<const float> action) override;
 
-  // Head position (x, y) in metres.
+  // Centre of mass (x, y) in metres; the distance to the target is measured from it.
   std::array<double, 2> position() const;
 
  private:

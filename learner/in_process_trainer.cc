@@ -1,10 +1,12 @@
 #include "learner/in_process_trainer.h"
 
 #include <numeric>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "actor/actor.h"
+#include "actor/return_evaluation.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
 
@@ -29,9 +31,6 @@ class PolicyFeed : public ParameterPublisher {
 absl::StatusOr<InProcessResult> TrainInProcess(
     const InProcessOptions& options, const std::function<void(const std::string&)>& log) {
   if (absl::Status s = ValidateSqlConfig(options.sql); !s.ok()) return s;
-  if (options.env != "multigoal") {
-    return absl::InvalidArgumentError("--env: the in-process trainer evaluates multigoal only");
-  }
   torch::manual_seed(options.seed);
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < options.num_envs; ++i) {
@@ -42,7 +41,33 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   }
   const SqlConfig& sql = options.sql;
   SqlAgent agent(sql);
-  ActingPolicy policy(sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 1);
+  ActingPolicy policy(sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 1,
+                      options.acting);
+  ActingPolicy eval_policy(sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 3,
+                           {/*deterministic=*/sql.algorithm == Algorithm::kDdpg});
+  const bool multigoal = options.env == "multigoal";
+  // One evaluation of the current parameters: the goals (multigoal) and the mean return.
+  struct Evaluation {
+    MultiGoalEvaluation goals;
+    double mean_return = 0;
+    std::string summary;
+  };
+  auto evaluate = [&]() -> absl::StatusOr<Evaluation> {
+    eval_policy.SetParameters(agent.PolicyParameters(), eval_policy.version() + 1).IgnoreError();
+    Evaluation e;
+    if (multigoal) {
+      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts, options.seed + 1000);
+      e.mean_return = e.goals.mean_return;
+      e.summary = e.goals.Summary();
+    } else {
+      absl::StatusOr<ReturnEvaluation> r =
+          EvaluateReturn(eval_policy, options.env, options.eval_rollouts, options.seed + 1000);
+      if (!r.ok()) return r.status();
+      e.mean_return = r->mean;
+      e.summary = r->Summary();
+    }
+    return e;
+  };
   LocalReplay replay(options.replay_capacity, sql.observation_dim, sql.action_dim,
                      options.batch_size, options.min_replay_size, options.seed + 2);
   PolicyFeed feed(&policy);
@@ -50,6 +75,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   Actor actor(std::move(envs), &policy, &replay, {});
 
   InProcessResult result;
+  std::optional<Evaluation> final_eval;
   const absl::Time start = absl::Now();
   int64_t next_eval = options.eval_interval > 0 ? options.eval_interval : -1;
   while (actor.env_steps() < options.max_env_steps) {
@@ -62,19 +88,19 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     }
     if (next_eval > 0 && actor.env_steps() >= next_eval) {
       next_eval += options.eval_interval;
-      MultiGoalEvaluation eval =
-          EvaluateMultiGoal(policy, options.eval_rollouts, options.seed + 1000);
+      absl::StatusOr<Evaluation> eval = evaluate();
+      if (!eval.ok()) return eval.status();
       const std::vector<double> returns = actor.TakeEpisodeReturns();
       const double mean_return =
           returns.empty() ? 0 : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
       log(absl::StrFormat("env steps %6d  updates %6d  %5.1f updates/s  train return %7.1f  eval %s",
                           actor.env_steps(), agent.step(),
                           agent.step() / std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
-                          mean_return, eval.Summary()));
-      if (eval.Solved() && result.first_solved_env_steps < 0) {
+                          mean_return, eval->summary));
+      if (multigoal && eval->goals.Solved() && result.first_solved_env_steps < 0) {
         result.first_solved_env_steps = actor.env_steps();
         if (options.stop_when_solved) {
-          result.final_evaluation = std::move(eval);
+          final_eval = *std::move(eval);
           break;
         }
       }
@@ -83,14 +109,18 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   result.env_steps = actor.env_steps();
   result.updates = agent.step();
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (result.final_evaluation.rollouts == 0) {
-    result.final_evaluation =
-        EvaluateMultiGoal(policy, options.eval_rollouts, options.seed + 1000);
-    if (result.final_evaluation.Solved() && result.first_solved_env_steps < 0) {
+  if (!final_eval) {
+    absl::StatusOr<Evaluation> eval = evaluate();
+    if (!eval.ok()) return eval.status();
+    final_eval = *std::move(eval);
+    if (multigoal && final_eval->goals.Solved() && result.first_solved_env_steps < 0) {
       result.first_solved_env_steps = result.env_steps;
     }
   }
-  if (!options.trajectories_csv.empty()) {
+  result.final_evaluation = std::move(final_eval->goals);
+  result.final_mean_return = final_eval->mean_return;
+  result.final_summary = final_eval->summary;
+  if (multigoal && !options.trajectories_csv.empty()) {
     if (absl::Status s = WriteTrajectoriesCsv(result.final_evaluation, options.trajectories_csv);
         !s.ok()) {
       return s;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "actor/acting_policy.h"
 #include "actor/multigoal_evaluation.h"
 #include "learner/sql_agent.h"
 
@@ -15,7 +16,8 @@ namespace softq {
 
 struct InProcessOptions {
   SqlConfig sql;
-  std::string env = "multigoal";
+  std::string env = "multigoal";    // any MakeEnvironment name; only multigoal has a criterion
+  ActingOptions acting;              // exploration (DDPG: deterministic plus action noise)
   int num_envs = 1;
   int64_t max_env_steps = 40000;
   int64_t batch_size = 64;
@@ -37,11 +39,14 @@ struct InProcessResult {
   int64_t env_steps = 0;
   int64_t updates = 0;
   double seconds = 0;
-  int64_t first_solved_env_steps = -1;  // -1: never met the criterion
-  MultiGoalEvaluation final_evaluation;
+  int64_t first_solved_env_steps = -1;  // -1: never met the criterion (multigoal only)
+  MultiGoalEvaluation final_evaluation;  // multigoal only
+  double final_mean_return = 0;          // any environment
+  std::string final_summary;
 };
 
-// Trains; `log` receives one progress line per evaluation. InvalidArgument for bad options.
+// Trains; `log` receives one progress line per evaluation. Evaluations use the learned policy
+// without exploration noise (deterministic under kDdpg). InvalidArgument for bad options.
 absl::StatusOr<InProcessResult> TrainInProcess(
     const InProcessOptions& options, const std::function<void(const std::string&)>& log);
 

@@ -25,6 +25,27 @@ void ReadSub(torch::serialize::InputArchive& archive, const std::string& key, T&
   object.load(sub);
 }
 
+// LibTorch's module loading takes the saved tensors whatever their shapes: a checkpoint of
+// another architecture is caught here. InvalidArgument naming the first differing tensor.
+absl::Status CheckSameShapes(const std::string& what, const torch::nn::Module& expected,
+                             const torch::nn::Module& loaded) {
+  const auto want = expected.named_parameters(), got = loaded.named_parameters();
+  if (want.size() != got.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", got.size(),
+                                                   " tensors, this learner's has ", want.size()));
+  }
+  for (const auto& item : want) {
+    const torch::Tensor* other = got.find(item.key());
+    if (other == nullptr || other->sizes() != item.value().sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ".", item.key(), " has shape ",
+          other == nullptr ? std::string("(missing)") : c10::str(other->sizes()),
+          ", this learner's is ", c10::str(item.value().sizes())));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string LearnerCheckpointPath(const std::string& dir) {
@@ -40,6 +61,7 @@ absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version, const std:
     WriteSub(archive, "q", *agent.q());
     WriteSub(archive, "q_target", *agent.q_target());
     WriteSub(archive, "policy", *agent.policy());
+    WriteSub(archive, "policy_target", *agent.policy_target());
     WriteSub(archive, "q_optimizer", agent.q_optimizer());
     WriteSub(archive, "policy_optimizer", agent.policy_optimizer());
     archive.write("step", torch::tensor(agent.step(), torch::kInt64));
@@ -68,6 +90,12 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
     ReadSub(archive, "q", *loaded.q());
     ReadSub(archive, "q_target", *loaded.q_target());
     ReadSub(archive, "policy", *loaded.policy());
+    // Checkpoints older than the DDPG baseline have no target sampling network.
+    if (torch::serialize::InputArchive sub; archive.try_read("policy_target", sub)) {
+      loaded.policy_target()->load(sub);
+    } else {
+      CopyParameters(*loaded.policy(), *loaded.policy_target());
+    }
     ReadSub(archive, "q_optimizer", loaded.q_optimizer());
     ReadSub(archive, "policy_optimizer", loaded.policy_optimizer());
     torch::Tensor t;
@@ -78,9 +106,20 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("checkpoint ", path, " is unreadable: ", e.what()));
   }
+  for (absl::Status s : {CheckSameShapes("q", *agent.q(), *loaded.q()),
+                         CheckSameShapes("q_target", *agent.q_target(), *loaded.q_target()),
+                         CheckSameShapes("policy", *agent.policy(), *loaded.policy()),
+                         CheckSameShapes("policy_target", *agent.policy_target(),
+                                         *loaded.policy_target())}) {
+    if (!s.ok()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", path,
+                                              " does not fit this learner: ", s.message()));
+    }
+  }
   CopyParameters(*loaded.q(), *agent.q());
   CopyParameters(*loaded.q_target(), *agent.q_target());
   CopyParameters(*loaded.policy(), *agent.policy());
+  CopyParameters(*loaded.policy_target(), *agent.policy_target());
   // Optimizer state: round-trip through an archive (the state holds tensors per parameter).
   for (auto [from, to] : {std::pair{&loaded.q_optimizer(), &agent.q_optimizer()},
                           std::pair{&loaded.policy_optimizer(), &agent.policy_optimizer()}}) {
@@ -104,6 +143,7 @@ absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string&
   CopyParameters(*pretrained.q(), *agent.q());
   CopyParameters(*pretrained.q_target(), *agent.q_target());
   CopyParameters(*pretrained.policy(), *agent.policy());
+  CopyParameters(*pretrained.policy_target(), *agent.policy_target());
   return absl::OkStatus();
 }
 

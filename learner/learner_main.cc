@@ -14,6 +14,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
@@ -31,6 +32,7 @@
 #include "learner/parameter_service.h"
 #include "learner/replay_batch_source.h"
 #include "learner/sql_flags.h"
+#include "replay/client.h"
 
 ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address the parameter service listens on");
@@ -51,6 +53,8 @@ ABSL_FLAG(bool, require_solved, false, "exit 1 unless the final evaluation is so
 ABSL_FLAG(std::string, checkpoint_dir, "", "checkpoint here and resume from here");
 ABSL_FLAG(int64_t, checkpoint_interval, 1000, "updates between checkpoints");
 ABSL_FLAG(std::string, metrics_csv, "", "append one row per progress line here");
+ABSL_FLAG(std::string, eval_csv, "",
+          "append one row per evaluation: updates, env steps, wall time, return, goals");
 ABSL_FLAG(std::string, rollouts_csv, "", "write the final evaluation's rollouts here");
 ABSL_FLAG(std::string, export_torchscript, "", "write the final sampling network here");
 ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
@@ -60,6 +64,31 @@ ABSL_FLAG(int64_t, seed, 0, "random seed");
 
 namespace softq {
 namespace {
+
+// One evaluation: on the multi-goal task the goals reached (the success criterion), on any
+// task the mean return; env_steps is the replay's insert count at the time (-1: unknown).
+struct Evaluation {
+  std::optional<MultiGoalEvaluation> goals;
+  double mean_return = 0;
+  double return_stddev = 0;
+  int64_t env_steps = -1;
+
+  bool Solved() const { return goals.has_value() && goals->Solved(); }
+  int GoalsCovered() const { return goals ? goals->GoalsCovered() : 0; }
+  std::string Summary() const {
+    return goals ? goals->Summary()
+                 : absl::StrFormat("return %.2f +- %.2f", mean_return, return_stddev);
+  }
+};
+
+// Transitions inserted into the shards so far: the actors' env steps.
+int64_t EnvStepsSoFar(const std::vector<std::string>& shards) {
+  absl::StatusOr<std::vector<proto::ShardStats>> stats = QueryStats(shards, absl::Seconds(2));
+  if (!stats.ok()) return -1;
+  int64_t total = 0;
+  for (const proto::ShardStats& s : *stats) total += s.inserts_total();
+  return total;
+}
 
 struct Progress {
   absl::Time last_time = absl::Now();
@@ -174,32 +203,40 @@ int Run(const char* program) {
     csv << "wall_s,updates,updates_per_s,transitions_sampled,critic_loss,mean_q,"
            "policy_surrogate,kernel_bandwidth,version,eval_goals,eval_reached\n";
   }
+  // DDPG is evaluated with its deterministic policy, SQL with its stochastic one (the
+  // policy it learned is the distribution).
   ActingPolicy eval_policy(sql->observation_dim, sql->action_dim, sql->hidden,
-                           absl::GetFlag(FLAGS_seed) + 17);
-  // Multi-goal: goals reached (the success criterion); other environments: mean return.
+                           absl::GetFlag(FLAGS_seed) + 17,
+                           {/*deterministic=*/sql->algorithm == Algorithm::kDdpg});
   auto evaluate = [&]() {
     eval_policy.SetParameters(agent.PolicyParameters(), learner.version()).IgnoreError();
+    Evaluation e;
+    e.env_steps = EnvStepsSoFar(shards);
     if (multigoal) {
-      return EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
-                               absl::GetFlag(FLAGS_seed) + 1000);
+      e.goals = EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
+                                  absl::GetFlag(FLAGS_seed) + 1000);
+      e.mean_return = e.goals->mean_return;
+    } else if (absl::StatusOr<ReturnEvaluation> r = EvaluateReturn(
+                   eval_policy, absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_eval_rollouts),
+                   absl::GetFlag(FLAGS_seed) + 1000);
+               r.ok()) {
+      e.mean_return = r->mean;
+      e.return_stddev = r->stddev;
     }
-    MultiGoalEvaluation by_return;
-    absl::StatusOr<ReturnEvaluation> r =
-        EvaluateReturn(eval_policy, absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_eval_rollouts),
-                       absl::GetFlag(FLAGS_seed) + 1000);
-    if (r.ok()) by_return.mean_return = r->mean;
-    return by_return;
+    return e;
   };
-  auto summary = [&](const MultiGoalEvaluation& e) {
-    return multigoal ? e.Summary() : absl::StrFormat("return %.2f", e.mean_return);
-  };
+  std::ofstream eval_csv;
+  if (!absl::GetFlag(FLAGS_eval_csv).empty()) {
+    eval_csv.open(absl::GetFlag(FLAGS_eval_csv), std::ios::app);
+    eval_csv << "updates,env_steps,wall_s,mean_return,return_stddev,goals_covered\n";
+  }
 
   const absl::Time start = absl::Now();
   const int64_t start_step = agent.step();
   Progress progress;
   progress.last_step = start_step;
   UpdateMetrics last;
-  MultiGoalEvaluation last_eval;
+  Evaluation last_eval;
   int64_t last_eval_step = -1;
   bool solved = false;
   absl::Status waiting = absl::OkStatus();
@@ -216,8 +253,15 @@ int Run(const char* program) {
         last_eval = evaluate();
         last_eval_step = step;
         solved = last_eval.Solved();
-        std::cout << absl::StrFormat("learner: eval at update %d: %s", step, summary(last_eval))
+        std::cout << absl::StrFormat("learner: eval at update %d: %s", step, last_eval.Summary())
                   << std::endl;
+        if (eval_csv.is_open()) {
+          eval_csv << absl::StrFormat("%d,%d,%.2f,%.4f,%.4f,%d\n", step, last_eval.env_steps,
+                                      absl::ToDoubleSeconds(absl::Now() - start),
+                                      last_eval.mean_return, last_eval.return_stddev,
+                                      last_eval.GoalsCovered())
+                   << std::flush;
+        }
         if (solved && absl::GetFlag(FLAGS_stop_when_solved)) break;
       }
       if (!checkpoint_dir.empty() && step % absl::GetFlag(FLAGS_checkpoint_interval) == 0) {
@@ -244,7 +288,7 @@ int Run(const char* program) {
                        "Q %.2f  version %d%s%s",
                        wall, agent.step(), rate, source.sampled(), last.critic_loss, last.mean_q,
                        learner.version(),
-                       last_eval_step >= 0 ? "  eval " + summary(last_eval) : "",
+                       last_eval_step >= 0 ? "  eval " + last_eval.Summary() : "",
                        waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
                 << std::endl;
       if (csv.is_open()) {
@@ -252,7 +296,7 @@ int Run(const char* program) {
                                agent.step(), rate, source.sampled(), last.critic_loss,
                                last.mean_q, last.policy_surrogate, last.kernel_bandwidth,
                                learner.version(), last_eval.GoalsCovered(),
-                               last_eval.reached_any)
+                               last_eval.goals ? last_eval.goals->reached_any : 0)
             << std::flush;
       }
       if (metrics != nullptr) {
@@ -282,17 +326,18 @@ int Run(const char* program) {
   }
   // The evaluation that stopped the run (or one at the last update) is the final one: a
   // fresh draw of the same policy could land on the other side of the 10% bar.
-  const MultiGoalEvaluation final_eval =
+  const Evaluation final_eval =
       last_eval_step == agent.step() ? last_eval : evaluate();
   std::cout << absl::StrFormat("learner: final: %d updates in %.1fs (%.1f upd/s), %s",
                                agent.step() - start_step,
                                absl::ToDoubleSeconds(absl::Now() - start),
                                (agent.step() - start_step) /
                                    std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
-                               summary(final_eval))
+                               final_eval.Summary())
             << std::endl;
-  if (multigoal && !absl::GetFlag(FLAGS_rollouts_csv).empty()) {
-    if (absl::Status s = WriteTrajectoriesCsv(final_eval, absl::GetFlag(FLAGS_rollouts_csv));
+  if (final_eval.goals && !absl::GetFlag(FLAGS_rollouts_csv).empty()) {
+    if (absl::Status s =
+            WriteTrajectoriesCsv(*final_eval.goals, absl::GetFlag(FLAGS_rollouts_csv));
         !s.ok()) {
       std::cerr << "learner: " << s.message() << std::endl;
     }

@@ -33,14 +33,24 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
       q_(config.observation_dim, config.action_dim, config.hidden),
       q_target_(config.observation_dim, config.action_dim, config.hidden),
       policy_(config.observation_dim, config.action_dim, config.hidden),
+      policy_target_(config.observation_dim, config.action_dim, config.hidden),
       q_optimizer_(q_->parameters(), torch::optim::AdamOptions(config.q_learning_rate)),
       policy_optimizer_(policy_->parameters(),
                         torch::optim::AdamOptions(config.policy_learning_rate)) {
   q_->to(device_);
   q_target_->to(device_);
   policy_->to(device_);
+  policy_target_->to(device_);
   CopyParameters(*q_, *q_target_);
+  CopyParameters(*policy_, *policy_target_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
+  for (auto& p : policy_target_->parameters()) p.set_requires_grad(false);
+}
+
+torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations) {
+  std::vector<int64_t> shape = observations.sizes().vec();
+  shape.back() = policy->action_dim();
+  return policy->forward(observations, torch::zeros(shape, observations.options()));
 }
 
 UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
@@ -59,7 +69,13 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
   const int64_t b = batch.observations.size(0);
   const int64_t m = value_actions.size(0);
   torch::Tensor target;
-  {
+  if (config_.algorithm == Algorithm::kDdpg) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor next_q = q_target_->forward(
+        batch.next_observations, DeterministicAction(policy_target_, batch.next_observations));
+    target = sql::SoftTdTarget(batch.rewards, batch.dones, next_q, config_.reward_scale,
+                               config_.discount);
+  } else {
     torch::NoGradGuard no_grad;
     const torch::Tensor next_obs = batch.next_observations.unsqueeze(1).expand(
         {b, m, batch.next_observations.size(1)});
@@ -106,6 +122,15 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_t
 torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
                                         const torch::Tensor& policy_noise,
                                         UpdateMetricTensors* metrics) {
+  if (config_.algorithm == Algorithm::kDdpg) {
+    torch::Tensor loss =
+        -q_->forward(observations, DeterministicAction(policy_, observations)).mean();
+    if (metrics != nullptr) {
+      metrics->policy_surrogate = loss.detach();
+      metrics->kernel_bandwidth = torch::zeros({}, loss.options());
+    }
+    return loss;
+  }
   QNetwork& q = q_;
   const LogDensity log_target = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
     return q->forward(obs, actions) + sql::SquashCorrection(actions);
@@ -139,19 +164,25 @@ void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& no
     batch.next_observations = batch.next_observations.to(device_, true);
     batch.dones = batch.dones.to(device_, true);
   }
-  q_optimizer_.zero_grad();
+  // The policy's backward pass first: under kDdpg it runs through Q and leaves gradients on
+  // Q's parameters, which the critic's zero_grad then discards. Both losses see the
+  // pre-update parameters.
   policy_optimizer_.zero_grad();
+  PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
+  q_optimizer_.zero_grad();
   torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
   critic.backward();
-  PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
   q_optimizer_.step();
   policy_optimizer_.step();
   last_.critic_loss = critic.detach();
   ++step_;
+  const bool ddpg = config_.algorithm == Algorithm::kDdpg;
   if (config_.target_tau < 1.0) {
     CopyParameters(*q_, *q_target_, config_.target_tau);
+    if (ddpg) CopyParameters(*policy_, *policy_target_, config_.target_tau);
   } else if (step_ % config_.target_update_interval == 0) {
     CopyParameters(*q_, *q_target_);
+    if (ddpg) CopyParameters(*policy_, *policy_target_);
   }
 }
 

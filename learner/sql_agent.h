@@ -1,8 +1,10 @@
 // SqlAgent: the Soft Q-Learning update step. Owns the Q network, its target copy, the
-// sampling network and both Adam optimizers; one Update() is one critic step (soft Q) and one
-// amortized-SVGD step of the sampling network, both from the same pre-update parameters, as
-// in the authors' code. The loss builders are public so tests can check them against an
-// independent implementation. Not thread-safe: one caller at a time.
+// sampling network (and its target copy, used by the DDPG baseline) and both Adam optimizers;
+// one Update() is one critic step (soft Q) and one amortized-SVGD step of the sampling
+// network, both from the same pre-update parameters, as in the authors' code. With
+// Algorithm::kDdpg the same networks train as DDPG instead (see SqlConfig::algorithm). The
+// loss builders are public so tests can check them against an independent implementation.
+// Not thread-safe: one caller at a time.
 #ifndef SOFTQ_LEARNER_SQL_AGENT_H_
 #define SOFTQ_LEARNER_SQL_AGENT_H_
 
@@ -18,8 +20,15 @@
 
 namespace softq {
 
+// kSql: soft Q-learning with amortized SVGD (the paper). kDdpg: the paper's baseline, with
+// the same networks: the deterministic policy mu(s) = f_phi(0; s), critic target
+// reward_scale * r + discount * Q'(s', mu'(s')) (mu' the target sampling network), and the
+// deterministic policy gradient of -Q(s, mu(s)); exploration noise is the actor's business.
+enum class Algorithm { kSql, kDdpg };
+
 // Hyperparameters; defaults are the paper's multi-goal settings.
 struct SqlConfig {
+  Algorithm algorithm = Algorithm::kSql;
   int64_t observation_dim = 2;
   int64_t action_dim = 2;
   std::vector<int64_t> hidden = {128, 128};
@@ -74,8 +83,9 @@ class SqlAgent {
   // J_Q for `batch` with the given proposal actions; gradients flow into q() only.
   torch::Tensor CriticLoss(const TransitionTensors& batch, const torch::Tensor& value_actions,
                            UpdateMetricTensors* metrics = nullptr);
-  // The SVGD surrogate for `observations` [B, O] with noise [B, K, D]; gradients flow into
-  // policy() only.
+  // The policy objective for `observations` [B, O]: under kSql the SVGD surrogate with
+  // noise [B, K, D]; under kDdpg -mean Q(s, f_phi(0; s)) (noise unused). Gradients may reach
+  // q()'s parameters under kDdpg: Update() clears them before the critic's backward pass.
   torch::Tensor PolicySurrogate(const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise,
                                 UpdateMetricTensors* metrics = nullptr);
@@ -83,6 +93,7 @@ class SqlAgent {
   QNetwork& q() { return q_; }
   QNetwork& q_target() { return q_target_; }
   SamplingNetwork& policy() { return policy_; }
+  SamplingNetwork& policy_target() { return policy_target_; }
   torch::optim::Adam& q_optimizer() { return q_optimizer_; }
   torch::optim::Adam& policy_optimizer() { return policy_optimizer_; }
   const SqlConfig& config() const { return config_; }
@@ -100,6 +111,7 @@ class SqlAgent {
   QNetwork q_;
   QNetwork q_target_;
   SamplingNetwork policy_;
+  SamplingNetwork policy_target_;  // read by kDdpg only; kept in step with q_target_
   torch::optim::Adam q_optimizer_;
   torch::optim::Adam policy_optimizer_;
   int64_t step_ = 0;
@@ -120,6 +132,9 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_t
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
                                 torch::Tensor* bandwidth = nullptr);
+
+// The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
+torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations);
 
 // Loads `params` (names and shapes as from PolicyParameters()) into `network`.
 // InvalidArgument naming the parameter when a name is missing or a shape differs.

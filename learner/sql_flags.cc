@@ -6,6 +6,8 @@
 #include "absl/flags/flag.h"
 #include "common/flags.h"
 
+ABSL_FLAG(std::string, algorithm, "sql",
+          "sql (soft Q-learning, the paper) or ddpg (the baseline: deterministic f(0; s))");
 ABSL_FLAG(std::string, hidden, "128,128", "hidden layer widths of both networks");
 ABSL_FLAG(double, q_learning_rate, 3e-4, "Adam learning rate of the Q network");
 ABSL_FLAG(double, policy_learning_rate, 3e-4, "Adam learning rate of the sampling network");
@@ -27,6 +29,9 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t ac
       FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
   if (!hidden.ok()) return hidden.status();
   c.hidden = *std::move(hidden);
+  const std::string algorithm = absl::GetFlag(FLAGS_algorithm);
+  if (absl::Status s = FlagOneOf("algorithm", algorithm, {"sql", "ddpg"}); !s.ok()) return s;
+  c.algorithm = algorithm == "ddpg" ? Algorithm::kDdpg : Algorithm::kSql;
   c.q_learning_rate = absl::GetFlag(FLAGS_q_learning_rate);
   c.policy_learning_rate = absl::GetFlag(FLAGS_policy_learning_rate);
   c.discount = absl::GetFlag(FLAGS_discount);

@@ -1,9 +1,11 @@
-// train_in_process: Algorithm 1 in one process on the multi-goal task (actor, in-memory
-// replay, learner), ending with an evaluation and, optionally, a CSV of its rollouts.
-// Exit status: 0 when the final policy meets the criterion, 1 when not, 2 for bad flags.
+// train_in_process: Algorithm 1 in one process (actor, in-memory replay, learner) on any
+// environment, ending with an evaluation and, on the multi-goal task, optionally a CSV of its
+// rollouts. Exit status: 0 when the final policy meets the multi-goal criterion (other
+// environments: when training ran), 1 when not, 2 for bad flags.
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "actor/environment.h"
 #include "common/flags.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
@@ -11,6 +13,9 @@
 #include "learner/sql_flags.h"
 
 ABSL_FLAG(int64_t, seed, 0, "random seed");
+ABSL_FLAG(std::string, env, "multigoal", "environment: multigoal, swimmer_speed, swimmer_target");
+ABSL_FLAG(double, action_noise, 0.0,
+          "std of Gaussian exploration noise on actions (the DDPG baseline: ~0.2)");
 ABSL_FLAG(int64_t, max_env_steps, 20000, "environment steps to train for");
 ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
 ABSL_FLAG(int64_t, min_replay_size, 100, "transitions before the first update");
@@ -27,9 +32,15 @@ int main(int argc, char** argv) {
       code) {
     return *code;
   }
-  absl::StatusOr<softq::SqlConfig> sql = softq::SqlConfigFromFlags(2, 2);
+  absl::StatusOr<std::unique_ptr<softq::Environment>> probe =
+      softq::MakeEnvironment(absl::GetFlag(FLAGS_env), 0);
+  if (!probe.ok()) return softq::ReportFlagError(argv[0], probe.status());
+  const softq::EnvSpec spec = (*probe)->spec();
+  absl::StatusOr<softq::SqlConfig> sql =
+      softq::SqlConfigFromFlags(spec.observation_dim, spec.action_dim);
   absl::Status flags_ok = softq::CheckFlags({
       sql.status(),
+      softq::FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0, 10.0),
       softq::FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 1),
       softq::FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 20),
       softq::FlagAtLeast("min_replay_size", absl::GetFlag(FLAGS_min_replay_size), 1),
@@ -44,6 +55,9 @@ int main(int argc, char** argv) {
   std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
   softq::InProcessOptions options;
   options.sql = *sql;
+  options.env = absl::GetFlag(FLAGS_env);
+  options.acting = {/*deterministic=*/sql->algorithm == softq::Algorithm::kDdpg,
+                    absl::GetFlag(FLAGS_action_noise)};
   options.seed = absl::GetFlag(FLAGS_seed);
   options.max_env_steps = absl::GetFlag(FLAGS_max_env_steps);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
@@ -62,9 +76,9 @@ int main(int argc, char** argv) {
   }
   std::cout << "final: env steps " << result->env_steps << ", updates " << result->updates
             << ", " << result->seconds << " s, first solved at "
-            << result->first_solved_env_steps << " env steps; "
-            << result->final_evaluation.Summary() << std::endl;
+            << result->first_solved_env_steps << " env steps; " << result->final_summary
+            << std::endl;
   // Stopped by SIGTERM/SIGINT: a clean stop, whatever the policy learned so far.
-  if (softq::ShutdownRequested()) return 0;
+  if (softq::ShutdownRequested() || absl::GetFlag(FLAGS_env) != "multigoal") return 0;
   return result->final_evaluation.Solved() ? 0 : 1;
 }

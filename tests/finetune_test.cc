@@ -1,0 +1,141 @@
+// Specification of fine-tuning from a pretrained learner checkpoint (learner_main --init_from,
+// learner/learner_checkpoint.h) on the swimmer: the fine-tuning learner starts from the
+// pretrained networks (same actions for the same inputs), with fresh optimizers and step.
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "actor/acting_policy.h"
+#include "actor/environment.h"
+#include "learner/learner_checkpoint.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+namespace {
+
+SqlConfig SwimmerConfig(Algorithm algorithm = Algorithm::kSql) {
+  SqlConfig config;
+  config.algorithm = algorithm;
+  config.observation_dim = 10;
+  config.action_dim = 2;
+  config.hidden = {32, 32};
+  config.reward_scale = 30;
+  return config;
+}
+
+std::string TempDir(const std::string& name) {
+  const char* root = std::getenv("TEST_TMPDIR");
+  const std::filesystem::path dir =
+      std::filesystem::path(root != nullptr ? root : "/tmp") / ("finetune_test_" + name);
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+// A few updates on random swimmer-shaped data, so the networks are no longer at their
+// initialization.
+void TrainABit(SqlAgent& agent) {
+  for (int i = 0; i < 20; ++i) {
+    TransitionTensors b;
+    b.observations = torch::randn({32, 10});
+    b.actions = torch::rand({32, 2}) * 2 - 1;
+    b.rewards = torch::rand({32});
+    b.next_observations = torch::randn({32, 10});
+    b.dones = torch::zeros({32});
+    agent.Update(b);
+  }
+}
+
+// Observations from the downstream task's start states.
+torch::Tensor TargetTaskObservations(int n) {
+  std::vector<float> flat;
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<std::unique_ptr<Environment>> env = MakeEnvironment("swimmer_target", i);
+    EXPECT_TRUE(env.ok());
+    const std::vector<float> obs = (*env)->Reset();
+    flat.insert(flat.end(), obs.begin(), obs.end());
+  }
+  return torch::tensor(flat).reshape({n, 10});
+}
+
+torch::Tensor ActionsOf(SqlAgent& agent, const torch::Tensor& observations,
+                        ActingOptions options = {}) {
+  ActingPolicy policy(10, 2, {32, 32}, /*seed=*/123, options);
+  EXPECT_TRUE(policy.SetParameters(agent.PolicyParameters(), 1).ok());
+  return policy.Act(observations);
+}
+
+TEST(FineTuning, StartsFromThePretrainedPolicy) {
+  torch::manual_seed(0);
+  SqlAgent pretrained(SwimmerConfig());
+  TrainABit(pretrained);
+  const std::string dir = TempDir("sql");
+  ASSERT_TRUE(SaveLearnerCheckpoint(pretrained, /*version=*/7, dir).ok());
+
+  torch::manual_seed(1);
+  SqlAgent fine_tuned(SwimmerConfig());
+  const torch::Tensor observations = TargetTaskObservations(16);
+  ASSERT_FALSE(torch::equal(ActionsOf(fine_tuned, observations),
+                            ActionsOf(pretrained, observations)));
+  ASSERT_TRUE(InitializeFromLearnerCheckpoint(fine_tuned, dir).ok());
+  // Same noise seed, same observations: the very same stochastic actions.
+  EXPECT_TRUE(torch::equal(ActionsOf(fine_tuned, observations),
+                           ActionsOf(pretrained, observations)));
+  EXPECT_EQ(fine_tuned.step(), 0);  // a fresh run, not a resumption
+  for (const auto& p : fine_tuned.q()->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), *pretrained.q()->named_parameters().find(p.key())));
+  }
+}
+
+TEST(FineTuning, ADdpgLearnerCanStartFromAnSqlCheckpoint) {
+  // Same networks: the deterministic policy of the fine-tuned learner is f_phi(0; s) of the
+  // pretrained sampling network.
+  torch::manual_seed(2);
+  SqlAgent pretrained(SwimmerConfig());
+  TrainABit(pretrained);
+  const std::string dir = TempDir("ddpg");
+  ASSERT_TRUE(SaveLearnerCheckpoint(pretrained, 1, dir).ok());
+  SqlAgent ddpg(SwimmerConfig(Algorithm::kDdpg));
+  ASSERT_TRUE(InitializeFromLearnerCheckpoint(ddpg, dir).ok());
+  const torch::Tensor observations = TargetTaskObservations(8);
+  EXPECT_TRUE(torch::equal(ActionsOf(ddpg, observations, {/*deterministic=*/true}),
+                           ActionsOf(pretrained, observations, {/*deterministic=*/true})));
+}
+
+TEST(FineTuning, RefusesACheckpointOfAnotherArchitecture) {
+  torch::manual_seed(3);
+  SqlConfig wide = SwimmerConfig();
+  wide.hidden = {64, 64};
+  SqlAgent pretrained(wide);
+  const std::string dir = TempDir("wide");
+  ASSERT_TRUE(SaveLearnerCheckpoint(pretrained, 1, dir).ok());
+  SqlAgent agent(SwimmerConfig());
+  const torch::Tensor observations = TargetTaskObservations(4);
+  const torch::Tensor before = ActionsOf(agent, observations);
+  const absl::Status s = InitializeFromLearnerCheckpoint(agent, dir);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(torch::equal(ActionsOf(agent, observations), before));  // unchanged
+}
+
+TEST(LearnerCheckpoint, RoundTripsTheDdpgTargetPolicy) {
+  SqlConfig config = SwimmerConfig(Algorithm::kDdpg);
+  config.target_tau = 0.1;
+  torch::manual_seed(4);
+  SqlAgent agent(config);
+  TrainABit(agent);
+  const std::string dir = TempDir("roundtrip");
+  ASSERT_TRUE(SaveLearnerCheckpoint(agent, 3, dir).ok());
+  torch::manual_seed(5);
+  SqlAgent restored(config);
+  absl::StatusOr<uint64_t> version = RestoreLearnerCheckpoint(restored, dir);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 3u);
+  EXPECT_EQ(restored.step(), 20);
+  const auto a = agent.policy_target()->parameters(), b = restored.policy_target()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+}
+
+}  // namespace
+}  // namespace softq
