@@ -141,7 +141,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pretrain_seeds", type=int, default=1,
                         help="pretrained policies; fine-tuning seed k starts from k % this")
-    parser.add_argument("--pretrain_updates", type=int, default=40000)
+    parser.add_argument("--pretrain_updates", type=int, default=30000)
     parser.add_argument("--updates", type=int, default=20000, help="per downstream run")
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--actors", type=int, default=1)
@@ -149,7 +149,7 @@ def main():
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--env_steps_per_update", type=float, default=1.0)
     parser.add_argument("--min_replay_size", type=int, default=1000)
-    parser.add_argument("--reward_scale", type=float, default=30.0)
+    parser.add_argument("--reward_scale", type=float, default=100.0)
     parser.add_argument("--eval_interval", type=int, default=2000)
     parser.add_argument("--eval_rollouts", type=int, default=10)
     parser.add_argument("--final_evals", type=int, default=3)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Compiles (syntax and types, no linking) every C++ source that the LibTorch API touches
+# against a second LibTorch's headers, so an API difference between Debian's 1.13 and 2.x
+# shows up here, on a machine without the 2.x libraries. Linking and running against 2.x
+# happen on a CUDA host (run_on_cuda_host.sh build).
+#
+#   bash deploy/gpu/check_libtorch_api.sh                 # fetches Debian trixie's
+#                                                         # libtorch-dev 2.6 headers (2.4 MB)
+#   bash deploy/gpu/check_libtorch_api.sh /opt/libtorch   # any prefix with include/torch
+#
+# Prints one line per source and "N compiled, M failed"; exit 1 if any failed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+prefix="${1:-}"
+if [[ -z "$prefix" ]]; then
+  prefix=/tmp/softq_libtorch_headers
+  deb=libtorch-dev_2.6.0+dfsg-7_amd64.deb
+  if [[ ! -d "$prefix/usr/include/torch" ]]; then
+    mkdir -p "$prefix"
+    curl -fsS -o "$prefix/$deb" "http://deb.debian.org/debian/pool/main/p/pytorch/$deb"
+    dpkg -x "$prefix/$deb" "$prefix"
+  fi
+  prefix="$prefix/usr"
+fi
+include="$prefix/include"
+[[ -f "$include/torch/csrc/api/include/torch/torch.h" ]] || {
+  echo "check_libtorch_api: no LibTorch headers under $include" >&2
+  exit 2
+}
+version=$(awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v ? "." : "") $3} END {print v}' \
+          "$include/torch/csrc/api/include/torch/version.h")
+bazel build //proto:all >/dev/null 2>&1 || bazel build //proto:all
+passed=0
+failed=0
+for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \
+                          'cmake/*.cc'); do
+  if g++ -std=c++17 -fsyntax-only -w -I"$include" -I"$include/torch/csrc/api/include" \
+         -I. -Ibazel-bin "$src" 2>/tmp/check_libtorch_api.err; then
+    passed=$((passed + 1))
+    echo "ok      $src"
+  else
+    failed=$((failed + 1))
+    echo "FAILED  $src"
+    grep -m 5 "error" /tmp/check_libtorch_api.err | sed 's/^/        /'
+  fi
+done
+echo "LibTorch headers $version at $include: $passed compiled, $failed failed"
+[[ $failed -eq 0 ]]
