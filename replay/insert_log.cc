@@ -18,6 +18,7 @@ namespace {
 constexpr char kMagic[8] = {'S', 'O', 'F', 'T', 'Q', 'W', 'A', 'L'};
 constexpr uint32_t kVersion = 1;
 constexpr uint64_t kFileHeaderBytes = sizeof(kMagic) + 4;
+static_assert(kFileHeaderBytes == kEmptyInsertLogBytes);
 constexpr uint64_t kRecordHeaderBytes = 4 + 4 + 8 + 4 + 4 + 4;
 // A gRPC message is at most INT32_MAX bytes; a larger length is garbage.
 constexpr uint64_t kMaxBatchBytes = INT32_MAX;
@@ -40,7 +41,7 @@ void EncodeHeader(const RecordHeader& h, char* out) {
   std::memcpy(out + 8, &h.first_key, 8);
   std::memcpy(out + 16, &h.default_priority, 4);
   std::memcpy(out + 20, &h.payload_crc, 4);
-  const uint32_t crc = Crc32(0, out, 24);
+  const uint32_t crc = Crc32c(0, out, 24);
   std::memcpy(out + 24, &crc, 4);
 }
 
@@ -48,7 +49,7 @@ void EncodeHeader(const RecordHeader& h, char* out) {
 bool DecodeHeader(const char* in, RecordHeader* h) {
   uint32_t crc;
   std::memcpy(&crc, in + 24, 4);
-  if (Crc32(0, in, 24) != crc) return false;
+  if (Crc32c(0, in, 24) != crc) return false;
   std::memcpy(&h->batch_bytes, in, 4);
   std::memcpy(&h->priority_count, in + 4, 4);
   std::memcpy(&h->first_key, in + 8, 8);
@@ -154,7 +155,7 @@ absl::Status Recover(const std::string& path, int fd, uint64_t size,
                 payload.size())) {
       return Errno(absl::StrCat("read ", path));
     }
-    if (Crc32(0, payload.data(), payload.size()) != h.payload_crc) {
+    if (Crc32c(0, payload.data(), payload.size()) != h.payload_crc) {
       return bad(offset, end, "the payload checksum does not match");
     }
     InsertLogRecord record;
@@ -189,8 +190,8 @@ std::string InsertLogPath(const std::string& dir, const std::string& shard_id) {
 uint32_t InsertLogPayloadCrc(absl::Span<const float> priorities,
                              absl::string_view batch_bytes) {
   const uint32_t crc =
-      Crc32(0, priorities.data(), priorities.size() * sizeof(float));
-  return Crc32(crc, batch_bytes.data(), batch_bytes.size());
+      Crc32c(0, priorities.data(), priorities.size() * sizeof(float));
+  return Crc32c(crc, batch_bytes.data(), batch_bytes.size());
 }
 
 absl::StatusOr<std::unique_ptr<InsertLog>> InsertLog::Open(

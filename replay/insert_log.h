@@ -12,8 +12,10 @@
 //           f32 default_priority, u32 payload_crc, u32 header_crc,
 //           payload: priority_count x f32, then batch_bytes of serialized
 //           proto::TransitionBatch
-//   header_crc: CRC-32 of the 24 record bytes before it; payload_crc: CRC-32
-//   of the payload (computed by the caller before taking any lock).
+//   header_crc: CRC-32C of the 24 record bytes before it; payload_crc:
+//   CRC-32C of the payload (computed by the caller before taking any lock).
+//   CRC-32C (replay/crc32.h) rather than the checkpoint's CRC-32: it has a CPU
+//   instruction, and the log is checksummed on the insert path.
 //
 // Durability: Append returns once the record is written with write(2), i.e. in
 // the kernel's page cache. That survives the death of the process (kill -9, a
@@ -70,10 +72,13 @@ struct InsertLogRecovery {
   uint64_t torn_offset = 0;   // where the torn tail began
 };
 
+// Length of a log holding no record (its header).
+inline constexpr int64_t kEmptyInsertLogBytes = 12;
+
 // "<dir>/replay-<shard_id>.wal", next to CheckpointPath's file.
 std::string InsertLogPath(const std::string& dir, const std::string& shard_id);
 
-// CRC-32 of a record's payload, for Append's `payload_crc`.
+// CRC-32C of a record's payload, for Append's `payload_crc`.
 uint32_t InsertLogPayloadCrc(absl::Span<const float> priorities,
                              absl::string_view batch_bytes);
 

@@ -155,6 +155,19 @@ int Main(int argc, char** argv) {
       }
       std::cerr << std::endl;
     } else {
+      // Inserts logged by an earlier run would be lost here, and a later run
+      // with --wal would replay them on top of a checkpoint they do not
+      // continue.
+      const std::string log_path =
+          InsertLogPath(checkpoint_dir, options.shard_id);
+      struct stat log_stat;
+      if (::stat(log_path.c_str(), &log_stat) == 0 &&
+          log_stat.st_size > kEmptyInsertLogBytes) {
+        return Fail(argv[0], absl::FailedPreconditionError(absl::StrCat(
+                                 "--wal=false but ", log_path,
+                                 " holds logged inserts: start once with "
+                                 "--wal to restore them, or remove it")));
+      }
       absl::StatusOr<std::unique_ptr<Shard>> restored =
           Shard::Restore(options, checkpoint_path);
       if (restored.ok()) {
