@@ -12,6 +12,11 @@ namespace softq {
 // Crc32(0,ab). Crc32(0, "123456789", 9) == 0xCBF43926.
 uint32_t Crc32(uint32_t crc, const void* data, size_t n);
 
+// CRC-32C (Castagnoli polynomial, reflected), the same contract as Crc32. Uses
+// the SSE4.2 crc32 instruction when the CPU has it (about 8x faster than
+// Crc32's tables), else tables. Crc32c(0, "123456789", 9) == 0xE3069283.
+uint32_t Crc32c(uint32_t crc, const void* data, size_t n);
+
 }  // namespace softq
 
 #endif  // SOFTQ_REPLAY_CRC32_H_

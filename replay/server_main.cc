@@ -5,8 +5,9 @@
 //
 // Prints exactly one line "replay_server listening on <host>:<port>" on stdout
 // once serving. SIGTERM/SIGINT: stops accepting, ends blocked calls, writes the
-// checkpoint when
-// --checkpoint_dir is set, exits 0. A bad flag: one line, exit 2. A checkpoint
+// checkpoint when --checkpoint_dir is set, exits 0. With --checkpoint_dir (and
+// --wal, the default) every insert is in the insert log before it is
+// acknowledged: kill -9 loses nothing acknowledged (see replay/insert_log.h). A bad flag: one line, exit 2. A checkpoint
 // that cannot be restored, or a port that cannot be bound: one line, exit 1.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -47,8 +48,20 @@ ABSL_FLAG(double, samples_per_insert, 0,
 ABSL_FLAG(double, error_buffer, 0,
           "allowed deviation from the ratio, in samples");
 ABSL_FLAG(std::string, checkpoint_dir, "",
-          "directory for the shard's checkpoint (restored at start, written on "
-          "SIGTERM)");
+          "directory for the shard's checkpoint and insert log: restored at "
+          "start (checkpoint, then the inserts logged after it), checkpoint "
+          "written on SIGTERM and on the Checkpoint RPC");
+ABSL_FLAG(bool, wal, true,
+          "with --checkpoint_dir: write each insert to the insert log before "
+          "acknowledging it, so acknowledged inserts survive kill -9 of the "
+          "process (false: only checkpoints persist)");
+ABSL_FLAG(bool, wal_fsync, false,
+          "fdatasync the insert log before each acknowledgement: survives a "
+          "machine crash or power loss too, at one disk flush per batch "
+          "(without it: survives the process's death, not the machine's)");
+ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{1} << 30,
+          "when the insert log grows past this many bytes, write a checkpoint "
+          "(which empties it); 0: only on SIGTERM and the Checkpoint RPC");
 ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "largest gRPC message accepted or sent");
@@ -109,14 +122,61 @@ int Main(int argc, char** argv) {
                                           ": not an existing directory")));
     }
     checkpoint_path = CheckpointPath(checkpoint_dir, options.shard_id);
-    absl::StatusOr<std::unique_ptr<Shard>> restored =
-        Shard::Restore(options, checkpoint_path);
-    if (restored.ok()) {
-      shard = *std::move(restored);
+    if (absl::GetFlag(FLAGS_wal)) {
+      DurabilityOptions durability;
+      durability.checkpoint_path = checkpoint_path;
+      durability.log_path = InsertLogPath(checkpoint_dir, options.shard_id);
+      durability.log.fsync = absl::GetFlag(FLAGS_wal_fsync);
+      durability.log_max_bytes = absl::GetFlag(FLAGS_wal_max_bytes);
+      ShardRecovery recovery;
+      absl::StatusOr<std::unique_ptr<Shard>> opened =
+          Shard::Open(options, durability, &recovery);
+      if (!opened.ok()) {
+        return absl::IsInvalidArgument(opened.status())
+                   ? ReportFlagError(argv[0], opened.status())
+                   : Fail(argv[0], opened.status());
+      }
+      shard = *std::move(opened);
       std::cerr << "replay_server: restored " << shard->table().size()
-                << " transitions from " << checkpoint_path << std::endl;
-    } else if (!absl::IsNotFound(restored.status())) {
-      return Fail(argv[0], restored.status());
+                << " transitions: " << recovery.checkpoint_items << " from "
+                << (recovery.checkpoint_found ? checkpoint_path
+                                              : "no checkpoint")
+                << ", " << recovery.transitions_replayed << " in "
+                << recovery.records_replayed << " logged inserts from "
+                << durability.log_path;
+      if (recovery.records_skipped > 0) {
+        std::cerr << " (" << recovery.records_skipped
+                  << " logged inserts already in the checkpoint skipped)";
+      }
+      if (recovery.log.torn_bytes > 0) {
+        std::cerr << "; ignored a torn last record (" << recovery.log.torn_bytes
+                  << " bytes at offset " << recovery.log.torn_offset
+                  << ", never acknowledged)";
+      }
+      std::cerr << std::endl;
+    } else {
+      // Inserts logged by an earlier run would be lost here, and a later run
+      // with --wal would replay them on top of a checkpoint they do not
+      // continue.
+      const std::string log_path =
+          InsertLogPath(checkpoint_dir, options.shard_id);
+      struct stat log_stat;
+      if (::stat(log_path.c_str(), &log_stat) == 0 &&
+          log_stat.st_size > kEmptyInsertLogBytes) {
+        return Fail(argv[0], absl::FailedPreconditionError(absl::StrCat(
+                                 "--wal=false but ", log_path,
+                                 " holds logged inserts: start once with "
+                                 "--wal to restore them, or remove it")));
+      }
+      absl::StatusOr<std::unique_ptr<Shard>> restored =
+          Shard::Restore(options, checkpoint_path);
+      if (restored.ok()) {
+        shard = *std::move(restored);
+        std::cerr << "replay_server: restored " << shard->table().size()
+                  << " transitions from " << checkpoint_path << std::endl;
+      } else if (!absl::IsNotFound(restored.status())) {
+        return Fail(argv[0], restored.status());
+      }
     }
   }
   if (shard == nullptr) {

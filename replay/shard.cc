@@ -142,14 +142,30 @@ absl::StatusOr<KeyRange> Shard::Insert(
       return s;
     }
   }
+  // A durable shard logs the batch as serialized bytes; serializing and
+  // checksumming them happen here, outside the lock, so the lock covers only
+  // the write(2).
+  std::string logged;
+  uint32_t logged_crc = 0;
+  const absl::Span<const float> priority_span(priorities.data(),
+                                              priorities.size());
+  if (log_ != nullptr) {
+    if (!batch.SerializeToString(&logged)) {
+      return absl::InternalError("cannot serialize the batch for the log");
+    }
+    logged_crc = InsertLogPayloadCrc(priority_span, logged);
+  }
   absl::MutexLock lock(&mu_);
+  if (!log_error_.ok()) return log_error_;
   if (absl::Status s = rate_limiter_.AwaitCanInsert(&mu_, deadline, cancelled);
       !s.ok())
     return s;
+  if (!log_error_.ok()) return log_error_;  // set while we waited
   absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
   if (!keys.ok()) return keys.status();
+  const float default_priority =
+      sampler_->keeps_priorities() ? sampler_->max_priority() : 0.0f;
   if (sampler_->keeps_priorities()) {
-    const float default_priority = sampler_->max_priority();
     for (int i = 0; i < n; ++i) {
       sampler_->Set(table_->SlotOfKey(keys->first_key + i),
                     priorities.empty() ? default_priority : priorities[i]);
@@ -157,6 +173,28 @@ absl::StatusOr<KeyRange> Shard::Insert(
   }
   rate_limiter_.Inserted(&mu_, n, table_->size());
   insert_rate_.Add(n, absl::Now());
+  if (log_ != nullptr) {
+    if (absl::Status s = log_->Append(keys->first_key, default_priority,
+                                      priority_span, logged, logged_crc);
+        !s.ok()) {
+      // The batch is in the table but not in the log: later records would
+      // leave a gap in the keys, so refuse inserts until a checkpoint covers
+      // it. The client resends this batch elsewhere.
+      log_error_ = absl::UnavailableError(absl::StrCat(
+          "the shard's insert log failed (", s.message(),
+          "); inserts are refused until a checkpoint succeeds"));
+      return absl::InternalError(
+          absl::StrCat("batch not acknowledged: ", s.message()));
+    }
+    if (durability_.log_max_bytes > 0 &&
+        log_->bytes() >= auto_checkpoint_bytes_) {
+      // Bound the log (and the time a restart spends replaying it). A failure
+      // is retried after as many bytes again; the batch is logged either way.
+      if (!CheckpointLocked(durability_.checkpoint_path).ok()) {
+        auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
+      }
+    }
+  }
   return keys;
 }
 
@@ -269,7 +307,102 @@ void Shard::Stats(proto::ShardStats* out) const {
 
 absl::StatusOr<CheckpointWritten> Shard::Checkpoint(const std::string& path) {
   absl::MutexLock lock(&mu_);
-  return WriteCheckpoint(path, *table_, *sampler_, samples_total_);
+  return CheckpointLocked(path);
+}
+
+absl::StatusOr<CheckpointWritten> Shard::CheckpointLocked(
+    const std::string& path) {
+  absl::StatusOr<CheckpointWritten> written =
+      WriteCheckpoint(path, *table_, *sampler_, samples_total_);
+  if (!written.ok() || log_ == nullptr ||
+      path != durability_.checkpoint_path) {
+    return written;
+  }
+  // The checkpoint now holds every logged insert and is durably renamed into
+  // place: the log can start over. (A kill between the two leaves records the
+  // checkpoint holds; recovery skips them by key.)
+  if (absl::Status s = log_->Reset(); !s.ok()) {
+    return absl::InternalError(absl::StrCat(
+        "checkpoint ", path, " written, but the insert log was not emptied: ",
+        s.message()));
+  }
+  log_error_ = absl::OkStatus();
+  auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
+  return written;
+}
+
+absl::StatusOr<std::unique_ptr<Shard>> Shard::Open(
+    const ShardOptions& options, const DurabilityOptions& durability,
+    ShardRecovery* recovery) {
+  ShardRecovery ignored;
+  if (recovery == nullptr) recovery = &ignored;
+  *recovery = ShardRecovery();
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Restore(options, durability.checkpoint_path);
+  if (shard.ok()) {
+    recovery->checkpoint_found = true;
+    recovery->checkpoint_items = (*shard)->table_->size();
+  } else if (absl::IsNotFound(shard.status())) {
+    shard = Create(options);
+  }
+  if (!shard.ok()) return shard.status();
+  Shard* s = shard->get();
+  absl::MutexLock lock(&s->mu_);
+  absl::StatusOr<std::unique_ptr<InsertLog>> log = InsertLog::Open(
+      durability.log_path, durability.log,
+      [s, recovery](InsertLogRecord&& record) {
+        s->mu_.AssertHeld();
+        return s->ApplyLoggedLocked(std::move(record), recovery);
+      },
+      &recovery->log);
+  if (!log.ok()) return log.status();
+  s->rate_limiter_.Restore(&s->mu_, s->table_->size());
+  s->log_ = *std::move(log);
+  s->durability_ = durability;
+  s->auto_checkpoint_bytes_ = s->log_->bytes() + durability.log_max_bytes;
+  return shard;
+}
+
+absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
+                                      ShardRecovery* recovery) {
+  const uint64_t n = static_cast<uint64_t>(record.batch.rewards_size());
+  const uint64_t next_key = table_->Info().next_key;
+  if (record.first_key + n <= next_key) {
+    ++recovery->records_skipped;  // the checkpoint holds it
+    return absl::OkStatus();
+  }
+  if (record.first_key != next_key) {
+    return absl::DataLossError(absl::StrCat(
+        "logged keys ", record.first_key, "..", record.first_key + n - 1,
+        " do not continue the table, whose next key is ", next_key,
+        " (a log from another checkpoint?)"));
+  }
+  if (!record.priorities.empty() && record.priorities.size() != n) {
+    return absl::DataLossError(absl::StrCat(
+        "logged batch has ", n, " transitions but ", record.priorities.size(),
+        " priorities"));
+  }
+  absl::StatusOr<KeyRange> keys = table_->Insert(record.batch);
+  if (!keys.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("logged batch refused by the table: ",
+                     keys.status().message()));
+  }
+  if (sampler_->keeps_priorities()) {
+    // The priority the batch was given at insert time; a log written by a
+    // shard without priorities says 0: take the current maximum then.
+    const float default_priority = record.default_priority > 0
+                                       ? record.default_priority
+                                       : sampler_->max_priority();
+    for (uint64_t i = 0; i < n; ++i) {
+      sampler_->Set(table_->SlotOfKey(keys->first_key + i),
+                    record.priorities.empty() ? default_priority
+                                              : record.priorities[i]);
+    }
+  }
+  ++recovery->records_replayed;
+  recovery->transitions_replayed += n;
+  return absl::OkStatus();
 }
 
 void Shard::Cancel() {

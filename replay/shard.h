@@ -6,6 +6,11 @@
 // Thread-safe: every public method may be called concurrently. Insert and
 // Sample may block in the rate limiter (releasing the lock) until their
 // deadline.
+//
+// Durability (Shard::Open): a shard opened with a checkpoint path and an insert
+// log writes every stored batch to the log (replay/insert_log.h) before Insert
+// returns, so an acknowledged insert survives kill -9 of the process; a
+// checkpoint to that path empties the log.
 #ifndef SOFTQ_REPLAY_SHARD_H_
 #define SOFTQ_REPLAY_SHARD_H_
 
@@ -19,6 +24,7 @@
 #include "absl/time/time.h"
 #include "proto/replay.pb.h"
 #include "replay/checkpoint.h"
+#include "replay/insert_log.h"
 #include "replay/rate_limiter.h"
 #include "replay/rate_tracker.h"
 #include "replay/sampler.h"
@@ -37,6 +43,29 @@ struct ShardOptions {
   RateLimiterOptions rate_limiter;
 };
 
+// Where a durable shard keeps its state (Shard::Open).
+struct DurabilityOptions {
+  std::string checkpoint_path;  // CheckpointPath(dir, shard_id)
+  std::string log_path;         // InsertLogPath(dir, shard_id)
+  InsertLogOptions log;
+  // When the log grows past this many bytes, the insert that crossed it writes
+  // a checkpoint (and so empties the log) before returning. 0: never.
+  uint64_t log_max_bytes = uint64_t{1} << 30;
+};
+
+// What Shard::Open found.
+struct ShardRecovery {
+  bool checkpoint_found = false;
+  uint64_t checkpoint_items = 0;
+  // Log records already held by the checkpoint (a checkpoint written just
+  // before the kill, with the log not yet emptied).
+  uint64_t records_skipped = 0;
+  // Logged inserts re-inserted on top of the checkpoint.
+  uint64_t records_replayed = 0;
+  uint64_t transitions_replayed = 0;
+  InsertLogRecovery log;
+};
+
 class Shard {
  public:
   // Validates `options` (InvalidArgument naming the flag) and builds an empty
@@ -50,10 +79,27 @@ class Shard {
   static absl::StatusOr<std::unique_ptr<Shard>> Restore(
       const ShardOptions& options, const std::string& path);
 
+  // A durable shard: the checkpoint at `durability.checkpoint_path` (or an
+  // empty shard when there is none), then every insert in the log at
+  // `durability.log_path` whose keys come after it, re-inserted in order with
+  // the priorities they were given. From then on Insert logs each batch before
+  // returning, and Checkpoint(durability.checkpoint_path) empties the log.
+  // Priority updates are not logged: those made since the last checkpoint are
+  // lost. DataLoss when the checkpoint or the log is corrupted or the log does
+  // not continue the checkpoint (a gap in the keys); InvalidArgument as for
+  // Restore. `recovery` (may be null) says what was restored.
+  static absl::StatusOr<std::unique_ptr<Shard>> Open(
+      const ShardOptions& options, const DurabilityOptions& durability,
+      ShardRecovery* recovery);
+
   // Stores `batch` whole with `priorities` (empty: the current maximum; else
   // one per transition, finite and > 0), after the rate limiter admits it.
   // Returns its keys; InvalidArgument naming the field for bad input (nothing
-  // stored), DEADLINE_EXCEEDED or CANCELLED from the wait.
+  // stored), DEADLINE_EXCEEDED or CANCELLED from the wait. A durable shard
+  // returns OK only once the batch is in its log; when the log cannot be
+  // written it returns Internal (the batch is then held in memory but not
+  // acknowledged) and refuses later inserts with Unavailable until a
+  // checkpoint succeeds, so the log never skips keys.
   absl::StatusOr<KeyRange> Insert(
       const proto::TransitionBatch& batch,
       const google::protobuf::RepeatedField<float>& priorities,
@@ -78,7 +124,9 @@ class Shard {
   void Stats(proto::ShardStats* out) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes the checkpoint to `path` (replay/checkpoint.h). Inserts and samples
-  // wait while it runs.
+  // wait while it runs. On a durable shard, a checkpoint to its checkpoint path
+  // then empties the insert log (Internal if that fails; the checkpoint is
+  // written, and the logged records it holds are skipped at recovery).
   absl::StatusOr<CheckpointWritten> Checkpoint(const std::string& path)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -92,6 +140,14 @@ class Shard {
   Shard(const ShardOptions& options, std::unique_ptr<Table> table,
         std::unique_ptr<Sampler> sampler);
 
+  // Re-inserts one logged batch during Open (skipped when the table already
+  // holds its keys).
+  absl::Status ApplyLoggedLocked(InsertLogRecord&& record,
+                                 ShardRecovery* recovery)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CheckpointWritten> CheckpointLocked(const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const ShardOptions options_;
   const absl::Time start_;
   mutable absl::Mutex mu_;
@@ -104,6 +160,13 @@ class Shard {
   uint64_t samples_total_ ABSL_GUARDED_BY(mu_) = 0;
   RateTracker insert_rate_ ABSL_GUARDED_BY(mu_);
   RateTracker sample_rate_ ABSL_GUARDED_BY(mu_);
+  // Durable shards only (set by Open before the shard is shared).
+  std::unique_ptr<InsertLog> log_;
+  DurabilityOptions durability_;
+  // Non-OK after a failed log write: inserts are refused until a checkpoint.
+  absl::Status log_error_ ABSL_GUARDED_BY(mu_);
+  // Log length at which the next automatic checkpoint is tried.
+  uint64_t auto_checkpoint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Resident set size of this process in bytes (from /proc/self/statm), 0 if

@@ -3,7 +3,8 @@
 // server that discards them (and answers Sample with a prebuilt batch of the
 // same size), and (b) redis-server holding the same transitions, written and
 // read with pipelining through hiredis. Also the shard's resident memory at
-// capacity 1e6 multi-goal transitions against their raw bytes.
+// capacity 1e6 multi-goal transitions against their raw bytes, and (--wal)
+// insert throughput of a shard that logs every insert before acknowledging it.
 //
 //   bazel run -c opt //bench/replay:replay_bench
 //
@@ -53,6 +54,10 @@ ABSL_FLAG(std::string, server_binary, "",
           "replay_server path (default: from runfiles)");
 ABSL_FLAG(std::string, redis_binary, "/usr/bin/redis-server",
           "redis-server path");
+ABSL_FLAG(bool, wal, true,
+          "also insert into a shard with --checkpoint_dir (insert log on) in a "
+          "temporary directory: the cost of durable acknowledgements");
+ABSL_FLAG(bool, wal_fsync, false, "that shard also gets --wal_fsync");
 
 namespace softq {
 namespace {
@@ -425,6 +430,32 @@ int RunBench(const char* argv0) {
          absl::StrCat("--action_dim=", c.ad),
          absl::StrCat("--sample_batch=", absl::GetFlag(FLAGS_sample_batch))},
         "discard_server listening on ");
+    // The same shard with its insert log on (--checkpoint_dir), in a fresh
+    // directory under $TMPDIR.
+    absl::StatusOr<Server> wal_shard = absl::UnavailableError("--wal=false");
+    std::string wal_dir;
+    if (absl::GetFlag(FLAGS_wal)) {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
+                                         "/replay_bench_wal_XXXXXX");
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        std::cerr << "cannot create a directory for the insert log\n";
+        return 1;
+      }
+      wal_dir = pattern;
+      std::vector<std::string> args = {
+          server_binary, "--port=0", absl::StrCat("--capacity=", capacity),
+          absl::StrCat("--checkpoint_dir=", wal_dir),
+          // Measure the log, not checkpoints of a full table.
+          "--wal_max_bytes=0"};
+      if (absl::GetFlag(FLAGS_wal_fsync)) args.push_back("--wal_fsync");
+      wal_shard = Start(args, "replay_server listening on ");
+      if (!wal_shard.ok()) {
+        std::cerr << "cannot start the shard with an insert log: "
+                  << wal_shard.status() << "\n";
+        return 1;
+      }
+    }
     if (!shard.ok() || !discard.ok()) {
       std::cerr << "cannot start servers: " << shard.status() << " "
                 << discard.status() << "\n";
@@ -458,13 +489,17 @@ int RunBench(const char* argv0) {
       return v[v.size() / 2];
     };
     std::vector<double> shard_in, plain_in, raw_in, redis_in, shard_s, client_s,
-        raw_s, redis_s;
+        raw_s, redis_s, wal_in;
     const uint64_t held = std::min(c.inserts, capacity);
     for (int r = 0; r < repeats; ++r) {
       std::cerr << "round " << r + 1 << "/" << repeats << " " << dims
                 << std::endl;
       shard_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts,
                                      /*coalesce=*/true));
+      if (wal_shard.ok()) {
+        wal_in.push_back(InsertShard(wal_shard->address, c.od, c.ad, c.inserts,
+                                     /*coalesce=*/true));
+      }
       raw_in.push_back(InsertRaw(discard->address, c.od, c.ad, c.inserts));
       redis_in.push_back(
           InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity));
@@ -484,6 +519,13 @@ int RunBench(const char* argv0) {
     Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
                  median(client_s), sample.raw, sample.redis};
     rows.push_back(insert);
+    if (!wal_in.empty()) {
+      rows.push_back(Row{absl::StrCat("insert  ", dims, " (ReplayWriter, WAL",
+                                      absl::GetFlag(FLAGS_wal_fsync)
+                                          ? "+fsync)"
+                                          : ")"),
+                         median(wal_in), insert.raw, insert.redis});
+    }
     rows.push_back(plain);
     rows.push_back(sample);
     rows.push_back(prefetch);
@@ -513,6 +555,14 @@ int RunBench(const char* argv0) {
     shard->process->Signal(SIGTERM).IgnoreError();
     shard->process->Wait(absl::Seconds(30)).IgnoreError();
     discard->process.reset();
+    if (wal_shard.ok()) {
+      // SIGKILL: no shutdown checkpoint of a full table to wait for.
+      wal_shard->process.reset();
+      const std::string files[] = {absl::StrCat(wal_dir, "/replay-0.wal"),
+                                   absl::StrCat(wal_dir, "/replay-0.ckpt")};
+      for (const std::string& f : files) ::unlink(f.c_str());
+      ::rmdir(wal_dir.c_str());
+    }
   }
   std::cout << absl::StrFormat(
       "%-40s %14s %14s %14s %10s %12s\n",

@@ -48,6 +48,22 @@ TEST(Crc32, MatchesTheStandardCheckValueAndComposes) {
   EXPECT_EQ(Crc32(Crc32(0, "12345", 5), "6789", 4), 0xCBF43926u);
 }
 
+TEST(Crc32c, MatchesTheStandardCheckValueAndComposes) {
+  EXPECT_EQ(Crc32c(0, "123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32c(Crc32c(0, "12345", 5), "6789", 4), 0xE3069283u);
+  // Pieces of every alignment and length give the checksum of the whole.
+  std::string data(4099, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37);
+  const uint32_t whole = Crc32c(0, data.data(), data.size());
+  for (size_t cut : {size_t{1}, size_t{7}, size_t{8}, size_t{13}, size_t{4096}}) {
+    EXPECT_EQ(Crc32c(Crc32c(0, data.data(), cut), data.data() + cut,
+                     data.size() - cut),
+              whole)
+        << cut;
+  }
+  EXPECT_NE(whole, Crc32(0, data.data(), data.size()));
+}
+
 TEST(Checkpoint, RestoresIdenticalContentsCountersAndPriorities) {
   const std::string path = testing::TempDir("ckpt_roundtrip") + "/a.ckpt";
   std::unique_ptr<Shard> shard = FilledShard("prioritized");

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replay/checkpoint.h"
+#include "replay/insert_log.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
@@ -142,6 +143,50 @@ TEST(ReplayShardCheckpoint, ATruncatedCheckpointIsRefusedWithOneLine) {
   const auto [code, line] = StartOnDamaged(dir);
   EXPECT_EQ(code, 1);
   EXPECT_NE(line.find("truncated"), std::string::npos) << line;
+}
+
+TEST(ReplayShardCheckpoint, KillWithoutACheckpointKeepsEveryAcknowledgedInsert) {
+  // Every acknowledged insert is in the insert log before its ack.
+  const std::string dir = testing::TempDir("kill_no_checkpoint");
+  const std::vector<std::string> flags = {
+      "--capacity=50", "--sampler=prioritized", "--checkpoint_dir=" + dir,
+      "--shard_id=w"};
+  absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Fill(server->stub.get());  // 70 acknowledged, 50 held
+  const proto::ShardStats before = *testing::Stats(server->stub.get());
+  server->process.reset();  // SIGKILL
+  server = StartServer(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const proto::ShardStats after = *testing::Stats(server->stub.get());
+  EXPECT_EQ(after.size(), 50u);
+  EXPECT_EQ(after.inserts_total(), 70u);
+  ASSERT_EQ(after.per_actor_size(), before.per_actor_size());
+  for (int i = 0; i < after.per_actor_size(); ++i) {
+    EXPECT_EQ(after.per_actor(i).inserted(), before.per_actor(i).inserted());
+  }
+  proto::InsertRequest r;
+  r.set_sequence(1);
+  *r.mutable_batch() = MakeBatch(1, 70, 3, 2);
+  EXPECT_EQ(InsertOnce(server->stub.get(), r)->first_key(), 70u);
+}
+
+TEST(ReplayShardCheckpoint, ACorruptedInsertLogIsRefusedWithOneLine) {
+  const std::string dir = testing::TempDir("corrupt_log");
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
+  ASSERT_TRUE(server.ok());
+  Fill(server->stub.get());
+  server->process.reset();
+  const std::string path = InsertLogPath(dir, "0");
+  std::string data = ReadFile(path);
+  ASSERT_GT(data.size(), 200u);
+  data[100] ^= 0x01;  // inside the first record
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  const auto [code, line] = StartOnDamaged(dir);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(line.find("insert log"), std::string::npos) << line;
+  EXPECT_NE(line.find("checksum"), std::string::npos) << line;
 }
 
 }  // namespace

@@ -1,0 +1,264 @@
+// The insert log alone (replay/insert_log.h): records come back as written,
+// a torn tail is cut off and reported, corruption before the tail is DataLoss,
+// Reset empties it.
+#include "replay/insert_log.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::MakeBatch;
+
+constexpr uint64_t kFileHeader = 12;
+constexpr uint64_t kRecordHeader = 28;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size)
+                                        : 0;
+}
+
+absl::Status Append(InsertLog* log, uint64_t first_key,
+                    const proto::TransitionBatch& batch,
+                    std::vector<float> priorities = {},
+                    float default_priority = 1.5f) {
+  const std::string bytes = batch.SerializeAsString();
+  return log->Append(first_key, default_priority, priorities, bytes,
+                     InsertLogPayloadCrc(priorities, bytes));
+}
+
+// Opens `path`, collecting the recovered records.
+absl::StatusOr<std::unique_ptr<InsertLog>> OpenCollecting(
+    const std::string& path, std::vector<InsertLogRecord>* records,
+    InsertLogRecovery* recovery) {
+  return InsertLog::Open(
+      path, InsertLogOptions(),
+      [records](InsertLogRecord&& r) {
+        records->push_back(std::move(r));
+        return absl::OkStatus();
+      },
+      recovery);
+}
+
+// A log at a fresh path with three records: keys 0..4 (priorities given),
+// 5..10 and 11..13; returns the file offset where each record starts.
+std::vector<uint64_t> WriteThree(const std::string& path) {
+  std::vector<InsertLogRecord> none;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log =
+      OpenCollecting(path, &none, nullptr);
+  EXPECT_TRUE(log.ok()) << log.status();
+  std::vector<uint64_t> offsets;
+  offsets.push_back((*log)->bytes());
+  EXPECT_TRUE(Append(log->get(), 0, MakeBatch(5, 0, 3, 2, 7),
+                     {1, 2, 3, 4, 5})
+                  .ok());
+  offsets.push_back((*log)->bytes());
+  EXPECT_TRUE(Append(log->get(), 5, MakeBatch(6, 5, 3, 2, 8)).ok());
+  offsets.push_back((*log)->bytes());
+  EXPECT_TRUE(Append(log->get(), 11, MakeBatch(3, 11, 3, 2, 7)).ok());
+  offsets.push_back((*log)->bytes());
+  EXPECT_EQ(FileSize(path), offsets.back());
+  return offsets;
+}
+
+TEST(InsertLog, RecordsComeBackAsWrittenInOrder) {
+  const std::string path = testing::TempDir("wal_roundtrip") + "/a.wal";
+  WriteThree(path);
+  std::vector<InsertLogRecord> records;
+  InsertLogRecovery recovery;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log =
+      OpenCollecting(path, &records, &recovery);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(recovery.records, 3u);
+  EXPECT_EQ(recovery.transitions, 14u);
+  EXPECT_EQ(recovery.torn_bytes, 0u);
+  EXPECT_EQ(recovery.valid_bytes, FileSize(path));
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].first_key, 0u);
+  EXPECT_EQ(records[0].priorities, (std::vector<float>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(records[0].default_priority, 1.5f);
+  EXPECT_EQ(records[0].batch.SerializeAsString(),
+            MakeBatch(5, 0, 3, 2, 7).SerializeAsString());
+  EXPECT_EQ(records[1].first_key, 5u);
+  EXPECT_TRUE(records[1].priorities.empty());
+  EXPECT_EQ(records[1].batch.SerializeAsString(),
+            MakeBatch(6, 5, 3, 2, 8).SerializeAsString());
+  EXPECT_EQ(records[2].first_key, 11u);
+  EXPECT_EQ(records[2].batch.rewards_size(), 3);
+  // Appends go on after what was recovered.
+  ASSERT_TRUE(Append(log->get(), 14, MakeBatch(1, 14)).ok());
+  log->reset();
+  records.clear();
+  ASSERT_TRUE(OpenCollecting(path, &records, &recovery).ok());
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3].first_key, 14u);
+}
+
+TEST(InsertLog, ANewLogHasOnlyItsHeader) {
+  const std::string path = testing::TempDir("wal_new") + "/a.wal";
+  std::vector<InsertLogRecord> records;
+  InsertLogRecovery recovery;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log =
+      OpenCollecting(path, &records, &recovery);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ((*log)->bytes(), kFileHeader);
+  EXPECT_EQ(FileSize(path), kFileHeader);
+  EXPECT_EQ(recovery.records, 0u);
+}
+
+TEST(InsertLog, ATornLastRecordIsCutOffAndReported) {
+  const std::string dir = testing::TempDir("wal_torn");
+  // Cut inside the last record's header, inside its payload, one byte short.
+  for (uint64_t keep : {uint64_t{1}, uint64_t{27}, uint64_t{40}, uint64_t{0}}) {
+    const std::string path = absl::StrCat(dir, "/cut", keep, ".wal");
+    const std::vector<uint64_t> offsets = WriteThree(path);
+    const uint64_t cut_at =
+        keep == 0 ? offsets[3] - 1 : offsets[2] + keep;  // inside record 3
+    WriteFile(path, ReadFile(path).substr(0, cut_at));
+    std::vector<InsertLogRecord> records;
+    InsertLogRecovery recovery;
+    absl::StatusOr<std::unique_ptr<InsertLog>> log =
+        OpenCollecting(path, &records, &recovery);
+    ASSERT_TRUE(log.ok()) << keep << ": " << log.status();
+    EXPECT_EQ(records.size(), 2u) << keep;
+    EXPECT_EQ(recovery.torn_offset, offsets[2]) << keep;
+    EXPECT_EQ(recovery.torn_bytes, cut_at - offsets[2]) << keep;
+    EXPECT_EQ(FileSize(path), offsets[2]) << "the tail is cut off";
+    // New records follow the good ones and come back next time.
+    ASSERT_TRUE(Append(log->get(), 11, MakeBatch(2, 11)).ok());
+    log->reset();
+    records.clear();
+    ASSERT_TRUE(OpenCollecting(path, &records, &recovery).ok());
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[2].batch.rewards_size(), 2);
+    EXPECT_EQ(recovery.torn_bytes, 0u);
+  }
+}
+
+TEST(InsertLog, ABadLastRecordAndAZeroTailAreTorn) {
+  const std::string dir = testing::TempDir("wal_bad_last");
+  {
+    const std::string path = dir + "/flip.wal";
+    const std::vector<uint64_t> offsets = WriteThree(path);
+    std::string data = ReadFile(path);
+    data[offsets[3] - 2] ^= 0x10;  // the last record's payload
+    WriteFile(path, data);
+    std::vector<InsertLogRecord> records;
+    InsertLogRecovery recovery;
+    ASSERT_TRUE(OpenCollecting(path, &records, &recovery).ok());
+    EXPECT_EQ(records.size(), 2u);
+    EXPECT_EQ(recovery.torn_offset, offsets[2]);
+  }
+  {
+    // A machine crash can leave allocated but unwritten (zero) blocks.
+    const std::string path = dir + "/zeros.wal";
+    const std::vector<uint64_t> offsets = WriteThree(path);
+    WriteFile(path, ReadFile(path) + std::string(4096, '\0'));
+    std::vector<InsertLogRecord> records;
+    InsertLogRecovery recovery;
+    ASSERT_TRUE(OpenCollecting(path, &records, &recovery).ok());
+    EXPECT_EQ(records.size(), 3u);
+    EXPECT_EQ(recovery.torn_bytes, 4096u);
+    EXPECT_EQ(FileSize(path), offsets[3]);
+  }
+}
+
+TEST(InsertLog, CorruptionBeforeTheLastRecordIsDataLoss) {
+  const std::string dir = testing::TempDir("wal_corrupt");
+  struct Case {
+    const char* name;
+    int record;        // which record to damage
+    uint64_t at;       // byte offset inside it
+  };
+  for (const Case& c : {Case{"payload", 1, kRecordHeader + 5},
+                        Case{"header", 1, 9}, Case{"first", 0, 30}}) {
+    const std::string path = absl::StrCat(dir, "/", c.name, ".wal");
+    const std::vector<uint64_t> offsets = WriteThree(path);
+    std::string data = ReadFile(path);
+    data[offsets[c.record] + c.at] ^= 0x01;
+    WriteFile(path, data);
+    std::vector<InsertLogRecord> records;
+    absl::StatusOr<std::unique_ptr<InsertLog>> log =
+        OpenCollecting(path, &records, nullptr);
+    ASSERT_FALSE(log.ok()) << c.name;
+    EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << c.name;
+    EXPECT_NE(log.status().message().find(
+                  absl::StrCat("offset ", offsets[c.record])),
+              std::string::npos)
+        << log.status();
+    EXPECT_NE(log.status().message().find(path), std::string::npos);
+    EXPECT_EQ(ReadFile(path), data) << "a corrupted log is left as it is";
+  }
+}
+
+TEST(InsertLog, AFileOfAnotherKindIsRefused) {
+  const std::string path = testing::TempDir("wal_other") + "/a.wal";
+  WriteFile(path, "SOFTQRPL not a log at all");
+  std::vector<InsertLogRecord> records;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log =
+      OpenCollecting(path, &records, nullptr);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(log.status().message().find("not a version 1 insert log"),
+            std::string::npos)
+      << log.status();
+}
+
+TEST(InsertLog, AnApplyErrorStopsRecovery) {
+  const std::string path = testing::TempDir("wal_apply") + "/a.wal";
+  WriteThree(path);
+  int calls = 0;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log = InsertLog::Open(
+      path, InsertLogOptions(),
+      [&calls](InsertLogRecord&&) {
+        return ++calls == 2 ? absl::DataLossError("no room") : absl::OkStatus();
+      },
+      nullptr);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(log.status().message().find("no room"), std::string::npos);
+}
+
+TEST(InsertLog, ResetEmptiesTheLog) {
+  const std::string path = testing::TempDir("wal_reset") + "/a.wal";
+  InsertLogOptions options;
+  options.fsync = true;  // the fsync path works too
+  absl::StatusOr<std::unique_ptr<InsertLog>> log = InsertLog::Open(
+      path, options, [](InsertLogRecord&&) { return absl::OkStatus(); },
+      nullptr);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE(Append(log->get(), 0, MakeBatch(4, 0)).ok());
+  ASSERT_TRUE(Append(log->get(), 4, MakeBatch(4, 4)).ok());
+  ASSERT_TRUE((*log)->Reset().ok());
+  EXPECT_EQ((*log)->bytes(), kFileHeader);
+  EXPECT_EQ(FileSize(path), kFileHeader);
+  ASSERT_TRUE(Append(log->get(), 8, MakeBatch(2, 8)).ok());
+  log->reset();
+  std::vector<InsertLogRecord> records;
+  ASSERT_TRUE(OpenCollecting(path, &records, nullptr).ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].first_key, 8u);
+}
+
+}  // namespace
+}  // namespace softq

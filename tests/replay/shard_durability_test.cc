@@ -1,0 +1,232 @@
+// A durable shard (Shard::Open): what it restores is its checkpoint plus the
+// inserts logged after it, with the keys, counters and priorities they had; a
+// checkpoint empties the log; a log that does not continue the checkpoint is
+// refused.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "replay/checkpoint.h"
+#include "replay/insert_log.h"
+#include "replay/shard.h"
+#include "tests/replay/server_fixture.h"
+
+namespace softq {
+namespace {
+
+using testing::MakeBatch;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+ShardOptions Options(const std::string& sampler) {
+  ShardOptions options;
+  options.shard_id = "d";
+  options.capacity = 20;
+  options.sampler = sampler;
+  return options;
+}
+
+DurabilityOptions Durability(const std::string& dir) {
+  DurabilityOptions d;
+  d.checkpoint_path = CheckpointPath(dir, "d");
+  d.log_path = InsertLogPath(dir, "d");
+  return d;
+}
+
+// Inserts `n` transitions with ids from `first_id` as actor `actor`, with
+// explicit priorities when `prioritized`.
+void Insert(Shard* shard, int n, int first_id, uint32_t actor,
+            bool with_priorities) {
+  google::protobuf::RepeatedField<float> priorities;
+  if (with_priorities) {
+    for (int i = 0; i < n; ++i) priorities.Add(0.5f + first_id + i);
+  }
+  absl::StatusOr<KeyRange> keys = shard->Insert(
+      MakeBatch(n, first_id, 3, 2, actor), priorities, absl::InfiniteFuture());
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->first_key, static_cast<uint64_t>(first_id));
+}
+
+// A checkpoint written elsewhere (the log stays as it is): the whole state
+// as bytes.
+std::string Snapshot(Shard* shard, const std::string& dir,
+                     const std::string& name) {
+  const std::string path = dir + "/" + name + ".ckpt";
+  EXPECT_TRUE(shard->Checkpoint(path).ok());
+  return ReadFile(path);
+}
+
+TEST(DurableShard, RestoresTheCheckpointPlusTheLoggedInserts) {
+  for (const char* sampler_name : {"uniform", "prioritized"}) {
+    const std::string sampler = sampler_name;
+    const std::string dir = testing::TempDir("durable_" + sampler);
+    ShardRecovery recovery;
+    absl::StatusOr<std::unique_ptr<Shard>> shard =
+        Shard::Open(Options(sampler), Durability(dir), &recovery);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    EXPECT_FALSE(recovery.checkpoint_found);
+    Insert(shard->get(), 8, 0, 1, true);
+    Insert(shard->get(), 5, 8, 2, false);
+    ASSERT_TRUE((*shard)->Checkpoint(Durability(dir).checkpoint_path).ok());
+    // After the checkpoint: default and explicit priorities, two actors, and
+    // enough to wrap the ring (capacity 20, 31 inserted).
+    Insert(shard->get(), 6, 13, 1, false);
+    Insert(shard->get(), 7, 19, 2, true);
+    Insert(shard->get(), 5, 26, 1, false);
+    const std::string expected = Snapshot(shard->get(), dir, "before_kill");
+    const TableInfo before = (*shard)->table().Info();
+    shard->reset();  // as kill -9: no shutdown checkpoint
+
+    absl::StatusOr<std::unique_ptr<Shard>> again =
+        Shard::Open(Options(sampler), Durability(dir), &recovery);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(recovery.checkpoint_found);
+    EXPECT_EQ(recovery.checkpoint_items, 13u);
+    EXPECT_EQ(recovery.records_replayed, 3u);
+    EXPECT_EQ(recovery.transitions_replayed, 18u);
+    EXPECT_EQ(recovery.records_skipped, 0u);
+    EXPECT_EQ(recovery.log.torn_bytes, 0u);
+    const TableInfo after = (*again)->table().Info();
+    EXPECT_EQ(after.next_key, before.next_key);
+    EXPECT_EQ(after.oldest_key, before.oldest_key);
+    EXPECT_EQ(after.per_actor, before.per_actor);
+    // Items, keys, counters and priorities: byte-identical checkpoints.
+    EXPECT_EQ(Snapshot(again->get(), dir, "after_restart"), expected)
+        << sampler;
+    // It goes on from the next key, and logs that too.
+    Insert(again->get(), 2, 31, 3, false);
+    const std::string expected2 = Snapshot(again->get(), dir, "before_kill2");
+    again->reset();
+    again = Shard::Open(Options(sampler), Durability(dir), &recovery);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(recovery.records_replayed, 4u);
+    EXPECT_EQ(Snapshot(again->get(), dir, "after_restart2"), expected2);
+  }
+}
+
+TEST(DurableShard, WithoutACheckpointTheLogAloneRestores) {
+  const std::string dir = testing::TempDir("durable_log_only");
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("prioritized"), Durability(dir), nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Insert(shard->get(), 4, 0, 1, false);
+  Insert(shard->get(), 4, 4, 1, true);
+  const std::string expected = Snapshot(shard->get(), dir, "before_kill");
+  shard->reset();
+  EXPECT_FALSE(Exists(Durability(dir).checkpoint_path));
+  ShardRecovery recovery;
+  shard = Shard::Open(Options("prioritized"), Durability(dir), &recovery);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_FALSE(recovery.checkpoint_found);
+  EXPECT_EQ(recovery.transitions_replayed, 8u);
+  EXPECT_EQ(Snapshot(shard->get(), dir, "after_restart"), expected);
+}
+
+TEST(DurableShard, ACheckpointEmptiesTheLog) {
+  const std::string dir = testing::TempDir("durable_truncate");
+  const DurabilityOptions d = Durability(dir);
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("uniform"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  const size_t empty = ReadFile(d.log_path).size();
+  Insert(shard->get(), 10, 0, 1, false);
+  EXPECT_GT(ReadFile(d.log_path).size(), empty);
+  // A checkpoint to another path leaves the log alone.
+  Snapshot(shard->get(), dir, "elsewhere");
+  EXPECT_GT(ReadFile(d.log_path).size(), empty);
+  ASSERT_TRUE((*shard)->Checkpoint(d.checkpoint_path).ok());
+  EXPECT_EQ(ReadFile(d.log_path).size(), empty);
+  shard->reset();
+  ShardRecovery recovery;
+  shard = Shard::Open(Options("uniform"), d, &recovery);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ(recovery.checkpoint_items, 10u);
+  EXPECT_EQ(recovery.log.records, 0u);
+  EXPECT_EQ((*shard)->table().size(), 10u);
+}
+
+TEST(DurableShard, LoggedInsertsTheCheckpointHoldsAreSkipped) {
+  // A kill between the checkpoint's rename and the log's reset leaves both.
+  const std::string dir = testing::TempDir("durable_skip");
+  const DurabilityOptions d = Durability(dir);
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("prioritized"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Insert(shard->get(), 6, 0, 1, true);
+  Insert(shard->get(), 6, 6, 1, false);
+  const std::string old_log = ReadFile(d.log_path);
+  ASSERT_TRUE((*shard)->Checkpoint(d.checkpoint_path).ok());
+  const std::string expected = Snapshot(shard->get(), dir, "checkpointed");
+  shard->reset();
+  WriteFile(d.log_path, old_log);
+  ShardRecovery recovery;
+  shard = Shard::Open(Options("prioritized"), d, &recovery);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ(recovery.records_skipped, 2u);
+  EXPECT_EQ(recovery.records_replayed, 0u);
+  EXPECT_EQ(Snapshot(shard->get(), dir, "restarted"), expected);
+}
+
+TEST(DurableShard, ALogThatDoesNotContinueTheCheckpointIsDataLoss) {
+  const std::string dir = testing::TempDir("durable_gap");
+  const DurabilityOptions d = Durability(dir);
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("uniform"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Insert(shard->get(), 5, 0, 1, false);
+  ASSERT_TRUE((*shard)->Checkpoint(d.checkpoint_path).ok());
+  const std::string first_checkpoint = ReadFile(d.checkpoint_path);
+  Insert(shard->get(), 5, 5, 1, false);
+  ASSERT_TRUE((*shard)->Checkpoint(d.checkpoint_path).ok());
+  Insert(shard->get(), 5, 10, 1, false);  // logged with keys 10..14
+  shard->reset();
+  WriteFile(d.checkpoint_path, first_checkpoint);  // ends at key 5
+  const std::string log = ReadFile(d.log_path);
+  shard = Shard::Open(Options("uniform"), d, nullptr);
+  ASSERT_FALSE(shard.ok());
+  EXPECT_EQ(shard.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(shard.status().message().find("next key is 5"), std::string::npos)
+      << shard.status();
+  EXPECT_EQ(ReadFile(d.log_path), log) << "nothing is cut off";
+}
+
+TEST(DurableShard, AFullLogWritesACheckpoint) {
+  const std::string dir = testing::TempDir("durable_auto");
+  DurabilityOptions d = Durability(dir);
+  d.log_max_bytes = 500;  // a batch of 10 is about 450 bytes logged
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("uniform"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Insert(shard->get(), 10, 0, 1, false);
+  EXPECT_FALSE(Exists(d.checkpoint_path));
+  Insert(shard->get(), 10, 10, 1, false);
+  ASSERT_TRUE(Exists(d.checkpoint_path));
+  EXPECT_EQ(ReadCheckpoint(d.checkpoint_path)->table->size(), 20u);
+  Insert(shard->get(), 3, 20, 1, false);
+  shard->reset();
+  ShardRecovery recovery;
+  shard = Shard::Open(Options("uniform"), d, &recovery);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ(recovery.checkpoint_items, 20u);
+  EXPECT_EQ(recovery.transitions_replayed, 3u);
+  EXPECT_EQ((*shard)->table().Info().next_key, 23u);
+}
+
+}  // namespace
+}  // namespace softq
