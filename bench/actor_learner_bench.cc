@@ -24,7 +24,7 @@
 ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
 ABSL_FLAG(int32_t, updates, 1000, "updates per learner measurement");
 ABSL_FLAG(int32_t, num_envs, 4, "environments per actor");
-ABSL_FLAG(int32_t, steps_per_write, 4, "actor steps per replay message");
+ABSL_FLAG(int32_t, steps_per_write, 16, "actor steps per replay message (actor_main default)");
 ABSL_FLAG(std::string, replay_server, "", "replay_server binary (default: from runfiles)");
 
 namespace softq {

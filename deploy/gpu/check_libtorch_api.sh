@@ -29,7 +29,7 @@ include="$prefix/include"
 }
 version=$(awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v ? "." : "") $3} END {print v}' \
           "$include/torch/csrc/api/include/torch/version.h")
-bazel build //proto:all >/dev/null 2>&1 || bazel build //proto:all
+bazel build //proto:all 2>&1 | tail -1
 passed=0
 failed=0
 for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \

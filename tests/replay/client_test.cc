@@ -73,7 +73,9 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     servers.push_back(*std::move(s));
   }
   // Room for every batch: no shard is skipped for back-pressure, so batch b
-  // goes to shard b % 3.
+  // goes to shard b % 3 -- unless a shard's stream is not connected yet when its
+  // turn comes (a slow start under load or a sanitizer), and the writer routes
+  // the batch to a live shard instead. Totals are exact either way.
   options.max_in_flight_batches = 64;
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
       ReplayWriter::Create(options);
@@ -90,11 +92,14 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
       QueryStats(options.addresses, absl::Seconds(5));
   ASSERT_TRUE(stats.ok()) << stats.status();
   std::map<uint32_t, uint64_t> per_actor;
+  uint64_t total = 0;
   for (const proto::ShardStats& s : *stats) {
-    EXPECT_EQ(s.size(), 100u);  // round robin: 10 batches each
+    EXPECT_EQ(s.size() % 10, 0u);  // whole batches only
+    total += s.size();
     for (const proto::ActorCount& a : s.per_actor())
       per_actor[a.actor_id()] += a.inserted();
   }
+  EXPECT_EQ(total, 300u);
   EXPECT_EQ(per_actor.size(), 5u);
   for (const auto& [actor, n] : per_actor) EXPECT_EQ(n, 60u) << actor;
 
