@@ -2,11 +2,10 @@
 
 #include <fstream>
 
-#include <torch/torch.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "actor/multigoal.h"
+#include "actor/return_evaluation.h"
 
 namespace softq {
 
@@ -31,44 +30,24 @@ MultiGoalEvaluation EvaluateMultiGoal(ActingPolicy& policy, int rollouts, uint64
   MultiGoalEvaluation result;
   result.rollouts = rollouts;
   result.trajectories.resize(rollouts);
-  std::vector<MultiGoalEnv> envs;
-  std::vector<float> obs(2 * rollouts);
-  std::vector<bool> active(rollouts, true);
-  double total_return = 0;
+  std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < rollouts; ++i) {
-    envs.emplace_back(seed * 1000003 + i);
-    const std::vector<float> first = envs[i].Reset();
-    obs[2 * i] = first[0];
-    obs[2 * i + 1] = first[1];
-    result.trajectories[i].push_back({first[0], first[1]});
+    envs.push_back(std::make_unique<MultiGoalEnv>(seed * 1000003 + i));
   }
-  for (int step = 0; step < MultiGoalEnv::kMaxSteps; ++step) {
-    const torch::Tensor actions =
-        policy.Act(torch::from_blob(obs.data(), {rollouts, 2}, torch::kFloat32)).contiguous();
-    const float* a = actions.data_ptr<float>();
-    bool any = false;
-    for (int i = 0; i < rollouts; ++i) {
-      if (!active[i]) continue;
-      absl::StatusOr<StepResult> r = envs[i].Step({a + 2 * i, 2});
-      if (!r.ok()) {  // Cannot happen with a tanh policy; end the rollout if it does.
-        active[i] = false;
-        continue;
-      }
-      obs[2 * i] = r->observation[0];
-      obs[2 * i + 1] = r->observation[1];
-      result.trajectories[i].push_back({obs[2 * i], obs[2 * i + 1]});
-      total_return += r->reward;
-      if (r->terminal) {
-        const int goal = MultiGoalEnv::GoalAt(obs[2 * i], obs[2 * i + 1]);
-        ++result.goal_counts[goal];
-        ++result.reached_any;
-      }
-      active[i] = !(r->terminal || r->truncated);
-      any = any || active[i];
-    }
-    if (!any) break;
+  absl::StatusOr<std::vector<double>> returns = RollOut(
+      policy, envs, [&result](int i, const std::vector<float>& obs, const StepResult* step) {
+        result.trajectories[i].push_back({obs[0], obs[1]});
+        if (step != nullptr && step->terminal) {
+          ++result.goal_counts[MultiGoalEnv::GoalAt(obs[0], obs[1])];
+          ++result.reached_any;
+        }
+      });
+  // A tanh policy's actions are always valid: RollOut cannot fail here.
+  if (returns.ok() && rollouts > 0) {
+    double total = 0;
+    for (double r : *returns) total += r;
+    result.mean_return = total / rollouts;
   }
-  result.mean_return = rollouts ? total_return / rollouts : 0;
   return result;
 }
 

@@ -14,6 +14,40 @@ std::string ReturnEvaluation::Summary() const {
   return absl::StrFormat("return %.2f +- %.2f over %d rollouts", mean, stddev, returns.size());
 }
 
+absl::StatusOr<std::vector<double>> RollOut(ActingPolicy& policy,
+                                            std::vector<std::unique_ptr<Environment>>& envs,
+                                            const RolloutObserver& observe) {
+  const int n = static_cast<int>(envs.size());
+  const EnvSpec spec = envs.front()->spec();
+  const int obs_dim = spec.observation_dim, act_dim = spec.action_dim;
+  std::vector<float> obs(static_cast<size_t>(n) * obs_dim);
+  for (int i = 0; i < n; ++i) {
+    const std::vector<float> first = envs[i]->Reset();
+    std::memcpy(&obs[i * obs_dim], first.data(), obs_dim * sizeof(float));
+    if (observe) observe(i, first, nullptr);
+  }
+  std::vector<double> returns(n, 0.0);
+  std::vector<bool> active(n, true);
+  for (int step = 0; step < spec.max_episode_steps; ++step) {
+    const torch::Tensor actions =
+        policy.Act(torch::from_blob(obs.data(), {n, obs_dim}, torch::kFloat32)).contiguous();
+    const float* a = actions.data_ptr<float>();
+    bool any = false;
+    for (int i = 0; i < n; ++i) {
+      if (!active[i]) continue;
+      absl::StatusOr<StepResult> r = envs[i]->Step({a + i * act_dim, size_t(act_dim)});
+      if (!r.ok()) return r.status();
+      returns[i] += r->reward;
+      std::memcpy(&obs[i * obs_dim], r->observation.data(), obs_dim * sizeof(float));
+      if (observe) observe(i, r->observation, &*r);
+      active[i] = !(r->terminal || r->truncated);
+      any = any || active[i];
+    }
+    if (!any) break;
+  }
+  return returns;
+}
+
 absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy, const std::string& name,
                                                 int rollouts, uint64_t seed) {
   std::vector<std::unique_ptr<Environment>> envs;
@@ -22,32 +56,10 @@ absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy, const std:
     if (!env.ok()) return env.status();
     envs.push_back(*std::move(env));
   }
-  const EnvSpec spec = envs.front()->spec();
-  const int obs_dim = spec.observation_dim, act_dim = spec.action_dim;
-  std::vector<float> obs(static_cast<size_t>(rollouts) * obs_dim);
-  for (int i = 0; i < rollouts; ++i) {
-    const std::vector<float> first = envs[i]->Reset();
-    std::memcpy(&obs[i * obs_dim], first.data(), obs_dim * sizeof(float));
-  }
+  absl::StatusOr<std::vector<double>> returns = RollOut(policy, envs);
+  if (!returns.ok()) return returns.status();
   ReturnEvaluation result;
-  result.returns.assign(rollouts, 0.0);
-  std::vector<bool> active(rollouts, true);
-  for (int step = 0; step < spec.max_episode_steps; ++step) {
-    const torch::Tensor actions =
-        policy.Act(torch::from_blob(obs.data(), {rollouts, obs_dim}, torch::kFloat32)).contiguous();
-    const float* a = actions.data_ptr<float>();
-    bool any = false;
-    for (int i = 0; i < rollouts; ++i) {
-      if (!active[i]) continue;
-      absl::StatusOr<StepResult> r = envs[i]->Step({a + i * act_dim, size_t(act_dim)});
-      if (!r.ok()) return r.status();
-      result.returns[i] += r->reward;
-      std::memcpy(&obs[i * obs_dim], r->observation.data(), obs_dim * sizeof(float));
-      active[i] = !(r->terminal || r->truncated);
-      any = any || active[i];
-    }
-    if (!any) break;
-  }
+  result.returns = *std::move(returns);
   double sum = 0, sq = 0;
   for (double r : result.returns) sum += r;
   result.mean = sum / rollouts;
