@@ -136,12 +136,15 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   return static_cast<uint64_t>(version);
 }
 
-absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string& dir) {
+absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string& dir,
+                                             bool with_q) {
   SqlAgent pretrained(agent.config(), agent.device());
   absl::StatusOr<uint64_t> restored = RestoreLearnerCheckpoint(pretrained, dir);
   if (!restored.ok()) return restored.status();
-  CopyParameters(*pretrained.q(), *agent.q());
-  CopyParameters(*pretrained.q_target(), *agent.q_target());
+  if (with_q) {
+    CopyParameters(*pretrained.q(), *agent.q());
+    CopyParameters(*pretrained.q_target(), *agent.q_target());
+  }
   CopyParameters(*pretrained.policy(), *agent.policy());
   CopyParameters(*pretrained.policy_target(), *agent.policy_target());
   return absl::OkStatus();

@@ -23,10 +23,12 @@ absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version, const std:
 // `agent` is unchanged.
 absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::string& dir);
 
-// Fine-tuning start: copies the Q network, its target and the sampling network of the
-// checkpoint in `dir` into `agent` (same architecture); the optimizers, step and version
-// stay fresh. NotFound / DataLoss as for Restore; `agent` is unchanged on error.
-absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string& dir);
+// Fine-tuning start: copies the sampling network (and its target) of the checkpoint in `dir`
+// into `agent` (same architecture), and with `with_q` the Q network and its target too; the
+// optimizers, step and version stay fresh. NotFound / DataLoss as for Restore; `agent` is
+// unchanged on error.
+absl::Status InitializeFromLearnerCheckpoint(SqlAgent& agent, const std::string& dir,
+                                             bool with_q = true);
 
 // Writes the sampling network as a TorchScript module whose forward(observations, noise)
 // returns tanh(MLP([observations, noise])), loadable with torch.jit.load in Python.

@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, env, "multigoal",
           "environment: multigoal, swimmer_speed, swimmer_target (sets dimensions, evaluation)");
 ABSL_FLAG(std::string, init_from, "",
           "start from the networks of this learner checkpoint dir (fine-tuning; fresh optimizers)");
+ABSL_FLAG(std::string, init_networks, "all",
+          "with --init_from: all (Q and sampling network) or policy (sampling network only, "
+          "Q fresh)");
 ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
 ABSL_FLAG(int32_t, prefetch, 4, "batches sampled ahead from the shards");
 ABSL_FLAG(int64_t, publish_interval, 20, "updates between parameter publications");
@@ -108,6 +111,7 @@ int Run(const char* program) {
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
       FlagInRange("port", absl::GetFlag(FLAGS_port), 0, 65535),
       FlagOneOf("device", device_flag, {"cpu", "cuda", "auto"}),
+      FlagOneOf("init_networks", absl::GetFlag(FLAGS_init_networks), {"all", "policy"}),
       sql.status(),
       FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 16),
       FlagInRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1, 64),
@@ -137,11 +141,14 @@ int Run(const char* program) {
   SqlAgent agent(*sql, device);
   uint64_t version = 0;
   if (const std::string init = absl::GetFlag(FLAGS_init_from); !init.empty()) {
-    if (absl::Status s = InitializeFromLearnerCheckpoint(agent, init); !s.ok()) {
+    if (absl::Status s = InitializeFromLearnerCheckpoint(
+            agent, init, /*with_q=*/absl::GetFlag(FLAGS_init_networks) == "all");
+        !s.ok()) {
       std::cerr << "learner: --init_from=" << init << ": " << s.message() << std::endl;
       return 1;
     }
-    std::cout << "learner: networks initialized from " << LearnerCheckpointPath(init) << std::endl;
+    std::cout << "learner: networks initialized from " << LearnerCheckpointPath(init) << " ("
+              << absl::GetFlag(FLAGS_init_networks) << ")" << std::endl;
   }
   const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   if (!checkpoint_dir.empty()) {

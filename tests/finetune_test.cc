@@ -104,6 +104,25 @@ TEST(FineTuning, ADdpgLearnerCanStartFromAnSqlCheckpoint) {
                            ActionsOf(pretrained, observations, {/*deterministic=*/true})));
 }
 
+TEST(FineTuning, PolicyOnlyKeepsAFreshCritic) {
+  torch::manual_seed(6);
+  SqlAgent pretrained(SwimmerConfig());
+  TrainABit(pretrained);
+  const std::string dir = TempDir("policy_only");
+  ASSERT_TRUE(SaveLearnerCheckpoint(pretrained, 1, dir).ok());
+  torch::manual_seed(7);
+  SqlAgent fine_tuned(SwimmerConfig());
+  const std::vector<torch::Tensor> fresh_q = fine_tuned.q()->parameters();
+  std::vector<torch::Tensor> fresh_copy;
+  for (const auto& p : fresh_q) fresh_copy.push_back(p.detach().clone());
+  ASSERT_TRUE(InitializeFromLearnerCheckpoint(fine_tuned, dir, /*with_q=*/false).ok());
+  const torch::Tensor observations = TargetTaskObservations(8);
+  EXPECT_TRUE(torch::equal(ActionsOf(fine_tuned, observations),
+                           ActionsOf(pretrained, observations)));
+  const std::vector<torch::Tensor> q = fine_tuned.q()->parameters();
+  for (size_t i = 0; i < q.size(); ++i) EXPECT_TRUE(torch::equal(q[i], fresh_copy[i])) << i;
+}
+
 TEST(FineTuning, RefusesACheckpointOfAnotherArchitecture) {
   torch::manual_seed(3);
   SqlConfig wide = SwimmerConfig();

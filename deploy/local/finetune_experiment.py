@@ -7,6 +7,8 @@ shard, actors and a learner, each its own process on this machine):
        sql_scratch   SQL from a random initialization,
        ddpg_scratch  DDPG from a random initialization (deterministic f(0; s), Gaussian
                      action noise, Polyak target), same networks and budget;
+     and, if asked for (--arms), sql_finetune_policy: the pretrained sampling network with a
+     fresh Q network (learner --init_networks=policy);
   3. plots evaluation return against environment steps of the downstream task, mean and
      spread (min to max) over the seeds, to <out>/fig4.png, and writes <out>/summary.txt.
 
@@ -27,6 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster  # noqa: E402
 
 ARMS = ("sql_finetune", "sql_scratch", "ddpg_scratch")
+# Optional (--arms): fine-tuning the sampling network only, with a fresh Q network.
+EXTRA_ARMS = ("sql_finetune_policy",)
 
 
 def run_one(args, env, out, seed, max_updates, learner_flags, actor_flags, stop_requested):
@@ -80,7 +84,7 @@ def read_evals(path):
 def summarize(args):
     """Draws fig4.png and writes summary.txt from every finished run."""
     curves = {}
-    for arm in ARMS:
+    for arm in args.arms:
         runs = []
         for seed in range(args.seeds):
             path = os.path.join(args.out, arm, f"seed{seed}", "eval.csv")
@@ -115,9 +119,11 @@ def summarize(args):
         print("experiment: matplotlib missing, no plot")
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    colors = {"sql_finetune": "tab:red", "sql_scratch": "tab:blue", "ddpg_scratch": "tab:green"}
+    colors = {"sql_finetune": "tab:red", "sql_scratch": "tab:blue", "ddpg_scratch": "tab:green",
+              "sql_finetune_policy": "tab:orange"}
     labels = {"sql_finetune": "SQL, pretrained (fine-tuning)", "sql_scratch": "SQL from scratch",
-              "ddpg_scratch": "DDPG from scratch"}
+              "ddpg_scratch": "DDPG from scratch",
+              "sql_finetune_policy": "SQL, pretrained policy, fresh Q"}
     for arm, runs in curves.items():
         steps = [sum(run[i][0] for run in runs) / len(runs) for i in range(len(runs[0]))]
         returns = [[run[i][1] for run in runs] for i in range(len(runs[0]))]
@@ -155,11 +161,17 @@ def main():
     parser.add_argument("--final_evals", type=int, default=3)
     parser.add_argument("--ddpg_action_noise", type=float, default=0.2)
     parser.add_argument("--ddpg_target_tau", type=float, default=0.01)
+    parser.add_argument("--arms", default=",".join(ARMS),
+                        help=f"comma-separated, of {', '.join(ARMS + EXTRA_ARMS)}")
     parser.add_argument("--plot_only", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="echo every process's output")
     args = parser.parse_args()
     if min(args.seeds, args.pretrain_seeds, args.updates, args.pretrain_updates) < 1:
         parser.error("--seeds, --pretrain_seeds, --updates, --pretrain_updates must be >= 1")
+    args.arms = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in args.arms if a not in ARMS + EXTRA_ARMS]
+    if unknown or not args.arms:
+        parser.error(f"--arms: unknown {unknown}; known: {', '.join(ARMS + EXTRA_ARMS)}")
     os.makedirs(args.out, exist_ok=True)
     if args.plot_only:
         summarize(args)
@@ -177,12 +189,14 @@ def main():
     ddpg_learner = ["--algorithm=ddpg", f"--target_tau={args.ddpg_target_tau}"]
     ddpg_actor = ["--deterministic_policy", f"--action_noise={args.ddpg_action_noise}"]
     for seed in range(args.seeds):
-        for arm in ARMS:
+        for arm in args.arms:
             if stop_requested:
                 break
             pretrained = os.path.join(args.out, "pretrain", f"seed{seed % args.pretrain_seeds}",
                                       "learner_checkpoint")
             learner_flags = {"sql_finetune": [f"--init_from={pretrained}"],
+                             "sql_finetune_policy": [f"--init_from={pretrained}",
+                                                     "--init_networks=policy"],
                              "sql_scratch": [], "ddpg_scratch": ddpg_learner}[arm]
             actor_flags = ddpg_actor if arm == "ddpg_scratch" else []
             failures += not run_one(args, "swimmer_target",
