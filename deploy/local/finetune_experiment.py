@@ -2,13 +2,14 @@
 shard, actors and a learner, each its own process on this machine):
 
   1. pretrain: SQL on swimmer_speed (reward: speed of the centre of mass, any direction);
-  2. three arms on swimmer_target (reach the point (3, 3)), each for --updates updates:
-       sql_finetune  SQL starting from the pretrained networks (learner --init_from),
-       sql_scratch   SQL from a random initialization,
-       ddpg_scratch  DDPG from a random initialization (deterministic f(0; s), Gaussian
-                     action noise, Polyak target), same networks and budget;
-     and, if asked for (--arms), sql_finetune_policy: the pretrained sampling network with a
-     fresh Q network (learner --init_networks=policy);
+  2. four arms on swimmer_target (reach the point (3, 3)), each for --updates updates:
+       sql_finetune         SQL starting from the pretrained networks, Q and sampling network
+                            (learner --init_from),
+       sql_finetune_policy  SQL starting from the pretrained sampling network with a fresh Q
+                            network (--init_from --init_networks=policy),
+       sql_scratch          SQL from a random initialization,
+       ddpg_scratch         DDPG from a random initialization (deterministic f(0; s), Gaussian
+                            action noise, Polyak target), same networks and budget;
   3. plots evaluation return against environment steps of the downstream task, mean and
      spread (min to max) over the seeds, to <out>/fig4.png, and writes <out>/summary.txt.
 
@@ -28,9 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster  # noqa: E402
 
-ARMS = ("sql_finetune", "sql_scratch", "ddpg_scratch")
-# Optional (--arms): fine-tuning the sampling network only, with a fresh Q network.
-EXTRA_ARMS = ("sql_finetune_policy",)
+ARMS = ("sql_finetune", "sql_finetune_policy", "sql_scratch", "ddpg_scratch")
 
 
 def run_one(args, env, out, seed, max_updates, learner_flags, actor_flags, stop_requested):
@@ -96,7 +95,7 @@ def summarize(args):
     lines = [f"swimmer_target, {args.updates} updates per run, "
              f"{args.env_steps_per_update} env steps per update; "
              f"final = mean of the last {args.final_evals} evaluations of each seed",
-             f"{'arm':<14}{'seeds':>6}{'final return mean':>20}{'std':>8}{'min':>8}{'max':>8}"]
+             f"{'arm':<21}{'seeds':>6}{'final return mean':>20}{'std':>8}{'min':>8}{'max':>8}"]
     finals = {}
     for arm, runs in curves.items():
         per_seed = [sum(r for _, r in run[-args.final_evals:]) / len(run[-args.final_evals:])
@@ -104,7 +103,7 @@ def summarize(args):
         mean = sum(per_seed) / len(per_seed)
         std = (sum((x - mean) ** 2 for x in per_seed) / len(per_seed)) ** 0.5
         finals[arm] = (mean, std)
-        lines.append(f"{arm:<14}{len(runs):>6}{mean:>20.2f}{std:>8.2f}{min(per_seed):>8.2f}"
+        lines.append(f"{arm:<21}{len(runs):>6}{mean:>20.2f}{std:>8.2f}{min(per_seed):>8.2f}"
                      f"{max(per_seed):>8.2f}   per seed: "
                      + ", ".join(f"{x:.2f}" for x in per_seed))
     summary = "\n".join(lines)
@@ -162,16 +161,16 @@ def main():
     parser.add_argument("--ddpg_action_noise", type=float, default=0.2)
     parser.add_argument("--ddpg_target_tau", type=float, default=0.01)
     parser.add_argument("--arms", default=",".join(ARMS),
-                        help=f"comma-separated, of {', '.join(ARMS + EXTRA_ARMS)}")
+                        help=f"comma-separated, of {', '.join(ARMS)}")
     parser.add_argument("--plot_only", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="echo every process's output")
     args = parser.parse_args()
     if min(args.seeds, args.pretrain_seeds, args.updates, args.pretrain_updates) < 1:
         parser.error("--seeds, --pretrain_seeds, --updates, --pretrain_updates must be >= 1")
     args.arms = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in args.arms if a not in ARMS + EXTRA_ARMS]
+    unknown = [a for a in args.arms if a not in ARMS]
     if unknown or not args.arms:
-        parser.error(f"--arms: unknown {unknown}; known: {', '.join(ARMS + EXTRA_ARMS)}")
+        parser.error(f"--arms: unknown {unknown}; known: {', '.join(ARMS)}")
     os.makedirs(args.out, exist_ok=True)
     if args.plot_only:
         summarize(args)
