@@ -14,6 +14,10 @@
 # Normally run by the repository rule in tsan_absl.bzl; standalone it needs cmake, ninja,
 # patch and g++ (the compiler Bazel uses, so both sides share GCC's libtsan.so.2).
 set -euo pipefail
+for tool in cmake ninja patch g++; do
+  command -v "$tool" >/dev/null ||
+    { echo "absl_tsan: needs $tool (Debian: cmake ninja-build patch g++)" >&2; exit 1; }
+done
 orig=$(realpath "$1"); deb=$(realpath "$2"); out=$(realpath -m "$3")
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/absl-tsan.XXXXXX")
