@@ -309,8 +309,10 @@ TEST(ReplayStats, PrintsATableAndJsonForEveryShard) {
   absl::StatusOr<ServerProcess> b =
       StartServer({"--shard_id=beta", "--capacity=100"});
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_EQ(
-      InsertOnce(a->stub.get(), Request(MakeBatch(7, 0, 2, 2, 3)))->code(), 0);
+  absl::StatusOr<proto::InsertResponse> inserted =
+      InsertOnce(a->stub.get(), Request(MakeBatch(7, 0, 2, 2, 3)));
+  ASSERT_TRUE(inserted.ok()) << inserted.status();
+  ASSERT_EQ(inserted->code(), 0);
   const std::string tool =
       absl::StrCat(std::getenv("TEST_SRCDIR"), "/softq/replay/replay_stats");
   const std::string shards =
