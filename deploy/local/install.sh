@@ -21,8 +21,9 @@ PACKAGES=(
   # cluster launch: Slurm 22.05 for tests/cluster:slurm_test; Node.js for the manifests'
   # offline validation (tests/cluster:k8s_test)
   slurm-wlm nodejs
-  # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/)
-  cmake ninja-build
+  # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/); also the
+  # TSan-instrumented Abseil of --config=tsan (third_party/absl_tsan, which patches it)
+  cmake ninja-build patch
 )
 
 missing=()
