@@ -13,17 +13,8 @@ namespace softq {
 namespace {
 
 using testing::MakeBatch;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using testing::ReadFile;
+using testing::WriteFile;
 
 std::unique_ptr<Shard> FilledShard(const std::string& sampler) {
   ShardOptions options;

@@ -16,20 +16,11 @@ namespace softq {
 namespace {
 
 using testing::MakeBatch;
+using testing::ReadFile;
+using testing::WriteFile;
 
 constexpr uint64_t kFileHeader = 12;
 constexpr uint64_t kRecordHeader = 28;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
 
 uint64_t FileSize(const std::string& path) {
   struct stat st;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -75,6 +77,17 @@ std::string TempDir(const std::string& name) {
   std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
   ::mkdir(dir.c_str(), 0755);
   return dir;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
 
 absl::StatusOr<proto::InsertResponse> InsertOnce(

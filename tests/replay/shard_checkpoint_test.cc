@@ -16,14 +16,8 @@ namespace {
 
 using testing::InsertOnce;
 using testing::MakeBatch;
+using testing::ReadFile;
 using testing::StartServer;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 absl::StatusOr<proto::CheckpointResponse> Checkpoint(
     proto::ReplayShard::Stub* stub) {

@@ -17,17 +17,8 @@ namespace softq {
 namespace {
 
 using testing::MakeBatch;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using testing::ReadFile;
+using testing::WriteFile;
 
 bool Exists(const std::string& path) {
   struct stat st;
