@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 machine: installs what is missing, builds,
 # runs `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
-# (--config=asan, its own output directory), and ends with "N passed, N failed" counting
-# test targets of both runs.
+# (--config=asan) and ThreadSanitizer (--config=tsan, which builds Debian's Abseil source with
+# TSan once per output base; see tests/faults/README.md), each in its own output directory,
+# and ends with "N passed, N failed" counting test targets of all three runs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 bash deploy/local/install.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
-bazel test //... --color=no --curses=no "$@" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-bazel test --config=asan //tests/replay/... //tests/fuzz/... --color=no --curses=no "$@" 2>&1 |
-  tee -a "$log"
-asan_rc=${PIPESTATUS[0]}
-if [ "$rc" -eq 0 ]; then rc=$asan_rc; fi
+rc=0
+run() {  # run <bazel test args...>: appends to the log, keeps the first failure's status
+  bazel test --color=no --curses=no "$@" 2>&1 | tee -a "$log"
+  local status=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ]; then rc=$status; fi
+}
+run //... "$@"
+run --config=asan //tests/replay/... //tests/fuzz/... "$@"
+run --config=tsan //tests/replay/... //tests/fuzz/... "$@"
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")

@@ -11,13 +11,17 @@ Offline: put the two files in a folder and pass `--distdir=/that/folder` (Bazel 
 from there by sha256), or have them once in Bazel's repository cache.
 """
 
-_POOL = "http://deb.debian.org/debian/pool/main/a/abseil/"
+# Debian's pool keeps only current versions; the snapshot archive keeps this one for good.
+_MIRRORS = [
+    "http://deb.debian.org/debian/pool/main/a/abseil/",
+    "http://snapshot.debian.org/archive/debian/20250520T000000Z/pool/main/a/abseil/",
+]
 _ORIG = ("abseil_20220623.1.orig.tar.gz", "abfe2897f3a30edaa74bc34365afe3c2a3cd012091a97dc7e008f7016adcd5fe")
 _DEB = ("abseil_20220623.1-1+deb12u2.debian.tar.xz", "e08490fc7b6f3beca1925953b0c4fb92df2de5e2a01295e4641e2a3d4e528eeb")
 
 def _impl(ctx):
     for name, sha in (_ORIG, _DEB):
-        ctx.download(url = [_POOL + name.replace("+", "%2B")], output = "src/" + name, sha256 = sha)
+        ctx.download(url = [m + name.replace("+", "%2B") for m in _MIRRORS], output = "src/" + name, sha256 = sha)
     res = ctx.execute(
         ["bash", ctx.path(ctx.attr._build_sh), "src/" + _ORIG[0], "src/" + _DEB[0], "out"],
         timeout = 3600,
