@@ -1,6 +1,8 @@
 #include "common/flags.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <iostream>
 
 #include "absl/flags/commandlineflag.h"
@@ -108,16 +110,29 @@ int ReportFlagError(absl::string_view program, const absl::Status& status) {
   return kFlagErrorExitCode;
 }
 
+namespace {
+
+// Whole numbers (integer flags, bounds like INT32_MAX) in full; others as absl::StrCat does.
+std::string FormatNumber(double x) {
+  if (std::trunc(x) == x && std::fabs(x) < 9.007199254740992e15) {
+    return absl::StrCat(static_cast<int64_t>(x));
+  }
+  return absl::StrCat(x);
+}
+
+}  // namespace
+
 absl::Status FlagAtLeast(absl::string_view flag, double value, double min) {
   if (value >= min) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, "=", value, ": must be at least ", min));
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", FormatNumber(value),
+                                                 ": must be at least ", FormatNumber(min)));
 }
 
 absl::Status FlagInRange(absl::string_view flag, double value, double min, double max) {
   if (value >= min && value <= max) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, "=", value, ": must be in [", min, ", ", max, "]"));
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", FormatNumber(value),
+                                                 ": must be in [", FormatNumber(min), ", ",
+                                                 FormatNumber(max), "]"));
 }
 
 absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,

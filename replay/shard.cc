@@ -382,6 +382,19 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
         "logged batch has ", n, " transitions but ", record.priorities.size(),
         " priorities"));
   }
+  // What Insert accepted: priorities finite and > 0; the default is 0 (none)
+  // or such a priority.
+  for (size_t i = 0; i < record.priorities.size(); ++i) {
+    if (!(record.priorities[i] > 0) || !std::isfinite(record.priorities[i])) {
+      return absl::DataLossError(absl::StrCat("logged priority ", i, " is ",
+                                              record.priorities[i]));
+    }
+  }
+  if (!(record.default_priority >= 0) ||
+      !std::isfinite(record.default_priority)) {
+    return absl::DataLossError(absl::StrCat("logged default priority is ",
+                                            record.default_priority));
+  }
   absl::StatusOr<KeyRange> keys = table_->Insert(record.batch);
   if (!keys.ok()) {
     return absl::DataLossError(

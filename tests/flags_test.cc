@@ -67,6 +67,15 @@ TEST(Flags, RangeChecksNameFlagAndValue) {
               HasSubstr("--device=tpu"));
 }
 
+TEST(Flags, RangeErrorsWriteWholeNumbersInFull) {
+  EXPECT_EQ(FlagInRange("actor_id", -3, 0, 2147483647).message(),
+            "--actor_id=-3: must be in [0, 2147483647]");
+  EXPECT_EQ(FlagAtLeast("batch_size", 0, 1048576).message(),
+            "--batch_size=0: must be at least 1048576");
+  EXPECT_EQ(FlagInRange("discount", 1.5, 0, 0.999).message(),
+            "--discount=1.5: must be in [0, 0.999]");
+}
+
 TEST(Flags, AddressListRequiresHostAndPort) {
   EXPECT_TRUE(FlagAddressList("shards", "127.0.0.1:5000,localhost:6000").ok());
   EXPECT_FALSE(FlagAddressList("shards", "").ok());

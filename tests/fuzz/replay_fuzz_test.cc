@@ -1,5 +1,6 @@
 // Seeded random-mutation fuzzing of a real replay shard (the gRPC service and its
-// Shard, in this process, over a loopback port) and of checkpoint loading.
+// Shard, in this process, over a loopback port), of checkpoint loading and of
+// restarting from the insert log.
 //
 // Why not libFuzzer: Bazel 4.2.3 has no fuzzing rules and the project's
 // toolchain is gcc; a clang toolchain with -fsanitize=fuzzer linked against
@@ -23,18 +24,18 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
-#include <cstring>
-#include <functional>
-#include <iostream>
-
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,10 @@
 #include "proto/replay.grpc.pb.h"
 #include "replay/checkpoint.h"
 #include "replay/crc32.h"
+#include "replay/insert_log.h"
 #include "replay/service.h"
 #include "replay/shard.h"
+#include "tests/replay/server_fixture.h"
 
 namespace softq {
 namespace {
@@ -512,10 +515,7 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
   ASSERT_TRUE(Call([&](grpc::ClientContext* c) {
                 return stub_->Checkpoint(c, proto::CheckpointRequest(), &written);
               }).ok());
-  std::ifstream in(written.path(), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string good = ss.str();
+  const std::string good = testing::ReadFile(written.path());
   ASSERT_GT(good.size(), 64u);
 
   const std::string path = absl::StrCat(dir_, "/mutated.ckpt");
@@ -539,10 +539,7 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
         std::memcpy(&file[file.size() - 4], &crc, 4);
       }
     }
-    {
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(file.data(), file.size());
-    }
+    testing::WriteFile(path, file);
     ShardOptions options = shard_->options();
     absl::StatusOr<std::unique_ptr<Shard>> s = Shard::Restore(options, path);
     ++executions;
@@ -571,6 +568,164 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->table().size(), stored_);
   ExpectConsistent();
+}
+
+using testing::ReadFile;
+using testing::WriteFile;
+
+// The insert log as a restarted shard reads it (Shard::Open: its checkpoint,
+// then the logged batches). Byte mutations (checksums then wrong) must restore
+// the checkpoint plus a whole prefix of the logged batches, or be refused with
+// DataLoss. Mutations of the records' fields with both checksums recomputed
+// reach the reader's own checks: refused with DataLoss or InvalidArgument, or
+// restored into a working shard whose checkpointed data is intact and whose
+// sampling probabilities are all valid.
+TEST(FuzzedInsertLog, RestartFromAMutatedLogKeepsAPrefixOrRefuses) {
+  const uint64_t seed = EnvOr("SOFTQ_FUZZ_SEED", 1) + 4;
+  Mutator m(seed);
+  Budget budget;
+  const std::string dir = TempDir();
+  ShardOptions options;
+  options.shard_id = "wal";
+  options.capacity = 1000;
+  options.sampler = "prioritized";
+  options.observation_dim = kObs;
+  options.action_dim = kAct;
+  DurabilityOptions durability;
+  durability.checkpoint_path = CheckpointPath(dir, "wal");
+  durability.log_path = InsertLogPath(dir, "wal");
+
+  constexpr int kCheckpointed = 16;
+  std::vector<uint64_t> prefix_sizes;    // table size after 0, 1, 2, ... records
+  std::vector<uint64_t> record_offsets;  // where each record starts in the log
+  {
+    absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Open(options, durability, nullptr);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    google::protobuf::RepeatedField<float> none;
+    ASSERT_TRUE((*shard)->Insert(MakeBatch(kCheckpointed, 0, 1), none, deadline).ok());
+    ASSERT_TRUE((*shard)->Checkpoint(durability.checkpoint_path).ok());
+    // Batches of 3..8 transitions, with and without priorities and episode ids.
+    int id = kCheckpointed;
+    prefix_sizes.push_back(id);
+    for (int r = 0; r < 8; ++r) {
+      record_offsets.push_back(std::filesystem::file_size(durability.log_path));
+      const int n = 3 + r % 6;
+      proto::TransitionBatch batch = MakeBatch(n, id, 2);
+      google::protobuf::RepeatedField<float> priorities;
+      for (int i = 0; i < n; ++i) {
+        if (r % 3 == 1) priorities.Add(0.5f + i);
+        if (r % 2 == 0) {
+          batch.add_episode_ids(r);
+          batch.add_step_ids(i);
+        }
+      }
+      ASSERT_TRUE((*shard)->Insert(batch, priorities, deadline).ok());
+      id += n;
+      prefix_sizes.push_back(id);
+    }
+  }
+  const std::string good_log = ReadFile(durability.log_path);
+  const std::string good_checkpoint = ReadFile(durability.checkpoint_path);
+  record_offsets.push_back(good_log.size());
+
+  const std::string run_dir = absl::StrCat(dir, "/run");
+  ASSERT_EQ(::mkdir(run_dir.c_str(), 0755), 0);
+  DurabilityOptions run = durability;
+  run.checkpoint_path = CheckpointPath(run_dir, "wal");
+  run.log_path = InsertLogPath(run_dir, "wal");
+  uint64_t executions = 0, refused = 0, restored = 0, prefix_lengths = 0;
+  while (budget.More()) {
+    std::string log = good_log;
+    const bool recompute = m.Chance(50);
+    if (!recompute) {
+      m.MutateBytes(&log);
+    } else {
+      // One record's header fields or payload, then its checksums made right.
+      const size_t r = m.Below(record_offsets.size() - 1);
+      const size_t at = record_offsets[r], end = record_offsets[r + 1];
+      switch (m.Below(4)) {
+        case 0: {  // batch_bytes, priority_count or first_key
+          const uint64_t v = m.Integer();
+          std::memcpy(&log[at + 4 * m.Below(3)], &v, 4);
+          break;
+        }
+        case 1: {  // default_priority
+          const float f = m.Float();
+          std::memcpy(&log[at + 16], &f, 4);
+          break;
+        }
+        default: {  // payload: a float (a priority or a value) or any bytes
+          const size_t payload = at + 28;
+          if (end - payload >= 4 && m.Chance(50)) {
+            const float f = m.Float();
+            std::memcpy(&log[payload + 4 * m.Below((end - payload) / 4)], &f, 4);
+          } else {
+            std::string bytes = log.substr(payload, end - payload);
+            m.MutateBytes(&bytes);
+            uint32_t batch_bytes;
+            std::memcpy(&batch_bytes, &log[at], 4);
+            batch_bytes = static_cast<uint32_t>(batch_bytes + bytes.size() - (end - payload));
+            std::memcpy(&log[at], &batch_bytes, 4);
+            log.replace(payload, end - payload, bytes);
+          }
+          break;
+        }
+      }
+      uint32_t batch_bytes, priority_count;
+      std::memcpy(&batch_bytes, &log[at], 4);
+      std::memcpy(&priority_count, &log[at + 4], 4);
+      const uint64_t payload_bytes = uint64_t{priority_count} * 4 + batch_bytes;
+      if (at + 28 + payload_bytes <= log.size()) {
+        const uint32_t crc = Crc32c(0, &log[at + 28], payload_bytes);
+        std::memcpy(&log[at + 20], &crc, 4);
+      }
+      const uint32_t header_crc = Crc32c(0, &log[at], 24);
+      std::memcpy(&log[at + 24], &header_crc, 4);
+    }
+    WriteFile(run.checkpoint_path, good_checkpoint);
+    WriteFile(run.log_path, log);
+    ShardRecovery recovery;
+    absl::StatusOr<std::unique_ptr<Shard>> s = Shard::Open(options, run, &recovery);
+    ++executions;
+    if (!s.ok()) {
+      ++refused;
+      ASSERT_TRUE(absl::IsDataLoss(s.status()) || absl::IsInvalidArgument(s.status()))
+          << s.status();
+      ASSERT_TRUE(recompute || absl::IsDataLoss(s.status())) << s.status();
+      continue;
+    }
+    ++restored;
+    const Table& table = (*s)->table();
+    if (!recompute) {
+      // The checkpoint and a whole prefix of the logged batches, nothing else.
+      const auto it = std::find(prefix_sizes.begin(), prefix_sizes.end(), table.size());
+      ASSERT_NE(it, prefix_sizes.end()) << "restored " << table.size() << " transitions";
+      prefix_lengths += static_cast<uint64_t>(it - prefix_sizes.begin());
+    }
+    ASSERT_GE(table.size(), static_cast<uint64_t>(kCheckpointed));
+    ASSERT_LE(table.size(), options.capacity);
+    proto::SampleResponse out;
+    const absl::Status st = (*s)->Sample(256, absl::Now() + absl::Seconds(1), nullptr, &out);
+    ASSERT_TRUE(st.ok()) << st;
+    ASSERT_EQ(out.keys_size(), 256);
+    for (int i = 0; i < out.keys_size(); ++i) {
+      ASSERT_TRUE(out.probabilities(i) > 0 && out.probabilities(i) <= 1)
+          << "probability " << out.probabilities(i) << " of key " << out.keys(i);
+      if (out.keys(i) < static_cast<uint64_t>(kCheckpointed) || !recompute) {
+        ASSERT_EQ(CheckedId(out.batch(), i), static_cast<int>(out.keys(i)));
+      }
+    }
+  }
+  std::cout << "InsertLog: seed " << seed << ", " << executions << " mutated logs ("
+            << refused << " refused, " << restored << " restored; byte mutations kept "
+            << prefix_lengths << " logged batches in all)" << std::endl;
+  // The untouched log restores everything.
+  WriteFile(run.checkpoint_path, good_checkpoint);
+  WriteFile(run.log_path, good_log);
+  absl::StatusOr<std::unique_ptr<Shard>> again = Shard::Open(options, run, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->table().size(), prefix_sizes.back());
 }
 
 }  // namespace

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "replay/checkpoint.h"
+#include "replay/crc32.h"
 #include "replay/insert_log.h"
 #include "replay/shard.h"
 #include "tests/replay/server_fixture.h"
@@ -193,6 +196,38 @@ TEST(DurableShard, ALogThatDoesNotContinueTheCheckpointIsDataLoss) {
   ASSERT_FALSE(shard.ok());
   EXPECT_EQ(shard.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(shard.status().message().find("next key is 5"), std::string::npos)
+      << shard.status();
+  EXPECT_EQ(ReadFile(d.log_path), log) << "nothing is cut off";
+}
+
+TEST(DurableShard, ALoggedPriorityThatInsertWouldRefuseIsDataLoss) {
+  // A record whose checksums are right but whose first priority is NaN (a
+  // writer bug, or an edited file): refused, never handed to the sampler.
+  const std::string dir = testing::TempDir("durable_bad_priority");
+  const DurabilityOptions d = Durability(dir);
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("prioritized"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Insert(shard->get(), 4, 0, 1, true);
+  shard->reset();
+  std::string log = ReadFile(d.log_path);
+  // The file header (12 bytes), the record header (28), then the priorities.
+  constexpr size_t kRecord = kEmptyInsertLogBytes, kPayload = kRecord + 28;
+  ASSERT_GT(log.size(), kPayload + 4);
+  const float nan = std::nanf("");
+  std::memcpy(&log[kPayload], &nan, 4);
+  const uint32_t payload_crc =
+      Crc32c(0, &log[kPayload], log.size() - kPayload);
+  std::memcpy(&log[kRecord + 20], &payload_crc, 4);
+  const uint32_t header_crc = Crc32c(0, &log[kRecord], 24);
+  std::memcpy(&log[kRecord + 24], &header_crc, 4);
+  WriteFile(d.log_path, log);
+
+  shard = Shard::Open(Options("prioritized"), d, nullptr);
+  ASSERT_FALSE(shard.ok());
+  EXPECT_EQ(shard.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(shard.status().message().find("logged priority 0 is nan"),
+            std::string::npos)
       << shard.status();
   EXPECT_EQ(ReadFile(d.log_path), log) << "nothing is cut off";
 }
