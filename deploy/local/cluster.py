@@ -7,11 +7,33 @@ waits, and SIGKILLs stragglers, so nothing started here outlives the caller.
 Python 3 standard library only.
 """
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape_metric(port, name, timeout=5):
+    """The value of gauge/counter `name` at http://127.0.0.1:port/metrics (Prometheus text
+    format), or None when the endpoint does not answer or lacks it."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    m = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? +(\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
 class Process:

@@ -13,9 +13,11 @@ binaries' paths and deploy/k8s's folder.
 4. Runs the base's containers as rendered, on this machine: Kubernetes' $(VAR) expansion with
    the ConfigMap, the actor's shell command for real; only the network names (Service DNS,
    0.0.0.0, fixed ports) are mapped onto 127.0.0.1, the checkpoint volumes onto a temporary
-   folder, the learner's periodic evaluation and the metrics endpoints turned off (the
-   exporter cannot listen on this machine). The actor gets parameters and its transitions, under the id its pod name hashes to,
-   reach both shards; the learner updates; all exit 0 on SIGTERM with checkpoints written.
+   folder, the metrics ports onto free ports, the learner's periodic evaluation turned off.
+   The actor gets parameters and its transitions, under the id its pod name hashes to, reach
+   both shards; the learner updates; every container's /metrics (what Prometheus scrapes by
+   the pods' annotations) reports that progress; all exit 0 on SIGTERM with checkpoints
+   written.
 """
 import hashlib
 import json
@@ -28,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "local"))
-from cluster import Process  # noqa: E402
+from cluster import Process, free_port, scrape_metric  # noqa: E402
 
 failures = []
 T0 = time.time()
@@ -159,6 +161,9 @@ def check_consistency(variant, objects):
                     check(str(port) == flags.get("metrics_port"),
                           f"{variant}: {c['name']} {probe}: HTTP on --metrics_port={flags.get('metrics_port')}")
             ann = w["spec"]["template"]["metadata"].get("annotations", {})
+            if int(flags.get("metrics_port", -1)) >= 0:
+                check(ann.get("prometheus.io/scrape") == "true",
+                      f"{variant}: {c['name']} serves /metrics and its pods are scraped")
             if ann.get("prometheus.io/scrape") == "true":
                 check(ann.get("prometheus.io/port") == flags.get("metrics_port") and
                       int(ann["prometheus.io/port"]) in ports,
@@ -220,17 +225,19 @@ def run_base(objects, bins, work):
         return ["/usr/bin/env"] + [f"{k}={v}" for k, v in sorted(env.items())] + out, env
 
     try:
-        # Metrics off: the Prometheus exporter cannot listen on this machine ("null context
-        # when constructing CivetServer", any port, 0 included), a defect outside deploy/.
-        base_map = [(r"--host=0\.0\.0\.0", "--host=127.0.0.1"),
+        metrics_ports = {}  # process name -> its metrics port here
+
+        def base_map(name):
+            metrics_ports[name] = free_port()
+            return [(r"--host=0\.0\.0\.0", "--host=127.0.0.1"),
                     (r"--metrics_host=0\.0\.0\.0", "--metrics_host=127.0.0.1"),
-                    (r"--metrics_port=\d+", "--metrics_port=-1")]
+                    (r"--metrics_port=\d+", f"--metrics_port={metrics_ports[name]}")]
         shard_addrs = []
         for k in range(int(replay_sts["spec"]["replicas"])):
             c = containers(replay_sts)[0]
             mount = c["volumeMounts"][0]["mountPath"]
             os.makedirs(work + mount, exist_ok=True)
-            a, _ = argv(c, f"replay-{k}", base_map + [(r"--port=\d+", "--port=0"),
+            a, _ = argv(c, f"replay-{k}", base_map(f"replay-{k}") + [(r"--port=\d+", "--port=0"),
                                                       (re.escape(mount), work + mount)])
             p = Process(f"replay-{k}", a)
             procs.append(p)
@@ -238,7 +245,7 @@ def run_base(objects, bins, work):
         svc_names = ",".join(f"replay-{k}.replay:7000" for k in range(len(shard_addrs)))
         c = containers(learner_sts)[0]
         mount = c["volumeMounts"][0]["mountPath"]
-        a, _ = argv(c, "learner-0", base_map + [
+        a, _ = argv(c, "learner-0", base_map("learner-0") + [
             (r"--port=\d+", "--port=0"), (re.escape(mount), work + mount),
             (re.escape(svc_names), ",".join(shard_addrs)),
             (r"--eval_interval=\d+", "--eval_interval=0")])
@@ -248,7 +255,7 @@ def run_base(objects, bins, work):
         check(True, f"shards and learner started with the manifests' flags: {shard_addrs}, {learner_addr}")
         pod = "actor-6d4cf56db6-x7k2p"
         c = containers(actor)[0]
-        a, env = argv(c, pod, base_map + [(re.escape(svc_names), ",".join(shard_addrs)),
+        a, env = argv(c, pod, base_map("actor") + [(re.escape(svc_names), ",".join(shard_addrs)),
                                           (r"--learner=learner:7100", f"--learner={learner_addr}")])
         actor_p = Process("actor", a + ["--report_interval_s=2", "--max_steps_per_second=500"])
         procs.append(actor_p)
@@ -273,6 +280,14 @@ def run_base(objects, bins, work):
             result = progressed()
             time.sleep(1)
         check(result, f"the actor's transitions reach every shard and the learner updates: {result}")
+        # What Prometheus would scrape from each pod.
+        progress = {"replay": "softq_replay_inserts_total", "learner": "softq_learner_updates_total",
+                    "actor": "softq_actor_env_steps_total"}
+        for name, port in sorted(metrics_ports.items()):
+            metric = progress[name.split("-")[0]]
+            value = scrape_metric(port, metric)
+            check(value is not None and value > 0,
+                  f"{name}: /metrics on its --metrics_port reports {metric} = {value}")
     finally:
         codes = {}
         for group in (["actor"], ["learner-0"], [p.name for p in procs if p.name.startswith("replay")]):

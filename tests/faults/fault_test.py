@@ -23,7 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "local"))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, free_port  # noqa: E402
 
 failures = []
 figures = {}
@@ -43,14 +43,6 @@ def wait_until(predicate, timeout, what, interval=0.2):
             return value
         time.sleep(interval)
     raise TimeoutError(f"within {timeout}s: {what}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def port_free(port):
