@@ -6,7 +6,13 @@
 // every error; exit 1 when any call failed, the shard died, or the shard's RSS
 // grew more than --max_rss_growth_mb after the start mark.
 //
+// With --durable_dir the shard keeps its insert log and checkpoints there
+// (--checkpoint_dir; a checkpoint each --wal_max_bytes of log), is killed with
+// SIGKILL at the end instead of SIGTERM, restarted from the folder, and must
+// hold exactly what it held before the kill (size, inserts, per-actor counts).
+//
 //   bazel run -c opt //bench/soak:replay_soak -- --seconds=60 --actors=8
+//   bazel run -c opt //bench/soak:replay_soak -- --seconds=60 --durable_dir=/tmp/soak
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +39,10 @@ ABSL_FLAG(int32_t, sample_batch, 256, "transitions per sampled batch");
 ABSL_FLAG(uint64_t, capacity, 200000, "shard capacity (small, so the table wraps early)");
 ABSL_FLAG(double, max_rss_growth_mb, 16, "allowed shard RSS growth after the table wrapped");
 ABSL_FLAG(std::string, server_binary, "", "replay_server path (default: from runfiles)");
+ABSL_FLAG(std::string, durable_dir, "",
+          "shard --checkpoint_dir (insert log on); then kill -9, restart and compare");
+ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{256} << 20,
+          "with --durable_dir: the shard's --wal_max_bytes");
 
 namespace softq {
 namespace {
@@ -64,6 +74,21 @@ proto::TransitionBatch RandomBatch(std::mt19937& gen, int n, uint32_t actor_id) 
 
 double Mb(uint64_t bytes) { return bytes / 1048576.0; }
 
+// Starts a replay_server with `argv` and waits for its listening line (a
+// durable shard first restores its checkpoint and log: up to 5 minutes).
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::vector<std::string>& argv,
+                                                         std::string* address) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server = ChildProcess::Start(argv);
+  if (!server.ok()) return server.status();
+  absl::StatusOr<std::string> line =
+      (*server)->WaitForLine("replay_server listening on ", absl::Minutes(5));
+  if (!line.ok()) return line.status();
+  absl::StatusOr<int> port = PortFromLine(*line);
+  if (!port.ok()) return port.status();
+  *address = absl::StrCat("127.0.0.1:", *port);
+  return server;
+}
+
 int Main(int argc, char** argv) {
   if (auto code = ParseFlags(argc, argv, "soak of one replay shard"); code) return *code;
   if (absl::Status s = CheckFlags({FlagInRange("seconds", absl::GetFlag(FLAGS_seconds), 5, 86400),
@@ -74,20 +99,20 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return ReportFlagError(argv[0], s);
   }
-  absl::StatusOr<std::unique_ptr<ChildProcess>> server = ChildProcess::Start(
-      {ServerBinary(argv[0]), "--port=0", "--sampler=prioritized",
-       absl::StrCat("--capacity=", absl::GetFlag(FLAGS_capacity)), "--min_size_to_sample=1000"});
+  const std::string durable_dir = absl::GetFlag(FLAGS_durable_dir);
+  std::vector<std::string> server_argv = {
+      ServerBinary(argv[0]), "--port=0", "--sampler=prioritized",
+      absl::StrCat("--capacity=", absl::GetFlag(FLAGS_capacity)), "--min_size_to_sample=1000"};
+  if (!durable_dir.empty()) {
+    server_argv.push_back(absl::StrCat("--checkpoint_dir=", durable_dir));
+    server_argv.push_back(absl::StrCat("--wal_max_bytes=", absl::GetFlag(FLAGS_wal_max_bytes)));
+  }
+  std::string address;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server = StartShard(server_argv, &address);
   if (!server.ok()) {
     std::cerr << "replay_soak: " << server.status() << std::endl;
     return 1;
   }
-  absl::StatusOr<std::string> line =
-      (*server)->WaitForLine("replay_server listening on ", absl::Seconds(30));
-  if (!line.ok()) {
-    std::cerr << "replay_soak: " << line.status() << std::endl;
-    return 1;
-  }
-  const std::string address = absl::StrCat("127.0.0.1:", *PortFromLine(*line));
   ReplayClientOptions options;
   options.addresses = {address};
 
@@ -183,8 +208,42 @@ int Main(int argc, char** argv) {
     ++errors;
   }
   const bool alive = (*server)->running();
-  (*server)->Signal(SIGTERM).IgnoreError();
-  absl::StatusOr<int> code = (*server)->Wait(absl::Seconds(10));
+  bool restored_ok = true;
+  std::string restored_line;
+  if (!durable_dir.empty()) {
+    // Everything is flushed and acknowledged: kill -9, restart from the folder, compare.
+    absl::StatusOr<std::vector<proto::ShardStats>> before = QueryStats({address}, absl::Seconds(5));
+    (*server)->Signal(SIGKILL).IgnoreError();
+    (*server)->Wait(absl::Seconds(10)).IgnoreError();
+    const absl::Time restart = absl::Now();
+    server = StartShard(server_argv, &address);
+    absl::StatusOr<std::vector<proto::ShardStats>> after =
+        server.ok() ? QueryStats({address}, absl::Seconds(5))
+                    : absl::StatusOr<std::vector<proto::ShardStats>>(server.status());
+    if (!before.ok() || !after.ok()) {
+      std::cerr << "durable restart: " << (before.ok() ? after.status() : before.status())
+                << std::endl;
+      restored_ok = false;
+    } else {
+      const proto::ShardStats& b = (*before)[0];
+      const proto::ShardStats& a = (*after)[0];
+      uint64_t per_actor_before = 0, per_actor_after = 0;
+      for (const auto& x : b.per_actor()) per_actor_before += x.inserted();
+      for (const auto& x : a.per_actor()) per_actor_after += x.inserted();
+      restored_ok = a.size() == b.size() && a.inserts_total() == b.inserts_total() &&
+                    per_actor_after == per_actor_before && b.inserts_total() == inserted_final;
+      restored_line = absl::StrFormat(
+          "  kill -9 and restart from %s in %.1f s: size %lu (before %lu), inserts %lu "
+          "(before %lu), per-actor total %lu (before %lu)\n",
+          durable_dir, absl::ToDoubleSeconds(absl::Now() - restart), a.size(), b.size(),
+          a.inserts_total(), b.inserts_total(), per_actor_after, per_actor_before);
+    }
+  }
+  absl::StatusOr<int> code = absl::UnknownError("no shard");
+  if (server.ok()) {
+    (*server)->Signal(SIGTERM).IgnoreError();
+    code = (*server)->Wait(absl::Seconds(30));
+  }
   const uint64_t rss_end = last.resident_bytes();
   const double growth = rss_start ? Mb(rss_end) - Mb(rss_start) : 0;
   std::printf(
@@ -199,7 +258,9 @@ int Main(int argc, char** argv) {
       updates.load(), Mb(rss_start), t_start, Mb(rss_end), Mb(rss_max), growth,
       Mb(ResidentBytes()), errors.load(),
       code.ok() ? absl::StrCat(*code).c_str() : "none");
-  const bool ok = errors.load() == 0 && alive && code.ok() && *code == 0 && rss_start != 0 &&
+  std::printf("%s", restored_line.c_str());
+  const bool ok = errors.load() == 0 && alive && restored_ok && code.ok() && *code == 0 &&
+                  rss_start != 0 &&
                   growth <= absl::GetFlag(FLAGS_max_rss_growth_mb) &&
                   acked.load() <= inserted_final;
   std::printf("soak: %s\n", ok ? "PASS" : "FAIL");
