@@ -1,12 +1,16 @@
 // SQL updates per second on the CPU at the reference sizes, C++ (SqlAgent::Update) side by
 // side with the same update in Python PyTorch (tests/sql_reference.py, the user's
-// alternative), in one run. Each row uses the same thread settings on both sides.
+// alternative), in one run. Each row uses the same thread settings on both sides. A second
+// table times the optimizer step alone over the same networks' parameters: LibTorch's
+// torch::optim::Adam (a few ops per tensor) vs the FlatAdam the agent uses (one flat buffer).
 //
 //   bazel run //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -61,6 +65,43 @@ double CppUpdatesPerSecond(int updates, int batch, const torch::Device& device) 
   return updates / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
+// Microseconds per optimizer step (zero the gradients, then step) over copies of an SqlAgent's
+// Q and sampling-network parameters: {torch::optim::Adam, FlatAdam}.
+std::pair<double, double> OptimizerStepMicros(int steps, const torch::Device& device) {
+  torch::manual_seed(0);
+  softq::SqlAgent agent(softq::SqlConfig{}, device);
+  auto copies = [&] {
+    std::vector<torch::Tensor> out;
+    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(agent.q().get()),
+                                 static_cast<torch::nn::Module*>(agent.policy().get())}) {
+      for (const torch::Tensor& p : m->parameters()) {
+        out.push_back(p.detach().clone().requires_grad_(true));
+        out.back().mutable_grad() = torch::randn_like(p);
+      }
+    }
+    return out;
+  };
+  torch::optim::Adam adam(copies(), torch::optim::AdamOptions(3e-4));
+  softq::FlatAdam flat(copies(), 3e-4);
+  auto time = [&](const std::function<void()>& step) {
+    for (int i = 0; i < std::max(5, steps / 10); ++i) step();
+    softq::torch_compat::Synchronize(device);
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < steps; ++i) step();
+    softq::torch_compat::Synchronize(device);
+    return absl::ToDoubleMicroseconds(absl::Now() - start) / steps;
+  };
+  const double torch_adam = time([&] {
+    softq::torch_compat::ZeroGradInPlace(adam);
+    adam.step();
+  });
+  const double flat_adam = time([&] {
+    flat.ZeroGrad();
+    flat.Step();
+  });
+  return {torch_adam, flat_adam};
+}
+
 double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
                               int updates, int batch, int threads) {
   const std::string cmd = absl::StrFormat(
@@ -105,6 +146,16 @@ int main(int argc, char** argv) {
                                    py, py > 0 ? cpp / py : 0.0, runtime)
                 << std::flush;
     }
+  }
+  std::cout << "\nOptimizer step (zero gradients + step) over the Q and sampling networks' "
+               "parameters, same run\n";
+  std::cout << absl::StrFormat("%8s %18s %18s %8s\n", "threads", "torch::optim::Adam us",
+                               "FlatAdam us", "ratio");
+  for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
+    softq::ConfigureTorchThreads(threads, threads);
+    const auto [torch_adam, flat_adam] = OptimizerStepMicros(20 * updates, device);
+    std::cout << absl::StrFormat("%8d %18.1f %18.1f %7.2fx\n", threads, torch_adam, flat_adam,
+                                 flat_adam > 0 ? torch_adam / flat_adam : 0.0);
   }
   return 0;
 }

@@ -11,18 +11,34 @@
 namespace softq {
 namespace {
 
-template <typename T>
-void WriteSub(torch::serialize::OutputArchive& archive, const std::string& key, T& object) {
+void WriteSub(torch::serialize::OutputArchive& archive, const std::string& key,
+              const torch::nn::Module& module) {
   torch::serialize::OutputArchive sub;
-  object.save(sub);
+  module.save(sub);
   archive.write(key, sub);
 }
 
-template <typename T>
-void ReadSub(torch::serialize::InputArchive& archive, const std::string& key, T& object) {
+void WriteSub(torch::serialize::OutputArchive& archive, const std::string& key,
+              const FlatAdam& optimizer) {
+  torch::serialize::OutputArchive sub;
+  optimizer.Save(sub);
+  archive.write(key, sub);
+}
+
+void ReadSub(torch::serialize::InputArchive& archive, const std::string& key,
+             torch::nn::Module& module) {
   torch::serialize::InputArchive sub;
   archive.read(key, sub);
-  object.load(sub);
+  module.load(sub);
+}
+
+absl::Status ReadSub(torch::serialize::InputArchive& archive, const std::string& key,
+                     FlatAdam& optimizer) {
+  torch::serialize::InputArchive sub;
+  archive.read(key, sub);
+  absl::Status s = optimizer.Load(sub);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(key, ": ", s.message()));
+  return absl::OkStatus();
 }
 
 // LibTorch's module loading takes the saved tensors whatever their shapes: a checkpoint of
@@ -96,8 +112,13 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
     } else {
       CopyParameters(*loaded.policy(), *loaded.policy_target());
     }
-    ReadSub(archive, "q_optimizer", loaded.q_optimizer());
-    ReadSub(archive, "policy_optimizer", loaded.policy_optimizer());
+    for (auto [key, optimizer] : {std::pair{"q_optimizer", &loaded.q_optimizer()},
+                                  std::pair{"policy_optimizer", &loaded.policy_optimizer()}}) {
+      if (absl::Status s = ReadSub(archive, key, *optimizer); !s.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("checkpoint ", path, " does not fit this learner: ", s.message()));
+      }
+    }
     torch::Tensor t;
     archive.read("step", t);
     step = t.item<int64_t>();
@@ -120,17 +141,17 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   CopyParameters(*loaded.q_target(), *agent.q_target());
   CopyParameters(*loaded.policy(), *agent.policy());
   CopyParameters(*loaded.policy_target(), *agent.policy_target());
-  // Optimizer state: round-trip through an archive (the state holds tensors per parameter).
+  // Optimizer state: round-trip through an archive.
   for (auto [from, to] : {std::pair{&loaded.q_optimizer(), &agent.q_optimizer()},
                           std::pair{&loaded.policy_optimizer(), &agent.policy_optimizer()}}) {
     std::ostringstream buffer;
     torch::serialize::OutputArchive out;
-    from->save(out);
+    from->Save(out);
     out.save_to(buffer);
     std::istringstream in_buffer(buffer.str());
     torch::serialize::InputArchive in;
     in.load_from(in_buffer, agent.device());
-    to->load(in);
+    if (absl::Status s = to->Load(in); !s.ok()) return s;  // same sizes: cannot happen
   }
   agent.set_step(step);
   return static_cast<uint64_t>(version);

@@ -27,20 +27,29 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
   });
 }
 
+namespace {
+
+// `module`, moved to `device` (the optimizers are built over the moved parameters).
+template <typename ModuleHolder>
+ModuleHolder OnDevice(ModuleHolder module, torch::Device device) {
+  module->to(device);
+  return module;
+}
+
+}  // namespace
+
 SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
     : config_(config),
       device_(device),
-      q_(config.observation_dim, config.action_dim, config.hidden),
-      q_target_(config.observation_dim, config.action_dim, config.hidden),
-      policy_(config.observation_dim, config.action_dim, config.hidden),
-      policy_target_(config.observation_dim, config.action_dim, config.hidden),
-      q_optimizer_(q_->parameters(), torch::optim::AdamOptions(config.q_learning_rate)),
-      policy_optimizer_(policy_->parameters(),
-                        torch::optim::AdamOptions(config.policy_learning_rate)) {
-  q_->to(device_);
-  q_target_->to(device_);
-  policy_->to(device_);
-  policy_target_->to(device_);
+      q_(OnDevice(QNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
+      q_target_(
+          OnDevice(QNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
+      policy_(OnDevice(SamplingNetwork(config.observation_dim, config.action_dim, config.hidden),
+                       device)),
+      policy_target_(OnDevice(
+          SamplingNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
+      q_optimizer_(q_->parameters(), config.q_learning_rate),
+      policy_optimizer_(policy_->parameters(), config.policy_learning_rate) {
   CopyParameters(*q_, *q_target_);
   CopyParameters(*policy_, *policy_target_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
@@ -167,13 +176,13 @@ void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& no
   // The policy's backward pass first: under kDdpg it runs through Q and leaves gradients on
   // Q's parameters, which the critic's zero_grad then discards. Both losses see the
   // pre-update parameters.
-  policy_optimizer_.zero_grad();
+  policy_optimizer_.ZeroGrad();
   PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
-  q_optimizer_.zero_grad();
+  q_optimizer_.ZeroGrad();
   torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
   critic.backward();
-  q_optimizer_.step();
-  policy_optimizer_.step();
+  q_optimizer_.Step();
+  policy_optimizer_.Step();
   last_.critic_loss = critic.detach();
   ++step_;
   const bool ddpg = config_.algorithm == Algorithm::kDdpg;

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "common/tensor_codec.h"
+#include "learner/flat_adam.h"
 #include "learner/networks.h"
 
 namespace softq {
@@ -94,8 +95,8 @@ class SqlAgent {
   QNetwork& q_target() { return q_target_; }
   SamplingNetwork& policy() { return policy_; }
   SamplingNetwork& policy_target() { return policy_target_; }
-  torch::optim::Adam& q_optimizer() { return q_optimizer_; }
-  torch::optim::Adam& policy_optimizer() { return policy_optimizer_; }
+  FlatAdam& q_optimizer() { return q_optimizer_; }
+  FlatAdam& policy_optimizer() { return policy_optimizer_; }
   const SqlConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
   // Updates done so far (restored from checkpoints by the learner).
@@ -112,8 +113,8 @@ class SqlAgent {
   QNetwork q_target_;
   SamplingNetwork policy_;
   SamplingNetwork policy_target_;  // read by kDdpg only; kept in step with q_target_
-  torch::optim::Adam q_optimizer_;
-  torch::optim::Adam policy_optimizer_;
+  FlatAdam q_optimizer_;
+  FlatAdam policy_optimizer_;
   int64_t step_ = 0;
   UpdateMetricTensors last_;
 };

@@ -59,9 +59,9 @@ TEST(Ddpg, PolicyStepLeavesTheCriticUpdateUntouched) {
   SqlAgent critic_only(DdpgConfig());
   const TransitionTensors batch = RandomBatch(16, 3, 2);
   ddpg.Update(batch, ddpg.DrawNoise(16));
-  critic_only.q_optimizer().zero_grad();
+  critic_only.q_optimizer().ZeroGrad();
   critic_only.CriticLoss(batch, torch::Tensor()).backward();
-  critic_only.q_optimizer().step();
+  critic_only.q_optimizer().Step();
   const std::vector<torch::Tensor> a = Snapshot(*ddpg.q()), b = Snapshot(*critic_only.q());
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i])) << i;
@@ -79,9 +79,9 @@ TEST(Ddpg, PolicyGradientClimbsTheCritic) {
   };
   const double before = q_of_policy();
   for (int i = 0; i < 50; ++i) {
-    agent.policy_optimizer().zero_grad();
+    agent.policy_optimizer().ZeroGrad();
     agent.PolicySurrogate(observations, torch::Tensor()).backward();
-    agent.policy_optimizer().step();
+    agent.policy_optimizer().Step();
   }
   EXPECT_GT(q_of_policy(), before + 1e-3);
 }

@@ -1,0 +1,129 @@
+#include "learner/flat_adam.h"
+
+#include <utility>
+
+#include <torch/serialize.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace softq {
+namespace {
+
+int64_t TotalSize(const std::vector<torch::Tensor>& tensors) {
+  int64_t total = 0;
+  for (const torch::Tensor& t : tensors) total += t.numel();
+  return total;
+}
+
+}  // namespace
+
+FlatAdam::FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, double beta1,
+                   double beta2, double eps)
+    : learning_rate_(learning_rate),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      parameters_(std::move(parameters)) {
+  TORCH_CHECK(!parameters_.empty(), "FlatAdam needs parameters");
+  const auto options = parameters_.front().options().requires_grad(false);
+  const int64_t total = TotalSize(parameters_);
+  params_ = torch::empty({total}, options);
+  grads_ = torch::zeros({total}, options);
+  exp_avg_ = torch::zeros({total}, options);
+  exp_avg_sq_ = torch::zeros({total}, options);
+  const auto scalar = torch::TensorOptions().dtype(torch::kFloat64).device(options.device());
+  beta1_power_ = torch::ones({}, scalar);
+  beta2_power_ = torch::ones({}, scalar);
+  step_ = torch::zeros({}, scalar.dtype(torch::kInt64));
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (torch::Tensor& p : parameters_) {
+    TORCH_CHECK(p.options().dtype() == options.dtype() && p.device() == options.device(),
+                "FlatAdam: parameters differ in dtype or device");
+    const int64_t n = p.numel();
+    param_slots_.push_back(params_.narrow(0, offset, n).view(p.sizes()));
+    grad_slots_.push_back(grads_.narrow(0, offset, n).view(p.sizes()));
+    param_slots_.back().copy_(p.detach());
+    offset += n;
+  }
+  Reattach();
+}
+
+void FlatAdam::Reattach() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    torch::Tensor& p = parameters_[i];
+    if (p.data_ptr() != param_slots_[i].data_ptr()) {
+      param_slots_[i].copy_(p.detach());
+      p.set_data(param_slots_[i]);
+    }
+    torch::Tensor& grad = p.mutable_grad();
+    if (!grad.defined()) {
+      grad_slots_[i].zero_();
+      grad = grad_slots_[i];
+    } else if (grad.data_ptr() != grad_slots_[i].data_ptr()) {
+      grad_slots_[i].copy_(grad);
+      grad = grad_slots_[i];
+    }
+  }
+}
+
+void FlatAdam::ZeroGrad() {
+  Reattach();
+  grads_.zero_();
+}
+
+void FlatAdam::Step() {
+  Reattach();
+  torch::NoGradGuard no_grad;
+  exp_avg_.mul_(beta1_).add_(grads_, 1.0 - beta1_);
+  exp_avg_sq_.mul_(beta2_).addcmul_(grads_, grads_, 1.0 - beta2_);
+  beta1_power_.mul_(beta1_);
+  beta2_power_.mul_(beta2_);
+  step_.add_(1);
+  // As torch::optim::Adam: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
+  // with the bias corrections as device scalars.
+  const torch::Tensor denom =
+      exp_avg_sq_.sqrt().div_(torch::sqrt(1.0 - beta2_power_)).add_(eps_);
+  const torch::Tensor step_size = (1.0 - beta1_power_).reciprocal_().mul_(-learning_rate_);
+  params_.addcdiv_(exp_avg_ * step_size, denom);
+}
+
+void FlatAdam::Save(torch::serialize::OutputArchive& archive) const {
+  archive.write("flat_adam.exp_avg", exp_avg_, /*is_buffer=*/true);
+  archive.write("flat_adam.exp_avg_sq", exp_avg_sq_, true);
+  archive.write("flat_adam.beta1_power", beta1_power_, true);
+  archive.write("flat_adam.beta2_power", beta2_power_, true);
+  archive.write("flat_adam.step", step_, true);
+}
+
+absl::Status FlatAdam::Load(torch::serialize::InputArchive& archive) {
+  torch::Tensor m, v, b1, b2, step;
+  const bool found = archive.try_read("flat_adam.exp_avg", m, true) &&
+                     archive.try_read("flat_adam.exp_avg_sq", v, true) &&
+                     archive.try_read("flat_adam.beta1_power", b1, true) &&
+                     archive.try_read("flat_adam.beta2_power", b2, true) &&
+                     archive.try_read("flat_adam.step", step, true);
+  if (!found) {
+    return absl::InvalidArgumentError(
+        "no FlatAdam state (an optimizer state of another format, e.g. torch::optim::Adam's "
+        "from before 2026-11-27)");
+  }
+  if (m.sizes() != exp_avg_.sizes() || v.sizes() != exp_avg_sq_.sizes() || b1.dim() != 0 ||
+      b2.dim() != 0 || step.dim() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("optimizer state holds ", m.numel(),
+                                                   " moments, these parameters have ",
+                                                   exp_avg_.numel()));
+  }
+  torch::NoGradGuard no_grad;
+  exp_avg_.copy_(m);
+  exp_avg_sq_.copy_(v);
+  beta1_power_.copy_(b1);
+  beta2_power_.copy_(b2);
+  step_.copy_(step);
+  return absl::OkStatus();
+}
+
+int64_t FlatAdam::steps() const { return step_.item<int64_t>(); }
+
+}  // namespace softq

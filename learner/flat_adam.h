@@ -1,0 +1,65 @@
+// FlatAdam: Adam (Kingma & Ba) over one contiguous buffer. The update is torch::optim::Adam's
+// without weight decay or AMSGrad, but the parameters it is given are re-pointed at slices
+// of one flat tensor and their gradients at slices of another, so a step is about fifteen
+// tensor operations whatever the number of parameters (torch::optim::Adam: about ten per
+// parameter), nothing is allocated between steps, and the step count and bias corrections
+// are 0-d tensors on the parameters' device (no host scalar changes from step to step, as
+// CUDA graph capture of an update requires).
+//
+// The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
+// named_parameters work as before). If something re-points one of them or its gradient
+// (Module::load's set_, a zero_grad that drops gradients), the next ZeroGrad/Step notices by
+// address, copies it into its slice and re-points it. Not thread-safe.
+#ifndef SOFTQ_LEARNER_FLAT_ADAM_H_
+#define SOFTQ_LEARNER_FLAT_ADAM_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+
+namespace softq {
+
+class FlatAdam {
+ public:
+  // `parameters` share one dtype and device. Their current values are kept.
+  FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, double beta1 = 0.9,
+           double beta2 = 0.999, double eps = 1e-8);
+  FlatAdam(const FlatAdam&) = delete;
+  FlatAdam& operator=(const FlatAdam&) = delete;
+
+  // Zeroes every gradient in place (one operation).
+  void ZeroGrad();
+  // One Adam step from the current gradients.
+  void Step();
+
+  // Optimizer state (moments and bias-correction powers) into / from `archive`. Load takes
+  // a state saved by a FlatAdam over parameters of the same total size; InvalidArgument
+  // otherwise (e.g. a checkpoint holding torch::optim::Adam's state), leaving this one as
+  // it was.
+  void Save(torch::serialize::OutputArchive& archive) const;
+  absl::Status Load(torch::serialize::InputArchive& archive);
+
+  // Steps taken (reads the device counter: synchronizes).
+  int64_t steps() const;
+  // The flat buffers, in parameter order (for tests).
+  const torch::Tensor& flat_parameters() const { return params_; }
+  const torch::Tensor& flat_gradients() const { return grads_; }
+
+ private:
+  // Re-points any parameter or gradient that no longer aliases its slice.
+  void Reattach();
+
+  const double learning_rate_, beta1_, beta2_, eps_;
+  std::vector<torch::Tensor> parameters_;
+  std::vector<torch::Tensor> param_slots_, grad_slots_;  // views of params_, grads_
+  torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
+  // beta1^t and beta2^t (0-d float64) and t (0-d int64), on the device.
+  torch::Tensor beta1_power_, beta2_power_, step_;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_FLAT_ADAM_H_
