@@ -1,13 +1,14 @@
-// FlatAdam (learner/flat_adam.h): the same steps as torch::optim::Adam, over parameters that
-// alias one flat buffer; re-pointed parameters and dropped gradients are taken back; its
-// state round-trips through an archive, and a foreign state is refused.
+// FlatAdam (learner/flat_adam.h): the same steps as torch::optim::Adam, over
+// parameters that alias one flat buffer; re-pointed parameters and dropped
+// gradients are taken back; its state round-trips through an archive, and a
+// foreign state is refused.
 #include "learner/flat_adam.h"
 
 #include <gtest/gtest.h>
-
-#include <sstream>
-
 #include <torch/torch.h>
+
+#include <functional>
+#include <sstream>
 
 namespace softq {
 namespace {
@@ -16,6 +17,12 @@ torch::nn::Sequential Net() {
   return torch::nn::Sequential(torch::nn::Linear(3, 16), torch::nn::Tanh(),
                                torch::nn::Linear(16, 16), torch::nn::Tanh(),
                                torch::nn::Linear(16, 2));
+}
+
+void CopyInto(torch::nn::Sequential& from, torch::nn::Sequential& to) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < to->parameters().size(); ++i)
+    to->parameters()[i].copy_(from->parameters()[i]);
 }
 
 // A loss whose gradients change from step to step.
@@ -31,20 +38,32 @@ void ExpectSameParameters(torch::nn::Sequential& a, torch::nn::Sequential& b) {
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t i = 0; i < pa.size(); ++i) {
     EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-7))
-        << "parameter " << i << " differs by " << (pa[i] - pb[i]).abs().max().item<float>();
+        << "parameter " << i << " differs by "
+        << (pa[i] - pb[i]).abs().max().item<float>();
   }
+}
+
+// Loads into `into` what `save` writes, through a serialized archive as a
+// checkpoint would.
+absl::Status LoadSaved(
+    FlatAdam& into,
+    const std::function<void(torch::serialize::OutputArchive&)>& save) {
+  std::stringstream buffer;
+  torch::serialize::OutputArchive out;
+  save(out);
+  out.save_to(buffer);
+  torch::serialize::InputArchive in;
+  in.load_from(buffer);
+  return into.Load(in);
 }
 
 TEST(FlatAdam, TakesTheStepsOfTorchAdam) {
   torch::manual_seed(1);
   torch::nn::Sequential reference = Net();
   torch::nn::Sequential flat = Net();
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < flat->parameters().size(); ++i)
-      flat->parameters()[i].copy_(reference->parameters()[i]);
-  }
-  torch::optim::Adam adam(reference->parameters(), torch::optim::AdamOptions(1e-2));
+  CopyInto(reference, flat);
+  torch::optim::Adam adam(reference->parameters(),
+                          torch::optim::AdamOptions(1e-2));
   FlatAdam flat_adam(flat->parameters(), 1e-2);
   for (int step = 0; step < 30; ++step) {
     adam.zero_grad();
@@ -63,7 +82,8 @@ TEST(FlatAdam, ParametersAndGradientsLiveInTheFlatBuffers) {
   torch::nn::Sequential net = Net();
   const std::vector<torch::Tensor> before = [&] {
     std::vector<torch::Tensor> copies;
-    for (const auto& p : net->parameters()) copies.push_back(p.detach().clone());
+    for (const auto& p : net->parameters())
+      copies.push_back(p.detach().clone());
     return copies;
   }();
   FlatAdam adam(net->parameters(), 1e-3);
@@ -72,7 +92,9 @@ TEST(FlatAdam, ParametersAndGradientsLiveInTheFlatBuffers) {
     const torch::Tensor p = net->parameters()[i];
     EXPECT_TRUE(p.is_leaf() && p.requires_grad());
     EXPECT_TRUE(torch::equal(p, before[i])) << "values kept";
-    EXPECT_EQ(p.data_ptr(), static_cast<void*>(adam.flat_parameters().data_ptr<float>() + total));
+    EXPECT_EQ(
+        p.data_ptr(),
+        static_cast<void*>(adam.flat_parameters().data_ptr<float>() + total));
     total += p.numel();
   }
   EXPECT_EQ(adam.flat_parameters().numel(), total);
@@ -81,8 +103,9 @@ TEST(FlatAdam, ParametersAndGradientsLiveInTheFlatBuffers) {
   Loss(net, 0).backward();
   total = 0;
   for (const auto& p : net->parameters()) {
-    EXPECT_EQ(p.grad().data_ptr(),
-              static_cast<void*>(adam.flat_gradients().data_ptr<float>() + total))
+    EXPECT_EQ(
+        p.grad().data_ptr(),
+        static_cast<void*>(adam.flat_gradients().data_ptr<float>() + total))
         << "backward accumulated in place";
     total += p.numel();
   }
@@ -96,48 +119,37 @@ TEST(FlatAdam, TakesBackARepointedParameterAndADroppedGradient) {
   torch::nn::Sequential net = Net();
   FlatAdam adam(net->parameters(), 1e-3);
   torch::Tensor weight = net->parameters()[0];
-  weight.set_data(torch::full(weight.sizes(), 0.25));  // as Module::load's set_ does
+  weight.set_data(
+      torch::full(weight.sizes(), 0.25));  // as Module::load's set_ does
   adam.ZeroGrad();
   Loss(net, 0).backward();
-  net->parameters()[1].mutable_grad() = torch::Tensor();  // a zero_grad(set_to_none)
+  net->parameters()[1].mutable_grad() =
+      torch::Tensor();  // a zero_grad(set_to_none)
   adam.Step();
-  EXPECT_EQ(weight.data_ptr(), adam.flat_parameters().data_ptr()) << "aliases its slice again";
-  EXPECT_LT((weight - 0.25).abs().max().item<float>(), 2e-3) << "stepped from 0.25";
+  EXPECT_EQ(weight.data_ptr(), adam.flat_parameters().data_ptr())
+      << "aliases its slice again";
+  EXPECT_LT((weight - 0.25).abs().max().item<float>(), 2e-3)
+      << "stepped from 0.25";
   EXPECT_NE((weight - 0.25).abs().max().item<float>(), 0);
   const torch::Tensor bias = net->parameters()[1];
   EXPECT_TRUE(bias.grad().defined());
-  EXPECT_EQ(bias.grad().abs().sum().item<float>(), 0) << "a dropped gradient counts as zero";
+  EXPECT_EQ(bias.grad().abs().sum().item<float>(), 0)
+      << "a dropped gradient counts as zero";
 }
 
 TEST(FlatAdam, StateRoundTripsAndForeignStateIsRefused) {
   torch::manual_seed(4);
   torch::nn::Sequential a = Net(), b = Net();
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < b->parameters().size(); ++i)
-      b->parameters()[i].copy_(a->parameters()[i]);
-  }
+  CopyInto(a, b);
   FlatAdam adam_a(a->parameters(), 1e-2), adam_b(b->parameters(), 1e-2);
   for (int step = 0; step < 5; ++step) {
     adam_a.ZeroGrad();
     Loss(a, step).backward();
     adam_a.Step();
   }
-  std::stringstream buffer;
-  {
-    torch::serialize::OutputArchive out;
-    adam_a.Save(out);
-    out.save_to(buffer);
-  }
-  torch::serialize::InputArchive in;
-  in.load_from(buffer);
-  ASSERT_TRUE(adam_b.Load(in).ok());
+  ASSERT_TRUE(LoadSaved(adam_b, [&](auto& out) { adam_a.Save(out); }).ok());
   EXPECT_EQ(adam_b.steps(), 5);
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < b->parameters().size(); ++i)
-      b->parameters()[i].copy_(a->parameters()[i]);
-  }
+  CopyInto(a, b);
   for (int step = 5; step < 10; ++step) {
     for (auto [net, adam] : {std::pair{&a, &adam_a}, std::pair{&b, &adam_b}}) {
       adam->ZeroGrad();
@@ -148,30 +160,17 @@ TEST(FlatAdam, StateRoundTripsAndForeignStateIsRefused) {
   ExpectSameParameters(a, b);
 
   // torch::optim::Adam's state, and a FlatAdam state of another size.
-  torch::optim::Adam torch_adam(a->parameters(), torch::optim::AdamOptions(1e-2));
-  std::stringstream foreign;
-  {
-    torch::serialize::OutputArchive out;
-    torch_adam.save(out);
-    out.save_to(foreign);
-  }
-  torch::serialize::InputArchive foreign_in;
-  foreign_in.load_from(foreign);
-  const absl::Status refused = adam_b.Load(foreign_in);
+  torch::optim::Adam torch_adam(a->parameters(),
+                                torch::optim::AdamOptions(1e-2));
+  const absl::Status refused =
+      LoadSaved(adam_b, [&](auto& out) { torch_adam.save(out); });
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
-
   torch::nn::Linear small(2, 2);
   FlatAdam other(small->parameters(), 1e-2);
-  std::stringstream other_buffer;
-  {
-    torch::serialize::OutputArchive out;
-    other.Save(out);
-    out.save_to(other_buffer);
-  }
-  torch::serialize::InputArchive other_in;
-  other_in.load_from(other_buffer);
-  const absl::Status wrong_size = adam_b.Load(other_in);
-  EXPECT_EQ(wrong_size.code(), absl::StatusCode::kInvalidArgument) << wrong_size;
+  const absl::Status wrong_size =
+      LoadSaved(adam_b, [&](auto& out) { other.Save(out); });
+  EXPECT_EQ(wrong_size.code(), absl::StatusCode::kInvalidArgument)
+      << wrong_size;
   EXPECT_EQ(adam_b.steps(), 10) << "a refused state changes nothing";
 }
 
