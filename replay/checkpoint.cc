@@ -166,7 +166,8 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
   return CheckpointWritten{path, info.size, w.bytes()};
 }
 
-absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
+absl::StatusOr<RestoredTable> ReadCheckpoint(
+    const std::string& path, const CheckpointExpectation& expectation) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
@@ -226,6 +227,18 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path) {
         absl::StrCat("corrupted header (observation_dim ", od, ", action_dim ",
                      ad, ", capacity ", capacity, ", keys [", oldest, ", ",
                      next, "), flags ", flags, ", actors ", actors, ")"));
+  }
+  if (capacity != expectation.capacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " has capacity ", capacity,
+                     " but --capacity=", expectation.capacity));
+  }
+  if (expectation.observation_dim != 0 &&
+      (od != expectation.observation_dim || ad != expectation.action_dim)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path, " has observation_dim ", od, " and action_dim ",
+        ad, " but the flags say ", expectation.observation_dim, " and ",
+        expectation.action_dim));
   }
   const uint64_t item_bytes = (2ull * od + ad + 1) * sizeof(float) + 1 +
                               ((flags & kHasIds) ? 12 : 0) +

@@ -59,9 +59,20 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total);
 
+// What the reader of a checkpoint expects of it, checked against the header
+// before anything is allocated: a damaged or foreign header must not make the
+// reader allocate the table it names.
+struct CheckpointExpectation {
+  uint64_t capacity = 0;         // must equal the checkpoint's
+  uint32_t observation_dim = 0;  // 0: any; else must equal the checkpoint's
+  uint32_t action_dim = 0;       // (with observation_dim)
+};
+
 // Reads `path`. NotFound when it does not exist; DataLoss naming the problem
-// when it is truncated, corrupted or of another format/version.
-absl::StatusOr<RestoredTable> ReadCheckpoint(const std::string& path);
+// when it is truncated, corrupted or of another format/version;
+// InvalidArgument when its capacity or dimensions are not `expected`.
+absl::StatusOr<RestoredTable> ReadCheckpoint(
+    const std::string& path, const CheckpointExpectation& expected);
 
 }  // namespace softq
 

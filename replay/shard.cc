@@ -89,22 +89,10 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
     const ShardOptions& options, const std::string& path) {
   absl::StatusOr<std::unique_ptr<Shard>> empty = Create(options);
   if (!empty.ok()) return empty.status();
-  absl::StatusOr<RestoredTable> restored = ReadCheckpoint(path);
+  absl::StatusOr<RestoredTable> restored = ReadCheckpoint(
+      path, {options.capacity, options.observation_dim, options.action_dim});
   if (!restored.ok()) return restored.status();
   const TableInfo info = restored->table->Info();
-  if (info.capacity != options.capacity) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint ", path, " has capacity ", info.capacity,
-                     " but --capacity=", options.capacity));
-  }
-  if (options.observation_dim != 0 &&
-      (info.observation_dim != options.observation_dim ||
-       info.action_dim != options.action_dim)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " has observation_dim ", info.observation_dim,
-        " and action_dim ", info.action_dim, " but the flags say ",
-        options.observation_dim, " and ", options.action_dim));
-  }
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
   if (!sampler.ok()) return sampler.status();

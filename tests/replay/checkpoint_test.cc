@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -84,7 +85,7 @@ TEST(Checkpoint, RefusesATruncatedFile) {
   for (size_t keep :
        {size_t{0}, size_t{10}, data.size() / 2, data.size() - 1}) {
     WriteFile(path, data.substr(0, keep));
-    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path);
+    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path, {8});
     EXPECT_TRUE(absl::IsDataLoss(r.status())) << keep << ": " << r.status();
     EXPECT_NE(r.status().message().find("truncated"), std::string::npos)
         << r.status();
@@ -100,14 +101,48 @@ TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
     std::string bad = data;
     bad[at] ^= 0x10;
     WriteFile(path, bad);
-    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path);
+    absl::StatusOr<RestoredTable> r = ReadCheckpoint(path, {8});
     EXPECT_TRUE(absl::IsDataLoss(r.status())) << at << ": " << r.status();
   }
 }
 
+TEST(Checkpoint, AHeaderNamingAnotherTableIsRefusedBeforeAllocatingIt) {
+  // Capacity 2^40 (and then dimensions 4096 x 256) with the checksum made
+  // right: the reader must not try to allocate that table.
+  const std::string path = testing::TempDir("ckpt_huge") + "/a.ckpt";
+  ShardOptions options;
+  options.capacity = 8;
+  std::unique_ptr<Shard> shard = *Shard::Create(options);
+  ASSERT_TRUE(shard
+                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
+                  .ok());  // not wrapped: keys [0, 5)
+  ASSERT_TRUE(shard->Checkpoint(path).ok());
+  const std::string data = ReadFile(path);
+  auto with = [&](size_t offset, const void* value, size_t n) {
+    std::string edited = data;
+    std::memcpy(&edited[offset], value, n);
+    const uint32_t crc = Crc32(0, edited.data(), edited.size() - 4);
+    std::memcpy(&edited[edited.size() - 4], &crc, 4);
+    return edited;
+  };
+  const uint64_t huge = uint64_t{1} << 40;
+  WriteFile(path, with(24, &huge, 8));  // magic 8, version, dims, flags: 4 each
+  absl::StatusOr<RestoredTable> r = ReadCheckpoint(path, {8});
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("capacity 1099511627776"), std::string::npos)
+      << r.status();
+
+  const uint32_t dims[2] = {4096, 256};
+  WriteFile(path, with(12, dims, 8));
+  r = ReadCheckpoint(path, {8, 2, 2});
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("observation_dim 4096"), std::string::npos)
+      << r.status();
+}
+
 TEST(Checkpoint, ReportsAMissingFileAsNotFound) {
   EXPECT_TRUE(
-      absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt").status()));
+      absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt", {8}).status()));
 }
 
 }  // namespace

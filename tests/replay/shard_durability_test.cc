@@ -243,7 +243,7 @@ TEST(DurableShard, AFullLogWritesACheckpoint) {
   EXPECT_FALSE(Exists(d.checkpoint_path));
   Insert(shard->get(), 10, 10, 1, false);
   ASSERT_TRUE(Exists(d.checkpoint_path));
-  EXPECT_EQ(ReadCheckpoint(d.checkpoint_path)->table->size(), 20u);
+  EXPECT_EQ(ReadCheckpoint(d.checkpoint_path, {20})->table->size(), 20u);
   Insert(shard->get(), 3, 20, 1, false);
   shard->reset();
   ShardRecovery recovery;
