@@ -91,14 +91,8 @@ double UpdatesPerSecond(BatchSource* source, int updates) {
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::string& binary,
                                                         std::string* address) {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> shard =
-      ChildProcess::Start({binary, "--port=0", "--capacity=1000000"});
-  if (!shard.ok()) return shard.status();
-  absl::StatusOr<std::string> line = (*shard)->WaitForLine("replay_server listening on",
-                                                           absl::Seconds(30));
-  if (!line.ok()) return line.status();
-  *address = line->substr(line->rfind(' ') + 1);
-  return shard;
+  return StartListening({binary, "--port=0", "--capacity=1000000"}, "replay_server listening on",
+                        absl::Seconds(30), address);
 }
 
 int Run(const char* argv0) {

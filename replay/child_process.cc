@@ -127,4 +127,18 @@ absl::StatusOr<int> PortFromLine(absl::string_view line) {
   return port;
 }
 
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartListening(
+    const std::vector<std::string>& argv, absl::string_view prefix,
+    absl::Duration timeout, std::string* address) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+      ChildProcess::Start(argv);
+  if (!process.ok()) return process.status();
+  absl::StatusOr<std::string> line = (*process)->WaitForLine(prefix, timeout);
+  if (!line.ok()) return line.status();
+  absl::StatusOr<int> port = PortFromLine(*line);
+  if (!port.ok()) return port.status();
+  *address = absl::StrCat("127.0.0.1:", *port);
+  return process;
+}
+
 }  // namespace softq

@@ -56,6 +56,13 @@ class ChildProcess {
 // InvalidArgument.
 absl::StatusOr<int> PortFromLine(absl::string_view line);
 
+// Starts a server (`argv`, with --port=0 among them) and waits up to `timeout`
+// for its stdout line starting with `prefix` (e.g. "replay_server listening
+// on "); sets `address` to "127.0.0.1:<the port it printed>".
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartListening(
+    const std::vector<std::string>& argv, absl::string_view prefix,
+    absl::Duration timeout, std::string* address);
+
 }  // namespace softq
 
 #endif  // SOFTQ_REPLAY_CHILD_PROCESS_H_

@@ -74,21 +74,6 @@ proto::TransitionBatch RandomBatch(std::mt19937& gen, int n, uint32_t actor_id) 
 
 double Mb(uint64_t bytes) { return bytes / 1048576.0; }
 
-// Starts a replay_server with `argv` and waits for its listening line (a
-// durable shard first restores its checkpoint and log: up to 5 minutes).
-absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::vector<std::string>& argv,
-                                                         std::string* address) {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> server = ChildProcess::Start(argv);
-  if (!server.ok()) return server.status();
-  absl::StatusOr<std::string> line =
-      (*server)->WaitForLine("replay_server listening on ", absl::Minutes(5));
-  if (!line.ok()) return line.status();
-  absl::StatusOr<int> port = PortFromLine(*line);
-  if (!port.ok()) return port.status();
-  *address = absl::StrCat("127.0.0.1:", *port);
-  return server;
-}
-
 int Main(int argc, char** argv) {
   if (auto code = ParseFlags(argc, argv, "soak of one replay shard"); code) return *code;
   if (absl::Status s = CheckFlags({FlagInRange("seconds", absl::GetFlag(FLAGS_seconds), 5, 86400),
@@ -108,7 +93,11 @@ int Main(int argc, char** argv) {
     server_argv.push_back(absl::StrCat("--wal_max_bytes=", absl::GetFlag(FLAGS_wal_max_bytes)));
   }
   std::string address;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> server = StartShard(server_argv, &address);
+  // A durable shard first restores its checkpoint and log: up to 5 minutes.
+  auto start_shard = [&] {
+    return StartListening(server_argv, "replay_server listening on ", absl::Minutes(5), &address);
+  };
+  absl::StatusOr<std::unique_ptr<ChildProcess>> server = start_shard();
   if (!server.ok()) {
     std::cerr << "replay_soak: " << server.status() << std::endl;
     return 1;
@@ -216,7 +205,7 @@ int Main(int argc, char** argv) {
     (*server)->Signal(SIGKILL).IgnoreError();
     (*server)->Wait(absl::Seconds(10)).IgnoreError();
     const absl::Time restart = absl::Now();
-    server = StartShard(server_argv, &address);
+    server = start_shard();
     absl::StatusOr<std::vector<proto::ShardStats>> after =
         server.ok() ? QueryStats({address}, absl::Seconds(5))
                     : absl::StatusOr<std::vector<proto::ShardStats>>(server.status());

@@ -233,9 +233,16 @@ class FuzzedShard : public ::testing::Test {
   void SetUp() override {
     seed_ = EnvOr("SOFTQ_FUZZ_SEED", 1);
     dir_ = TempDir();
+    StartShard();
+  }
+
+  void TearDown() override { StopShard(); }
+
+  // A fresh shard and server holding only the known data.
+  void StartShard() {
     ShardOptions options;
     options.shard_id = "fuzz";
-    options.capacity = kCapacity;  // inserts stop at half: no eviction
+    options.capacity = kCapacity;  // the insert target moves on at half: no eviction
     options.sampler = "prioritized";
     options.observation_dim = kObs;
     options.action_dim = kAct;
@@ -264,10 +271,11 @@ class FuzzedShard : public ::testing::Test {
     next_key_ = known_first_key_ + kKnown;
   }
 
-  void TearDown() override {
+  void StopShard() {
     if (server_ != nullptr) {
       shard_->Cancel();
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      server_.reset();
     }
   }
 
@@ -349,8 +357,14 @@ class FuzzedShard : public ::testing::Test {
 TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowledgedData) {
   Mutator m(seed_);
   Budget budget;
-  uint64_t executions = 0, unparsable = 0, accepted = 0;
-  while (budget.More() && stored_ < kCapacity / 2) {
+  uint64_t executions = 0, unparsable = 0, accepted = 0, shards = 1;
+  while (budget.More()) {
+    if (stored_ >= kCapacity / 2) {  // before anything is evicted: check, then a fresh shard
+      ExpectConsistent();
+      StopShard();
+      StartShard();
+      ++shards;
+    }
     // One stream per round of up to 32 requests, sequences mostly increasing.
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -398,7 +412,8 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
     ASSERT_EQ(answers, sent);
   }
   std::cout << "InsertRequest: seed " << seed_ << ", " << executions << " executions, "
-            << accepted << " accepted, " << unparsable << " unparsable skipped" << std::endl;
+            << accepted << " accepted, " << unparsable << " unparsable skipped, " << shards
+            << " shard(s) filled" << std::endl;
   ExpectConsistent();
 }
 

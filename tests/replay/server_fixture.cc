@@ -23,17 +23,11 @@ absl::StatusOr<ServerProcess> StartServer(
     const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {ServerBinary(), "--port=0"};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start(argv);
-  if (!process.ok()) return process.status();
-  absl::StatusOr<std::string> line =
-      (*process)->WaitForLine("replay_server listening on ", absl::Seconds(20));
-  if (!line.ok()) return line.status();
-  absl::StatusOr<int> port = PortFromLine(*line);
-  if (!port.ok()) return port.status();
   ServerProcess server;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process = StartListening(
+      argv, "replay_server listening on ", absl::Seconds(20), &server.address);
+  if (!process.ok()) return process.status();
   server.process = *std::move(process);
-  server.address = absl::StrCat("127.0.0.1:", *port);
   server.stub = proto::ReplayShard::NewStub(MakeReplayChannel(server.address));
   return server;
 }
