@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
 
@@ -16,10 +17,9 @@ namespace {
 
 constexpr int kMaxPriorityUpdates = 1000000;
 
-absl::Status CheckPriorities(
-    const char* field,
-    const google::protobuf::RepeatedField<float>& priorities) {
-  for (int i = 0; i < priorities.size(); ++i) {
+absl::Status CheckPriorities(const char* field,
+                             absl::Span<const float> priorities) {
+  for (size_t i = 0; i < priorities.size(); ++i) {
     if (!(priorities[i] > 0) || !std::isfinite(priorities[i])) {
       return absl::InvalidArgumentError(absl::StrCat(
           field, "[", i, "] is ", priorities[i], ", expected finite and > 0"));
@@ -372,11 +372,9 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
   }
   // What Insert accepted: priorities finite and > 0; the default is 0 (none)
   // or such a priority.
-  for (size_t i = 0; i < record.priorities.size(); ++i) {
-    if (!(record.priorities[i] > 0) || !std::isfinite(record.priorities[i])) {
-      return absl::DataLossError(absl::StrCat("logged priority ", i, " is ",
-                                              record.priorities[i]));
-    }
+  if (absl::Status s = CheckPriorities("logged priorities", record.priorities);
+      !s.ok()) {
+    return absl::DataLossError(s.message());
   }
   if (!(record.default_priority >= 0) ||
       !std::isfinite(record.default_priority)) {

@@ -226,7 +226,7 @@ TEST(DurableShard, ALoggedPriorityThatInsertWouldRefuseIsDataLoss) {
   shard = Shard::Open(Options("prioritized"), d, nullptr);
   ASSERT_FALSE(shard.ok());
   EXPECT_EQ(shard.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(shard.status().message().find("logged priority 0 is nan"),
+  EXPECT_NE(shard.status().message().find("logged priorities[0] is nan"),
             std::string::npos)
       << shard.status();
   EXPECT_EQ(ReadFile(d.log_path), log) << "nothing is cut off";
