@@ -2,9 +2,10 @@
 // without weight decay or AMSGrad, but the parameters it is given are re-pointed at slices
 // of one flat tensor and their gradients at slices of another, so a step is about fifteen
 // tensor operations whatever the number of parameters (torch::optim::Adam: about ten per
-// parameter), nothing is allocated between steps, and the step count and bias corrections
-// are 0-d tensors on the parameters' device (no host scalar changes from step to step, as
-// CUDA graph capture of an update requires).
+// parameter), the buffers are allocated once (a step's few temporaries come from the
+// allocator's cache), and the step count and bias corrections are 0-d tensors on the
+// parameters' device (no host scalar changes from step to step, as CUDA graph capture of an
+// update requires).
 //
 // The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
 // named_parameters work as before). If something re-points one of them or its gradient
