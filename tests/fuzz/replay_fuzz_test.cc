@@ -56,37 +56,14 @@ constexpr uint32_t kObs = 3, kAct = 2;
 constexpr int kKnown = 64;  // transitions with ids 0..63, inserted first
 constexpr uint64_t kCapacity = 200000;
 
-// Transitions whose every value encodes an id (as tests/replay/server_fixture):
-// reward = id, observation[j] = id + j/100, next_observation[j] = id + 0.5 +
-// j/100, action[j] = -id/1e6 - j/1000, done = id odd.
-proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t actor_id) {
-  proto::TransitionBatch b;
-  b.set_observation_dim(kObs);
-  b.set_action_dim(kAct);
-  b.set_actor_id(actor_id);
-  for (int i = 0; i < n; ++i) {
-    const int id = first_id + i;
-    for (uint32_t j = 0; j < kObs; ++j) b.add_observations(id + j / 100.0f);
-    for (uint32_t j = 0; j < kAct; ++j) b.add_actions(-id / 1e6f - j / 1000.0f);
-    b.add_rewards(static_cast<float>(id));
-    for (uint32_t j = 0; j < kObs; ++j) b.add_next_observations(id + 0.5f + j / 100.0f);
-    b.add_dones(id % 2 == 1);
-  }
-  return b;
-}
+using testing::CheckedId;
+using testing::ReadFile;
+using testing::WriteFile;
 
-// The id of item i (its reward) when every field matches MakeBatch, else -1.
-int CheckedId(const proto::TransitionBatch& b, int i) {
-  const int id = static_cast<int>(b.rewards(i));
-  for (uint32_t j = 0; j < kObs; ++j) {
-    if (b.observations(i * kObs + j) != id + j / 100.0f) return -1;
-    if (b.next_observations(i * kObs + j) != id + 0.5f + j / 100.0f) return -1;
-  }
-  for (uint32_t j = 0; j < kAct; ++j) {
-    if (b.actions(i * kAct + j) != -id / 1e6f - j / 1000.0f) return -1;
-  }
-  if (b.dones(i) != (id % 2 == 1)) return -1;
-  return id;
+// Transitions whose every value encodes their id (tests/replay/server_fixture.h), with this
+// file's dimensions.
+proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t actor_id) {
+  return testing::MakeBatch(n, first_id, kObs, kAct, actor_id);
 }
 
 std::string TempDir() {
@@ -584,9 +561,6 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
   EXPECT_EQ((*again)->table().size(), stored_);
   ExpectConsistent();
 }
-
-using testing::ReadFile;
-using testing::WriteFile;
 
 // The insert log as a restarted shard reads it (Shard::Open: its checkpoint,
 // then the logged batches). Byte mutations (checksums then wrong) must restore
