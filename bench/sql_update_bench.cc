@@ -43,6 +43,17 @@ std::vector<int> ParseList(const std::string& s) {
   return out;
 }
 
+// Seconds per call of `fn`, timed over `calls` calls after max(5, calls / 10) warm-up calls,
+// with the device's queued work included.
+double SecondsPerCall(int calls, const torch::Device& device, const std::function<void()>& fn) {
+  for (int i = 0; i < std::max(5, calls / 10); ++i) fn();
+  softq::torch_compat::Synchronize(device);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < calls; ++i) fn();
+  softq::torch_compat::Synchronize(device);
+  return absl::ToDoubleSeconds(absl::Now() - start) / calls;
+}
+
 double CppUpdatesPerSecond(int updates, int batch, const torch::Device& device) {
   torch::manual_seed(0);
   softq::SqlAgent agent(softq::SqlConfig{}, device);
@@ -57,12 +68,7 @@ double CppUpdatesPerSecond(int updates, int batch, const torch::Device& device) 
       *x = x->to(device);
     }
   }
-  for (int i = 0; i < std::max(5, updates / 10); ++i) agent.Update(t);
-  softq::torch_compat::Synchronize(device);
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < updates; ++i) agent.Update(t);
-  softq::torch_compat::Synchronize(device);
-  return updates / absl::ToDoubleSeconds(absl::Now() - start);
+  return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
 }
 
 // Microseconds per optimizer step (zero the gradients, then step) over copies of an SqlAgent's
@@ -83,23 +89,15 @@ std::pair<double, double> OptimizerStepMicros(int steps, const torch::Device& de
   };
   torch::optim::Adam adam(copies(), torch::optim::AdamOptions(3e-4));
   softq::FlatAdam flat(copies(), 3e-4);
-  auto time = [&](const std::function<void()>& step) {
-    for (int i = 0; i < std::max(5, steps / 10); ++i) step();
-    softq::torch_compat::Synchronize(device);
-    const absl::Time start = absl::Now();
-    for (int i = 0; i < steps; ++i) step();
-    softq::torch_compat::Synchronize(device);
-    return absl::ToDoubleMicroseconds(absl::Now() - start) / steps;
-  };
-  const double torch_adam = time([&] {
+  const double torch_adam = SecondsPerCall(steps, device, [&] {
     softq::torch_compat::ZeroGradInPlace(adam);
     adam.step();
   });
-  const double flat_adam = time([&] {
+  const double flat_adam = SecondsPerCall(steps, device, [&] {
     flat.ZeroGrad();
     flat.Step();
   });
-  return {torch_adam, flat_adam};
+  return {1e6 * torch_adam, 1e6 * flat_adam};
 }
 
 double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
