@@ -8,6 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "actor/actor.h"
@@ -17,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
+#include "replay/client.h"
 
 ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
 ABSL_FLAG(std::string, learner, "", "host:port of the learner's parameter service");
@@ -40,6 +42,32 @@ ABSL_FLAG(int64_t, seed, 0, "random seed (combined with --actor_id)");
 
 namespace softq {
 namespace {
+
+// The final flush left `pending` batches unacknowledged. When the shards say their rate
+// limiter is holding inserts back (the learner has stopped sampling, as at the end of a run),
+// that is expected and is said as such; any other cause is reported as the error it is.
+void ReportUnflushed(const std::string& tag, const absl::Status& flush,
+                     const std::vector<std::string>& shards, size_t pending) {
+  std::vector<std::string> limited;
+  double samples_per_insert = 0;
+  const std::vector<absl::StatusOr<proto::ShardStats>> stats =
+      QueryStatsEach(shards, absl::Seconds(1));
+  for (size_t i = 0; i < stats.size(); ++i) {
+    if (stats[i].ok() && stats[i]->rate_limiter().blocked_inserts() > 0) {
+      limited.push_back(shards[i]);
+      samples_per_insert = stats[i]->rate_limiter().samples_per_insert();
+    }
+  }
+  if (absl::IsDeadlineExceeded(flush) && !limited.empty()) {
+    std::cout << tag << pending << " batches left unstored: shard(s) "
+              << absl::StrJoin(limited, ", ")
+              << " hold inserts until the learner samples (samples_per_insert "
+              << samples_per_insert << "); every acknowledged transition is stored"
+              << std::endl;
+    return;
+  }
+  std::cerr << tag << "replay flush: " << flush << std::endl;
+}
 
 int Run(const char* program) {
   absl::StatusOr<std::vector<int64_t>> hidden = FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
@@ -152,7 +180,7 @@ int Run(const char* program) {
     std::cerr << tag << "flush: " << s << std::endl;
   }
   if (absl::Status s = (*writer)->Flush(absl::Seconds(2)); !s.ok()) {
-    std::cerr << tag << "replay flush: " << s << std::endl;
+    ReportUnflushed(tag, s, options.addresses, (*writer)->pending_batches());
   }
   std::cout << tag << "stopped after " << actor.env_steps() << " env steps, "
             << (*writer)->acknowledged() << " transitions acknowledged" << std::endl;
