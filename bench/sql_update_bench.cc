@@ -23,6 +23,7 @@
 #include "common/flags.h"
 #include "common/torch_compat.h"
 #include "common/torch_threads.h"
+#include "learner/cuda_graph_update.h"
 #include "learner/sql_agent.h"
 
 ABSL_FLAG(int32_t, updates, 500, "timed updates per measurement");
@@ -31,6 +32,7 @@ ABSL_FLAG(std::string, batch_sizes, "64", "minibatch sizes to measure");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the peer");
 ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda: where the C++ updates run");
+ABSL_FLAG(bool, cuda_graph, false, "also time the updates replayed as a CUDA graph");
 
 namespace {
 
@@ -54,21 +56,64 @@ double SecondsPerCall(int calls, const torch::Device& device, const std::functio
   return absl::ToDoubleSeconds(absl::Now() - start) / calls;
 }
 
-double CppUpdatesPerSecond(int updates, int batch, const torch::Device& device) {
+// A random multi-goal-sized batch, on `device` (resident there, as prefetched batches would be).
+softq::TransitionTensors RandomBatch(int batch, const torch::Device& device) {
+  softq::TransitionTensors t;
+  t.observations = torch::randn({batch, 2}).to(device);
+  t.actions = (torch::rand({batch, 2}) * 2 - 1).to(device);
+  t.rewards = torch::randn({batch}).to(device);
+  t.next_observations = torch::randn({batch, 2}).to(device);
+  t.dones = torch::zeros({batch}).to(device);
+  return t;
+}
+
+// C++ updates per second; with `graph`, through a CudaGraphUpdate (its error if it has none).
+absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::Device& device,
+                                           bool graph) {
   torch::manual_seed(0);
   softq::SqlAgent agent(softq::SqlConfig{}, device);
-  softq::TransitionTensors t;
-  t.observations = torch::randn({batch, 2});
-  t.actions = torch::rand({batch, 2}) * 2 - 1;
-  t.rewards = torch::randn({batch});
-  t.next_observations = torch::randn({batch, 2});
-  t.dones = torch::zeros({batch});
-  if (device.is_cuda()) {  // resident on the device, as prefetched batches would be
-    for (torch::Tensor* x : {&t.observations, &t.actions, &t.rewards, &t.next_observations, &t.dones}) {
-      *x = x->to(device);
-    }
+  const softq::TransitionTensors t = RandomBatch(batch, device);
+  if (!graph) return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
+  absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
+      softq::CudaGraphUpdate::Create(&agent);
+  if (!g.ok()) return g.status();
+  absl::Status failed;
+  const double seconds = SecondsPerCall(updates, device, [&] {
+    if (failed.ok()) failed = (*g)->Update(t);
+  });
+  if (!failed.ok()) return failed;
+  return 1.0 / seconds;
+}
+
+// The graph does the eager update's work: two agents from the same initial parameters take
+// `updates` updates on the same batches and noise, one eagerly, one through a CUDA graph
+// (warm-up, capture, replays). Returns the largest absolute parameter difference.
+absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Device& device) {
+  torch::manual_seed(0);
+  softq::SqlAgent eager(softq::SqlConfig{}, device);
+  torch::manual_seed(0);
+  softq::SqlAgent graphed(softq::SqlConfig{}, device);
+  absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
+      softq::CudaGraphUpdate::Create(&graphed);
+  if (!g.ok()) return g.status();
+  for (int i = 0; i < updates; ++i) {
+    const softq::TransitionTensors t = RandomBatch(batch, device);
+    const softq::UpdateNoise noise = eager.DrawNoise(batch);
+    eager.Update(t, noise);
+    if (absl::Status s = (*g)->Update(t, noise); !s.ok()) return s;
   }
-  return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
+  if (!(*g)->captured()) return absl::InternalError("the graph was never captured");
+  double worst = 0;
+  const auto compare = [&](const torch::nn::Module& a, const torch::nn::Module& b) {
+    const auto pa = a.parameters();
+    const auto pb = b.parameters();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+    }
+  };
+  compare(*eager.q(), *graphed.q());
+  compare(*eager.policy(), *graphed.policy());
+  return worst;
 }
 
 // Microseconds per optimizer step (zero the gradients, then step) over copies of an SqlAgent's
@@ -132,17 +177,38 @@ int main(int argc, char** argv) {
   const torch::Device device(device_flag == "cuda" ? torch::kCUDA : torch::kCPU);
   std::cout << "SQL update: Q and policy (128,128), M=16 value particles, K=32 kernel "
                "particles, multi-goal sizes (obs 2, action 2)\n";
-  std::cout << absl::StrFormat("%6s %8s %14s %14s %8s  %s\n", "batch", "threads", "C++ upd/s",
-                               "Python upd/s", "ratio", "C++ runtime");
+  const bool graph = absl::GetFlag(FLAGS_cuda_graph);
+  std::cout << absl::StrFormat("%6s %8s %14s %16s %14s %8s  %s\n", "batch", "threads",
+                               "C++ upd/s", graph ? "C++ graph upd/s" : "", "Python upd/s",
+                               "ratio", "C++ runtime");
+  std::string graph_error;
   for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
     for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
       const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
-      const double cpp = CppUpdatesPerSecond(updates, batch, device);
+      const double cpp = *CppUpdatesPerSecond(updates, batch, device, /*graph=*/false);
+      std::string graphed;
+      if (graph) {
+        absl::StatusOr<double> g = CppUpdatesPerSecond(updates, batch, device, /*graph=*/true);
+        graphed = g.ok() ? absl::StrFormat("%.1f", *g) : "n/a";
+        if (!g.ok()) graph_error = std::string(g.status().message());
+      }
       const double py =
           PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates, batch, threads);
-      std::cout << absl::StrFormat("%6d %8d %14.1f %14.1f %7.2fx  %s\n", batch, threads, cpp,
-                                   py, py > 0 ? cpp / py : 0.0, runtime)
+      std::cout << absl::StrFormat("%6d %8d %14.1f %16s %14.1f %7.2fx  %s\n", batch, threads,
+                                   cpp, graphed, py, py > 0 ? cpp / py : 0.0, runtime)
                 << std::flush;
+    }
+  }
+  if (!graph_error.empty()) std::cout << "CUDA graph: " << graph_error << "\n";
+  if (graph && graph_error.empty()) {
+    const absl::StatusOr<double> diff = GraphVersusEager(10, 64, device);
+    if (diff.ok()) {
+      std::cout << absl::StrFormat(
+          "CUDA graph vs eager, 10 updates (3 warm-up, 1 captured, 6 replayed) on the same "
+          "batches and noise: largest parameter difference %.3g%s\n",
+          *diff, *diff <= 1e-4 ? "" : "  MISMATCH");
+    } else {
+      std::cout << "CUDA graph vs eager: " << diff.status() << "\n";
     }
   }
   std::cout << "\nOptimizer step (zero gradients + step) over the Q and sampling networks' "

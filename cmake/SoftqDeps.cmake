@@ -105,6 +105,7 @@ if(SOFTQ_TORCH_CMAKE_CONFIG)
     set(SOFTQ_TORCH_HOW "TorchConfig.cmake in ${Torch_DIR}")
     if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
       target_compile_definitions(softq_dep_torch INTERFACE SOFTQ_WITH_CUDA)
+      set(_softq_torch_cuda ON)
     endif()
   endif()
 endif()
@@ -124,6 +125,7 @@ if(NOT SOFTQ_TORCH_HOW)
   if(EXISTS "${_softq_torch_lib}/libtorch_cuda.so")
     list(APPEND _softq_torch_libs torch_cuda c10_cuda)
     target_compile_definitions(softq_dep_torch INTERFACE SOFTQ_WITH_CUDA)
+    set(_softq_torch_cuda ON)
   endif()
   list(TRANSFORM _softq_torch_libs PREPEND "-l")
   target_include_directories(softq_dep_torch SYSTEM INTERFACE ${_softq_torch_inc})
@@ -141,6 +143,35 @@ if(NOT SOFTQ_TORCH_HOW)
   set(SOFTQ_TORCH_HOW "plain flags: ${_softq_torch_lib} (${_softq_torch_libs})")
 endif()
 message(STATUS "softq: LibTorch from ${SOFTQ_TORCH_HOW}")
+
+# --- CUDA graphs (learner/cuda_graph_update.cc) ------------------------------------------------
+# Capturing the update needs, besides a CUDA LibTorch, the CUDA runtime's headers (ATen/cuda
+# and c10/cuda include cuda_runtime_api.h and cuda.h; nothing links libcudart directly): from
+# the CUDA toolkit, or from the nvidia-* wheels installed beside torch/.
+set(SOFTQ_CUDA_GRAPHS AUTO CACHE STRING
+    "CUDA graph capture of the update: AUTO (when LibTorch has CUDA and CUDA's headers are found), ON, OFF")
+set(_softq_graphs OFF)
+if(_softq_torch_cuda AND NOT SOFTQ_CUDA_GRAPHS STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  set(_softq_cuda_hints ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+  if(SOFTQ_LIBTORCH)
+    file(GLOB _softq_wheel_cuda_inc "${SOFTQ_LIBTORCH}/../nvidia/*/include")
+    list(APPEND _softq_cuda_hints ${_softq_wheel_cuda_inc})
+  endif()
+  find_path(SOFTQ_CUDA_RUNTIME_INCLUDE cuda_runtime_api.h HINTS ${_softq_cuda_hints})
+  find_path(SOFTQ_CUDA_DRIVER_INCLUDE cuda.h HINTS ${_softq_cuda_hints})
+  if(SOFTQ_CUDA_RUNTIME_INCLUDE AND SOFTQ_CUDA_DRIVER_INCLUDE)
+    set(_softq_graphs ON)
+    target_include_directories(softq_dep_torch SYSTEM INTERFACE
+                               "${SOFTQ_CUDA_RUNTIME_INCLUDE}" "${SOFTQ_CUDA_DRIVER_INCLUDE}")
+    target_compile_definitions(softq_dep_torch INTERFACE SOFTQ_CUDA_GRAPHS=1)
+  endif()
+endif()
+if(SOFTQ_CUDA_GRAPHS STREQUAL "ON" AND NOT _softq_graphs)
+  message(FATAL_ERROR "softq: SOFTQ_CUDA_GRAPHS=ON, but LibTorch has no CUDA or CUDA's headers "
+                      "(cuda_runtime_api.h, cuda.h) were not found")
+endif()
+message(STATUS "softq: CUDA graphs ${_softq_graphs} (SOFTQ_CUDA_GRAPHS=${SOFTQ_CUDA_GRAPHS})")
 
 # The C++ standard: 17 (the project's), or 20 when LibTorch's headers demand it (2.x releases
 # from about 2.12 on #error in ATen/ATen.h below C++20). The sources compile as either.

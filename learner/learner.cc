@@ -15,7 +15,11 @@ Learner::Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publi
 absl::Status Learner::Step(absl::Duration timeout) {
   absl::StatusOr<TransitionTensors> batch = source_->Next(timeout);
   if (!batch.ok()) return batch.status();
-  agent_->Update(*batch);
+  if (graph_ != nullptr) {
+    if (absl::Status s = graph_->Update(*batch); !s.ok()) return s;
+  } else {
+    agent_->Update(*batch);
+  }
   if (agent_->step() % options_.publish_interval == 0) Publish();
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/tensor_codec.h"
+#include "learner/cuda_graph_update.h"
 #include "learner/sql_agent.h"
 
 namespace softq {
@@ -42,8 +43,12 @@ class Learner {
           LearnerOptions options, uint64_t first_version = 1);
 
   // Waits up to `timeout` for a batch, updates, maybe publishes. The source's error (e.g.
-  // DeadlineExceeded) is returned unchanged and nothing is updated.
+  // DeadlineExceeded) is returned unchanged and nothing is updated; so is a CUDA graph's.
   absl::Status Step(absl::Duration timeout);
+
+  // From now on updates through `graph` (made for this learner's agent; it outlives the
+  // learner) instead of SqlAgent::Update.
+  void UseCudaGraph(CudaGraphUpdate* graph) { graph_ = graph; }
 
   // Publishes the current parameters with the next version.
   void Publish();
@@ -57,6 +62,7 @@ class Learner {
   ParameterPublisher* publisher_;
   LearnerOptions options_;
   uint64_t version_;
+  CudaGraphUpdate* graph_ = nullptr;
 };
 
 }  // namespace softq

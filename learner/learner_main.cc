@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shar
 ABSL_FLAG(std::string, host, "127.0.0.1", "address the parameter service listens on");
 ABSL_FLAG(int32_t, port, 0, "parameter service port; 0 picks a free one (printed)");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, or auto (cuda when available)");
+ABSL_FLAG(bool, cuda_graph, false,
+          "replay each update as one captured CUDA graph (needs the learner on a GPU and a build "
+          "with CUDA graph support: learner/cuda_graph_update.h)");
 ABSL_FLAG(std::string, env, "multigoal",
           "environment: multigoal, swimmer_speed, swimmer_target (sets dimensions, evaluation)");
 ABSL_FLAG(std::string, init_from, "",
@@ -163,6 +166,17 @@ int Run(const char* program) {
     }
   }
 
+  std::unique_ptr<CudaGraphUpdate> graph;
+  if (absl::GetFlag(FLAGS_cuda_graph)) {
+    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> g = CudaGraphUpdate::Create(&agent);
+    if (!g.ok()) {
+      return ReportFlagError(
+          program, absl::Status(g.status().code(),
+                                absl::StrCat("--cuda_graph: ", g.status().message())));
+    }
+    graph = *std::move(g);
+  }
+
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     absl::StatusOr<std::unique_ptr<MetricsExporter>> m =
@@ -201,6 +215,10 @@ int Run(const char* program) {
   ReplayBatchSource source(sampler->get(), device.is_cuda());
   Learner learner(&agent, &source, &service, {absl::GetFlag(FLAGS_publish_interval)},
                   version + 1);
+  if (graph != nullptr) {
+    learner.UseCudaGraph(graph.get());
+    std::cout << "learner: updates as a CUDA graph (captured after 3 eager updates)" << std::endl;
+  }
   std::cout << "learner listening on " << absl::GetFlag(FLAGS_host) << ":" << bound_port
             << std::endl;
 
@@ -280,7 +298,7 @@ int Run(const char* program) {
     } else if (absl::IsDeadlineExceeded(m)) {
       waiting = m;
     } else {
-      std::cerr << "learner: sampling failed: " << m << std::endl;
+      std::cerr << "learner: step failed: " << m << std::endl;
       exit_code = 1;
       break;
     }

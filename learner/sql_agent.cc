@@ -164,7 +164,12 @@ UpdateMetrics SqlAgent::LastMetrics() const {
           value(last_.policy_surrogate), value(last_.kernel_bandwidth)};
 }
 
-void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& noise) {
+void SqlAgent::Update(const TransitionTensors& batch, const UpdateNoise& noise) {
+  StepNetworks(BatchOnDevice(batch), noise);
+  FinishUpdate();
+}
+
+TransitionTensors SqlAgent::BatchOnDevice(const TransitionTensors& host_batch) const {
   TransitionTensors batch = host_batch;
   if (batch.observations.device() != device_) {
     batch.observations = batch.observations.to(device_, /*non_blocking=*/true);
@@ -173,6 +178,10 @@ void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& no
     batch.next_observations = batch.next_observations.to(device_, true);
     batch.dones = batch.dones.to(device_, true);
   }
+  return batch;
+}
+
+void SqlAgent::StepNetworks(const TransitionTensors& batch, const UpdateNoise& noise) {
   // The policy's backward pass first: under kDdpg it runs through Q and leaves gradients on
   // Q's parameters, which the critic's zero_grad then discards. Both losses see the
   // pre-update parameters.
@@ -184,6 +193,9 @@ void SqlAgent::Update(const TransitionTensors& host_batch, const UpdateNoise& no
   q_optimizer_.Step();
   policy_optimizer_.Step();
   last_.critic_loss = critic.detach();
+}
+
+void SqlAgent::FinishUpdate() {
   ++step_;
   const bool ddpg = config_.algorithm == Algorithm::kDdpg;
   if (config_.target_tau < 1.0) {

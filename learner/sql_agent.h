@@ -107,6 +107,17 @@ class SqlAgent {
   NamedTensors PolicyParameters() const;
 
  private:
+  friend class CudaGraphUpdate;  // replays StepNetworks as a CUDA graph
+
+  // `batch` on the agent's device (asynchronous copies from pinned memory).
+  TransitionTensors BatchOnDevice(const TransitionTensors& batch) const;
+  // The device part of an update: both losses, both backward passes, both Adam steps, the
+  // metric tensors. No host synchronization and no host state that changes from call to
+  // call, so a CUDA graph can capture it.
+  void StepNetworks(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  // The host part: counts the update and refreshes the target networks when due.
+  void FinishUpdate();
+
   SqlConfig config_;
   torch::Device device_;
   QNetwork q_;

@@ -23,7 +23,7 @@ CASES = {
     "replay/replay_stats": [("timeout_ms", "soon", "0"), ("shards", None, "nohost")],
     "learner/learner_main": [("port", "abc", "-1"), ("batch_size", "1e", "0"),
                              ("device", None, "tpu"), ("discount", "x", "2"),
-                             ("replay", None, "127.0.0.1:99999")],
+                             ("replay", None, "127.0.0.1:99999"), ("cuda_graph", "maybe", None)],
     "actor/actor_main": [("num_envs", "four", "0"), ("actor_id", "x", "-3"),
                          ("hidden", None, "128,-1"), ("learner", None, "nocolon")],
     "learner/train_in_process": [("max_env_steps", "many", "-1"), ("batch_size", "x", "0"),
@@ -64,6 +64,9 @@ def main():
                 check(binary, base + [f"--{flag}={bad}"], flag)
             if out_of_range is not None:
                 check(binary, base + [f"--{flag}={out_of_range}"], flag)
+    # A flag that is fine alone but not with another: CUDA graphs with the learner on the CPU.
+    learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
+    check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph"], "cuda_graph")
     print(f"bad flags: {runs} command lines, {len(failures)} failed")
     return 1 if failures else 0
 

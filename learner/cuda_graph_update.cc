@@ -1,0 +1,166 @@
+#include "learner/cuda_graph_update.h"
+
+#include <utility>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+
+#if SOFTQ_CUDA_GRAPHS
+// Only what libc10_cuda/libtorch_cuda define or the device-generic c10 API: no inline call
+// into the CUDA runtime, so nothing links against libcudart directly (a wheel's CUDA
+// runtime is loaded by LibTorch itself).
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace softq {
+
+#if SOFTQ_CUDA_GRAPHS
+
+struct CudaGraphUpdate::State {
+  State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream)
+      : agent(agent), warmup_left(warmup_updates), stream(stream) {}
+
+  SqlAgent* agent;
+  int warmup_left;
+  c10::cuda::CUDAStream stream;  // warm-up and capture run here, never on the default stream
+  int64_t batch_size = -1;       // fixed by the first batch
+  TransitionTensors inputs;      // the graph's inputs, at fixed addresses
+  UpdateNoise noise;
+  at::cuda::CUDAGraph graph;
+  bool captured = false;
+};
+
+namespace {
+
+// Makes `waiting` wait for the work queued so far on `queued`.
+void StreamWaits(const c10::cuda::CUDAStream& waiting, const c10::cuda::CUDAStream& queued) {
+  c10::Event event(c10::DeviceType::CUDA);
+  event.record(queued);
+  event.block(waiting);
+}
+
+}  // namespace
+
+bool CudaGraphUpdate::Supported() { return true; }
+
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
+                                                                         int warmup_updates) {
+  if (!agent->device().is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
+  }
+  if (warmup_updates < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warmup_updates is ", warmup_updates, ", must be at least 1"));
+  }
+  const c10::DeviceIndex index =
+      agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
+  auto state = std::make_unique<State>(agent, warmup_updates,
+                                       c10::cuda::getStreamFromPool(false, index));
+  return absl::WrapUnique(new CudaGraphUpdate(std::move(state)));
+}
+
+absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
+  State& s = *state_;
+  SqlAgent& agent = *s.agent;
+  const int64_t size = batch.observations.size(0);
+  if (s.batch_size >= 0 && size != s.batch_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch of ", size, " transitions; the CUDA graph was captured for ", s.batch_size));
+  }
+  try {
+    if (s.batch_size < 0) {
+      s.batch_size = size;
+      const auto on_device = [&](const torch::Tensor& t) {
+        return torch::empty(t.sizes(), t.options().device(agent.device()));
+      };
+      s.inputs = {on_device(batch.observations), on_device(batch.actions),
+                  on_device(batch.rewards), on_device(batch.next_observations),
+                  on_device(batch.dones)};
+      s.noise = agent.DrawNoise(size);
+    }
+    // Inputs in place: the batch copied in, the noise copied or drawn (DrawNoise's
+    // distributions).
+    s.inputs.observations.copy_(batch.observations, /*non_blocking=*/true);
+    s.inputs.actions.copy_(batch.actions, true);
+    s.inputs.rewards.copy_(batch.rewards, true);
+    s.inputs.next_observations.copy_(batch.next_observations, true);
+    s.inputs.dones.copy_(batch.dones, true);
+    if (noise != nullptr) {
+      s.noise.value_actions.copy_(noise->value_actions, true);
+      s.noise.policy_noise.copy_(noise->policy_noise, true);
+    } else {
+      s.noise.value_actions.uniform_(-1.0, 1.0);
+      s.noise.policy_noise.normal_();
+    }
+    if (!s.captured) {
+      const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(s.stream.device_index());
+      StreamWaits(s.stream, current);
+      {
+        c10::StreamGuard on_side_stream(s.stream);
+        if (s.warmup_left > 0) {
+          agent.StepNetworks(s.inputs, s.noise);
+          --s.warmup_left;
+        } else {
+          s.graph.capture_begin();
+          agent.StepNetworks(s.inputs, s.noise);
+          s.graph.capture_end();
+          s.captured = true;
+        }
+      }
+      StreamWaits(current, s.stream);
+    }
+    // Capture records the kernels without running them: this update, too, is a replay.
+    if (s.captured) s.graph.replay();
+    agent.FinishUpdate();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("CUDA graph update: ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+bool CudaGraphUpdate::captured() const { return state_->captured; }
+
+#else  // !SOFTQ_CUDA_GRAPHS
+
+struct CudaGraphUpdate::State {};
+
+bool CudaGraphUpdate::Supported() { return false; }
+
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
+                                                                         int warmup_updates) {
+  if (!agent->device().is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
+  }
+  (void)warmup_updates;
+  return absl::UnimplementedError(
+      "CUDA graphs: this build has none (build with CMake against a CUDA LibTorch and CUDA's "
+      "headers: deploy/gpu/README.md)");
+}
+
+absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*) {
+  return absl::UnimplementedError("CUDA graphs: this build has none");
+}
+
+bool CudaGraphUpdate::captured() const { return false; }
+
+#endif  // SOFTQ_CUDA_GRAPHS
+
+absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch) {
+  return Run(batch, nullptr);
+}
+
+absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch, const UpdateNoise& noise) {
+  return Run(batch, &noise);
+}
+
+CudaGraphUpdate::CudaGraphUpdate(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CudaGraphUpdate::~CudaGraphUpdate() = default;
+
+}  // namespace softq

@@ -1,0 +1,58 @@
+// CudaGraphUpdate: an SqlAgent's updates as one replayed CUDA graph. On a GPU a small SQL
+// update is a few hundred kernel launches, and their CPU cost, not the GPU's work, bounds
+// updates/s; a captured graph replays them as one launch. The first `warmup_updates` updates
+// run eagerly on a side stream (lazy initialization such as cuBLAS workspaces must happen
+// before capture), the next one is captured on that stream and replayed; from then on each
+// update copies its batch and fresh noise into the graph's input tensors and replays. Every
+// call is one real update, the same computation as SqlAgent::Update.
+//
+// Needs a build against a CUDA LibTorch with CUDA's headers (the CMake build defines
+// SOFTQ_CUDA_GRAPHS when it finds them); elsewhere Create says Unimplemented. Not
+// thread-safe; the agent outlives this object and is not updated by other means meanwhile.
+#ifndef SOFTQ_LEARNER_CUDA_GRAPH_UPDATE_H_
+#define SOFTQ_LEARNER_CUDA_GRAPH_UPDATE_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/tensor_codec.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+
+class CudaGraphUpdate {
+ public:
+  // FailedPrecondition for an agent that is not on a CUDA device, InvalidArgument for
+  // warmup_updates < 1, Unimplemented in a build without CUDA graph support.
+  static absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> Create(SqlAgent* agent,
+                                                                 int warmup_updates = 3);
+  ~CudaGraphUpdate();
+  CudaGraphUpdate(const CudaGraphUpdate&) = delete;
+  CudaGraphUpdate& operator=(const CudaGraphUpdate&) = delete;
+
+  // One update on `batch` (any device; pinned host memory is copied asynchronously).
+  // InvalidArgument, and no update, when its size differs from the first batch's (the
+  // graph's shapes are fixed); Internal with LibTorch's message if capture or replay fails.
+  absl::Status Update(const TransitionTensors& batch);
+  // The same with the given noise (as SqlAgent::Update(batch, noise)), e.g. to compare
+  // with eager updates.
+  absl::Status Update(const TransitionTensors& batch, const UpdateNoise& noise);
+
+  // Whether the graph has been captured (from update warmup_updates + 1 on).
+  bool captured() const;
+
+  // Whether this build can capture CUDA graphs at all.
+  static bool Supported();
+
+ private:
+  struct State;
+  explicit CudaGraphUpdate(std::unique_ptr<State> state);
+  // `noise` null: fresh noise drawn in place.
+  absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_CUDA_GRAPH_UPDATE_H_

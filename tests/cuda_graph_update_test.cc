@@ -1,0 +1,55 @@
+// CudaGraphUpdate where no graph can be captured (this machine: a CPU LibTorch). Its
+// equivalence with eager updates on a GPU is checked by bench/sql_update_bench --cuda_graph
+// (run by deploy/gpu/run_on_cuda_host.sh bench), which needs a device.
+#include "learner/cuda_graph_update.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace softq {
+namespace {
+
+TEST(CudaGraphUpdateTest, RefusesAnAgentOnTheCpuNamingItsDevice) {
+  SqlAgent agent(SqlConfig{}, torch::kCPU);
+  absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph = CudaGraphUpdate::Create(&agent);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_EQ(graph.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(graph.status().message().find("on cpu"), std::string::npos)
+      << graph.status().message();
+}
+
+TEST(CudaGraphUpdateTest, ABuildWithoutCudaGraphsSaysSoOnACudaAgent) {
+  if (CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has CUDA graphs";
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  SqlAgent agent(SqlConfig{}, torch::kCUDA);
+  absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph = CudaGraphUpdate::Create(&agent);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_EQ(graph.status().code(), absl::StatusCode::kUnimplemented);
+}
+
+TEST(CudaGraphUpdateTest, SplitUpdateKeepsTheStepCountAndTargetSchedule) {
+  // The update is split into a device part (captured) and a host part (step count, target
+  // copies); the eager path runs both, so the schedule of hard target copies is unchanged.
+  SqlConfig config;
+  config.target_update_interval = 2;
+  SqlAgent agent(config, torch::kCPU);
+  TransitionTensors batch{torch::randn({8, 2}), torch::rand({8, 2}) * 2 - 1, torch::randn({8}),
+                          torch::randn({8, 2}), torch::zeros({8})};
+  auto q_equals_target = [&] {
+    const auto q = agent.q()->parameters();
+    const auto target = agent.q_target()->parameters();
+    for (size_t i = 0; i < q.size(); ++i) {
+      if (!torch::equal(q[i], target[i])) return false;
+    }
+    return true;
+  };
+  agent.Update(batch);
+  EXPECT_EQ(agent.step(), 1);
+  EXPECT_FALSE(q_equals_target());
+  agent.Update(batch);
+  EXPECT_EQ(agent.step(), 2);
+  EXPECT_TRUE(q_equals_target());
+}
+
+}  // namespace
+}  // namespace softq
