@@ -24,11 +24,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def scrape_metric(port, name, timeout=5):
-    """The value of gauge/counter `name` at http://127.0.0.1:port/metrics (Prometheus text
+def scrape_metric(port, name, timeout=5, host="127.0.0.1"):
+    """The value of gauge/counter `name` at http://host:port/metrics (Prometheus text
     format), or None when the endpoint does not answer or lacks it."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as r:
             text = r.read().decode()
     except OSError:
         return None

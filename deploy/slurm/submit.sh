@@ -15,7 +15,8 @@
 #   --learner_cpus (2) --learner_mem (8G) --learner_gres (none; e.g. gpu:1)
 #   --actors (4) --actor_nodes (1) --actor_cpus (1 per actor) --actor_mem (4G per node)
 #   --replay_port (17000, + local rank) --learner_port (17100)
-#   --learner_metrics_port (-1: off) --actor_metrics_port (-1: off; base + local rank)
+#   --replay_metrics_port, --actor_metrics_port (-1: off; base + local rank; 0: any free)
+#   --learner_metrics_port (-1: off)          Prometheus /metrics on each node's address
 #   --replay_flags, --learner_flags, --actor_flags ("")  extra flags of the binaries
 #   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
 set -euo pipefail
@@ -25,7 +26,8 @@ bin="" run_dir="$PWD/softq-run" partition="" overcommit=0
 shards=2 shard_nodes=1 shard_cpus=1 shard_mem=4G
 learner_cpus=2 learner_mem=8G learner_gres=""
 actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
-replay_port=17000 learner_port=17100 learner_metrics_port=-1 actor_metrics_port=-1
+replay_port=17000 learner_port=17100
+replay_metrics_port=-1 learner_metrics_port=-1 actor_metrics_port=-1
 replay_flags="" learner_flags="" actor_flags=""
 sbatch_args=()
 while (($#)); do
@@ -37,7 +39,8 @@ while (($#)); do
       case "$name" in
         bin | run_dir | partition | shards | shard_nodes | shard_cpus | shard_mem | learner_cpus | \
           learner_mem | learner_gres | actors | actor_nodes | actor_cpus | actor_mem | \
-          replay_port | learner_port | learner_metrics_port | actor_metrics_port | \
+          replay_port | learner_port | replay_metrics_port | learner_metrics_port | \
+          actor_metrics_port | \
           replay_flags | learner_flags | actor_flags)
           printf -v "$name" '%s' "$value" ;;
         *) echo "submit.sh: unknown flag --${name} (see the header of $0)" >&2; exit 2 ;;
@@ -57,6 +60,10 @@ done
 for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpus; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --$n=${!n}: must be a positive integer" >&2; exit 2; }
 done
+for n in replay_port learner_port replay_metrics_port learner_metrics_port actor_metrics_port; do
+  [[ "${!n}" =~ ^(-1|[0-9]+)$ ]] && ((${!n} <= 65535)) \
+    || { echo "submit.sh: --$n=${!n}: must be a port in [0, 65535], or -1 (off)" >&2; exit 2; }
+done
 ((shards >= shard_nodes)) || { echo "submit.sh: --shards=$shards < --shard_nodes=$shard_nodes" >&2; exit 2; }
 ((actors >= actor_nodes)) || { echo "submit.sh: --actors=$actors < --actor_nodes=$actor_nodes" >&2; exit 2; }
 
@@ -71,7 +78,8 @@ actor=(--nodes="$actor_nodes" --ntasks="$actors" --cpus-per-task="$actor_cpus" -
 mkdir -p "$run_dir"
 export SOFTQ_BIN="$(cd "$bin" && pwd)" SOFTQ_RUN_DIR="$(cd "$run_dir" && pwd)" SOFTQ_SLURM_DIR="$here"
 export SOFTQ_REPLAY_PORT="$replay_port" SOFTQ_LEARNER_PORT="$learner_port"
-export SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port" SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
+export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port"
+export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
 export SOFTQ_REPLAY_FLAGS="$replay_flags" SOFTQ_LEARNER_FLAGS="$learner_flags" SOFTQ_ACTOR_FLAGS="$actor_flags"
 exec sbatch --export=ALL "${sbatch_args[@]}" "${common[@]}" "${replay[@]}" \
   : "${common[@]}" "${learner[@]}" : "${common[@]}" "${actor[@]}" "$here/softq.sbatch"

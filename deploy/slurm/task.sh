@@ -4,8 +4,9 @@
 # id from its task rank (SLURM_PROCID) and its port from its local rank (SLURM_LOCALID), then
 # execs the binary so that Slurm's SIGTERM reaches it directly.
 # Extra flags: SOFTQ_REPLAY_FLAGS, SOFTQ_LEARNER_FLAGS, SOFTQ_ACTOR_FLAGS (word-split).
-# Metrics: SOFTQ_LEARNER_METRICS_PORT, SOFTQ_ACTOR_METRICS_PORT (base + local rank); 0: any
-# free port; -1 (default): off.
+# Metrics (Prometheus /metrics on the node's address): SOFTQ_REPLAY_METRICS_PORT and
+# SOFTQ_ACTOR_METRICS_PORT (base + local rank), SOFTQ_LEARNER_METRICS_PORT; 0: any free port;
+# -1 (default): off.
 set -euo pipefail
 role="$1"
 addr=$(scontrol show node -o "$SLURMD_NODENAME" | tr ' ' '\n' | sed -n 's/^NodeAddr=//p')
@@ -13,12 +14,17 @@ if [[ -z "$addr" ]]; then
   echo "task.sh: no NodeAddr for node ${SLURMD_NODENAME}" >&2
   exit 1
 fi
+# The metrics port of one task of a group with base port $1: -1 off, 0 any, else base + rank.
+metrics_port() {
+  if (($1 <= 0)); then echo "$1"; else echo $(($1 + SLURM_LOCALID)); fi
+}
 case "$role" in
   replay)
     # shellcheck disable=SC2086
     exec "${SOFTQ_BIN}/replay_server" --host="$addr" \
       --port="$((SOFTQ_REPLAY_PORT + SLURM_LOCALID))" --shard_id="$SLURM_PROCID" \
-      --checkpoint_dir="${SOFTQ_RUN_DIR}/replay" ${SOFTQ_REPLAY_FLAGS:-}
+      --checkpoint_dir="${SOFTQ_RUN_DIR}/replay" \
+      --metrics_port="$(metrics_port "${SOFTQ_REPLAY_METRICS_PORT:--1}")" ${SOFTQ_REPLAY_FLAGS:-}
     ;;
   learner)
     # shellcheck disable=SC2086
@@ -27,16 +33,10 @@ case "$role" in
       --metrics_port="${SOFTQ_LEARNER_METRICS_PORT:--1}" ${SOFTQ_LEARNER_FLAGS:-}
     ;;
   actor)
-    metrics_port=-1
-    if ((${SOFTQ_ACTOR_METRICS_PORT:--1} == 0)); then
-      metrics_port=0
-    elif ((${SOFTQ_ACTOR_METRICS_PORT:--1} > 0)); then
-      metrics_port=$((SOFTQ_ACTOR_METRICS_PORT + SLURM_LOCALID))
-    fi
     # shellcheck disable=SC2086
     exec "${SOFTQ_BIN}/actor_main" --replay="$SOFTQ_REPLAY_ADDRESSES" \
-      --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" \
-      --metrics_host="$addr" --metrics_port="$metrics_port" ${SOFTQ_ACTOR_FLAGS:-}
+      --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
+      --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" ${SOFTQ_ACTOR_FLAGS:-}
     ;;
   *)
     echo "task.sh: unknown role '${role}' (replay, learner or actor)" >&2

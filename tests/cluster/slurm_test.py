@@ -5,7 +5,9 @@ paths.
 
 Checks, in order: the job starts on the three nodes; the shards listen on n1's address and the
 learner on n2's, as discovered from the job's layout; the replay stats RPC shows both actors'
-transitions on every shard; the learner's updates advance; `scancel` ends the job cleanly
+transitions on every shard; the learner's updates advance; every process serves Prometheus
+/metrics on its node's address (shards and actors on base port + local rank) showing that
+progress; `scancel` ends the job cleanly
 (every step exits 0) with the shards' and the learner's checkpoints written; no process of the
 cluster is left. Every wait has a timeout; the daemons are stopped by PID, also on failure.
 """
@@ -19,6 +21,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                                "local"))
+from cluster import scrape_metric  # noqa: E402
 from local_slurm import NODE_ADDRESSES, LocalSlurm, free_port  # noqa: E402
 
 failures = []
@@ -75,12 +80,21 @@ def main():
         check(True, f"local Slurm up: slurmctld + slurmd n1..n3 on {sorted(NODE_ADDRESSES.values())}")
         replay_port = free_port(NODE_ADDRESSES["n1"], span=2)
         learner_port = free_port(NODE_ADDRESSES["n2"])
+        replay_metrics = free_port(NODE_ADDRESSES["n1"], span=2)
+        while abs(replay_metrics - replay_port) < 2:
+            replay_metrics = free_port(NODE_ADDRESSES["n1"], span=2)
+        learner_metrics = free_port(NODE_ADDRESSES["n2"])
+        while learner_metrics == learner_port:
+            learner_metrics = free_port(NODE_ADDRESSES["n2"])
+        actor_metrics = free_port(NODE_ADDRESSES["n3"], span=2)
         submit = [
             os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
             "--shards=2", "--shard_nodes=1", "--shard_mem=300M",
             "--learner_cpus=1", "--learner_mem=800M",
             "--actors=2", "--actor_nodes=1", "--actor_mem=600M",
             f"--replay_port={replay_port}", f"--learner_port={learner_port}",
+            f"--replay_metrics_port={replay_metrics}", f"--learner_metrics_port={learner_metrics}",
+            f"--actor_metrics_port={actor_metrics}",
             "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
             "--learner_flags=--eval_interval=0 --eval_rollouts=10 --log_interval_s=1 "
             "--checkpoint_interval=100000 --batch_size=32",
@@ -136,6 +150,21 @@ def main():
                 check(True, f"shard {sh['address']}: {sh['stats']['inserts_total']} inserts, "
                             f"per actor {per_actor(sh)}, {sh['stats'].get('samples_total', 0)} sampled")
             check(True, f"learner updates advancing: {updates[:3]} ... {updates[-1]}")
+            # The same progress on every process's /metrics, on its node's address.
+            endpoints = (
+                [(f"shard {k}", NODE_ADDRESSES["n1"], replay_metrics + k,
+                  "softq_replay_inserts_total") for k in range(2)] +
+                [("learner", NODE_ADDRESSES["n2"], learner_metrics, "softq_learner_updates_total")] +
+                [(f"actor {k}", NODE_ADDRESSES["n3"], actor_metrics + k,
+                  "softq_actor_env_steps_total") for k in range(2)])
+
+            def scraped():
+                values = [scrape_metric(port, name, host=host) for _, host, port, name in endpoints]
+                return values if all(v is not None and v > 0 for v in values) else None
+
+            values = wait_until("every /metrics endpoint showing progress", scraped, 30)
+            for (who, host, port, name), v in zip(endpoints, values or [None] * len(endpoints)):
+                check(v is not None and v > 0, f"{who} /metrics on {host}:{port}: {name} = {v}")
         else:
             print("stats:", stats())
             for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
