@@ -1,7 +1,9 @@
 #include "learner/learner_checkpoint.h"
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include <torch/script.h>
 #include <torch/serialize.h>
@@ -100,8 +102,12 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   // Load into a scratch agent first, so a bad file leaves `agent` untouched.
   SqlAgent loaded(agent.config(), agent.device());
   int64_t step = 0, version = 0;
+  torch::serialize::InputArchive archive;
+  const auto optimizers = [](SqlAgent& a) {
+    return std::array{std::pair{"q_optimizer", &a.q_optimizer()},
+                      std::pair{"policy_optimizer", &a.policy_optimizer()}};
+  };
   try {
-    torch::serialize::InputArchive archive;
     archive.load_from(path, agent.device());
     ReadSub(archive, "q", *loaded.q());
     ReadSub(archive, "q_target", *loaded.q_target());
@@ -112,8 +118,7 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
     } else {
       CopyParameters(*loaded.policy(), *loaded.policy_target());
     }
-    for (auto [key, optimizer] : {std::pair{"q_optimizer", &loaded.q_optimizer()},
-                                  std::pair{"policy_optimizer", &loaded.policy_optimizer()}}) {
+    for (auto [key, optimizer] : optimizers(loaded)) {
       if (absl::Status s = ReadSub(archive, key, *optimizer); !s.ok()) {
         return absl::DataLossError(
             absl::StrCat("checkpoint ", path, " does not fit this learner: ", s.message()));
@@ -141,17 +146,14 @@ absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent, const std::st
   CopyParameters(*loaded.q_target(), *agent.q_target());
   CopyParameters(*loaded.policy(), *agent.policy());
   CopyParameters(*loaded.policy_target(), *agent.policy_target());
-  // Optimizer state: round-trip through an archive.
-  for (auto [from, to] : {std::pair{&loaded.q_optimizer(), &agent.q_optimizer()},
-                          std::pair{&loaded.policy_optimizer(), &agent.policy_optimizer()}}) {
-    std::ostringstream buffer;
-    torch::serialize::OutputArchive out;
-    from->Save(out);
-    out.save_to(buffer);
-    std::istringstream in_buffer(buffer.str());
-    torch::serialize::InputArchive in;
-    in.load_from(in_buffer, agent.device());
-    if (absl::Status s = to->Load(in); !s.ok()) return s;  // same sizes: cannot happen
+  // The optimizer states fitted the scratch agent's optimizers, of this agent's sizes: read
+  // them again, into this agent's.
+  try {
+    for (auto [key, optimizer] : optimizers(agent)) {
+      if (absl::Status s = ReadSub(archive, key, *optimizer); !s.ok()) return s;
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, " is unreadable: ", e.what()));
   }
   agent.set_step(step);
   return static_cast<uint64_t>(version);

@@ -156,5 +156,33 @@ TEST(LearnerCheckpoint, RoundTripsTheDdpgTargetPolicy) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
 }
 
+TEST(LearnerCheckpoint, ARestoredLearnerTakesTheSameNextStep) {
+  // The next Adam step depends on the moments and bias corrections: equal parameters after
+  // one more update show the optimizer state came back with the networks.
+  const SqlConfig config = SwimmerConfig();
+  torch::manual_seed(4);
+  SqlAgent agent(config);
+  TrainABit(agent);
+  const std::string dir = TempDir("next_step");
+  ASSERT_TRUE(SaveLearnerCheckpoint(agent, 7, dir).ok());
+  torch::manual_seed(5);
+  SqlAgent restored(config);
+  TrainABit(restored);  // different moments, to be overwritten
+  ASSERT_TRUE(RestoreLearnerCheckpoint(restored, dir).ok());
+  EXPECT_EQ(restored.q_optimizer().steps(), agent.q_optimizer().steps());
+
+  TransitionTensors batch{torch::randn({32, 10}), torch::rand({32, 2}) * 2 - 1,
+                          torch::rand({32}), torch::randn({32, 10}), torch::zeros({32})};
+  const UpdateNoise noise = agent.DrawNoise(32);
+  agent.Update(batch, noise);
+  restored.Update(batch, noise);
+  for (auto [a, b] : {std::pair{agent.q()->parameters(), restored.q()->parameters()},
+                      std::pair{agent.policy()->parameters(), restored.policy()->parameters()}}) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(a[i], b[i], /*rtol=*/1e-6, /*atol=*/1e-8)) << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace softq
