@@ -1,6 +1,6 @@
-// SQL updates per second on the CPU at the reference sizes, C++ (SqlAgent::Update) side by
-// side with the same update in Python PyTorch (tests/sql_reference.py, the user's
-// alternative), in one run. Each row uses the same thread settings on both sides. A second
+// SQL updates per second at the reference sizes, C++ (SqlAgent::Update) side by side with the
+// same update in Python PyTorch (tests/sql_reference.py, the user's alternative) on the same
+// device (--device), in one run. Each row uses the same thread settings on both sides. A second
 // table times the optimizer step alone over the same networks' parameters: LibTorch's
 // torch::optim::Adam (a few ops per tensor) vs the FlatAdam the agent uses (one flat buffer).
 //
@@ -145,11 +145,12 @@ std::pair<double, double> OptimizerStepMicros(int steps, const torch::Device& de
   return {1e6 * torch_adam, 1e6 * flat_adam};
 }
 
+// The same update in Python PyTorch, on `device` ("cpu" or "cuda").
 double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
-                              int updates, int batch, int threads) {
+                              int updates, int batch, int threads, const std::string& device) {
   const std::string cmd = absl::StrFormat(
-      "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s bench %d %d %d", threads, threads,
-      python, script, updates, batch, threads);
+      "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s bench %d %d %d %s", threads, threads,
+      python, script, updates, batch, threads, device);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   if (!pipe) return -1;
   char line[256];
@@ -192,8 +193,8 @@ int main(int argc, char** argv) {
         graphed = g.ok() ? absl::StrFormat("%.1f", *g) : "n/a";
         if (!g.ok()) graph_error = std::string(g.status().message());
       }
-      const double py =
-          PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates, batch, threads);
+      const double py = PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates,
+                                               batch, threads, device_flag);
       std::cout << absl::StrFormat("%6d %8d %14.1f %16s %14.1f %7.2fx  %s\n", batch, threads,
                                    cpp, graphed, py, py > 0 ? cpp / py : 0.0, runtime)
                 << std::flush;

@@ -133,20 +133,27 @@ def crosscheck(path, tol=1e-5):
 
 # ---- benchmark ---------------------------------------------------------------------------
 
-def bench(updates, batch, threads, hidden=(128, 128), o=2, d=2, m=16, k=32):
+def bench(updates, batch, threads, device="cpu", hidden=(128, 128), o=2, d=2, m=16, k=32):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    dev = torch.device(device)
     cfg = {"reward_scale": 0.1, "discount": 0.99}
-    q, q_target, policy = mlp([o + d, *hidden, 1]), mlp([o + d, *hidden, 1]), mlp([o + d, *hidden, d])
+    q, q_target, policy = (mlp([o + d, *hidden, 1]).to(dev), mlp([o + d, *hidden, 1]).to(dev),
+                           mlp([o + d, *hidden, d]).to(dev))
     q_target.load_state_dict(q.state_dict())
     q_opt = torch.optim.Adam(q.parameters(), lr=3e-4)
     p_opt = torch.optim.Adam(policy.parameters(), lr=3e-4)
-    obs, act = torch.randn(batch, o), torch.rand(batch, d) * 2 - 1
-    rew, next_obs, done = torch.randn(batch), torch.randn(batch, o), torch.zeros(batch)
+    obs, act = torch.randn(batch, o, device=dev), torch.rand(batch, d, device=dev) * 2 - 1
+    rew, next_obs = torch.randn(batch, device=dev), torch.randn(batch, o, device=dev)
+    done = torch.zeros(batch, device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
 
     def step():
-        value_actions = torch.rand(m, d) * 2 - 1
-        xi = torch.randn(batch, k, d)
+        value_actions = torch.rand(m, d, device=dev) * 2 - 1
+        xi = torch.randn(batch, k, d, device=dev)
         q_opt.zero_grad()
         p_opt.zero_grad()
         critic_loss(q, q_target, obs, act, rew, next_obs, done, value_actions, cfg).backward()
@@ -156,9 +163,11 @@ def bench(updates, batch, threads, hidden=(128, 128), o=2, d=2, m=16, k=32):
 
     for _ in range(max(5, updates // 10)):
         step()
+    sync()
     start = time.perf_counter()
     for _ in range(updates):
         step()
+    sync()
     return updates / (time.perf_counter() - start)
 
 
@@ -167,6 +176,7 @@ if __name__ == "__main__":
         sys.exit(0 if crosscheck(sys.argv[2]) else 1)
     elif sys.argv[1] == "bench":
         updates, batch, threads = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-        print(f"updates_per_second {bench(updates, batch, threads):.2f}")
+        device = sys.argv[5] if len(sys.argv) > 5 else "cpu"
+        print(f"updates_per_second {bench(updates, batch, threads, device):.2f}")
     else:
-        sys.exit("usage: sql_reference.py crosscheck DUMP | bench UPDATES BATCH THREADS")
+        sys.exit("usage: sql_reference.py crosscheck DUMP | bench UPDATES BATCH THREADS [DEVICE]")

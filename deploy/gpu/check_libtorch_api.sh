@@ -9,6 +9,8 @@
 #   bash deploy/gpu/check_libtorch_api.sh /opt/libtorch   # any prefix with include/torch
 #
 # Prints one line per source and "N compiled, M failed"; exit 1 if any failed.
+# Also compiles learner/cuda_graph_update.cc's CUDA graph branch when CUDA's headers are
+# found (CUDA_INCLUDE, default /usr/local/cuda/include).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 prefix="${1:-}"
@@ -44,5 +46,28 @@ for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc'
     grep -m 5 "error" /tmp/check_libtorch_api.err | sed 's/^/        /'
   fi
 done
+# learner/cuda_graph_update.cc's CUDA graph branch also needs CUDA's runtime headers: checked
+# when they are here (CUDA_INCLUDE, default /usr/local/cuda/include).
+cuda_include="${CUDA_INCLUDE:-/usr/local/cuda/include}"
+src=learner/cuda_graph_update.cc
+if [[ -f "$cuda_include/cuda_runtime_api.h" ]]; then
+  # Distribution packages of LibTorch's headers lack this CMake-generated one; wheels have it.
+  shim=$(mktemp -d)
+  mkdir -p "$shim/c10/cuda/impl"
+  echo '#define C10_CUDA_BUILD_SHARED_LIBS' >"$shim/c10/cuda/impl/cuda_cmake_macros.h"
+  if g++ -std=c++17 -fsyntax-only -Wall -Wextra -DSOFTQ_CUDA_GRAPHS=1 -I"$include" \
+         -I"$include/torch/csrc/api/include" -I. -Ibazel-bin -isystem "$cuda_include" \
+         -isystem "$shim" "$src" 2>/tmp/check_libtorch_api.err; then
+    passed=$((passed + 1))
+    echo "ok      $src (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)"
+  else
+    failed=$((failed + 1))
+    echo "FAILED  $src (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)"
+    grep -m 5 "error" /tmp/check_libtorch_api.err | sed 's/^/        /'
+  fi
+  rm -rf "$shim"
+else
+  echo "skipped $src with SOFTQ_CUDA_GRAPHS: no CUDA headers at $cuda_include (CUDA_INCLUDE=...)"
+fi
 echo "LibTorch headers $version at $include: $passed compiled, $failed failed"
 [[ $failed -eq 0 ]]
