@@ -47,21 +47,12 @@ void StreamWaits(const c10::cuda::CUDAStream& waiting, const c10::cuda::CUDAStre
 
 bool CudaGraphUpdate::Supported() { return true; }
 
-absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
-                                                                         int warmup_updates) {
-  if (!agent->device().is_cuda()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
-  }
-  if (warmup_updates < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("warmup_updates is ", warmup_updates, ", must be at least 1"));
-  }
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(
+    SqlAgent* agent, int warmup_updates) {
   const c10::DeviceIndex index =
       agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
-  auto state = std::make_unique<State>(agent, warmup_updates,
-                                       c10::cuda::getStreamFromPool(false, index));
-  return absl::WrapUnique(new CudaGraphUpdate(std::move(state)));
+  return std::make_unique<State>(agent, warmup_updates,
+                                 c10::cuda::getStreamFromPool(false, index));
 }
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
@@ -124,21 +115,16 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
   return absl::OkStatus();
 }
 
-bool CudaGraphUpdate::captured() const { return state_->captured; }
-
 #else  // !SOFTQ_CUDA_GRAPHS
 
-struct CudaGraphUpdate::State {};
+struct CudaGraphUpdate::State {
+  bool captured = false;
+};
 
 bool CudaGraphUpdate::Supported() { return false; }
 
-absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
-                                                                         int warmup_updates) {
-  if (!agent->device().is_cuda()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
-  }
-  (void)warmup_updates;
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(SqlAgent*,
+                                                                                   int) {
   return absl::UnimplementedError(
       "CUDA graphs: this build has none (build with CMake against a CUDA LibTorch and CUDA's "
       "headers: deploy/gpu/README.md)");
@@ -148,9 +134,24 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*) 
   return absl::UnimplementedError("CUDA graphs: this build has none");
 }
 
-bool CudaGraphUpdate::captured() const { return false; }
-
 #endif  // SOFTQ_CUDA_GRAPHS
+
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
+                                                                         int warmup_updates) {
+  if (!agent->device().is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
+  }
+  if (warmup_updates < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warmup_updates is ", warmup_updates, ", must be at least 1"));
+  }
+  absl::StatusOr<std::unique_ptr<State>> state = NewState(agent, warmup_updates);
+  if (!state.ok()) return state.status();
+  return absl::WrapUnique(new CudaGraphUpdate(*std::move(state)));
+}
+
+bool CudaGraphUpdate::captured() const { return state_->captured; }
 
 absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch) {
   return Run(batch, nullptr);

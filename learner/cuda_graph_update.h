@@ -47,6 +47,8 @@ class CudaGraphUpdate {
 
  private:
   struct State;
+  // The per-build part of Create, once the agent is known to be on CUDA.
+  static absl::StatusOr<std::unique_ptr<State>> NewState(SqlAgent* agent, int warmup_updates);
   explicit CudaGraphUpdate(std::unique_ptr<State> state);
   // `noise` null: fresh noise drawn in place.
   absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise);

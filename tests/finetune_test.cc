@@ -3,6 +3,7 @@
 // pretrained networks (same actions for the same inputs), with fresh optimizers and step.
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -36,8 +37,8 @@ std::string TempDir(const std::string& name) {
 
 // A few updates on random swimmer-shaped data, so the networks are no longer at their
 // initialization.
-void TrainABit(SqlAgent& agent) {
-  for (int i = 0; i < 20; ++i) {
+void TrainABit(SqlAgent& agent, int updates = 20) {
+  for (int i = 0; i < updates; ++i) {
     TransitionTensors b;
     b.observations = torch::randn({32, 10});
     b.actions = torch::rand({32, 2}) * 2 - 1;
@@ -138,37 +139,47 @@ TEST(FineTuning, RefusesACheckpointOfAnotherArchitecture) {
   EXPECT_TRUE(torch::equal(ActionsOf(agent, observations), before));  // unchanged
 }
 
+// An agent trained a bit and checkpointed with `version` into a fresh folder, and a second
+// agent, initialized (and trained) differently, restored from that checkpoint.
+struct SavedAndRestored {
+  std::unique_ptr<SqlAgent> saved, restored;
+  absl::StatusOr<uint64_t> version;
+};
+
+SavedAndRestored SaveAndRestore(const SqlConfig& config, const std::string& name,
+                                uint64_t version) {
+  SavedAndRestored out;
+  torch::manual_seed(4);
+  out.saved = std::make_unique<SqlAgent>(config);
+  TrainABit(*out.saved);
+  const std::string dir = TempDir(name);
+  EXPECT_TRUE(SaveLearnerCheckpoint(*out.saved, version, dir).ok());
+  torch::manual_seed(5);
+  out.restored = std::make_unique<SqlAgent>(config);
+  TrainABit(*out.restored, 5);  // other parameters, moments and step, to be overwritten
+  out.version = RestoreLearnerCheckpoint(*out.restored, dir);
+  return out;
+}
+
 TEST(LearnerCheckpoint, RoundTripsTheDdpgTargetPolicy) {
   SqlConfig config = SwimmerConfig(Algorithm::kDdpg);
   config.target_tau = 0.1;
-  torch::manual_seed(4);
-  SqlAgent agent(config);
-  TrainABit(agent);
-  const std::string dir = TempDir("roundtrip");
-  ASSERT_TRUE(SaveLearnerCheckpoint(agent, 3, dir).ok());
-  torch::manual_seed(5);
-  SqlAgent restored(config);
-  absl::StatusOr<uint64_t> version = RestoreLearnerCheckpoint(restored, dir);
-  ASSERT_TRUE(version.ok()) << version.status();
-  EXPECT_EQ(*version, 3u);
-  EXPECT_EQ(restored.step(), 20);
-  const auto a = agent.policy_target()->parameters(), b = restored.policy_target()->parameters();
+  SavedAndRestored agents = SaveAndRestore(config, "roundtrip", 3);
+  ASSERT_TRUE(agents.version.ok()) << agents.version.status();
+  EXPECT_EQ(*agents.version, 3u);
+  EXPECT_EQ(agents.restored->step(), 20);
+  const auto a = agents.saved->policy_target()->parameters();
+  const auto b = agents.restored->policy_target()->parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
 }
 
 TEST(LearnerCheckpoint, ARestoredLearnerTakesTheSameNextStep) {
   // The next Adam step depends on the moments and bias corrections: equal parameters after
   // one more update show the optimizer state came back with the networks.
-  const SqlConfig config = SwimmerConfig();
-  torch::manual_seed(4);
-  SqlAgent agent(config);
-  TrainABit(agent);
-  const std::string dir = TempDir("next_step");
-  ASSERT_TRUE(SaveLearnerCheckpoint(agent, 7, dir).ok());
-  torch::manual_seed(5);
-  SqlAgent restored(config);
-  TrainABit(restored);  // different moments, to be overwritten
-  ASSERT_TRUE(RestoreLearnerCheckpoint(restored, dir).ok());
+  SavedAndRestored agents = SaveAndRestore(SwimmerConfig(), "next_step", 7);
+  ASSERT_TRUE(agents.version.ok()) << agents.version.status();
+  SqlAgent& agent = *agents.saved;
+  SqlAgent& restored = *agents.restored;
   EXPECT_EQ(restored.q_optimizer().steps(), agent.q_optimizer().steps());
 
   TransitionTensors batch{torch::randn({32, 10}), torch::rand({32, 2}) * 2 - 1,
