@@ -34,40 +34,38 @@ version=$(awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v ? "." : "") 
 bazel build //proto:all 2>&1 | tail -1
 passed=0
 failed=0
-for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \
-                          'cmake/*.cc'); do
-  if g++ -std=c++17 -fsyntax-only -w -I"$include" -I"$include/torch/csrc/api/include" \
-         -I. -Ibazel-bin "$src" 2>/tmp/check_libtorch_api.err; then
+# check SRC LABEL [FLAG...]: compiles SRC against the headers (plus FLAGs), counts and reports.
+check() {
+  local src="$1" label="$2"
+  shift 2
+  if g++ -std=c++17 -fsyntax-only -I"$include" -I"$include/torch/csrc/api/include" -I. \
+         -Ibazel-bin "$@" "$src" 2>/tmp/check_libtorch_api.err; then
     passed=$((passed + 1))
-    echo "ok      $src"
+    echo "ok      $src$label"
   else
     failed=$((failed + 1))
-    echo "FAILED  $src"
+    echo "FAILED  $src$label"
     grep -m 5 "error" /tmp/check_libtorch_api.err | sed 's/^/        /'
   fi
+}
+for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \
+                          'cmake/*.cc'); do
+  check "$src" "" -w
 done
 # learner/cuda_graph_update.cc's CUDA graph branch also needs CUDA's runtime headers: checked
 # when they are here (CUDA_INCLUDE, default /usr/local/cuda/include).
 cuda_include="${CUDA_INCLUDE:-/usr/local/cuda/include}"
-src=learner/cuda_graph_update.cc
 if [[ -f "$cuda_include/cuda_runtime_api.h" ]]; then
   # Distribution packages of LibTorch's headers lack this CMake-generated one; wheels have it.
   shim=$(mktemp -d)
   mkdir -p "$shim/c10/cuda/impl"
   echo '#define C10_CUDA_BUILD_SHARED_LIBS' >"$shim/c10/cuda/impl/cuda_cmake_macros.h"
-  if g++ -std=c++17 -fsyntax-only -Wall -Wextra -DSOFTQ_CUDA_GRAPHS=1 -I"$include" \
-         -I"$include/torch/csrc/api/include" -I. -Ibazel-bin -isystem "$cuda_include" \
-         -isystem "$shim" "$src" 2>/tmp/check_libtorch_api.err; then
-    passed=$((passed + 1))
-    echo "ok      $src (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)"
-  else
-    failed=$((failed + 1))
-    echo "FAILED  $src (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)"
-    grep -m 5 "error" /tmp/check_libtorch_api.err | sed 's/^/        /'
-  fi
+  check learner/cuda_graph_update.cc " (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)" \
+    -Wall -Wextra -DSOFTQ_CUDA_GRAPHS=1 -isystem "$cuda_include" -isystem "$shim"
   rm -rf "$shim"
 else
-  echo "skipped $src with SOFTQ_CUDA_GRAPHS: no CUDA headers at $cuda_include (CUDA_INCLUDE=...)"
+  echo "skipped learner/cuda_graph_update.cc with SOFTQ_CUDA_GRAPHS: no CUDA headers at" \
+       "$cuda_include (CUDA_INCLUDE=...)"
 fi
 echo "LibTorch headers $version at $include: $passed compiled, $failed failed"
 [[ $failed -eq 0 ]]
