@@ -28,6 +28,9 @@ ABSL_FLAG(int32_t, num_envs, 4, "environments stepped together");
 ABSL_FLAG(int32_t, steps_per_write, 16,
           "env steps gathered into one replay message (x num_envs transitions; fewer, larger "
           "messages: 16 keeps the network cost under 5%, bench/actor_learner_bench)");
+ABSL_FLAG(int32_t, max_in_flight_batches, 8,
+          "replay batches per shard not yet acknowledged before the actor waits: how far it may "
+          "run ahead of shards that hold inserts back (its data's staleness)");
 ABSL_FLAG(std::string, hidden, "128,128", "hidden widths of the sampling network");
 ABSL_FLAG(bool, deterministic_policy, false,
           "act with f(0; s) instead of f(xi; s), xi ~ N(0, I) (the DDPG baseline)");
@@ -77,6 +80,7 @@ int Run(const char* program) {
       FlagInRange("actor_id", absl::GetFlag(FLAGS_actor_id), 0, INT32_MAX),
       FlagInRange("num_envs", absl::GetFlag(FLAGS_num_envs), 1, 4096),
       FlagInRange("steps_per_write", absl::GetFlag(FLAGS_steps_per_write), 1, 10000),
+      FlagInRange("max_in_flight_batches", absl::GetFlag(FLAGS_max_in_flight_batches), 1, 1024),
       hidden.status(),
       FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0, 10.0),
       FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 0),
@@ -123,6 +127,7 @@ int Run(const char* program) {
   // A back-pressure wait gives up after 1 s (ReplaySink retries, checking for SIGTERM in
   // between), so SIGTERM is honoured within seconds even when no shard answers.
   options.rpc_timeout = absl::Seconds(1);
+  options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight_batches);
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer = ReplayWriter::Create(options);
   if (!writer.ok()) {
     std::cerr << tag << writer.status() << std::endl;

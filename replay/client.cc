@@ -133,11 +133,17 @@ struct ReplayWriter::Shard {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<proto::ReplayShard::Stub> stub;
-  // Unacknowledged batches in order; the first `sent` are written on the
-  // current stream. Elements are heap-allocated so a pointer to one stays valid
-  // while others come and go.
-  std::deque<std::unique_ptr<proto::InsertRequest>> pending;
+  // A queued message and how many of the caller's batches it carries.
+  struct Message {
+    // Heap-allocated, so a pointer to it stays valid while others come and go.
+    std::unique_ptr<proto::InsertRequest> request;
+    int batches = 1;
+  };
+  // Unacknowledged messages in order; the first `sent` are written on the
+  // current stream. `batches` counts the batches they carry: the window.
+  std::deque<Message> pending;
   size_t sent = 0;
+  int batches = 0;
   bool up = true;  // optimistic until a stream fails
   std::string last_error;
   grpc::ClientContext* context =
@@ -193,15 +199,12 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   const absl::Time deadline = absl::Now() + options_.rpc_timeout;
   const size_t limit = static_cast<size_t>(options_.max_in_flight_batches);
   const int64_t bytes = PayloadBytes(request->batch());
-  // A shard takes the batch when it has room for another message, or when its
-  // last queued message is not sent yet and the batch can join it (coalescing).
+  // A shard takes the batch while fewer than max_in_flight_batches of its
+  // batches are unacknowledged, coalesced or not: merging into a queued message
+  // must not let an actor run ahead of a shard that holds its inserts back (its
+  // data would be stale by the time it is stored).
   auto takes = [&](const Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!shard.up) return false;
-    if (shard.pending.size() < limit) return true;
-    return shard.pending.size() > shard.sent &&
-           Mergeable(*shard.pending.back(), *request) &&
-           PayloadBytes(shard.pending.back()->batch()) + bytes <=
-               options_.coalesce_bytes;
+    return shard.up && static_cast<size_t>(shard.batches) < limit;
   };
   absl::MutexLock lock(&mu_);
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -219,14 +222,17 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     const size_t i = (next_shard_ + k) % n;
     Shard& shard = *shards_[i];
     if (!takes(shard)) continue;
+    // Joins the last queued message if that one is not sent yet (coalescing).
     if (shard.pending.size() > shard.sent &&
-        Mergeable(*shard.pending.back(), *request) &&
-        PayloadBytes(shard.pending.back()->batch()) + bytes <=
+        Mergeable(*shard.pending.back().request, *request) &&
+        PayloadBytes(shard.pending.back().request->batch()) + bytes <=
             options_.coalesce_bytes) {
-      shard.pending.back()->mutable_batch()->MergeFrom(request->batch());
+      shard.pending.back().request->mutable_batch()->MergeFrom(request->batch());
+      ++shard.pending.back().batches;
     } else {
-      shard.pending.push_back(std::move(request));
+      shard.pending.push_back({std::move(request), 1});
     }
+    ++shard.batches;
     next_shard_ = i + 1;
     return absl::OkStatus();
   }
@@ -254,8 +260,8 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   };
   mu_.AwaitWithDeadline(absl::Condition(&done), absl::Now() + timeout);
   if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
-  size_t pending = 0;
-  for (const auto& shard : shards_) pending += shard->pending.size();
+  int pending = 0;
+  for (const auto& shard : shards_) pending += shard->batches;
   if (pending == 0) return absl::OkStatus();
   return absl::DeadlineExceededError(
       absl::StrCat(pending, " batches unacknowledged after ",
@@ -275,7 +281,7 @@ uint64_t ReplayWriter::resent_batches() const {
 size_t ReplayWriter::pending_batches() const {
   absl::MutexLock lock(&mu_);
   size_t n = 0;
-  for (const auto& shard : shards_) n += shard->pending.size();
+  for (const auto& shard : shards_) n += shard->batches;
   return n;
 }
 
@@ -289,12 +295,14 @@ void ReplayWriter::RequeueLocked(int from) {
   if (live.empty() || source.pending.empty()) return;
   size_t k = 0;
   while (!source.pending.empty()) {
-    live[k++ % live.size()]->pending.push_back(
-        std::move(source.pending.front()));
+    Shard& target = *live[k++ % live.size()];
+    target.batches += source.pending.front().batches;
+    resent_ += source.pending.front().batches;
+    target.pending.push_back(std::move(source.pending.front()));
     source.pending.pop_front();
-    ++resent_;
   }
   source.sent = 0;
+  source.batches = 0;
 }
 
 void ReplayWriter::Run(int index) {
@@ -322,6 +330,7 @@ void ReplayWriter::Run(int index) {
         error_ = absl::ResourceExhaustedError(
             absl::StrCat("shard ", shard.address,
                          " refused a batch: ", status.error_message()));
+        shard.batches -= shard.pending.front().batches;
         shard.pending.pop_front();
         shard.up = true;
         continue;
@@ -374,7 +383,7 @@ grpc::Status ReplayWriter::Stream(int index) {
       // Everything queued goes out in one flush (buffer_hint on all but the
       // last).
       for (; shard.sent < shard.pending.size(); ++shard.sent) {
-        proto::InsertRequest* request = shard.pending[shard.sent].get();
+        proto::InsertRequest* request = shard.pending[shard.sent].request.get();
         request->set_sequence(++sequence);
         requests.push_back(request);
       }
@@ -410,7 +419,7 @@ void ReplayWriter::ReadAcks(
   while (stream->Read(&response)) {
     absl::MutexLock lock(&mu_);
     if (shard.sent == 0 ||
-        shard.pending.front()->sequence() != response.sequence()) {
+        shard.pending.front().request->sequence() != response.sequence()) {
       shard.last_error =
           absl::StrCat("ack for unknown sequence ", response.sequence());
       *broken = true;
@@ -431,6 +440,7 @@ void ReplayWriter::ReadAcks(
                        absl::StrCat("shard ", shard.address,
                                     " rejected a batch: ", response.error()));
     }
+    shard.batches -= shard.pending.front().batches;
     shard.pending.pop_front();
     --shard.sent;
   }

@@ -27,8 +27,10 @@ struct ReplayClientOptions {
   std::vector<std::string> addresses;
   // Longest any single call (RPC, back-pressure wait) may take.
   absl::Duration rpc_timeout = absl::Seconds(10);
-  // Unacknowledged messages per shard stream before Insert blocks
-  // (back-pressure); with coalescing one message may carry several batches.
+  // Unacknowledged batches per shard before Insert blocks (back-pressure),
+  // however many messages carry them (coalescing). It bounds how far an actor
+  // runs ahead of a shard that holds its inserts back (rate limiter), and so
+  // how stale its data is when stored.
   int max_in_flight_batches = 8;
   // ReplayWriter: a batch that finds its shard's last queued message not yet
   // sent joins it when both come from one actor and the message stays within

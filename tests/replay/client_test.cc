@@ -206,6 +206,40 @@ TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
   EXPECT_TRUE(writer->Insert(MakeBatch(1, 3)).ok());
 }
 
+TEST(ReplayClient, TheWindowCountsBatchesEvenWhenTheyTravelCoalesced) {
+  // A shard that holds inserts back (here frozen; in a run, its rate limiter once the
+  // learner stops sampling) must stop an actor after max_in_flight_batches batches, even
+  // though later small batches could join a queued, unsent message: otherwise the actor
+  // runs ahead and its data is stale by the time it is stored.
+  absl::StatusOr<ServerProcess> a = StartServer({"--capacity=100000"});
+  ASSERT_TRUE(a.ok());
+  ReplayClientOptions options;
+  options.addresses = {a->address};
+  options.max_in_flight_batches = 2;
+  options.rpc_timeout = absl::Milliseconds(300);  // coalescing on (the default)
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 0)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  ASSERT_TRUE(a->process->Signal(SIGSTOP).ok());
+  ASSERT_TRUE(WaitUntilStopped(a->process->pid()));
+  // ~100 KB, more than the stream's flow-control window: its write waits, so the next
+  // message stays queued and unsent, where small batches could join it.
+  ASSERT_TRUE(writer->Insert(MakeBatch(3200, 1)).ok());
+  ASSERT_TRUE(writer->Insert(MakeBatch(1, 3201)).ok());
+  int accepted = 0;
+  absl::Status s;
+  for (int i = 0; i < 20 && s.ok(); ++i) {
+    s = writer->Insert(MakeBatch(1, 3202 + i));
+    if (s.ok()) ++accepted;
+  }
+  EXPECT_EQ(accepted, 0) << "batches taken beyond the window of 2";
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_EQ(writer->pending_batches(), 2u);
+  ASSERT_TRUE(a->process->Signal(SIGCONT).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  EXPECT_EQ(writer->acknowledged(), 1u + 3200u + 1u + accepted);
+}
+
 TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
   absl::StatusOr<ServerProcess> live = StartServer({"--capacity=1000"});
   absl::StatusOr<ServerProcess> doomed = StartServer({"--capacity=1000"});
