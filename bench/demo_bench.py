@@ -2,7 +2,8 @@
 
   race: wall time to a policy reaching all four multi-goal goals, the single-process
         trainer (//learner:train_in_process) vs the local multi-process demo
-        (deploy/local/launch.py), same machine, same seed, one after the other.
+        (deploy/local/launch.py), same machine, one after the other, for --seeds seeds;
+        the medians are compared.
   soak: the demo run for --minutes without stopping at the goal: resident memory (RSS) of
         an actor, the learner and a shard near the start and at the end.
 
@@ -12,6 +13,7 @@
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -29,26 +31,41 @@ def rss_mib(pid):
     return float("nan")
 
 
-def race(args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+def race_once(args, seed, env):
+    """(single-process seconds, solved?, env steps) and (demo seconds, solved?, updates)."""
     t = time.time()
     single = subprocess.run([os.path.join(args.bin_dir, "learner", "train_in_process"),
-                             "--stop_when_solved", "--max_env_steps=40000", f"--seed={args.seed}"],
+                             "--stop_when_solved", "--max_env_steps=40000", f"--seed={seed}"],
                             capture_output=True, text=True, env=env)
     single_s = time.time() - t
     solved = re.search(r"first solved at (-?\d+) env steps", single.stdout)
     t = time.time()
     multi = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "deploy", "local", "launch.py"),
-                            f"--bin_dir={args.bin_dir}", f"--out={args.out}", f"--seed={args.seed}"],
+                            f"--bin_dir={args.bin_dir}", f"--out={args.out}", f"--seed={seed}"],
                            capture_output=True, text=True, env=env)
     multi_s = time.time() - t
     updates = re.findall(r"final: (\d+) updates", multi.stdout)
-    print(f"{'run':44} {'solved':>7} {'wall s':>8}")
-    print(f"{'single process (train_in_process)':44} {str(single.returncode == 0):>7} {single_s:8.1f}"
-          f"   solved at {solved.group(1) if solved else '?'} env steps")
-    print(f"{'multi-process demo (2 shards, 2 actors, learner)':44} {str(multi.returncode == 0):>7} "
-          f"{multi_s:8.1f}   {updates[-1] if updates else '?'} updates")
-    print(f"ratio (single / multi): {single_s / multi_s:.2f}x")
+    return ((single_s, single.returncode == 0, solved.group(1) if solved else "?"),
+            (multi_s, multi.returncode == 0, updates[-1] if updates else "?"))
+
+
+def race(args):
+    # Learning speed varies from seed to seed by a factor of 2 or more: one pair of runs
+    # says little, so each seed runs both, and the medians are compared.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    print(f"{'seed':>4} {'single s':>9} {'solved':>7} {'env steps':>9}   {'demo s':>7} "
+          f"{'solved':>7} {'updates':>8}", flush=True)
+    singles, multis = [], []
+    for seed in range(args.seed, args.seed + args.seeds):
+        (s_s, s_ok, steps), (m_s, m_ok, updates) = race_once(args, seed, env)
+        singles.append(s_s)
+        multis.append(m_s)
+        print(f"{seed:>4} {s_s:9.1f} {str(s_ok):>7} {steps:>9}   {m_s:7.1f} {str(m_ok):>7} "
+              f"{updates:>8}", flush=True)
+    single_s, multi_s = statistics.median(singles), statistics.median(multis)
+    print(f"median wall s: single process (train_in_process) {single_s:.1f}, multi-process demo "
+          f"(2 shards, 2 actors, learner) {multi_s:.1f}; ratio (single / multi) "
+          f"{single_s / multi_s:.2f}x")
 
 
 def soak(args):
@@ -81,7 +98,8 @@ def main():
     parser.add_argument("--bin_dir", default=os.path.join(ROOT, "bazel-bin"))
     parser.add_argument("--out", default="/tmp/softq_demo_bench")
     parser.add_argument("--minutes", type=float, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--seeds", type=int, default=3, help="race: seeds, each run both ways")
     args = parser.parse_args()
     race(args) if args.mode == "race" else soak(args)
 

@@ -2,12 +2,14 @@
 process on this machine, trained on the multi-goal task until the learner's evaluation meets
 the criterion (all four goals) or --max_updates. Stops every process it started, draws the
 Fig. 3-style plot, and exits non-zero if learning failed or any process crashed.
-Ctrl-C (or SIGTERM) stops everything cleanly.
+Ctrl-C (or SIGTERM) stops everything cleanly. Each run trains from scratch: a learner
+checkpoint left in --out by an earlier run is removed first, unless --resume.
 
   python3 deploy/local/launch.py --bin_dir=bazel-bin --shards=2 --actors=2 --out=out/demo
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,12 +31,18 @@ def main():
                              "(batch 64 => 2 env steps per update)")
     parser.add_argument("--out", default="out/demo")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the learner checkpoint an earlier run left in --out")
     args = parser.parse_args()
     if args.shards < 1 or args.actors < 1:
         parser.error("--shards and --actors must be at least 1")
     os.makedirs(args.out, exist_ok=True)
-    for name in ("learner_checkpoint",):
-        os.makedirs(os.path.join(args.out, name), exist_ok=True)
+    checkpoint_dir = os.path.join(args.out, "learner_checkpoint")
+    if os.path.isdir(checkpoint_dir) and not args.resume:
+        # A demo that resumed a trained learner would "learn" in a few updates.
+        shutil.rmtree(checkpoint_dir)
+        print(f"launch: removed the earlier run's {checkpoint_dir} (--resume keeps it)")
+    os.makedirs(checkpoint_dir, exist_ok=True)
 
     stop_requested = []
     signal.signal(signal.SIGINT, lambda *_: stop_requested.append(True))
@@ -50,7 +58,7 @@ def main():
         learner = cluster.start_learner([
             f"--max_updates={args.max_updates}", "--eval_interval=1000", "--stop_when_solved",
             "--require_solved", "--log_interval_s=5", f"--seed={args.seed}",
-            f"--checkpoint_dir={os.path.join(args.out, 'learner_checkpoint')}",
+            f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}",
             f"--export_torchscript={os.path.join(args.out, 'sampling_network.pt')}"])
