@@ -140,14 +140,21 @@ struct ReplayWriter::Shard {
     int batches = 1;
   };
   // Unacknowledged messages in order; the first `sent` are written on the
-  // current stream. `batches` counts the batches they carry: the window.
+  // current stream.
   std::deque<Message> pending;
   size_t sent = 0;
-  int batches = 0;
   bool up = true;  // optimistic until a stream fails
   std::string last_error;
   grpc::ClientContext* context =
       nullptr;  // of the open stream, for cancellation
+
+  // Batches the pending messages carry: what the window counts (a short sum:
+  // the window itself bounds the messages).
+  int Batches() const {
+    int n = 0;
+    for (const Message& m : pending) n += m.batches;
+    return n;
+  }
 };
 
 ReplayWriter::ReplayWriter(ReplayClientOptions options)
@@ -204,7 +211,7 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   // must not let an actor run ahead of a shard that holds its inserts back (its
   // data would be stale by the time it is stored).
   auto takes = [&](const Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return shard.up && static_cast<size_t>(shard.batches) < limit;
+    return shard.up && static_cast<size_t>(shard.Batches()) < limit;
   };
   absl::MutexLock lock(&mu_);
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -232,7 +239,6 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     } else {
       shard.pending.push_back({std::move(request), 1});
     }
-    ++shard.batches;
     next_shard_ = i + 1;
     return absl::OkStatus();
   }
@@ -261,7 +267,7 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   mu_.AwaitWithDeadline(absl::Condition(&done), absl::Now() + timeout);
   if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
   int pending = 0;
-  for (const auto& shard : shards_) pending += shard->batches;
+  for (const auto& shard : shards_) pending += shard->Batches();
   if (pending == 0) return absl::OkStatus();
   return absl::DeadlineExceededError(
       absl::StrCat(pending, " batches unacknowledged after ",
@@ -281,7 +287,7 @@ uint64_t ReplayWriter::resent_batches() const {
 size_t ReplayWriter::pending_batches() const {
   absl::MutexLock lock(&mu_);
   size_t n = 0;
-  for (const auto& shard : shards_) n += shard->batches;
+  for (const auto& shard : shards_) n += shard->Batches();
   return n;
 }
 
@@ -295,14 +301,11 @@ void ReplayWriter::RequeueLocked(int from) {
   if (live.empty() || source.pending.empty()) return;
   size_t k = 0;
   while (!source.pending.empty()) {
-    Shard& target = *live[k++ % live.size()];
-    target.batches += source.pending.front().batches;
     resent_ += source.pending.front().batches;
-    target.pending.push_back(std::move(source.pending.front()));
+    live[k++ % live.size()]->pending.push_back(std::move(source.pending.front()));
     source.pending.pop_front();
   }
   source.sent = 0;
-  source.batches = 0;
 }
 
 void ReplayWriter::Run(int index) {
@@ -330,7 +333,6 @@ void ReplayWriter::Run(int index) {
         error_ = absl::ResourceExhaustedError(
             absl::StrCat("shard ", shard.address,
                          " refused a batch: ", status.error_message()));
-        shard.batches -= shard.pending.front().batches;
         shard.pending.pop_front();
         shard.up = true;
         continue;
@@ -440,7 +442,6 @@ void ReplayWriter::ReadAcks(
                        absl::StrCat("shard ", shard.address,
                                     " rejected a batch: ", response.error()));
     }
-    shard.batches -= shard.pending.front().batches;
     shard.pending.pop_front();
     --shard.sent;
   }
