@@ -1,17 +1,21 @@
-// std::allocator replacement for the table's big flat arrays: allocations of 2
+// std::allocator replacement for the table's big flat arrays: allocations of 32
 // MiB or more are mmap'ed and marked MADV_HUGEPAGE, so random sampling over a
 // large table takes far fewer TLB misses (Debian's default
-// transparent-huge-page mode is "madvise"). Smaller ones go to operator new.
-// Allocation failure returns nullptr-free behaviour of std::allocator: it
-// throws std::bad_alloc, which the table avoids by checking sizes first.
-// Stateless and thread-safe.
+// transparent-huge-page mode is "madvise"). Smaller ones are calloc'ed.
+// New storage is always zero and default construction writes nothing, so
+// resize() of an empty vector leaves the kernel's zero pages untouched: a big
+// table commits memory as it fills, not all at once when it is created.
+// Allocation failure throws std::bad_alloc, as std::allocator does; the table
+// avoids it by checking sizes first. Stateless and thread-safe.
 #ifndef SOFTQ_REPLAY_HUGE_PAGE_ALLOCATOR_H_
 #define SOFTQ_REPLAY_HUGE_PAGE_ALLOCATOR_H_
 
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace softq {
 
@@ -29,7 +33,11 @@ class HugePageAllocator {
 
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
-    if (bytes < kThreshold) return static_cast<T*>(::operator new(bytes));
+    if (bytes < kThreshold) {
+      void* p = std::calloc(n, sizeof(T));
+      if (p == nullptr) throw std::bad_alloc();
+      return static_cast<T*>(p);
+    }
     void* p = ::mmap(nullptr, Rounded(bytes), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -39,10 +47,20 @@ class HugePageAllocator {
   void deallocate(T* p, size_t n) {
     const size_t bytes = n * sizeof(T);
     if (bytes < kThreshold) {
-      ::operator delete(p);
+      std::free(p);
     } else {
       ::munmap(p, Rounded(bytes));
     }
+  }
+  // Default construction leaves the (zeroed) storage as it is; anything else as
+  // std::allocator does.
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
   template <typename U>
   bool operator==(const HugePageAllocator<U>&) const {

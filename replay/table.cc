@@ -58,14 +58,14 @@ absl::Status Table::AllocateLocked(uint32_t observation_dim,
         observation_dim, " and action_dim ", action_dim, " needs ", bytes,
         " bytes, more than this machine has"));
   }
-  observations_.assign(capacity_ * observation_dim, 0.0f);
-  next_observations_.assign(capacity_ * observation_dim, 0.0f);
-  actions_.assign(capacity_ * action_dim, 0.0f);
-  rewards_.assign(capacity_, 0.0f);
-  dones_.assign(capacity_, 0);
+  observations_.resize(capacity_ * observation_dim);
+  next_observations_.resize(capacity_ * observation_dim);
+  actions_.resize(capacity_ * action_dim);
+  rewards_.resize(capacity_);
+  dones_.resize(capacity_);
   if (ids) {
-    episode_ids_.assign(capacity_, 0);
-    step_ids_.assign(capacity_, 0);
+    episode_ids_.resize(capacity_);
+    step_ids_.resize(capacity_);
   }
   observation_dim_ = observation_dim;
   action_dim_ = action_dim;
@@ -102,8 +102,8 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
       return s;
     }
   } else if (has_ids && episode_ids_.empty()) {
-    episode_ids_.assign(capacity_, 0);
-    step_ids_.assign(capacity_, 0);
+    episode_ids_.resize(capacity_);
+    step_ids_.resize(capacity_);
   }
   // Validation is complete: from here on nothing fails, so the batch is stored
   // whole.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
 #include <limits>
 
 #include "tests/replay/server_fixture.h"
@@ -86,6 +89,25 @@ TEST(Table, CountsInsertsPerActorAndAllocatesOnce) {
   EXPECT_EQ(info.per_actor.at(7), 4u);
   EXPECT_EQ(info.per_actor.at(9), 2u);
   EXPECT_EQ(info.storage_bytes, bytes);
+}
+
+// This process's resident memory, from /proc/self/statm.
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t total_pages = 0, resident_pages = 0;
+  statm >> total_pages >> resident_pages;
+  return resident_pages * sysconf(_SC_PAGESIZE);
+}
+
+TEST(Table, CommitsMemoryAsItFillsNotWhenCreated) {
+  const int64_t before = ResidentBytes();
+  Table table(1'000'000, 32, 8);  // 1e6 x (2 x 32 + 8 + 1) floats: 293 MB reserved
+  ASSERT_TRUE(table.Insert(MakeBatch(4, 0, 32, 8)).ok());
+  EXPECT_GT(table.Info().storage_bytes, 290'000'000u);
+  EXPECT_LT(ResidentBytes() - before, 64 << 20);
+  proto::TransitionBatch out;
+  ASSERT_TRUE(table.Read({3}, &out).ok());
+  EXPECT_EQ(CheckedId(out, 0), 3);
 }
 
 TEST(Table, KeepsEpisodeAndStepIdsWhenSent) {
