@@ -1,6 +1,7 @@
 #include "replay/sampler.h"
 
 #include "absl/strings/str_cat.h"
+#include "replay/memory_limit.h"
 #include "replay/prioritized_sampler.h"
 #include "replay/uniform_sampler.h"
 
@@ -14,6 +15,15 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
     if (!(alpha >= 0 && alpha <= 1)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--priority_exponent=", alpha, ": must be in [0, 1]"));
+    }
+    // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity nodes.
+    const uint64_t bytes_per_slot = sizeof(float) + 4 * sizeof(double);
+    const MemoryLimit limit = ProcessMemoryLimit();
+    if (capacity > limit.bytes / bytes_per_slot) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "--capacity=", capacity, ": the prioritized sampler needs up to ",
+          static_cast<double>(capacity) * bytes_per_slot, " bytes, more than the ",
+          limit.bytes, " bytes of ", limit.source));
     }
     return std::unique_ptr<Sampler>(new PrioritizedSampler(capacity, alpha));
   }

@@ -53,7 +53,9 @@ class Sampler {
 };
 
 // "uniform", or "prioritized" with priority exponent `alpha` in [0, 1] (0 =
-// uniform over held items). InvalidArgument naming --sampler otherwise.
+// uniform over held items). InvalidArgument naming --sampler otherwise;
+// ResourceExhausted naming --capacity when a prioritized sampler would not fit
+// this process's memory (memory_limit.h).
 absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
                                                      uint64_t capacity,
                                                      double alpha);

@@ -183,7 +183,10 @@ int Main(int argc, char** argv) {
   if (shard == nullptr) {
     absl::StatusOr<std::unique_ptr<Shard>> created = Shard::Create(options);
     if (!created.ok()) {
-      return absl::IsInvalidArgument(created.status())
+      // Flags out of range, or a table (--capacity and the dims) larger than this
+      // process's memory.
+      return absl::IsInvalidArgument(created.status()) ||
+                     absl::IsResourceExhausted(created.status())
                  ? ReportFlagError(argv[0], created.status())
                  : Fail(argv[0], created.status());
     }

@@ -75,12 +75,16 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
   if (!sampler.ok()) return sampler.status();
+  if (options.observation_dim > 0) {
+    if (absl::Status s = Table::CheckStorageFits(
+            options.capacity, options.observation_dim, options.action_dim);
+        !s.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("--capacity=", options.capacity, ": ", s.message()));
+    }
+  }
   auto table = std::make_unique<Table>(
       options.capacity, options.observation_dim, options.action_dim);
-  if (options.observation_dim > 0 && table->Info().observation_dim == 0) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "--capacity=", options.capacity, ": cannot allocate the table"));
-  }
   return std::unique_ptr<Shard>(
       new Shard(options, std::move(table), *std::move(sampler)));
 }

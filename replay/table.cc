@@ -1,24 +1,15 @@
 #include "replay/table.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
+#include "replay/memory_limit.h"
 
 namespace softq {
 namespace {
-
-// Refuse storage beyond physical memory instead of letting the allocator throw.
-uint64_t PhysicalMemoryBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return UINT64_MAX;
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
-}
 
 template <typename T, typename Vector>
 void CopyRows(const T* src, uint64_t dim, uint64_t first_slot, uint64_t count,
@@ -47,16 +38,27 @@ Table::Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
   }
 }
 
+absl::Status Table::CheckStorageFits(uint64_t capacity, uint32_t observation_dim,
+                                     uint32_t action_dim, bool ids) {
+  const uint64_t floats_per_item = 2ull * observation_dim + action_dim + 1;
+  const uint64_t item_bytes = floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0);
+  const MemoryLimit limit = ProcessMemoryLimit();
+  if (std::max<uint64_t>(capacity, 1) > limit.bytes / item_bytes) {  // no overflow
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "table storage for capacity ", capacity, " with observation_dim ", observation_dim,
+        " and action_dim ", action_dim, " needs ",
+        static_cast<double>(capacity) * static_cast<double>(item_bytes), " bytes (",
+        item_bytes, " per transition), more than the ", limit.bytes, " bytes of ",
+        limit.source));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Table::AllocateLocked(uint32_t observation_dim,
                                    uint32_t action_dim, bool ids) {
-  const uint64_t floats_per_item = 2ull * observation_dim + action_dim + 1;
-  const uint64_t bytes =
-      capacity_ * (floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0));
-  if (bytes > PhysicalMemoryBytes()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "table storage for capacity ", capacity_, " with observation_dim ",
-        observation_dim, " and action_dim ", action_dim, " needs ", bytes,
-        " bytes, more than this machine has"));
+  if (absl::Status s = CheckStorageFits(capacity_, observation_dim, action_dim, ids);
+      !s.ok()) {
+    return s;
   }
   observations_.resize(capacity_ * observation_dim);
   next_observations_.resize(capacity_ * observation_dim);

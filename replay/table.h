@@ -70,6 +70,13 @@ class Table {
   Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
         uint64_t first_key = 0);
 
+  // OK when the storage of such a table (with episode and step ids: `ids`) fits
+  // the memory this process may use (memory_limit.h); else RESOURCE_EXHAUSTED
+  // naming the sizes and the limit. Inserts that fix the sizes check it too.
+  static absl::Status CheckStorageFits(uint64_t capacity,
+                                       uint32_t observation_dim,
+                                       uint32_t action_dim, bool ids = false);
+
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
 

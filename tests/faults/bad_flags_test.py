@@ -67,6 +67,13 @@ def main():
     # A flag that is fine alone but not with another: CUDA graphs with the learner on the CPU.
     learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
     check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph"], "cuda_graph")
+    # A table larger than this machine's memory (or its container's limit), refused at start.
+    shard = [os.path.join(bin_dir, "replay/replay_server")]
+    check("replay/replay_server",
+          shard + ["--observation_dim=100", "--action_dim=2", "--capacity=1000000000000"],
+          "capacity")
+    check("replay/replay_server",
+          shard + ["--sampler=prioritized", "--capacity=18446744073709551615"], "capacity")
     print(f"bad flags: {runs} command lines, {len(failures)} failed")
     return 1 if failures else 0
 

@@ -89,5 +89,15 @@ TEST(MakeSampler, RejectsAnUnknownNameOrExponentNamingTheFlag) {
   EXPECT_EQ((*MakeSampler("prioritized", 10, 0.6))->name(), "prioritized");
 }
 
+TEST(MakeSampler, RefusesAPrioritizedSamplerBeyondTheProcessMemory) {
+  // The sum tree of 2^64 - 1 slots: refused up front (its size doubling would
+  // have overflowed, or the allocation thrown).
+  const absl::StatusOr<std::unique_ptr<Sampler>> huge =
+      MakeSampler("prioritized", UINT64_MAX, 0.6);
+  EXPECT_TRUE(absl::IsResourceExhausted(huge.status())) << huge.status();
+  EXPECT_EQ(huge.status().message().find("--capacity"), 0u) << huge.status();
+  EXPECT_TRUE(MakeSampler("uniform", UINT64_MAX, 0.6).ok());
+}
+
 }  // namespace
 }  // namespace softq

@@ -4,9 +4,13 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <string>
 
+#include "replay/memory_limit.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
@@ -108,6 +112,43 @@ TEST(Table, CommitsMemoryAsItFillsNotWhenCreated) {
   proto::TransitionBatch out;
   ASSERT_TRUE(table.Read({3}, &out).ok());
   EXPECT_EQ(CheckedId(out, 0), 3);
+}
+
+TEST(Table, RefusesStorageBeyondTheProcessMemoryNamingTheSizesAndTheLimit) {
+  const absl::Status fits = Table::CheckStorageFits(1'000'000, 100, 2);
+  EXPECT_TRUE(fits.ok()) << fits;
+  const absl::Status too_big = Table::CheckStorageFits(1'000'000'000'000, 100, 2);
+  EXPECT_TRUE(absl::IsResourceExhausted(too_big)) << too_big;
+  EXPECT_NE(too_big.message().find("capacity 1000000000000"), std::string::npos) << too_big;
+  EXPECT_NE(too_big.message().find(ProcessMemoryLimit().source), std::string::npos) << too_big;
+  // No overflow: capacity x bytes per item beyond 2^64 is refused too.
+  EXPECT_TRUE(absl::IsResourceExhausted(Table::CheckStorageFits(UINT64_MAX / 8, 100, 2)));
+
+  // A table whose sizes come with its first insert refuses that insert and keeps serving.
+  Table table(1'000'000'000'000, 0, 0);
+  const absl::StatusOr<KeyRange> refused = table.Insert(MakeBatch(2, 0, 100, 2));
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.Info().observation_dim, 0u);
+}
+
+// A cgroup limit file in the test's temporary directory, holding `contents`.
+std::string CgroupFile(const std::string& name, const std::string& contents) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  std::ofstream(path) << contents;
+  return path;
+}
+
+TEST(MemoryLimit, ReadsACgroupLimitAndIgnoresUnlimitedOrMissingOnes) {
+  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v2", "536870912\n")), uint64_t{536870912});
+  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v2_max", "max\n")), std::nullopt);
+  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v1_unlimited", "9223372036854771712\n")),
+            std::nullopt);
+  EXPECT_EQ(ReadCgroupMemoryLimit(std::string(std::getenv("TEST_TMPDIR")) + "/absent"),
+            std::nullopt);
+  const MemoryLimit limit = ProcessMemoryLimit();
+  EXPECT_GT(limit.bytes, uint64_t{1} << 28);  // any machine that runs these tests
+  EXPECT_FALSE(limit.source.empty());
 }
 
 TEST(Table, KeepsEpisodeAndStepIdsWhenSent) {
