@@ -104,6 +104,11 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
       return s;
     }
   } else if (has_ids && episode_ids_.empty()) {
+    if (absl::Status s = CheckStorageFits(capacity_, observation_dim_, action_dim_,
+                                          /*ids=*/true);
+        !s.ok()) {
+      return s;
+    }
     episode_ids_.resize(capacity_);
     step_ids_.resize(capacity_);
   }
