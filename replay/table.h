@@ -1,10 +1,10 @@
 // Storage of one replay shard: a fixed-capacity FIFO ring of transitions kept
 // in flat, preallocated float arrays (one per field), so an insert is a few
 // memcpy's and holds no per-item allocation. The arrays are reserved whole and
-// their pages committed as the ring first fills (huge_page_allocator.h). Items get monotonically increasing
-// keys; key k lives in slot k % capacity and is held iff oldest_key() <= k <
-// next_key(). Observation and action sizes are fixed by the constructor or,
-// when given as 0, by the first insert.
+// their pages committed as the ring first fills (huge_page_allocator.h). Items
+// get monotonically increasing keys; key k lives in slot k % capacity and is
+// held iff oldest_key() <= k < next_key(). Observation and action sizes are
+// fixed by the constructor or, when given as 0, by the first insert.
 //
 // Invariant used by the samplers: while the ring has not wrapped, keys start at
 // 0, so the held items always occupy slots [0, size()).
