@@ -41,6 +41,7 @@ if [ -n "${OUT:-}" ]; then RESULTS="${RESULTS:-$OUT/gpu}"; else RESULTS="${RESUL
 JOBS="${JOBS:-$(nproc)}"
 DEVICE="${DEVICE:-cuda}"
 mkdir -p "$RESULTS" "$BUILD"
+failures=0
 log() { echo "run_on_cuda_host: $*" | tee -a "$RESULTS/summary.txt"; }
 die() { log "FAILED: $*"; exit 1; }
 
@@ -59,7 +60,7 @@ describe_host() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
       || echo "nvidia-smi: none"
     "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
-"cxx11_abi", torch.compiled_with_cxx11_abi(), "cuda_available", torch.cuda.is_available())' \
+"cxx11_abi", getattr(torch, "compiled_with_cxx11_abi", lambda: True)(), "cuda_available", torch.cuda.is_available())' \
       || echo "torch: $PYTHON cannot import it"
   } 2>&1 | tee -a "$RESULTS/host.txt"
 }
@@ -68,7 +69,8 @@ describe_host() {
 torch_prefix() {
   "$PYTHON" - <<'PY'
 import os, sys, torch
-if not torch.compiled_with_cxx11_abi():
+# (2.8+ ship only C++11-ABI builds; the query may be gone from later releases.)
+if not getattr(torch, "compiled_with_cxx11_abi", lambda: True)():
     sys.exit("torch %s was built with the pre-C++11 ABI; Debian's gRPC/Protobuf/Abseil use "
              "the C++11 ABI (toolchain notes)" % torch.__version__)
 print(os.path.dirname(torch.__file__))
@@ -182,8 +184,15 @@ bench() {
     return
   fi
   log "SQL update benchmark, GPU (C++ eager and as a CUDA graph vs Python, all on the GPU):"
-  "$b" "${common[@]}" --updates="${BENCH_UPDATES:-2000}" --threads=1 --device=cuda \
-    --cuda_graph 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt"
+  local gpu=("$b" "${common[@]}" --updates="${BENCH_UPDATES:-2000}" --threads=1 --device=cuda)
+  if ! "${gpu[@]}" --cuda_graph 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt"; then
+    # A crash in the graph code must not cost the eager figures: once more without it.
+    mv "$RESULTS/bench_gpu.txt" "$RESULTS/bench_gpu_graph_failed.txt"
+    log "FAILED: the GPU benchmark with --cuda_graph (bench_gpu_graph_failed.txt); eager only:"
+    failures=$((failures + 1))
+    "${gpu[@]}" 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt" \
+      || die "the GPU benchmark, eager"
+  fi
 }
 
 demo() {
@@ -193,7 +202,8 @@ demo() {
   OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/deploy/local/launch.py" --bin_dir="$dir" --shards=2 \
     --actors=8 --out="$RESULTS/demo" >"$RESULTS/demo.log" 2>&1 || rc=$?
   grep -E "^launch:" "$RESULTS/demo.log" | tee -a "$RESULTS/summary.txt"
-  [ "$rc" -eq 0 ] || die "demo exited $rc (see demo.log)"
+  # Not fatal: the scaling phase after it measures something else.
+  [ "$rc" -eq 0 ] || { log "FAILED: demo exited $rc (see demo.log)"; failures=$((failures + 1)); }
 }
 
 scaling() {
@@ -213,4 +223,5 @@ if want build; then build; fi
 if want bench; then bench; fi
 if want demo; then demo; fi
 if want scaling; then scaling; fi
-log "done: ${phases[*]}"
+log "done: ${phases[*]}, $failures failure(s)"
+[ "$failures" -eq 0 ]
