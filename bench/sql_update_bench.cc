@@ -116,24 +116,36 @@ absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Dev
   return worst;
 }
 
+struct OptimizerTiming {
+  double torch_adam_us, flat_adam_us;
+  double largest_difference;  // between their parameters after the timed steps
+};
+
 // Microseconds per optimizer step (zero the gradients, then step) over copies of an SqlAgent's
-// Q and sampling-network parameters: {torch::optim::Adam, FlatAdam}.
-std::pair<double, double> OptimizerStepMicros(int steps, const torch::Device& device) {
+// Q and sampling-network parameters, torch::optim::Adam vs FlatAdam, both from the same
+// parameters and gradients, and how far apart their parameters end up.
+OptimizerTiming OptimizerStepMicros(int steps, const torch::Device& device) {
   torch::manual_seed(0);
   softq::SqlAgent agent(softq::SqlConfig{}, device);
+  std::vector<torch::Tensor> start, gradients;
+  for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(agent.q().get()),
+                               static_cast<torch::nn::Module*>(agent.policy().get())}) {
+    for (const torch::Tensor& p : m->parameters()) {
+      start.push_back(p.detach().clone());
+      gradients.push_back(torch::randn_like(p));
+    }
+  }
   auto copies = [&] {
     std::vector<torch::Tensor> out;
-    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(agent.q().get()),
-                                 static_cast<torch::nn::Module*>(agent.policy().get())}) {
-      for (const torch::Tensor& p : m->parameters()) {
-        out.push_back(p.detach().clone().requires_grad_(true));
-        out.back().mutable_grad() = torch::randn_like(p);
-      }
+    for (size_t i = 0; i < start.size(); ++i) {
+      out.push_back(start[i].clone().requires_grad_(true));
+      out.back().mutable_grad() = gradients[i].clone();
     }
     return out;
   };
-  torch::optim::Adam adam(copies(), torch::optim::AdamOptions(3e-4));
-  softq::FlatAdam flat(copies(), 3e-4);
+  const std::vector<torch::Tensor> adam_params = copies(), flat_params = copies();
+  torch::optim::Adam adam(adam_params, torch::optim::AdamOptions(3e-4));
+  softq::FlatAdam flat(flat_params, 3e-4);
   const double torch_adam = SecondsPerCall(steps, device, [&] {
     softq::torch_compat::ZeroGradInPlace(adam);
     adam.step();
@@ -142,7 +154,23 @@ std::pair<double, double> OptimizerStepMicros(int steps, const torch::Device& de
     flat.ZeroGrad();
     flat.Step();
   });
-  return {1e6 * torch_adam, 1e6 * flat_adam};
+  // Both took the same steps on zero gradients (momentum only); now 20 on the same nonzero
+  // ones (FlatAdam's gradients are views of its flat buffer after ZeroGrad).
+  for (int step = 1; step <= 20; ++step) {
+    softq::torch_compat::ZeroGradInPlace(adam);
+    flat.ZeroGrad();
+    for (size_t i = 0; i < gradients.size(); ++i) {
+      adam_params[i].mutable_grad().add_(gradients[i], 1.0 / step);
+      flat_params[i].mutable_grad().add_(gradients[i], 1.0 / step);
+    }
+    adam.step();
+    flat.Step();
+  }
+  double worst = 0;
+  for (size_t i = 0; i < adam_params.size(); ++i) {
+    worst = std::max(worst, (adam_params[i] - flat_params[i]).abs().max().item<double>());
+  }
+  return {1e6 * torch_adam, 1e6 * flat_adam, worst};
 }
 
 // The same update in Python PyTorch, on `device` ("cpu" or "cuda").
@@ -214,13 +242,16 @@ int main(int argc, char** argv) {
   }
   std::cout << "\nOptimizer step (zero gradients + step) over the Q and sampling networks' "
                "parameters, same run\n";
-  std::cout << absl::StrFormat("%8s %18s %18s %8s\n", "threads", "torch::optim::Adam us",
-                               "FlatAdam us", "ratio");
+  std::cout << absl::StrFormat("%8s %18s %18s %8s  %s\n", "threads", "torch::optim::Adam us",
+                               "FlatAdam us", "ratio", "largest parameter difference");
   for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
     softq::ConfigureTorchThreads(threads, threads);
-    const auto [torch_adam, flat_adam] = OptimizerStepMicros(20 * updates, device);
-    std::cout << absl::StrFormat("%8d %18.1f %18.1f %7.2fx\n", threads, torch_adam, flat_adam,
-                                 flat_adam > 0 ? torch_adam / flat_adam : 0.0);
+    const OptimizerTiming t = OptimizerStepMicros(20 * updates, device);
+    std::cout << absl::StrFormat("%8d %18.1f %18.1f %7.2fx  %.3g%s\n", threads, t.torch_adam_us,
+                                 t.flat_adam_us,
+                                 t.flat_adam_us > 0 ? t.torch_adam_us / t.flat_adam_us : 0.0,
+                                 t.largest_difference,
+                                 t.largest_difference <= 1e-5 ? "" : "  MISMATCH");
   }
   return 0;
 }

@@ -20,6 +20,9 @@ std::string ConfigureTorchThreads(int torch_threads, int blas_threads) {
     set(blas_threads);
     auto config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
     blas = absl::StrCat("OpenBLAS (", config ? config() : "?", ")");
+  } else if (at::hasMKL()) {  // a PyTorch wheel's LibTorch: MKL linked in, on torch's threads
+    blas = "MKL (in LibTorch)";
+    blas_threads = torch::get_num_threads();
   } else {
     blas_threads = 0;
   }

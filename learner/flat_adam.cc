@@ -35,6 +35,7 @@ FlatAdam::FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, 
   beta1_power_ = torch::ones({}, scalar);
   beta2_power_ = torch::ones({}, scalar);
   step_ = torch::zeros({}, scalar.dtype(torch::kInt64));
+  if (options.device().is_cuda()) fused_step_ = torch::zeros({}, options.dtype(torch::kFloat32));
   torch::NoGradGuard no_grad;
   int64_t offset = 0;
   for (torch::Tensor& p : parameters_) {
@@ -76,11 +77,20 @@ void FlatAdam::ZeroGrad() {
 void FlatAdam::Step() {
   Reattach();
   torch::NoGradGuard no_grad;
-  exp_avg_.mul_(beta1_).add_(grads_, 1.0 - beta1_);
-  exp_avg_sq_.mul_(beta2_).addcmul_(grads_, grads_, 1.0 - beta2_);
   beta1_power_.mul_(beta1_);
   beta2_power_.mul_(beta2_);
   step_.add_(1);
+  if (fused_step_.defined()) {
+    // On a GPU, LibTorch's fused Adam: one kernel for the moments and the step, which takes
+    // its bias corrections from the device step count (float32, as that kernel wants).
+    fused_step_.add_(1);
+    at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_}, /*max_exp_avg_sqs=*/{},
+                     {fused_step_}, learning_rate_, beta1_, beta2_, /*weight_decay=*/0.0, eps_,
+                     /*amsgrad=*/false, /*maximize=*/false);
+    return;
+  }
+  exp_avg_.mul_(beta1_).add_(grads_, 1.0 - beta1_);
+  exp_avg_sq_.mul_(beta2_).addcmul_(grads_, grads_, 1.0 - beta2_);
   // As torch::optim::Adam: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
   // with the bias corrections as device scalars.
   const torch::Tensor denom =
@@ -121,6 +131,7 @@ absl::Status FlatAdam::Load(torch::serialize::InputArchive& archive) {
   beta1_power_.copy_(b1);
   beta2_power_.copy_(b2);
   step_.copy_(step);
+  if (fused_step_.defined()) fused_step_.copy_(step);
   return absl::OkStatus();
 }
 

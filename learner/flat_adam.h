@@ -5,7 +5,7 @@
 // parameter), the buffers are allocated once (a step's few temporaries come from the
 // allocator's cache), and the step count and bias corrections are 0-d tensors on the
 // parameters' device (no host scalar changes from step to step, as CUDA graph capture of an
-// update requires).
+// update requires). On a CUDA device the step itself is LibTorch's fused Adam kernel.
 //
 // The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
 // named_parameters work as before). If something re-points one of them or its gradient
@@ -59,6 +59,8 @@ class FlatAdam {
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
   // beta1^t and beta2^t (0-d float64) and t (0-d int64), on the device.
   torch::Tensor beta1_power_, beta2_power_, step_;
+  // On a CUDA device only: t as float32 for at::_fused_adam_, which Step uses there.
+  torch::Tensor fused_step_;
 };
 
 }  // namespace softq

@@ -19,12 +19,22 @@ MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t 
 }
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  // Linear on a matrix is one fused addmm; on [B, K, D] it is a matmul and a separate bias
+  // add. Particles come as [B, K, D]: fold them into rows (one kernel per layer, which is
+  // what an update on a GPU costs) and unfold the result.
+  std::vector<int64_t> shape;
+  if (x.dim() > 2) {
+    shape = x.sizes().vec();
+    x = x.reshape({-1, x.size(-1)});
+  }
   const size_t n = layers_->size();
   for (size_t i = 0; i < n; ++i) {
     x = layers_[i]->as<torch::nn::Linear>()->forward(x);
     if (i + 1 < n) x = torch::relu(x);
   }
-  return x;
+  if (shape.empty()) return x;
+  shape.back() = x.size(-1);
+  return x.view(shape);
 }
 
 QNetworkImpl::QNetworkImpl(int64_t observation_dim, int64_t action_dim,
