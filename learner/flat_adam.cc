@@ -43,7 +43,6 @@ FlatAdam::FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, 
                 "FlatAdam: parameters differ in dtype or device");
     const int64_t n = p.numel();
     param_slots_.push_back(params_.narrow(0, offset, n).view(p.sizes()));
-    grad_slots_.push_back(grads_.narrow(0, offset, n).view(p.sizes()));
     param_slots_.back().copy_(p.detach());
     offset += n;
   }
@@ -58,25 +57,28 @@ void FlatAdam::Reattach() {
       param_slots_[i].copy_(p.detach());
       p.set_data(param_slots_[i]);
     }
-    torch::Tensor& grad = p.mutable_grad();
-    if (!grad.defined()) {
-      grad_slots_[i].zero_();
-      grad = grad_slots_[i];
-    } else if (grad.data_ptr() != grad_slots_[i].data_ptr()) {
-      grad_slots_[i].copy_(grad);
-      grad = grad_slots_[i];
-    }
   }
 }
 
 void FlatAdam::ZeroGrad() {
   Reattach();
-  grads_.zero_();
+  for (torch::Tensor& p : parameters_) p.mutable_grad().reset();
+}
+
+void FlatAdam::GatherGradients() {
+  std::vector<torch::Tensor> pieces;
+  pieces.reserve(parameters_.size());
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const torch::Tensor& grad = parameters_[i].grad();
+    pieces.push_back(grad.defined() ? grad.reshape({-1}) : torch::zeros_like(param_slots_[i]).view({-1}));
+  }
+  torch::cat_out(grads_, pieces, 0);
 }
 
 void FlatAdam::Step() {
   Reattach();
   torch::NoGradGuard no_grad;
+  GatherGradients();
   beta1_power_.mul_(beta1_);
   beta2_power_.mul_(beta2_);
   step_.add_(1);

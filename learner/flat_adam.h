@@ -1,16 +1,18 @@
 // FlatAdam: Adam (Kingma & Ba) over one contiguous buffer. The update is torch::optim::Adam's
 // without weight decay or AMSGrad, but the parameters it is given are re-pointed at slices
-// of one flat tensor and their gradients at slices of another, so a step is about fifteen
-// tensor operations whatever the number of parameters (torch::optim::Adam: about ten per
-// parameter), the buffers are allocated once (a step's few temporaries come from the
-// allocator's cache), and the step count and bias corrections are 0-d tensors on the
-// parameters' device (no host scalar changes from step to step, as CUDA graph capture of an
-// update requires). On a CUDA device the step itself is LibTorch's fused Adam kernel.
+// of one flat tensor, and a step first gathers their gradients into another (one copy), so a
+// step is about fifteen tensor operations whatever the number of parameters
+// (torch::optim::Adam: about ten per parameter). ZeroGrad drops the gradients (as
+// zero_grad(set_to_none) does), so backward hands its gradients over instead of adding them
+// into zeroed ones. The buffers are allocated once, and the step count and bias corrections
+// are 0-d tensors on the parameters' device (no host scalar changes from step to step, as
+// CUDA graph capture of an update requires). On a CUDA device the step itself is LibTorch's
+// fused Adam kernel.
 //
 // The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
-// named_parameters work as before). If something re-points one of them or its gradient
-// (Module::load's set_, a zero_grad that drops gradients), the next ZeroGrad/Step notices by
-// address, copies it into its slice and re-points it. Not thread-safe.
+// named_parameters work as before). If something re-points one of them (Module::load's
+// set_), the next ZeroGrad/Step notices by address, copies it into its slice and re-points
+// it. A parameter without a gradient at Step counts as a zero gradient. Not thread-safe.
 #ifndef SOFTQ_LEARNER_FLAT_ADAM_H_
 #define SOFTQ_LEARNER_FLAT_ADAM_H_
 
@@ -31,9 +33,9 @@ class FlatAdam {
   FlatAdam(const FlatAdam&) = delete;
   FlatAdam& operator=(const FlatAdam&) = delete;
 
-  // Zeroes every gradient in place (one operation).
+  // Drops every gradient (no tensor operation).
   void ZeroGrad();
-  // One Adam step from the current gradients.
+  // One Adam step from the current gradients (gathered into flat_gradients() first).
   void Step();
 
   // Optimizer state (moments and bias-correction powers) into / from `archive`. Load takes
@@ -50,12 +52,14 @@ class FlatAdam {
   const torch::Tensor& flat_gradients() const { return grads_; }
 
  private:
-  // Re-points any parameter or gradient that no longer aliases its slice.
+  // Re-points any parameter that no longer aliases its slice.
   void Reattach();
+  // Copies the parameters' gradients into grads_ (zeros for a missing one).
+  void GatherGradients();
 
   const double learning_rate_, beta1_, beta2_, eps_;
   std::vector<torch::Tensor> parameters_;
-  std::vector<torch::Tensor> param_slots_, grad_slots_;  // views of params_, grads_
+  std::vector<torch::Tensor> param_slots_;  // views of params_
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
   // beta1^t and beta2^t (0-d float64) and t (0-d int64), on the device.
   torch::Tensor beta1_power_, beta2_power_, step_;
