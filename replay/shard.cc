@@ -75,18 +75,15 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
   if (!sampler.ok()) return sampler.status();
-  if (options.observation_dim > 0) {
-    if (absl::Status s = Table::CheckStorageFits(
-            options.capacity, options.observation_dim, options.action_dim);
-        !s.ok()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("--capacity=", options.capacity, ": ", s.message()));
-    }
-  }
-  auto table = std::make_unique<Table>(
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(
       options.capacity, options.observation_dim, options.action_dim);
+  if (!table.ok()) {
+    return absl::Status(table.status().code(),
+                        absl::StrCat("--capacity=", options.capacity, ": ",
+                                     table.status().message()));
+  }
   return std::unique_ptr<Shard>(
-      new Shard(options, std::move(table), *std::move(sampler)));
+      new Shard(options, *std::move(table), *std::move(sampler)));
 }
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(

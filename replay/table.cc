@@ -38,6 +38,20 @@ Table::Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
   }
 }
 
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(uint64_t capacity,
+                                                     uint32_t observation_dim,
+                                                     uint32_t action_dim) {
+  auto table = std::make_unique<Table>(capacity, 0, 0);
+  if (observation_dim > 0 && action_dim > 0) {
+    absl::MutexLock lock(&table->mu_);
+    if (absl::Status s = table->AllocateLocked(observation_dim, action_dim, /*ids=*/false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return table;
+}
+
 absl::Status Table::CheckStorageFits(uint64_t capacity, uint32_t observation_dim,
                                      uint32_t action_dim, bool ids) {
   const uint64_t floats_per_item = 2ull * observation_dim + action_dim + 1;

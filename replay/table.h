@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -69,6 +70,13 @@ class Table {
   // the table must fill before wrapping).
   Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
         uint64_t first_key = 0);
+
+  // As the constructor, but a table whose storage does not fit
+  // (CheckStorageFits) is refused with that RESOURCE_EXHAUSTED instead of being
+  // left for its first insert to report.
+  static absl::StatusOr<std::unique_ptr<Table>> Create(uint64_t capacity,
+                                                       uint32_t observation_dim,
+                                                       uint32_t action_dim);
 
   // OK when the storage of such a table (with episode and step ids: `ids`) fits
   // the memory this process may use (memory_limit.h); else RESOURCE_EXHAUSTED

@@ -124,6 +124,14 @@ TEST(Table, RefusesStorageBeyondTheProcessMemoryNamingTheSizesAndTheLimit) {
   // No overflow: capacity x bytes per item beyond 2^64 is refused too.
   EXPECT_TRUE(absl::IsResourceExhausted(Table::CheckStorageFits(UINT64_MAX / 8, 100, 2)));
 
+  // Create refuses such a table up front; one that fits has its sizes at once.
+  const absl::StatusOr<std::unique_ptr<Table>> refused_table =
+      Table::Create(1'000'000'000'000, 100, 2);
+  EXPECT_TRUE(absl::IsResourceExhausted(refused_table.status())) << refused_table.status();
+  const absl::StatusOr<std::unique_ptr<Table>> created = Table::Create(1000, 100, 2);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)->Info().observation_dim, 100u);
+
   // A table whose sizes come with its first insert refuses that insert and keeps serving.
   Table table(1'000'000'000'000, 0, 0);
   const absl::StatusOr<KeyRange> refused = table.Insert(MakeBatch(2, 0, 100, 2));
