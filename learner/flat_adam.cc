@@ -70,7 +70,8 @@ void FlatAdam::GatherGradients() {
   pieces.reserve(parameters_.size());
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const torch::Tensor& grad = parameters_[i].grad();
-    pieces.push_back(grad.defined() ? grad.reshape({-1}) : torch::zeros_like(param_slots_[i]).view({-1}));
+    pieces.push_back(grad.defined() ? grad.reshape({-1})
+                                    : torch::zeros({param_slots_[i].numel()}, grads_.options()));
   }
   torch::cat_out(grads_, pieces, 0);
 }
@@ -84,8 +85,8 @@ void FlatAdam::Step() {
   step_.add_(1);
   if (fused_step_.defined()) {
     // On a GPU, LibTorch's fused Adam: one kernel for the moments and the step, which takes
-    // its bias corrections from the device step count (float32, as that kernel wants).
-    fused_step_.add_(1);
+    // its bias corrections from the device step count (as float32, which that kernel wants).
+    fused_step_.copy_(step_);
     at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_}, /*max_exp_avg_sqs=*/{},
                      {fused_step_}, learning_rate_, beta1_, beta2_, /*weight_decay=*/0.0, eps_,
                      /*amsgrad=*/false, /*maximize=*/false);
@@ -133,7 +134,6 @@ absl::Status FlatAdam::Load(torch::serialize::InputArchive& archive) {
   beta1_power_.copy_(b1);
   beta2_power_.copy_(b2);
   step_.copy_(step);
-  if (fused_step_.defined()) fused_step_.copy_(step);
   return absl::OkStatus();
 }
 

@@ -63,7 +63,7 @@ class FlatAdam {
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
   // beta1^t and beta2^t (0-d float64) and t (0-d int64), on the device.
   torch::Tensor beta1_power_, beta2_power_, step_;
-  // On a CUDA device only: t as float32 for at::_fused_adam_, which Step uses there.
+  // On a CUDA device only: t copied to float32 for at::_fused_adam_ (Step uses it there).
   torch::Tensor fused_step_;
 };
 
