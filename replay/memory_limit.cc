@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+
 namespace softq {
 
 std::optional<uint64_t> ReadCgroupMemoryLimit(const std::string& path) {
@@ -30,6 +32,15 @@ MemoryLimit ProcessMemoryLimit() {
     }
   }
   return limit;
+}
+
+absl::Status CheckFitsInMemory(uint64_t items, uint64_t bytes_per_item, absl::string_view what) {
+  const MemoryLimit limit = ProcessMemoryLimit();
+  if (bytes_per_item == 0 || items <= limit.bytes / bytes_per_item) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      what, " needs ", static_cast<double>(items) * static_cast<double>(bytes_per_item),
+      " bytes (", bytes_per_item, " per item), more than the ", limit.bytes, " bytes of ",
+      limit.source));
 }
 
 }  // namespace softq

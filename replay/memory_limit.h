@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
 namespace softq {
 
 struct MemoryLimit {
@@ -17,6 +20,11 @@ struct MemoryLimit {
 };
 
 MemoryLimit ProcessMemoryLimit();
+
+// OK when `items` x `bytes_per_item` fits ProcessMemoryLimit() (compared without
+// overflow); else RESOURCE_EXHAUSTED: "<what> needs N bytes (B per item), more than the L
+// bytes of <source>".
+absl::Status CheckFitsInMemory(uint64_t items, uint64_t bytes_per_item, absl::string_view what);
 
 // A cgroup limit file's value (cgroup v2 memory.max, v1 memory.limit_in_bytes): nullopt when
 // the file is missing or unreadable, or says "max" or a value no machine has (v1's

@@ -17,13 +17,11 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
           absl::StrCat("--priority_exponent=", alpha, ": must be in [0, 1]"));
     }
     // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity nodes.
-    const uint64_t bytes_per_slot = sizeof(float) + 4 * sizeof(double);
-    const MemoryLimit limit = ProcessMemoryLimit();
-    if (capacity > limit.bytes / bytes_per_slot) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "--capacity=", capacity, ": the prioritized sampler needs up to ",
-          static_cast<double>(capacity) * bytes_per_slot, " bytes, more than the ",
-          limit.bytes, " bytes of ", limit.source));
+    if (absl::Status s = CheckFitsInMemory(
+            capacity, sizeof(float) + 4 * sizeof(double),
+            absl::StrCat("--capacity=", capacity, ": the prioritized sampler"));
+        !s.ok()) {
+      return s;
     }
     return std::unique_ptr<Sampler>(new PrioritizedSampler(capacity, alpha));
   }

@@ -55,17 +55,10 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(uint64_t capacity,
 absl::Status Table::CheckStorageFits(uint64_t capacity, uint32_t observation_dim,
                                      uint32_t action_dim, bool ids) {
   const uint64_t floats_per_item = 2ull * observation_dim + action_dim + 1;
-  const uint64_t item_bytes = floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0);
-  const MemoryLimit limit = ProcessMemoryLimit();
-  if (std::max<uint64_t>(capacity, 1) > limit.bytes / item_bytes) {  // no overflow
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "table storage for capacity ", capacity, " with observation_dim ", observation_dim,
-        " and action_dim ", action_dim, " needs ",
-        static_cast<double>(capacity) * static_cast<double>(item_bytes), " bytes (",
-        item_bytes, " per transition), more than the ", limit.bytes, " bytes of ",
-        limit.source));
-  }
-  return absl::OkStatus();
+  return CheckFitsInMemory(
+      std::max<uint64_t>(capacity, 1), floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0),
+      absl::StrCat("table storage for capacity ", capacity, " with observation_dim ",
+                   observation_dim, " and action_dim ", action_dim));
 }
 
 absl::Status Table::AllocateLocked(uint32_t observation_dim,
