@@ -5,7 +5,9 @@
 // torch::optim::Adam (a few ops per tensor) vs the FlatAdam the agent uses (one flat buffer).
 //
 //   bazel run //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -20,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/op_census.h"
 #include "common/flags.h"
 #include "common/torch_compat.h"
 #include "common/torch_threads.h"
@@ -33,6 +36,7 @@ ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the
 ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda: where the C++ updates run");
 ABSL_FLAG(bool, cuda_graph, false, "also time the updates replayed as a CUDA graph");
+ABSL_FLAG(bool, op_names, false, "list the tensor operations of one update by name");
 
 namespace {
 
@@ -114,6 +118,19 @@ absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Dev
   compare(*eager.q(), *graphed.q());
   compare(*eager.policy(), *graphed.policy());
   return worst;
+}
+
+// The tensor operations of one eager update at `batch` (after three warm-up updates), as
+// OpCensus counts them: what a GPU launches one or more kernels for.
+std::pair<int64_t, std::map<std::string, int64_t>> OperationsPerUpdate(
+    int batch, const torch::Device& device) {
+  torch::manual_seed(0);
+  softq::SqlAgent agent(softq::SqlConfig{}, device);
+  const softq::TransitionTensors t = RandomBatch(batch, device);
+  for (int i = 0; i < 3; ++i) agent.Update(t);
+  softq::OpCensus census;
+  agent.Update(t);
+  return {census.total(), census.by_name()};
 }
 
 struct OptimizerTiming {
@@ -243,6 +260,18 @@ int main(int argc, char** argv) {
           *diff, *diff <= 1e-4 ? "" : "  MISMATCH");
     } else {
       std::cout << "CUDA graph vs eager: " << diff.status() << "\n";
+    }
+  }
+  const auto [operations, by_name] = OperationsPerUpdate(64, device);
+  std::cout << "\nTensor operations per update (batch 64, eager; on a GPU each is one or more "
+               "kernel launches): "
+            << operations << "\n";
+  if (absl::GetFlag(FLAGS_op_names)) {
+    std::vector<std::pair<int64_t, std::string>> sorted;
+    for (const auto& [name, count] : by_name) sorted.emplace_back(-count, name);
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto& [count, name] : sorted) {
+      std::cout << absl::StrFormat("%8d  %s\n", -count, name);
     }
   }
   std::cout << "\nOptimizer step (gradients handed over, then step) over the Q and sampling "
