@@ -66,7 +66,7 @@ UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
   const auto options = torch::TensorOptions().device(device_);
   UpdateNoise noise;
   noise.value_actions =
-      torch::rand({config_.value_particles, config_.action_dim}, options) * 2.0 - 1.0;
+      torch::empty({config_.value_particles, config_.action_dim}, options).uniform_(-1.0, 1.0);
   noise.policy_noise =
       torch::randn({batch_size, config_.kernel_particles, config_.action_dim}, options);
   return noise;
@@ -102,7 +102,7 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
   return sql::CriticLoss(q, target);
 }
 
-torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
+torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
                                 torch::Tensor* bandwidth) {
@@ -118,12 +118,11 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_t
     torch::NoGradGuard no_grad;
     fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
   }
-  fixed.requires_grad_(true);
   const torch::Tensor updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
-  const torch::Tensor log_p = log_target(obs_fixed, fixed);
-  const torch::Tensor grad_log_p = torch::autograd::grad({log_p.sum()}, {fixed})[0];
-  const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed.detach(), updated.detach());
-  const torch::Tensor direction = sql::SteinDirection(kernel, grad_log_p);
+  const torch::Tensor grad_log_p = score(obs_fixed, fixed);
+  const torch::Tensor particles = updated.detach();
+  const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed, particles);
+  const torch::Tensor direction = sql::SteinDirection(kernel, fixed, particles, grad_log_p);
   if (bandwidth != nullptr) *bandwidth = kernel.bandwidth.mean();
   return sql::SvgdSurrogateLoss(updated, direction);
 }
@@ -141,11 +140,13 @@ torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
     return loss;
   }
   QNetwork& q = q_;
-  const LogDensity log_target = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
-    return q->forward(obs, actions) + sql::SquashCorrection(actions);
+  const Score score = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
+    const torch::Tensor a = actions.detach().requires_grad_(true);
+    const torch::Tensor q_gradient = torch::autograd::grad({q->forward(obs, a).sum()}, {a})[0];
+    return sql::SquashedScore(q_gradient, a.detach());
   };
   torch::Tensor bandwidth;
-  torch::Tensor surrogate = AmortizedSvgdLoss(policy_, log_target, observations, policy_noise,
+  torch::Tensor surrogate = AmortizedSvgdLoss(policy_, score, observations, policy_noise,
                                               config_.kernel_update_ratio, &bandwidth);
   if (metrics != nullptr) {
     metrics->policy_surrogate = surrogate.detach();

@@ -130,17 +130,17 @@ class SqlAgent {
   UpdateMetricTensors last_;
 };
 
-// Log-density (up to a constant) of the target at actions [B, Kf, D] for observations
-// [B, Kf, O]: returns [B, Kf]. Must be differentiable with respect to the actions.
-using LogDensity = std::function<torch::Tensor(const torch::Tensor& observations,
-                                               const torch::Tensor& actions)>;
+// Score of the target: the gradient of its log-density with respect to the actions, at
+// actions [B, Kf, D] (no autograd graph) for observations [B, Kf, O]: returns [B, Kf, D].
+using Score = std::function<torch::Tensor(const torch::Tensor& observations,
+                                          const torch::Tensor& actions)>;
 
 // The amortized SVGD surrogate: draws K = policy_noise.size(1) actions per observation from
 // `policy`, splits them into fixed (the first K - int(K * update_ratio), no gradient) and
 // updated particles, and returns -sum(stop_grad(Delta) * updated) with Delta the Stein
-// direction toward `log_target`. Its gradient flows into `policy` only. `bandwidth`, if
+// direction toward the target whose score is `score`. Its gradient flows into `policy` only. `bandwidth`, if
 // given, receives the mean kernel bandwidth (a 0-d tensor).
-torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const LogDensity& log_target,
+torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
                                 torch::Tensor* bandwidth = nullptr);

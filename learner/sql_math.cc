@@ -17,15 +17,20 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
                            double discount) {
   torch::NoGradGuard no_grad;
   // (One fused multiply-add: on a GPU each elementwise operation is a kernel launch.)
-  return torch::addcmul(reward_scale * rewards, 1.0 - dones, next_value.detach(), discount);
+  // (torch::rsub: `1.0 - dones` is two operations in C++, a fill and a subtraction.)
+  return torch::addcmul(reward_scale * rewards, torch::rsub(dones, 1.0), next_value.detach(),
+                        discount);
 }
 
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target) {
   return 0.5 * torch::mse_loss(q, target);
 }
 
-torch::Tensor SquashCorrection(const torch::Tensor& actions) {
-  return torch::log(1.0 - actions.pow(2) + 1e-6).sum(-1);
+torch::Tensor SquashedScore(const torch::Tensor& q_gradient, const torch::Tensor& actions) {
+  torch::NoGradGuard no_grad;
+  // The correction's gradient in closed form: three operations where differentiating the
+  // log-density through autograd takes about a dozen.
+  return torch::addcdiv(q_gradient, actions, torch::rsub(actions.pow(2), 1.0 + 1e-6), -2.0);
 }
 
 RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& updated) {
@@ -39,28 +44,34 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& upd
   const torch::Tensor flat = dist_sq.reshape({batch, -1});
   const torch::Tensor median_sq =
       std::get<0>(flat.sort(/*dim=*/1)).select(1, (flat.size(1) - 1) / 2);
-  const torch::Tensor h =
-      torch::clamp_min(median_sq / std::log(static_cast<double>(k_fixed)), 1e-3);
-  const torch::Tensor h3 = h.view({batch, 1, 1});
+  // -h = min(-median / log Kx, -1e-3): negated, so that kappa is one division and exp.
+  const torch::Tensor negative_h =
+      torch::clamp_max(median_sq * (-1.0 / std::log(static_cast<double>(k_fixed))), -1e-3);
   RbfKernel k;
-  k.kappa = torch::exp(-dist_sq / h3);
-  k.grad_x = -2.0 * diff / h3.unsqueeze(-1) * k.kappa.unsqueeze(-1);
-  k.bandwidth = h;
+  k.kappa = torch::exp(dist_sq / negative_h.view({batch, 1, 1}));
+  k.bandwidth = negative_h.neg();
   return k;
 }
 
-torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& grad_log_p) {
+torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed,
+                             const torch::Tensor& updated, const torch::Tensor& grad_log_p) {
   torch::NoGradGuard no_grad;
-  // sum_j kappa[b, j, i] * g[b, j, :] as a batched matmul: [B, Ky, Kx] @ [B, Kx, D].
-  const double k_fixed = static_cast<double>(kernel.kappa.size(1));
-  const torch::Tensor attraction = torch::bmm(kernel.kappa.transpose(1, 2), grad_log_p);
-  const torch::Tensor repulsion = kernel.grad_x.sum(1);
-  return (attraction + repulsion) / k_fixed;
+  // Summing the kernel's gradient over j in closed form (no [B, Kx, Ky, D] tensor):
+  //   sum_j grad_{x_j} kappa_ji = -2/h (sum_j kappa_ji x_j - y_i sum_j kappa_ji), so
+  //   Kx * Delta = kappa^T (g - 2/h x) + 2/h * y * colsum(kappa): five operations.
+  const int64_t batch = fixed.size(0);
+  const double k_fixed = static_cast<double>(fixed.size(1));
+  const torch::Tensor h = kernel.bandwidth.view({batch, 1});
+  const torch::Tensor pulled = torch::addcdiv(grad_log_p, fixed, h.unsqueeze(-1), -2.0);
+  const torch::Tensor weight = kernel.kappa.sum(1) / h;  // [B, Ky]: colsum(kappa) / h
+  return torch::baddbmm(updated * weight.unsqueeze(-1), kernel.kappa.transpose(1, 2), pulled,
+                        /*beta=*/2.0 / k_fixed, /*alpha=*/1.0 / k_fixed);
 }
 
 torch::Tensor SvgdSurrogateLoss(const torch::Tensor& updated_actions,
                                 const torch::Tensor& direction) {
-  return -(direction.detach() * updated_actions).sum();
+  // (A dot product: one operation where multiplying and summing are two.)
+  return -torch::dot(direction.detach().reshape({-1}), updated_actions.reshape({-1}));
 }
 
 }  // namespace softq::sql

@@ -22,25 +22,28 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
 // J_Q = mean(0.5 * (target - q)^2).
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
 
-// sum_d log(1 - a_d^2 + 1e-6): the log-Jacobian correction of the tanh squashing, [..., D] ->
-// [...]. Added to Q to form the target log-density of the sampling network's actions.
-torch::Tensor SquashCorrection(const torch::Tensor& actions);
+// The score of the sampling network's target, grad_a [Q(s, a) + sum_d log(1 - a_d^2 + 1e-6)]
+// (Q plus the log-Jacobian correction of the tanh squashing), from `q_gradient` = dQ/da:
+// q_gradient - 2a / (1 - a^2 + 1e-6). Both are [..., D]; no gradient flows through it.
+torch::Tensor SquashedScore(const torch::Tensor& q_gradient, const torch::Tensor& actions);
 
 // Adaptive-bandwidth RBF kernel between fixed particles x [B, Kx, D] and updated
 // particles y [B, Ky, D]: kappa = exp(-||x - y||^2 / h), h = max(median / log Kx, 1e-3)
 // with the (lower) median of the Kx*Ky squared distances taken per state. Gradients are
-// stopped. `kappa` is [B, Kx, Ky]; `grad_x` = d kappa / d x is [B, Kx, Ky, D].
+// stopped. `kappa` is [B, Kx, Ky].
 struct RbfKernel {
   torch::Tensor kappa;
-  torch::Tensor grad_x;
   torch::Tensor bandwidth;  // h, [B]
 };
 RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& updated);
 
-// Stein variational direction for each updated particle y_i:
-//   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j} kappa(x_j, y_i) ].
-// `grad_log_p` is [B, Kx, D]; returns [B, Ky, D].
-torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& grad_log_p);
+// Stein variational direction for each updated particle y_i, with `kernel` the kernel
+// between `fixed` x [B, Kx, D] and `updated` y [B, Ky, D]:
+//   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j} kappa(x_j, y_i) ],
+// grad_{x_j} kappa(x_j, y_i) = -2 (x_j - y_i) / h * kappa(x_j, y_i). `grad_log_p` is
+// [B, Kx, D]; returns [B, Ky, D]. No gradient flows through it.
+torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed,
+                             const torch::Tensor& updated, const torch::Tensor& grad_log_p);
 
 // Amortized SVGD surrogate: -sum(stop_grad(direction) * updated_actions). Its gradient with
 // respect to the sampling network's parameters moves the updated particles along `direction`.

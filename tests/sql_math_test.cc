@@ -51,6 +51,17 @@ TEST(TdTarget, BootstrapsOnlyNonTerminalTransitions) {
   EXPECT_TRUE(torch::allclose(y, torch::tensor({0.5 + 9.0, 1.0})));
 }
 
+TEST(SquashedScore, AddsTheGradientOfTheSquashingCorrection) {
+  torch::manual_seed(1);
+  const torch::Tensor actions = torch::rand({4, 3, 2}) * 1.98 - 0.99;
+  const torch::Tensor q_gradient = torch::randn({4, 3, 2});
+  const torch::Tensor a = actions.clone().requires_grad_(true);
+  const torch::Tensor correction = torch::log(1.0 - a.pow(2) + 1e-6).sum(-1);
+  const torch::Tensor expected =
+      q_gradient + torch::autograd::grad({correction.sum()}, {a})[0];
+  EXPECT_TRUE(torch::allclose(sql::SquashedScore(q_gradient, actions), expected, 1e-5, 1e-6));
+}
+
 TEST(RbfKernel, BandwidthIsLowerMedianOverLogFixedCount) {
   // One state, fixed {0, 1, 3} (as 1-D points), updated {0}: squared distances 0, 1, 9.
   const torch::Tensor x = torch::tensor({0.0, 1.0, 3.0}).view({1, 3, 1});
@@ -58,9 +69,6 @@ TEST(RbfKernel, BandwidthIsLowerMedianOverLogFixedCount) {
   const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, y);
   EXPECT_NEAR(k.bandwidth.item<double>(), 1.0 / std::log(3.0), 1e-6);
   EXPECT_NEAR(k.kappa[0][2][0].item<double>(), std::exp(-9.0 * std::log(3.0)), 1e-6);
-  // d kappa / d x at x = 1: -2 (x - y) / h * kappa.
-  const double h = 1.0 / std::log(3.0);
-  EXPECT_NEAR(k.grad_x[0][1][0][0].item<double>(), -2.0 / h * std::exp(-1.0 / h), 1e-6);
 }
 
 TEST(RbfKernel, EvenCountTakesTheLowerMedianPerState) {
@@ -84,12 +92,18 @@ TEST(SteinDirection, MatchesTheDefiningSum) {
   const torch::Tensor y = torch::randn({2, 4, 3});
   const torch::Tensor g = torch::randn({2, 5, 3});
   const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, y);
-  const torch::Tensor delta = sql::SteinDirection(k, g);
+  const torch::Tensor delta = sql::SteinDirection(k, x, y, g);
   for (int b = 0; b < 2; ++b) {
+    const torch::Tensor h = k.bandwidth[b];
     for (int i = 0; i < 4; ++i) {
       torch::Tensor expected = torch::zeros({3});
       for (int j = 0; j < 5; ++j) {
-        expected += k.kappa[b][j][i] * g[b][j] + k.grad_x[b][j][i];
+        // The kernel's gradient in x_j by autograd, at this state's bandwidth.
+        const torch::Tensor xj = x[b][j].clone().requires_grad_(true);
+        const torch::Tensor kappa = torch::exp(-(xj - y[b][i]).pow(2).sum() / h);
+        const torch::Tensor grad_kappa = torch::autograd::grad({kappa}, {xj})[0];
+        EXPECT_NEAR(kappa.item<double>(), k.kappa[b][j][i].item<double>(), 1e-6);
+        expected += k.kappa[b][j][i] * g[b][j] + grad_kappa;
       }
       EXPECT_TRUE(torch::allclose(delta[b][i], expected / 5, 1e-5, 1e-6));
     }
@@ -112,7 +126,7 @@ TEST(Svgd, ParticlesConvergeToBothModesOfAGaussianMixture) {
     torch::Tensor xg = x.clone().requires_grad_(true);
     const torch::Tensor g = torch::autograd::grad({LogMixture(xg, mode, std).sum()}, {xg})[0];
     const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, x);
-    x = x + 0.05 * sql::SteinDirection(k, g);
+    x = x + 0.05 * sql::SteinDirection(k, x, x, g);
   }
   const torch::Tensor px = x[0];
   const torch::Tensor right = px.index({px.select(1, 0) > 0});
@@ -137,8 +151,9 @@ TEST(AmortizedSvgd, SamplingNetworkLearnsBothModesOfAFixedBimodalTarget) {
   torch::manual_seed(3);
   SamplingNetwork policy(1, 2, std::vector<int64_t>{64, 64});
   torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(1e-3));
-  const LogDensity target = [](const torch::Tensor&, const torch::Tensor& a) {
-    return LogMixture(a, 0.4, 0.25);
+  const Score target = [](const torch::Tensor&, const torch::Tensor& actions) {
+    const torch::Tensor a = actions.detach().requires_grad_(true);
+    return torch::autograd::grad({LogMixture(a, 0.4, 0.25).sum()}, {a})[0];
   };
   const torch::Tensor obs = torch::zeros({16, 1});
   for (int it = 0; it < 1500; ++it) {
