@@ -31,10 +31,7 @@ FlatAdam::FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, 
   grads_ = torch::zeros({total}, options);
   exp_avg_ = torch::zeros({total}, options);
   exp_avg_sq_ = torch::zeros({total}, options);
-  const auto scalar = torch::TensorOptions().dtype(torch::kFloat64).device(options.device());
-  beta1_power_ = torch::ones({}, scalar);
-  beta2_power_ = torch::ones({}, scalar);
-  step_ = torch::zeros({}, scalar.dtype(torch::kInt64));
+  step_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(options.device()));
   if (options.device().is_cuda()) fused_step_ = torch::zeros({}, options.dtype(torch::kFloat32));
   torch::NoGradGuard no_grad;
   int64_t offset = 0;
@@ -80,8 +77,6 @@ void FlatAdam::Step() {
   Reattach();
   torch::NoGradGuard no_grad;
   GatherGradients();
-  beta1_power_.mul_(beta1_);
-  beta2_power_.mul_(beta2_);
   step_.add_(1);
   if (fused_step_.defined()) {
     // On a GPU, LibTorch's fused Adam: one kernel for the moments and the step, which takes
@@ -97,33 +92,31 @@ void FlatAdam::Step() {
   // As torch::optim::Adam: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
   // with the bias corrections as device scalars.
   const torch::Tensor denom =
-      exp_avg_sq_.sqrt().div_(torch::sqrt(1.0 - beta2_power_)).add_(eps_);
-  const torch::Tensor step_size = (1.0 - beta1_power_).reciprocal_().mul_(-learning_rate_);
+      exp_avg_sq_.sqrt().div_(torch::rsub(torch::pow(beta2_, step_), 1.0).sqrt_()).add_(eps_);
+  const torch::Tensor step_size =
+      torch::rsub(torch::pow(beta1_, step_), 1.0).reciprocal_().mul_(-learning_rate_);
   params_.addcdiv_(exp_avg_ * step_size, denom);
 }
 
 void FlatAdam::Save(torch::serialize::OutputArchive& archive) const {
   archive.write("flat_adam.exp_avg", exp_avg_, /*is_buffer=*/true);
   archive.write("flat_adam.exp_avg_sq", exp_avg_sq_, true);
-  archive.write("flat_adam.beta1_power", beta1_power_, true);
-  archive.write("flat_adam.beta2_power", beta2_power_, true);
   archive.write("flat_adam.step", step_, true);
 }
 
 absl::Status FlatAdam::Load(torch::serialize::InputArchive& archive) {
-  torch::Tensor m, v, b1, b2, step;
+  // (States saved before the bias corrections were computed from the step count also hold
+  // beta1^t and beta2^t; they are redundant and not read.)
+  torch::Tensor m, v, step;
   const bool found = archive.try_read("flat_adam.exp_avg", m, true) &&
                      archive.try_read("flat_adam.exp_avg_sq", v, true) &&
-                     archive.try_read("flat_adam.beta1_power", b1, true) &&
-                     archive.try_read("flat_adam.beta2_power", b2, true) &&
                      archive.try_read("flat_adam.step", step, true);
   if (!found) {
     return absl::InvalidArgumentError(
         "no FlatAdam state (an optimizer state of another format, e.g. torch::optim::Adam's "
         "from before 2026-11-27)");
   }
-  if (m.sizes() != exp_avg_.sizes() || v.sizes() != exp_avg_sq_.sizes() || b1.dim() != 0 ||
-      b2.dim() != 0 || step.dim() != 0) {
+  if (m.sizes() != exp_avg_.sizes() || v.sizes() != exp_avg_sq_.sizes() || step.dim() != 0) {
     return absl::InvalidArgumentError(absl::StrCat("optimizer state holds ", m.numel(),
                                                    " moments, these parameters have ",
                                                    exp_avg_.numel()));
@@ -131,12 +124,10 @@ absl::Status FlatAdam::Load(torch::serialize::InputArchive& archive) {
   torch::NoGradGuard no_grad;
   exp_avg_.copy_(m);
   exp_avg_sq_.copy_(v);
-  beta1_power_.copy_(b1);
-  beta2_power_.copy_(b2);
   step_.copy_(step);
   return absl::OkStatus();
 }
 
-int64_t FlatAdam::steps() const { return step_.item<int64_t>(); }
+int64_t FlatAdam::steps() const { return static_cast<int64_t>(step_.item<double>()); }
 
 }  // namespace softq

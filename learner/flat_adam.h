@@ -4,10 +4,10 @@
 // step is about fifteen tensor operations whatever the number of parameters
 // (torch::optim::Adam: about ten per parameter). ZeroGrad drops the gradients (as
 // zero_grad(set_to_none) does), so backward hands its gradients over instead of adding them
-// into zeroed ones. The buffers are allocated once, and the step count and bias corrections
-// are 0-d tensors on the parameters' device (no host scalar changes from step to step, as
-// CUDA graph capture of an update requires). On a CUDA device the step itself is LibTorch's
-// fused Adam kernel.
+// into zeroed ones. The buffers are allocated once, and the step count is a 0-d tensor on the
+// parameters' device from which each step computes its bias corrections (no host scalar
+// changes from step to step, as CUDA graph capture of an update requires). On a CUDA device
+// the step itself is LibTorch's fused Adam kernel.
 //
 // The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
 // named_parameters work as before). If something re-points one of them (Module::load's
@@ -38,7 +38,7 @@ class FlatAdam {
   // One Adam step from the current gradients (gathered into flat_gradients() first).
   void Step();
 
-  // Optimizer state (moments and bias-correction powers) into / from `archive`. Load takes
+  // Optimizer state (moments and step count) into / from `archive`. Load takes
   // a state saved by a FlatAdam over parameters of the same total size; InvalidArgument
   // otherwise (e.g. a checkpoint holding torch::optim::Adam's state), leaving this one as
   // it was.
@@ -61,8 +61,8 @@ class FlatAdam {
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> param_slots_;  // views of params_
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
-  // beta1^t and beta2^t (0-d float64) and t (0-d int64), on the device.
-  torch::Tensor beta1_power_, beta2_power_, step_;
+  // t, 0-d float64 on the device (exact to 2^53 steps; pow(beta, t) takes it as it is).
+  torch::Tensor step_;
   // On a CUDA device only: t copied to float32 for at::_fused_adam_ (Step uses it there).
   torch::Tensor fused_step_;
 };
