@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace softq {
 namespace {
@@ -31,45 +32,71 @@ bool IsViewOrAllocation(absl::string_view name) {
          absl::StartsWith(name, "autograd::engine::evaluate_function:");
 }
 
-// This thread's census: how many of its open operations count, and the counts.
-struct ThreadCensus {
-  std::vector<bool> open_counted;  // per open operation: whether it counts
-  int64_t open_counting = 0;       // how many of them count
-  std::map<std::string, int64_t> counts;
-  int64_t total = 0;
+// The counts, shared by every thread (autograd runs a GPU's backward pass on its own
+// thread, which inherits the thread-local callback).
+struct Counts {
+  absl::Mutex mu;
+  std::map<std::string, int64_t> by_name ABSL_GUARDED_BY(mu);
+  int64_t total ABSL_GUARDED_BY(mu) = 0;
 };
 
-thread_local ThreadCensus census;
+Counts& SharedCounts() {
+  static Counts* const counts = new Counts;
+  return *counts;
+}
+
+// Per thread: whether each open operation counts, and how many of them do.
+struct OpenOperations {
+  std::vector<bool> counted;
+  int64_t counting = 0;
+};
+
+thread_local OpenOperations open_operations;
 
 std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
-  const bool counts = census.open_counting == 0 && !IsViewOrAllocation(fn.name());
-  census.open_counted.push_back(counts);
+  OpenOperations& open = open_operations;
+  const bool counts = open.counting == 0 && !IsViewOrAllocation(fn.name());
+  open.counted.push_back(counts);
   if (counts) {
-    ++census.open_counting;
-    ++census.counts[fn.name()];
-    ++census.total;
+    ++open.counting;
+    Counts& shared = SharedCounts();
+    absl::MutexLock lock(&shared.mu);
+    ++shared.by_name[fn.name()];
+    ++shared.total;
   }
   return nullptr;
 }
 
 void OnEnd(const at::RecordFunction&, at::ObserverContext*) {
-  if (census.open_counted.empty()) return;  // began before the census
-  if (census.open_counted.back()) --census.open_counting;
-  census.open_counted.pop_back();
+  OpenOperations& open = open_operations;
+  if (open.counted.empty()) return;  // began before the census
+  if (open.counted.back()) --open.counting;
+  open.counted.pop_back();
 }
 
 }  // namespace
 
 OpCensus::OpCensus() {
-  census = ThreadCensus{};
+  Counts& shared = SharedCounts();
+  absl::MutexLock lock(&shared.mu);
+  shared.by_name.clear();
+  shared.total = 0;
   handle_ = at::addThreadLocalCallback(
       at::RecordFunctionCallback(&OnStart, &OnEnd).scopes({at::RecordScope::FUNCTION}));
 }
 
 OpCensus::~OpCensus() { at::removeCallback(handle_); }
 
-int64_t OpCensus::total() const { return census.total; }
+int64_t OpCensus::total() const {
+  Counts& shared = SharedCounts();
+  absl::MutexLock lock(&shared.mu);
+  return shared.total;
+}
 
-std::map<std::string, int64_t> OpCensus::by_name() const { return census.counts; }
+std::map<std::string, int64_t> OpCensus::by_name() const {
+  Counts& shared = SharedCounts();
+  absl::MutexLock lock(&shared.mu);
+  return shared.by_name;
+}
 
 }  // namespace softq

@@ -1,11 +1,11 @@
 // OpCensus: counts the tensor operations that do work (on a GPU, each is at least one kernel
-// launch) run on the constructing thread while the census is alive, by name. The outermost
-// operation that does work counts, not those it calls (linear counts, not the addmm inside),
-// and pure views and allocations do not count (view, expand, slice, empty, ...) though work
-// inside them does (reshape's copy).
-// Autograd's backward operations on the CPU run on the calling thread and count too. For
-// benchmarks only: a thread-local LibTorch RecordFunction callback. Not thread-safe; one
-// census per thread at a time.
+// launch) while the census is alive, by name: those started on the constructing thread and
+// in its autograd backward passes (which a GPU runs on autograd's device thread; it inherits
+// the census). The outermost operation that does work counts, not those it calls (linear
+// counts, not the addmm inside); pure views and allocations (view, expand, slice, empty, ...)
+// do not, though work inside them does (reshape's copy). A thread-local LibTorch
+// RecordFunction callback, for benchmarks. One census at a time in a process; its accessors
+// are thread-safe.
 #ifndef SOFTQ_BENCH_OP_CENSUS_H_
 #define SOFTQ_BENCH_OP_CENSUS_H_
 

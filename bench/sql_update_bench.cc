@@ -19,6 +19,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -36,6 +37,8 @@ ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the
 ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda: where the C++ updates run");
 ABSL_FLAG(bool, cuda_graph, false, "also time the updates replayed as a CUDA graph");
+ABSL_FLAG(std::string, graph_streams, "1,2",
+          "with --cuda_graph: the graph's stream counts to time (a column each)");
 ABSL_FLAG(bool, op_names, false, "list the tensor operations of one update by name");
 
 namespace {
@@ -71,15 +74,16 @@ softq::TransitionTensors RandomBatch(int batch, const torch::Device& device) {
   return t;
 }
 
-// C++ updates per second; with `graph`, through a CudaGraphUpdate (its error if it has none).
+// C++ updates per second; with `graph_streams` > 0, through a CudaGraphUpdate on that many
+// streams (its error if it has none).
 absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::Device& device,
-                                           bool graph) {
+                                           int graph_streams) {
   torch::manual_seed(0);
   softq::SqlAgent agent(softq::SqlConfig{}, device);
   const softq::TransitionTensors t = RandomBatch(batch, device);
-  if (!graph) return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
+  if (graph_streams == 0) return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
   absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
-      softq::CudaGraphUpdate::Create(&agent);
+      softq::CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, graph_streams);
   if (!g.ok()) return g.status();
   absl::Status failed;
   const double seconds = SecondsPerCall(updates, device, [&] {
@@ -90,15 +94,17 @@ absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::
 }
 
 // The graph does the eager update's work: two agents from the same initial parameters take
-// `updates` updates on the same batches and noise, one eagerly, one through a CUDA graph
-// (warm-up, capture, replays). Returns the largest absolute parameter difference.
-absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Device& device) {
+// `updates` updates on the same batches and noise, one eagerly, one through a CUDA graph on
+// `streams` streams (warm-up, capture, replays). Returns the largest absolute parameter
+// difference.
+absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Device& device,
+                                        int streams) {
   torch::manual_seed(0);
   softq::SqlAgent eager(softq::SqlConfig{}, device);
   torch::manual_seed(0);
   softq::SqlAgent graphed(softq::SqlConfig{}, device);
   absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
-      softq::CudaGraphUpdate::Create(&graphed);
+      softq::CudaGraphUpdate::Create(&graphed, /*warmup_updates=*/3, streams);
   if (!g.ok()) return g.status();
   for (int i = 0; i < updates; ++i) {
     const softq::TransitionTensors t = RandomBatch(batch, device);
@@ -229,37 +235,46 @@ int main(int argc, char** argv) {
   std::cout << "SQL update: Q and policy (128,128), M=16 value particles, K=32 kernel "
                "particles, multi-goal sizes (obs 2, action 2)\n";
   const bool graph = absl::GetFlag(FLAGS_cuda_graph);
-  std::cout << absl::StrFormat("%6s %8s %14s %16s %14s %8s  %s\n", "batch", "threads",
-                               "C++ upd/s", graph ? "C++ graph upd/s" : "", "Python upd/s",
-                               "ratio", "C++ runtime");
+  const std::vector<int> graph_streams =
+      graph ? ParseList(absl::GetFlag(FLAGS_graph_streams)) : std::vector<int>{};
+  std::string graph_columns;
+  for (int streams : graph_streams) {
+    absl::StrAppend(&graph_columns, absl::StrFormat(" %20s", absl::StrCat("graph ", streams,
+                                                                          " stream upd/s")));
+  }
+  std::cout << absl::StrFormat("%6s %8s %14s%s %14s %8s  %s\n", "batch", "threads",
+                               "C++ upd/s", graph_columns, "Python upd/s", "ratio",
+                               "C++ runtime");
   std::string graph_error;
   for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
     for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
       const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
-      const double cpp = *CppUpdatesPerSecond(updates, batch, device, /*graph=*/false);
-      std::string graphed;
-      if (graph) {
-        absl::StatusOr<double> g = CppUpdatesPerSecond(updates, batch, device, /*graph=*/true);
-        graphed = g.ok() ? absl::StrFormat("%.1f", *g) : "n/a";
-        if (!g.ok()) graph_error = std::string(g.status().message());
+      const double cpp = *CppUpdatesPerSecond(updates, batch, device, /*graph_streams=*/0);
+      std::string graph_cells;
+      for (int streams : graph_streams) {
+        absl::StatusOr<double> g = CppUpdatesPerSecond(updates, batch, device, streams);
+        absl::StrAppend(&graph_cells,
+                        absl::StrFormat(" %20s", g.ok() ? absl::StrFormat("%.1f", *g) : "n/a"));
+        if (!g.ok()) graph_error = absl::StrCat(streams, " stream(s): ", g.status().message());
       }
       const double py = PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates,
                                                batch, threads, device_flag);
-      std::cout << absl::StrFormat("%6d %8d %14.1f %16s %14.1f %7.2fx  %s\n", batch, threads,
-                                   cpp, graphed, py, py > 0 ? cpp / py : 0.0, runtime)
+      std::cout << absl::StrFormat("%6d %8d %14.1f%s %14.1f %7.2fx  %s\n", batch, threads, cpp,
+                                   graph_cells, py, py > 0 ? cpp / py : 0.0, runtime)
                 << std::flush;
     }
   }
   if (!graph_error.empty()) std::cout << "CUDA graph: " << graph_error << "\n";
-  if (graph && graph_error.empty()) {
-    const absl::StatusOr<double> diff = GraphVersusEager(10, 64, device);
+  for (int streams : graph_streams) {
+    const absl::StatusOr<double> diff = GraphVersusEager(10, 64, device, streams);
     if (diff.ok()) {
       std::cout << absl::StrFormat(
-          "CUDA graph vs eager, 10 updates (3 warm-up, 1 captured, 6 replayed) on the same "
-          "batches and noise: largest parameter difference %.3g%s\n",
-          *diff, *diff <= 1e-4 ? "" : "  MISMATCH");
+          "CUDA graph on %d stream(s) vs eager, 10 updates (3 warm-up, 1 captured, 6 "
+          "replayed) on the same batches and noise: largest parameter difference %.3g%s\n",
+          streams, *diff, *diff <= 1e-4 ? "" : "  MISMATCH");
     } else {
-      std::cout << "CUDA graph vs eager: " << diff.status() << "\n";
+      std::cout << "CUDA graph on " << streams << " stream(s) vs eager: " << diff.status()
+                << "\n";
     }
   }
   const auto [operations, by_name] = OperationsPerUpdate(64, device);

@@ -1,5 +1,6 @@
 #include "learner/cuda_graph_update.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -21,12 +22,14 @@ namespace softq {
 #if SOFTQ_CUDA_GRAPHS
 
 struct CudaGraphUpdate::State {
-  State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream)
-      : agent(agent), warmup_left(warmup_updates), stream(stream) {}
+  State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream,
+        std::optional<c10::cuda::CUDAStream> critic_stream)
+      : agent(agent), warmup_left(warmup_updates), stream(stream), critic_stream(critic_stream) {}
 
   SqlAgent* agent;
   int warmup_left;
   c10::cuda::CUDAStream stream;  // warm-up and capture run here, never on the default stream
+  std::optional<c10::cuda::CUDAStream> critic_stream;  // with two streams: the critic's half
   int64_t batch_size = -1;       // fixed by the first batch
   TransitionTensors inputs;      // the graph's inputs, at fixed addresses
   UpdateNoise noise;
@@ -47,12 +50,38 @@ void StreamWaits(const c10::cuda::CUDAStream& waiting, const c10::cuda::CUDAStre
 
 bool CudaGraphUpdate::Supported() { return true; }
 
+// The device part of one update on the current stream; with a critic stream, the critic's
+// half forks onto it and joins back (inside a capture, the fork and join are graph edges).
+void CudaGraphUpdate::StepNetworks(State& s) {
+  SqlAgent& agent = *s.agent;
+  if (!s.critic_stream.has_value()) {
+    agent.StepNetworks(s.inputs, s.noise);
+    return;
+  }
+  const c10::cuda::CUDAStream critic = *s.critic_stream;
+  const c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream(critic.device_index());
+  StreamWaits(critic, main);  // the critic's half sees the inputs
+  agent.PolicyGradients(s.inputs, s.noise);
+  c10::Event policy_read_q(c10::DeviceType::CUDA);
+  policy_read_q.record(main);
+  {
+    c10::StreamGuard on_critic_stream(critic);
+    agent.CriticGradients(s.inputs, s.noise);
+    policy_read_q.block(critic);  // Q's step overwrites what the policy's half read
+    agent.q_optimizer().Step();
+  }
+  agent.policy_optimizer().Step();
+  StreamWaits(main, critic);
+}
+
 absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(
-    SqlAgent* agent, int warmup_updates) {
+    SqlAgent* agent, int warmup_updates, int streams) {
   const c10::DeviceIndex index =
       agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
+  std::optional<c10::cuda::CUDAStream> critic_stream;
+  if (streams == 2) critic_stream = c10::cuda::getStreamFromPool(false, index);
   return std::make_unique<State>(agent, warmup_updates,
-                                 c10::cuda::getStreamFromPool(false, index));
+                                 c10::cuda::getStreamFromPool(false, index), critic_stream);
 }
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
@@ -93,12 +122,14 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       StreamWaits(s.stream, current);
       {
         c10::StreamGuard on_side_stream(s.stream);
+        // Warm-up on the same streams as the capture: each stream's lazy setup (cuBLAS
+        // workspaces) happens before it.
         if (s.warmup_left > 0) {
-          agent.StepNetworks(s.inputs, s.noise);
+          StepNetworks(s);
           --s.warmup_left;
         } else {
           s.graph.capture_begin();
-          agent.StepNetworks(s.inputs, s.noise);
+          StepNetworks(s);
           s.graph.capture_end();
           s.captured = true;
         }
@@ -124,7 +155,7 @@ struct CudaGraphUpdate::State {
 bool CudaGraphUpdate::Supported() { return false; }
 
 absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(SqlAgent*,
-                                                                                   int) {
+                                                                                   int, int) {
   return absl::UnimplementedError(
       "CUDA graphs: this build has none (build with CMake against a CUDA LibTorch and CUDA's "
       "headers: deploy/gpu/README.md)");
@@ -137,16 +168,20 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*) 
 #endif  // SOFTQ_CUDA_GRAPHS
 
 absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
-                                                                         int warmup_updates) {
-  if (!agent->device().is_cuda()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
-  }
+                                                                         int warmup_updates,
+                                                                         int streams) {
   if (warmup_updates < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("warmup_updates is ", warmup_updates, ", must be at least 1"));
   }
-  absl::StatusOr<std::unique_ptr<State>> state = NewState(agent, warmup_updates);
+  if (streams != 1 && streams != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("streams is ", streams, ", must be 1 or 2"));
+  }
+  if (!agent->device().is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
+  }
+  absl::StatusOr<std::unique_ptr<State>> state = NewState(agent, warmup_updates, streams);
   if (!state.ok()) return state.status();
   return absl::WrapUnique(new CudaGraphUpdate(*std::move(state)));
 }

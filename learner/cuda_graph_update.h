@@ -6,6 +6,11 @@
 // update copies its batch and fresh noise into the graph's input tensors and replays. Every
 // call is one real update, the same computation as SqlAgent::Update.
 //
+// With two streams, the critic's half of the update (its loss, backward pass and Adam step)
+// runs on a second stream, concurrently with the policy's half: a small update is a chain
+// of tiny kernels, and two chains side by side take less time than one after the other. Q's
+// Adam step waits for the policy's half, which reads Q.
+//
 // Needs a build against a CUDA LibTorch with CUDA's headers (the CMake build defines
 // SOFTQ_CUDA_GRAPHS when it finds them); elsewhere Create says Unimplemented. Not
 // thread-safe; the agent outlives this object and is not updated by other means meanwhile.
@@ -23,10 +28,12 @@ namespace softq {
 
 class CudaGraphUpdate {
  public:
-  // FailedPrecondition for an agent that is not on a CUDA device, InvalidArgument for
-  // warmup_updates < 1, Unimplemented in a build without CUDA graph support.
+  // InvalidArgument for warmup_updates < 1 or streams other than 1 or 2, FailedPrecondition
+  // for an agent that is not on a CUDA device, Unimplemented in a build without CUDA graph
+  // support (checked in this order).
   static absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> Create(SqlAgent* agent,
-                                                                 int warmup_updates = 3);
+                                                                 int warmup_updates = 3,
+                                                                 int streams = 1);
   ~CudaGraphUpdate();
   CudaGraphUpdate(const CudaGraphUpdate&) = delete;
   CudaGraphUpdate& operator=(const CudaGraphUpdate&) = delete;
@@ -48,8 +55,11 @@ class CudaGraphUpdate {
  private:
   struct State;
   // The per-build part of Create, once the agent is known to be on CUDA.
-  static absl::StatusOr<std::unique_ptr<State>> NewState(SqlAgent* agent, int warmup_updates);
+  static absl::StatusOr<std::unique_ptr<State>> NewState(SqlAgent* agent, int warmup_updates,
+                                                         int streams);
   explicit CudaGraphUpdate(std::unique_ptr<State> state);
+  // The device part of one update (SqlAgent::StepNetworks) on `state`'s streams.
+  static void StepNetworks(State& state);
   // `noise` null: fresh noise drawn in place.
   absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise);
   std::unique_ptr<State> state_;

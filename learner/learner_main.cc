@@ -41,6 +41,9 @@ ABSL_FLAG(std::string, device, "auto", "cpu, cuda, or auto (cuda when available)
 ABSL_FLAG(bool, cuda_graph, false,
           "replay each update as one captured CUDA graph (needs the learner on a GPU and a build "
           "with CUDA graph support: learner/cuda_graph_update.h)");
+ABSL_FLAG(int32_t, cuda_graph_streams, 1,
+          "with --cuda_graph: 1, or 2 to run the critic's half of each update on a second "
+          "stream beside the policy's");
 ABSL_FLAG(std::string, env, "multigoal",
           "environment: multigoal, swimmer_speed, swimmer_target (sets dimensions, evaluation)");
 ABSL_FLAG(std::string, init_from, "",
@@ -126,6 +129,7 @@ int Run(const char* program) {
       FlagInRange("log_interval_s", absl::GetFlag(FLAGS_log_interval_s), 0.01, 3600),
       FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
       FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
+      FlagInRange("cuda_graph_streams", absl::GetFlag(FLAGS_cuda_graph_streams), 1, 2),
   });
   if (!flags_ok.ok()) return ReportFlagError(program, flags_ok);
   if (device_flag == "cuda" && !torch::cuda::is_available()) {
@@ -168,7 +172,8 @@ int Run(const char* program) {
 
   std::unique_ptr<CudaGraphUpdate> graph;
   if (absl::GetFlag(FLAGS_cuda_graph)) {
-    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> g = CudaGraphUpdate::Create(&agent);
+    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> g = CudaGraphUpdate::Create(
+        &agent, /*warmup_updates=*/3, absl::GetFlag(FLAGS_cuda_graph_streams));
     if (!g.ok()) {
       return ReportFlagError(
           program, absl::Status(g.status().code(),

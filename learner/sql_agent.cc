@@ -183,16 +183,23 @@ TransitionTensors SqlAgent::BatchOnDevice(const TransitionTensors& host_batch) c
 }
 
 void SqlAgent::StepNetworks(const TransitionTensors& batch, const UpdateNoise& noise) {
-  // The policy's backward pass first: under kDdpg it runs through Q and leaves gradients on
-  // Q's parameters, which the critic's zero_grad then discards. Both losses see the
-  // pre-update parameters.
+  PolicyGradients(batch, noise);
+  CriticGradients(batch, noise);
+  q_optimizer_.Step();
+  policy_optimizer_.Step();
+}
+
+void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
   policy_optimizer_.ZeroGrad();
   PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
+}
+
+void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
+  // Under kDdpg the policy's backward pass ran through Q and left gradients on Q's
+  // parameters: dropped here.
   q_optimizer_.ZeroGrad();
   torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
   critic.backward();
-  q_optimizer_.Step();
-  policy_optimizer_.Step();
   last_.critic_loss = critic.detach();
 }
 

@@ -115,6 +115,13 @@ class SqlAgent {
   // metric tensors. No host synchronization and no host state that changes from call to
   // call, so a CUDA graph can capture it.
   void StepNetworks(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  // StepNetworks' two halves before the optimizer steps, in this order. They see the same
+  // pre-update parameters and are independent on the device: the policy's reads Q's
+  // parameters and writes the policy's gradients; the critic's reads them too and writes Q's
+  // gradients (dropping any the policy's left under kDdpg). So they may run concurrently
+  // (CudaGraphUpdate's two streams) as long as Q's step waits for the policy's half.
+  void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
   // The host part: counts the update and refreshes the target networks when due.
   void FinishUpdate();
 

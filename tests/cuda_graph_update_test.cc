@@ -18,6 +18,17 @@ TEST(CudaGraphUpdateTest, RefusesAnAgentOnTheCpuNamingItsDevice) {
       << graph.status().message();
 }
 
+TEST(CudaGraphUpdateTest, RefusesAStreamCountOtherThanOneOrTwo) {
+  SqlAgent agent(SqlConfig{}, torch::kCPU);  // (arguments are checked before the device)
+  for (int streams : {0, 3}) {
+    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph =
+        CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, streams);
+    ASSERT_FALSE(graph.ok());
+    EXPECT_EQ(graph.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(graph.status().message().find("streams"), std::string::npos);
+  }
+}
+
 TEST(CudaGraphUpdateTest, ABuildWithoutCudaGraphsSaysSoOnACudaAgent) {
   if (CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has CUDA graphs";
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
