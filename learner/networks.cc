@@ -37,6 +37,33 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
   return x.view(shape);
 }
 
+torch::Tensor MlpImpl::InputGradient(torch::Tensor x, int64_t first_column) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> shape = x.sizes().vec();
+  x = x.reshape({-1, x.size(-1)});
+  const int64_t rows = x.size(0);
+  const size_t n = layers_->size();
+  const auto weight = [&](size_t i) { return layers_[i]->as<torch::nn::Linear>()->weight; };
+  std::vector<torch::Tensor> hidden;  // each hidden layer's output
+  for (size_t i = 0; i + 1 < n; ++i) {
+    x = torch::relu(layers_[i]->as<torch::nn::Linear>()->forward(x));
+    hidden.push_back(x);
+  }
+  // d output / d (last hidden layer) is the output layer's weight row for every input; then
+  // each layer back: through the ReLU (its mask), then through the weights.
+  torch::Tensor grad = weight(n - 1);  // [1, H]
+  for (size_t i = n - 1; i-- > 0;) {
+    grad = torch::threshold_backward(grad.expand({rows, grad.size(1)}), hidden[i], 0);
+    const torch::Tensor w = weight(i);
+    grad = grad.mm(i == 0 ? w.narrow(1, first_column, w.size(1) - first_column) : w);
+  }
+  if (n == 1) {  // no hidden layer: the weights alone
+    grad = grad.narrow(1, first_column, grad.size(1) - first_column).expand({rows, -1}).clone();
+  }
+  shape.back() = grad.size(1);
+  return grad.view(shape);
+}
+
 QNetworkImpl::QNetworkImpl(int64_t observation_dim, int64_t action_dim,
                            const std::vector<int64_t>& hidden)
     : mlp_(observation_dim + action_dim, hidden, 1) {
@@ -46,6 +73,11 @@ QNetworkImpl::QNetworkImpl(int64_t observation_dim, int64_t action_dim,
 torch::Tensor QNetworkImpl::forward(const torch::Tensor& observations,
                                     const torch::Tensor& actions) {
   return mlp_->forward(torch::cat({observations, actions}, -1)).squeeze(-1);
+}
+
+torch::Tensor QNetworkImpl::ActionGradient(const torch::Tensor& observations,
+                                           const torch::Tensor& actions) {
+  return mlp_->InputGradient(torch::cat({observations, actions}, -1), observations.size(-1));
 }
 
 SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim, int64_t action_dim,

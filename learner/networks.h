@@ -17,6 +17,10 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t output_dim);
   torch::Tensor forward(torch::Tensor x);
+  // For an MLP with one output: d output / d x[..., first_column:] at inputs x [..., In],
+  // [..., In - first_column], by the backward pass written out (ReLU masks and weights, no
+  // autograd graph and no output layer forward): autograd's numbers in fewer operations.
+  torch::Tensor InputGradient(torch::Tensor x, int64_t first_column);
 
  private:
   torch::nn::ModuleList layers_;
@@ -28,6 +32,8 @@ class QNetworkImpl : public torch::nn::Module {
   QNetworkImpl(int64_t observation_dim, int64_t action_dim, const std::vector<int64_t>& hidden);
   // observations [..., O], actions [..., D] -> Q [...].
   torch::Tensor forward(const torch::Tensor& observations, const torch::Tensor& actions);
+  // dQ/da at (observations, actions): [..., D], without an autograd graph.
+  torch::Tensor ActionGradient(const torch::Tensor& observations, const torch::Tensor& actions);
 
  private:
   Mlp mlp_;

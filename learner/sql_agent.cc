@@ -105,20 +105,26 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth) {
+                                torch::Tensor* bandwidth, bool one_forward_pass) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
-  // The fixed particles need no graph through the policy: draw them without one, which
-  // halves the backward pass.
-  torch::Tensor fixed;
-  {
-    torch::NoGradGuard no_grad;
-    fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
+  torch::Tensor fixed, updated;
+  if (one_forward_pass) {
+    const torch::Tensor all = policy->forward(obs, policy_noise);
+    fixed = all.slice(1, 0, k_fixed).detach();
+    updated = all.slice(1, k_fixed);
+  } else {
+    // The fixed particles need no graph through the policy: drawn without one, they halve
+    // the backward pass.
+    {
+      torch::NoGradGuard no_grad;
+      fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
+    }
+    updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
   }
-  const torch::Tensor updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
   const torch::Tensor grad_log_p = score(obs_fixed, fixed);
   const torch::Tensor particles = updated.detach();
   const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed, particles);
@@ -141,13 +147,13 @@ torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
   }
   QNetwork& q = q_;
   const Score score = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
-    const torch::Tensor a = actions.detach().requires_grad_(true);
-    const torch::Tensor q_gradient = torch::autograd::grad({q->forward(obs, a).sum()}, {a})[0];
-    return sql::SquashedScore(q_gradient, a.detach());
+    return sql::SquashedScore(q->ActionGradient(obs, actions), actions);
   };
   torch::Tensor bandwidth;
-  torch::Tensor surrogate = AmortizedSvgdLoss(policy_, score, observations, policy_noise,
-                                              config_.kernel_update_ratio, &bandwidth);
+  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass.
+  torch::Tensor surrogate =
+      AmortizedSvgdLoss(policy_, score, observations, policy_noise, config_.kernel_update_ratio,
+                        &bandwidth, /*one_forward_pass=*/device_.is_cuda());
   if (metrics != nullptr) {
     metrics->policy_surrogate = surrogate.detach();
     metrics->kernel_bandwidth = bandwidth;

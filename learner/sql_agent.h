@@ -145,12 +145,16 @@ using Score = std::function<torch::Tensor(const torch::Tensor& observations,
 // The amortized SVGD surrogate: draws K = policy_noise.size(1) actions per observation from
 // `policy`, splits them into fixed (the first K - int(K * update_ratio), no gradient) and
 // updated particles, and returns -sum(stop_grad(Delta) * updated) with Delta the Stein
-// direction toward the target whose score is `score`. Its gradient flows into `policy` only. `bandwidth`, if
-// given, receives the mean kernel bandwidth (a 0-d tensor).
+// direction toward the target whose score is `score`. Its gradient flows into `policy`
+// only. `bandwidth`, if given, receives the mean kernel bandwidth (a 0-d tensor). The fixed
+// particles are drawn in a forward pass of their own without a graph (less arithmetic), or
+// with `one_forward_pass` in one pass with the updated ones (fewer operations, as a GPU
+// prefers): the same loss and gradients.
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth = nullptr);
+                                torch::Tensor* bandwidth = nullptr,
+                                bool one_forward_pass = false);
 
 // The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
 torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations);

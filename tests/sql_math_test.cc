@@ -110,6 +110,31 @@ TEST(SteinDirection, MatchesTheDefiningSum) {
   }
 }
 
+TEST(AmortizedSvgd, OneForwardPassGivesTheSameLossAndGradients) {
+  torch::manual_seed(6);
+  SamplingNetwork policy(1, 2, std::vector<int64_t>{16, 16});
+  const Score gaussian = [](const torch::Tensor&, const torch::Tensor& a) { return -4.0 * a; };
+  const torch::Tensor obs = torch::randn({4, 1});
+  const torch::Tensor noise = torch::randn({4, 8, 2});
+  const auto loss_and_gradients = [&](bool one_forward_pass) {
+    for (torch::Tensor& p : policy->parameters()) p.mutable_grad().reset();
+    torch::Tensor bandwidth;
+    const torch::Tensor loss =
+        AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5, &bandwidth, one_forward_pass);
+    loss.backward();
+    std::vector<torch::Tensor> out = {loss.detach(), bandwidth};
+    for (const torch::Tensor& p : policy->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  const std::vector<torch::Tensor> two_passes = loss_and_gradients(false);
+  const std::vector<torch::Tensor> one_pass = loss_and_gradients(true);
+  ASSERT_EQ(two_passes.size(), one_pass.size());
+  for (size_t i = 0; i < one_pass.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(one_pass[i], two_passes[i], 1e-5, 1e-6)) << "tensor " << i;
+  }
+  EXPECT_GT(two_passes[2].abs().sum().item<double>(), 0.0);  // the gradients are not all zero
+}
+
 // log density of 0.5 N(mu1, s^2 I) + 0.5 N(mu2, s^2 I) in 2-D, up to a constant.
 torch::Tensor LogMixture(const torch::Tensor& a, double mode_x, double std) {
   const torch::Tensor right = torch::tensor({mode_x, 0.0}, a.options());

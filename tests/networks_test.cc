@@ -1,0 +1,47 @@
+// The networks (learner/networks.h): the hand-written gradient of Q in its actions equals
+// autograd's, whatever the depth and the leading dimensions.
+#include "learner/networks.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace softq {
+namespace {
+
+torch::Tensor AutogradActionGradient(QNetwork& q, const torch::Tensor& observations,
+                                     const torch::Tensor& actions) {
+  const torch::Tensor a = actions.clone().requires_grad_(true);
+  return torch::autograd::grad({q->forward(observations, a).sum()}, {a})[0];
+}
+
+TEST(QNetworkActionGradient, EqualsAutogradForAnyDepth) {
+  for (const std::vector<int64_t>& hidden :
+       {std::vector<int64_t>{}, std::vector<int64_t>{8}, std::vector<int64_t>{16, 16},
+        std::vector<int64_t>{32, 16, 8}}) {
+    torch::manual_seed(4);
+    QNetwork q(3, 2, hidden);
+    // Non-zero biases, so that some ReLUs are off and some on.
+    for (auto& p : q->parameters()) p.data().normal_();
+    const torch::Tensor obs = torch::randn({5, 7, 3});
+    const torch::Tensor actions = torch::rand({5, 7, 2}) * 2 - 1;
+    const torch::Tensor expected = AutogradActionGradient(q, obs, actions);
+    const torch::Tensor got = q->ActionGradient(obs, actions);
+    ASSERT_EQ(got.sizes(), expected.sizes()) << hidden.size() << " hidden layers";
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << hidden.size() << " hidden layers";
+    EXPECT_FALSE(got.requires_grad());
+  }
+}
+
+TEST(QNetworkActionGradient, TakesAMatrixOfStates) {
+  torch::manual_seed(5);
+  QNetwork q(4, 3, std::vector<int64_t>{16, 16});
+  const torch::Tensor obs = torch::randn({6, 4});
+  const torch::Tensor actions = torch::rand({6, 3}) * 2 - 1;
+  EXPECT_TRUE(torch::allclose(q->ActionGradient(obs, actions),
+                              AutogradActionGradient(q, obs, actions), 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace softq
