@@ -90,6 +90,12 @@ absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::
     if (failed.ok()) failed = (*g)->Update(t);
   });
   if (!failed.ok()) return failed;
+  // The graph draws its noise: two replays must not reuse it.
+  const softq::UpdateNoise before = (*g)->last_noise();
+  if (absl::Status s = (*g)->Update(t); !s.ok()) return s;
+  if (torch::equal(before.policy_noise, (*g)->last_noise().policy_noise)) {
+    return absl::InternalError("the CUDA graph replayed the same noise twice");
+  }
   return 1.0 / seconds;
 }
 

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
@@ -31,7 +32,12 @@ struct CudaGraphUpdate::State {
   c10::cuda::CUDAStream stream;  // warm-up and capture run here, never on the default stream
   std::optional<c10::cuda::CUDAStream> critic_stream;  // with two streams: the critic's half
   int64_t batch_size = -1;       // fixed by the first batch
-  TransitionTensors inputs;      // the graph's inputs, at fixed addresses
+  bool draws_noise = true;       // fixed by the first call: noise drawn in the graph or given
+  // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2] holding
+  // observations | actions | reward | next observations | done, so that a batch is one
+  // launch to copy in; `inputs` are views of its columns.
+  torch::Tensor packed;
+  TransitionTensors inputs;
   UpdateNoise noise;
   at::cuda::CUDAGraph graph;
   bool captured = false;
@@ -54,6 +60,12 @@ bool CudaGraphUpdate::Supported() { return true; }
 // half forks onto it and joins back (inside a capture, the fork and join are graph edges).
 void CudaGraphUpdate::StepNetworks(State& s) {
   SqlAgent& agent = *s.agent;
+  if (s.draws_noise) {
+    // In the graph: each replay draws afresh (the default CUDA generator is registered with
+    // every captured graph, which advances its offset on replay).
+    s.noise.value_actions.uniform_(-1.0, 1.0);
+    s.noise.policy_noise.normal_();
+  }
   if (!s.critic_stream.has_value()) {
     agent.StepNetworks(s.inputs, s.noise);
     return;
@@ -95,27 +107,32 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
   try {
     if (s.batch_size < 0) {
       s.batch_size = size;
-      const auto on_device = [&](const torch::Tensor& t) {
-        return torch::empty(t.sizes(), t.options().device(agent.device()));
-      };
-      s.inputs = {on_device(batch.observations), on_device(batch.actions),
-                  on_device(batch.rewards), on_device(batch.next_observations),
-                  on_device(batch.dones)};
+      s.draws_noise = noise == nullptr;
+      const int64_t o = agent.config().observation_dim, d = agent.config().action_dim;
+      s.packed = torch::empty({size, 2 * o + d + 2},
+                              torch::TensorOptions().device(agent.device()));
+      s.inputs = {s.packed.narrow(1, 0, o), s.packed.narrow(1, o, d), s.packed.select(1, o + d),
+                  s.packed.narrow(1, o + d + 1, o), s.packed.select(1, 2 * o + d + 1)};
       s.noise = agent.DrawNoise(size);
+    } else if (s.draws_noise != (noise == nullptr)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "CUDA graph update: ", s.draws_noise ? "noise given" : "no noise given",
+          "; every update must pass noise or none, as the first did (the graph ",
+          s.draws_noise ? "draws its own" : "copies it in", ")"));
     }
-    // Inputs in place: the batch copied in, the noise copied or drawn (DrawNoise's
-    // distributions).
-    s.inputs.observations.copy_(batch.observations, /*non_blocking=*/true);
-    s.inputs.actions.copy_(batch.actions, true);
-    s.inputs.rewards.copy_(batch.rewards, true);
-    s.inputs.next_observations.copy_(batch.next_observations, true);
-    s.inputs.dones.copy_(batch.dones, true);
+    // The batch in one launch: a concatenation on the device, or one asynchronous copy of
+    // the concatenation in pinned host memory (whose allocator keeps it until the copy ran).
+    const std::vector<torch::Tensor> columns = {batch.observations, batch.actions,
+                                                batch.rewards.unsqueeze(1),
+                                                batch.next_observations, batch.dones.unsqueeze(1)};
+    if (batch.observations.device() == s.packed.device()) {
+      torch::cat_out(s.packed, columns, 1);
+    } else {
+      s.packed.copy_(torch::cat(columns, 1).pin_memory(), /*non_blocking=*/true);
+    }
     if (noise != nullptr) {
       s.noise.value_actions.copy_(noise->value_actions, true);
       s.noise.policy_noise.copy_(noise->policy_noise, true);
-    } else {
-      s.noise.value_actions.uniform_(-1.0, 1.0);
-      s.noise.policy_noise.normal_();
     }
     if (!s.captured) {
       const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(s.stream.device_index());
@@ -150,6 +167,7 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
 
 struct CudaGraphUpdate::State {
   bool captured = false;
+  UpdateNoise noise;
 };
 
 bool CudaGraphUpdate::Supported() { return false; }
@@ -187,6 +205,13 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgen
 }
 
 bool CudaGraphUpdate::captured() const { return state_->captured; }
+
+UpdateNoise CudaGraphUpdate::last_noise() const {
+  return {state_->noise.value_actions.defined() ? state_->noise.value_actions.clone()
+                                                : torch::Tensor(),
+          state_->noise.policy_noise.defined() ? state_->noise.policy_noise.clone()
+                                               : torch::Tensor()};
+}
 
 absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch) {
   return Run(batch, nullptr);

@@ -3,8 +3,9 @@
 // updates/s; a captured graph replays them as one launch. The first `warmup_updates` updates
 // run eagerly on a side stream (lazy initialization such as cuBLAS workspaces must happen
 // before capture), the next one is captured on that stream and replayed; from then on each
-// update copies its batch and fresh noise into the graph's input tensors and replays. Every
-// call is one real update, the same computation as SqlAgent::Update.
+// update copies its batch into the graph's input (one launch: one packed tensor) and
+// replays, and the graph draws the noise itself. Every call is one real update, the same
+// computation as SqlAgent::Update.
 //
 // With two streams, the critic's half of the update (its loss, backward pass and Adam step)
 // runs on a second stream, concurrently with the policy's half: a small update is a chain
@@ -38,16 +39,20 @@ class CudaGraphUpdate {
   CudaGraphUpdate(const CudaGraphUpdate&) = delete;
   CudaGraphUpdate& operator=(const CudaGraphUpdate&) = delete;
 
-  // One update on `batch` (any device; pinned host memory is copied asynchronously).
-  // InvalidArgument, and no update, when its size differs from the first batch's (the
-  // graph's shapes are fixed); Internal with LibTorch's message if capture or replay fails.
+  // One update on `batch` (float32, on the agent's device or on the host, copied
+  // asynchronously). InvalidArgument, and no update, when its size differs from the first
+  // batch's (the graph's shapes are fixed); Internal with LibTorch's message if capture or
+  // replay fails.
   absl::Status Update(const TransitionTensors& batch);
-  // The same with the given noise (as SqlAgent::Update(batch, noise)), e.g. to compare
-  // with eager updates.
+  // The same with the given noise (as SqlAgent::Update(batch, noise)) copied in, e.g. to
+  // compare with eager updates. The first update decides: all pass noise or none
+  // (FailedPrecondition, and no update, otherwise).
   absl::Status Update(const TransitionTensors& batch, const UpdateNoise& noise);
 
   // Whether the graph has been captured (from update warmup_updates + 1 on).
   bool captured() const;
+  // The noise the last update used (for checks; empty before the first update).
+  UpdateNoise last_noise() const;
 
   // Whether this build can capture CUDA graphs at all.
   static bool Supported();
