@@ -16,9 +16,8 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
       return absl::InvalidArgumentError(
           absl::StrCat("--priority_exponent=", alpha, ": must be in [0, 1]"));
     }
-    // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity nodes.
     if (absl::Status s = CheckFitsInMemory(
-            capacity, sizeof(float) + 4 * sizeof(double),
+            capacity, SamplerBytesPerItem(name),
             absl::StrCat("--capacity=", capacity, ": the prioritized sampler"));
         !s.ok()) {
       return s;
@@ -27,6 +26,11 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "--sampler=", name, ": must be one of uniform, prioritized"));
+}
+
+uint64_t SamplerBytesPerItem(absl::string_view name) {
+  // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity nodes.
+  return name == "prioritized" ? sizeof(float) + 4 * sizeof(double) : 0;
 }
 
 }  // namespace softq

@@ -72,16 +72,19 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
-      MakeSampler(options.sampler, options.capacity, options.priority_exponent);
-  if (!sampler.ok()) return sampler.status();
-  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(
-      options.capacity, options.observation_dim, options.action_dim);
+  // The table first, its check counting the sampler's memory: each may fit alone while
+  // both do not, and then nothing is allocated.
+  absl::StatusOr<std::unique_ptr<Table>> table =
+      Table::Create(options.capacity, options.observation_dim, options.action_dim,
+                    SamplerBytesPerItem(options.sampler));
   if (!table.ok()) {
     return absl::Status(table.status().code(),
                         absl::StrCat("--capacity=", options.capacity, ": ",
                                      table.status().message()));
   }
+  absl::StatusOr<std::unique_ptr<Sampler>> sampler =
+      MakeSampler(options.sampler, options.capacity, options.priority_exponent);
+  if (!sampler.ok()) return sampler.status();
   return std::unique_ptr<Shard>(
       new Shard(options, *std::move(table), *std::move(sampler)));
 }

@@ -67,23 +67,27 @@ class Table {
   // `capacity` >= 1. Dimensions of 0 are fixed by the first insert; non-zero
   // ones allocate the storage now. `first_key` is the key of the first insert
   // (non-zero only on restore, and then it must be a multiple of capacity or
-  // the table must fill before wrapping).
+  // the table must fill before wrapping). `bytes_beside_per_item`: memory
+  // others keep per slot of this table (a prioritized sampler's), which its
+  // storage check counts too.
   Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
-        uint64_t first_key = 0);
+        uint64_t first_key = 0, uint64_t bytes_beside_per_item = 0);
 
   // As the constructor, but a table whose storage does not fit
   // (CheckStorageFits) is refused with that RESOURCE_EXHAUSTED instead of being
   // left for its first insert to report.
-  static absl::StatusOr<std::unique_ptr<Table>> Create(uint64_t capacity,
-                                                       uint32_t observation_dim,
-                                                       uint32_t action_dim);
+  static absl::StatusOr<std::unique_ptr<Table>> Create(
+      uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
+      uint64_t bytes_beside_per_item = 0);
 
-  // OK when the storage of such a table (with episode and step ids: `ids`) fits
-  // the memory this process may use (memory_limit.h); else RESOURCE_EXHAUSTED
-  // naming the sizes and the limit. Inserts that fix the sizes check it too.
+  // OK when the storage of such a table (with episode and step ids: `ids`),
+  // plus `bytes_beside_per_item` per slot, fits the memory this process may use
+  // (memory_limit.h); else RESOURCE_EXHAUSTED naming the sizes and the limit.
+  // Inserts that fix the sizes check it too.
   static absl::Status CheckStorageFits(uint64_t capacity,
                                        uint32_t observation_dim,
-                                       uint32_t action_dim, bool ids = false);
+                                       uint32_t action_dim, bool ids = false,
+                                       uint64_t bytes_beside_per_item = 0);
 
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
@@ -140,6 +144,7 @@ class Table {
   }
 
   const uint64_t capacity_;
+  const uint64_t bytes_beside_per_item_;
   mutable absl::Mutex mu_;
   uint32_t observation_dim_ ABSL_GUARDED_BY(mu_) = 0;  // 0 until fixed
   uint32_t action_dim_ ABSL_GUARDED_BY(mu_) = 0;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "replay/memory_limit.h"
+#include "replay/shard.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
@@ -145,6 +146,38 @@ std::string CgroupFile(const std::string& name, const std::string& contents) {
   const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
   std::ofstream(path) << contents;
   return path;
+}
+
+// A capacity whose table (observation and action of size 1: 17 bytes per item) takes ~42%
+// of this process's memory limit and a prioritized sampler (36 bytes per item) ~90%: each
+// fits alone, both do not.
+uint64_t CapacityFittingTableAndSamplerOnlyAlone() { return ProcessMemoryLimit().bytes / 40; }
+
+TEST(Table, CountsTheMemoryKeptBesideItPerItem) {
+  const uint64_t capacity = CapacityFittingTableAndSamplerOnlyAlone();
+  EXPECT_TRUE(Table::CheckStorageFits(capacity, 1, 1).ok());
+  const absl::Status both = Table::CheckStorageFits(capacity, 1, 1, /*ids=*/false, 36);
+  EXPECT_TRUE(absl::IsResourceExhausted(both)) << both;
+  EXPECT_NE(both.message().find("36 bytes per item beside it"), std::string::npos) << both;
+
+  // A table sized by its first insert counts them there, refusing the insert.
+  Table table(capacity, 0, 0, /*first_key=*/0, /*bytes_beside_per_item=*/36);
+  const absl::StatusOr<KeyRange> refused = table.Insert(MakeBatch(2, 0, 1, 1));
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(ShardCreate, RefusesATableAndPrioritizedSamplerThatFitOnlyAlone) {
+  ShardOptions options;
+  options.capacity = CapacityFittingTableAndSamplerOnlyAlone();
+  options.observation_dim = 1;
+  options.action_dim = 1;
+  options.sampler = "prioritized";
+  // Refused before either is allocated (this would otherwise commit ~90% of the memory).
+  const absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
+  ASSERT_FALSE(shard.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(shard.status())) << shard.status();
+  EXPECT_EQ(shard.status().message().find("--capacity="), 0u) << shard.status();
 }
 
 TEST(MemoryLimit, ReadsACgroupLimitAndIgnoresUnlimitedOrMissingOnes) {
