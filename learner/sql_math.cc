@@ -16,8 +16,8 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
                            const torch::Tensor& next_value, double reward_scale,
                            double discount) {
   torch::NoGradGuard no_grad;
-  // (One fused multiply-add: on a GPU each elementwise operation is a kernel launch.)
-  // (torch::rsub: `1.0 - dones` is two operations in C++, a fill and a subtraction.)
+  // One fused multiply-add (on a GPU each elementwise operation is a kernel launch), and
+  // rsub, since `1.0 - dones` in C++ is two operations (a fill and a subtraction).
   return torch::addcmul(reward_scale * rewards, torch::rsub(dones, 1.0), next_value.detach(),
                         discount);
 }
