@@ -66,11 +66,15 @@ struct CheckpointExpectation {
   uint64_t capacity = 0;         // must equal the checkpoint's
   uint32_t observation_dim = 0;  // 0: any; else must equal the checkpoint's
   uint32_t action_dim = 0;       // (with observation_dim)
+  // Memory others keep per slot of the table (a prioritized sampler's), counted
+  // with the table's storage when checking that the restored table fits.
+  uint64_t bytes_beside_per_item = 0;
 };
 
 // Reads `path`. NotFound when it does not exist; DataLoss naming the problem
 // when it is truncated, corrupted or of another format/version;
-// InvalidArgument when its capacity or dimensions are not `expected`.
+// InvalidArgument when its capacity or dimensions are not `expected`;
+// ResourceExhausted when its table would not fit this process's memory.
 absl::StatusOr<RestoredTable> ReadCheckpoint(
     const std::string& path, const CheckpointExpectation& expected);
 

@@ -91,10 +91,14 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
     const ShardOptions& options, const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Shard>> empty = Create(options);
-  if (!empty.ok()) return empty.status();
-  absl::StatusOr<RestoredTable> restored = ReadCheckpoint(
-      path, {options.capacity, options.observation_dim, options.action_dim});
+  // The options checked as Create checks them; the empty shard is not kept (its table
+  // would sit beside the restored one).
+  if (absl::StatusOr<std::unique_ptr<Shard>> empty = Create(options); !empty.ok()) {
+    return empty.status();
+  }
+  absl::StatusOr<RestoredTable> restored =
+      ReadCheckpoint(path, {options.capacity, options.observation_dim, options.action_dim,
+                            SamplerBytesPerItem(options.sampler)});
   if (!restored.ok()) return restored.status();
   const TableInfo info = restored->table->Info();
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "replay/crc32.h"
+#include "replay/memory_limit.h"
+#include "replay/sampler.h"
 #include "replay/shard.h"
 #include "tests/replay/server_fixture.h"
 
@@ -138,6 +140,31 @@ TEST(Checkpoint, AHeaderNamingAnotherTableIsRefusedBeforeAllocatingIt) {
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("observation_dim 4096"), std::string::npos)
       << r.status();
+}
+
+TEST(Checkpoint, ATableThatFitsOnlyWithoutItsSamplerIsRefusedBeforeAllocatingIt) {
+  // A small checkpoint whose header then says capacity limit / 40 (checksum made right):
+  // its table (2 + 2 + 2 + 1 floats and a byte: 29 bytes per item) fits alone, but not
+  // with a prioritized sampler's 36 bytes per item beside it.
+  const std::string path = testing::TempDir("ckpt_sampler") + "/a.ckpt";
+  ShardOptions options;
+  options.capacity = 8;
+  std::unique_ptr<Shard> shard = *Shard::Create(options);
+  ASSERT_TRUE(shard
+                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
+                  .ok());
+  ASSERT_TRUE(shard->Checkpoint(path).ok());
+  std::string data = ReadFile(path);
+  const uint64_t capacity = ProcessMemoryLimit().bytes / 40;
+  std::memcpy(&data[24], &capacity, 8);
+  const uint32_t crc = Crc32(0, data.data(), data.size() - 4);
+  std::memcpy(&data[data.size() - 4], &crc, 4);
+  WriteFile(path, data);
+  ASSERT_TRUE(Table::CheckStorageFits(capacity, 2, 2).ok());
+  const absl::StatusOr<RestoredTable> r =
+      ReadCheckpoint(path, {capacity, 0, 0, SamplerBytesPerItem("prioritized")});
+  EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("beside"), std::string::npos) << r.status();
 }
 
 TEST(Checkpoint, ReportsAMissingFileAsNotFound) {
