@@ -108,34 +108,44 @@ TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
   }
 }
 
+// The bytes of a small checkpoint (capacity 8, dimensions 2 and 2, keys [0, 5), not
+// wrapped) written at `path`.
+std::string SmallCheckpoint(const std::string& path) {
+  ShardOptions options;
+  options.capacity = 8;
+  std::unique_ptr<Shard> shard = *Shard::Create(options);
+  EXPECT_TRUE(shard
+                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
+                  .ok());
+  EXPECT_TRUE(shard->Checkpoint(path).ok());
+  return ReadFile(path);
+}
+
+// `data` with `n` bytes at `offset` (header: magic 8, version, dims, flags 4 each, then
+// capacity 8) replaced by `value` and its checksum made right again.
+std::string WithHeaderField(const std::string& data, size_t offset, const void* value,
+                            size_t n) {
+  std::string edited = data;
+  std::memcpy(&edited[offset], value, n);
+  const uint32_t crc = Crc32(0, edited.data(), edited.size() - 4);
+  std::memcpy(&edited[edited.size() - 4], &crc, 4);
+  return edited;
+}
+
 TEST(Checkpoint, AHeaderNamingAnotherTableIsRefusedBeforeAllocatingIt) {
   // Capacity 2^40 (and then dimensions 4096 x 256) with the checksum made
   // right: the reader must not try to allocate that table.
   const std::string path = testing::TempDir("ckpt_huge") + "/a.ckpt";
-  ShardOptions options;
-  options.capacity = 8;
-  std::unique_ptr<Shard> shard = *Shard::Create(options);
-  ASSERT_TRUE(shard
-                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
-                  .ok());  // not wrapped: keys [0, 5)
-  ASSERT_TRUE(shard->Checkpoint(path).ok());
-  const std::string data = ReadFile(path);
-  auto with = [&](size_t offset, const void* value, size_t n) {
-    std::string edited = data;
-    std::memcpy(&edited[offset], value, n);
-    const uint32_t crc = Crc32(0, edited.data(), edited.size() - 4);
-    std::memcpy(&edited[edited.size() - 4], &crc, 4);
-    return edited;
-  };
+  const std::string data = SmallCheckpoint(path);
   const uint64_t huge = uint64_t{1} << 40;
-  WriteFile(path, with(24, &huge, 8));  // magic 8, version, dims, flags: 4 each
+  WriteFile(path, WithHeaderField(data, 24, &huge, 8));
   absl::StatusOr<RestoredTable> r = ReadCheckpoint(path, {8});
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("capacity 1099511627776"), std::string::npos)
       << r.status();
 
   const uint32_t dims[2] = {4096, 256};
-  WriteFile(path, with(12, dims, 8));
+  WriteFile(path, WithHeaderField(data, 12, dims, 8));
   r = ReadCheckpoint(path, {8, 2, 2});
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("observation_dim 4096"), std::string::npos)
@@ -143,23 +153,11 @@ TEST(Checkpoint, AHeaderNamingAnotherTableIsRefusedBeforeAllocatingIt) {
 }
 
 TEST(Checkpoint, ATableThatFitsOnlyWithoutItsSamplerIsRefusedBeforeAllocatingIt) {
-  // A small checkpoint whose header then says capacity limit / 40 (checksum made right):
-  // its table (2 + 2 + 2 + 1 floats and a byte: 29 bytes per item) fits alone, but not
-  // with a prioritized sampler's 36 bytes per item beside it.
+  // The header says capacity limit / 40: the table (2 + 2 + 2 + 1 floats and a byte: 29
+  // bytes per item) fits alone, but not with a prioritized sampler's 36 bytes per item.
   const std::string path = testing::TempDir("ckpt_sampler") + "/a.ckpt";
-  ShardOptions options;
-  options.capacity = 8;
-  std::unique_ptr<Shard> shard = *Shard::Create(options);
-  ASSERT_TRUE(shard
-                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
-                  .ok());
-  ASSERT_TRUE(shard->Checkpoint(path).ok());
-  std::string data = ReadFile(path);
   const uint64_t capacity = ProcessMemoryLimit().bytes / 40;
-  std::memcpy(&data[24], &capacity, 8);
-  const uint32_t crc = Crc32(0, data.data(), data.size() - 4);
-  std::memcpy(&data[data.size() - 4], &crc, 4);
-  WriteFile(path, data);
+  WriteFile(path, WithHeaderField(SmallCheckpoint(path), 24, &capacity, 8));
   ASSERT_TRUE(Table::CheckStorageFits(capacity, 2, 2).ok());
   const absl::StatusOr<RestoredTable> r =
       ReadCheckpoint(path, {capacity, 0, 0, SamplerBytesPerItem("prioritized")});
