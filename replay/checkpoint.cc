@@ -267,14 +267,11 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
     r.Get(&n);
     per_actor[id] = n;
   }
-  if (absl::Status s = Table::CheckStorageFits(capacity, od, ad, /*ids=*/false,
-                                              expectation.bytes_beside_per_item);
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<std::unique_ptr<Table>> table =
+      Table::Create(capacity, od, ad, oldest, expectation.bytes_beside_per_item);
+  if (!table.ok()) return table.status();
   RestoredTable restored;
-  restored.table = std::make_unique<Table>(capacity, od, ad, oldest,
-                                           expectation.bytes_beside_per_item);
+  restored.table = *std::move(table);
   restored.samples_total = samples_total;
   if (flags & kHasPriorities) restored.priorities.reserve(count);
   constexpr uint64_t kChunk = 4096;

@@ -28,6 +28,32 @@ absl::Status CheckPriorities(const char* field,
   return absl::OkStatus();
 }
 
+// The checks of `options` that need no allocation.
+absl::Status CheckOptions(const ShardOptions& options) {
+  if (options.capacity < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--capacity=", options.capacity, ": must be at least 1"));
+  }
+  if ((options.observation_dim == 0) != (options.action_dim == 0) ||
+      options.observation_dim > kMaxObservationDim ||
+      options.action_dim > kMaxActionDim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--observation_dim=", options.observation_dim,
+        " --action_dim=", options.action_dim,
+        ": both 0 (fixed by the first insert) or both set, at most ",
+        kMaxObservationDim, " and ", kMaxActionDim));
+  }
+  return RateLimiter::Validate(options.rate_limiter, options.capacity);
+}
+
+// `s`, its message led by the flag that sized the table when it says the table does
+// not fit.
+absl::Status NamingCapacity(const absl::Status& s, uint64_t capacity) {
+  if (!absl::IsResourceExhausted(s)) return s;
+  return absl::ResourceExhaustedError(
+      absl::StrCat("--capacity=", capacity, ": ", s.message()));
+}
+
 }  // namespace
 
 uint64_t ResidentBytes() {
@@ -54,34 +80,13 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
     const ShardOptions& options) {
-  if (options.capacity < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--capacity=", options.capacity, ": must be at least 1"));
-  }
-  if ((options.observation_dim == 0) != (options.action_dim == 0) ||
-      options.observation_dim > kMaxObservationDim ||
-      options.action_dim > kMaxActionDim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--observation_dim=", options.observation_dim,
-        " --action_dim=", options.action_dim,
-        ": both 0 (fixed by the first insert) or both set, at most ",
-        kMaxObservationDim, " and ", kMaxActionDim));
-  }
-  if (absl::Status s =
-          RateLimiter::Validate(options.rate_limiter, options.capacity);
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   // The table first, its check counting the sampler's memory: each may fit alone while
   // both do not, and then nothing is allocated.
   absl::StatusOr<std::unique_ptr<Table>> table =
       Table::Create(options.capacity, options.observation_dim, options.action_dim,
-                    SamplerBytesPerItem(options.sampler));
-  if (!table.ok()) {
-    return absl::Status(table.status().code(),
-                        absl::StrCat("--capacity=", options.capacity, ": ",
-                                     table.status().message()));
-  }
+                    /*first_key=*/0, SamplerBytesPerItem(options.sampler));
+  if (!table.ok()) return NamingCapacity(table.status(), options.capacity);
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
   if (!sampler.ok()) return sampler.status();
@@ -91,15 +96,12 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
     const ShardOptions& options, const std::string& path) {
-  // The options checked as Create checks them; the empty shard is not kept (its table
-  // would sit beside the restored one).
-  if (absl::StatusOr<std::unique_ptr<Shard>> empty = Create(options); !empty.ok()) {
-    return empty.status();
-  }
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  // The table first, its check counting the sampler's memory, as in Create.
   absl::StatusOr<RestoredTable> restored =
       ReadCheckpoint(path, {options.capacity, options.observation_dim, options.action_dim,
                             SamplerBytesPerItem(options.sampler)});
-  if (!restored.ok()) return restored.status();
+  if (!restored.ok()) return NamingCapacity(restored.status(), options.capacity);
   const TableInfo info = restored->table->Info();
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);

@@ -42,8 +42,9 @@ Table::Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
 absl::StatusOr<std::unique_ptr<Table>> Table::Create(uint64_t capacity,
                                                      uint32_t observation_dim,
                                                      uint32_t action_dim,
+                                                     uint64_t first_key,
                                                      uint64_t bytes_beside_per_item) {
-  auto table = std::make_unique<Table>(capacity, 0, 0, /*first_key=*/0, bytes_beside_per_item);
+  auto table = std::make_unique<Table>(capacity, 0, 0, first_key, bytes_beside_per_item);
   if (observation_dim > 0 && action_dim > 0) {
     absl::MutexLock lock(&table->mu_);
     if (absl::Status s = table->AllocateLocked(observation_dim, action_dim, /*ids=*/false);

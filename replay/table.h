@@ -78,7 +78,7 @@ class Table {
   // left for its first insert to report.
   static absl::StatusOr<std::unique_ptr<Table>> Create(
       uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
-      uint64_t bytes_beside_per_item = 0);
+      uint64_t first_key = 0, uint64_t bytes_beside_per_item = 0);
 
   // OK when the storage of such a table (with episode and step ids: `ids`),
   // plus `bytes_beside_per_item` per slot, fits the memory this process may use
