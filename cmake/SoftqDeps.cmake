@@ -173,6 +173,39 @@ if(SOFTQ_CUDA_GRAPHS STREQUAL "ON" AND NOT _softq_graphs)
 endif()
 message(STATUS "softq: CUDA graphs ${_softq_graphs} (SOFTQ_CUDA_GRAPHS=${SOFTQ_CUDA_GRAPHS})")
 
+# --- Fused CUDA kernels (learner/stein_kernel.cu) ---------------------------------------------
+# Compiled by nvcc, with the CUDA runtime linked statically (as NCCL does: kernels launch on
+# LibTorch's streams, which CUDA graphs capture). They need what the CUDA graph code needs
+# (the headers, a CUDA LibTorch) and a working CUDA compiler; check_language tries it first,
+# so a host whose nvcc cannot build gets the ATen path, not a failed configure.
+set(SOFTQ_CUDA_KERNELS AUTO CACHE STRING
+    "Fused CUDA kernels: AUTO (with CUDA graphs, when a CUDA compiler works), ON, OFF")
+set(SOFTQ_CUDA_KERNELS_ON OFF)
+if(_softq_graphs AND NOT SOFTQ_CUDA_KERNELS STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # The GPU of the building host (CMake >= 3.24), else Hopper (H100, H200).
+      if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
+        set(CMAKE_CUDA_ARCHITECTURES native)
+      else()
+        set(CMAKE_CUDA_ARCHITECTURES 90)
+      endif()
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(SOFTQ_CUDA_KERNELS_ON ON)
+  endif()
+endif()
+if(SOFTQ_CUDA_KERNELS STREQUAL "ON" AND NOT SOFTQ_CUDA_KERNELS_ON)
+  message(FATAL_ERROR "softq: SOFTQ_CUDA_KERNELS=ON, but CUDA graphs are off or no CUDA "
+                      "compiler works")
+endif()
+message(STATUS "softq: fused CUDA kernels ${SOFTQ_CUDA_KERNELS_ON} (SOFTQ_CUDA_KERNELS="
+               "${SOFTQ_CUDA_KERNELS}; CUDA compiler ${CMAKE_CUDA_COMPILER_VERSION}; "
+               "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+
 # The C++ standard: 17 (the project's), or 20 when LibTorch's headers demand it (2.x releases
 # from about 2.12 on #error in ATen/ATen.h below C++20). The sources compile as either.
 set(SOFTQ_CXX_STANDARD "" CACHE STRING "C++ standard; empty: 17, or 20 if LibTorch needs it")

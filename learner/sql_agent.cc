@@ -50,6 +50,7 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
           SamplingNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
       q_optimizer_(q_->parameters(), config.q_learning_rate),
       policy_optimizer_(policy_->parameters(), config.policy_learning_rate) {
+  one_ = torch::ones({}, torch::TensorOptions().device(device));
   CopyParameters(*q_, *q_target_);
   CopyParameters(*policy_, *policy_target_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
@@ -96,16 +97,16 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
   }
   const torch::Tensor q = q_->forward(batch.observations, batch.actions);
   if (metrics != nullptr) {
-    metrics->mean_q = q.detach().mean();
-    metrics->mean_target = target.mean();
+    metrics->q = q.detach();
+    metrics->target = target;
   }
   return sql::CriticLoss(q, target);
 }
 
-torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
+AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth, bool one_forward_pass) {
+                                bool one_forward_pass) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
@@ -126,50 +127,66 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
     updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
   }
   const torch::Tensor grad_log_p = score(obs_fixed, fixed);
-  const torch::Tensor particles = updated.detach();
-  const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(fixed, particles);
-  const torch::Tensor direction = sql::SteinDirection(kernel, fixed, particles, grad_log_p);
-  if (bandwidth != nullptr) *bandwidth = kernel.bandwidth.mean();
-  return sql::SvgdSurrogateLoss(updated, direction);
+  sql::SvgdGradient gradient = sql::SvgdLossGradient(fixed, updated.detach(), grad_log_p);
+  return {std::move(updated), std::move(gradient.loss_gradient), std::move(gradient.bandwidth)};
+}
+
+torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
+                                const torch::Tensor& observations,
+                                const torch::Tensor& policy_noise, double update_ratio,
+                                torch::Tensor* bandwidth, bool one_forward_pass) {
+  const AmortizedSvgdStep step =
+      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, one_forward_pass);
+  if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
+  // (A dot product: one operation where multiplying and summing are two.)
+  return torch::dot(step.loss_gradient.reshape({-1}), step.updated.reshape({-1}));
+}
+
+namespace {
+
+double Mean(const torch::Tensor& t) { return t.defined() ? t.mean().item<double>() : 0.0; }
+
+}  // namespace
+
+UpdateMetrics ReduceMetrics(const UpdateMetricTensors& m) {
+  UpdateMetrics out;
+  out.critic_loss = Mean(m.critic_loss);
+  out.mean_q = Mean(m.q);
+  out.mean_target = Mean(m.target);
+  if (m.policy_loss.defined()) {
+    out.policy_surrogate = m.policy_loss.item<double>();
+  } else if (m.svgd_particles.defined()) {
+    out.policy_surrogate = torch::dot(m.svgd_loss_gradient.reshape({-1}),
+                                      m.svgd_particles.reshape({-1}))
+                               .item<double>();
+  }
+  out.kernel_bandwidth = Mean(m.kernel_bandwidth);
+  return out;
+}
+
+Score SqlAgent::SoftQScore() {
+  QNetwork& q = q_;
+  return [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
+    return sql::SquashedScore(q->ActionGradient(obs, actions), actions);
+  };
+}
+
+torch::Tensor SqlAgent::DdpgPolicyLoss(const torch::Tensor& observations) {
+  return -q_->forward(observations, DeterministicAction(policy_, observations)).mean();
 }
 
 torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
-                                        const torch::Tensor& policy_noise,
-                                        UpdateMetricTensors* metrics) {
-  if (config_.algorithm == Algorithm::kDdpg) {
-    torch::Tensor loss =
-        -q_->forward(observations, DeterministicAction(policy_, observations)).mean();
-    if (metrics != nullptr) {
-      metrics->policy_surrogate = loss.detach();
-      metrics->kernel_bandwidth = torch::zeros({}, loss.options());
-    }
-    return loss;
-  }
-  QNetwork& q = q_;
-  const Score score = [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
-    return sql::SquashedScore(q->ActionGradient(obs, actions), actions);
-  };
-  torch::Tensor bandwidth;
-  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass.
-  torch::Tensor surrogate =
-      AmortizedSvgdLoss(policy_, score, observations, policy_noise, config_.kernel_update_ratio,
-                        &bandwidth, /*one_forward_pass=*/device_.is_cuda());
-  if (metrics != nullptr) {
-    metrics->policy_surrogate = surrogate.detach();
-    metrics->kernel_bandwidth = bandwidth;
-  }
-  return surrogate;
+                                        const torch::Tensor& policy_noise) {
+  if (config_.algorithm == Algorithm::kDdpg) return DdpgPolicyLoss(observations);
+  return AmortizedSvgdLoss(policy_, SoftQScore(), observations, policy_noise,
+                           config_.kernel_update_ratio, nullptr, device_.is_cuda());
 }
 
 void SqlAgent::Update(const TransitionTensors& batch) {
   Update(batch, DrawNoise(batch.observations.size(0)));
 }
 
-UpdateMetrics SqlAgent::LastMetrics() const {
-  auto value = [](const torch::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
-  return {value(last_.critic_loss), value(last_.mean_q), value(last_.mean_target),
-          value(last_.policy_surrogate), value(last_.kernel_bandwidth)};
-}
+UpdateMetrics SqlAgent::LastMetrics() const { return ReduceMetrics(last_); }
 
 void SqlAgent::Update(const TransitionTensors& batch, const UpdateNoise& noise) {
   StepNetworks(BatchOnDevice(batch), noise);
@@ -197,7 +214,22 @@ void SqlAgent::StepNetworks(const TransitionTensors& batch, const UpdateNoise& n
 
 void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
   policy_optimizer_.ZeroGrad();
-  PolicySurrogate(batch.observations, noise.policy_noise, &last_).backward();
+  if (config_.algorithm == Algorithm::kDdpg) {
+    const torch::Tensor loss = DdpgPolicyLoss(batch.observations);
+    last_.policy_loss = loss.detach();
+    last_.kernel_bandwidth = torch::Tensor();
+    loss.backward(one_);
+    return;
+  }
+  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass, and
+  // the backward pass seeded with the surrogate's gradient (no surrogate, no scalar seed).
+  const AmortizedSvgdStep step =
+      AmortizedSvgd(policy_, SoftQScore(), batch.observations, noise.policy_noise,
+                    config_.kernel_update_ratio, /*one_forward_pass=*/device_.is_cuda());
+  last_.svgd_particles = step.updated.detach();
+  last_.svgd_loss_gradient = step.loss_gradient;
+  last_.kernel_bandwidth = step.bandwidth;
+  step.updated.backward(step.loss_gradient);
 }
 
 void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
@@ -205,7 +237,7 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise
   // parameters: dropped here.
   q_optimizer_.ZeroGrad();
   torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
-  critic.backward();
+  critic.backward(one_);
   last_.critic_loss = critic.detach();
 }
 

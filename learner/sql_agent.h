@@ -56,11 +56,18 @@ struct UpdateMetrics {
   double kernel_bandwidth = 0;
 };
 
-// The same, as 0-d tensors on the agent's device: recording them costs no device-to-host
-// copy, so an update never waits for the GPU; reading them (LastMetrics) does.
+// What an update leaves for those scalars, on the agent's device and unreduced: views of
+// its own results, so recording them launches nothing (in a CUDA graph, no kernel per
+// update); ReduceMetrics reduces them and synchronizes with the device. Undefined: 0.
 struct UpdateMetricTensors {
-  torch::Tensor critic_loss, mean_q, mean_target, policy_surrogate, kernel_bandwidth;
+  torch::Tensor critic_loss;  // 0-d
+  torch::Tensor q, target;    // [B]: mean_q, mean_target
+  // The policy's objective: 0-d under kDdpg; under kSql the surrogate
+  // sum(svgd_loss_gradient * svgd_particles) (AmortizedSvgd).
+  torch::Tensor policy_loss, svgd_particles, svgd_loss_gradient;
+  torch::Tensor kernel_bandwidth;  // [B]: its mean
 };
+UpdateMetrics ReduceMetrics(const UpdateMetricTensors& metrics);
 
 // The random draws of one update: value_actions [M, D] uniform in [-1, 1] (shared by the
 // batch, as in the reference), policy_noise [B, K, D] standard normal.
@@ -68,6 +75,11 @@ struct UpdateNoise {
   torch::Tensor value_actions;
   torch::Tensor policy_noise;
 };
+
+// Score of the target: the gradient of its log-density with respect to the actions, at
+// actions [B, Kf, D] (no autograd graph) for observations [B, Kf, O]: returns [B, Kf, D].
+using Score = std::function<torch::Tensor(const torch::Tensor& observations,
+                                          const torch::Tensor& actions)>;
 
 class SqlAgent {
  public:
@@ -88,8 +100,17 @@ class SqlAgent {
   // noise [B, K, D]; under kDdpg -mean Q(s, f_phi(0; s)) (noise unused). Gradients may reach
   // q()'s parameters under kDdpg: Update() clears them before the critic's backward pass.
   torch::Tensor PolicySurrogate(const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise,
-                                UpdateMetricTensors* metrics = nullptr);
+                                const torch::Tensor& policy_noise);
+
+  // StepNetworks' two halves before the optimizer steps (Update runs them in this order):
+  // each sets its network's gradients (the policy's, then Q's) and records its metrics.
+  // They see the same pre-update parameters and are independent on the device: the policy's
+  // reads Q's parameters and writes the policy's gradients; the critic's reads them too and
+  // writes Q's gradients (dropping any the policy's left under kDdpg). So they may run
+  // concurrently (CudaGraphUpdate's two streams) as long as Q's step waits for the policy's
+  // half.
+  void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
 
   QNetwork& q() { return q_; }
   QNetwork& q_target() { return q_target_; }
@@ -115,13 +136,11 @@ class SqlAgent {
   // metric tensors. No host synchronization and no host state that changes from call to
   // call, so a CUDA graph can capture it.
   void StepNetworks(const TransitionTensors& device_batch, const UpdateNoise& noise);
-  // StepNetworks' two halves before the optimizer steps, in this order. They see the same
-  // pre-update parameters and are independent on the device: the policy's reads Q's
-  // parameters and writes the policy's gradients; the critic's reads them too and writes Q's
-  // gradients (dropping any the policy's left under kDdpg). So they may run concurrently
-  // (CudaGraphUpdate's two streams) as long as Q's step waits for the policy's half.
-  void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
-  void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  // The score of the policy's target under kSql: Q's action gradient plus the squashing's
+  // log-Jacobian term (sql::SquashedScore).
+  Score SoftQScore();
+  // kDdpg's policy objective, -mean Q(s, f_phi(0; s)).
+  torch::Tensor DdpgPolicyLoss(const torch::Tensor& observations);
   // The host part: counts the update and refreshes the target networks when due.
   void FinishUpdate();
 
@@ -135,21 +154,29 @@ class SqlAgent {
   FlatAdam policy_optimizer_;
   int64_t step_ = 0;
   UpdateMetricTensors last_;
+  torch::Tensor one_;  // 1, the seed of the backward passes (saves a fill per pass)
 };
 
-// Score of the target: the gradient of its log-density with respect to the actions, at
-// actions [B, Kf, D] (no autograd graph) for observations [B, Kf, O]: returns [B, Kf, D].
-using Score = std::function<torch::Tensor(const torch::Tensor& observations,
-                                          const torch::Tensor& actions)>;
-
-// The amortized SVGD surrogate: draws K = policy_noise.size(1) actions per observation from
-// `policy`, splits them into fixed (the first K - int(K * update_ratio), no gradient) and
-// updated particles, and returns -sum(stop_grad(Delta) * updated) with Delta the Stein
-// direction toward the target whose score is `score`. Its gradient flows into `policy`
-// only. `bandwidth`, if given, receives the mean kernel bandwidth (a 0-d tensor). The fixed
+// Amortized SVGD: draws K = policy_noise.size(1) actions per observation from `policy`,
+// splits them into fixed (the first K - int(K * update_ratio), no gradient) and updated
+// particles, and returns the updated ones (with their graph into `policy`) with the Stein
+// direction Delta toward the target whose score is `score`, as the gradient of the
+// surrogate -sum(stop_grad(Delta) * updated) with respect to them:
+// `updated.backward(loss_gradient)` gives the surrogate's gradients on `policy`. The fixed
 // particles are drawn in a forward pass of their own without a graph (less arithmetic), or
 // with `one_forward_pass` in one pass with the updated ones (fewer operations, as a GPU
-// prefers): the same loss and gradients.
+// prefers): the same numbers.
+struct AmortizedSvgdStep {
+  torch::Tensor updated;        // [B, Ky, D]
+  torch::Tensor loss_gradient;  // -Delta, [B, Ky, D], no graph
+  torch::Tensor bandwidth;      // the kernel's h per state, [B]
+};
+AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
+                                const torch::Tensor& observations,
+                                const torch::Tensor& policy_noise, double update_ratio,
+                                bool one_forward_pass = false);
+// The surrogate itself, sum(loss_gradient * updated) (a scalar whose gradient flows into
+// `policy` only); `bandwidth`, if given, receives the mean kernel bandwidth (0-d).
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,

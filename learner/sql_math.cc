@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "learner/fused_stein.h"
+
 namespace softq::sql {
 
 torch::Tensor SoftValue(const torch::Tensor& q_particles, int64_t action_dim) {
@@ -54,7 +56,8 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& upd
 }
 
 torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed,
-                             const torch::Tensor& updated, const torch::Tensor& grad_log_p) {
+                             const torch::Tensor& updated, const torch::Tensor& grad_log_p,
+                             double scale) {
   torch::NoGradGuard no_grad;
   // Summing the kernel's gradient over j in closed form (no [B, Kx, Ky, D] tensor):
   //   sum_j grad_{x_j} kappa_ji = -2/h (sum_j kappa_ji x_j - y_i sum_j kappa_ji), so
@@ -65,13 +68,17 @@ torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed
   const torch::Tensor pulled = torch::addcdiv(grad_log_p, fixed, h.unsqueeze(-1), -2.0);
   const torch::Tensor weight = kernel.kappa.sum(1) / h;  // [B, Ky]: colsum(kappa) / h
   return torch::baddbmm(updated * weight.unsqueeze(-1), kernel.kappa.transpose(1, 2), pulled,
-                        /*beta=*/2.0 / k_fixed, /*alpha=*/1.0 / k_fixed);
+                        /*beta=*/2.0 * scale / k_fixed, /*alpha=*/scale / k_fixed);
 }
 
-torch::Tensor SvgdSurrogateLoss(const torch::Tensor& updated_actions,
-                                const torch::Tensor& direction) {
-  // (A dot product: one operation where multiplying and summing are two.)
-  return -torch::dot(direction.detach().reshape({-1}), updated_actions.reshape({-1}));
+SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
+                              const torch::Tensor& grad_log_p) {
+  if (FusedSteinSupports(fixed, updated, grad_log_p)) {
+    FusedStein fused = FusedSteinDirection(fixed, updated, grad_log_p, /*scale=*/-1.0);
+    return {std::move(fused.direction), std::move(fused.bandwidth)};
+  }
+  const RbfKernel kernel = AdaptiveRbfKernel(fixed, updated);
+  return {SteinDirection(kernel, fixed, updated, grad_log_p, /*scale=*/-1.0), kernel.bandwidth};
 }
 
 }  // namespace softq::sql

@@ -41,14 +41,23 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& upd
 // between `fixed` x [B, Kx, D] and `updated` y [B, Ky, D]:
 //   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j} kappa(x_j, y_i) ],
 // grad_{x_j} kappa(x_j, y_i) = -2 (x_j - y_i) / h * kappa(x_j, y_i). `grad_log_p` is
-// [B, Kx, D]; returns [B, Ky, D]. No gradient flows through it.
+// [B, Kx, D]; returns scale * Delta, [B, Ky, D]. No gradient flows through it.
 torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed,
-                             const torch::Tensor& updated, const torch::Tensor& grad_log_p);
+                             const torch::Tensor& updated, const torch::Tensor& grad_log_p,
+                             double scale = 1.0);
 
-// Amortized SVGD surrogate: -sum(stop_grad(direction) * updated_actions). Its gradient with
-// respect to the sampling network's parameters moves the updated particles along `direction`.
-torch::Tensor SvgdSurrogateLoss(const torch::Tensor& updated_actions,
-                                const torch::Tensor& direction);
+// The amortized SVGD surrogate's gradient with respect to the updated particles:
+// d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the adaptive kernel above.
+// `updated.backward(loss_gradient)` then gives the surrogate's parameter gradients without
+// forming the surrogate. Uses one fused CUDA kernel where FusedSteinSupports() says so (a
+// build with SOFTQ_CUDA_KERNELS), the operations above otherwise: the same numbers up to
+// float rounding.
+struct SvgdGradient {
+  torch::Tensor loss_gradient;  // -Delta, [B, Ky, D]
+  torch::Tensor bandwidth;      // h, [B]
+};
+SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
+                              const torch::Tensor& grad_log_p);
 
 }  // namespace softq::sql
 

@@ -58,12 +58,11 @@ int main(int argc, char** argv) {
 
   const softq::TransitionTensors batch = RandomBatch(64);
   const softq::UpdateNoise noise = agent.DrawNoise(64);
-  agent.q()->zero_grad();
-  agent.policy()->zero_grad();
-  const torch::Tensor critic = agent.CriticLoss(batch, noise.value_actions);
-  critic.backward();
-  const torch::Tensor surrogate = agent.PolicySurrogate(batch.observations, noise.policy_noise);
-  surrogate.backward();
+  // The update's own path to its gradients (what Update runs before the optimizer steps),
+  // and the losses as its metrics report them.
+  agent.PolicyGradients(batch, noise);
+  agent.CriticGradients(batch, noise);
+  const softq::UpdateMetrics metrics = agent.LastMetrics();
 
   std::ofstream out(argv[1]);
   Write(out, "cfg.reward_scale", torch::tensor({config.reward_scale}));
@@ -80,8 +79,8 @@ int main(int argc, char** argv) {
   Write(out, "batch.dones", batch.dones);
   Write(out, "noise.value_actions", noise.value_actions);
   Write(out, "noise.policy_noise", noise.policy_noise);
-  Write(out, "out.critic_loss", critic);
-  Write(out, "out.policy_surrogate", surrogate);
+  Write(out, "out.critic_loss", torch::tensor(metrics.critic_loss));
+  Write(out, "out.policy_surrogate", torch::tensor(metrics.policy_surrogate));
   WriteModule(out, "q", *agent.q(), true);
   WriteModule(out, "policy", *agent.policy(), true);
   out.close();

@@ -110,6 +110,44 @@ TEST(SteinDirection, MatchesTheDefiningSum) {
   }
 }
 
+TEST(SvgdLossGradient, IsTheNegatedSteinDirectionWithItsBandwidth) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({3, 6, 2});
+  const torch::Tensor y = torch::randn({3, 5, 2});
+  const torch::Tensor g = torch::randn({3, 6, 2});
+  const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, y);
+  const sql::SvgdGradient gradient = sql::SvgdLossGradient(x, y, g);
+  EXPECT_TRUE(torch::allclose(gradient.loss_gradient, -sql::SteinDirection(k, x, y, g)));
+  EXPECT_TRUE(torch::equal(gradient.bandwidth, k.bandwidth));
+}
+
+TEST(AmortizedSvgd, BackwardFromTheLossGradientGivesTheSurrogatesGradients) {
+  torch::manual_seed(5);
+  SamplingNetwork policy(1, 2, std::vector<int64_t>{16, 16});
+  const Score gaussian = [](const torch::Tensor&, const torch::Tensor& a) { return -4.0 * a; };
+  const torch::Tensor obs = torch::randn({4, 1});
+  const torch::Tensor noise = torch::randn({4, 8, 2});
+  const auto gradients = [&](bool from_surrogate) {
+    for (torch::Tensor& p : policy->parameters()) p.mutable_grad().reset();
+    if (from_surrogate) {
+      AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5).backward();
+    } else {
+      const AmortizedSvgdStep step = AmortizedSvgd(policy, gaussian, obs, noise, 0.5);
+      EXPECT_FALSE(step.loss_gradient.requires_grad());
+      step.updated.backward(step.loss_gradient);
+    }
+    std::vector<torch::Tensor> out;
+    for (const torch::Tensor& p : policy->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  const std::vector<torch::Tensor> surrogate = gradients(true), seeded = gradients(false);
+  ASSERT_EQ(surrogate.size(), seeded.size());
+  for (size_t i = 0; i < seeded.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(seeded[i], surrogate[i], 1e-5, 1e-7)) << "parameter " << i;
+  }
+  EXPECT_GT(seeded[0].abs().sum().item<double>(), 0.0);
+}
+
 TEST(AmortizedSvgd, OneForwardPassGivesTheSameLossAndGradients) {
   torch::manual_seed(6);
   SamplingNetwork policy(1, 2, std::vector<int64_t>{16, 16});

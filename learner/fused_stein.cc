@@ -1,0 +1,83 @@
+#include "learner/fused_stein.h"
+
+#include <cmath>
+
+#if SOFTQ_CUDA_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "learner/stein_block.h"
+#include "learner/stein_kernel.h"
+#endif
+
+namespace softq::sql {
+
+#if SOFTQ_CUDA_KERNELS
+
+namespace {
+
+// Rows of `t` [B, K, D] are contiguous: a state's particles are K rows D floats apart.
+bool RowsContiguous(const torch::Tensor& t) {
+  return t.dim() == 3 && t.stride(2) == 1 && (t.size(1) <= 1 || t.stride(1) == t.size(2));
+}
+
+}  // namespace
+
+bool FusedSteinSupports(const torch::Tensor& fixed, const torch::Tensor& updated,
+                        const torch::Tensor& grad_log_p) {
+  for (const torch::Tensor* t : {&fixed, &updated, &grad_log_p}) {
+    if (!t->is_cuda() || t->scalar_type() != torch::kFloat32 || !RowsContiguous(*t) ||
+        t->device() != fixed.device()) {
+      return false;
+    }
+  }
+  const int64_t b = fixed.size(0), kx = fixed.size(1), ky = updated.size(1), d = fixed.size(2);
+  if (kx < 2 || ky < 1 || d < 1 || updated.size(0) != b || updated.size(2) != d ||
+      grad_log_p.sizes() != fixed.sizes() || b > (1 << 30)) {
+    return false;
+  }
+  return static_cast<int64_t>(sizeof(float)) * (kx * ky + kx * d + 1) <=
+         stein::kMaxScratchBytes;
+}
+
+FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& updated,
+                               const torch::Tensor& grad_log_p, double scale) {
+  TORCH_CHECK(FusedSteinSupports(fixed, updated, grad_log_p),
+              "FusedSteinDirection: tensors it does not take (FusedSteinSupports)");
+  const int64_t b = fixed.size(0), kx = fixed.size(1), ky = updated.size(1), d = fixed.size(2);
+  FusedStein out{torch::empty({b, ky, d}, fixed.options()), torch::empty({b}, fixed.options())};
+  stein::LaunchArgs args{};
+  args.batch = static_cast<int>(b);
+  args.kx = static_cast<int>(kx);
+  args.ky = static_cast<int>(ky);
+  args.d = static_cast<int>(d);
+  args.fixed = fixed.data_ptr<float>();
+  args.fixed_batch_stride = fixed.stride(0);
+  args.updated = updated.data_ptr<float>();
+  args.updated_batch_stride = updated.stride(0);
+  args.grad_log_p = grad_log_p.data_ptr<float>();
+  args.grad_batch_stride = grad_log_p.stride(0);
+  args.direction = out.direction.data_ptr<float>();
+  args.bandwidth = out.bandwidth.data_ptr<float>();
+  args.scale = static_cast<float>(scale);
+  args.negative_inverse_log_kx = static_cast<float>(-1.0 / std::log(static_cast<double>(kx)));
+  const char* error = stein::LaunchSteinDirection(
+      args, c10::cuda::getCurrentCUDAStream(fixed.device().index()).stream());
+  TORCH_CHECK(error == nullptr, "FusedSteinDirection: kernel launch failed: ", error);
+  return out;
+}
+
+#else  // !SOFTQ_CUDA_KERNELS
+
+bool FusedSteinSupports(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
+  return false;
+}
+
+FusedStein FusedSteinDirection(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                               double) {
+  TORCH_CHECK(false, "FusedSteinDirection: this build has no CUDA kernels (SOFTQ_CUDA_KERNELS)");
+  return {};
+}
+
+#endif  // SOFTQ_CUDA_KERNELS
+
+}  // namespace softq::sql

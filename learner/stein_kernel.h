@@ -1,0 +1,37 @@
+// The fused Stein direction kernel's launcher (learner/stein_kernel.cu, built with nvcc by
+// CMake when SOFTQ_CUDA_KERNELS is on; see learner/fused_stein.h for the tensor-level API).
+// No CUDA or LibTorch types here, so plain C++ callers need no CUDA headers.
+#ifndef SOFTQ_LEARNER_STEIN_KERNEL_H_
+#define SOFTQ_LEARNER_STEIN_KERNEL_H_
+
+#include <cstdint>
+
+namespace softq::stein {
+
+// Float32 device pointers; state b's particles start at fixed + b * fixed_batch_stride (and
+// likewise for the others), each state's rows contiguous, `d` floats apart.
+struct LaunchArgs {
+  int batch, kx, ky, d;
+  const float* fixed;
+  int64_t fixed_batch_stride;
+  const float* updated;
+  int64_t updated_batch_stride;
+  const float* grad_log_p;
+  int64_t grad_batch_stride;
+  float* direction;  // [batch, ky, d], contiguous
+  float* bandwidth;  // [batch]
+  float scale;
+  float negative_inverse_log_kx;
+};
+
+// The most shared memory one state's block may use, and the most threads it runs.
+constexpr int kMaxScratchBytes = 48 * 1024;
+constexpr int kMaxBlockThreads = 256;
+
+// Launches one block per state on `stream` (a cudaStream_t). Returns nullptr, or the CUDA
+// runtime's message for a launch that failed.
+const char* LaunchSteinDirection(const LaunchArgs& args, void* stream);
+
+}  // namespace softq::stein
+
+#endif  // SOFTQ_LEARNER_STEIN_KERNEL_H_

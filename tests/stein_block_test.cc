@@ -1,0 +1,113 @@
+// The fused CUDA kernel's arithmetic (learner/stein_block.h), run on the CPU one logical
+// thread at a time, against the ATen operations it replaces (sql::AdaptiveRbfKernel and
+// sql::SteinDirection).
+#include "learner/stein_block.h"
+
+#include <cmath>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "learner/sql_math.h"
+
+namespace softq {
+namespace {
+
+struct BlockResult {
+  torch::Tensor direction;  // [B, Ky, D]
+  torch::Tensor bandwidth;  // [B]
+};
+
+// Runs the block of every state on the host.
+BlockResult RunBlocks(const torch::Tensor& fixed, const torch::Tensor& updated,
+                      const torch::Tensor& grad_log_p, double scale) {
+  const int b = static_cast<int>(fixed.size(0)), kx = static_cast<int>(fixed.size(1)),
+            ky = static_cast<int>(updated.size(1)), d = static_cast<int>(fixed.size(2));
+  const torch::Tensor x = fixed.contiguous(), y = updated.contiguous(), g = grad_log_p.contiguous();
+  BlockResult out{torch::empty({b, ky, d}), torch::empty({b})};
+  std::vector<float> scratch(stein::ScratchFloats(kx, ky, d));
+  for (int s = 0; s < b; ++s) {
+    const stein::BlockArgs args{kx,
+                                ky,
+                                d,
+                                x[s].data_ptr<float>(),
+                                y[s].data_ptr<float>(),
+                                g[s].data_ptr<float>(),
+                                out.direction[s].data_ptr<float>(),
+                                out.bandwidth.data_ptr<float>() + s,
+                                static_cast<float>(scale),
+                                static_cast<float>(-1.0 / std::log(static_cast<double>(kx)))};
+    stein::RunSteinBlockOnHost(args, scratch.data());
+  }
+  return out;
+}
+
+void ExpectMatchesAten(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& g,
+                       double scale) {
+  const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(x, y);
+  const torch::Tensor expected = sql::SteinDirection(kernel, x, y, g, scale);
+  const BlockResult block = RunBlocks(x, y, g, scale);
+  // The bandwidth is the same element of the same distances (summed over D in another
+  // order, so equal up to rounding).
+  EXPECT_TRUE(torch::allclose(block.bandwidth, kernel.bandwidth, 1e-6, 0))
+      << block.bandwidth << "\nvs\n" << kernel.bandwidth;
+  EXPECT_TRUE(torch::allclose(block.direction, expected, 1e-4, 1e-5))
+      << (block.direction - expected).abs().max();
+}
+
+TEST(SteinBlock, MatchesTheAtenOperationsAtTheUpdatesShapes) {
+  torch::manual_seed(0);
+  // The multi-goal update's shapes: K = 32 particles, half fixed, 2-D actions.
+  const torch::Tensor x = torch::rand({8, 16, 2}) * 2 - 1;
+  const torch::Tensor y = torch::rand({8, 16, 2}) * 2 - 1;
+  const torch::Tensor g = torch::randn({8, 16, 2}) * 5;
+  ExpectMatchesAten(x, y, g, 1.0);
+  ExpectMatchesAten(x, y, g, -1.0);  // the surrogate's gradient, as the update asks
+}
+
+TEST(SteinBlock, MatchesForUnevenParticleCountsAndDimensions) {
+  torch::manual_seed(1);
+  for (const auto& [kx, ky, d] : {std::tuple{2, 1, 1}, std::tuple{5, 7, 3}, std::tuple{17, 3, 6},
+                                  std::tuple{64, 64, 2}}) {
+    SCOPED_TRACE(testing::Message() << "kx=" << kx << " ky=" << ky << " d=" << d);
+    ExpectMatchesAten(torch::randn({3, kx, d}), torch::randn({3, ky, d}),
+                      torch::randn({3, kx, d}), 1.0);
+  }
+}
+
+TEST(SteinBlock, PicksTheLowerMedianAmongTiedDistances) {
+  // Repeated particles make many equal distances; the median is the one a sort puts in the
+  // middle, whichever copy it is.
+  torch::manual_seed(2);
+  const torch::Tensor base = torch::randn({2, 3, 2});
+  const torch::Tensor x = torch::cat({base, base, base.narrow(1, 0, 2)}, 1);  // [2, 8, 2]
+  const torch::Tensor y = torch::cat({base, base.narrow(1, 1, 1)}, 1);       // [2, 4, 2]
+  ExpectMatchesAten(x, y, torch::randn({2, 8, 2}), 1.0);
+}
+
+TEST(SteinBlock, ClampsTheBandwidthWhenParticlesCoincide) {
+  const torch::Tensor same = torch::full({1, 4, 2}, 0.3);
+  const BlockResult block = RunBlocks(same, same, torch::ones({1, 4, 2}), 1.0);
+  EXPECT_FLOAT_EQ(block.bandwidth.item<float>(), 1e-3f);
+  // kappa = 1 everywhere and no repulsion: Delta is the mean score.
+  EXPECT_TRUE(torch::allclose(block.direction, torch::ones({1, 4, 2})));
+}
+
+TEST(SteinBlock, NonFiniteInputsGiveANonFiniteDirection) {
+  torch::Tensor x = torch::randn({1, 4, 2});
+  x[0][1][0] = std::nanf("");
+  const BlockResult block = RunBlocks(x, torch::randn({1, 4, 2}), torch::randn({1, 4, 2}), 1.0);
+  EXPECT_FALSE(torch::isfinite(block.direction).all().item<bool>());
+}
+
+TEST(SteinBlock, PhasesNeedAsManyThreadsAsTheirWidestStep) {
+  EXPECT_EQ(stein::PhaseThreads(0, 16, 16, 2), 256);  // distances
+  EXPECT_EQ(stein::PhaseThreads(1, 16, 16, 2), 256);  // median ranks
+  EXPECT_EQ(stein::PhaseThreads(2, 4, 2, 6), 24);     // kernel values or pulled scores
+  EXPECT_EQ(stein::PhaseThreads(3, 16, 16, 2), 32);   // direction coordinates
+  EXPECT_EQ(stein::ScratchFloats(16, 16, 2), 256 + 32 + 1);
+}
+
+}  // namespace
+}  // namespace softq
