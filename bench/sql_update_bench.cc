@@ -28,7 +28,9 @@
 #include "common/torch_compat.h"
 #include "common/torch_threads.h"
 #include "learner/cuda_graph_update.h"
+#include "learner/fused_stein.h"
 #include "learner/sql_agent.h"
+#include "learner/sql_math.h"
 
 ABSL_FLAG(int32_t, updates, 500, "timed updates per measurement");
 ABSL_FLAG(std::string, threads, "1,2", "thread counts to measure (torch and BLAS alike)");
@@ -143,6 +145,38 @@ std::pair<int64_t, std::map<std::string, int64_t>> OperationsPerUpdate(
   softq::OpCensus census;
   agent.Update(t);
   return {census.total(), census.by_name()};
+}
+
+struct SteinTiming {
+  double aten_us;
+  double fused_us;             // < 0: the fused kernel does not take these tensors here
+  double largest_difference;   // |fused - ATen| over the direction and the bandwidth
+};
+
+// The Stein direction at the update's shapes (K = 32 particles, the first 16 fixed, as
+// slices of one [B, 32, 2] tensor like the agent's one forward pass): the ATen operations
+// (sql::AdaptiveRbfKernel, then sql::SteinDirection) vs the fused CUDA kernel, per call.
+SteinTiming SteinDirectionMicros(int calls, int batch, const torch::Device& device) {
+  torch::manual_seed(0);
+  const torch::Tensor all = torch::rand({batch, 32, 2}, torch::TensorOptions().device(device)) * 2 - 1;
+  const torch::Tensor fixed = all.slice(1, 0, 16), updated = all.slice(1, 16);
+  const torch::Tensor grad_log_p = torch::randn({batch, 16, 2}, all.options()) * 5;
+  const auto aten = [&] {
+    const softq::sql::RbfKernel k = softq::sql::AdaptiveRbfKernel(fixed, updated);
+    return std::make_pair(softq::sql::SteinDirection(k, fixed, updated, grad_log_p, -1.0),
+                          k.bandwidth);
+  };
+  SteinTiming t{1e6 * SecondsPerCall(calls, device, [&] { aten(); }), -1.0, 0.0};
+  if (!softq::sql::FusedSteinSupports(fixed, updated, grad_log_p)) return t;
+  t.fused_us = 1e6 * SecondsPerCall(calls, device, [&] {
+    softq::sql::FusedSteinDirection(fixed, updated, grad_log_p, -1.0);
+  });
+  const auto [direction, bandwidth] = aten();
+  const softq::sql::FusedStein fused =
+      softq::sql::FusedSteinDirection(fixed, updated, grad_log_p, -1.0);
+  t.largest_difference = std::max((fused.direction - direction).abs().max().item<double>(),
+                                  (fused.bandwidth - bandwidth).abs().max().item<double>());
+  return t;
 }
 
 struct OptimizerTiming {
@@ -294,6 +328,21 @@ int main(int argc, char** argv) {
     for (const auto& [count, name] : sorted) {
       std::cout << absl::StrFormat("%8d  %s\n", -count, name);
     }
+  }
+  std::cout << "\nStein direction (kernel, bandwidth and direction; 16 fixed and 16 updated "
+               "particles per state), same run\n";
+  std::cout << absl::StrFormat("%6s %14s %18s %8s  %s\n", "batch", "ATen ops us",
+                               "fused kernel us", "ratio", "largest difference");
+  for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
+    const SteinTiming t = SteinDirectionMicros(10 * updates, batch, device);
+    if (t.fused_us < 0) {
+      std::cout << absl::StrFormat("%6d %14.1f %18s %8s  %s\n", batch, t.aten_us, "n/a", "",
+                                   "(no fused kernel in this build or on this device)");
+      continue;
+    }
+    std::cout << absl::StrFormat("%6d %14.1f %18.1f %7.2fx  %.3g%s\n", batch, t.aten_us,
+                                 t.fused_us, t.aten_us / t.fused_us, t.largest_difference,
+                                 t.largest_difference <= 1e-4 ? "" : "  MISMATCH");
   }
   std::cout << "\nOptimizer step (gradients handed over, then step) over the Q and sampling "
                "networks' parameters, same run\n";

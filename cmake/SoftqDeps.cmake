@@ -186,12 +186,10 @@ if(_softq_graphs AND NOT SOFTQ_CUDA_KERNELS STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # The GPU of the building host (CMake >= 3.24), else Hopper (H100, H200).
-      if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
-        set(CMAKE_CUDA_ARCHITECTURES native)
-      else()
-        set(CMAKE_CUDA_ARCHITECTURES 90)
-      endif()
+      # Hopper (H100, H200), with its PTX for newer GPUs to compile at load time. Not
+      # "native": that fails the configure when no GPU is visible. -DCMAKE_CUDA_ARCHITECTURES=
+      # for another GPU.
+      set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)

@@ -41,11 +41,11 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& upd
   const int64_t k_fixed = fixed.size(1);
   const torch::Tensor diff = fixed.unsqueeze(2) - updated.unsqueeze(1);  // [B, Kx, Ky, D]
   const torch::Tensor dist_sq = diff.pow(2).sum(-1);                     // [B, Kx, Ky]
-  // The lower median (as torch::median gives) by sorting each row: median(dim) on the CPU
-  // loops over rows in 1.13, which costs more than the rest of the kernel together.
+  // The lower median (as torch::median gives): the ((n - 1) / 2 + 1)-th smallest of each
+  // row, by selection (kthvalue), not by sorting the row (10x the time on a CPU core).
   const torch::Tensor flat = dist_sq.reshape({batch, -1});
   const torch::Tensor median_sq =
-      std::get<0>(flat.sort(/*dim=*/1)).select(1, (flat.size(1) - 1) / 2);
+      std::get<0>(flat.kthvalue((flat.size(1) - 1) / 2 + 1, /*dim=*/1));
   // -h = min(-median / log Kx, -1e-3): negated, so that kappa is one division and exp.
   const torch::Tensor negative_h =
       torch::clamp_max(median_sq * (-1.0 / std::log(static_cast<double>(k_fixed))), -1e-3);
