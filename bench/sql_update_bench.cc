@@ -41,6 +41,9 @@ ABSL_FLAG(std::string, device, "cpu", "cpu or cuda: where the C++ updates run");
 ABSL_FLAG(bool, cuda_graph, false, "also time the updates replayed as a CUDA graph");
 ABSL_FLAG(std::string, graph_streams, "1,2",
           "with --cuda_graph: the graph's stream counts to time (a column each)");
+ABSL_FLAG(std::string, fused_kernels, "1",
+          "on a CUDA device: 1, 0 or 1,0: the C++ updates with the fused kernels (where the "
+          "build has them), without, or both (a column each)");
 ABSL_FLAG(bool, op_names, false, "list the tensor operations of one update by name");
 
 namespace {
@@ -76,12 +79,18 @@ softq::TransitionTensors RandomBatch(int batch, const torch::Device& device) {
   return t;
 }
 
+softq::SqlConfig BenchConfig(bool fused_kernels) {
+  softq::SqlConfig config;
+  config.fused_kernels = fused_kernels;
+  return config;
+}
+
 // C++ updates per second; with `graph_streams` > 0, through a CudaGraphUpdate on that many
 // streams (its error if it has none).
 absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::Device& device,
-                                           int graph_streams) {
+                                           int graph_streams, bool fused_kernels) {
   torch::manual_seed(0);
-  softq::SqlAgent agent(softq::SqlConfig{}, device);
+  softq::SqlAgent agent(BenchConfig(fused_kernels), device);
   const softq::TransitionTensors t = RandomBatch(batch, device);
   if (graph_streams == 0) return 1.0 / SecondsPerCall(updates, device, [&] { agent.Update(t); });
   absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
@@ -106,11 +115,11 @@ absl::StatusOr<double> CppUpdatesPerSecond(int updates, int batch, const torch::
 // `streams` streams (warm-up, capture, replays). Returns the largest absolute parameter
 // difference.
 absl::StatusOr<double> GraphVersusEager(int updates, int batch, const torch::Device& device,
-                                        int streams) {
+                                        int streams, bool fused_kernels) {
   torch::manual_seed(0);
-  softq::SqlAgent eager(softq::SqlConfig{}, device);
+  softq::SqlAgent eager(BenchConfig(fused_kernels), device);
   torch::manual_seed(0);
-  softq::SqlAgent graphed(softq::SqlConfig{}, device);
+  softq::SqlAgent graphed(BenchConfig(fused_kernels), device);
   absl::StatusOr<std::unique_ptr<softq::CudaGraphUpdate>> g =
       softq::CudaGraphUpdate::Create(&graphed, /*warmup_updates=*/3, streams);
   if (!g.ok()) return g.status();
@@ -277,24 +286,40 @@ int main(int argc, char** argv) {
   const bool graph = absl::GetFlag(FLAGS_cuda_graph);
   const std::vector<int> graph_streams =
       graph ? ParseList(absl::GetFlag(FLAGS_graph_streams)) : std::vector<int>{};
+  // The fused-kernel settings to time: the first for the eager column and the checks.
+  std::vector<bool> fused;
+  for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_fused_kernels), ',')) {
+    if (v != "0" && v != "1") {
+      return softq::ReportFlagError(argv[0], absl::InvalidArgumentError(absl::StrCat(
+          "--fused_kernels=", absl::GetFlag(FLAGS_fused_kernels), ": expected 1, 0, 1,0 or 0,1")));
+    }
+    fused.push_back(v == "1");
+  }
+  // A column per graph variant: streams, with or without the fused kernels.
+  std::vector<std::pair<int, bool>> variants;
   std::string graph_columns;
-  for (int streams : graph_streams) {
-    absl::StrAppend(&graph_columns, absl::StrFormat(" %20s", absl::StrCat("graph ", streams,
-                                                                          " stream upd/s")));
+  for (bool f : fused) {
+    for (int streams : graph_streams) {
+      variants.emplace_back(streams, f);
+      absl::StrAppend(&graph_columns,
+                      absl::StrFormat(" %24s", absl::StrCat("graph ", streams, " stream",
+                                                            f ? "" : " unfused", " upd/s")));
+    }
   }
   std::cout << absl::StrFormat("%6s %8s %14s%s %14s %8s  %s\n", "batch", "threads",
-                               "C++ upd/s", graph_columns, "Python upd/s", "ratio",
-                               "C++ runtime");
+                               fused.front() ? "C++ upd/s" : "C++ unfused", graph_columns,
+                               "Python upd/s", "ratio", "C++ runtime");
   std::string graph_error;
   for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
     for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
       const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
-      const double cpp = *CppUpdatesPerSecond(updates, batch, device, /*graph_streams=*/0);
+      const double cpp =
+          *CppUpdatesPerSecond(updates, batch, device, /*graph_streams=*/0, fused.front());
       std::string graph_cells;
-      for (int streams : graph_streams) {
-        absl::StatusOr<double> g = CppUpdatesPerSecond(updates, batch, device, streams);
+      for (const auto& [streams, f] : variants) {
+        absl::StatusOr<double> g = CppUpdatesPerSecond(updates, batch, device, streams, f);
         absl::StrAppend(&graph_cells,
-                        absl::StrFormat(" %20s", g.ok() ? absl::StrFormat("%.1f", *g) : "n/a"));
+                        absl::StrFormat(" %24s", g.ok() ? absl::StrFormat("%.1f", *g) : "n/a"));
         if (!g.ok()) graph_error = absl::StrCat(streams, " stream(s): ", g.status().message());
       }
       const double py = PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates,
@@ -306,7 +331,7 @@ int main(int argc, char** argv) {
   }
   if (!graph_error.empty()) std::cout << "CUDA graph: " << graph_error << "\n";
   for (int streams : graph_streams) {
-    const absl::StatusOr<double> diff = GraphVersusEager(10, 64, device, streams);
+    const absl::StatusOr<double> diff = GraphVersusEager(10, 64, device, streams, fused.front());
     if (diff.ok()) {
       std::cout << absl::StrFormat(
           "CUDA graph on %d stream(s) vs eager, 10 updates (3 warm-up, 1 captured, 6 "

@@ -106,14 +106,14 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                bool one_forward_pass) {
+                                SvgdPath path) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
   torch::Tensor fixed, updated;
-  if (one_forward_pass) {
+  if (path.one_forward_pass) {
     const torch::Tensor all = policy->forward(obs, policy_noise);
     fixed = all.slice(1, 0, k_fixed).detach();
     updated = all.slice(1, k_fixed);
@@ -127,16 +127,17 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
     updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
   }
   const torch::Tensor grad_log_p = score(obs_fixed, fixed);
-  sql::SvgdGradient gradient = sql::SvgdLossGradient(fixed, updated.detach(), grad_log_p);
+  sql::SvgdGradient gradient =
+      sql::SvgdLossGradient(fixed, updated.detach(), grad_log_p, path.fused_kernel);
   return {std::move(updated), std::move(gradient.loss_gradient), std::move(gradient.bandwidth)};
 }
 
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth, bool one_forward_pass) {
+                                torch::Tensor* bandwidth, SvgdPath path) {
   const AmortizedSvgdStep step =
-      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, one_forward_pass);
+      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, path);
   if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
   // (A dot product: one operation where multiplying and summing are two.)
   return torch::dot(step.loss_gradient.reshape({-1}), step.updated.reshape({-1}));
@@ -171,6 +172,11 @@ Score SqlAgent::SoftQScore() {
   };
 }
 
+SvgdPath SqlAgent::DeviceSvgdPath() const {
+  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass.
+  return {/*one_forward_pass=*/device_.is_cuda(), /*fused_kernel=*/config_.fused_kernels};
+}
+
 torch::Tensor SqlAgent::DdpgPolicyLoss(const torch::Tensor& observations) {
   return -q_->forward(observations, DeterministicAction(policy_, observations)).mean();
 }
@@ -179,7 +185,7 @@ torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
                                         const torch::Tensor& policy_noise) {
   if (config_.algorithm == Algorithm::kDdpg) return DdpgPolicyLoss(observations);
   return AmortizedSvgdLoss(policy_, SoftQScore(), observations, policy_noise,
-                           config_.kernel_update_ratio, nullptr, device_.is_cuda());
+                           config_.kernel_update_ratio, nullptr, DeviceSvgdPath());
 }
 
 void SqlAgent::Update(const TransitionTensors& batch) {
@@ -221,11 +227,10 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
     loss.backward(one_);
     return;
   }
-  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass, and
-  // the backward pass seeded with the surrogate's gradient (no surrogate, no scalar seed).
+  // The backward pass seeded with the surrogate's gradient: no surrogate, no scalar seed.
   const AmortizedSvgdStep step =
       AmortizedSvgd(policy_, SoftQScore(), batch.observations, noise.policy_noise,
-                    config_.kernel_update_ratio, /*one_forward_pass=*/device_.is_cuda());
+                    config_.kernel_update_ratio, DeviceSvgdPath());
   last_.svgd_particles = step.updated.detach();
   last_.svgd_loss_gradient = step.loss_gradient;
   last_.kernel_bandwidth = step.bandwidth;

@@ -42,6 +42,9 @@ struct SqlConfig {
   double kernel_update_ratio = 0.5;        // share of the K particles that are moved
   int64_t target_update_interval = 1000;   // hard copy period, in updates (tau == 1)
   double target_tau = 1.0;                 // < 1: Polyak averaging every update instead
+  // On a CUDA device, the project's fused kernels (learner/fused_stein.h) where the build
+  // has them; false: LibTorch's operations only. The same numbers up to float rounding.
+  bool fused_kernels = true;
 };
 
 // Checks every field; InvalidArgument names the first bad one.
@@ -80,6 +83,12 @@ struct UpdateNoise {
 // actions [B, Kf, D] (no autograd graph) for observations [B, Kf, O]: returns [B, Kf, D].
 using Score = std::function<torch::Tensor(const torch::Tensor& observations,
                                           const torch::Tensor& actions)>;
+
+// How AmortizedSvgd computes its step; every choice gives the same numbers up to rounding.
+struct SvgdPath {
+  bool one_forward_pass = false;  // fixed and updated particles from one policy pass
+  bool fused_kernel = false;      // sql::SvgdLossGradient's fused kernel, where it applies
+};
 
 class SqlAgent {
  public:
@@ -139,6 +148,8 @@ class SqlAgent {
   // The score of the policy's target under kSql: Q's action gradient plus the squashing's
   // log-Jacobian term (sql::SquashedScore).
   Score SoftQScore();
+  // How this agent's device prefers the SVGD step computed.
+  SvgdPath DeviceSvgdPath() const;
   // kDdpg's policy objective, -mean Q(s, f_phi(0; s)).
   torch::Tensor DdpgPolicyLoss(const torch::Tensor& observations);
   // The host part: counts the update and refreshes the target networks when due.
@@ -163,9 +174,9 @@ class SqlAgent {
 // direction Delta toward the target whose score is `score`, as the gradient of the
 // surrogate -sum(stop_grad(Delta) * updated) with respect to them:
 // `updated.backward(loss_gradient)` gives the surrogate's gradients on `policy`. The fixed
-// particles are drawn in a forward pass of their own without a graph (less arithmetic), or
-// with `one_forward_pass` in one pass with the updated ones (fewer operations, as a GPU
-// prefers): the same numbers.
+// particles are drawn in a forward pass of their own without a graph (less arithmetic), or,
+// with `path.one_forward_pass`, in one pass with the updated ones (fewer operations, as a GPU
+// prefers): the same numbers (SvgdPath).
 struct AmortizedSvgdStep {
   torch::Tensor updated;        // [B, Ky, D]
   torch::Tensor loss_gradient;  // -Delta, [B, Ky, D], no graph
@@ -174,14 +185,13 @@ struct AmortizedSvgdStep {
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                bool one_forward_pass = false);
+                                SvgdPath path = {});
 // The surrogate itself, sum(loss_gradient * updated) (a scalar whose gradient flows into
 // `policy` only); `bandwidth`, if given, receives the mean kernel bandwidth (0-d).
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth = nullptr,
-                                bool one_forward_pass = false);
+                                torch::Tensor* bandwidth = nullptr, SvgdPath path = {});
 
 // The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
 torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations);

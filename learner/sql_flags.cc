@@ -18,6 +18,9 @@ ABSL_FLAG(int64_t, kernel_particles, 32, "SVGD particles K per state");
 ABSL_FLAG(double, kernel_update_ratio, 0.5, "share of the K particles moved by SVGD");
 ABSL_FLAG(int64_t, target_update_interval, 1000, "updates between hard target copies");
 ABSL_FLAG(double, target_tau, 1.0, "Polyak rate of the target (1: hard copy at interval)");
+ABSL_FLAG(bool, fused_kernels, true,
+          "on a CUDA device, the project's fused kernels where the build has them "
+          "(SOFTQ_CUDA_KERNELS); false: LibTorch's operations only (the same numbers)");
 
 namespace softq {
 
@@ -41,6 +44,7 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t ac
   c.kernel_update_ratio = absl::GetFlag(FLAGS_kernel_update_ratio);
   c.target_update_interval = absl::GetFlag(FLAGS_target_update_interval);
   c.target_tau = absl::GetFlag(FLAGS_target_tau);
+  c.fused_kernels = absl::GetFlag(FLAGS_fused_kernels);
   if (absl::Status s = ValidateSqlConfig(c); !s.ok()) return s;
   return c;
 }

@@ -72,8 +72,8 @@ torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed
 }
 
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
-                              const torch::Tensor& grad_log_p) {
-  if (FusedSteinSupports(fixed, updated, grad_log_p)) {
+                              const torch::Tensor& grad_log_p, bool fused) {
+  if (fused && FusedSteinSupports(fixed, updated, grad_log_p)) {
     FusedStein fused = FusedSteinDirection(fixed, updated, grad_log_p, /*scale=*/-1.0);
     return {std::move(fused.direction), std::move(fused.bandwidth)};
   }

@@ -49,15 +49,15 @@ torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed
 // The amortized SVGD surrogate's gradient with respect to the updated particles:
 // d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the adaptive kernel above.
 // `updated.backward(loss_gradient)` then gives the surrogate's parameter gradients without
-// forming the surrogate. Uses one fused CUDA kernel where FusedSteinSupports() says so (a
-// build with SOFTQ_CUDA_KERNELS), the operations above otherwise: the same numbers up to
-// float rounding.
+// forming the surrogate. With `fused`, one CUDA kernel where FusedSteinSupports() takes the
+// tensors (a build with SOFTQ_CUDA_KERNELS), else the operations above: the same numbers up
+// to float rounding.
 struct SvgdGradient {
   torch::Tensor loss_gradient;  // -Delta, [B, Ky, D]
   torch::Tensor bandwidth;      // h, [B]
 };
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
-                              const torch::Tensor& grad_log_p);
+                              const torch::Tensor& grad_log_p, bool fused = true);
 
 }  // namespace softq::sql
 

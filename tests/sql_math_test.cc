@@ -158,7 +158,7 @@ TEST(AmortizedSvgd, OneForwardPassGivesTheSameLossAndGradients) {
     for (torch::Tensor& p : policy->parameters()) p.mutable_grad().reset();
     torch::Tensor bandwidth;
     const torch::Tensor loss =
-        AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5, &bandwidth, one_forward_pass);
+        AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5, &bandwidth, {one_forward_pass});
     loss.backward();
     std::vector<torch::Tensor> out = {loss.detach(), bandwidth};
     for (const torch::Tensor& p : policy->parameters()) out.push_back(p.grad().clone());

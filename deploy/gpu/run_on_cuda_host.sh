@@ -29,6 +29,8 @@
 #   LEARNER_FLAGS extra learner flags for demo/scaling (e.g. --cuda_graph)
 #   CUDA_GRAPHS   AUTO (default), ON or OFF: CMake's SOFTQ_CUDA_GRAPHS; with AUTO a build that
 #                 fails in the CUDA graph code is retried without it
+#   CUDA_KERNELS  AUTO (default), ON or OFF: CMake's SOFTQ_CUDA_KERNELS (the fused kernels,
+#                 compiled by nvcc); with AUTO a build that fails in them is retried without
 #   SCALING_ACTORS, SCALING_SECONDS  actor counts and seconds per row (default 1,2,4,8,12; 25)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,7 +112,7 @@ check_runtime() {
 }
 
 cmake_args() {
-  echo "-DSOFTQ_LIBTORCH=$SOFTQ_LIBTORCH -DSOFTQ_DEPS_PREFIX=$PREFIX -DSOFTQ_TORCH_CMAKE_CONFIG=$torch_config -DSOFTQ_CUDA_GRAPHS=$graphs"
+  echo "-DSOFTQ_LIBTORCH=$SOFTQ_LIBTORCH -DSOFTQ_DEPS_PREFIX=$PREFIX -DSOFTQ_TORCH_CMAKE_CONFIG=$torch_config -DSOFTQ_CUDA_GRAPHS=$graphs -DSOFTQ_CUDA_KERNELS=$kernels"
 }
 
 build() {
@@ -134,22 +136,25 @@ build() {
   fi
   grep "softq:" "$RESULTS/configure.log" | tee -a "$RESULTS/summary.txt"
   local t0=$SECONDS
-  if ! cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1; then
-    # The CUDA graph code is the part no CPU machine has compiled against this LibTorch:
-    # if the build fails there, keep the rest (eager GPU updates) and say so.
-    if [ "$graphs" = AUTO ] && grep -qE "FAILED:.*cuda_graph_update|cuda_graph_update\.cc(\.o)?:" "$RESULTS/build.log"; then
+  until cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1; do
+    # The fused kernels and the CUDA graph code are the parts no CPU machine has built
+    # against this LibTorch: if the build fails in one, keep the rest and say so.
+    if [ "$kernels" = AUTO ] && grep -qE "stein_kernel|fused_stein" "$RESULTS/build.log"; then
+      mv "$RESULTS/build.log" "$RESULTS/build-cuda-kernels.log"
+      log "the fused CUDA kernels did not build (build-cuda-kernels.log); building without them"
+      kernels=OFF
+    elif [ "$graphs" = AUTO ] &&
+         grep -qE "FAILED:.*cuda_graph_update|cuda_graph_update\.cc(\.o)?:" "$RESULTS/build.log"; then
       mv "$RESULTS/build.log" "$RESULTS/build-cuda-graphs.log"
       log "the CUDA graph code did not build (build-cuda-graphs.log); building without it"
       graphs=OFF
-      # shellcheck disable=SC2046
-      cmake -S "$root" -B "$BUILD" $(cmake_args) >>"$RESULTS/configure.log" 2>&1 \
-        || die "cmake reconfigure without CUDA graphs"
-      cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1 \
-        || { tail -60 "$RESULTS/build.log"; die "cmake build"; }
     else
       tail -60 "$RESULTS/build.log"; die "cmake build"
     fi
-  fi
+    # shellcheck disable=SC2046
+    cmake -S "$root" -B "$BUILD" $(cmake_args) >>"$RESULTS/configure.log" 2>&1 \
+      || die "cmake reconfigure (kernels $kernels, graphs $graphs)"
+  done
   log "built in $((SECONDS - t0)) s with -j$JOBS"
   SOFTQ_CMAKE_ARGS="$(cmake_args)" SOFTQ_CMAKE_JOBS="$JOBS" \
     bash "$root/tests/cmake/cmake_smoke_test.sh" "$BUILD" 2>&1 | tee "$RESULTS/smoke.log" \
@@ -166,8 +171,8 @@ bin_dir() {
   ln -sf "$BUILD/replay/replay_server" "$dir/replay/replay_server"
   ln -sf "$BUILD/replay/replay_stats" "$dir/replay/replay_stats"
   ln -sf "$BUILD/actor/actor_main" "$dir/actor/actor_main"
-  printf '#!/bin/sh\nexec "%s" --device=%s %s "$@"\n' "$BUILD/learner/learner_main" "$DEVICE" \
-    "${LEARNER_FLAGS:-}" >"$dir/learner/learner_main"
+  printf '#!/bin/sh\nexec "%s" --device=%s %s %s "$@"\n' "$BUILD/learner/learner_main" "$DEVICE" \
+    "${LEARNER_FLAGS:-}" "$fused_flag" >"$dir/learner/learner_main"
   chmod +x "$dir/learner/learner_main"
   echo "$dir"
 }
@@ -189,18 +194,28 @@ bench() {
   log "SQL update benchmark, GPU (C++ eager and as a CUDA graph on 1 and 2 streams vs Python," \
       "all on the GPU):"
   local gpu=("$b" "${common[@]}" --updates="${BENCH_UPDATES:-2000}" --threads=1 --device=cuda)
-  # A crash in the graph code must not cost the other figures: the two-stream graph is the
-  # newest, then the one-stream graph; each failure reruns without it.
-  local attempt
-  for attempt in "--cuda_graph --graph_streams=1,2" "--cuda_graph --graph_streams=1" ""; do
-    # shellcheck disable=SC2086  # $attempt is zero or more flags
+  # A crash in the newest code must not cost the other figures: the fused kernels and the
+  # two-stream graph are the newest, then the one-stream graph; each failure reruns with less.
+  local attempt first=1
+  for attempt in "--cuda_graph --graph_streams=1,2 --fused_kernels=1,0" \
+                 "--cuda_graph --graph_streams=1,2 --fused_kernels=0" \
+                 "--cuda_graph --graph_streams=1 --fused_kernels=0" "--fused_kernels=0"; do
+    # shellcheck disable=SC2086  # $attempt is one or more flags
     if "${gpu[@]}" $attempt 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt"; then
+      # The kernels ran, but do they agree with LibTorch's operations?
+      if [ "$first" = 1 ] && grep -q "MISMATCH" <(sed -n '/^Stein direction/,/^$/p' "$RESULTS/bench_gpu.txt"); then
+        log "FAILED: the fused Stein kernel disagrees with the ATen operations; demo without it"
+        fused_flag="--fused_kernels=false"
+        failures=$((failures + 1))
+      fi
       return
     fi
-    [ -n "$attempt" ] || die "the GPU benchmark, eager"
+    [ "$attempt" != "--fused_kernels=0" ] || die "the GPU benchmark, eager"
     mv "$RESULTS/bench_gpu.txt" "$RESULTS/bench_gpu_failed_${attempt//[^a-z0-9]/_}.txt"
     log "FAILED: the GPU benchmark with $attempt; once more with less:"
     failures=$((failures + 1))
+    first=0
+    fused_flag="--fused_kernels=false"
   done
 }
 
@@ -228,6 +243,9 @@ torch_config="$(sed -n 's/^SOFTQ_TORCH_CMAKE_CONFIG:BOOL=//p' "$BUILD/CMakeCache
 torch_config="${torch_config:-ON}"
 graphs="$(sed -n 's/^SOFTQ_CUDA_GRAPHS:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
 graphs="${CUDA_GRAPHS:-${graphs:-AUTO}}"
+kernels="$(sed -n 's/^SOFTQ_CUDA_KERNELS:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+kernels="${CUDA_KERNELS:-${kernels:-AUTO}}"
+fused_flag=""  # --fused_kernels=false once the benchmark found the fused kernels failing
 if want build; then build; fi
 if want bench; then bench; fi
 if want demo; then demo; fi
