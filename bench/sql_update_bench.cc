@@ -28,7 +28,7 @@
 #include "common/torch_compat.h"
 #include "common/torch_threads.h"
 #include "learner/cuda_graph_update.h"
-#include "learner/fused_stein.h"
+#include "learner/fused_ops.h"
 #include "learner/sql_agent.h"
 #include "learner/sql_math.h"
 
@@ -156,7 +156,7 @@ std::pair<int64_t, std::map<std::string, int64_t>> OperationsPerUpdate(
   return {census.total(), census.by_name()};
 }
 
-struct SteinTiming {
+struct KernelTiming {
   double aten_us;
   double fused_us;             // < 0: the fused kernel does not take these tensors here
   double largest_difference;   // |fused - ATen| over the direction and the bandwidth
@@ -165,9 +165,10 @@ struct SteinTiming {
 // The Stein direction at the update's shapes (K = 32 particles, the first 16 fixed, as
 // slices of one [B, 32, 2] tensor like the agent's one forward pass): the ATen operations
 // (sql::AdaptiveRbfKernel, then sql::SteinDirection) vs the fused CUDA kernel, per call.
-SteinTiming SteinDirectionMicros(int calls, int batch, const torch::Device& device) {
+KernelTiming SteinDirectionMicros(int calls, int batch, const torch::Device& device) {
   torch::manual_seed(0);
-  const torch::Tensor all = torch::rand({batch, 32, 2}, torch::TensorOptions().device(device)) * 2 - 1;
+  const torch::Tensor all =
+      torch::rand({batch, 32, 2}, torch::TensorOptions().device(device)) * 2 - 1;
   const torch::Tensor fixed = all.slice(1, 0, 16), updated = all.slice(1, 16);
   const torch::Tensor grad_log_p = torch::randn({batch, 16, 2}, all.options()) * 5;
   const auto aten = [&] {
@@ -175,7 +176,7 @@ SteinTiming SteinDirectionMicros(int calls, int batch, const torch::Device& devi
     return std::make_pair(softq::sql::SteinDirection(k, fixed, updated, grad_log_p, -1.0),
                           k.bandwidth);
   };
-  SteinTiming t{1e6 * SecondsPerCall(calls, device, [&] { aten(); }), -1.0, 0.0};
+  KernelTiming t{1e6 * SecondsPerCall(calls, device, [&] { aten(); }), -1.0, 0.0};
   if (!softq::sql::FusedSteinSupports(fixed, updated, grad_log_p)) return t;
   t.fused_us = 1e6 * SecondsPerCall(calls, device, [&] {
     softq::sql::FusedSteinDirection(fixed, updated, grad_log_p, -1.0);
@@ -186,6 +187,48 @@ SteinTiming SteinDirectionMicros(int calls, int batch, const torch::Device& devi
   t.largest_difference = std::max((fused.direction - direction).abs().max().item<double>(),
                                   (fused.bandwidth - bandwidth).abs().max().item<double>());
   return t;
+}
+
+// The critic's soft TD step (target and J_Q's gradient) at the update's shapes (M = 16
+// value particles; rewards and dones strided like the CUDA graph's packed batch): the ATen
+// operations vs the fused CUDA kernel, per call.
+KernelTiming SoftTdMicros(int calls, int batch, const torch::Device& device) {
+  torch::manual_seed(0);
+  const auto options = torch::TensorOptions().device(device);
+  const torch::Tensor packed = torch::randn({batch, 8}, options);
+  const torch::Tensor rewards = packed.select(1, 6);
+  const torch::Tensor dones = packed.select(1, 7).gt(1.5).to(torch::kFloat);
+  const torch::Tensor q = torch::randn({batch}, options);
+  const torch::Tensor next_q = torch::randn({batch, 16}, options);
+  const auto run = [&](bool fused) {
+    return softq::sql::SoftCriticGradient(q, next_q, rewards, dones, 2, 0.1, 0.99, fused);
+  };
+  KernelTiming t{1e6 * SecondsPerCall(calls, device, [&] { run(false); }), -1.0, 0.0};
+  if (!softq::sql::FusedSoftTdSupports(q, next_q, rewards, dones)) return t;
+  t.fused_us = 1e6 * SecondsPerCall(calls, device, [&] { run(true); });
+  const softq::sql::CriticGradient aten = run(false), fused = run(true);
+  t.largest_difference = std::max((fused.target - aten.target).abs().max().item<double>(),
+                                  (fused.q_gradient - aten.q_gradient).abs().max().item<double>());
+  return t;
+}
+
+// A fused kernel beside the ATen operations it replaces, one row per batch size.
+void PrintKernelTable(const std::string& title, const std::vector<int>& batches,
+                      const std::function<KernelTiming(int batch)>& time) {
+  std::cout << "\n" << title << ", same run\n";
+  std::cout << absl::StrFormat("%6s %14s %18s %8s  %s\n", "batch", "ATen ops us",
+                               "fused kernel us", "ratio", "largest difference");
+  for (int batch : batches) {
+    const KernelTiming t = time(batch);
+    if (t.fused_us < 0) {
+      std::cout << absl::StrFormat("%6d %14.1f %18s %8s  %s\n", batch, t.aten_us, "n/a", "",
+                                   "(no fused kernel in this build or on this device)");
+      continue;
+    }
+    std::cout << absl::StrFormat("%6d %14.1f %18.1f %7.2fx  %.3g%s\n", batch, t.aten_us,
+                                 t.fused_us, t.aten_us / t.fused_us, t.largest_difference,
+                                 t.largest_difference <= 1e-4 ? "" : "  MISMATCH");
+  }
 }
 
 struct OptimizerTiming {
@@ -354,21 +397,13 @@ int main(int argc, char** argv) {
       std::cout << absl::StrFormat("%8d  %s\n", -count, name);
     }
   }
-  std::cout << "\nStein direction (kernel, bandwidth and direction; 16 fixed and 16 updated "
-               "particles per state), same run\n";
-  std::cout << absl::StrFormat("%6s %14s %18s %8s  %s\n", "batch", "ATen ops us",
-                               "fused kernel us", "ratio", "largest difference");
-  for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
-    const SteinTiming t = SteinDirectionMicros(10 * updates, batch, device);
-    if (t.fused_us < 0) {
-      std::cout << absl::StrFormat("%6d %14.1f %18s %8s  %s\n", batch, t.aten_us, "n/a", "",
-                                   "(no fused kernel in this build or on this device)");
-      continue;
-    }
-    std::cout << absl::StrFormat("%6d %14.1f %18.1f %7.2fx  %.3g%s\n", batch, t.aten_us,
-                                 t.fused_us, t.aten_us / t.fused_us, t.largest_difference,
-                                 t.largest_difference <= 1e-4 ? "" : "  MISMATCH");
-  }
+  const std::vector<int> batches = ParseList(absl::GetFlag(FLAGS_batch_sizes));
+  PrintKernelTable("Stein direction (kernel, bandwidth and direction; 16 fixed and 16 updated "
+                   "particles per state)",
+                   batches,
+                   [&](int batch) { return SteinDirectionMicros(10 * updates, batch, device); });
+  PrintKernelTable("Soft TD step (target and the critic loss's gradient; M = 16)", batches,
+                   [&](int batch) { return SoftTdMicros(10 * updates, batch, device); });
   std::cout << "\nOptimizer step (gradients handed over, then step) over the Q and sampling "
                "networks' parameters, same run\n";
   std::cout << absl::StrFormat("%8s %18s %18s %8s  %s\n", "threads", "torch::optim::Adam us",

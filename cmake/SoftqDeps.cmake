@@ -173,7 +173,7 @@ if(SOFTQ_CUDA_GRAPHS STREQUAL "ON" AND NOT _softq_graphs)
 endif()
 message(STATUS "softq: CUDA graphs ${_softq_graphs} (SOFTQ_CUDA_GRAPHS=${SOFTQ_CUDA_GRAPHS})")
 
-# --- Fused CUDA kernels (learner/stein_kernel.cu) ---------------------------------------------
+# --- Fused CUDA kernels (learner/kernel_launch.cu) ---------------------------------------------
 # Compiled by nvcc, with the CUDA runtime linked statically (as NCCL does: kernels launch on
 # LibTorch's streams, which CUDA graphs capture). They need what the CUDA graph code needs
 # (the headers, a CUDA LibTorch) and a working CUDA compiler; check_language tries it first,

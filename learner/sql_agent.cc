@@ -73,28 +73,33 @@ UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
   return noise;
 }
 
+torch::Tensor SqlAgent::NextQParticles(const TransitionTensors& batch,
+                                       const torch::Tensor& value_actions) {
+  torch::NoGradGuard no_grad;
+  const int64_t b = batch.observations.size(0);
+  const int64_t m = value_actions.size(0);
+  const torch::Tensor next_obs =
+      batch.next_observations.unsqueeze(1).expand({b, m, batch.next_observations.size(1)});
+  const torch::Tensor actions = value_actions.unsqueeze(0).expand({b, m, config_.action_dim});
+  return q_target_->forward(next_obs, actions);
+}
+
+torch::Tensor SqlAgent::CriticTarget(const TransitionTensors& batch,
+                                     const torch::Tensor& value_actions) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor next_value =
+      config_.algorithm == Algorithm::kDdpg
+          ? q_target_->forward(batch.next_observations,
+                               DeterministicAction(policy_target_, batch.next_observations))
+          : sql::SoftValue(NextQParticles(batch, value_actions), config_.action_dim);
+  return sql::SoftTdTarget(batch.rewards, batch.dones, next_value, config_.reward_scale,
+                           config_.discount);
+}
+
 torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
                                    const torch::Tensor& value_actions,
                                    UpdateMetricTensors* metrics) {
-  const int64_t b = batch.observations.size(0);
-  const int64_t m = value_actions.size(0);
-  torch::Tensor target;
-  if (config_.algorithm == Algorithm::kDdpg) {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor next_q = q_target_->forward(
-        batch.next_observations, DeterministicAction(policy_target_, batch.next_observations));
-    target = sql::SoftTdTarget(batch.rewards, batch.dones, next_q, config_.reward_scale,
-                               config_.discount);
-  } else {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor next_obs = batch.next_observations.unsqueeze(1).expand(
-        {b, m, batch.next_observations.size(1)});
-    const torch::Tensor actions = value_actions.unsqueeze(0).expand({b, m, config_.action_dim});
-    const torch::Tensor next_value =
-        sql::SoftValue(q_target_->forward(next_obs, actions), config_.action_dim);
-    target = sql::SoftTdTarget(batch.rewards, batch.dones, next_value, config_.reward_scale,
-                               config_.discount);
-  }
+  const torch::Tensor target = CriticTarget(batch, value_actions);
   const torch::Tensor q = q_->forward(batch.observations, batch.actions);
   if (metrics != nullptr) {
     metrics->q = q.detach();
@@ -151,7 +156,9 @@ double Mean(const torch::Tensor& t) { return t.defined() ? t.mean().item<double>
 
 UpdateMetrics ReduceMetrics(const UpdateMetricTensors& m) {
   UpdateMetrics out;
-  out.critic_loss = Mean(m.critic_loss);
+  if (m.q.defined() && m.target.defined()) {
+    out.critic_loss = sql::CriticLoss(m.q, m.target).item<double>();
+  }
   out.mean_q = Mean(m.q);
   out.mean_target = Mean(m.target);
   if (m.policy_loss.defined()) {
@@ -241,9 +248,21 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise
   // Under kDdpg the policy's backward pass ran through Q and left gradients on Q's
   // parameters: dropped here.
   q_optimizer_.ZeroGrad();
-  torch::Tensor critic = CriticLoss(batch, noise.value_actions, &last_);
-  critic.backward(one_);
-  last_.critic_loss = critic.detach();
+  const torch::Tensor q = q_->forward(batch.observations, batch.actions);
+  // J_Q's gradient with respect to q seeds the backward pass: J_Q itself is never formed
+  // (ReduceMetrics computes it from q and the target when asked).
+  sql::CriticGradient step;
+  if (config_.algorithm == Algorithm::kDdpg) {
+    const torch::Tensor target = CriticTarget(batch, noise.value_actions);
+    step = {target, (q.detach() - target) / static_cast<double>(q.size(0))};
+  } else {
+    step = sql::SoftCriticGradient(q, NextQParticles(batch, noise.value_actions), batch.rewards,
+                                   batch.dones, config_.action_dim, config_.reward_scale,
+                                   config_.discount, config_.fused_kernels);
+  }
+  last_.q = q.detach();
+  last_.target = step.target;
+  q.backward(step.q_gradient);
 }
 
 void SqlAgent::FinishUpdate() {

@@ -42,7 +42,7 @@ struct SqlConfig {
   double kernel_update_ratio = 0.5;        // share of the K particles that are moved
   int64_t target_update_interval = 1000;   // hard copy period, in updates (tau == 1)
   double target_tau = 1.0;                 // < 1: Polyak averaging every update instead
-  // On a CUDA device, the project's fused kernels (learner/fused_stein.h) where the build
+  // On a CUDA device, the project's fused kernels (learner/fused_ops.h) where the build
   // has them; false: LibTorch's operations only. The same numbers up to float rounding.
   bool fused_kernels = true;
 };
@@ -63,8 +63,7 @@ struct UpdateMetrics {
 // its own results, so recording them launches nothing (in a CUDA graph, no kernel per
 // update); ReduceMetrics reduces them and synchronizes with the device. Undefined: 0.
 struct UpdateMetricTensors {
-  torch::Tensor critic_loss;  // 0-d
-  torch::Tensor q, target;    // [B]: mean_q, mean_target
+  torch::Tensor q, target;  // [B]: mean_q, mean_target, and critic_loss = J_Q(q, target)
   // The policy's objective: 0-d under kDdpg; under kSql the surrogate
   // sum(svgd_loss_gradient * svgd_particles) (AmortizedSvgd).
   torch::Tensor policy_loss, svgd_particles, svgd_loss_gradient;
@@ -148,6 +147,11 @@ class SqlAgent {
   // The score of the policy's target under kSql: Q's action gradient plus the squashing's
   // log-Jacobian term (sql::SquashedScore).
   Score SoftQScore();
+  // Q's target at the M value particles for each next observation, [B, M] (kSql).
+  torch::Tensor NextQParticles(const TransitionTensors& batch,
+                               const torch::Tensor& value_actions);
+  // The critic's TD target y [B], no gradient.
+  torch::Tensor CriticTarget(const TransitionTensors& batch, const torch::Tensor& value_actions);
   // How this agent's device prefers the SVGD step computed.
   SvgdPath DeviceSvgdPath() const;
   // kDdpg's policy objective, -mean Q(s, f_phi(0; s)).

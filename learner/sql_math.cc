@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "learner/fused_stein.h"
+#include "learner/fused_ops.h"
 
 namespace softq::sql {
 
@@ -26,6 +26,25 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
 
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target) {
   return 0.5 * torch::mse_loss(q, target);
+}
+
+CriticGradient SoftCriticGradient(const torch::Tensor& q, const torch::Tensor& next_q,
+                                  const torch::Tensor& rewards, const torch::Tensor& dones,
+                                  int64_t action_dim, double reward_scale, double discount,
+                                  bool fused) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor q_value = q.detach();
+  if (fused && FusedSoftTdSupports(q_value, next_q, rewards, dones)) {
+    const double value_offset = static_cast<double>(action_dim) * std::log(2.0) -
+                                std::log(static_cast<double>(next_q.size(-1)));
+    FusedTd td = FusedSoftTd(q_value, next_q, rewards, dones, value_offset, reward_scale,
+                             discount);
+    return {std::move(td.target), std::move(td.q_gradient)};
+  }
+  torch::Tensor target = SoftTdTarget(rewards, dones, SoftValue(next_q, action_dim),
+                                      reward_scale, discount);
+  torch::Tensor q_gradient = (q_value - target) / static_cast<double>(q.size(0));
+  return {std::move(target), std::move(q_gradient)};
 }
 
 torch::Tensor SquashedScore(const torch::Tensor& q_gradient, const torch::Tensor& actions) {

@@ -22,6 +22,21 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
 // J_Q = mean(0.5 * (target - q)^2).
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
 
+// The soft critic's step without forming J_Q: the target y = SoftTdTarget(rewards, dones,
+// SoftValue(next_q, action_dim), ...) and dJ_Q/dq = (q - y) / B, so that
+// `q.backward(q_gradient)` gives J_Q's gradients. q, rewards, dones [B]; next_q [B, M]; no
+// gradient flows through either result. With `fused`, one CUDA kernel where
+// FusedSoftTdSupports() takes the tensors, else the operations above: the same numbers up to
+// float rounding.
+struct CriticGradient {
+  torch::Tensor target;      // [B]
+  torch::Tensor q_gradient;  // [B]
+};
+CriticGradient SoftCriticGradient(const torch::Tensor& q, const torch::Tensor& next_q,
+                                  const torch::Tensor& rewards, const torch::Tensor& dones,
+                                  int64_t action_dim, double reward_scale, double discount,
+                                  bool fused = true);
+
 // The score of the sampling network's target, grad_a [Q(s, a) + sum_d log(1 - a_d^2 + 1e-6)]
 // (Q plus the log-Jacobian correction of the tanh squashing), from `q_gradient` = dQ/da:
 // q_gradient - 2a / (1 - a^2 + 1e-6). Both are [..., D]; no gradient flows through it.

@@ -1,6 +1,6 @@
 // The adaptive-kernel Stein direction of one state (sql_math.h: AdaptiveRbfKernel and
 // SteinDirection) as the four phases of one GPU thread block, in plain C++ that compiles
-// for the host and the device. learner/stein_kernel.cu runs one block per state with a
+// for the host and the device. learner/kernel_launch.cu runs one block per state with a
 // barrier between phases; RunSteinBlockOnHost runs the same phases one logical thread at a
 // time, so the CPU tests check the kernel's arithmetic and its median selection.
 // Every phase function does the work of logical thread `t` < its PhaseThreads count.
@@ -10,11 +10,7 @@
 
 #include <cmath>
 
-#if defined(__CUDACC__)
-#define SOFTQ_HOST_DEVICE __host__ __device__
-#else
-#define SOFTQ_HOST_DEVICE
-#endif
+#include "learner/host_device.h"
 
 namespace softq::stein {
 

@@ -14,7 +14,7 @@
 # <torch/torch.h> is precompiled once and the sources compile nproc at a time (~3 min on 2
 # cores instead of ~13). learner/cuda_graph_update.cc's CUDA graph branch is also compiled
 # when CUDA's headers are here (CUDA_INCLUDE, default /usr/local/cuda/include), and so are
-# learner/fused_stein.cc's kernel branch and, by nvcc if there is one, the kernel itself.
+# learner/fused_ops.cc's kernel branch and, by nvcc if there is one, the kernel itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 prefix="${1:-}"
@@ -82,7 +82,7 @@ export -f check
     echo '#define C10_CUDA_BUILD_SHARED_LIBS' >"$work/shim/c10/cuda/impl/cuda_cmake_macros.h"
     check learner/cuda_graph_update.cc " (SOFTQ_CUDA_GRAPHS, CUDA headers at $cuda_include)" \
       -Wall -Wextra -DSOFTQ_CUDA_GRAPHS=1 -isystem "$cuda_include" -isystem "$work/shim"
-    check learner/fused_stein.cc " (SOFTQ_CUDA_KERNELS, CUDA headers at $cuda_include)" \
+    check learner/fused_ops.cc " (SOFTQ_CUDA_KERNELS, CUDA headers at $cuda_include)" \
       -Wall -Wextra -DSOFTQ_CUDA_KERNELS=1 -isystem "$cuda_include" -isystem "$work/shim"
   else
     echo "skipped learner/cuda_graph_update.cc with SOFTQ_CUDA_GRAPHS: no CUDA headers at" \
@@ -92,14 +92,14 @@ export -f check
   nvcc="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
   if [[ -x "$nvcc" ]]; then
     if err=$("$nvcc" -std=c++17 -arch=sm_90 -I. -Xcompiler -Wall,-Wextra,-Werror -c \
-                learner/stein_kernel.cu -o "$work/stein_kernel.o" 2>&1); then
-      echo "ok      learner/stein_kernel.cu (nvcc $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), sm_90)"
+                learner/kernel_launch.cu -o "$work/kernel_launch.o" 2>&1); then
+      echo "ok      learner/kernel_launch.cu (nvcc $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), sm_90)"
     else
-      echo "FAILED  learner/stein_kernel.cu (nvcc)"
+      echo "FAILED  learner/kernel_launch.cu (nvcc)"
       grep -m 5 "error" <<<"$err" | sed 's/^/        /'
     fi
   else
-    echo "skipped learner/stein_kernel.cu: no nvcc (NVCC=...)"
+    echo "skipped learner/kernel_launch.cu: no nvcc (NVCC=...)"
   fi
 } | tee "$work/results"
 passed=$(grep -c '^ok ' "$work/results" || true)

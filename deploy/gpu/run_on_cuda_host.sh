@@ -139,7 +139,7 @@ build() {
   until cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1; do
     # The fused kernels and the CUDA graph code are the parts no CPU machine has built
     # against this LibTorch: if the build fails in one, keep the rest and say so.
-    if [ "$kernels" = AUTO ] && grep -qE "stein_kernel|fused_stein" "$RESULTS/build.log"; then
+    if [ "$kernels" = AUTO ] && grep -qE "kernel_launch|fused_ops" "$RESULTS/build.log"; then
       mv "$RESULTS/build.log" "$RESULTS/build-cuda-kernels.log"
       log "the fused CUDA kernels did not build (build-cuda-kernels.log); building without them"
       kernels=OFF

@@ -1,12 +1,13 @@
-#include "learner/fused_stein.h"
+#include "learner/fused_ops.h"
 
 #include <cmath>
 
 #if SOFTQ_CUDA_KERNELS
 #include <c10/cuda/CUDAStream.h>
 
+#include "learner/kernel_launch.h"
+#include "learner/soft_td_block.h"
 #include "learner/stein_block.h"
-#include "learner/stein_kernel.h"
 #endif
 
 namespace softq::sql {
@@ -66,6 +67,51 @@ FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& 
   return out;
 }
 
+bool FusedSoftTdSupports(const torch::Tensor& q, const torch::Tensor& next_q,
+                         const torch::Tensor& rewards, const torch::Tensor& dones) {
+  for (const torch::Tensor* t : {&q, &next_q, &rewards, &dones}) {
+    if (!t->is_cuda() || t->scalar_type() != torch::kFloat32 || t->device() != q.device()) {
+      return false;
+    }
+  }
+  const int64_t b = q.dim() == 1 ? q.size(0) : -1;
+  return b >= 0 && b <= (1 << 30) && next_q.dim() == 2 && next_q.size(0) == b &&
+         next_q.size(1) >= 1 && (next_q.size(1) == 1 || next_q.stride(1) == 1) &&
+         rewards.dim() == 1 && rewards.size(0) == b && dones.dim() == 1 && dones.size(0) == b;
+}
+
+FusedTd FusedSoftTd(const torch::Tensor& q, const torch::Tensor& next_q,
+                    const torch::Tensor& rewards, const torch::Tensor& dones, double value_offset,
+                    double reward_scale, double discount) {
+  TORCH_CHECK(FusedSoftTdSupports(q, next_q, rewards, dones),
+              "FusedSoftTd: tensors it does not take (FusedSoftTdSupports)");
+  const int64_t b = q.size(0);
+  FusedTd out{torch::empty({b}, q.options()), torch::empty({b}, q.options())};
+  soft_td::Args args{};
+  args.batch = static_cast<int>(b);
+  args.particles = static_cast<int>(next_q.size(1));
+  args.next_q = next_q.data_ptr<float>();
+  args.next_q_stride = next_q.stride(0);
+  args.q = q.data_ptr<float>();
+  args.q_stride = q.stride(0);
+  args.rewards = rewards.data_ptr<float>();
+  args.rewards_stride = rewards.stride(0);
+  args.dones = dones.data_ptr<float>();
+  args.dones_stride = dones.stride(0);
+  args.reward_scale = static_cast<float>(reward_scale);
+  args.discount = static_cast<float>(discount);
+  args.value_offset = static_cast<float>(value_offset);
+  args.loss_scale = static_cast<float>(1.0 / static_cast<double>(b));
+  args.target = out.target.data_ptr<float>();
+  args.q_gradient = out.q_gradient.data_ptr<float>();
+  if (b > 0) {
+    const char* error = soft_td::LaunchSoftTd(
+        args, c10::cuda::getCurrentCUDAStream(q.device().index()).stream());
+    TORCH_CHECK(error == nullptr, "FusedSoftTd: kernel launch failed: ", error);
+  }
+  return out;
+}
+
 #else  // !SOFTQ_CUDA_KERNELS
 
 bool FusedSteinSupports(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
@@ -75,6 +121,17 @@ bool FusedSteinSupports(const torch::Tensor&, const torch::Tensor&, const torch:
 FusedStein FusedSteinDirection(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                double) {
   TORCH_CHECK(false, "FusedSteinDirection: this build has no CUDA kernels (SOFTQ_CUDA_KERNELS)");
+  return {};
+}
+
+bool FusedSoftTdSupports(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                         const torch::Tensor&) {
+  return false;
+}
+
+FusedTd FusedSoftTd(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                    const torch::Tensor&, double, double, double) {
+  TORCH_CHECK(false, "FusedSoftTd: this build has no CUDA kernels (SOFTQ_CUDA_KERNELS)");
   return {};
 }
 

@@ -1,10 +1,14 @@
-// The adaptive-kernel Stein direction, one thread block per state: the phases of
-// learner/stein_block.h with a barrier between them, the state's distances and pulled
-// scores in shared memory. One launch where the ATen path takes about fourteen.
+// The project's fused CUDA kernels, each one launch where the ATen path takes several:
+//   the adaptive-kernel Stein direction, one thread block per state: the phases of
+//     learner/stein_block.h with a barrier between them, the state's distances and pulled
+//     scores in shared memory (about fourteen operations);
+//   the critic's soft TD target and loss gradient, one thread per transition
+//     (learner/soft_td_block.h; about nine operations with the loss's backward pass).
 #include <cuda_runtime.h>
 
+#include "learner/kernel_launch.h"
+#include "learner/soft_td_block.h"
 #include "learner/stein_block.h"
-#include "learner/stein_kernel.h"
 
 namespace softq::stein {
 namespace {
@@ -57,3 +61,23 @@ const char* LaunchSteinDirection(const LaunchArgs& args, void* stream) {
 }
 
 }  // namespace softq::stein
+
+namespace softq::soft_td {
+namespace {
+
+__global__ void SoftTdKernel(Args args) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < args.batch) SoftTdElement(args, b);
+}
+
+}  // namespace
+
+const char* LaunchSoftTd(const Args& args, void* stream) {
+  constexpr int kThreads = 128;
+  const int blocks = (args.batch + kThreads - 1) / kThreads;
+  SoftTdKernel<<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(args);
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}
+
+}  // namespace softq::soft_td
