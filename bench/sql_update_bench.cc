@@ -162,30 +162,27 @@ struct KernelTiming {
   double largest_difference;   // |fused - ATen| over the direction and the bandwidth
 };
 
-// The Stein direction at the update's shapes (K = 32 particles, the first 16 fixed, as
-// slices of one [B, 32, 2] tensor like the agent's one forward pass): the ATen operations
-// (sql::AdaptiveRbfKernel, then sql::SteinDirection) vs the fused CUDA kernel, per call.
+// The SVGD step's gradient as the update on a GPU asks for it (K = 32 particles, the first
+// 16 fixed, slices of one [B, 32, 2] tensor; Q's action gradient in, the squashing's term
+// added, the gradient padded to all 32): sql::SvgdLossGradient by ATen operations vs by the
+// fused CUDA kernel, per call.
 KernelTiming SteinDirectionMicros(int calls, int batch, const torch::Device& device) {
   torch::manual_seed(0);
   const torch::Tensor all =
       torch::rand({batch, 32, 2}, torch::TensorOptions().device(device)) * 2 - 1;
   const torch::Tensor fixed = all.slice(1, 0, 16), updated = all.slice(1, 16);
   const torch::Tensor grad_log_p = torch::randn({batch, 16, 2}, all.options()) * 5;
-  const auto aten = [&] {
-    const softq::sql::RbfKernel k = softq::sql::AdaptiveRbfKernel(fixed, updated);
-    return std::make_pair(softq::sql::SteinDirection(k, fixed, updated, grad_log_p, -1.0),
-                          k.bandwidth);
+  const auto run = [&](bool fused) {
+    return softq::sql::SvgdLossGradient(fixed, updated, grad_log_p,
+                                        {/*squashed=*/true, /*pad_fixed=*/true, fused});
   };
-  KernelTiming t{1e6 * SecondsPerCall(calls, device, [&] { aten(); }), -1.0, 0.0};
+  KernelTiming t{1e6 * SecondsPerCall(calls, device, [&] { run(false); }), -1.0, 0.0};
   if (!softq::sql::FusedSteinSupports(fixed, updated, grad_log_p)) return t;
-  t.fused_us = 1e6 * SecondsPerCall(calls, device, [&] {
-    softq::sql::FusedSteinDirection(fixed, updated, grad_log_p, -1.0);
-  });
-  const auto [direction, bandwidth] = aten();
-  const softq::sql::FusedStein fused =
-      softq::sql::FusedSteinDirection(fixed, updated, grad_log_p, -1.0);
-  t.largest_difference = std::max((fused.direction - direction).abs().max().item<double>(),
-                                  (fused.bandwidth - bandwidth).abs().max().item<double>());
+  t.fused_us = 1e6 * SecondsPerCall(calls, device, [&] { run(true); });
+  const softq::sql::SvgdGradient aten = run(false), fused = run(true);
+  t.largest_difference =
+      std::max((fused.loss_gradient - aten.loss_gradient).abs().max().item<double>(),
+               (fused.bandwidth - aten.bandwidth).abs().max().item<double>());
   return t;
 }
 
@@ -398,8 +395,8 @@ int main(int argc, char** argv) {
     }
   }
   const std::vector<int> batches = ParseList(absl::GetFlag(FLAGS_batch_sizes));
-  PrintKernelTable("Stein direction (kernel, bandwidth and direction; 16 fixed and 16 updated "
-                   "particles per state)",
+  PrintKernelTable("SVGD step's gradient (squashing term, kernel, bandwidth, direction; 16 "
+                   "fixed and 16 updated particles per state)",
                    batches,
                    [&](int batch) { return SteinDirectionMicros(10 * updates, batch, device); });
   PrintKernelTable("Soft TD step (target and the critic loss's gradient; M = 16)", batches,

@@ -41,11 +41,14 @@ bool FusedSteinSupports(const torch::Tensor& fixed, const torch::Tensor& updated
 }
 
 FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& updated,
-                               const torch::Tensor& grad_log_p, double scale) {
+                               const torch::Tensor& grad_log_p, double scale, bool squashed,
+                               bool pad_fixed) {
   TORCH_CHECK(FusedSteinSupports(fixed, updated, grad_log_p),
               "FusedSteinDirection: tensors it does not take (FusedSteinSupports)");
   const int64_t b = fixed.size(0), kx = fixed.size(1), ky = updated.size(1), d = fixed.size(2);
-  FusedStein out{torch::empty({b, ky, d}, fixed.options()), torch::empty({b}, fixed.options())};
+  const int64_t pad_rows = pad_fixed ? kx : 0;
+  FusedStein out{torch::empty({b, pad_rows + ky, d}, fixed.options()),
+                 torch::empty({b}, fixed.options())};
   stein::LaunchArgs args{};
   args.batch = static_cast<int>(b);
   args.kx = static_cast<int>(kx);
@@ -61,6 +64,8 @@ FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& 
   args.bandwidth = out.bandwidth.data_ptr<float>();
   args.scale = static_cast<float>(scale);
   args.negative_inverse_log_kx = static_cast<float>(-1.0 / std::log(static_cast<double>(kx)));
+  args.squashed = squashed;
+  args.pad_rows = static_cast<int>(pad_rows);
   const char* error = stein::LaunchSteinDirection(
       args, c10::cuda::getCurrentCUDAStream(fixed.device().index()).stream());
   TORCH_CHECK(error == nullptr, "FusedSteinDirection: kernel launch failed: ", error);
@@ -119,7 +124,7 @@ bool FusedSteinSupports(const torch::Tensor&, const torch::Tensor&, const torch:
 }
 
 FusedStein FusedSteinDirection(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                               double) {
+                               double, bool, bool) {
   TORCH_CHECK(false, "FusedSteinDirection: this build has no CUDA kernels (SOFTQ_CUDA_KERNELS)");
   return {};
 }

@@ -19,13 +19,16 @@ bool FusedSteinSupports(const torch::Tensor& fixed, const torch::Tensor& updated
                         const torch::Tensor& grad_log_p);
 
 struct FusedStein {
-  torch::Tensor direction;  // scale * Delta, [B, Ky, D]
+  torch::Tensor direction;  // scale * Delta, [B, Ky, D] (with pad_fixed [B, Kx + Ky, D])
   torch::Tensor bandwidth;  // h, [B]
 };
-// Precondition: FusedSteinSupports(fixed, updated, grad_log_p). Launches on the current
+// Precondition: FusedSteinSupports(fixed, updated, grad_log_p). With `squashed`, grad_log_p
+// is Q's action gradient and the squashing's term is added (sql::SquashedScore); with
+// `pad_fixed`, Kx rows of zeros precede each state's Ky directions. Launches on the current
 // stream (so a CUDA graph can capture it); a failed launch throws c10::Error.
 FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& updated,
-                               const torch::Tensor& grad_log_p, double scale);
+                               const torch::Tensor& grad_log_p, double scale, bool squashed,
+                               bool pad_fixed);
 
 // Whether this build has the kernel and it takes these tensors: float32 on one CUDA device,
 // q, rewards and dones [B] (any stride), next_q [B, M] with contiguous rows.

@@ -22,10 +22,12 @@ __global__ void SteinDirectionKernel(LaunchArgs args) {
                     args.fixed + b * args.fixed_batch_stride,
                     args.updated + b * args.updated_batch_stride,
                     args.grad_log_p + b * args.grad_batch_stride,
-                    args.direction + static_cast<int64_t>(b) * args.ky * args.d,
+                    args.direction + static_cast<int64_t>(b) * (args.pad_rows + args.ky) * args.d,
                     args.bandwidth + b,
                     args.scale,
-                    args.negative_inverse_log_kx};
+                    args.negative_inverse_log_kx,
+                    args.squashed,
+                    args.pad_rows};
   const BlockScratch s{scratch, scratch + a.kx * a.ky, scratch + a.kx * a.ky + a.kx * a.d};
   for (int t = threadIdx.x; t < PhaseThreads(0, a.kx, a.ky, a.d); t += blockDim.x) {
     DistancePhase(a, s, t);
@@ -39,7 +41,7 @@ __global__ void SteinDirectionKernel(LaunchArgs args) {
     KernelPhase(a, s, t);
   }
   __syncthreads();
-  for (int t = threadIdx.x; t < PhaseThreads(3, a.kx, a.ky, a.d); t += blockDim.x) {
+  for (int t = threadIdx.x; t < PhaseThreads(3, a.kx, a.ky, a.d, a.pad_rows); t += blockDim.x) {
     DirectionPhase(a, s, t);
   }
 }
@@ -49,7 +51,7 @@ __global__ void SteinDirectionKernel(LaunchArgs args) {
 const char* LaunchSteinDirection(const LaunchArgs& args, void* stream) {
   int widest = 0;
   for (int phase = 0; phase < 4; ++phase) {
-    const int n = PhaseThreads(phase, args.kx, args.ky, args.d);
+    const int n = PhaseThreads(phase, args.kx, args.ky, args.d, args.pad_rows);
     if (n > widest) widest = n;
   }
   int threads = ((widest + 31) / 32) * 32;

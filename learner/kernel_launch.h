@@ -22,10 +22,12 @@ struct LaunchArgs {
   int64_t updated_batch_stride;
   const float* grad_log_p;
   int64_t grad_batch_stride;
-  float* direction;  // [batch, ky, d], contiguous
+  float* direction;  // [batch, pad_rows + ky, d], contiguous
   float* bandwidth;  // [batch]
   float scale;
   float negative_inverse_log_kx;
+  bool squashed;     // as BlockArgs
+  int pad_rows;
 };
 
 // The most shared memory one state's block may use, and the most threads it runs.

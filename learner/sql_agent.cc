@@ -111,17 +111,17 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                SvgdPath path) {
+                                const SvgdOptions& options) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
-  torch::Tensor fixed, updated;
-  if (path.one_forward_pass) {
-    const torch::Tensor all = policy->forward(obs, policy_noise);
-    fixed = all.slice(1, 0, k_fixed).detach();
-    updated = all.slice(1, k_fixed);
+  torch::Tensor fixed, updated, particles;
+  if (options.one_forward_pass) {
+    particles = policy->forward(obs, policy_noise);
+    fixed = particles.slice(1, 0, k_fixed).detach();
+    updated = particles.slice(1, k_fixed);
   } else {
     // The fixed particles need no graph through the policy: drawn without one, they halve
     // the backward pass.
@@ -130,22 +130,27 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
       fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
     }
     updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
+    particles = updated;
   }
-  const torch::Tensor grad_log_p = score(obs_fixed, fixed);
-  sql::SvgdGradient gradient =
-      sql::SvgdLossGradient(fixed, updated.detach(), grad_log_p, path.fused_kernel);
-  return {std::move(updated), std::move(gradient.loss_gradient), std::move(gradient.bandwidth)};
+  sql::SvgdGradientOptions gradient_options;
+  gradient_options.squashed = options.squashed_score;
+  gradient_options.pad_fixed = options.one_forward_pass;  // no slice in the backward pass
+  gradient_options.fused = options.fused_kernel;
+  sql::SvgdGradient gradient = sql::SvgdLossGradient(fixed, updated.detach(),
+                                                     score(obs_fixed, fixed), gradient_options);
+  return {std::move(particles), std::move(gradient.loss_gradient),
+          std::move(gradient.bandwidth)};
 }
 
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth, SvgdPath path) {
+                                torch::Tensor* bandwidth, const SvgdOptions& options) {
   const AmortizedSvgdStep step =
-      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, path);
+      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, options);
   if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
   // (A dot product: one operation where multiplying and summing are two.)
-  return torch::dot(step.loss_gradient.reshape({-1}), step.updated.reshape({-1}));
+  return torch::dot(step.loss_gradient.reshape({-1}), step.particles.reshape({-1}));
 }
 
 namespace {
@@ -175,13 +180,17 @@ UpdateMetrics ReduceMetrics(const UpdateMetricTensors& m) {
 Score SqlAgent::SoftQScore() {
   QNetwork& q = q_;
   return [&q](const torch::Tensor& obs, const torch::Tensor& actions) {
-    return sql::SquashedScore(q->ActionGradient(obs, actions), actions);
+    return q->ActionGradient(obs, actions);
   };
 }
 
-SvgdPath SqlAgent::DeviceSvgdPath() const {
+SvgdOptions SqlAgent::SoftQSvgdOptions() const {
+  SvgdOptions options;
+  options.squashed_score = true;
   // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass.
-  return {/*one_forward_pass=*/device_.is_cuda(), /*fused_kernel=*/config_.fused_kernels};
+  options.one_forward_pass = device_.is_cuda();
+  options.fused_kernel = config_.fused_kernels;
+  return options;
 }
 
 torch::Tensor SqlAgent::DdpgPolicyLoss(const torch::Tensor& observations) {
@@ -192,7 +201,7 @@ torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
                                         const torch::Tensor& policy_noise) {
   if (config_.algorithm == Algorithm::kDdpg) return DdpgPolicyLoss(observations);
   return AmortizedSvgdLoss(policy_, SoftQScore(), observations, policy_noise,
-                           config_.kernel_update_ratio, nullptr, DeviceSvgdPath());
+                           config_.kernel_update_ratio, nullptr, SoftQSvgdOptions());
 }
 
 void SqlAgent::Update(const TransitionTensors& batch) {
@@ -237,11 +246,11 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
   // The backward pass seeded with the surrogate's gradient: no surrogate, no scalar seed.
   const AmortizedSvgdStep step =
       AmortizedSvgd(policy_, SoftQScore(), batch.observations, noise.policy_noise,
-                    config_.kernel_update_ratio, DeviceSvgdPath());
-  last_.svgd_particles = step.updated.detach();
+                    config_.kernel_update_ratio, SoftQSvgdOptions());
+  last_.svgd_particles = step.particles.detach();
   last_.svgd_loss_gradient = step.loss_gradient;
   last_.kernel_bandwidth = step.bandwidth;
-  step.updated.backward(step.loss_gradient);
+  step.particles.backward(step.loss_gradient);
 }
 
 void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise) {

@@ -83,10 +83,15 @@ struct UpdateNoise {
 using Score = std::function<torch::Tensor(const torch::Tensor& observations,
                                           const torch::Tensor& actions)>;
 
-// How AmortizedSvgd computes its step; every choice gives the same numbers up to rounding.
-struct SvgdPath {
-  bool one_forward_pass = false;  // fixed and updated particles from one policy pass
-  bool fused_kernel = false;      // sql::SvgdLossGradient's fused kernel, where it applies
+// How AmortizedSvgd computes its step.
+struct SvgdOptions {
+  // `score` gives Q's action gradient only, and the target also has the tanh squashing's
+  // log-Jacobian: its term is added inside (sql::SquashedScore; free in the fused kernel).
+  bool squashed_score = false;
+  // How, with the same numbers up to rounding: the fixed and updated particles from one
+  // policy pass; sql::SvgdLossGradient's fused kernel where it applies.
+  bool one_forward_pass = false;
+  bool fused_kernel = false;
 };
 
 class SqlAgent {
@@ -144,16 +149,16 @@ class SqlAgent {
   // metric tensors. No host synchronization and no host state that changes from call to
   // call, so a CUDA graph can capture it.
   void StepNetworks(const TransitionTensors& device_batch, const UpdateNoise& noise);
-  // The score of the policy's target under kSql: Q's action gradient plus the squashing's
-  // log-Jacobian term (sql::SquashedScore).
+  // The score of the policy's target under kSql, without the squashing's term
+  // (SoftQSvgdOptions adds it): Q's action gradient.
   Score SoftQScore();
   // Q's target at the M value particles for each next observation, [B, M] (kSql).
   torch::Tensor NextQParticles(const TransitionTensors& batch,
                                const torch::Tensor& value_actions);
   // The critic's TD target y [B], no gradient.
   torch::Tensor CriticTarget(const TransitionTensors& batch, const torch::Tensor& value_actions);
-  // How this agent's device prefers the SVGD step computed.
-  SvgdPath DeviceSvgdPath() const;
+  // kSql's SVGD step, computed as this agent's device prefers.
+  SvgdOptions SoftQSvgdOptions() const;
   // kDdpg's policy objective, -mean Q(s, f_phi(0; s)).
   torch::Tensor DdpgPolicyLoss(const torch::Tensor& observations);
   // The host part: counts the update and refreshes the target networks when due.
@@ -174,28 +179,29 @@ class SqlAgent {
 
 // Amortized SVGD: draws K = policy_noise.size(1) actions per observation from `policy`,
 // splits them into fixed (the first K - int(K * update_ratio), no gradient) and updated
-// particles, and returns the updated ones (with their graph into `policy`) with the Stein
-// direction Delta toward the target whose score is `score`, as the gradient of the
-// surrogate -sum(stop_grad(Delta) * updated) with respect to them:
-// `updated.backward(loss_gradient)` gives the surrogate's gradients on `policy`. The fixed
-// particles are drawn in a forward pass of their own without a graph (less arithmetic), or,
-// with `path.one_forward_pass`, in one pass with the updated ones (fewer operations, as a GPU
-// prefers): the same numbers (SvgdPath).
+// particles, and returns the Stein direction Delta toward the target whose score is `score`
+// as the gradient of the surrogate -sum(stop_grad(Delta) * updated) with respect to the
+// policy's output: `particles.backward(loss_gradient)` gives the surrogate's gradients on
+// `policy`. The fixed particles are drawn in a forward pass of their own without a graph
+// (less arithmetic; `particles` are the updated ones), or, with `one_forward_pass`, in one
+// pass with the updated ones (fewer operations, as a GPU prefers; `particles` are all K,
+// the fixed ones with zero gradient).
 struct AmortizedSvgdStep {
-  torch::Tensor updated;        // [B, Ky, D]
-  torch::Tensor loss_gradient;  // -Delta, [B, Ky, D], no graph
+  torch::Tensor particles;      // [B, Ky or K, D], with the graph into `policy`
+  torch::Tensor loss_gradient;  // the same shape, no graph: -Delta (and zeros)
   torch::Tensor bandwidth;      // the kernel's h per state, [B]
 };
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                SvgdPath path = {});
-// The surrogate itself, sum(loss_gradient * updated) (a scalar whose gradient flows into
+                                const SvgdOptions& options = {});
+// The surrogate itself, sum(loss_gradient * particles) (a scalar whose gradient flows into
 // `policy` only); `bandwidth`, if given, receives the mean kernel bandwidth (0-d).
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth = nullptr, SvgdPath path = {});
+                                torch::Tensor* bandwidth = nullptr,
+                                const SvgdOptions& options = {});
 
 // The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
 torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations);

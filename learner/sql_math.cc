@@ -91,13 +91,22 @@ torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed
 }
 
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
-                              const torch::Tensor& grad_log_p, bool fused) {
-  if (fused && FusedSteinSupports(fixed, updated, grad_log_p)) {
-    FusedStein fused = FusedSteinDirection(fixed, updated, grad_log_p, /*scale=*/-1.0);
+                              const torch::Tensor& grad_log_p,
+                              const SvgdGradientOptions& options) {
+  if (options.fused && FusedSteinSupports(fixed, updated, grad_log_p)) {
+    FusedStein fused = FusedSteinDirection(fixed, updated, grad_log_p, /*scale=*/-1.0,
+                                           options.squashed, options.pad_fixed);
     return {std::move(fused.direction), std::move(fused.bandwidth)};
   }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor score =
+      options.squashed ? SquashedScore(grad_log_p, fixed) : grad_log_p;
   const RbfKernel kernel = AdaptiveRbfKernel(fixed, updated);
-  return {SteinDirection(kernel, fixed, updated, grad_log_p, /*scale=*/-1.0), kernel.bandwidth};
+  torch::Tensor gradient = SteinDirection(kernel, fixed, updated, score, /*scale=*/-1.0);
+  if (options.pad_fixed) {
+    gradient = torch::constant_pad_nd(gradient, {0, 0, fixed.size(1), 0});  // zero rows first
+  }
+  return {std::move(gradient), kernel.bandwidth};
 }
 
 }  // namespace softq::sql

@@ -64,15 +64,24 @@ torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed
 // The amortized SVGD surrogate's gradient with respect to the updated particles:
 // d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the adaptive kernel above.
 // `updated.backward(loss_gradient)` then gives the surrogate's parameter gradients without
-// forming the surrogate. With `fused`, one CUDA kernel where FusedSteinSupports() takes the
-// tensors (a build with SOFTQ_CUDA_KERNELS), else the operations above: the same numbers up
-// to float rounding.
+// forming the surrogate. The same numbers, up to float rounding, from one CUDA kernel
+// (`fused`, where FusedSteinSupports() takes the tensors: a build with SOFTQ_CUDA_KERNELS)
+// or from the operations above.
+struct SvgdGradientOptions {
+  // grad_log_p is Q's action gradient: the squashing's term is added first (SquashedScore).
+  bool squashed = false;
+  // The gradient for all Kx + Ky particles, [B, Kx + Ky, D], zero for the fixed ones (for a
+  // backward pass from one forward pass over both, without a slice's backward).
+  bool pad_fixed = false;
+  bool fused = true;
+};
 struct SvgdGradient {
-  torch::Tensor loss_gradient;  // -Delta, [B, Ky, D]
+  torch::Tensor loss_gradient;  // -Delta, [B, Ky, D] (or padded)
   torch::Tensor bandwidth;      // h, [B]
 };
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
-                              const torch::Tensor& grad_log_p, bool fused = true);
+                              const torch::Tensor& grad_log_p,
+                              const SvgdGradientOptions& options = {});
 
 }  // namespace softq::sql
 

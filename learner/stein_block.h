@@ -15,16 +15,20 @@
 namespace softq::stein {
 
 // One state's particles: fixed x [kx, d] and updated y [ky, d] (rows `d` floats apart), the
-// target's score at the fixed particles g [kx, d]; out: scale * Delta [ky, d] and h.
+// target's score at the fixed particles g [kx, d]; out: scale * Delta [ky, d] after
+// `pad_rows` rows of zeros, and h. With `squashed`, g is Q's action gradient and the tanh
+// squashing's term -2 x / (1 - x^2 + 1e-6) is added first (sql::SquashedScore).
 struct BlockArgs {
   int kx, ky, d;
   const float* fixed;
   const float* updated;
   const float* grad_log_p;
-  float* direction;
+  float* direction;  // [pad_rows + ky, d]
   float* bandwidth;
   float scale;
   float negative_inverse_log_kx;  // -1 / log(kx), as the ATen path's scalar
+  bool squashed;
+  int pad_rows;
 };
 
 // The block's shared memory: kx * ky distances (then kernel values), kx * d pulled scores,
@@ -46,7 +50,7 @@ SOFTQ_HOST_DEVICE inline void DistancePhase(const BlockArgs& a, const BlockScrat
     sum += diff * diff;
   }
   s.kernel[t] = sum;
-  if (t == 0) *s.negative_h = NAN;  // stays NaN if no distance is ordered (NaN inputs)
+  if (t == 0) *s.negative_h = *a.bandwidth = NAN;  // stay NaN if no distance is ordered
 }
 
 // Phase 2, t < kx * ky: the lower median of the distances, as a stable sort would place it.
@@ -61,8 +65,10 @@ SOFTQ_HOST_DEVICE inline void MedianPhase(const BlockArgs& a, const BlockScratch
     position += (other < mine) || (other == mine && u < t);
   }
   if (position == (n - 1) / 2) {
-    const float negative_h = mine * a.negative_inverse_log_kx;
-    *s.negative_h = negative_h < -1e-3f ? negative_h : -1e-3f;
+    const float scaled = mine * a.negative_inverse_log_kx;
+    const float negative_h = scaled < -1e-3f ? scaled : -1e-3f;
+    *s.negative_h = negative_h;
+    *a.bandwidth = -negative_h;
   }
 }
 
@@ -71,27 +77,35 @@ SOFTQ_HOST_DEVICE inline void MedianPhase(const BlockArgs& a, const BlockScratch
 SOFTQ_HOST_DEVICE inline void KernelPhase(const BlockArgs& a, const BlockScratch& s, int t) {
   const float negative_h = *s.negative_h;
   if (t < a.kx * a.ky) s.kernel[t] = ::expf(s.kernel[t] / negative_h);
-  if (t < a.kx * a.d) s.pulled[t] = a.grad_log_p[t] + 2.0f * a.fixed[t] / negative_h;
+  if (t < a.kx * a.d) {
+    const float x = a.fixed[t];
+    float g = a.grad_log_p[t];
+    if (a.squashed) g -= 2.0f * x / (1.000001f - x * x);
+    s.pulled[t] = g + 2.0f * x / negative_h;
+  }
 }
 
-// Phase 4, t < ky * d: for particle j = t / d, coordinate c = t % d,
+// Phase 4, t < (pad_rows + ky) * d: zero in the padding; then for particle j, coordinate c,
 //   scale * Delta = scale / kx * (sum_i kappa_ij pulled_ic + 2 / h * y_jc * sum_i kappa_ij).
 SOFTQ_HOST_DEVICE inline void DirectionPhase(const BlockArgs& a, const BlockScratch& s, int t) {
-  const int j = t / a.d, c = t % a.d;
+  const int padding = a.pad_rows * a.d;
+  if (t < padding) {
+    a.direction[t] = 0.0f;
+    return;
+  }
+  const int j = (t - padding) / a.d, c = (t - padding) % a.d;
   float weighted = 0.0f, column = 0.0f;
   for (int i = 0; i < a.kx; ++i) {
     const float kappa = s.kernel[i * a.ky + j];
     weighted += kappa * s.pulled[i * a.d + c];
     column += kappa;
   }
-  const float negative_h = *s.negative_h;
   a.direction[t] =
-      a.scale / a.kx * (weighted - 2.0f * a.updated[t] * column / negative_h);
-  if (t == 0) *a.bandwidth = -negative_h;
+      a.scale / a.kx * (weighted - 2.0f * a.updated[j * a.d + c] * column / *s.negative_h);
 }
 
 // Logical threads per phase, in order; a block needs as many as the largest (or loops).
-SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d) {
+SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d, int pad_rows = 0) {
   switch (phase) {
     case 0:
     case 1:
@@ -99,7 +113,7 @@ SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d) {
     case 2:
       return kx * ky > kx * d ? kx * ky : kx * d;
     default:
-      return ky * d;
+      return (pad_rows + ky) * d;
   }
 }
 
@@ -109,7 +123,7 @@ SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d) {
 inline void RunSteinBlockOnHost(const BlockArgs& a, float* scratch) {
   const BlockScratch s{scratch, scratch + a.kx * a.ky, scratch + a.kx * a.ky + a.kx * a.d};
   for (int phase = 0; phase < 4; ++phase) {
-    const int threads = PhaseThreads(phase, a.kx, a.ky, a.d);
+    const int threads = PhaseThreads(phase, a.kx, a.ky, a.d, a.pad_rows);
     for (int t = 0; t < threads; ++t) {
       switch (phase) {
         case 0: DistancePhase(a, s, t); break;

@@ -134,7 +134,7 @@ TEST(AmortizedSvgd, BackwardFromTheLossGradientGivesTheSurrogatesGradients) {
     } else {
       const AmortizedSvgdStep step = AmortizedSvgd(policy, gaussian, obs, noise, 0.5);
       EXPECT_FALSE(step.loss_gradient.requires_grad());
-      step.updated.backward(step.loss_gradient);
+      step.particles.backward(step.loss_gradient);
     }
     std::vector<torch::Tensor> out;
     for (const torch::Tensor& p : policy->parameters()) out.push_back(p.grad().clone());
@@ -158,7 +158,8 @@ TEST(AmortizedSvgd, OneForwardPassGivesTheSameLossAndGradients) {
     for (torch::Tensor& p : policy->parameters()) p.mutable_grad().reset();
     torch::Tensor bandwidth;
     const torch::Tensor loss =
-        AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5, &bandwidth, {one_forward_pass});
+        AmortizedSvgdLoss(policy, gaussian, obs, noise, 0.5, &bandwidth,
+                          SvgdOptions{/*squashed_score=*/false, one_forward_pass});
     loss.backward();
     std::vector<torch::Tensor> out = {loss.detach(), bandwidth};
     for (const torch::Tensor& p : policy->parameters()) out.push_back(p.grad().clone());

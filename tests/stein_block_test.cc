@@ -21,11 +21,13 @@ struct BlockResult {
 
 // Runs the block of every state on the host.
 BlockResult RunBlocks(const torch::Tensor& fixed, const torch::Tensor& updated,
-                      const torch::Tensor& grad_log_p, double scale) {
+                      const torch::Tensor& grad_log_p, double scale, bool squashed = false,
+                      bool pad_fixed = false) {
   const int b = static_cast<int>(fixed.size(0)), kx = static_cast<int>(fixed.size(1)),
             ky = static_cast<int>(updated.size(1)), d = static_cast<int>(fixed.size(2));
   const torch::Tensor x = fixed.contiguous(), y = updated.contiguous(), g = grad_log_p.contiguous();
-  BlockResult out{torch::empty({b, ky, d}), torch::empty({b})};
+  const int pad_rows = pad_fixed ? kx : 0;
+  BlockResult out{torch::full({b, pad_rows + ky, d}, 7.0f), torch::empty({b})};
   std::vector<float> scratch(stein::ScratchFloats(kx, ky, d));
   for (int s = 0; s < b; ++s) {
     const stein::BlockArgs args{kx,
@@ -37,7 +39,9 @@ BlockResult RunBlocks(const torch::Tensor& fixed, const torch::Tensor& updated,
                                 out.direction[s].data_ptr<float>(),
                                 out.bandwidth.data_ptr<float>() + s,
                                 static_cast<float>(scale),
-                                static_cast<float>(-1.0 / std::log(static_cast<double>(kx)))};
+                                static_cast<float>(-1.0 / std::log(static_cast<double>(kx))),
+                                squashed,
+                                pad_rows};
     stein::RunSteinBlockOnHost(args, scratch.data());
   }
   return out;
@@ -86,6 +90,30 @@ TEST(SteinBlock, PicksTheLowerMedianAmongTiedDistances) {
   ExpectMatchesAten(x, y, torch::randn({2, 8, 2}), 1.0);
 }
 
+TEST(SteinBlock, AddsTheSquashingTermAndPadsAsTheUpdateAsks) {
+  // The update's call: Q's action gradient in, the squashing's term added, the gradient
+  // for all K particles out (zeros for the fixed ones).
+  torch::manual_seed(3);
+  const torch::Tensor all = torch::tanh(torch::randn({4, 12, 2}) * 2);  // near +-1 too
+  const torch::Tensor x = all.slice(1, 0, 5), y = all.slice(1, 5);
+  const torch::Tensor q_gradient = torch::randn({4, 5, 2});
+  sql::SvgdGradientOptions options;
+  options.squashed = true;
+  options.pad_fixed = true;
+  options.fused = false;
+  const sql::SvgdGradient expected = sql::SvgdLossGradient(x, y, q_gradient, options);
+  const BlockResult block = RunBlocks(x, y, q_gradient, -1.0, /*squashed=*/true, /*pad=*/true);
+  ASSERT_EQ(block.direction.sizes(), expected.loss_gradient.sizes());
+  EXPECT_TRUE(torch::equal(block.direction.slice(1, 0, 5), torch::zeros({4, 5, 2})));
+  EXPECT_TRUE(torch::allclose(block.direction, expected.loss_gradient, 1e-4, 1e-5))
+      << (block.direction - expected.loss_gradient).abs().max();
+  EXPECT_TRUE(torch::allclose(block.bandwidth, expected.bandwidth, 1e-6, 0));
+  // And the padded, squashed gradient is the plain one on the score with its term.
+  const torch::Tensor plain = sql::SvgdLossGradient(x, y, sql::SquashedScore(q_gradient, x),
+                                                    {false, false, false}).loss_gradient;
+  EXPECT_TRUE(torch::allclose(expected.loss_gradient.slice(1, 5), plain));
+}
+
 TEST(SteinBlock, ClampsTheBandwidthWhenParticlesCoincide) {
   const torch::Tensor same = torch::full({1, 4, 2}, 0.3);
   const BlockResult block = RunBlocks(same, same, torch::ones({1, 4, 2}), 1.0);
@@ -106,6 +134,7 @@ TEST(SteinBlock, PhasesNeedAsManyThreadsAsTheirWidestStep) {
   EXPECT_EQ(stein::PhaseThreads(1, 16, 16, 2), 256);  // median ranks
   EXPECT_EQ(stein::PhaseThreads(2, 4, 2, 6), 24);     // kernel values or pulled scores
   EXPECT_EQ(stein::PhaseThreads(3, 16, 16, 2), 32);   // direction coordinates
+  EXPECT_EQ(stein::PhaseThreads(3, 16, 16, 2, /*pad_rows=*/16), 64);  // and the zeros
   EXPECT_EQ(stein::ScratchFloats(16, 16, 2), 256 + 32 + 1);
 }
 
