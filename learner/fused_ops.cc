@@ -3,6 +3,7 @@
 #include <cmath>
 
 #if SOFTQ_CUDA_KERNELS
+#include <ATen/record_function.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "learner/kernel_launch.h"
@@ -45,6 +46,8 @@ FusedStein FusedSteinDirection(const torch::Tensor& fixed, const torch::Tensor& 
                                bool pad_fixed) {
   TORCH_CHECK(FusedSteinSupports(fixed, updated, grad_log_p),
               "FusedSteinDirection: tensors it does not take (FusedSteinSupports)");
+  // Seen by profilers and OpCensus as one operation, as ATen's own are.
+  RECORD_FUNCTION("softq::fused_stein_direction", std::vector<c10::IValue>());
   const int64_t b = fixed.size(0), kx = fixed.size(1), ky = updated.size(1), d = fixed.size(2);
   const int64_t pad_rows = pad_fixed ? kx : 0;
   FusedStein out{torch::empty({b, pad_rows + ky, d}, fixed.options()),
@@ -90,6 +93,7 @@ FusedTd FusedSoftTd(const torch::Tensor& q, const torch::Tensor& next_q,
                     double reward_scale, double discount) {
   TORCH_CHECK(FusedSoftTdSupports(q, next_q, rewards, dones),
               "FusedSoftTd: tensors it does not take (FusedSoftTdSupports)");
+  RECORD_FUNCTION("softq::fused_soft_td", std::vector<c10::IValue>());
   const int64_t b = q.size(0);
   FusedTd out{torch::empty({b}, q.options()), torch::empty({b}, q.options())};
   soft_td::Args args{};
