@@ -174,7 +174,7 @@ class SqlAgent {
   FlatAdam policy_optimizer_;
   int64_t step_ = 0;
   UpdateMetricTensors last_;
-  torch::Tensor one_;  // 1, the seed of the backward passes (saves a fill per pass)
+  torch::Tensor one_;  // 1: seeds kDdpg's policy backward pass (saves a fill per update)
 };
 
 // Amortized SVGD: draws K = policy_noise.size(1) actions per observation from `policy`,

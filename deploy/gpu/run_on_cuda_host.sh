@@ -120,20 +120,24 @@ build() {
   check_runtime
   local gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
-  # LibTorch's own TorchConfig.cmake first (it also sets up CUDA); if it cannot configure
-  # on this host, the plain-flags path that the Bazel wrapper uses.
-  # shellcheck disable=SC2046
-  if [ "$torch_config" = OFF ] || ! cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1; then
-    if [ "$torch_config" = ON ]; then
-      log "TorchConfig.cmake did not configure (see configure.log); plain LibTorch flags instead"
-      mv "$RESULTS/configure.log" "$RESULTS/configure-torchconfig.log"
-      rm -f "$BUILD/CMakeCache.txt"
-    fi
-    torch_config=OFF
+  # LibTorch's own TorchConfig.cmake first (it also sets up CUDA), with the fused kernels as
+  # asked; if that cannot configure on this host, without the kernels, then the plain-flags
+  # path that the Bazel wrapper uses, with and without them.
+  local attempt tried=0
+  for attempt in "$torch_config $kernels" "$torch_config OFF" "OFF $kernels" "OFF OFF"; do
+    read -r torch_config kernels <<<"$attempt"
+    [ "$tried" = 0 ] || rm -f "$BUILD/CMakeCache.txt"
+    tried=1
     # shellcheck disable=SC2046
-    cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1 \
-      || { tail -30 "$RESULTS/configure.log"; die "cmake configure"; }
-  fi
+    if cmake -S "$root" -B "$BUILD" "${gen[@]}" $(cmake_args) >"$RESULTS/configure.log" 2>&1; then
+      break
+    fi
+    mv "$RESULTS/configure.log" "$RESULTS/configure-failed-torchconfig-$torch_config-kernels-$kernels.log"
+    log "cmake did not configure with TorchConfig.cmake $torch_config and fused kernels" \
+        "$kernels (configure-failed-*.log); trying with less"
+  done
+  [ -f "$RESULTS/configure.log" ] || {
+    tail -30 "$RESULTS/configure-failed-torchconfig-OFF-kernels-OFF.log"; die "cmake configure"; }
   grep "softq:" "$RESULTS/configure.log" | tee -a "$RESULTS/summary.txt"
   local t0=$SECONDS
   until cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1; do
