@@ -1,6 +1,19 @@
 #include "learner/networks.h"
 
 namespace softq {
+namespace {
+
+// relu(x W^T + b). Where no graph is recorded, one operation (cuBLASLt's fused epilogue on a
+// GPU: one kernel where addmm and relu are two; addmm then an in-place relu on a CPU), which
+// autograd has no derivative for.
+torch::Tensor LinearRelu(torch::nn::LinearImpl& layer, const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled()) {
+    return at::_addmm_activation(layer.bias, x, layer.weight.t());
+  }
+  return torch::relu(layer.forward(x));
+}
+
+}  // namespace
 
 MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t output_dim) {
   int64_t in = input_dim;
@@ -28,10 +41,10 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     x = x.reshape({-1, x.size(-1)});
   }
   const size_t n = layers_->size();
-  for (size_t i = 0; i < n; ++i) {
-    x = layers_[i]->as<torch::nn::Linear>()->forward(x);
-    if (i + 1 < n) x = torch::relu(x);
+  for (size_t i = 0; i + 1 < n; ++i) {
+    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
   }
+  x = layers_[n - 1]->as<torch::nn::Linear>()->forward(x);
   if (shape.empty()) return x;
   shape.back() = x.size(-1);
   return x.view(shape);
@@ -46,7 +59,7 @@ torch::Tensor MlpImpl::InputGradient(torch::Tensor x, int64_t first_column) {
   const auto weight = [&](size_t i) { return layers_[i]->as<torch::nn::Linear>()->weight; };
   std::vector<torch::Tensor> hidden;  // each hidden layer's output
   for (size_t i = 0; i + 1 < n; ++i) {
-    x = torch::relu(layers_[i]->as<torch::nn::Linear>()->forward(x));
+    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
     hidden.push_back(x);
   }
   // d output / d (last hidden layer) is the output layer's weight row for every input; then

@@ -43,5 +43,19 @@ TEST(QNetworkActionGradient, TakesAMatrixOfStates) {
                               AutogradActionGradient(q, obs, actions), 1e-5, 1e-6));
 }
 
+TEST(Mlp, ForwardWithoutAGraphEqualsTheRecordedOne) {
+  // Without a graph each hidden layer is one fused addmm-and-ReLU; with one, addmm then
+  // ReLU. The numbers must not depend on which.
+  torch::manual_seed(3);
+  Mlp mlp(4, std::vector<int64_t>{32, 16}, 3);
+  const torch::Tensor x = torch::randn({5, 7, 4}) * 3;
+  const torch::Tensor recorded = mlp->forward(x);
+  ASSERT_TRUE(recorded.requires_grad());
+  torch::NoGradGuard no_grad;
+  const torch::Tensor unrecorded = mlp->forward(x);
+  EXPECT_FALSE(unrecorded.requires_grad());
+  EXPECT_TRUE(torch::allclose(unrecorded, recorded.detach(), 1e-6, 1e-6));
+}
+
 }  // namespace
 }  // namespace softq
