@@ -45,6 +45,16 @@ FusedTd FusedSoftTd(const torch::Tensor& q, const torch::Tensor& next_q,
                     const torch::Tensor& rewards, const torch::Tensor& dones, double value_offset,
                     double reward_scale, double discount);
 
+// The kernels' host twins, for tests: the same argument packing and arithmetic, run on the
+// CPU one logical GPU thread at a time, for float32 CPU tensors with the layouts the
+// kernels take (any build; c10::Error for other tensors).
+FusedStein FusedSteinDirectionOnHost(const torch::Tensor& fixed, const torch::Tensor& updated,
+                                     const torch::Tensor& grad_log_p, double scale,
+                                     bool squashed, bool pad_fixed);
+FusedTd FusedSoftTdOnHost(const torch::Tensor& q, const torch::Tensor& next_q,
+                          const torch::Tensor& rewards, const torch::Tensor& dones,
+                          double value_offset, double reward_scale, double discount);
+
 }  // namespace softq::sql
 
 #endif  // SOFTQ_LEARNER_FUSED_OPS_H_

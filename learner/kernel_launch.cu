@@ -15,19 +15,7 @@ namespace {
 
 __global__ void SteinDirectionKernel(LaunchArgs args) {
   extern __shared__ float scratch[];
-  const int b = blockIdx.x;
-  const BlockArgs a{args.kx,
-                    args.ky,
-                    args.d,
-                    args.fixed + b * args.fixed_batch_stride,
-                    args.updated + b * args.updated_batch_stride,
-                    args.grad_log_p + b * args.grad_batch_stride,
-                    args.direction + static_cast<int64_t>(b) * (args.pad_rows + args.ky) * args.d,
-                    args.bandwidth + b,
-                    args.scale,
-                    args.negative_inverse_log_kx,
-                    args.squashed,
-                    args.pad_rows};
+  const BlockArgs a = StateArgs(args, static_cast<int>(blockIdx.x));
   const BlockScratch s{scratch, scratch + a.kx * a.ky, scratch + a.kx * a.ky + a.kx * a.d};
   for (int t = threadIdx.x; t < PhaseThreads(0, a.kx, a.ky, a.d); t += blockDim.x) {
     DistancePhase(a, s, t);

@@ -9,26 +9,9 @@
 #include <cstdint>
 
 #include "learner/soft_td_block.h"
+#include "learner/stein_block.h"
 
 namespace softq::stein {
-
-// Float32 device pointers; state b's particles start at fixed + b * fixed_batch_stride (and
-// likewise for the others), each state's rows contiguous, `d` floats apart.
-struct LaunchArgs {
-  int batch, kx, ky, d;
-  const float* fixed;
-  int64_t fixed_batch_stride;
-  const float* updated;
-  int64_t updated_batch_stride;
-  const float* grad_log_p;
-  int64_t grad_batch_stride;
-  float* direction;  // [batch, pad_rows + ky, d], contiguous
-  float* bandwidth;  // [batch]
-  float scale;
-  float negative_inverse_log_kx;
-  bool squashed;     // as BlockArgs
-  int pad_rows;
-};
 
 // The most shared memory one state's block may use, and the most threads it runs.
 constexpr int kMaxScratchBytes = 48 * 1024;

@@ -49,6 +49,11 @@ SOFTQ_HOST_DEVICE inline void SoftTdElement(const Args& a, int b) {
   a.q_gradient[b] = (a.q[b * a.q_stride] - y) * a.loss_scale;
 }
 
+// Every transition of `a` on the host, as the kernel's threads would.
+inline void RunSoftTdOnHost(const Args& a) {
+  for (int b = 0; b < a.batch; ++b) SoftTdElement(a, b);
+}
+
 }  // namespace softq::soft_td
 
 #endif  // SOFTQ_LEARNER_SOFT_TD_BLOCK_H_

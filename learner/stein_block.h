@@ -9,6 +9,8 @@
 #define SOFTQ_LEARNER_STEIN_BLOCK_H_
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "learner/host_device.h"
 
@@ -30,6 +32,41 @@ struct BlockArgs {
   bool squashed;
   int pad_rows;
 };
+
+// A batch of states: state b's particles start at fixed + b * fixed_batch_stride (and
+// likewise for the others), each state's rows contiguous, `d` floats apart; the outputs
+// are contiguous, direction [batch, pad_rows + ky, d] and bandwidth [batch].
+struct LaunchArgs {
+  int batch, kx, ky, d;
+  const float* fixed;
+  int64_t fixed_batch_stride;
+  const float* updated;
+  int64_t updated_batch_stride;
+  const float* grad_log_p;
+  int64_t grad_batch_stride;
+  float* direction;
+  float* bandwidth;
+  float scale;
+  float negative_inverse_log_kx;
+  bool squashed;
+  int pad_rows;
+};
+
+// State b's part of `args`.
+SOFTQ_HOST_DEVICE inline BlockArgs StateArgs(const LaunchArgs& args, int b) {
+  return {args.kx,
+          args.ky,
+          args.d,
+          args.fixed + b * args.fixed_batch_stride,
+          args.updated + b * args.updated_batch_stride,
+          args.grad_log_p + b * args.grad_batch_stride,
+          args.direction + static_cast<int64_t>(b) * (args.pad_rows + args.ky) * args.d,
+          args.bandwidth + b,
+          args.scale,
+          args.negative_inverse_log_kx,
+          args.squashed,
+          args.pad_rows};
+}
 
 // The block's shared memory: kx * ky distances (then kernel values), kx * d pulled scores,
 // and the negated bandwidth -h.
@@ -133,6 +170,12 @@ inline void RunSteinBlockOnHost(const BlockArgs& a, float* scratch) {
       }
     }
   }
+}
+
+// Every state of `args` on the host, as the kernel's blocks would.
+inline void RunSteinBlocksOnHost(const LaunchArgs& args) {
+  std::vector<float> scratch(ScratchFloats(args.kx, args.ky, args.d));
+  for (int b = 0; b < args.batch; ++b) RunSteinBlockOnHost(StateArgs(args, b), scratch.data());
 }
 
 }  // namespace softq::stein

@@ -1,6 +1,7 @@
-// The fused CUDA kernel's soft TD step (learner/soft_td_block.h), run on the CPU one
-// transition at a time, against the ATen operations it replaces (sql::SoftCriticGradient
-// without the kernel, itself checked against J_Q's autograd gradient).
+// The fused CUDA kernel's soft TD step (learner/soft_td_block.h and the argument packing in
+// learner/fused_ops.cc), run on the CPU one transition at a time by its host twin, against
+// the ATen operations it replaces (sql::SoftCriticGradient without the kernel, itself
+// checked against J_Q's autograd gradient).
 #include "learner/soft_td_block.h"
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "learner/fused_ops.h"
 #include "learner/sql_math.h"
 
 namespace softq {
@@ -17,31 +19,15 @@ namespace {
 constexpr int64_t kActionDim = 2;
 constexpr double kRewardScale = 0.1, kDiscount = 0.99;
 
-// The element function over every transition, on the host. `packed` holds rewards and dones
-// as columns, strided as in the CUDA graph's packed batch.
+// The kernel's host twin: the device launch's argument packing, every transition's thread
+// run on the CPU.
 sql::CriticGradient RunOnHost(const torch::Tensor& q, const torch::Tensor& next_q,
                               const torch::Tensor& rewards, const torch::Tensor& dones) {
-  const int64_t b = q.size(0), m = next_q.size(1);
-  sql::CriticGradient out{torch::empty({b}), torch::empty({b})};
-  soft_td::Args a{};
-  a.batch = static_cast<int>(b);
-  a.particles = static_cast<int>(m);
-  a.next_q = next_q.data_ptr<float>();
-  a.next_q_stride = next_q.stride(0);
-  a.q = q.data_ptr<float>();
-  a.q_stride = q.stride(0);
-  a.rewards = rewards.data_ptr<float>();
-  a.rewards_stride = rewards.stride(0);
-  a.dones = dones.data_ptr<float>();
-  a.dones_stride = dones.stride(0);
-  a.reward_scale = static_cast<float>(kRewardScale);
-  a.discount = static_cast<float>(kDiscount);
-  a.value_offset = static_cast<float>(kActionDim * std::log(2.0) - std::log(double(m)));
-  a.loss_scale = static_cast<float>(1.0 / double(b));
-  a.target = out.target.data_ptr<float>();
-  a.q_gradient = out.q_gradient.data_ptr<float>();
-  for (int i = 0; i < a.batch; ++i) soft_td::SoftTdElement(a, i);
-  return out;
+  const double value_offset =
+      kActionDim * std::log(2.0) - std::log(static_cast<double>(next_q.size(1)));
+  sql::FusedTd td = sql::FusedSoftTdOnHost(q, next_q, rewards, dones, value_offset,
+                                           kRewardScale, kDiscount);
+  return {td.target, td.q_gradient};
 }
 
 TEST(SoftCriticGradient, IsTheCriticLossGradient) {
@@ -68,14 +54,16 @@ TEST(SoftTdBlock, MatchesTheAtenOperationsOnStridedColumns) {
   packed.select(1, 5).copy_((torch::rand({b}) < 0.2).to(torch::kFloat));
   const torch::Tensor rewards = packed.select(1, 4) * 50, dones = packed.select(1, 5);
   const torch::Tensor q = torch::randn({b}) * 20, next_q = torch::randn({b, 16}) * 30;
-  const sql::CriticGradient host = RunOnHost(q, next_q, rewards.contiguous() * 1, dones);
+  const sql::CriticGradient host = RunOnHost(q, next_q, rewards.contiguous(), dones);
   const sql::CriticGradient aten = sql::SoftCriticGradient(
       q, next_q, rewards, dones, kActionDim, kRewardScale, kDiscount, /*fused=*/false);
   EXPECT_TRUE(torch::allclose(host.target, aten.target, 1e-5, 1e-5))
       << (host.target - aten.target).abs().max();
   EXPECT_TRUE(torch::allclose(host.q_gradient, aten.q_gradient, 1e-5, 1e-7));
-  // The strided views themselves give the same numbers.
-  const sql::CriticGradient strided = RunOnHost(q, next_q, packed.select(1, 4).mul(50), dones);
+  // The strided column itself gives the same numbers.
+  torch::Tensor scaled = packed.clone();
+  scaled.select(1, 4).mul_(50);
+  const sql::CriticGradient strided = RunOnHost(q, next_q, scaled.select(1, 4), dones);
   EXPECT_TRUE(torch::equal(strided.target, host.target));
 }
 

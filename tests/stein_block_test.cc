@@ -1,57 +1,32 @@
-// The fused CUDA kernel's arithmetic (learner/stein_block.h), run on the CPU one logical
-// thread at a time, against the ATen operations it replaces (sql::AdaptiveRbfKernel and
-// sql::SteinDirection).
+// The fused CUDA Stein kernel's arithmetic (learner/stein_block.h) and argument packing
+// (learner/fused_ops.cc), run on the CPU one logical thread at a time by its host twin,
+// against the ATen operations it replaces (sql::AdaptiveRbfKernel, sql::SteinDirection).
 #include "learner/stein_block.h"
 
 #include <cmath>
-#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "learner/fused_ops.h"
 #include "learner/sql_math.h"
 
 namespace softq {
 namespace {
 
-struct BlockResult {
-  torch::Tensor direction;  // [B, Ky, D]
-  torch::Tensor bandwidth;  // [B]
-};
-
-// Runs the block of every state on the host.
-BlockResult RunBlocks(const torch::Tensor& fixed, const torch::Tensor& updated,
-                      const torch::Tensor& grad_log_p, double scale, bool squashed = false,
-                      bool pad_fixed = false) {
-  const int b = static_cast<int>(fixed.size(0)), kx = static_cast<int>(fixed.size(1)),
-            ky = static_cast<int>(updated.size(1)), d = static_cast<int>(fixed.size(2));
-  const torch::Tensor x = fixed.contiguous(), y = updated.contiguous(), g = grad_log_p.contiguous();
-  const int pad_rows = pad_fixed ? kx : 0;
-  BlockResult out{torch::full({b, pad_rows + ky, d}, 7.0f), torch::empty({b})};
-  std::vector<float> scratch(stein::ScratchFloats(kx, ky, d));
-  for (int s = 0; s < b; ++s) {
-    const stein::BlockArgs args{kx,
-                                ky,
-                                d,
-                                x[s].data_ptr<float>(),
-                                y[s].data_ptr<float>(),
-                                g[s].data_ptr<float>(),
-                                out.direction[s].data_ptr<float>(),
-                                out.bandwidth.data_ptr<float>() + s,
-                                static_cast<float>(scale),
-                                static_cast<float>(-1.0 / std::log(static_cast<double>(kx))),
-                                squashed,
-                                pad_rows};
-    stein::RunSteinBlockOnHost(args, scratch.data());
-  }
-  return out;
+// The kernel's host twin: the device launch's argument packing, every state's block run on
+// the CPU.
+sql::FusedStein RunBlocks(const torch::Tensor& fixed, const torch::Tensor& updated,
+                          const torch::Tensor& grad_log_p, double scale, bool squashed = false,
+                          bool pad_fixed = false) {
+  return sql::FusedSteinDirectionOnHost(fixed, updated, grad_log_p, scale, squashed, pad_fixed);
 }
 
 void ExpectMatchesAten(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& g,
                        double scale) {
   const sql::RbfKernel kernel = sql::AdaptiveRbfKernel(x, y);
   const torch::Tensor expected = sql::SteinDirection(kernel, x, y, g, scale);
-  const BlockResult block = RunBlocks(x, y, g, scale);
+  const sql::FusedStein block = RunBlocks(x, y, g, scale);
   // The bandwidth is the same element of the same distances (summed over D in another
   // order, so equal up to rounding).
   EXPECT_TRUE(torch::allclose(block.bandwidth, kernel.bandwidth, 1e-6, 0))
@@ -102,7 +77,7 @@ TEST(SteinBlock, AddsTheSquashingTermAndPadsAsTheUpdateAsks) {
   options.pad_fixed = true;
   options.fused = false;
   const sql::SvgdGradient expected = sql::SvgdLossGradient(x, y, q_gradient, options);
-  const BlockResult block = RunBlocks(x, y, q_gradient, -1.0, /*squashed=*/true, /*pad=*/true);
+  const sql::FusedStein block = RunBlocks(x, y, q_gradient, -1.0, /*squashed=*/true, /*pad=*/true);
   ASSERT_EQ(block.direction.sizes(), expected.loss_gradient.sizes());
   EXPECT_TRUE(torch::equal(block.direction.slice(1, 0, 5), torch::zeros({4, 5, 2})));
   EXPECT_TRUE(torch::allclose(block.direction, expected.loss_gradient, 1e-4, 1e-5))
@@ -116,7 +91,7 @@ TEST(SteinBlock, AddsTheSquashingTermAndPadsAsTheUpdateAsks) {
 
 TEST(SteinBlock, ClampsTheBandwidthWhenParticlesCoincide) {
   const torch::Tensor same = torch::full({1, 4, 2}, 0.3);
-  const BlockResult block = RunBlocks(same, same, torch::ones({1, 4, 2}), 1.0);
+  const sql::FusedStein block = RunBlocks(same, same, torch::ones({1, 4, 2}), 1.0);
   EXPECT_FLOAT_EQ(block.bandwidth.item<float>(), 1e-3f);
   // kappa = 1 everywhere and no repulsion: Delta is the mean score.
   EXPECT_TRUE(torch::allclose(block.direction, torch::ones({1, 4, 2})));
@@ -125,8 +100,15 @@ TEST(SteinBlock, ClampsTheBandwidthWhenParticlesCoincide) {
 TEST(SteinBlock, NonFiniteInputsGiveANonFiniteDirection) {
   torch::Tensor x = torch::randn({1, 4, 2});
   x[0][1][0] = std::nanf("");
-  const BlockResult block = RunBlocks(x, torch::randn({1, 4, 2}), torch::randn({1, 4, 2}), 1.0);
+  const sql::FusedStein block = RunBlocks(x, torch::randn({1, 4, 2}), torch::randn({1, 4, 2}), 1.0);
   EXPECT_FALSE(torch::isfinite(block.direction).all().item<bool>());
+}
+
+TEST(SteinBlock, TheHostTwinRefusesTensorsTheKernelDoesNotTake) {
+  const torch::Tensor x = torch::randn({2, 4, 2});
+  EXPECT_THROW(RunBlocks(x.to(torch::kDouble), x, x, 1.0), c10::Error);     // not float32
+  EXPECT_THROW(RunBlocks(x.transpose(1, 2), x, x, 1.0), c10::Error);        // rows strided
+  EXPECT_THROW(RunBlocks(x, x, torch::randn({2, 3, 2}), 1.0), c10::Error);  // score's shape
 }
 
 TEST(SteinBlock, PhasesNeedAsManyThreadsAsTheirWidestStep) {
