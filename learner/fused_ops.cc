@@ -29,8 +29,8 @@ bool SteinLayoutOk(const torch::Tensor& fixed, const torch::Tensor& updated,
     }
   }
   const int64_t b = fixed.size(0), kx = fixed.size(1), ky = updated.size(1), d = fixed.size(2);
-  return kx >= 2 && ky >= 1 && d >= 1 && updated.size(0) == b && updated.size(2) == d &&
-         grad_log_p.sizes() == fixed.sizes() && b <= (1 << 30);
+  return b >= 1 && b <= (1 << 30) && kx >= 2 && ky >= 1 && d >= 1 && updated.size(0) == b &&
+         updated.size(2) == d && grad_log_p.sizes() == fixed.sizes();
 }
 
 // The outputs, allocated beside the inputs, and the kernel's arguments for them: the one
