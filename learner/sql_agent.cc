@@ -149,8 +149,7 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
   const AmortizedSvgdStep step =
       AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, options);
   if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
-  // (A dot product: one operation where multiplying and summing are two.)
-  return torch::dot(step.loss_gradient.reshape({-1}), step.particles.reshape({-1}));
+  return sql::SvgdSurrogate(step.particles, step.loss_gradient);
 }
 
 namespace {
@@ -169,9 +168,8 @@ UpdateMetrics ReduceMetrics(const UpdateMetricTensors& m) {
   if (m.policy_loss.defined()) {
     out.policy_surrogate = m.policy_loss.item<double>();
   } else if (m.svgd_particles.defined()) {
-    out.policy_surrogate = torch::dot(m.svgd_loss_gradient.reshape({-1}),
-                                      m.svgd_particles.reshape({-1}))
-                               .item<double>();
+    out.policy_surrogate =
+        sql::SvgdSurrogate(m.svgd_particles, m.svgd_loss_gradient).item<double>();
   }
   out.kernel_bandwidth = Mean(m.kernel_bandwidth);
   return out;
@@ -239,7 +237,6 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
   if (config_.algorithm == Algorithm::kDdpg) {
     const torch::Tensor loss = DdpgPolicyLoss(batch.observations);
     last_.policy_loss = loss.detach();
-    last_.kernel_bandwidth = torch::Tensor();
     loss.backward(one_);
     return;
   }
@@ -263,7 +260,7 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise
   sql::CriticGradient step;
   if (config_.algorithm == Algorithm::kDdpg) {
     const torch::Tensor target = CriticTarget(batch, noise.value_actions);
-    step = {target, (q.detach() - target) / static_cast<double>(q.size(0))};
+    step = {target, sql::CriticLossGradient(q, target)};
   } else {
     step = sql::SoftCriticGradient(q, NextQParticles(batch, noise.value_actions), batch.rewards,
                                    batch.dones, config_.action_dim, config_.reward_scale,

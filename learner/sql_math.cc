@@ -7,11 +7,19 @@
 #include "learner/fused_ops.h"
 
 namespace softq::sql {
+namespace {
+
+// SoftValue's constant for M particles: action_dim * log 2 - log M.
+double SoftValueOffset(int64_t action_dim, int64_t particles) {
+  return static_cast<double>(action_dim) * std::log(2.0) -
+         std::log(static_cast<double>(particles));
+}
+
+}  // namespace
 
 torch::Tensor SoftValue(const torch::Tensor& q_particles, int64_t action_dim) {
-  const int64_t m = q_particles.size(-1);
   return torch::logsumexp(q_particles, /*dim=*/-1) +
-         (static_cast<double>(action_dim) * std::log(2.0) - std::log(static_cast<double>(m)));
+         SoftValueOffset(action_dim, q_particles.size(-1));
 }
 
 torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& dones,
@@ -28,6 +36,11 @@ torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target) {
   return 0.5 * torch::mse_loss(q, target);
 }
 
+torch::Tensor CriticLossGradient(const torch::Tensor& q, const torch::Tensor& target) {
+  torch::NoGradGuard no_grad;
+  return (q.detach() - target) / static_cast<double>(q.size(0));
+}
+
 CriticGradient SoftCriticGradient(const torch::Tensor& q, const torch::Tensor& next_q,
                                   const torch::Tensor& rewards, const torch::Tensor& dones,
                                   int64_t action_dim, double reward_scale, double discount,
@@ -35,15 +48,14 @@ CriticGradient SoftCriticGradient(const torch::Tensor& q, const torch::Tensor& n
   torch::NoGradGuard no_grad;
   const torch::Tensor q_value = q.detach();
   if (fused && FusedSoftTdSupports(q_value, next_q, rewards, dones)) {
-    const double value_offset = static_cast<double>(action_dim) * std::log(2.0) -
-                                std::log(static_cast<double>(next_q.size(-1)));
-    FusedTd td = FusedSoftTd(q_value, next_q, rewards, dones, value_offset, reward_scale,
+    FusedTd td = FusedSoftTd(q_value, next_q, rewards, dones,
+                             SoftValueOffset(action_dim, next_q.size(-1)), reward_scale,
                              discount);
     return {std::move(td.target), std::move(td.q_gradient)};
   }
   torch::Tensor target = SoftTdTarget(rewards, dones, SoftValue(next_q, action_dim),
                                       reward_scale, discount);
-  torch::Tensor q_gradient = (q_value - target) / static_cast<double>(q.size(0));
+  torch::Tensor q_gradient = CriticLossGradient(q_value, target);
   return {std::move(target), std::move(q_gradient)};
 }
 
@@ -107,6 +119,12 @@ SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& u
     gradient = torch::constant_pad_nd(gradient, {0, 0, fixed.size(1), 0});  // zero rows first
   }
   return {std::move(gradient), kernel.bandwidth};
+}
+
+torch::Tensor SvgdSurrogate(const torch::Tensor& particles,
+                            const torch::Tensor& loss_gradient) {
+  // (A dot product: one operation where multiplying and summing are two.)
+  return torch::dot(loss_gradient.detach().reshape({-1}), particles.reshape({-1}));
 }
 
 }  // namespace softq::sql

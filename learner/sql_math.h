@@ -22,6 +22,9 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
 // J_Q = mean(0.5 * (target - q)^2).
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
 
+// dJ_Q/dq = (q - target) / B for q and target [B], no gradient.
+torch::Tensor CriticLossGradient(const torch::Tensor& q, const torch::Tensor& target);
+
 // The soft critic's step without forming J_Q: the target y = SoftTdTarget(rewards, dones,
 // SoftValue(next_q, action_dim), ...) and dJ_Q/dq = (q - y) / B, so that
 // `q.backward(q_gradient)` gives J_Q's gradients. q, rewards, dones [B]; next_q [B, M]; no
@@ -82,6 +85,11 @@ struct SvgdGradient {
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
                               const torch::Tensor& grad_log_p,
                               const SvgdGradientOptions& options = {});
+
+// The surrogate's value from its gradient: sum(loss_gradient * particles), a scalar with a
+// gradient into whatever `particles` has one into.
+torch::Tensor SvgdSurrogate(const torch::Tensor& particles,
+                            const torch::Tensor& loss_gradient);
 
 }  // namespace softq::sql
 
