@@ -3,14 +3,33 @@
 namespace softq {
 namespace {
 
-// relu(x W^T + b). Where no graph is recorded, one operation (cuBLASLt's fused epilogue on a
-// GPU: one kernel where addmm and relu are two; addmm then an in-place relu on a CPU), which
-// autograd has no derivative for.
+// relu(x W^T + b) as one operation, recorded or not: on a GPU cuBLASLt's fused epilogue (one
+// kernel where addmm and relu are two; addmm then an in-place relu on a CPU). Autograd has no
+// derivative for _addmm_activation, so this function gives it ReLU's and addmm's: the mask
+// of the output, then the products and the bias's sum, each only where an input wants it.
+struct LinearReluFunction : torch::autograd::Function<LinearReluFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias) {
+    torch::Tensor out = at::_addmm_activation(bias, x, weight.t());
+    ctx->save_for_backward({x, weight, out});
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    const torch::Tensor g = torch::threshold_backward(grads[0], saved[2], 0);
+    return {ctx->needs_input_grad(0) ? g.mm(saved[1]) : torch::Tensor(),
+            ctx->needs_input_grad(1) ? g.t().mm(saved[0]) : torch::Tensor(),
+            ctx->needs_input_grad(2) ? g.sum(0) : torch::Tensor()};
+  }
+};
+
 torch::Tensor LinearRelu(torch::nn::LinearImpl& layer, const torch::Tensor& x) {
   if (!torch::GradMode::is_enabled()) {
     return at::_addmm_activation(layer.bias, x, layer.weight.t());
   }
-  return torch::relu(layer.forward(x));
+  return LinearReluFunction::apply(x, layer.weight, layer.bias);
 }
 
 }  // namespace

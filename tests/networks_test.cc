@@ -44,8 +44,8 @@ TEST(QNetworkActionGradient, TakesAMatrixOfStates) {
 }
 
 TEST(Mlp, ForwardWithoutAGraphEqualsTheRecordedOne) {
-  // Without a graph each hidden layer is one fused addmm-and-ReLU; with one, addmm then
-  // ReLU. The numbers must not depend on which.
+  // Each hidden layer is one fused addmm-and-ReLU, with a graph (our derivative) or
+  // without one. The numbers must not depend on which.
   torch::manual_seed(3);
   Mlp mlp(4, std::vector<int64_t>{32, 16}, 3);
   const torch::Tensor x = torch::randn({5, 7, 4}) * 3;
@@ -55,6 +55,44 @@ TEST(Mlp, ForwardWithoutAGraphEqualsTheRecordedOne) {
   const torch::Tensor unrecorded = mlp->forward(x);
   EXPECT_FALSE(unrecorded.requires_grad());
   EXPECT_TRUE(torch::allclose(unrecorded, recorded.detach(), 1e-6, 1e-6));
+}
+
+// The MLP as LibTorch's own modules would compute it: Linear, then ReLU, then Linear.
+torch::Tensor ComposedForward(Mlp& mlp, torch::Tensor x) {
+  const auto layers = mlp->modules(/*include_self=*/false);
+  std::vector<torch::nn::LinearImpl*> linear;
+  for (const auto& m : layers) {
+    if (auto* l = m->as<torch::nn::Linear>()) linear.push_back(l);
+  }
+  for (size_t i = 0; i < linear.size(); ++i) {
+    x = linear[i]->forward(x);
+    if (i + 1 < linear.size()) x = torch::relu(x);
+  }
+  return x;
+}
+
+TEST(Mlp, FusedHiddenLayersHaveAutogradsGradients) {
+  // Inputs with and without gradients (a policy's noise needs none; DDPG's policy loss
+  // runs back through Q's inputs), and a seed that reaches both sides of every ReLU.
+  torch::manual_seed(4);
+  Mlp mlp(4, std::vector<int64_t>{32, 16}, 3);
+  for (const bool input_grad : {false, true}) {
+    SCOPED_TRACE(input_grad ? "input needs a gradient" : "input needs none");
+    const torch::Tensor x = (torch::randn({9, 4}) * 3).requires_grad_(input_grad);
+    const torch::Tensor seed = torch::randn({9, 3});
+    const std::vector<torch::Tensor> params = mlp->parameters();
+    std::vector<torch::Tensor> wrt = params;
+    if (input_grad) wrt.push_back(x);
+    const std::vector<torch::Tensor> fused =
+        torch::autograd::grad({mlp->forward(x)}, wrt, {seed});
+    const std::vector<torch::Tensor> composed =
+        torch::autograd::grad({ComposedForward(mlp, x)}, wrt, {seed});
+    ASSERT_EQ(fused.size(), composed.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(fused[i], composed[i], 1e-5, 1e-6)) << "gradient " << i;
+      EXPECT_GT(composed[i].abs().sum().item<float>(), 0.0f) << "gradient " << i;
+    }
+  }
 }
 
 }  // namespace
