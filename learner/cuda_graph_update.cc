@@ -60,24 +60,27 @@ bool CudaGraphUpdate::Supported() { return true; }
 // half forks onto it and joins back (inside a capture, the fork and join are graph edges).
 void CudaGraphUpdate::StepNetworks(State& s) {
   SqlAgent& agent = *s.agent;
-  if (s.draws_noise) {
-    // In the graph: each replay draws afresh (the default CUDA generator is registered with
-    // every captured graph, which advances its offset on replay).
-    s.noise.value_actions.uniform_(-1.0, 1.0);
-    s.noise.policy_noise.normal_();
-  }
+  // In the graph: each replay draws afresh (the default CUDA generator is registered with
+  // every captured graph, which advances its offset on replay). Each half draws its own
+  // noise on its own stream, so the policy's half does not wait for the critic's.
   if (!s.critic_stream.has_value()) {
+    if (s.draws_noise) {
+      s.noise.policy_noise.normal_();
+      s.noise.value_actions.uniform_(-1.0, 1.0);
+    }
     agent.StepNetworks(s.inputs, s.noise);
     return;
   }
   const c10::cuda::CUDAStream critic = *s.critic_stream;
   const c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream(critic.device_index());
   StreamWaits(critic, main);  // the critic's half sees the inputs
+  if (s.draws_noise) s.noise.policy_noise.normal_();
   agent.PolicyGradients(s.inputs, s.noise);
   c10::Event policy_read_q(c10::DeviceType::CUDA);
   policy_read_q.record(main);
   {
     c10::StreamGuard on_critic_stream(critic);
+    if (s.draws_noise) s.noise.value_actions.uniform_(-1.0, 1.0);
     agent.CriticGradients(s.inputs, s.noise);
     policy_read_q.block(critic);  // Q's step overwrites what the policy's half read
     agent.q_optimizer().Step();
