@@ -1,8 +1,9 @@
 // What the network costs the actor and the learner, in one run:
 //   actor:   env steps/s with policy inference, alone (transitions discarded) vs streaming
 //            to a replay shard process over loopback;
-//   learner: SQL updates/s with batches from an in-process table vs prefetched from 2 replay
-//            shard processes.
+//   learner: SQL updates/s with batches from an in-process table vs prefetched from replay
+//            shard processes (--shards, --prefetch); and batches/s from each source alone,
+//            with no update: the most updates/s a faster learner (a GPU's) could be fed.
 // Target for both ratios: >= 0.9. Starts and stops its own replay_server processes.
 //
 //   bazel run //bench:actor_learner_bench
@@ -23,6 +24,10 @@
 
 ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
 ABSL_FLAG(int32_t, updates, 1000, "updates per learner measurement");
+ABSL_FLAG(int32_t, batches, 20000, "batches per measurement of a batch source alone");
+ABSL_FLAG(int32_t, shards, 2, "replay shard processes the learner samples from");
+ABSL_FLAG(int32_t, prefetch, 16,
+          "batches the learner's sampler draws ahead (learner_main's default)");
 ABSL_FLAG(int32_t, num_envs, 4, "environments per actor");
 ABSL_FLAG(int32_t, steps_per_write, 16, "actor steps per replay message (actor_main default)");
 ABSL_FLAG(std::string, replay_server, "", "replay_server binary (default: from runfiles)");
@@ -89,8 +94,20 @@ double UpdatesPerSecond(BatchSource* source, int updates) {
   return updates / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
+// Batches/s that `source` delivers, decoded into tensors, with no update between them.
+double BatchesPerSecond(BatchSource* source, int batches) {
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < batches; ++i) {
+    if (absl::StatusOr<TransitionTensors> batch = source->Next(absl::Seconds(30)); !batch.ok()) {
+      std::cerr << "sampling: " << batch.status() << std::endl;
+      return 0;
+    }
+  }
+  return batches / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::string& binary,
-                                                        std::string* address) {
+                                                         std::string* address) {
   return StartListening({binary, "--port=0", "--capacity=1000000"}, "replay_server listening on",
                         absl::Seconds(30), address);
 }
@@ -120,14 +137,16 @@ int Run(const char* argv0) {
   (*shard)->Signal(SIGTERM).IgnoreError();
   (*shard)->Wait(absl::Seconds(10)).IgnoreError();
 
-  // Learner: in-process table vs 2 shards, both holding the same 20000 transitions.
+  // Learner: in-process table vs the shards, both holding the same 20000 transitions.
   const int updates = absl::GetFlag(FLAGS_updates);
   LocalReplay local(1000000, 2, 2, 64, 100, 0);
   for (int i = 0; i < 20; ++i) local.Write(RandomBatch(1000)).IgnoreError();
   const double from_local = UpdatesPerSecond(&local, updates);
+  const double local_batches = BatchesPerSecond(&local, absl::GetFlag(FLAGS_batches));
   std::vector<std::unique_ptr<ChildProcess>> shards;
   options.addresses.clear();
-  for (int i = 0; i < 2; ++i) {
+  const int shard_count = absl::GetFlag(FLAGS_shards);
+  for (int i = 0; i < shard_count; ++i) {
     absl::StatusOr<std::unique_ptr<ChildProcess>> s = StartShard(binary, &address);
     if (!s.ok()) {
       std::cerr << s.status() << std::endl;
@@ -141,24 +160,31 @@ int Run(const char* argv0) {
     for (int i = 0; i < 20; ++i) fill->Insert(RandomBatch(1000)).IgnoreError();
     fill->Flush(absl::Seconds(30)).IgnoreError();
   }
-  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(options, 64, 4);
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, 64, absl::GetFlag(FLAGS_prefetch));
   ReplayBatchSource remote(sampler.get(), false);
   const double from_shards = UpdatesPerSecond(&remote, updates);
+  const double shard_batches = BatchesPerSecond(&remote, absl::GetFlag(FLAGS_batches));
   sampler.reset();
   for (auto& s : shards) {
     s->Signal(SIGTERM).IgnoreError();
     s->Wait(absl::Seconds(10)).IgnoreError();
   }
 
-  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement", "baseline",
-                               "distributed", "ratio");
+  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement", "baseline", "distributed",
+                               "ratio");
   std::cout << absl::StrFormat("%-58s %12.0f %12.0f %6.2fx\n",
                                absl::StrFormat("actor env steps/s (%d envs): alone vs -> 1 shard",
                                                absl::GetFlag(FLAGS_num_envs)),
                                alone, streaming, streaming / alone);
-  std::cout << absl::StrFormat("%-58s %12.1f %12.1f %6.2fx\n",
-                               "learner updates/s (batch 64): local table vs 2 shards",
-                               from_local, from_shards, from_shards / from_local);
+  std::cout << absl::StrFormat(
+      "%-58s %12.1f %12.1f %6.2fx\n",
+      absl::StrFormat("learner updates/s (batch 64): local table vs %d shards", shard_count),
+      from_local, from_shards, from_shards / from_local);
+  std::cout << absl::StrFormat(
+      "%-58s %12.0f %12.0f %6.2fx\n",
+      absl::StrFormat("learner batches/s, no update: local table vs %d shards", shard_count),
+      local_batches, shard_batches, shard_batches / local_batches);
   return 0;
 }
 

@@ -52,7 +52,7 @@ ABSL_FLAG(std::string, init_networks, "all",
           "with --init_from: all (Q and sampling network) or policy (sampling network only, "
           "Q fresh)");
 ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
-ABSL_FLAG(int32_t, prefetch, 4, "batches sampled ahead from the shards");
+ABSL_FLAG(int32_t, prefetch, 16, "batches sampled ahead from the shards");
 ABSL_FLAG(int64_t, publish_interval, 20, "updates between parameter publications");
 ABSL_FLAG(int64_t, max_updates, 0, "stop after this many updates (0: run until SIGTERM)");
 ABSL_FLAG(int64_t, eval_interval, 1000, "updates between evaluations (0: none)");

@@ -47,6 +47,57 @@ void AwaitAll(grpc::CompletionQueue* cq, size_t count) {
   }
 }
 
+// Rows one Sample RPC of the sampler asks for at most: a round's parts for a
+// shard go out together up to kMaxRowsPerSample, never more than the shard
+// holds room for (its capacity, the largest batch it accepts) unless one batch
+// alone is larger, which the shard then refuses as it would that batch.
+constexpr uint64_t kMaxRowsPerSample = 4096;
+uint64_t RpcItems(uint64_t capacity, int batch_size) {
+  return std::max<uint64_t>(batch_size, std::min(capacity, kMaxRowsPerSample));
+}
+
+// OK if `answer` holds `rows` rows, each field of its batch as long as its
+// dimensions say.
+absl::Status CheckAnswer(const proto::SampleResponse& answer, uint32_t rows) {
+  const proto::TransitionBatch& b = answer.batch();
+  const int n = static_cast<int>(rows);
+  const int64_t o = b.observation_dim(), d = b.action_dim();
+  if (answer.keys_size() != n || answer.probabilities_size() != n ||
+      b.rewards_size() != n || b.dones_size() != n ||
+      b.observations_size() != n * o || b.next_observations_size() != n * o ||
+      b.actions_size() != n * d ||
+      (b.episode_ids_size() != n && b.episode_ids_size() != 0) ||
+      b.step_ids_size() != b.episode_ids_size()) {
+    return absl::InternalError(absl::StrCat(
+        "Sample answer does not hold the ", rows, " rows asked for (keys ",
+        answer.keys_size(), ", probabilities ", answer.probabilities_size(),
+        ", rewards ", b.rewards_size(), ", observations ",
+        b.observations_size(), " of dim ", o, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// Appends rows [start, start + rows) of `from` to `to` (same dimensions), their
+// episode and step ids with `ids`.
+void AppendRows(const proto::TransitionBatch& from, int start, int rows,
+                bool ids, proto::TransitionBatch* to) {
+  const auto append = [start, rows](const auto& field, int width, auto* into) {
+    into->Add(field.begin() + start * width,
+              field.begin() + (start + rows) * width);
+  };
+  const int o = static_cast<int>(from.observation_dim());
+  const int d = static_cast<int>(from.action_dim());
+  append(from.observations(), o, to->mutable_observations());
+  append(from.actions(), d, to->mutable_actions());
+  append(from.rewards(), 1, to->mutable_rewards());
+  append(from.next_observations(), o, to->mutable_next_observations());
+  append(from.dones(), 1, to->mutable_dones());
+  if (ids) {
+    append(from.episode_ids(), 1, to->mutable_episode_ids());
+    append(from.step_ids(), 1, to->mutable_step_ids());
+  }
+}
+
 absl::Status ShardError(const std::string& address, int index,
                         const grpc::Status& status) {
   const absl::Status s = FromGrpcStatus(status);
@@ -633,36 +684,48 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   double total = 0;
   for (double w : weights) total += w;
 
-  // `count` batches, each split multinomially over the shards by size; every
-  // per-shard part of every batch is one RPC, all in flight at once.
+  // `count` batches, each split multinomially over the shards by size. Each
+  // shard's parts of all of them go out together, in as few RPCs as RpcItems
+  // allows, all in flight at once; the rows that come back are dealt to the
+  // batches in order (draws with replacement, so which row goes to which batch
+  // does not matter).
   thread_local std::mt19937_64 gen(std::random_device{}());
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
+  std::vector<std::vector<uint32_t>>
+      parts(  // parts[b][j]: batch b's rows from eligible[j]
+          count, std::vector<uint32_t>(eligible.size(), 0));
+  for (std::vector<uint32_t>& part : parts) {
+    for (int i = 0; i < batch_size_; ++i) ++part[pick(gen)];
+  }
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<AsyncCall<proto::SampleResponse>>> calls;
-  std::vector<int> call_batch;  // batch index of each call
+  std::vector<uint32_t> requested;  // rows asked of each call
   {
     absl::MutexLock lock(&mu_);
     if (stopping_)
       return absl::CancelledError("the sampler is being destroyed");
     const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
-    for (int b = 0; b < count; ++b) {
-      std::vector<uint32_t> counts(eligible.size(), 0);
-      for (int i = 0; i < batch_size_; ++i) ++counts[pick(gen)];
-      for (size_t j = 0; j < eligible.size(); ++j) {
-        if (counts[j] == 0) continue;
+    for (size_t j = 0; j < eligible.size(); ++j) {
+      uint64_t wanted = 0;
+      for (const std::vector<uint32_t>& part : parts) wanted += part[j];
+      const uint64_t limit =
+          RpcItems(shards_[eligible[j]]->capacity, batch_size_);
+      while (wanted > 0) {
+        const auto rows = static_cast<uint32_t>(std::min(wanted, limit));
+        wanted -= rows;
         auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
         call->shard = static_cast<int>(j);  // index into eligible
         call->context.set_deadline(
             ToChrono(absl::Now() + wait + options_.rpc_timeout));
         proto::SampleRequest request;
-        request.set_batch_size(counts[j]);
+        request.set_batch_size(rows);
         request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
         call->reader = shards_[eligible[j]]->stub->AsyncSample(&call->context,
                                                                request, &cq);
         call->reader->Finish(&call->response, &call->status, call.get());
         in_flight_.push_back(&call->context);
         calls.push_back(std::move(call));
-        call_batch.push_back(b);
+        requested.push_back(rows);
       }
     }
   }
@@ -691,50 +754,63 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   }
   if (!failure.ok()) return failure;
 
-  std::vector<SampledBatch> out(count);
-  for (SampledBatch& batch : out) {
-    batch.total_size = static_cast<uint64_t>(total);
-    batch.keys.reserve(batch_size_);
-    batch.shard_index.reserve(batch_size_);
-    batch.probabilities.reserve(batch_size_);
-  }
+  // Every answer: the rows asked for, of one set of dimensions; episode and
+  // step ids are kept only if every answer has them.
+  const proto::TransitionBatch& first = calls.front()->response.batch();
+  bool ids = true;
   for (size_t c = 0; c < calls.size(); ++c) {
-    SampledBatch& o = out[call_batch[c]];
-    const auto& call = calls[c];
-    const int index = eligible[call->shard];
-    const proto::SampleResponse& r = call->response;
-    if (o.keys.empty()) {
-      o.batch.set_observation_dim(r.batch().observation_dim());
-      o.batch.set_action_dim(r.batch().action_dim());
-    } else if (r.batch().observation_dim() != o.batch.observation_dim() ||
-               r.batch().action_dim() != o.batch.action_dim()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "shards hold different dimensions: ", shards_[index]->address,
-          " has observation_dim ", r.batch().observation_dim(),
-          " and action_dim ", r.batch().action_dim(), ", others ",
-          o.batch.observation_dim(), " and ", o.batch.action_dim()));
+    const proto::SampleResponse& r = calls[c]->response;
+    const std::string& address = shards_[eligible[calls[c]->shard]]->address;
+    if (r.batch().observation_dim() != first.observation_dim() ||
+        r.batch().action_dim() != first.action_dim()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shards hold different dimensions: ", address,
+                       " has observation_dim ", r.batch().observation_dim(),
+                       " and action_dim ", r.batch().action_dim(), ", others ",
+                       first.observation_dim(), " and ", first.action_dim()));
     }
-    const bool ids_before =
-        o.batch.episode_ids_size() == o.batch.rewards_size();
-    if (o.keys.empty()) {
-      o.batch = std::move(
-          *call->response.mutable_batch());  // no copy for the first part
-    } else {
-      o.batch.MergeFrom(r.batch());
+    if (absl::Status s = CheckAnswer(r, requested[c]); !s.ok()) {
+      return absl::InternalError(absl::StrCat(address, ": ", s.message()));
     }
-    if (!ids_before ||
-        r.batch().episode_ids_size() != r.batch().rewards_size()) {
-      o.batch.clear_episode_ids();
-      o.batch.clear_step_ids();
-    }
-    const double shard_probability = weights[call->shard] / total;
-    for (int i = 0; i < r.keys_size(); ++i) {
-      o.keys.push_back(r.keys(i));
-      o.shard_index.push_back(index);
-      o.probabilities.push_back(shard_probability * r.probabilities(i));
+    ids = ids && r.batch().episode_ids_size() == r.batch().rewards_size();
+  }
+
+  std::vector<std::vector<const proto::SampleResponse*>> answers(
+      eligible.size());
+  for (const auto& call : calls)
+    answers[call->shard].push_back(&call->response);
+  struct Cursor {
+    size_t answer = 0;
+    int row = 0;
+  };
+  std::vector<Cursor> cursors(eligible.size());
+  std::vector<SampledBatch> out(count);
+  for (int b = 0; b < count; ++b) {
+    SampledBatch& o = out[b];
+    o.total_size = static_cast<uint64_t>(total);
+    o.batch.set_observation_dim(first.observation_dim());
+    o.batch.set_action_dim(first.action_dim());
+    o.keys.reserve(batch_size_);
+    o.shard_index.reserve(batch_size_);
+    o.probabilities.reserve(batch_size_);
+    for (size_t j = 0; j < eligible.size(); ++j) {
+      const double shard_probability = weights[j] / total;
+      for (int need = static_cast<int>(parts[b][j]); need > 0;) {
+        Cursor& at = cursors[j];
+        const proto::SampleResponse& r = *answers[j][at.answer];
+        const int rows = std::min(need, r.keys_size() - at.row);
+        AppendRows(r.batch(), at.row, rows, ids, &o.batch);
+        for (int i = at.row; i < at.row + rows; ++i) {
+          o.keys.push_back(r.keys(i));
+          o.shard_index.push_back(eligible[j]);
+          o.probabilities.push_back(shard_probability * r.probabilities(i));
+        }
+        need -= rows;
+        at.row += rows;
+        if (at.row == r.keys_size()) at = {at.answer + 1, 0};
+      }
     }
   }
-  for (SampledBatch& batch : out) batch.batch.set_actor_id(0);
   return out;
 }
 

@@ -270,12 +270,12 @@ double SampleGrpc(const std::string& address) {
   return drawn / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// The learner's path: ReplaySampler with background prefetch.
+// The learner's path: ReplaySampler with background prefetch (learner_main's default, 16).
 double SampleClient(const std::string& address) {
   ReplayClientOptions options;
   options.addresses = {address};
   std::unique_ptr<ReplaySampler> sampler =
-      *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 4);
+      *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 16);
   uint64_t drawn = 0;
   const absl::Time start = absl::Now();
   const absl::Time end =

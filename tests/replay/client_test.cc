@@ -2,6 +2,7 @@
 // proportion to shard sizes, failover, and errors that name the shard.
 #include "replay/client.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -175,6 +176,60 @@ TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
   }
   // Binomial(4000, 0.75): standard deviation 27.
   EXPECT_NEAR(from_large, 0.75 * total, 150);
+}
+
+TEST(ReplayClient, SamplerDealsARoundWiderThanAShardAcrossSeveralRpcs) {
+  // Eight batches of 64 drawn ahead from a shard of capacity 100: the round's
+  // 512 rows come back as RPCs of at most 100 (the largest batch the shard
+  // accepts), and batches take rows across their boundaries. Every row stays
+  // whole (its fields agree) and keeps its key, shard and probability.
+  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ReplayClientOptions options;
+  options.addresses = {server->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(options);
+    ASSERT_TRUE(
+        w->Insert(MakeBatch(100, 0, /*observation_dim=*/3, /*action_dim=*/2))
+            .ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, 64, 8);
+  for (int round = 0; round < 24; ++round) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->keys.size(), 64u);
+    ASSERT_EQ(batch->batch.rewards_size(), 64);
+    ASSERT_EQ(batch->batch.observations_size(), 64 * 3);
+    ASSERT_EQ(batch->batch.actions_size(), 64 * 2);
+    for (int i = 0; i < 64; ++i) {
+      const int id = CheckedId(batch->batch, i);
+      ASSERT_GE(id, 0) << "row " << i << " of batch " << round
+                       << " mixes two transitions";
+      EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(id));
+      EXPECT_EQ(batch->shard_index[i], 0);
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 100, 1e-12);
+    }
+  }
+}
+
+TEST(ReplayClient, SamplerReportsABatchWiderThanTheShardsCapacity) {
+  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ReplayClientOptions options;
+  options.addresses = {server->address};
+  {
+    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(options);
+    ASSERT_TRUE(w->Insert(MakeBatch(100, 0)).ok());
+    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
+  }
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, 101, 2);
+  absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+  ASSERT_TRUE(absl::IsInvalidArgument(batch.status())) << batch.status();
+  EXPECT_THAT(std::string(batch.status().message()),
+              ::testing::HasSubstr("batch_size is 101"));
 }
 
 TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
