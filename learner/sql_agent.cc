@@ -284,9 +284,18 @@ void SqlAgent::FinishUpdate() {
 }
 
 NamedTensors SqlAgent::PolicyParameters() const {
+  // One copy to the host for all of them (on a GPU one wait for the device, not one per
+  // tensor), then each a view of its stretch of that copy.
+  const auto named = policy_->named_parameters();
+  std::vector<torch::Tensor> pieces;
+  for (const auto& item : named) pieces.push_back(item.value().detach().reshape({-1}));
+  const torch::Tensor host = torch::cat(pieces).to(torch::kCPU);
   NamedTensors params;
-  for (const auto& item : policy_->named_parameters()) {
-    params.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
+  int64_t offset = 0;
+  for (const auto& item : named) {
+    const int64_t n = item.value().numel();
+    params.emplace_back(item.key(), host.narrow(0, offset, n).view(item.value().sizes()));
+    offset += n;
   }
   return params;
 }

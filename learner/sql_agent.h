@@ -137,7 +137,8 @@ class SqlAgent {
   int64_t step() const { return step_; }
   void set_step(int64_t step) { step_ = step; }
 
-  // The sampling network's parameters on the CPU, for publication to actors.
+  // A copy of the sampling network's parameters on the CPU, for publication to actors
+  // (views of one host tensor, made by one device-to-host copy).
   NamedTensors PolicyParameters() const;
 
  private:

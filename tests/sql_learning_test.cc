@@ -87,6 +87,38 @@ TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
   EXPECT_EQ(static_cast<int64_t>(actor.TakeEpisodeReturns().size()), actor.episodes());
 }
 
+TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{});
+  const NamedTensors published = agent.PolicyParameters();
+  const auto live = agent.policy()->named_parameters();
+  ASSERT_EQ(published.size(), live.size());
+  for (size_t i = 0; i < published.size(); ++i) {
+    EXPECT_EQ(published[i].first, live[i].key());
+    EXPECT_TRUE(published[i].second.device().is_cpu());
+    EXPECT_FALSE(published[i].second.requires_grad());
+    EXPECT_TRUE(torch::equal(published[i].second, live[i].value().detach()));
+  }
+  // An update moves the network, not what was published.
+  const std::vector<torch::Tensor> before = [&] {
+    std::vector<torch::Tensor> copies;
+    for (const auto& [name, value] : published) copies.push_back(value.clone());
+    return copies;
+  }();
+  TransitionTensors b;
+  b.observations = torch::randn({16, 2});
+  b.actions = torch::rand({16, 2}) * 2 - 1;
+  b.rewards = torch::randn({16});
+  b.next_observations = torch::randn({16, 2});
+  b.dones = torch::zeros({16});
+  agent.Update(b);
+  for (size_t i = 0; i < published.size(); ++i) {
+    EXPECT_TRUE(torch::equal(published[i].second, before[i])) << published[i].first;
+    EXPECT_FALSE(torch::equal(published[i].second, live[i].value().detach()))
+        << published[i].first;
+  }
+}
+
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
   std::cout << ConfigureTorchThreads(1) << std::endl;
   InProcessOptions options;
