@@ -63,6 +63,10 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> StartListening(
     const std::vector<std::string>& argv, absl::string_view prefix,
     absl::Duration timeout, std::string* address);
 
+// A loopback port that was free a moment ago (bound to 127.0.0.1, then closed):
+// for a server that cannot be told --port=0, or for an address nobody listens on.
+int UnusedLoopbackPort();
+
 }  // namespace softq
 
 #endif  // SOFTQ_REPLAY_CHILD_PROCESS_H_

@@ -11,9 +11,7 @@
 // Every server is a child process on 127.0.0.1, stopped at the end.
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -136,18 +134,6 @@ int RunDiscardServer() {
 
 // ------------------------------------------------------------------------------
 // helpers
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string FindServerBinary(const char* argv0) {
   if (!absl::GetFlag(FLAGS_server_binary).empty())
@@ -461,7 +447,7 @@ int RunBench(const char* argv0) {
                 << discard.status() << "\n";
       return 1;
     }
-    const int redis_port = FreePort();
+    const int redis_port = UnusedLoopbackPort();
     absl::StatusOr<std::unique_ptr<ChildProcess>> redis_process =
         ChildProcess::Start({absl::GetFlag(FLAGS_redis_binary), "--port",
                              absl::StrCat(redis_port), "--bind", "127.0.0.1",

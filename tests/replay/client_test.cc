@@ -4,9 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "replay/child_process.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
@@ -25,19 +24,6 @@ using testing::CheckedId;
 using testing::MakeBatch;
 using testing::ServerProcess;
 using testing::StartServer;
-
-// A loopback port nobody listens on (bound, then closed).
-int ClosedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Waits until every thread of `pid` is stopped (SIGSTOP is delivered
 // asynchronously).
@@ -354,7 +340,7 @@ TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
 
 TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
   ReplayClientOptions options;
-  const std::string address = absl::StrCat("127.0.0.1:", ClosedPort());
+  const std::string address = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   options.addresses = {address};
   options.rpc_timeout = absl::Seconds(1);
   options.max_in_flight_batches = 1;
@@ -377,7 +363,7 @@ TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
 TEST(ReplayClient, QueryStatsNamesTheShardThatDoesNotAnswer) {
   absl::StatusOr<ServerProcess> a = StartServer({});
   ASSERT_TRUE(a.ok());
-  const std::string dead = absl::StrCat("127.0.0.1:", ClosedPort());
+  const std::string dead = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   absl::StatusOr<std::vector<proto::ShardStats>> stats =
       QueryStats({a->address, dead}, absl::Seconds(2));
   EXPECT_TRUE(absl::IsUnavailable(stats.status())) << stats.status();
