@@ -9,7 +9,8 @@
 #   build    unpack the .debs with dpkg -x into a prefix, configure against the wheel's
 #            LibTorch and that prefix, build, and run the CMake smoke test
 #   bench    the SQL update benchmark: CPU (C++ vs the wheel's Python) at batch 64/256/1024,
-#            and on the GPU, eager and replayed as a CUDA graph (with a graph-vs-eager check)
+#            and on the GPU, eager and replayed as a CUDA graph (with a graph-vs-eager check);
+#            and what 2 replay shards feed a learner (actor_learner_bench)
 #   demo     deploy/local/launch.py with the learner on --device=cuda and 8 actors on the CPU
 #   scaling  actor processes 1, 2, 4, 8, 12 against 2 shards and a GPU learner: env steps/s
 #
@@ -176,7 +177,7 @@ bin_dir() {
   ln -sf "$BUILD/replay/replay_stats" "$dir/replay/replay_stats"
   ln -sf "$BUILD/actor/actor_main" "$dir/actor/actor_main"
   printf '#!/bin/sh\nexec "%s" --device=%s %s %s "$@"\n' "$BUILD/learner/learner_main" "$DEVICE" \
-    "${LEARNER_FLAGS:-}" "$fused_flag" >"$dir/learner/learner_main"
+    "${LEARNER_FLAGS:-}" "$fallback_flags" >"$dir/learner/learner_main"
   chmod +x "$dir/learner/learner_main"
   echo "$dir"
 }
@@ -190,6 +191,15 @@ bench() {
     log "SQL update benchmark, CPU (C++ vs Python in the wheel's torch, both on the CPU):"
     OPENBLAS_NUM_THREADS=1 "$b" "${common[@]}" --updates="${BENCH_CPU_UPDATES:-100}" \
       --threads="1,$(nproc)" 2>&1 | tee "$RESULTS/bench_cpu.txt" | tee -a "$RESULTS/summary.txt"
+  fi
+  # What the replay shards can feed a learner (batches of 64 per second from 2 shards, no
+  # update): the ceiling on the demo's updates/s whatever the GPU does.
+  log "replay -> learner: batches/s from 2 shards with no update (actor_learner_bench, CPU):"
+  if ! "$BUILD/bench/actor_learner_bench" --seconds=2 --updates=100 \
+      --replay_server="$BUILD/replay/replay_server" 2>&1 | tail -4 | tee "$RESULTS/pipeline.txt" \
+      | tee -a "$RESULTS/summary.txt"; then
+    log "FAILED: actor_learner_bench"
+    failures=$((failures + 1))
   fi
   if [ "$DEVICE" != cuda ]; then
     log "DEVICE=$DEVICE: no GPU benchmark"
@@ -206,21 +216,39 @@ bench() {
                  "--cuda_graph --graph_streams=1 --fused_kernels=0" "--fused_kernels=0"; do
     # shellcheck disable=SC2086  # $attempt is one or more flags
     if "${gpu[@]}" $attempt 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt"; then
-      # The kernels ran, but do they agree with LibTorch's operations?
-      if [ "$first" = 1 ] && grep -q "MISMATCH" <(sed -n '/^Stein direction/,/^$/p' "$RESULTS/bench_gpu.txt"); then
-        log "FAILED: the fused Stein kernel disagrees with the ATen operations; demo without it"
-        fused_flag="--fused_kernels=false"
+      # It ran; does each newer piece agree with what it replaces? (Flags given later to
+      # learner_main win over LEARNER_FLAGS.)
+      if [ "$first" = 1 ] && kernels_disagree "$RESULTS/bench_gpu.txt"; then
+        log "FAILED: a fused kernel disagrees with the ATen operations; demo without them"
+        fallback_flags+=" --fused_kernels=false"
         failures=$((failures + 1))
       fi
+      if grep -q "on 2 stream(s) vs eager.*MISMATCH" "$RESULTS/bench_gpu.txt"; then
+        log "FAILED: the two-stream CUDA graph disagrees with eager updates; demo on one stream"
+        fallback_flags+=" --cuda_graph_streams=1"
+        failures=$((failures + 1))
+      fi
+      case "$attempt" in
+        *--graph_streams=1,2*) ;;
+        *--graph_streams=1*) fallback_flags+=" --cuda_graph_streams=1" ;;
+        *) fallback_flags+=" --cuda_graph=false" ;;
+      esac
+      [ -z "$fallback_flags" ] || log "the demo's and scaling's learner gets:$fallback_flags"
       return
     fi
     [ "$attempt" != "--fused_kernels=0" ] || die "the GPU benchmark, eager"
     mv "$RESULTS/bench_gpu.txt" "$RESULTS/bench_gpu_failed_${attempt//[^a-z0-9]/_}.txt"
     log "FAILED: the GPU benchmark with $attempt; once more with less:"
     failures=$((failures + 1))
+    if [ "$first" = 1 ]; then fallback_flags+=" --fused_kernels=false"; fi
     first=0
-    fused_flag="--fused_kernels=false"
   done
+}
+
+# Whether the benchmark's fused-kernel tables (SVGD step, soft TD step) hold a MISMATCH row.
+kernels_disagree() {
+  awk '/^(SVGD step.s gradient|Soft TD step)/ {t = 1} /^$/ {t = 0} t && /MISMATCH/ {m = 1}
+       END {exit !m}' "$1"
 }
 
 demo() {
@@ -249,7 +277,9 @@ graphs="$(sed -n 's/^SOFTQ_CUDA_GRAPHS:STRING=//p' "$BUILD/CMakeCache.txt" 2>/de
 graphs="${CUDA_GRAPHS:-${graphs:-AUTO}}"
 kernels="$(sed -n 's/^SOFTQ_CUDA_KERNELS:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
 kernels="${CUDA_KERNELS:-${kernels:-AUTO}}"
-fused_flag=""  # --fused_kernels=false once the benchmark found the fused kernels failing
+# Learner flags for the demo and scaling phases, added when the benchmark found a newer piece
+# failing or disagreeing: --fused_kernels=false, --cuda_graph_streams=1, --cuda_graph=false.
+fallback_flags=""
 if want build; then build; fi
 if want bench; then bench; fi
 if want demo; then demo; fi
