@@ -145,11 +145,44 @@ absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id
   return absl::OkStatus();
 }
 
-absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch& in) {
+TransitionTensors PackedTransitions(const torch::Tensor& packed, int64_t observation_dim,
+                                    int64_t action_dim) {
+  const int64_t o = observation_dim, d = action_dim;
+  TransitionTensors t;
+  t.observations = packed.narrow(1, 0, o);
+  t.actions = packed.narrow(1, o, d);
+  t.rewards = packed.select(1, o + d);
+  t.next_observations = packed.narrow(1, o + d + 1, o);
+  t.dones = packed.select(1, 2 * o + d + 1);
+  t.packed = packed;
+  return t;
+}
+
+absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch& in,
+                                                    DecodeOptions options) {
   if (absl::Status s = ValidateTransitionBatch(in); !s.ok()) return s;
   const int64_t n = TransitionCount(in);
   const int64_t obs_dim = in.observation_dim();
   const int64_t act_dim = in.action_dim();
+  const auto tensor_options = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(
+      options.pinned);
+  if (options.packed) {
+    // Row by row: observation, action, reward, next observation, done.
+    const int64_t width = PackedWidth(obs_dim, act_dim);
+    torch::Tensor packed = torch::empty({n, width}, tensor_options);
+    float* row = packed.data_ptr<float>();
+    const float* obs = in.observations().data();
+    const float* act = in.actions().data();
+    const float* next = in.next_observations().data();
+    for (int64_t i = 0; i < n; ++i, row += width) {
+      std::memcpy(row, obs + i * obs_dim, obs_dim * sizeof(float));
+      std::memcpy(row + obs_dim, act + i * act_dim, act_dim * sizeof(float));
+      row[obs_dim + act_dim] = in.rewards(static_cast<int>(i));
+      std::memcpy(row + obs_dim + act_dim + 1, next + i * obs_dim, obs_dim * sizeof(float));
+      row[width - 1] = in.dones(static_cast<int>(i)) ? 1.0f : 0.0f;
+    }
+    return PackedTransitions(packed, obs_dim, act_dim);
+  }
   TransitionTensors out;
   out.observations = FloatsToTensor(in.observations(), {n, obs_dim});
   out.actions = FloatsToTensor(in.actions(), {n, act_dim});

@@ -19,14 +19,26 @@ namespace softq {
 inline constexpr int kMaxTensorRank = 8;
 inline constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
 
-// A batch of N transitions as float32 CPU tensors.
+// A batch of N transitions as float32 tensors. `packed`, when defined, is one tensor
+// [N, 2 O + D + 2] (observations | actions | reward | next observations | done) of which the
+// five fields are column views (PackedTransitions): a batch that one copy moves to a device.
+// Code that replaces a field must reset `packed`.
 struct TransitionTensors {
   torch::Tensor observations;       // [N, observation_dim]
   torch::Tensor actions;            // [N, action_dim]
   torch::Tensor rewards;            // [N]
   torch::Tensor next_observations;  // [N, observation_dim]
   torch::Tensor dones;              // [N], 1.0 for terminal transitions, else 0.0
+  torch::Tensor packed = {};        // optional, see above
 };
+
+// Columns of a packed batch: 2 O + D + 2.
+inline int64_t PackedWidth(int64_t observation_dim, int64_t action_dim) {
+  return 2 * observation_dim + action_dim + 2;
+}
+// The five fields as column views of `packed` [N, PackedWidth(O, D)], with `packed` set.
+TransitionTensors PackedTransitions(const torch::Tensor& packed, int64_t observation_dim,
+                                    int64_t action_dim);
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
@@ -48,8 +60,15 @@ absl::StatusOr<NamedTensors> DecodeNamedTensors(
 // documented on TransitionTensors, else InvalidArgument naming the tensor.
 absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id,
                                proto::TransitionBatch* out);
+// How DecodeTransitions lays out its tensors (CPU tensors either way).
+struct DecodeOptions {
+  bool packed = false;  // one tensor, the fields its column views (TransitionTensors::packed)
+  bool pinned = false;  // with packed: page-locked, so a copy to a GPU is asynchronous
+                        // (needs a CUDA build)
+};
 // Validates (common/transition_check.h) and decodes.
-absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch& in);
+absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch& in,
+                                                    DecodeOptions options = {});
 
 }  // namespace softq
 

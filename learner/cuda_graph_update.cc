@@ -112,10 +112,9 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       s.batch_size = size;
       s.draws_noise = noise == nullptr;
       const int64_t o = agent.config().observation_dim, d = agent.config().action_dim;
-      s.packed = torch::empty({size, 2 * o + d + 2},
+      s.packed = torch::empty({size, PackedWidth(o, d)},
                               torch::TensorOptions().device(agent.device()));
-      s.inputs = {s.packed.narrow(1, 0, o), s.packed.narrow(1, o, d), s.packed.select(1, o + d),
-                  s.packed.narrow(1, o + d + 1, o), s.packed.select(1, 2 * o + d + 1)};
+      s.inputs = PackedTransitions(s.packed, o, d);
       s.noise = agent.DrawNoise(size);
     } else if (s.draws_noise != (noise == nullptr)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -123,12 +122,15 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
           "; every update must pass noise or none, as the first did (the graph ",
           s.draws_noise ? "draws its own" : "copies it in", ")"));
     }
-    // The batch in one launch: a concatenation on the device, or one asynchronous copy of
-    // the concatenation in pinned host memory (whose allocator keeps it until the copy ran).
+    // The batch in one launch: a copy of a packed batch (from page-locked host memory,
+    // asynchronous, its allocator keeping it until the copy ran), a concatenation on the
+    // device, or one copy of the concatenation in page-locked memory.
     const std::vector<torch::Tensor> columns = {batch.observations, batch.actions,
                                                 batch.rewards.unsqueeze(1),
                                                 batch.next_observations, batch.dones.unsqueeze(1)};
-    if (batch.observations.device() == s.packed.device()) {
+    if (batch.packed.defined() && batch.packed.sizes() == s.packed.sizes()) {
+      s.packed.copy_(batch.packed, /*non_blocking=*/true);
+    } else if (batch.observations.device() == s.packed.device()) {
       torch::cat_out(s.packed, columns, 1);
     } else {
       s.packed.copy_(torch::cat(columns, 1).pin_memory(), /*non_blocking=*/true);

@@ -1,6 +1,7 @@
 // ReplayBatchSource: the learner's BatchSource over the replay service (replay/client.h):
-// takes the sampler's prefetched batches and decodes them into tensors (validated), pinned
-// in page-locked memory when the learner runs on a GPU so the copy can be asynchronous.
+// takes the sampler's prefetched batches and decodes them (validated) into one packed tensor
+// each (TransitionTensors::packed), page-locked when the learner runs on a GPU so that the
+// batch is one asynchronous copy.
 // Thread-compatible.
 #ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 #define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_

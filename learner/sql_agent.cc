@@ -214,8 +214,13 @@ void SqlAgent::Update(const TransitionTensors& batch, const UpdateNoise& noise) 
 }
 
 TransitionTensors SqlAgent::BatchOnDevice(const TransitionTensors& host_batch) const {
+  if (host_batch.packed.defined() && host_batch.packed.device() != device_) {
+    return PackedTransitions(host_batch.packed.to(device_, /*non_blocking=*/true),
+                             config_.observation_dim, config_.action_dim);
+  }
   TransitionTensors batch = host_batch;
   if (batch.observations.device() != device_) {
+    batch.packed = torch::Tensor();
     batch.observations = batch.observations.to(device_, /*non_blocking=*/true);
     batch.actions = batch.actions.to(device_, true);
     batch.rewards = batch.rewards.to(device_, true);

@@ -119,6 +119,40 @@ TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
   }
 }
 
+TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
+  // The replay service's batches arrive packed (fields as column views of one tensor):
+  // updates on them equal updates on separate tensors holding the same numbers.
+  torch::manual_seed(5);
+  SqlAgent separate(SqlConfig{});
+  torch::manual_seed(5);
+  SqlAgent packed(SqlConfig{});
+  for (int i = 0; i < 3; ++i) {
+    TransitionTensors b;
+    b.observations = torch::randn({16, 2});
+    b.actions = torch::rand({16, 2}) * 2 - 1;
+    b.rewards = torch::randn({16});
+    b.next_observations = torch::randn({16, 2});
+    b.dones = (torch::rand({16}) < 0.2).to(torch::kFloat32);
+    const TransitionTensors views = PackedTransitions(
+        torch::cat({b.observations, b.actions, b.rewards.unsqueeze(1), b.next_observations,
+                    b.dones.unsqueeze(1)},
+                   1),
+        2, 2);
+    ASSERT_FALSE(views.observations.is_contiguous());
+    const UpdateNoise noise = separate.DrawNoise(16);
+    separate.Update(b, noise);
+    packed.Update(views, noise);
+  }
+  const auto a = separate.policy()->parameters(), b = packed.policy()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-7)) << "policy parameter " << i;
+  }
+  const auto qa = separate.q()->parameters(), qb = packed.q()->parameters();
+  for (size_t i = 0; i < qa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(qa[i], qb[i], 1e-6, 1e-7)) << "Q parameter " << i;
+  }
+}
+
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
   std::cout << ConfigureTorchThreads(1) << std::endl;
   InProcessOptions options;

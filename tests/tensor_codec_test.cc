@@ -155,6 +155,34 @@ TEST(TensorCodec, TransitionsRoundTripThroughSerializedBytes) {
   EXPECT_TRUE(torch::equal(decoded->dones, original.dones));
 }
 
+TEST(TensorCodec, PackedDecodingHoldsTheSameTransitionsInOneTensor) {
+  torch::manual_seed(2);
+  TransitionTensors original = MakeTransitions(9, 3, 2);
+  original.dones = (torch::rand({9}) < 0.5).to(torch::kFloat32);
+  const proto::TransitionBatch batch = EncodeOrDie(original);
+  absl::StatusOr<TransitionTensors> packed =
+      DecodeTransitions(batch, DecodeOptions{/*packed=*/true, /*pinned=*/false});
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_TRUE(packed->packed.defined());
+  EXPECT_EQ(packed->packed.sizes(), (std::vector<int64_t>{9, PackedWidth(3, 2)}));
+  EXPECT_TRUE(packed->packed.is_contiguous());
+  EXPECT_TRUE(torch::equal(packed->observations, original.observations));
+  EXPECT_TRUE(torch::equal(packed->actions, original.actions));
+  EXPECT_TRUE(torch::equal(packed->rewards, original.rewards));
+  EXPECT_TRUE(torch::equal(packed->next_observations, original.next_observations));
+  EXPECT_TRUE(torch::equal(packed->dones, original.dones));
+  // The fields are views of the one tensor, in its documented column order.
+  const torch::Tensor columns = torch::cat(
+      {original.observations, original.actions, original.rewards.unsqueeze(1),
+       original.next_observations, original.dones.unsqueeze(1)},
+      1);
+  EXPECT_TRUE(torch::equal(packed->packed, columns));
+  for (const torch::Tensor& field : {packed->observations, packed->actions, packed->rewards,
+                                     packed->next_observations, packed->dones}) {
+    EXPECT_TRUE(field.is_alias_of(packed->packed));
+  }
+}
+
 TEST(TensorCodec, SampleResponseRoundTrips) {
   proto::SampleResponse response;
   *response.mutable_batch() = EncodeOrDie(MakeTransitions(4, 3, 1));
@@ -210,6 +238,7 @@ TEST(TransitionCheck, RejectsEachMalformedField) {
     SCOPED_TRACE(c.field);
     ExpectInvalid(ValidateTransitionBatch(bad), c.field);
     ExpectInvalid(DecodeTransitions(bad).status(), c.field);
+    ExpectInvalid(DecodeTransitions(bad, DecodeOptions{/*packed=*/true}).status(), c.field);
   }
 }
 
