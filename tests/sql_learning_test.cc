@@ -87,6 +87,17 @@ TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
   EXPECT_EQ(static_cast<int64_t>(actor.TakeEpisodeReturns().size()), actor.episodes());
 }
 
+// n random multi-goal-shaped transitions, about a fifth of them terminal.
+TransitionTensors RandomMultiGoalBatch(int64_t n) {
+  TransitionTensors b;
+  b.observations = torch::randn({n, 2});
+  b.actions = torch::rand({n, 2}) * 2 - 1;
+  b.rewards = torch::randn({n});
+  b.next_observations = torch::randn({n, 2});
+  b.dones = (torch::rand({n}) < 0.2).to(torch::kFloat32);
+  return b;
+}
+
 TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
   torch::manual_seed(0);
   SqlAgent agent(SqlConfig{});
@@ -105,13 +116,7 @@ TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
     for (const auto& [name, value] : published) copies.push_back(value.clone());
     return copies;
   }();
-  TransitionTensors b;
-  b.observations = torch::randn({16, 2});
-  b.actions = torch::rand({16, 2}) * 2 - 1;
-  b.rewards = torch::randn({16});
-  b.next_observations = torch::randn({16, 2});
-  b.dones = torch::zeros({16});
-  agent.Update(b);
+  agent.Update(RandomMultiGoalBatch(16));
   for (size_t i = 0; i < published.size(); ++i) {
     EXPECT_TRUE(torch::equal(published[i].second, before[i])) << published[i].first;
     EXPECT_FALSE(torch::equal(published[i].second, live[i].value().detach()))
@@ -127,12 +132,7 @@ TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
   torch::manual_seed(5);
   SqlAgent packed(SqlConfig{});
   for (int i = 0; i < 3; ++i) {
-    TransitionTensors b;
-    b.observations = torch::randn({16, 2});
-    b.actions = torch::rand({16, 2}) * 2 - 1;
-    b.rewards = torch::randn({16});
-    b.next_observations = torch::randn({16, 2});
-    b.dones = (torch::rand({16}) < 0.2).to(torch::kFloat32);
+    const TransitionTensors b = RandomMultiGoalBatch(16);
     const TransitionTensors views = PackedTransitions(
         torch::cat({b.observations, b.actions, b.rewards.unsqueeze(1), b.next_observations,
                     b.dones.unsqueeze(1)},

@@ -164,22 +164,30 @@ TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
   EXPECT_NEAR(from_large, 0.75 * total, 150);
 }
 
+// A shard of capacity 100, full: transitions 0..99 (MakeBatch's, action_dim 2).
+absl::StatusOr<ServerProcess> ShardHolding100(uint32_t observation_dim) {
+  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100"});
+  if (!server.ok()) return server.status();
+  ReplayClientOptions options;
+  options.addresses = {server->address};
+  absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
+      ReplayWriter::Create(options);
+  if (!writer.ok()) return writer.status();
+  absl::Status s = (*writer)->Insert(MakeBatch(100, 0, observation_dim, 2));
+  if (s.ok()) s = (*writer)->Flush(absl::Seconds(10));
+  if (!s.ok()) return s;
+  return server;
+}
+
 TEST(ReplayClient, SamplerDealsARoundWiderThanAShardAcrossSeveralRpcs) {
   // Eight batches of 64 drawn ahead from a shard of capacity 100: the round's
   // 512 rows come back as RPCs of at most 100 (the largest batch the shard
   // accepts), and batches take rows across their boundaries. Every row stays
   // whole (its fields agree) and keeps its key, shard and probability.
-  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100"});
+  absl::StatusOr<ServerProcess> server = ShardHolding100(/*observation_dim=*/3);
   ASSERT_TRUE(server.ok()) << server.status();
   ReplayClientOptions options;
   options.addresses = {server->address};
-  {
-    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(options);
-    ASSERT_TRUE(
-        w->Insert(MakeBatch(100, 0, /*observation_dim=*/3, /*action_dim=*/2))
-            .ok());
-    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
-  }
   std::unique_ptr<ReplaySampler> sampler =
       *ReplaySampler::Create(options, 64, 8);
   for (int round = 0; round < 24; ++round) {
@@ -201,15 +209,10 @@ TEST(ReplayClient, SamplerDealsARoundWiderThanAShardAcrossSeveralRpcs) {
 }
 
 TEST(ReplayClient, SamplerReportsABatchWiderThanTheShardsCapacity) {
-  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100"});
+  absl::StatusOr<ServerProcess> server = ShardHolding100(/*observation_dim=*/2);
   ASSERT_TRUE(server.ok()) << server.status();
   ReplayClientOptions options;
   options.addresses = {server->address};
-  {
-    std::unique_ptr<ReplayWriter> w = *ReplayWriter::Create(options);
-    ASSERT_TRUE(w->Insert(MakeBatch(100, 0)).ok());
-    ASSERT_TRUE(w->Flush(absl::Seconds(10)).ok());
-  }
   std::unique_ptr<ReplaySampler> sampler =
       *ReplaySampler::Create(options, 101, 2);
   absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
