@@ -24,13 +24,20 @@ namespace softq {
 
 struct CudaGraphUpdate::State {
   State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream,
-        std::optional<c10::cuda::CUDAStream> critic_stream)
-      : agent(agent), warmup_left(warmup_updates), stream(stream), critic_stream(critic_stream) {}
+        std::optional<c10::cuda::CUDAStream> critic_stream,
+        std::optional<c10::cuda::CUDAStream> gradient_stream)
+      : agent(agent),
+        warmup_left(warmup_updates),
+        stream(stream),
+        critic_stream(critic_stream),
+        gradient_stream(gradient_stream) {}
 
   SqlAgent* agent;
   int warmup_left;
   c10::cuda::CUDAStream stream;  // warm-up and capture run here, never on the default stream
   std::optional<c10::cuda::CUDAStream> critic_stream;  // with two streams: the critic's half
+  // With two streams, also: the policy's weight and bias gradients beside its backward pass.
+  std::optional<c10::cuda::CUDAStream> gradient_stream;
   int64_t batch_size = -1;       // fixed by the first batch
   bool draws_noise = true;       // fixed by the first call: noise drawn in the graph or given
   // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2] holding
@@ -51,6 +58,33 @@ void StreamWaits(const c10::cuda::CUDAStream& waiting, const c10::cuda::CUDAStre
   event.record(queued);
   event.block(waiting);
 }
+
+// Side work on a stream of its own, forked from the current stream at each Run; Join makes
+// the current stream wait for all of it. The work (and the tensors it holds) is kept until
+// then, so no memory it reads is handed out again before it ran.
+class StreamSideWork : public SideWork {
+ public:
+  explicit StreamSideWork(c10::cuda::CUDAStream side) : side_(side) {}
+  void Run(std::function<void()> work) override {
+    StreamWaits(side_, c10::cuda::getCurrentCUDAStream(side_.device_index()));
+    {
+      c10::StreamGuard on_side_stream(side_);
+      work();
+    }
+    kept_.push_back(std::move(work));
+  }
+  // (Nothing to wait for if nothing ran: inside a capture, waiting on a stream that never
+  // joined it is an error.)
+  void Join() {
+    if (kept_.empty()) return;
+    StreamWaits(c10::cuda::getCurrentCUDAStream(side_.device_index()), side_);
+    kept_.clear();
+  }
+
+ private:
+  c10::cuda::CUDAStream side_;
+  std::vector<std::function<void()>> kept_;
+};
 
 }  // namespace
 
@@ -75,7 +109,8 @@ void CudaGraphUpdate::StepNetworks(State& s) {
   const c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream(critic.device_index());
   StreamWaits(critic, main);  // the critic's half sees the inputs
   if (s.draws_noise) s.noise.policy_noise.normal_();
-  agent.PolicyGradients(s.inputs, s.noise);
+  StreamSideWork beside_backward(*s.gradient_stream);
+  agent.PolicyGradients(s.inputs, s.noise, &beside_backward);
   c10::Event policy_read_q(c10::DeviceType::CUDA);
   policy_read_q.record(main);
   {
@@ -85,6 +120,7 @@ void CudaGraphUpdate::StepNetworks(State& s) {
     policy_read_q.block(critic);  // Q's step overwrites what the policy's half read
     agent.q_optimizer().Step();
   }
+  beside_backward.Join();
   agent.policy_optimizer().Step();
   StreamWaits(main, critic);
 }
@@ -93,10 +129,14 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewStat
     SqlAgent* agent, int warmup_updates, int streams) {
   const c10::DeviceIndex index =
       agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
-  std::optional<c10::cuda::CUDAStream> critic_stream;
-  if (streams == 2) critic_stream = c10::cuda::getStreamFromPool(false, index);
+  std::optional<c10::cuda::CUDAStream> critic_stream, gradient_stream;
+  if (streams == 2) {
+    critic_stream = c10::cuda::getStreamFromPool(false, index);
+    gradient_stream = c10::cuda::getStreamFromPool(false, index);
+  }
   return std::make_unique<State>(agent, warmup_updates,
-                                 c10::cuda::getStreamFromPool(false, index), critic_stream);
+                                 c10::cuda::getStreamFromPool(false, index), critic_stream,
+                                 gradient_stream);
 }
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {

@@ -40,6 +40,7 @@ FlatAdam::FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, 
                 "FlatAdam: parameters differ in dtype or device");
     const int64_t n = p.numel();
     param_slots_.push_back(params_.narrow(0, offset, n).view(p.sizes()));
+    grad_slots_.push_back(grads_.narrow(0, offset, n).view(p.sizes()));
     param_slots_.back().copy_(p.detach());
     offset += n;
   }
@@ -62,13 +63,27 @@ void FlatAdam::ZeroGrad() {
   for (torch::Tensor& p : parameters_) p.mutable_grad().reset();
 }
 
+std::vector<torch::Tensor> FlatAdam::GradientSlots() {
+  for (size_t i = 0; i < parameters_.size(); ++i) parameters_[i].mutable_grad() = grad_slots_[i];
+  return grad_slots_;
+}
+
 void FlatAdam::GatherGradients() {
+  const auto in_slot = [this](size_t i) {
+    return parameters_[i].grad().defined() && parameters_[i].grad().is_same(grad_slots_[i]);
+  };
+  bool all_in_place = true;
+  for (size_t i = 0; i < parameters_.size(); ++i) all_in_place = all_in_place && in_slot(i);
+  if (all_in_place) return;
   std::vector<torch::Tensor> pieces;
   pieces.reserve(parameters_.size());
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const torch::Tensor& grad = parameters_[i].grad();
-    pieces.push_back(grad.defined() ? grad.reshape({-1})
-                                    : torch::zeros({param_slots_[i].numel()}, grads_.options()));
+    // (A slot among copies is copied out first: the concatenation must not read what it
+    // writes.)
+    pieces.push_back(!grad.defined() ? torch::zeros({param_slots_[i].numel()}, grads_.options())
+                     : in_slot(i)    ? grad.reshape({-1}).clone()
+                                     : grad.reshape({-1}));
   }
   torch::cat_out(grads_, pieces, 0);
 }

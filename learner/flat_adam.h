@@ -1,7 +1,8 @@
 // FlatAdam: Adam (Kingma & Ba) over one contiguous buffer. The update is torch::optim::Adam's
 // without weight decay or AMSGrad, but the parameters it is given are re-pointed at slices
-// of one flat tensor, and a step first gathers their gradients into another (one copy), so a
-// step is about fifteen tensor operations whatever the number of parameters
+// of one flat tensor, and a step first gathers their gradients into another (one copy; none
+// when they were written into its slots, GradientSlots), so a step is about fifteen tensor
+// operations whatever the number of parameters
 // (torch::optim::Adam: about ten per parameter). ZeroGrad drops the gradients (as
 // zero_grad(set_to_none) does), so backward hands its gradients over instead of adding them
 // into zeroed ones. The buffers are allocated once, and the step count is a 0-d tensor on the
@@ -35,6 +36,10 @@ class FlatAdam {
 
   // Drops every gradient (no tensor operation).
   void ZeroGrad();
+  // Sets each parameter's gradient to its slice of the flat gradient buffer and returns them,
+  // for code that writes gradients in place (overwriting; autograd would add into them):
+  // Step then copies none of them. ZeroGrad drops them again.
+  std::vector<torch::Tensor> GradientSlots();
   // One Adam step from the current gradients (gathered into flat_gradients() first).
   void Step();
 
@@ -60,6 +65,7 @@ class FlatAdam {
   const double learning_rate_, beta1_, beta2_, eps_;
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> param_slots_;  // views of params_
+  std::vector<torch::Tensor> grad_slots_;   // views of grads_
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
   // t, 0-d float64 on the device (exact to 2^53 steps; pow(beta, t) takes it as it is).
   torch::Tensor step_;

@@ -69,6 +69,48 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
   return x.view(shape);
 }
 
+torch::Tensor MlpImpl::ForwardKeeping(torch::Tensor x, MlpActivations* saved) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> shape = x.sizes().vec();
+  x = x.reshape({-1, x.size(-1)});
+  saved->input = x;
+  saved->hidden.clear();
+  const size_t n = layers_->size();
+  for (size_t i = 0; i + 1 < n; ++i) {
+    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
+    saved->hidden.push_back(x);
+  }
+  x = layers_[n - 1]->as<torch::nn::Linear>()->forward(x);
+  shape.back() = x.size(-1);
+  return x.view(shape);
+}
+
+void MlpImpl::ParameterGradients(const MlpActivations& saved, torch::Tensor grad_output,
+                                 const std::vector<torch::Tensor>& out, SideWork& aside) {
+  torch::NoGradGuard no_grad;
+  const size_t n = layers_->size();
+  TORCH_CHECK(out.size() == 2 * n, "ParameterGradients: ", out.size(), " outputs for ", n,
+              " layers");
+  // Layer i back from g = d loss / d (its pre-activation): its weight's gradient g^T input,
+  // its bias's the column sums of g; then through its weights and the previous ReLU.
+  torch::Tensor g = grad_output.reshape({-1, grad_output.size(-1)});
+  for (size_t i = n; i-- > 0;) {
+    const torch::Tensor input = i == 0 ? saved.input : saved.hidden[i - 1];
+    torch::Tensor weight_grad = out[2 * i], bias_grad = out[2 * i + 1];
+    auto layer_gradients = [g, input, weight_grad, bias_grad]() mutable {
+      at::mm_out(weight_grad, g.t(), input);
+      at::sum_out(bias_grad, g, {0});
+    };
+    if (i == 0) {
+      layer_gradients();
+      break;
+    }
+    aside.Run(layer_gradients);
+    g = torch::threshold_backward(g.mm(layers_[i]->as<torch::nn::Linear>()->weight),
+                                  saved.hidden[i - 1], 0);
+  }
+}
+
 torch::Tensor MlpImpl::InputGradient(torch::Tensor x, int64_t first_column) {
   torch::NoGradGuard no_grad;
   std::vector<int64_t> shape = x.sizes().vec();
@@ -121,6 +163,22 @@ SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim, int64_t action
 torch::Tensor SamplingNetworkImpl::forward(const torch::Tensor& observations,
                                            const torch::Tensor& noise) {
   return torch::tanh(mlp_->forward(torch::cat({observations, noise}, -1)));
+}
+
+torch::Tensor SamplingNetworkImpl::ForwardKeeping(const torch::Tensor& observations,
+                                                  const torch::Tensor& noise,
+                                                  MlpActivations* saved) {
+  torch::NoGradGuard no_grad;
+  return torch::tanh(mlp_->ForwardKeeping(torch::cat({observations, noise}, -1), saved));
+}
+
+void SamplingNetworkImpl::ParameterGradients(const MlpActivations& saved,
+                                             const torch::Tensor& actions,
+                                             const torch::Tensor& grad_actions,
+                                             const std::vector<torch::Tensor>& out,
+                                             SideWork& aside) {
+  torch::NoGradGuard no_grad;
+  mlp_->ParameterGradients(saved, at::tanh_backward(grad_actions, actions), out, aside);
 }
 
 torch::Tensor SamplingNetworkImpl::Sample(const torch::Tensor& observations,

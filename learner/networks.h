@@ -5,11 +5,27 @@
 #ifndef SOFTQ_LEARNER_NETWORKS_H_
 #define SOFTQ_LEARNER_NETWORKS_H_
 
+#include <functional>
 #include <vector>
 
 #include <torch/torch.h>
 
 namespace softq {
+
+// Work that nothing queued after it reads until its owner joins it: run at once by
+// default; CudaGraphUpdate runs it on a side CUDA stream, forked from the current one.
+class SideWork {
+ public:
+  virtual ~SideWork() = default;
+  virtual void Run(std::function<void()> work) { work(); }
+};
+
+// What a forward pass without a graph keeps for a written-out backward pass: the input and
+// each hidden layer's output, as row matrices.
+struct MlpActivations {
+  torch::Tensor input;
+  std::vector<torch::Tensor> hidden;
+};
 
 // An MLP with ReLU hidden layers and a linear output. Parameters are named
 // "layers.<i>.weight" / "layers.<i>.bias".
@@ -17,6 +33,15 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t output_dim);
   torch::Tensor forward(torch::Tensor x);
+  // forward without a graph, keeping in `saved` what ParameterGradients needs.
+  torch::Tensor ForwardKeeping(torch::Tensor x, MlpActivations* saved);
+  // The gradients of a loss with d loss / d output = grad_output [..., Out] at the pass that
+  // `saved` kept, by the backward pass written out: written (not added) into `out`, one
+  // tensor per parameter in parameters() order, each of its parameter's shape. Each layer's
+  // weight and bias gradients go to `aside` when a layer still has to be passed back
+  // through: the chain to the first layer does not wait for them.
+  void ParameterGradients(const MlpActivations& saved, torch::Tensor grad_output,
+                          const std::vector<torch::Tensor>& out, SideWork& aside);
   // For an MLP with one output: d output / d x[..., first_column:] at inputs x [..., In],
   // [..., In - first_column], by the backward pass written out (ReLU masks and weights, no
   // autograd graph and no output layer forward): autograd's numbers in fewer operations.
@@ -46,6 +71,14 @@ class SamplingNetworkImpl : public torch::nn::Module {
                       const std::vector<int64_t>& hidden);
   // observations [..., O], noise [..., D] -> actions in (-1, 1), [..., D].
   torch::Tensor forward(const torch::Tensor& observations, const torch::Tensor& noise);
+  // forward without a graph, keeping what ParameterGradients needs.
+  torch::Tensor ForwardKeeping(const torch::Tensor& observations, const torch::Tensor& noise,
+                               MlpActivations* saved);
+  // Gradients of a loss with d loss / d actions = grad_actions at the `actions` that
+  // ForwardKeeping returned (it kept `saved`): as MlpImpl::ParameterGradients.
+  void ParameterGradients(const MlpActivations& saved, const torch::Tensor& actions,
+                          const torch::Tensor& grad_actions,
+                          const std::vector<torch::Tensor>& out, SideWork& aside);
   // Draws `particles` actions per observation: [N, O] -> [N, particles, D] (particles > 0),
   // or [N, D] when particles == 0.
   torch::Tensor Sample(const torch::Tensor& observations, int64_t particles = 0);

@@ -111,15 +111,19 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                const SvgdOptions& options) {
+                                const SvgdOptions& options, MlpActivations* keep) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
   torch::Tensor fixed, updated, particles;
+  // The pass whose particles the gradient flows back through: recorded, or kept.
+  const auto pass = [&policy, keep](const torch::Tensor& o, const torch::Tensor& n) {
+    return keep != nullptr ? policy->ForwardKeeping(o, n, keep) : policy->forward(o, n);
+  };
   if (options.one_forward_pass) {
-    particles = policy->forward(obs, policy_noise);
+    particles = pass(obs, policy_noise);
     fixed = particles.slice(1, 0, k_fixed).detach();
     updated = particles.slice(1, k_fixed);
   } else {
@@ -129,7 +133,7 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
       torch::NoGradGuard no_grad;
       fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
     }
-    updated = policy->forward(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
+    updated = pass(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
     particles = updated;
   }
   sql::SvgdGradientOptions gradient_options;
@@ -237,7 +241,8 @@ void SqlAgent::StepNetworks(const TransitionTensors& batch, const UpdateNoise& n
   policy_optimizer_.Step();
 }
 
-void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
+void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise& noise,
+                               SideWork* aside) {
   policy_optimizer_.ZeroGrad();
   if (config_.algorithm == Algorithm::kDdpg) {
     const torch::Tensor loss = DdpgPolicyLoss(batch.observations);
@@ -245,14 +250,19 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
     loss.backward(one_);
     return;
   }
-  // The backward pass seeded with the surrogate's gradient: no surrogate, no scalar seed.
+  // The backward pass from the surrogate's gradient (no surrogate formed), written out into
+  // the optimizer's gradient slots: no autograd graph, no gradients gathered at the step.
+  MlpActivations kept;
   const AmortizedSvgdStep step =
       AmortizedSvgd(policy_, SoftQScore(), batch.observations, noise.policy_noise,
-                    config_.kernel_update_ratio, SoftQSvgdOptions());
-  last_.svgd_particles = step.particles.detach();
+                    config_.kernel_update_ratio, SoftQSvgdOptions(), &kept);
+  last_.svgd_particles = step.particles;
   last_.svgd_loss_gradient = step.loss_gradient;
   last_.kernel_bandwidth = step.bandwidth;
-  step.particles.backward(step.loss_gradient);
+  SideWork at_once;
+  policy_->ParameterGradients(kept, step.particles, step.loss_gradient,
+                              policy_optimizer_.GradientSlots(),
+                              aside != nullptr ? *aside : at_once);
 }
 
 void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise) {

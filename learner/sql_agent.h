@@ -122,7 +122,12 @@ class SqlAgent {
   // writes Q's gradients (dropping any the policy's left under kDdpg). So they may run
   // concurrently (CudaGraphUpdate's two streams) as long as Q's step waits for the policy's
   // half.
-  void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  // Under kSql the policy's backward pass is written out (MlpImpl::ParameterGradients) into
+  // its optimizer's gradient slots; `aside` (default: at once) runs the layers' weight and
+  // bias gradients that the rest of the pass does not wait for. Join it before the
+  // optimizer's step.
+  void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise,
+                       SideWork* aside = nullptr);
   void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
 
   QNetwork& q() { return q_; }
@@ -186,16 +191,18 @@ class SqlAgent {
 // `policy`. The fixed particles are drawn in a forward pass of their own without a graph
 // (less arithmetic; `particles` are the updated ones), or, with `one_forward_pass`, in one
 // pass with the updated ones (fewer operations, as a GPU prefers; `particles` are all K,
-// the fixed ones with zero gradient).
+// the fixed ones with zero gradient). With `keep`, no pass records a graph: the policy's
+// pass of `particles` keeps its activations there instead, for
+// SamplingNetworkImpl::ParameterGradients(*keep, particles, loss_gradient, ...).
 struct AmortizedSvgdStep {
-  torch::Tensor particles;      // [B, Ky or K, D], with the graph into `policy`
+  torch::Tensor particles;      // [B, Ky or K, D], with the graph into `policy` (or `keep`)
   torch::Tensor loss_gradient;  // the same shape, no graph: -Delta (and zeros)
   torch::Tensor bandwidth;      // the kernel's h per state, [B]
 };
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
                                 const torch::Tensor& policy_noise, double update_ratio,
-                                const SvgdOptions& options = {});
+                                const SvgdOptions& options = {}, MlpActivations* keep = nullptr);
 // The surrogate itself, sum(loss_gradient * particles) (a scalar whose gradient flows into
 // `policy` only); `bandwidth`, if given, receives the mean kernel bandwidth (0-d).
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,

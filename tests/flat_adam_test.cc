@@ -115,6 +115,49 @@ TEST(FlatAdam, ParametersLiveInTheFlatBufferAndStepGathersTheGradients) {
   EXPECT_GT(adam.flat_gradients().abs().sum().item<float>(), 0);
 }
 
+TEST(FlatAdam, StepsFromGradientsWrittenIntoItsSlots) {
+  // The same gradients, handed over by autograd or written into the slots (by a written-out
+  // backward pass), give the same step; a slot among handed-over gradients is taken too.
+  torch::manual_seed(4);
+  torch::nn::Sequential handed = Net();
+  torch::manual_seed(4);
+  torch::nn::Sequential written = Net();
+  torch::manual_seed(4);
+  torch::nn::Sequential mixed = Net();
+  FlatAdam adam_handed(handed->parameters(), 1e-2);
+  FlatAdam adam_written(written->parameters(), 1e-2);
+  FlatAdam adam_mixed(mixed->parameters(), 1e-2);
+  for (int step = 0; step < 3; ++step) {
+    adam_handed.ZeroGrad();
+    Loss(handed, step).backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : handed->parameters()) grads.push_back(p.grad().clone());
+
+    adam_written.ZeroGrad();
+    const std::vector<torch::Tensor> slots = adam_written.GradientSlots();
+    ASSERT_EQ(slots.size(), grads.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      EXPECT_TRUE(written->parameters()[i].grad().is_same(slots[i]));
+      slots[i].copy_(grads[i]);
+    }
+
+    adam_mixed.ZeroGrad();
+    const std::vector<torch::Tensor> mixed_slots = adam_mixed.GradientSlots();
+    mixed_slots[0].copy_(grads[0]);
+    for (size_t i = 1; i < grads.size(); ++i) {
+      mixed->parameters()[i].mutable_grad() = grads[i].clone();
+    }
+
+    adam_handed.Step();
+    adam_written.Step();
+    adam_mixed.Step();
+    EXPECT_TRUE(torch::equal(adam_written.flat_parameters(), adam_handed.flat_parameters()));
+    EXPECT_TRUE(torch::equal(adam_mixed.flat_parameters(), adam_handed.flat_parameters()));
+  }
+  adam_written.ZeroGrad();
+  EXPECT_FALSE(written->parameters()[0].grad().defined()) << "ZeroGrad drops the slots too";
+}
+
 TEST(FlatAdam, TakesBackARepointedParameterAndADroppedGradient) {
   torch::manual_seed(3);
   torch::nn::Sequential net = Net();

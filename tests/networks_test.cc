@@ -95,5 +95,49 @@ TEST(Mlp, FusedHiddenLayersHaveAutogradsGradients) {
   }
 }
 
+// Side work run only when asked, after everything else: a backward pass that waited on it
+// would read gradients not yet written.
+class DeferredSideWork : public SideWork {
+ public:
+  void Run(std::function<void()> work) override { deferred_.push_back(std::move(work)); }
+  void Join() {
+    for (auto& work : deferred_) work();
+    deferred_.clear();
+  }
+  size_t pending() const { return deferred_.size(); }
+
+ private:
+  std::vector<std::function<void()>> deferred_;
+};
+
+TEST(SamplingNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
+  for (const std::vector<int64_t>& hidden :
+       {std::vector<int64_t>{}, {16}, {32, 16}, {8, 8, 8}}) {
+    SCOPED_TRACE(hidden.size());
+    torch::manual_seed(6);
+    SamplingNetwork policy(3, 2, hidden);
+    const torch::Tensor obs = torch::randn({5, 4, 3});
+    const torch::Tensor noise = torch::randn({5, 4, 2});
+    const torch::Tensor grad_actions = torch::randn({5, 4, 2});
+    const std::vector<torch::Tensor> params = policy->parameters();
+    const std::vector<torch::Tensor> expected =
+        torch::autograd::grad({policy->forward(obs, noise)}, params, {grad_actions});
+
+    MlpActivations kept;
+    const torch::Tensor actions = policy->ForwardKeeping(obs, noise, &kept);
+    EXPECT_FALSE(actions.requires_grad());
+    EXPECT_TRUE(torch::allclose(actions, policy->forward(obs, noise).detach(), 1e-6, 1e-6));
+    std::vector<torch::Tensor> got;
+    for (const torch::Tensor& p : params) got.push_back(torch::full_like(p, 7.0));  // overwritten
+    DeferredSideWork aside;
+    policy->ParameterGradients(kept, actions, grad_actions, got, aside);
+    EXPECT_EQ(aside.pending(), hidden.size());  // every layer but the first, aside
+    aside.Join();
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-5, 1e-6)) << "parameter " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace softq

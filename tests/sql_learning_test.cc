@@ -153,6 +153,27 @@ TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
   }
 }
 
+TEST(SqlAgent, WritesOutThePolicysGradientsAsAutogradWouldFindThem) {
+  // The update's policy gradients (a written-out backward pass into the optimizer's slots)
+  // against autograd's gradients of the SVGD surrogate, with the same noise.
+  torch::manual_seed(8);
+  SqlAgent agent(SqlConfig{});
+  const TransitionTensors batch = RandomMultiGoalBatch(16);
+  const UpdateNoise noise = agent.DrawNoise(16);
+  const std::vector<torch::Tensor> params = agent.policy()->parameters();
+  const std::vector<torch::Tensor> expected = torch::autograd::grad(
+      {agent.PolicySurrogate(batch.observations, noise.policy_noise)}, params);
+  agent.PolicyGradients(batch, noise);
+  int64_t offset = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor got =
+        agent.policy_optimizer().flat_gradients().narrow(0, offset, params[i].numel());
+    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
+        << "policy parameter " << i;
+    offset += params[i].numel();
+  }
+}
+
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
   std::cout << ConfigureTorchThreads(1) << std::endl;
   InProcessOptions options;
