@@ -110,6 +110,13 @@ void CudaGraphUpdate::StepNetworks(State& s) {
   StreamWaits(critic, main);  // the critic's half sees the inputs
   if (s.draws_noise) s.noise.policy_noise.normal_();
   StreamSideWork beside_backward(*s.gradient_stream);
+  // The optimizers' step counts off the critical path: beside the policy's backward pass,
+  // and first on the critic's stream.
+  beside_backward.Run([&agent] { agent.policy_optimizer().CountNextStep(); });
+  {
+    c10::StreamGuard on_critic_stream(critic);
+    agent.q_optimizer().CountNextStep();
+  }
   agent.PolicyGradients(s.inputs, s.noise, &beside_backward);
   c10::Event policy_read_q(c10::DeviceType::CUDA);
   policy_read_q.record(main);

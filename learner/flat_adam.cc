@@ -88,15 +88,27 @@ void FlatAdam::GatherGradients() {
   torch::cat_out(grads_, pieces, 0);
 }
 
+void FlatAdam::Count() {
+  torch::NoGradGuard no_grad;
+  step_.add_(1);
+  if (fused_step_.defined()) fused_step_.copy_(step_);
+}
+
+void FlatAdam::CountNextStep() {
+  if (counted_ahead_) return;
+  Count();
+  counted_ahead_ = true;
+}
+
 void FlatAdam::Step() {
   Reattach();
   torch::NoGradGuard no_grad;
   GatherGradients();
-  step_.add_(1);
+  if (!counted_ahead_) Count();
+  counted_ahead_ = false;
   if (fused_step_.defined()) {
     // On a GPU, LibTorch's fused Adam: one kernel for the moments and the step, which takes
     // its bias corrections from the device step count (as float32, which that kernel wants).
-    fused_step_.copy_(step_);
     at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_}, /*max_exp_avg_sqs=*/{},
                      {fused_step_}, learning_rate_, beta1_, beta2_, /*weight_decay=*/0.0, eps_,
                      /*amsgrad=*/false, /*maximize=*/false);

@@ -42,6 +42,10 @@ class FlatAdam {
   std::vector<torch::Tensor> GradientSlots();
   // One Adam step from the current gradients (gathered into flat_gradients() first).
   void Step();
+  // Counts the next Step now (the device's step count, and on a GPU its float32 copy), so
+  // that work queued elsewhere (another CUDA stream) does it while the gradients are still
+  // being computed; that Step then does not count again.
+  void CountNextStep();
 
   // Optimizer state (moments and step count) into / from `archive`. Load takes
   // a state saved by a FlatAdam over parameters of the same total size; InvalidArgument
@@ -61,6 +65,8 @@ class FlatAdam {
   void Reattach();
   // Copies the parameters' gradients into grads_ (zeros for a missing one).
   void GatherGradients();
+  // t += 1 on the device (and its float32 copy for the fused kernel).
+  void Count();
 
   const double learning_rate_, beta1_, beta2_, eps_;
   std::vector<torch::Tensor> parameters_;
@@ -71,6 +77,7 @@ class FlatAdam {
   torch::Tensor step_;
   // On a CUDA device only: t copied to float32 for at::_fused_adam_ (Step uses it there).
   torch::Tensor fused_step_;
+  bool counted_ahead_ = false;  // CountNextStep ran since the last Step
 };
 
 }  // namespace softq

@@ -158,6 +158,27 @@ TEST(FlatAdam, StepsFromGradientsWrittenIntoItsSlots) {
   EXPECT_FALSE(written->parameters()[0].grad().defined()) << "ZeroGrad drops the slots too";
 }
 
+TEST(FlatAdam, AStepCountedAheadIsCountedOnce) {
+  torch::manual_seed(5);
+  torch::nn::Sequential plain = Net();
+  torch::manual_seed(5);
+  torch::nn::Sequential ahead = Net();
+  FlatAdam adam_plain(plain->parameters(), 1e-2);
+  FlatAdam adam_ahead(ahead->parameters(), 1e-2);
+  for (int step = 0; step < 3; ++step) {
+    adam_ahead.CountNextStep();
+    adam_ahead.CountNextStep();  // once is enough
+    adam_plain.ZeroGrad();
+    adam_ahead.ZeroGrad();
+    Loss(plain, step).backward();
+    Loss(ahead, step).backward();
+    adam_plain.Step();
+    adam_ahead.Step();
+    EXPECT_TRUE(torch::equal(adam_ahead.flat_parameters(), adam_plain.flat_parameters()));
+    EXPECT_EQ(adam_ahead.steps(), step + 1);
+  }
+}
+
 TEST(FlatAdam, TakesBackARepointedParameterAndADroppedGradient) {
   torch::manual_seed(3);
   torch::nn::Sequential net = Net();
