@@ -48,12 +48,21 @@ void AwaitAll(grpc::CompletionQueue* cq, size_t count) {
 }
 
 // Rows one Sample RPC of the sampler asks for at most: a round's parts for a
-// shard go out together up to kMaxRowsPerSample, never more than the shard
-// holds room for (its capacity, the largest batch it accepts) unless one batch
-// alone is larger, which the shard then refuses as it would that batch.
+// shard go out together, up to kMaxRowsPerSample rows and kMaxBytesPerSample
+// bytes, never more than the shard holds room for (its capacity, the largest
+// batch it accepts) unless one batch alone is larger, which the shard then
+// refuses as it would that batch.
 constexpr uint64_t kMaxRowsPerSample = 4096;
-uint64_t RpcItems(uint64_t capacity, int batch_size) {
-  return std::max<uint64_t>(batch_size, std::min(capacity, kMaxRowsPerSample));
+constexpr uint64_t kMaxBytesPerSample = uint64_t{8} << 20;
+uint64_t RpcItems(uint64_t capacity, int batch_size, uint32_t observation_dim,
+                  uint32_t action_dim) {
+  // A row: observation, action, reward, next observation, done; key,
+  // probability.
+  const uint64_t row_bytes =
+      4 * (2 * uint64_t{observation_dim} + action_dim + 2) + 16;
+  const uint64_t rows =
+      std::min({capacity, kMaxRowsPerSample, kMaxBytesPerSample / row_bytes});
+  return std::max<uint64_t>(batch_size, rows);
 }
 
 // OK if `answer` holds `rows` rows, each field of its batch as long as its
@@ -512,6 +521,7 @@ struct ReplaySampler::Shard {
   bool known = false;  // size fields valid
   uint64_t size = 0;
   uint64_t capacity = 0;
+  uint32_t observation_dim = 0, action_dim = 0;  // 0 until it holds data
   uint64_t min_size = 1;
   absl::Time stats_time = absl::InfinitePast();
   absl::Time retry_at = absl::InfinitePast();
@@ -643,6 +653,8 @@ void ReplaySampler::RefreshSizes() {
       shard.known = true;
       shard.size = call->response.size();
       shard.capacity = call->response.capacity();
+      shard.observation_dim = call->response.observation_dim();
+      shard.action_dim = call->response.action_dim();
       shard.min_size = std::max<uint64_t>(
           1, call->response.rate_limiter().min_size_to_sample());
       shard.stats_time = now;
@@ -708,8 +720,9 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
     for (size_t j = 0; j < eligible.size(); ++j) {
       uint64_t wanted = 0;
       for (const std::vector<uint32_t>& part : parts) wanted += part[j];
-      const uint64_t limit =
-          RpcItems(shards_[eligible[j]]->capacity, batch_size_);
+      const Shard& shard = *shards_[eligible[j]];
+      const uint64_t limit = RpcItems(shard.capacity, batch_size_,
+                                      shard.observation_dim, shard.action_dim);
       while (wanted > 0) {
         const auto rows = static_cast<uint32_t>(std::min(wanted, limit));
         wanted -= rows;
