@@ -28,7 +28,7 @@ absl::Status CheckSize(const char* field, int64_t actual, int64_t expected) {
 
 }  // namespace
 
-absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch) {
+absl::Status ValidateTransitionShape(const proto::TransitionBatch& batch) {
   const uint32_t obs_dim = batch.observation_dim();
   const uint32_t act_dim = batch.action_dim();
   if (obs_dim < 1 || obs_dim > kMaxObservationDim) {
@@ -63,6 +63,11 @@ absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch) {
     return absl::InvalidArgumentError(
         absl::StrCat("TransitionBatch.actor_id is ", batch.actor_id(), ", expected < 2^31"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch) {
+  if (absl::Status s = ValidateTransitionShape(batch); !s.ok()) return s;
   for (const absl::Status& s : {CheckFinite("observations", batch.observations()),
                                 CheckFinite("actions", batch.actions()),
                                 CheckFinite("rewards", batch.rewards()),

@@ -23,6 +23,8 @@ inline int64_t TransitionCount(const proto::TransitionBatch& batch) {
 // dimensions imply, at least one and at most kMaxBatchTransitions transitions, every float
 // finite. Otherwise InvalidArgument naming the first bad field and its value.
 absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch);
+// The same without looking at the values (no finiteness check): the shape alone.
+absl::Status ValidateTransitionShape(const proto::TransitionBatch& batch);
 
 }  // namespace softq
 

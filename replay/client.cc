@@ -65,23 +65,20 @@ uint64_t RpcItems(uint64_t capacity, int batch_size, uint32_t observation_dim,
   return std::max<uint64_t>(batch_size, rows);
 }
 
-// OK if `answer` holds `rows` rows, each field of its batch as long as its
-// dimensions say.
+// OK if `answer` is a well-shaped batch (ValidateTransitionShape) of the `rows`
+// rows asked for, with a key and a probability for each; its values are checked
+// where the learner decodes it.
 absl::Status CheckAnswer(const proto::SampleResponse& answer, uint32_t rows) {
-  const proto::TransitionBatch& b = answer.batch();
+  if (absl::Status s = ValidateTransitionShape(answer.batch()); !s.ok()) {
+    return s;
+  }
   const int n = static_cast<int>(rows);
-  const int64_t o = b.observation_dim(), d = b.action_dim();
-  if (answer.keys_size() != n || answer.probabilities_size() != n ||
-      b.rewards_size() != n || b.dones_size() != n ||
-      b.observations_size() != n * o || b.next_observations_size() != n * o ||
-      b.actions_size() != n * d ||
-      (b.episode_ids_size() != n && b.episode_ids_size() != 0) ||
-      b.step_ids_size() != b.episode_ids_size()) {
+  if (TransitionCount(answer.batch()) != n || answer.keys_size() != n ||
+      answer.probabilities_size() != n) {
     return absl::InternalError(absl::StrCat(
-        "Sample answer does not hold the ", rows, " rows asked for (keys ",
-        answer.keys_size(), ", probabilities ", answer.probabilities_size(),
-        ", rewards ", b.rewards_size(), ", observations ",
-        b.observations_size(), " of dim ", o, ")"));
+        "Sample answer holds ", TransitionCount(answer.batch()),
+        " transitions, ", answer.keys_size(), " keys and ",
+        answer.probabilities_size(), " probabilities; ", rows, " were asked for"));
   }
   return absl::OkStatus();
 }
