@@ -172,15 +172,17 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
     // The batch in one launch: a copy of a packed batch (from page-locked host memory,
     // asynchronous, its allocator keeping it until the copy ran), a concatenation on the
     // device, or one copy of the concatenation in page-locked memory.
-    const std::vector<torch::Tensor> columns = {batch.observations, batch.actions,
-                                                batch.rewards.unsqueeze(1),
-                                                batch.next_observations, batch.dones.unsqueeze(1)};
     if (batch.packed.defined() && batch.packed.sizes() == s.packed.sizes()) {
       s.packed.copy_(batch.packed, /*non_blocking=*/true);
-    } else if (batch.observations.device() == s.packed.device()) {
-      torch::cat_out(s.packed, columns, 1);
     } else {
-      s.packed.copy_(torch::cat(columns, 1).pin_memory(), /*non_blocking=*/true);
+      const std::vector<torch::Tensor> columns = {
+          batch.observations, batch.actions, batch.rewards.unsqueeze(1),
+          batch.next_observations, batch.dones.unsqueeze(1)};
+      if (batch.observations.device() == s.packed.device()) {
+        torch::cat_out(s.packed, columns, 1);
+      } else {
+        s.packed.copy_(torch::cat(columns, 1).pin_memory(), /*non_blocking=*/true);
+      }
     }
     if (noise != nullptr) {
       s.noise.value_actions.copy_(noise->value_actions, true);
