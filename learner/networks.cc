@@ -50,6 +50,14 @@ MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t 
   }
 }
 
+torch::Tensor MlpImpl::HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>* outputs) {
+  for (size_t i = 0; i + 1 < layers_->size(); ++i) {
+    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
+    if (outputs != nullptr) outputs->push_back(x);
+  }
+  return x;
+}
+
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
   // Linear on a matrix is one fused addmm; on [B, K, D] it is a matmul and a separate bias
   // add. Particles come as [B, K, D]: fold them into rows (one kernel per layer, which is
@@ -59,11 +67,7 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     shape = x.sizes().vec();
     x = x.reshape({-1, x.size(-1)});
   }
-  const size_t n = layers_->size();
-  for (size_t i = 0; i + 1 < n; ++i) {
-    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
-  }
-  x = layers_[n - 1]->as<torch::nn::Linear>()->forward(x);
+  x = layers_[layers_->size() - 1]->as<torch::nn::Linear>()->forward(HiddenLayers(x, nullptr));
   if (shape.empty()) return x;
   shape.back() = x.size(-1);
   return x.view(shape);
@@ -75,12 +79,8 @@ torch::Tensor MlpImpl::ForwardKeeping(torch::Tensor x, MlpActivations* saved) {
   x = x.reshape({-1, x.size(-1)});
   saved->input = x;
   saved->hidden.clear();
-  const size_t n = layers_->size();
-  for (size_t i = 0; i + 1 < n; ++i) {
-    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
-    saved->hidden.push_back(x);
-  }
-  x = layers_[n - 1]->as<torch::nn::Linear>()->forward(x);
+  x = layers_[layers_->size() - 1]->as<torch::nn::Linear>()->forward(
+      HiddenLayers(x, &saved->hidden));
   shape.back() = x.size(-1);
   return x.view(shape);
 }
@@ -119,10 +119,7 @@ torch::Tensor MlpImpl::InputGradient(torch::Tensor x, int64_t first_column) {
   const size_t n = layers_->size();
   const auto weight = [&](size_t i) { return layers_[i]->as<torch::nn::Linear>()->weight; };
   std::vector<torch::Tensor> hidden;  // each hidden layer's output
-  for (size_t i = 0; i + 1 < n; ++i) {
-    x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
-    hidden.push_back(x);
-  }
+  HiddenLayers(x, &hidden);
   // d output / d (last hidden layer) is the output layer's weight row for every input; then
   // each layer back: through the ReLU (its mask), then through the weights.
   torch::Tensor grad = weight(n - 1);  // [1, H]

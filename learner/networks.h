@@ -48,6 +48,10 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor InputGradient(torch::Tensor x, int64_t first_column);
 
  private:
+  // The hidden layers on rows x [N, In]: the last one's output (x itself with none), each
+  // layer's output also appended to `outputs` when given.
+  torch::Tensor HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>* outputs);
+
   torch::nn::ModuleList layers_;
 };
 TORCH_MODULE(Mlp);
