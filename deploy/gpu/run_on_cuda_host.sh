@@ -20,14 +20,22 @@
 #   DEBS          folder of .deb files (default deploy/gpu/debs)
 #   PREFIX        where the .debs are unpacked (default $BUILD/deps)
 #   BUILD         CMake build folder (default deploy/gpu/build-cuda, ignored by git)
-#   RESULTS       where logs and tables go (default $OUT/gpu when $OUT is set, else out/gpu)
+#   RESULTS       where logs and tables go (default out/gpu)
+#   PACK_TO       summary.txt written here too, line by line, and after each phase (and on
+#                 exit) a tarball of RESULTS, results.tgz (default $OUT when it is set: the
+#                 device tool brings back at most 8 files, and what is in $OUT when a
+#                 command is stopped at its limit)
+#   TIME_BUDGET   seconds this run may take (default 0: no limit): with one, the CPU rows of
+#                 the benchmark are skipped when less than 240 s are left, and the scaling
+#                 phase shortens its rows to what is left (at least 12 s each) or is skipped
 #   JOBS          build parallelism (default: nproc)
 #   DEVICE        learner device for demo/scaling (default cuda; "cpu" to test this script
 #                 on a machine without a GPU)
 #   BENCH_UPDATES, BENCH_CPU_UPDATES  timed updates per GPU / CPU benchmark row (2000; 100:
 #                 a CPU update at batch 1024 takes ~0.1 s, and Python's as long again; 0: no
 #                 CPU rows)
-#   LEARNER_FLAGS extra learner flags for demo/scaling (e.g. --cuda_graph)
+#   LEARNER_FLAGS learner flags for demo/scaling, after those of the configuration the
+#                 benchmark found fastest at batch 64 (e.g. --cuda_graph_streams=1)
 #   CUDA_GRAPHS   AUTO (default), ON or OFF: CMake's SOFTQ_CUDA_GRAPHS; with AUTO a build that
 #                 fails in the CUDA graph code is retried without it
 #   CUDA_KERNELS  AUTO (default), ON or OFF: CMake's SOFTQ_CUDA_KERNELS (the fused kernels,
@@ -41,17 +49,40 @@ PYTHON="${PYTHON:-python3}"
 DEBS="${DEBS:-$root/deploy/gpu/debs}"
 BUILD="${BUILD:-$root/deploy/gpu/build-cuda}"
 PREFIX="${PREFIX:-$BUILD/deps}"
-if [ -n "${OUT:-}" ]; then RESULTS="${RESULTS:-$OUT/gpu}"; else RESULTS="${RESULTS:-$root/out/gpu}"; fi
+RESULTS="${RESULTS:-$root/out/gpu}"
+PACK_TO="${PACK_TO:-${OUT:-}}"
+TIME_BUDGET="${TIME_BUDGET:-0}"
 JOBS="${JOBS:-$(nproc)}"
 DEVICE="${DEVICE:-cuda}"
 mkdir -p "$RESULTS" "$BUILD"
 failures=0
-log() { echo "run_on_cuda_host: $*" | tee -a "$RESULTS/summary.txt"; }
+[ -z "$PACK_TO" ] || { mkdir -p "$PACK_TO"; : >"$PACK_TO/summary.txt"; }
+# Appends standard input to the summary (and its copy in PACK_TO), echoing it.
+summary() { tee -a "$RESULTS/summary.txt" ${PACK_TO:+"$PACK_TO/summary.txt"}; }
+log() { echo "run_on_cuda_host: $*" | summary; }
 die() { log "FAILED: $*"; exit 1; }
 
 phases=("$@")
 [ ${#phases[@]} -gt 0 ] || phases=(all)
 want() { local p; for p in "${phases[@]}"; do [ "$p" = "$1" ] || [ "$p" = all ] && return 0; done; return 1; }
+# Seconds left of TIME_BUDGET (a large number without one).
+seconds_left() { if [ "$TIME_BUDGET" -gt 0 ]; then echo $((TIME_BUDGET - SECONDS)); else echo 999999; fi; }
+# The results so far to PACK_TO as one tarball (written beside and renamed, so a run stopped
+# mid-way leaves the previous whole one).
+pack() {
+  [ -n "$PACK_TO" ] || return 0
+  tar -C "$(dirname "$RESULTS")" -czf "$PACK_TO/results.tgz.part" "$(basename "$RESULTS")" \
+    2>/dev/null && mv "$PACK_TO/results.tgz.part" "$PACK_TO/results.tgz"
+}
+trap pack EXIT
+trap 'exit 143' TERM  # (so that the EXIT trap packs)
+# Runs phase $1 (a function of that name), logs its duration and packs the results.
+run_phase() {
+  local t0=$SECONDS
+  "$1"
+  log "$1: $((SECONDS - t0)) s"
+  pack
+}
 
 # --- the host -------------------------------------------------------------------------------
 describe_host() {
@@ -139,7 +170,7 @@ build() {
   done
   [ -f "$RESULTS/configure.log" ] || {
     tail -30 "$RESULTS/configure-failed-torchconfig-OFF-kernels-OFF.log"; die "cmake configure"; }
-  grep "softq:" "$RESULTS/configure.log" | tee -a "$RESULTS/summary.txt"
+  grep "softq:" "$RESULTS/configure.log" | summary
   local t0=$SECONDS
   until cmake --build "$BUILD" -j "$JOBS" >"$RESULTS/build.log" 2>&1; do
     # The fused kernels and the CUDA graph code are the parts no CPU machine has built
@@ -176,38 +207,50 @@ bin_dir() {
   ln -sf "$BUILD/replay/replay_server" "$dir/replay/replay_server"
   ln -sf "$BUILD/replay/replay_stats" "$dir/replay/replay_stats"
   ln -sf "$BUILD/actor/actor_main" "$dir/actor/actor_main"
-  printf '#!/bin/sh\nexec "%s" --device=%s %s %s "$@"\n' "$BUILD/learner/learner_main" "$DEVICE" \
-    "${LEARNER_FLAGS:-}" "$fallback_flags" >"$dir/learner/learner_main"
+  printf '#!/bin/sh\nexec "%s" --device=%s %s %s %s "$@"\n' "$BUILD/learner/learner_main" \
+    "$DEVICE" "$fastest_flags" "${LEARNER_FLAGS:-}" "$fallback_flags" >"$dir/learner/learner_main"
   chmod +x "$dir/learner/learner_main"
   echo "$dir"
 }
 
+# GPU rows first (what this host is lent for), then the replay pipeline, then the CPU rows
+# (skipped when TIME_BUDGET leaves under 240 s, so that the demo and scaling still run).
 bench() {
-  local b="$BUILD/bench/sql_update_bench"
-  [ -x "$b" ] || die "no $b: run the build phase first"
-  local common=(--batch_sizes=64,256,1024 --python="$(command -v "$PYTHON")"
+  bench_binary="$BUILD/bench/sql_update_bench"
+  [ -x "$bench_binary" ] || die "no $bench_binary: run the build phase first"
+  # shellcheck disable=SC2054  # the commas are within one flag
+  bench_common=(--batch_sizes=64,256,1024 --python="$(command -v "$PYTHON")"
                 --reference="$root/tests/sql_reference.py")
-  if [ "${BENCH_CPU_UPDATES:-100}" != 0 ]; then
-    log "SQL update benchmark, CPU (C++ vs Python in the wheel's torch, both on the CPU):"
-    OPENBLAS_NUM_THREADS=1 "$b" "${common[@]}" --updates="${BENCH_CPU_UPDATES:-100}" \
-      --threads="1,$(nproc)" 2>&1 | tee "$RESULTS/bench_cpu.txt" | tee -a "$RESULTS/summary.txt"
+  if [ "$DEVICE" = cuda ]; then
+    bench_gpu
+  else
+    log "DEVICE=$DEVICE: no GPU benchmark"
   fi
   # What the replay shards can feed a learner (batches of 64 per second from 2 shards, no
   # update): the ceiling on the demo's updates/s whatever the GPU does.
   log "replay -> learner: batches/s from 2 shards with no update (actor_learner_bench, CPU):"
   if ! "$BUILD/bench/actor_learner_bench" --seconds=2 --updates=100 \
       --replay_server="$BUILD/replay/replay_server" 2>&1 | tail -4 | tee "$RESULTS/pipeline.txt" \
-      | tee -a "$RESULTS/summary.txt"; then
+      | summary; then
     log "FAILED: actor_learner_bench"
     failures=$((failures + 1))
   fi
-  if [ "$DEVICE" != cuda ]; then
-    log "DEVICE=$DEVICE: no GPU benchmark"
+  if [ "${BENCH_CPU_UPDATES:-100}" = 0 ]; then return; fi
+  if [ "$(seconds_left)" -lt 240 ]; then
+    log "no CPU rows: $(seconds_left) s of TIME_BUDGET left"
     return
   fi
+  log "SQL update benchmark, CPU (C++ vs Python in the wheel's torch, both on the CPU):"
+  OPENBLAS_NUM_THREADS=1 "$bench_binary" "${bench_common[@]}" \
+    --updates="${BENCH_CPU_UPDATES:-100}" --threads="1,$(nproc)" 2>&1 \
+    | tee "$RESULTS/bench_cpu.txt" | summary
+}
+
+bench_gpu() {
   log "SQL update benchmark, GPU (C++ eager and as a CUDA graph on 1 and 2 streams vs Python," \
       "all on the GPU):"
-  local gpu=("$b" "${common[@]}" --updates="${BENCH_UPDATES:-2000}" --threads=1 --device=cuda)
+  local gpu=("$bench_binary" "${bench_common[@]}" --updates="${BENCH_UPDATES:-2000}" --threads=1
+             --device=cuda)
   # A crash in the newest code must not cost the other figures: the fused kernels and the
   # two-stream graph are the newest, then the one-stream graph; each failure reruns with less.
   local attempt first=1
@@ -215,7 +258,7 @@ bench() {
                  "--cuda_graph --graph_streams=1,2 --fused_kernels=0" \
                  "--cuda_graph --graph_streams=1 --fused_kernels=0" "--fused_kernels=0"; do
     # shellcheck disable=SC2086  # $attempt is one or more flags
-    if "${gpu[@]}" $attempt 2>&1 | tee "$RESULTS/bench_gpu.txt" | tee -a "$RESULTS/summary.txt"; then
+    if "${gpu[@]}" $attempt 2>&1 | tee "$RESULTS/bench_gpu.txt" | summary; then
       # It ran; does each newer piece agree with what it replaces? (Flags given later to
       # learner_main win over LEARNER_FLAGS.)
       if [ "$first" = 1 ] && kernels_disagree "$RESULTS/bench_gpu.txt"; then
@@ -228,6 +271,9 @@ bench() {
         fallback_flags+=" --cuda_graph_streams=1"
         failures=$((failures + 1))
       fi
+      fastest_flags="$(fastest_learner_flags "$RESULTS/bench_gpu.txt" "$attempt")"
+      log "fastest at batch 64 in the benchmark: learner_main ${fastest_flags:-(defaults)}" \
+          "(demo and scaling; LEARNER_FLAGS and fallbacks come after it)"
       case "$attempt" in
         *--graph_streams=1,2*) ;;
         *--graph_streams=1*) fallback_flags+=" --cuda_graph_streams=1" ;;
@@ -245,6 +291,30 @@ bench() {
   done
 }
 
+# The learner_main flags of the fastest configuration in the benchmark's batch-64 row (eager,
+# then one column per graph variant: for each --fused_kernels value, each --graph_streams
+# value, as `attempt` gave them).
+fastest_learner_flags() {
+  local streams="" fused=""
+  if [[ "$2" == *--cuda_graph* ]]; then
+    streams="$(sed -n 's/.*--graph_streams=\([0-9,]*\).*/\1/p' <<<"$2")"
+    fused="$(sed -n 's/.*--fused_kernels=\([0-9,]*\).*/\1/p' <<<"$2")"
+  fi
+  awk -v streams="$streams" -v fused="${fused:-1}" '
+    $1 == 64 && $2 == 1 && !seen {
+      seen = 1; best = $3 + 0; flags = "--cuda_graph=false"
+      ns = streams == "" ? 0 : split(streams, s, ","); nf = split(fused, f, ","); col = 4
+      for (i = 1; i <= nf; i++) for (j = 1; j <= ns; j++) {
+        if ($col != "n/a" && $col + 0 > best) {
+          best = $col + 0
+          flags = "--cuda_graph --cuda_graph_streams=" s[j] (f[i] == "0" ? " --fused_kernels=false" : "")
+        }
+        col++
+      }
+      print flags
+    }' "$1"
+}
+
 # Whether the benchmark's fused-kernel tables (SVGD step, soft TD step) hold a MISMATCH row.
 kernels_disagree() {
   awk '/^(SVGD step.s gradient|Soft TD step)/ {t = 1} /^$/ {t = 0} t && /MISMATCH/ {m = 1}
@@ -257,15 +327,29 @@ demo() {
   local rc=0
   OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/deploy/local/launch.py" --bin_dir="$dir" --shards=2 \
     --actors=8 --out="$RESULTS/demo" >"$RESULTS/demo.log" 2>&1 || rc=$?
-  grep -E "^launch:" "$RESULTS/demo.log" | tee -a "$RESULTS/summary.txt"
+  grep -E "^launch:" "$RESULTS/demo.log" | summary
   # Not fatal: the scaling phase after it measures something else.
   [ "$rc" -eq 0 ] || { log "FAILED: demo exited $rc (see demo.log)"; failures=$((failures + 1)); }
 }
 
+# With TIME_BUDGET, each row gets what is left (less ~8 s to start and stop its processes per
+# row and 15 s in all), at most SCALING_SECONDS and at least 12 s (two 5-s reports).
 scaling() {
   local dir; dir="$(bin_dir)"
+  local actors="${SCALING_ACTORS:-1,2,4,8,12}" seconds="${SCALING_SECONDS:-25}"
+  local rows fit
+  rows="$(tr ',' '\n' <<<"$actors" | grep -c .)"
+  fit=$((($(seconds_left) - 15) / rows - 8))
+  if [ "$fit" -lt "$seconds" ]; then
+    if [ "$fit" -lt 12 ]; then
+      log "no actor scaling: $(seconds_left) s of TIME_BUDGET left for $rows rows"
+      return
+    fi
+    log "actor scaling: $fit s per row to fit TIME_BUDGET"
+    seconds="$fit"
+  fi
   OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/deploy/gpu/actor_scaling.py" --bin_dir="$dir" \
-    --actors="${SCALING_ACTORS:-1,2,4,8,12}" --seconds="${SCALING_SECONDS:-25}" 2>&1 | tee "$RESULTS/scaling.txt" | tee -a "$RESULTS/summary.txt"
+    --actors="$actors" --seconds="$seconds" 2>&1 | tee "$RESULTS/scaling.txt" | summary
 }
 
 describe_host
@@ -280,9 +364,12 @@ kernels="${CUDA_KERNELS:-${kernels:-AUTO}}"
 # Learner flags for the demo and scaling phases, added when the benchmark found a newer piece
 # failing or disagreeing: --fused_kernels=false, --cuda_graph_streams=1, --cuda_graph=false.
 fallback_flags=""
-if want build; then build; fi
-if want bench; then bench; fi
-if want demo; then demo; fi
-if want scaling; then scaling; fi
-log "done: ${phases[*]}, $failures failure(s)"
+# The fastest configuration in the benchmark (set by it): what the demo and scaling learner
+# run unless LEARNER_FLAGS say otherwise.
+fastest_flags=""
+[ "$TIME_BUDGET" = 0 ] || log "time budget: $TIME_BUDGET s"
+for phase in build bench demo scaling; do
+  if want "$phase"; then run_phase "$phase"; fi
+done
+log "done: ${phases[*]}, $failures failure(s), $SECONDS s"
 [ "$failures" -eq 0 ]
