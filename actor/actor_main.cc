@@ -73,7 +73,8 @@ void ReportUnflushed(const std::string& tag, const absl::Status& flush,
 }
 
 int Run(const char* program) {
-  absl::StatusOr<std::vector<int64_t>> hidden = FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
+  absl::StatusOr<std::vector<int64_t>> hidden =
+      FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
   absl::Status flags_ok = CheckFlags({
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
       FlagAddressList("learner", absl::GetFlag(FLAGS_learner)),
@@ -112,8 +113,9 @@ int Run(const char* program) {
     envs.push_back(*std::move(env));
   }
   const EnvSpec spec = envs.front()->spec();
-  ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed,
-                      {absl::GetFlag(FLAGS_deterministic_policy), absl::GetFlag(FLAGS_action_noise)});
+  ActingPolicy policy(
+      spec.observation_dim, spec.action_dim, *hidden, seed,
+      {absl::GetFlag(FLAGS_deterministic_policy), absl::GetFlag(FLAGS_action_noise)});
   ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy);
   std::cout << tag << "waiting for parameters from " << absl::GetFlag(FLAGS_learner)
             << std::endl;
@@ -159,9 +161,11 @@ int Run(const char* program) {
     for (double r : actor.TakeEpisodeReturns()) returns.push_back(r);
     const absl::Time now = absl::Now();
     if (now - last_report >= absl::Seconds(absl::GetFlag(FLAGS_report_interval_s))) {
-      const double rate = (actor.env_steps() - last_steps) / absl::ToDoubleSeconds(now - last_report);
+      const double rate =
+          (actor.env_steps() - last_steps) / absl::ToDoubleSeconds(now - last_report);
       const double mean_return =
-          returns.empty() ? 0 : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
+          returns.empty() ? 0
+                          : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
       const uint64_t version = policy.version();
       std::cout << absl::StrFormat(
                        "%senv steps %8d  %7.1f steps/s  episodes %6d  return %7.1f  version %d  "

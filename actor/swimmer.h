@@ -34,9 +34,8 @@ class SwimmerEnv : public Environment {
 
   // InvalidArgument-free: the embedded model is checked by the tests; a load failure is
   // reported by Create.
-  static absl::StatusOr<std::unique_ptr<SwimmerEnv>> Create(Task task, uint64_t seed,
-                                                            int max_steps = 300,
-                                                            std::array<double, 2> target = {3.0, 3.0});
+  static absl::StatusOr<std::unique_ptr<SwimmerEnv>> Create(
+      Task task, uint64_t seed, int max_steps = 300, std::array<double, 2> target = {3.0, 3.0});
   ~SwimmerEnv() override;
 
   EnvSpec spec() const override { return {10, 2, max_steps_}; }

@@ -146,7 +146,8 @@ absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,
 
 absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
   if (value.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " is empty: expected host:port,..."));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " is empty: expected host:port,..."));
   }
   for (absl::string_view address : absl::StrSplit(value, ',')) {
     const size_t colon = address.rfind(':');

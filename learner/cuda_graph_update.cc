@@ -189,7 +189,8 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       s.noise.policy_noise.copy_(noise->policy_noise, true);
     }
     if (!s.captured) {
-      const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(s.stream.device_index());
+      const c10::cuda::CUDAStream current =
+          c10::cuda::getCurrentCUDAStream(s.stream.device_index());
       StreamWaits(s.stream, current);
       {
         c10::StreamGuard on_side_stream(s.stream);

@@ -92,11 +92,13 @@ absl::StatusOr<InProcessResult> TrainInProcess(
       if (!eval.ok()) return eval.status();
       const std::vector<double> returns = actor.TakeEpisodeReturns();
       const double mean_return =
-          returns.empty() ? 0 : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
-      log(absl::StrFormat("env steps %6d  updates %6d  %5.1f updates/s  train return %7.1f  eval %s",
-                          actor.env_steps(), agent.step(),
-                          agent.step() / std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
-                          mean_return, eval->summary));
+          returns.empty() ? 0
+                          : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
+      log(absl::StrFormat(
+          "env steps %6d  updates %6d  %5.1f updates/s  train return %7.1f  eval %s",
+          actor.env_steps(), agent.step(),
+          agent.step() / std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)), mean_return,
+          eval->summary));
       if (multigoal && eval->goals.Solved() && result.first_solved_env_steps < 0) {
         result.first_solved_env_steps = actor.env_steps();
         if (options.stop_when_solved) {

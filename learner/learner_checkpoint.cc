@@ -193,7 +193,8 @@ absl::Status ExportSamplingNetworkTorchScript(SamplingNetwork& policy, const std
         "  return torch.tanh(x)\n"));
     module.save(path);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot export TorchScript to ", path, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot export TorchScript to ", path, ": ", e.what()));
   }
   return absl::OkStatus();
 }

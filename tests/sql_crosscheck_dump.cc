@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   Write(out, "cfg.reward_scale", torch::tensor({config.reward_scale}));
   Write(out, "cfg.discount", torch::tensor({config.discount}));
   Write(out, "cfg.kernel_update_ratio", torch::tensor({config.kernel_update_ratio}));
-  Write(out, "cfg.hidden", torch::tensor(std::vector<float>(config.hidden.begin(), config.hidden.end())));
+  Write(out, "cfg.hidden",
+        torch::tensor(std::vector<float>(config.hidden.begin(), config.hidden.end())));
   WriteModule(out, "q", *agent.q(), false);
   WriteModule(out, "q_target", *agent.q_target(), false);
   WriteModule(out, "policy", *agent.policy(), false);
