@@ -307,7 +307,7 @@ fastest_learner_flags() {
       for (i = 1; i <= nf; i++) for (j = 1; j <= ns; j++) {
         if ($col != "n/a" && $col + 0 > best) {
           best = $col + 0
-          flags = "--cuda_graph --cuda_graph_streams=" s[j] (f[i] == "0" ? " --fused_kernels=false" : "")
+          flags = "--cuda_graph=true --cuda_graph_streams=" s[j] (f[i] == "0" ? " --fused_kernels=false" : "")
         }
         col++
       }

@@ -66,9 +66,10 @@ def main():
                 check(binary, base + [f"--{flag}={bad}"], flag)
             if out_of_range is not None:
                 check(binary, base + [f"--{flag}={out_of_range}"], flag)
-    # A flag that is fine alone but not with another: CUDA graphs with the learner on the CPU.
+    # A flag that is fine alone but not with another: a CUDA graph asked for with the learner
+    # on the CPU (the default, auto, takes a graph only on a GPU).
     learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
-    check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph"], "cuda_graph")
+    check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph=true"], "cuda_graph")
     # A table larger than this machine's memory (or its container's limit), refused at start.
     shard = [os.path.join(bin_dir, "replay/replay_server")]
     check("replay/replay_server",
