@@ -23,14 +23,8 @@ namespace softq {
 #if SOFTQ_CUDA_GRAPHS
 
 struct CudaGraphUpdate::State {
-  State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream,
-        std::optional<c10::cuda::CUDAStream> critic_stream,
-        std::optional<c10::cuda::CUDAStream> gradient_stream)
-      : agent(agent),
-        warmup_left(warmup_updates),
-        stream(stream),
-        critic_stream(critic_stream),
-        gradient_stream(gradient_stream) {}
+  State(SqlAgent* agent, int warmup_updates, c10::cuda::CUDAStream stream)
+      : agent(agent), warmup_left(warmup_updates), stream(stream) {}
 
   SqlAgent* agent;
   int warmup_left;
@@ -38,6 +32,8 @@ struct CudaGraphUpdate::State {
   std::optional<c10::cuda::CUDAStream> critic_stream;  // with two streams: the critic's half
   // With two streams, also: the policy's weight and bias gradients beside its backward pass.
   std::optional<c10::cuda::CUDAStream> gradient_stream;
+  // ... and Q's weight and bias gradients beside the critic's backward pass.
+  std::optional<c10::cuda::CUDAStream> critic_gradient_stream;
   int64_t batch_size = -1;       // fixed by the first batch
   bool draws_noise = true;       // fixed by the first call: noise drawn in the graph or given
   // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2] holding
@@ -123,7 +119,9 @@ void CudaGraphUpdate::StepNetworks(State& s) {
   {
     c10::StreamGuard on_critic_stream(critic);
     if (s.draws_noise) s.noise.value_actions.uniform_(-1.0, 1.0);
-    agent.CriticGradients(s.inputs, s.noise);
+    StreamSideWork beside_critic_backward(*s.critic_gradient_stream);
+    agent.CriticGradients(s.inputs, s.noise, &beside_critic_backward);
+    beside_critic_backward.Join();
     policy_read_q.block(critic);  // Q's step overwrites what the policy's half read
     agent.q_optimizer().Step();
   }
@@ -136,14 +134,14 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewStat
     SqlAgent* agent, int warmup_updates, int streams) {
   const c10::DeviceIndex index =
       agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
-  std::optional<c10::cuda::CUDAStream> critic_stream, gradient_stream;
+  auto state = std::make_unique<State>(agent, warmup_updates,
+                                       c10::cuda::getStreamFromPool(false, index));
   if (streams == 2) {
-    critic_stream = c10::cuda::getStreamFromPool(false, index);
-    gradient_stream = c10::cuda::getStreamFromPool(false, index);
+    state->critic_stream = c10::cuda::getStreamFromPool(false, index);
+    state->gradient_stream = c10::cuda::getStreamFromPool(false, index);
+    state->critic_gradient_stream = c10::cuda::getStreamFromPool(false, index);
   }
-  return std::make_unique<State>(agent, warmup_updates,
-                                 c10::cuda::getStreamFromPool(false, index), critic_stream,
-                                 gradient_stream);
+  return state;
 }
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
@@ -249,6 +247,11 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgen
   }
   if (streams != 1 && streams != 2) {
     return absl::InvalidArgumentError(absl::StrCat("streams is ", streams, ", must be 1 or 2"));
+  }
+  if (streams == 2 && agent->config().algorithm == Algorithm::kDdpg) {
+    return absl::InvalidArgumentError(
+        "streams is 2: the DDPG baseline's policy pass adds into Q's gradients, which the "
+        "critic's half then drops; it runs on one stream");
   }
   if (!agent->device().is_cuda()) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -10,7 +10,8 @@
 // With two streams, the critic's half of the update (its loss, backward pass and Adam step)
 // runs on a second stream, concurrently with the policy's half: a small update is a chain
 // of tiny kernels, and two chains side by side take less time than one after the other. Q's
-// Adam step waits for the policy's half, which reads Q.
+// Adam step waits for the policy's half, which reads Q. Each half's weight and bias
+// gradients run on a stream of their own beside its backward pass (SideWork).
 //
 // Needs a build against a CUDA LibTorch with CUDA's headers (the CMake build defines
 // SOFTQ_CUDA_GRAPHS when it finds them); elsewhere Create says Unimplemented. Not
@@ -29,9 +30,10 @@ namespace softq {
 
 class CudaGraphUpdate {
  public:
-  // InvalidArgument for warmup_updates < 1 or streams other than 1 or 2, FailedPrecondition
-  // for an agent that is not on a CUDA device, Unimplemented in a build without CUDA graph
-  // support (checked in this order).
+  // InvalidArgument for warmup_updates < 1, streams other than 1 or 2, or 2 streams for
+  // the DDPG baseline (its halves are not independent: SqlAgent::PolicyGradients),
+  // FailedPrecondition for an agent that is not on a CUDA device, Unimplemented in a build
+  // without CUDA graph support (checked in this order).
   static absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> Create(SqlAgent* agent,
                                                                  int warmup_updates = 3,
                                                                  int streams = 1);

@@ -151,6 +151,16 @@ torch::Tensor QNetworkImpl::ActionGradient(const torch::Tensor& observations,
   return mlp_->InputGradient(torch::cat({observations, actions}, -1), observations.size(-1));
 }
 
+torch::Tensor QNetworkImpl::ForwardKeeping(const torch::Tensor& observations,
+                                           const torch::Tensor& actions, MlpActivations* saved) {
+  return mlp_->ForwardKeeping(torch::cat({observations, actions}, -1), saved).squeeze(-1);
+}
+
+void QNetworkImpl::ParameterGradients(const MlpActivations& saved, const torch::Tensor& grad_q,
+                                      const std::vector<torch::Tensor>& out, SideWork& aside) {
+  mlp_->ParameterGradients(saved, grad_q.unsqueeze(-1), out, aside);
+}
+
 SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim, int64_t action_dim,
                                          const std::vector<int64_t>& hidden)
     : action_dim_(action_dim), mlp_(observation_dim + action_dim, hidden, action_dim) {

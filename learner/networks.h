@@ -63,6 +63,13 @@ class QNetworkImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& observations, const torch::Tensor& actions);
   // dQ/da at (observations, actions): [..., D], without an autograd graph.
   torch::Tensor ActionGradient(const torch::Tensor& observations, const torch::Tensor& actions);
+  // forward without a graph, keeping what ParameterGradients needs.
+  torch::Tensor ForwardKeeping(const torch::Tensor& observations, const torch::Tensor& actions,
+                               MlpActivations* saved);
+  // Gradients of a loss with d loss / d Q = grad_q [...] at the pass that ForwardKeeping
+  // kept in `saved`: as MlpImpl::ParameterGradients.
+  void ParameterGradients(const MlpActivations& saved, const torch::Tensor& grad_q,
+                          const std::vector<torch::Tensor>& out, SideWork& aside);
 
  private:
   Mlp mlp_;

@@ -265,25 +265,32 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
                               aside != nullptr ? *aside : at_once);
 }
 
-void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise) {
+void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise,
+                               SideWork* aside) {
   // Under kDdpg the policy's backward pass ran through Q and left gradients on Q's
   // parameters: dropped here.
   q_optimizer_.ZeroGrad();
-  const torch::Tensor q = q_->forward(batch.observations, batch.actions);
-  // J_Q's gradient with respect to q seeds the backward pass: J_Q itself is never formed
-  // (ReduceMetrics computes it from q and the target when asked).
-  sql::CriticGradient step;
   if (config_.algorithm == Algorithm::kDdpg) {
+    const torch::Tensor q = q_->forward(batch.observations, batch.actions);
     const torch::Tensor target = CriticTarget(batch, noise.value_actions);
-    step = {target, sql::CriticLossGradient(q, target)};
-  } else {
-    step = sql::SoftCriticGradient(q, NextQParticles(batch, noise.value_actions), batch.rewards,
-                                   batch.dones, config_.action_dim, config_.reward_scale,
-                                   config_.discount, config_.fused_kernels);
+    last_.q = q.detach();
+    last_.target = target;
+    q.backward(sql::CriticLossGradient(q, target));
+    return;
   }
-  last_.q = q.detach();
+  // J_Q's gradient with respect to q seeds the backward pass, written out as the policy's
+  // (no autograd graph; straight into the optimizer's gradient slots). J_Q itself is never
+  // formed (ReduceMetrics computes it from q and the target when asked).
+  MlpActivations kept;
+  const torch::Tensor q = q_->ForwardKeeping(batch.observations, batch.actions, &kept);
+  const sql::CriticGradient step = sql::SoftCriticGradient(
+      q, NextQParticles(batch, noise.value_actions), batch.rewards, batch.dones,
+      config_.action_dim, config_.reward_scale, config_.discount, config_.fused_kernels);
+  last_.q = q;
   last_.target = step.target;
-  q.backward(step.q_gradient);
+  SideWork at_once;
+  q_->ParameterGradients(kept, step.q_gradient, q_optimizer_.GradientSlots(),
+                         aside != nullptr ? *aside : at_once);
 }
 
 void SqlAgent::FinishUpdate() {

@@ -117,18 +117,19 @@ class SqlAgent {
 
   // StepNetworks' two halves before the optimizer steps (Update runs them in this order):
   // each sets its network's gradients (the policy's, then Q's) and records its metrics.
-  // They see the same pre-update parameters and are independent on the device: the policy's
-  // reads Q's parameters and writes the policy's gradients; the critic's reads them too and
-  // writes Q's gradients (dropping any the policy's left under kDdpg). So they may run
-  // concurrently (CudaGraphUpdate's two streams) as long as Q's step waits for the policy's
-  // half.
-  // Under kSql the policy's backward pass is written out (MlpImpl::ParameterGradients) into
-  // its optimizer's gradient slots; `aside` (default: at once) runs the layers' weight and
-  // bias gradients that the rest of the pass does not wait for. Join it before the
-  // optimizer's step.
+  // They see the same pre-update parameters. Under kSql they are independent on the
+  // device: the policy's reads Q's parameters and writes the policy's gradients; the
+  // critic's reads them too and writes Q's. So they may run concurrently (CudaGraphUpdate's
+  // two streams) as long as Q's step waits for the policy's half. Under kDdpg the policy's
+  // backward pass also adds into Q's gradients, which the critic's then drops: in order.
+  // Under kSql both backward passes are written out (MlpImpl::ParameterGradients) into the
+  // optimizers' gradient slots; `aside` (default: at once) runs the layers' weight and bias
+  // gradients that the rest of the pass does not wait for. Join it before the optimizer's
+  // step.
   void PolicyGradients(const TransitionTensors& device_batch, const UpdateNoise& noise,
                        SideWork* aside = nullptr);
-  void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise);
+  void CriticGradients(const TransitionTensors& device_batch, const UpdateNoise& noise,
+                       SideWork* aside = nullptr);
 
   QNetwork& q() { return q_; }
   QNetwork& q_target() { return q_target_; }

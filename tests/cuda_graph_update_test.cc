@@ -29,6 +29,20 @@ TEST(CudaGraphUpdateTest, RefusesAStreamCountOtherThanOneOrTwo) {
   }
 }
 
+TEST(CudaGraphUpdateTest, RunsTheDdpgBaselineOnOneStreamOnly) {
+  // Its policy pass adds into Q's gradients: the halves are not independent.
+  SqlConfig config;
+  config.algorithm = Algorithm::kDdpg;
+  SqlAgent agent(config, torch::kCPU);  // (arguments are checked before the device)
+  absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph =
+      CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, /*streams=*/2);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_EQ(graph.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(graph.status().message().find("DDPG"), std::string::npos);
+  EXPECT_NE(CudaGraphUpdate::Create(&agent, 3, /*streams=*/1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CudaGraphUpdateTest, ABuildWithoutCudaGraphsSaysSoOnACudaAgent) {
   if (CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has CUDA graphs";
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";

@@ -139,5 +139,35 @@ TEST(SamplingNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
   }
 }
 
+TEST(QNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
+  for (const std::vector<int64_t>& hidden :
+       {std::vector<int64_t>{}, {16}, {32, 16}, {8, 8, 8}}) {
+    SCOPED_TRACE(hidden.size());
+    torch::manual_seed(7);
+    QNetwork q(3, 2, hidden);
+    const torch::Tensor obs = torch::randn({6, 3});
+    const torch::Tensor actions = torch::rand({6, 2}) * 2 - 1;
+    const torch::Tensor grad_q = torch::randn({6});
+    const std::vector<torch::Tensor> params = q->parameters();
+    const std::vector<torch::Tensor> expected =
+        torch::autograd::grad({q->forward(obs, actions)}, params, {grad_q});
+
+    MlpActivations kept;
+    const torch::Tensor value = q->ForwardKeeping(obs, actions, &kept);
+    EXPECT_FALSE(value.requires_grad());
+    EXPECT_EQ(value.sizes(), torch::IntArrayRef({6}));
+    EXPECT_TRUE(torch::allclose(value, q->forward(obs, actions).detach(), 1e-6, 1e-6));
+    std::vector<torch::Tensor> got;
+    for (const torch::Tensor& p : params) got.push_back(torch::full_like(p, 7.0));  // overwritten
+    DeferredSideWork aside;
+    q->ParameterGradients(kept, grad_q, got, aside);
+    EXPECT_EQ(aside.pending(), hidden.size());  // every layer but the first, aside
+    aside.Join();
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-5, 1e-6)) << "parameter " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace softq

@@ -174,6 +174,27 @@ TEST(SqlAgent, WritesOutThePolicysGradientsAsAutogradWouldFindThem) {
   }
 }
 
+TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
+  // The update's Q gradients (a written-out backward pass into the optimizer's slots)
+  // against autograd's gradients of J_Q, with the same value actions.
+  torch::manual_seed(9);
+  SqlAgent agent(SqlConfig{});
+  const TransitionTensors batch = RandomMultiGoalBatch(16);
+  const UpdateNoise noise = agent.DrawNoise(16);
+  const std::vector<torch::Tensor> params = agent.q()->parameters();
+  const std::vector<torch::Tensor> expected =
+      torch::autograd::grad({agent.CriticLoss(batch, noise.value_actions)}, params);
+  agent.CriticGradients(batch, noise);
+  int64_t offset = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor got =
+        agent.q_optimizer().flat_gradients().narrow(0, offset, params[i].numel());
+    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
+        << "Q parameter " << i;
+    offset += params[i].numel();
+  }
+}
+
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
   std::cout << ConfigureTorchThreads(1) << std::endl;
   InProcessOptions options;
