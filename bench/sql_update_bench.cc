@@ -290,7 +290,8 @@ OptimizerTiming OptimizerStepMicros(int steps, const torch::Device& device) {
   return {1e6 * torch_adam, 1e6 * flat_adam, worst};
 }
 
-// The same update in Python PyTorch, on `device` ("cpu" or "cuda").
+// The same update in Python PyTorch, on `device` ("cpu" or "cuda"); -1 when it printed no
+// rate (no such interpreter, or no torch for it).
 double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
                               int updates, int batch, int threads, const std::string& device) {
   const std::string cmd = absl::StrFormat(
@@ -364,8 +365,10 @@ int main(int argc, char** argv) {
       }
       const double py = PythonUpdatesPerSecond(absl::GetFlag(FLAGS_python), script, updates,
                                                batch, threads, device_flag);
-      std::cout << absl::StrFormat("%6d %8d %14.1f%s %14.1f %7.2fx  %s\n", batch, threads, cpp,
-                                   graph_cells, py, py > 0 ? cpp / py : 0.0, runtime)
+      // (No Python figure, e.g. no torch for that interpreter: n/a, not a ratio.)
+      std::cout << absl::StrFormat("%6d %8d %14.1f%s %14s %8s  %s\n", batch, threads, cpp,
+                                   graph_cells, py > 0 ? absl::StrFormat("%.1f", py) : "n/a",
+                                   py > 0 ? absl::StrFormat("%.2fx", cpp / py) : "n/a", runtime)
                 << std::flush;
     }
   }
