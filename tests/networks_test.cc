@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 namespace softq {
@@ -110,6 +111,24 @@ class DeferredSideWork : public SideWork {
   std::vector<std::function<void()>> deferred_;
 };
 
+// What `write` writes out into tensors shaped as `params` (filled with 7s first, so that
+// anything left unwritten shows), its side work deferred to the very end, against
+// autograd's `expected`: every layer but the first (`hidden_layers` of them) goes aside.
+void ExpectWrittenOutGradients(
+    const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& expected,
+    size_t hidden_layers,
+    const std::function<void(const std::vector<torch::Tensor>&, SideWork&)>& write) {
+  std::vector<torch::Tensor> got;
+  for (const torch::Tensor& p : params) got.push_back(torch::full_like(p, 7.0));
+  DeferredSideWork aside;
+  write(got, aside);
+  EXPECT_EQ(aside.pending(), hidden_layers);
+  aside.Join();
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-5, 1e-6)) << "parameter " << i;
+  }
+}
+
 TEST(SamplingNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
   for (const std::vector<int64_t>& hidden :
        {std::vector<int64_t>{}, {16}, {32, 16}, {8, 8, 8}}) {
@@ -127,15 +146,10 @@ TEST(SamplingNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
     const torch::Tensor actions = policy->ForwardKeeping(obs, noise, &kept);
     EXPECT_FALSE(actions.requires_grad());
     EXPECT_TRUE(torch::allclose(actions, policy->forward(obs, noise).detach(), 1e-6, 1e-6));
-    std::vector<torch::Tensor> got;
-    for (const torch::Tensor& p : params) got.push_back(torch::full_like(p, 7.0));  // overwritten
-    DeferredSideWork aside;
-    policy->ParameterGradients(kept, actions, grad_actions, got, aside);
-    EXPECT_EQ(aside.pending(), hidden.size());  // every layer but the first, aside
-    aside.Join();
-    for (size_t i = 0; i < params.size(); ++i) {
-      EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-5, 1e-6)) << "parameter " << i;
-    }
+    ExpectWrittenOutGradients(params, expected, hidden.size(),
+                              [&](const std::vector<torch::Tensor>& got, SideWork& aside) {
+                                policy->ParameterGradients(kept, actions, grad_actions, got, aside);
+                              });
   }
 }
 
@@ -157,15 +171,10 @@ TEST(QNetwork, WrittenOutGradientsEqualAutogradsForAnyDepth) {
     EXPECT_FALSE(value.requires_grad());
     EXPECT_EQ(value.sizes(), torch::IntArrayRef({6}));
     EXPECT_TRUE(torch::allclose(value, q->forward(obs, actions).detach(), 1e-6, 1e-6));
-    std::vector<torch::Tensor> got;
-    for (const torch::Tensor& p : params) got.push_back(torch::full_like(p, 7.0));  // overwritten
-    DeferredSideWork aside;
-    q->ParameterGradients(kept, grad_q, got, aside);
-    EXPECT_EQ(aside.pending(), hidden.size());  // every layer but the first, aside
-    aside.Join();
-    for (size_t i = 0; i < params.size(); ++i) {
-      EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-5, 1e-6)) << "parameter " << i;
-    }
+    ExpectWrittenOutGradients(params, expected, hidden.size(),
+                              [&](const std::vector<torch::Tensor>& got, SideWork& aside) {
+                                q->ParameterGradients(kept, grad_q, got, aside);
+                              });
   }
 }
 

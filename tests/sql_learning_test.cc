@@ -1,6 +1,8 @@
 // End to end in one process: the actor, the in-memory replay and the learner, wired as in
 // Algorithm 1, learn a multimodal policy on the multi-goal task.
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -98,6 +100,18 @@ TransitionTensors RandomMultiGoalBatch(int64_t n) {
   return b;
 }
 
+// `optimizer`'s gathered gradients, parameter by parameter, against `expected`.
+void ExpectFlatGradients(const FlatAdam& optimizer, const std::vector<torch::Tensor>& params,
+                         const std::vector<torch::Tensor>& expected, const std::string& what) {
+  int64_t offset = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor got = optimizer.flat_gradients().narrow(0, offset, params[i].numel());
+    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
+        << what << " parameter " << i;
+    offset += params[i].numel();
+  }
+}
+
 TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
   torch::manual_seed(0);
   SqlAgent agent(SqlConfig{});
@@ -164,14 +178,7 @@ TEST(SqlAgent, WritesOutThePolicysGradientsAsAutogradWouldFindThem) {
   const std::vector<torch::Tensor> expected = torch::autograd::grad(
       {agent.PolicySurrogate(batch.observations, noise.policy_noise)}, params);
   agent.PolicyGradients(batch, noise);
-  int64_t offset = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const torch::Tensor got =
-        agent.policy_optimizer().flat_gradients().narrow(0, offset, params[i].numel());
-    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
-        << "policy parameter " << i;
-    offset += params[i].numel();
-  }
+  ExpectFlatGradients(agent.policy_optimizer(), params, expected, "policy");
 }
 
 TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
@@ -185,14 +192,7 @@ TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
   const std::vector<torch::Tensor> expected =
       torch::autograd::grad({agent.CriticLoss(batch, noise.value_actions)}, params);
   agent.CriticGradients(batch, noise);
-  int64_t offset = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const torch::Tensor got =
-        agent.q_optimizer().flat_gradients().narrow(0, offset, params[i].numel());
-    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
-        << "Q parameter " << i;
-    offset += params[i].numel();
-  }
+  ExpectFlatGradients(agent.q_optimizer(), params, expected, "Q");
 }
 
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
