@@ -6,53 +6,73 @@
 # runs it.
 #
 #   bash deploy/gpu/check_libtorch_api.sh                 # fetches Debian trixie's
-#                                                         # libtorch-dev 2.x headers (2.4 MB)
+#                                                         # libtorch-dev 2.6 headers (2.4 MB)
+#   bash deploy/gpu/check_libtorch_api.sh sid             # Debian sid's 2.14 (3 MB): the
+#                                                         # newest, which needs C++20
 #   bash deploy/gpu/check_libtorch_api.sh /opt/libtorch   # any prefix with include/torch
 #
 # Prints one line per source and "N compiled, M failed"; exits 1 if any failed, 2 if there
 # are no headers to check against (none given, none could be fetched).
 # <torch/torch.h> is precompiled once and the sources compile nproc at a time (~3 min on 2
-# cores instead of ~13). learner/cuda_graph_update.cc's CUDA graph branch is also compiled
-# when CUDA's headers are here (CUDA_INCLUDE, default /usr/local/cuda/include), and so are
-# learner/fused_ops.cc's kernel branch and, by nvcc if there is one, the kernel itself.
+# cores instead of ~13; ~4 with C++20). learner/cuda_graph_update.cc's CUDA graph branch is
+# also compiled when CUDA's headers are here (CUDA_INCLUDE, default
+# /usr/local/cuda/include), and so are learner/fused_ops.cc's kernel branch and, by nvcc if
+# there is one, the kernel itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-prefix="${1:-}"
-if [[ -z "$prefix" ]]; then
-  prefix=/tmp/softq_libtorch_headers
-  deb=libtorch-dev_2.6.0+dfsg-7_amd64.deb
-  pool=http://deb.debian.org/debian
-  if [[ ! -d "$prefix/usr/include/torch" ]]; then
-    mkdir -p "$prefix"
-    if ! curl -fsS -o "$prefix/$deb" "$pool/pool/main/p/pytorch/$deb"; then
-      # Superseded in the pool: take the file trixie's package index names now.
-      path=$(curl -fsS "$pool/dists/trixie/main/binary-amd64/Packages.xz" | xz -dc |
+pool=http://deb.debian.org/debian
+
+# fetch_headers DIR DEB [SUITE]: Debian's libtorch-dev DEB unpacked into DIR (once); with
+# SUITE, a DEB superseded in the pool is replaced by the file SUITE's index names now.
+# Exits 2 when neither can be fetched.
+fetch_headers() {
+  local dir="$1" deb="$2" suite="${3:-}" path=""
+  [[ -d "$dir/usr/include/torch" ]] && return
+  mkdir -p "$dir"
+  if ! curl -fsS -o "$dir/$deb" "$pool/pool/main/p/pytorch/$deb"; then
+    if [[ -n "$suite" ]]; then
+      path=$(curl -fsS "$pool/dists/$suite/main/binary-amd64/Packages.xz" | xz -dc |
              awk '/^Package: libtorch-dev$/ {p = 1} p && /^Filename:/ {print $2; exit}') || true
-      if [[ -z "${path:-}" ]] || ! curl -fsS -o "$prefix/$deb" "$pool/$path"; then
-        echo "check_libtorch_api: cannot fetch libtorch-dev 2.x from $pool" >&2
-        exit 2
-      fi
     fi
-    dpkg -x "$prefix/$deb" "$prefix"
+    if [[ -z "$path" ]] || ! curl -fsS -o "$dir/$deb" "$pool/$path"; then
+      echo "check_libtorch_api: cannot fetch $deb from $pool" >&2
+      exit 2
+    fi
   fi
-  prefix="$prefix/usr"
-fi
+  dpkg -x "$dir/$deb" "$dir"
+}
+
+prefix="${1:-trixie}"
+case "$prefix" in
+  # trixie is stable: a point release may replace 2.6.0's file, with the same API.
+  trixie) fetch_headers /tmp/softq_libtorch_headers libtorch-dev_2.6.0+dfsg-7_amd64.deb trixie
+          prefix=/tmp/softq_libtorch_headers/usr ;;
+  # sid moves on: this exact file or nothing (a later release is a deliberate update here).
+  sid) fetch_headers /tmp/softq_libtorch_headers_sid libtorch-dev_2.14.1+dfsg-1_amd64.deb
+       prefix=/tmp/softq_libtorch_headers_sid/usr ;;
+esac
 include="$prefix/include"
 [[ -f "$include/torch/csrc/api/include/torch/torch.h" ]] || {
   echo "check_libtorch_api: no LibTorch headers under $include" >&2
   exit 2
 }
-version=$(awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH)/ {v = v (v ? "." : "") $3} END {print v}' \
-          "$include/torch/csrc/api/include/torch/version.h")
+# (torch/version.h up to ~2.12; torch/headeronly/version.h after.)
+version=$({ cat "$include/torch/csrc/api/include/torch/version.h" \
+                "$include/torch/headeronly/version.h" 2>/dev/null || true; } |
+          awk '/define TORCH_VERSION_(MAJOR|MINOR|PATCH) / {v = v (v ? "." : "") $3} END {print v}')
+# C++17, the project's, unless the headers demand C++20 (ATen.h #errors below it from about
+# 2.12 on; cmake/SoftqDeps.cmake switches the same way): the sources compile as either.
+std=c++17
+if grep -qE '__cplusplus < 20[2-9][0-9]+L' "$include/ATen/ATen.h"; then std=c++20; fi
 bazel build //proto:all 2>&1 | tail -1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export CHECK_INCLUDE="$include" CHECK_WORK="$work"
+export CHECK_INCLUDE="$include" CHECK_WORK="$work" CHECK_STD="$std"
 # The precompiled <torch/torch.h> (~600 MB), forced first into every source with -include. A
 # source whose flags make it unusable (the CUDA branch's macros) reads the header instead.
 echo '#include <torch/torch.h>' >"$work/torch_all.h"
-g++ -std=c++17 -w -I"$include" -I"$include/torch/csrc/api/include" -x c++-header \
+g++ -std="$std" -w -I"$include" -I"$include/torch/csrc/api/include" -x c++-header \
     "$work/torch_all.h" -o "$work/torch_all.h.gch"
 
 # check SRC LABEL [FLAG...]: compiles SRC against the headers (plus FLAGs); prints "ok" or
@@ -61,7 +81,7 @@ check() {
   local src="$1" label="$2" err
   shift 2
   err=$(mktemp -p "$CHECK_WORK")
-  if g++ -std=c++17 -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
+  if g++ -std="$CHECK_STD" -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
          -include "$CHECK_WORK/torch_all.h" -I. -Ibazel-bin "$@" "$src" 2>"$err"; then
     echo "ok      $src$label"
   else
@@ -104,5 +124,5 @@ export -f check
 } | tee "$work/results"
 passed=$(grep -c '^ok ' "$work/results" || true)
 failed=$(grep -c '^FAILED ' "$work/results" || true)
-echo "LibTorch headers $version at $include: $passed compiled, $failed failed"
+echo "LibTorch headers $version (C++${std#c++}) at $include: $passed compiled, $failed failed"
 [[ $failed -eq 0 ]]

@@ -3,9 +3,9 @@
 # runs `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
 # (--config=asan) and ThreadSanitizer (--config=tsan, which builds Debian's Abseil source with
 # TSan once per output base; see tests/faults/README.md), each in its own output directory,
-# then compiles the sources against LibTorch 2.x's headers (deploy/gpu/check_libtorch_api.sh:
-# the CUDA hosts' LibTorch), and ends with "N passed, N failed" counting the test targets of
-# the three runs and that check.
+# then compiles the sources against LibTorch 2.x's headers, 2.6 and 2.14
+# (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch), and ends with "N passed, N
+# failed" counting the test targets of the three runs and those two checks.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,20 +22,24 @@ run //... "$@"
 run --config=asan //tests/replay/... //tests/fuzz/... "$@"
 run --config=tsan //tests/replay/... //tests/fuzz/... "$@"
 
-# The same sources against LibTorch 2.x: one more passed or failed check. Skipped, and said,
-# only when it has no headers to check against (Debian's archive out of reach).
-api_log=$(mktemp)
-bash deploy/gpu/check_libtorch_api.sh >"$api_log" 2>&1
-api=$?
-grep -v '^ok ' "$api_log"
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")
-case "$api" in
-  0) passed=$((passed + 1)) ;;
-  2) echo "check_libtorch_api: skipped (no LibTorch 2.x headers to check against)" ;;
-  *) failed=$((failed + 1)); if [ "$rc" -eq 0 ]; then rc=1; fi ;;
-esac
-rm -f "$api_log"
+
+# The same sources against LibTorch 2.x's headers: Debian trixie's 2.6 (C++17) and sid's
+# 2.14 (the newest, C++20), one more passed or failed check each. Skipped, and said, only
+# when there are no headers to check against (Debian's archive out of reach).
+for suite in trixie sid; do
+  api_log=$(mktemp)
+  bash deploy/gpu/check_libtorch_api.sh "$suite" >"$api_log" 2>&1
+  api=$?
+  grep -v '^ok ' "$api_log"
+  case "$api" in
+    0) passed=$((passed + 1)) ;;
+    2) echo "check_libtorch_api $suite: skipped (no LibTorch 2.x headers to check against)" ;;
+    *) failed=$((failed + 1)); if [ "$rc" -eq 0 ]; then rc=1; fi ;;
+  esac
+  rm -f "$api_log"
+done
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the build itself failed
 rm -f "$log"
 echo "$passed passed, $failed failed"
