@@ -58,31 +58,27 @@ torch::Tensor MlpImpl::HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>*
   return x;
 }
 
-torch::Tensor MlpImpl::forward(torch::Tensor x) {
+torch::Tensor MlpImpl::Pass(torch::Tensor x, MlpActivations* saved) {
   // Linear on a matrix is one fused addmm; on [B, K, D] it is a matmul and a separate bias
   // add. Particles come as [B, K, D]: fold them into rows (one kernel per layer, which is
   // what an update on a GPU costs) and unfold the result.
-  std::vector<int64_t> shape;
-  if (x.dim() > 2) {
-    shape = x.sizes().vec();
-    x = x.reshape({-1, x.size(-1)});
+  std::vector<int64_t> shape = x.sizes().vec();
+  x = x.reshape({-1, x.size(-1)});
+  if (saved != nullptr) {
+    saved->input = x;
+    saved->hidden.clear();
   }
-  x = layers_[layers_->size() - 1]->as<torch::nn::Linear>()->forward(HiddenLayers(x, nullptr));
-  if (shape.empty()) return x;
+  x = layers_[layers_->size() - 1]->as<torch::nn::Linear>()->forward(
+      HiddenLayers(x, saved != nullptr ? &saved->hidden : nullptr));
   shape.back() = x.size(-1);
   return x.view(shape);
 }
 
+torch::Tensor MlpImpl::forward(torch::Tensor x) { return Pass(x, nullptr); }
+
 torch::Tensor MlpImpl::ForwardKeeping(torch::Tensor x, MlpActivations* saved) {
   torch::NoGradGuard no_grad;
-  std::vector<int64_t> shape = x.sizes().vec();
-  x = x.reshape({-1, x.size(-1)});
-  saved->input = x;
-  saved->hidden.clear();
-  x = layers_[layers_->size() - 1]->as<torch::nn::Linear>()->forward(
-      HiddenLayers(x, &saved->hidden));
-  shape.back() = x.size(-1);
-  return x.view(shape);
+  return Pass(x, saved);
 }
 
 void MlpImpl::ParameterGradients(const MlpActivations& saved, torch::Tensor grad_output,

@@ -48,6 +48,9 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor InputGradient(torch::Tensor x, int64_t first_column);
 
  private:
+  // x [..., In] folded into rows [N, In] and through every layer: [..., Out]; with `saved`,
+  // the rows and each hidden layer's output kept there (forward and ForwardKeeping).
+  torch::Tensor Pass(torch::Tensor x, MlpActivations* saved);
   // The hidden layers on rows x [N, In]: the last one's output (x itself with none), each
   // layer's output also appended to `outputs` when given.
   torch::Tensor HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>* outputs);
