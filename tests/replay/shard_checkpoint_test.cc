@@ -89,6 +89,19 @@ TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
   EXPECT_EQ(testing::Stats(server->stub.get())->size(), 70u);
 }
 
+// Fills a shard in `dir`, checkpoints it, kills it (no shutdown checkpoint)
+// and returns the checkpoint's path.
+absl::StatusOr<std::string> CheckpointOfAKilledShard(const std::string& dir) {
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
+  if (!server.ok()) return server.status();
+  Fill(server->stub.get());
+  absl::StatusOr<proto::CheckpointResponse> written =
+      Checkpoint(server->stub.get());
+  if (!written.ok()) return written.status();
+  return written->path();  // `server` is killed on return
+}
+
 // Starts the server on a damaged checkpoint; returns its exit code and first
 // line.
 std::pair<int, std::string> StartOnDamaged(const std::string& dir) {
@@ -105,17 +118,11 @@ std::pair<int, std::string> StartOnDamaged(const std::string& dir) {
 
 TEST(ReplayShardCheckpoint, ACorruptedCheckpointIsRefusedWithOneLine) {
   const std::string dir = testing::TempDir("corrupt");
-  absl::StatusOr<testing::ServerProcess> server =
-      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
-  ASSERT_TRUE(server.ok());
-  Fill(server->stub.get());
-  absl::StatusOr<proto::CheckpointResponse> written =
-      Checkpoint(server->stub.get());
-  ASSERT_TRUE(written.ok());
-  server->process.reset();
-  std::string data = ReadFile(written->path());
+  const absl::StatusOr<std::string> path = CheckpointOfAKilledShard(dir);
+  ASSERT_TRUE(path.ok()) << path.status();
+  std::string data = ReadFile(*path);
   data[data.size() / 2] ^= 0x01;
-  std::ofstream(written->path(), std::ios::binary | std::ios::trunc) << data;
+  std::ofstream(*path, std::ios::binary | std::ios::trunc) << data;
   const auto [code, line] = StartOnDamaged(dir);
   EXPECT_EQ(code, 1);
   EXPECT_NE(line.find("checksum mismatch"), std::string::npos) << line;
@@ -123,16 +130,10 @@ TEST(ReplayShardCheckpoint, ACorruptedCheckpointIsRefusedWithOneLine) {
 
 TEST(ReplayShardCheckpoint, ATruncatedCheckpointIsRefusedWithOneLine) {
   const std::string dir = testing::TempDir("truncated");
-  absl::StatusOr<testing::ServerProcess> server =
-      StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
-  ASSERT_TRUE(server.ok());
-  Fill(server->stub.get());
-  absl::StatusOr<proto::CheckpointResponse> written =
-      Checkpoint(server->stub.get());
-  ASSERT_TRUE(written.ok());
-  server->process.reset();
-  const std::string data = ReadFile(written->path());
-  std::ofstream(written->path(), std::ios::binary | std::ios::trunc)
+  const absl::StatusOr<std::string> path = CheckpointOfAKilledShard(dir);
+  ASSERT_TRUE(path.ok()) << path.status();
+  const std::string data = ReadFile(*path);
+  std::ofstream(*path, std::ios::binary | std::ios::trunc)
       << data.substr(0, data.size() - 100);
   const auto [code, line] = StartOnDamaged(dir);
   EXPECT_EQ(code, 1);
