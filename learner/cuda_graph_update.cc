@@ -44,6 +44,7 @@ struct CudaGraphUpdate::State {
   UpdateNoise noise;
   at::cuda::CUDAGraph graph;
   bool captured = false;
+  bool capture_failed = false;  // a capture threw: the graph is unusable, Run refuses
 };
 
 namespace {
@@ -146,6 +147,11 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewStat
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
   State& s = *state_;
+  if (s.capture_failed) {
+    return absl::FailedPreconditionError(
+        "CUDA graph update: its capture failed earlier (that update's error said why); "
+        "update eagerly instead");
+  }
   SqlAgent& agent = *s.agent;
   const int64_t size = batch.observations.size(0);
   if (s.batch_size >= 0 && size != s.batch_size) {
@@ -199,7 +205,18 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
           --s.warmup_left;
         } else {
           s.graph.capture_begin();
-          StepNetworks(s);
+          try {
+            StepNetworks(s);
+          } catch (const c10::Error&) {
+            // End the stream's capture mode (whatever the graph it gives), so that later
+            // CUDA work on it does not join a capture that never ends.
+            s.capture_failed = true;
+            try {
+              s.graph.capture_end();
+            } catch (const c10::Error&) {
+            }
+            throw;
+          }
           s.graph.capture_end();
           s.captured = true;
         }

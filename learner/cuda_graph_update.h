@@ -44,7 +44,7 @@ class CudaGraphUpdate {
   // One update on `batch` (float32, on the agent's device or on the host, copied
   // asynchronously). InvalidArgument, and no update, when its size differs from the first
   // batch's (the graph's shapes are fixed); Internal with LibTorch's message if capture or
-  // replay fails.
+  // replay fails. After a failed capture every later call is FailedPrecondition.
   absl::Status Update(const TransitionTensors& batch);
   // The same with the given noise (as SqlAgent::Update(batch, noise)) copied in, e.g. to
   // compare with eager updates. The first update decides: all pass noise or none

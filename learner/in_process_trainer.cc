@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "actor/actor.h"
 #include "actor/return_evaluation.h"
+#include "common/flags.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
 
@@ -28,9 +29,24 @@ class PolicyFeed : public ParameterPublisher {
 
 }  // namespace
 
+absl::Status ValidateInProcessOptions(const InProcessOptions& o) {
+  return CheckFlags({
+      ValidateSqlConfig(o.sql),
+      FlagInRange("num_envs", o.num_envs, 1, 4096),
+      FlagAtLeast("max_env_steps", static_cast<double>(o.max_env_steps), 1),
+      FlagInRange("batch_size", static_cast<double>(o.batch_size), 1, 1 << 20),
+      FlagAtLeast("min_replay_size", static_cast<double>(o.min_replay_size), 1),
+      FlagAtLeast("replay_capacity", static_cast<double>(o.replay_capacity), 1),
+      FlagAtLeast("updates_per_step", o.updates_per_step, 0),
+      FlagAtLeast("publish_interval", static_cast<double>(o.publish_interval), 1),
+      FlagAtLeast("eval_interval", static_cast<double>(o.eval_interval), 0),
+      FlagAtLeast("eval_rollouts", o.eval_rollouts, 1),
+  });
+}
+
 absl::StatusOr<InProcessResult> TrainInProcess(
     const InProcessOptions& options, const std::function<void(const std::string&)>& log) {
-  if (absl::Status s = ValidateSqlConfig(options.sql); !s.ok()) return s;
+  if (absl::Status s = ValidateInProcessOptions(options); !s.ok()) return s;
   torch::manual_seed(options.seed);
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < options.num_envs; ++i) {

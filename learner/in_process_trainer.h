@@ -45,6 +45,9 @@ struct InProcessResult {
   std::string final_summary;
 };
 
+// InvalidArgument naming the first bad field (as its train_in_process flag), else OK.
+absl::Status ValidateInProcessOptions(const InProcessOptions& options);
+
 // Trains; `log` receives one progress line per evaluation. Evaluations use the learned policy
 // without exploration noise (deterministic under kDdpg). InvalidArgument for bad options.
 absl::StatusOr<InProcessResult> TrainInProcess(

@@ -44,6 +44,9 @@ class Learner {
 
   // Waits up to `timeout` for a batch, updates, maybe publishes. The source's error (e.g.
   // DeadlineExceeded) is returned unchanged and nothing is updated; so is a CUDA graph's.
+  // A batch whose shapes are not the agent's observation_dim/action_dim (actors on another
+  // --env) is InvalidArgument naming the field, before any update; a LibTorch error inside
+  // the update is Internal.
   absl::Status Step(absl::Duration timeout);
 
   // From now on updates through `graph` (made for this learner's agent; it outlives the

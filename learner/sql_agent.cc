@@ -6,6 +6,25 @@
 
 namespace softq {
 
+int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio) {
+  return static_cast<int64_t>(static_cast<double>(kernel_particles) * kernel_update_ratio);
+}
+
+namespace {
+
+// SVGD moves at least one particle and keeps at least two: with one kept particle the
+// bandwidth's median heuristic divides by log(1) = 0.
+absl::Status CheckParticleSplit(int64_t kernel_particles, double kernel_update_ratio) {
+  const int64_t moved = MovedParticles(kernel_particles, kernel_update_ratio);
+  if (moved >= 1 && kernel_particles - moved >= 2) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--kernel_update_ratio=", kernel_update_ratio, ": moves ", moved, " of --kernel_particles=",
+      kernel_particles, " and keeps ", kernel_particles - moved,
+      "; SVGD needs at least 1 moved and 2 kept"));
+}
+
+}  // namespace
+
 absl::Status ValidateSqlConfig(const SqlConfig& c) {
   absl::Status hidden_ok = absl::OkStatus();
   for (int64_t width : c.hidden) {
@@ -22,6 +41,7 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
       FlagInRange("value_particles", c.value_particles, 1, 1 << 16),
       FlagInRange("kernel_particles", c.kernel_particles, 2, 1 << 12),
       FlagInRange("kernel_update_ratio", c.kernel_update_ratio, 1e-6, 1.0 - 1e-6),
+      CheckParticleSplit(c.kernel_particles, c.kernel_update_ratio),
       FlagAtLeast("target_update_interval", c.target_update_interval, 1),
       FlagInRange("target_tau", c.target_tau, 1e-6, 1.0),
   });
@@ -114,7 +134,7 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const SvgdOptions& options, MlpActivations* keep) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
-  const int64_t k_fixed = k - static_cast<int64_t>(k * update_ratio);
+  const int64_t k_fixed = k - MovedParticles(k, update_ratio);
   const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
   torch::Tensor fixed, updated, particles;

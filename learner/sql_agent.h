@@ -50,6 +50,10 @@ struct SqlConfig {
 // Checks every field; InvalidArgument names the first bad one.
 absl::Status ValidateSqlConfig(const SqlConfig& config);
 
+// How many of the K particles SVGD moves: floor(K * ratio); the other K - moved are kept
+// (the kernel's fixed particles). A valid config moves at least 1 and keeps at least 2.
+int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio);
+
 // Scalars of one update, for logging.
 struct UpdateMetrics {
   double critic_loss = 0;

@@ -41,18 +41,10 @@ int main(int argc, char** argv) {
   absl::Status flags_ok = softq::CheckFlags({
       sql.status(),
       softq::FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0, 10.0),
-      softq::FlagAtLeast("max_env_steps", absl::GetFlag(FLAGS_max_env_steps), 1),
-      softq::FlagInRange("batch_size", absl::GetFlag(FLAGS_batch_size), 1, 1 << 20),
-      softq::FlagAtLeast("min_replay_size", absl::GetFlag(FLAGS_min_replay_size), 1),
-      softq::FlagAtLeast("replay_capacity", absl::GetFlag(FLAGS_replay_capacity), 1),
-      softq::FlagAtLeast("eval_interval", absl::GetFlag(FLAGS_eval_interval), 0),
-      softq::FlagAtLeast("eval_rollouts", absl::GetFlag(FLAGS_eval_rollouts), 1),
       softq::FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
   });
   if (!flags_ok.ok()) return softq::ReportFlagError(argv[0], flags_ok);
 
-  softq::InstallShutdownHandlers();
-  std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
   softq::InProcessOptions options;
   options.sql = *sql;
   options.env = absl::GetFlag(FLAGS_env);
@@ -68,6 +60,12 @@ int main(int argc, char** argv) {
   options.stop_when_solved = absl::GetFlag(FLAGS_stop_when_solved);
   options.trajectories_csv = absl::GetFlag(FLAGS_trajectories_csv);
   options.stop_requested = softq::ShutdownRequested;
+  if (absl::Status s = softq::ValidateInProcessOptions(options); !s.ok()) {
+    return softq::ReportFlagError(argv[0], s);
+  }
+
+  softq::InstallShutdownHandlers();
+  std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
   absl::StatusOr<softq::InProcessResult> result = softq::TrainInProcess(
       options, [](const std::string& line) { std::cout << line << std::endl; });
   if (!result.ok()) {

@@ -10,6 +10,7 @@
 #include "actor/actor.h"
 #include "common/torch_threads.h"
 #include "learner/in_process_trainer.h"
+#include "learner/learner.h"
 #include "learner/local_replay.h"
 
 namespace softq {
@@ -193,6 +194,73 @@ TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
       torch::autograd::grad({agent.CriticLoss(batch, noise.value_actions)}, params);
   agent.CriticGradients(batch, noise);
   ExpectFlatGradients(agent.q_optimizer(), params, expected, "Q");
+}
+
+TEST(SqlConfig, RefusesAParticleSplitThatMovesNoneOrKeepsFewerThanTwo) {
+  SqlConfig config;
+  config.kernel_particles = 3;
+  config.kernel_update_ratio = 0.2;  // moves 0
+  absl::Status moves_none = ValidateSqlConfig(config);
+  EXPECT_EQ(moves_none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(moves_none.message().find("--kernel_update_ratio=0.2"), std::string::npos)
+      << moves_none;
+  config.kernel_particles = 2;
+  config.kernel_update_ratio = 0.5;  // keeps 1: no bandwidth (log 1 = 0)
+  EXPECT_EQ(ValidateSqlConfig(config).code(), absl::StatusCode::kInvalidArgument);
+  config.kernel_particles = 3;  // moves 1, keeps 2
+  EXPECT_TRUE(ValidateSqlConfig(config).ok());
+}
+
+// Hands out one fixed batch.
+class FixedBatch : public BatchSource {
+ public:
+  explicit FixedBatch(TransitionTensors batch) : batch_(std::move(batch)) {}
+  absl::StatusOr<TransitionTensors> Next(absl::Duration) override { return batch_; }
+
+ private:
+  TransitionTensors batch_;
+};
+
+class CountingPublisher : public ParameterPublisher {
+ public:
+  void Publish(const NamedTensors&, uint64_t, int64_t) override { ++publications; }
+  int publications = 0;
+};
+
+TEST(Learner, RefusesABatchOfAnotherEnvironmentBeforeUpdating) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{});  // observation_dim 2, action_dim 2
+  TransitionTensors wide = RandomMultiGoalBatch(8);
+  wide.observations = torch::randn({8, 3});
+  wide.next_observations = torch::randn({8, 3});
+  FixedBatch source(wide);
+  CountingPublisher publisher;
+  Learner learner(&agent, &source, &publisher, {/*publish_interval=*/1});
+  const torch::Tensor before = agent.policy()->parameters()[0].clone();
+  const absl::Status s = learner.Step(absl::Seconds(1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("observations is [8, 3]"), std::string::npos) << s;
+  EXPECT_EQ(agent.step(), 0);
+  EXPECT_TRUE(torch::equal(agent.policy()->parameters()[0], before));
+  EXPECT_EQ(publisher.publications, 1);  // only the initial version
+
+  FixedBatch right(RandomMultiGoalBatch(8));
+  Learner same_env(&agent, &right, &publisher, {/*publish_interval=*/1});
+  EXPECT_TRUE(same_env.Step(absl::Seconds(1)).ok());
+  EXPECT_EQ(agent.step(), 1);
+}
+
+TEST(InProcessTraining, RefusesOptionsItCannotRunWithTheFieldsName) {
+  InProcessOptions options;
+  options.publish_interval = 0;
+  absl::StatusOr<InProcessResult> result = TrainInProcess(options, [](const std::string&) {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("--publish_interval=0"), std::string::npos)
+      << result.status();
+  options.publish_interval = 1;
+  options.replay_capacity = 0;
+  EXPECT_NE(ValidateInProcessOptions(options).message().find("--replay_capacity"),
+            std::string::npos);
 }
 
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
