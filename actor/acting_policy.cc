@@ -16,8 +16,16 @@ ActingPolicy::ActingPolicy(int64_t observation_dim, int64_t action_dim,
 }
 
 absl::Status ActingPolicy::SetParameters(const NamedTensors& params, uint64_t version) {
+  return Load(params, version, /*newer_only=*/true);
+}
+
+absl::Status ActingPolicy::ReplaceParameters(const NamedTensors& params, uint64_t version) {
+  return Load(params, version, /*newer_only=*/false);
+}
+
+absl::Status ActingPolicy::Load(const NamedTensors& params, uint64_t version, bool newer_only) {
   absl::MutexLock lock(&mu_);
-  if (version <= version_) return absl::OkStatus();
+  if (newer_only && version <= version_) return absl::OkStatus();
   if (absl::Status s = LoadNamedParameters(params, *network_); !s.ok()) return s;
   version_ = version;
   return absl::OkStatus();

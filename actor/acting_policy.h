@@ -33,6 +33,9 @@ class ActingPolicy {
   // no change) if names or shapes do not match the network.
   absl::Status SetParameters(const NamedTensors& params, uint64_t version)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same whatever the held version: a restarted learner's versions start over.
+  absl::Status ReplaceParameters(const NamedTensors& params, uint64_t version)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // One action per row of `observations` [N, O], drawn as ActingOptions says: [N, D], in
   // [-1, 1].
@@ -42,6 +45,9 @@ class ActingPolicy {
   uint64_t version() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  absl::Status Load(const NamedTensors& params, uint64_t version, bool newer_only)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   const ActingOptions options_;
   mutable absl::Mutex mu_;
   SamplingNetwork network_ ABSL_GUARDED_BY(mu_);

@@ -33,23 +33,33 @@ void ParameterSubscriber::Run() {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
       context_ = &context;
+      request.set_incarnation(incarnation_);
     }
     std::unique_ptr<grpc::ClientReader<proto::NetworkParameters>> reader =
         stub_->Subscribe(&context, request);
     proto::NetworkParameters message;
     while (reader->Read(&message)) {
       backoff = absl::Milliseconds(100);
+      // A restarted learner's versions start over: its first message replaces whatever
+      // version the policy holds.
+      const bool restarted = [&] {
+        absl::MutexLock lock(&mu_);
+        return incarnation_ != 0 && message.incarnation() != incarnation_;
+      }();
       absl::Status applied = absl::OkStatus();
       absl::StatusOr<NamedTensors> params = DecodeNamedTensors(message.tensors());
-      if (params.ok()) {
-        applied = policy_->SetParameters(*params, message.version());
-      } else {
+      if (!params.ok()) {
         applied = params.status();
+      } else if (restarted) {
+        applied = policy_->ReplaceParameters(*params, message.version());
+      } else {
+        applied = policy_->SetParameters(*params, message.version());
       }
       absl::MutexLock lock(&mu_);
       if (applied.ok()) {
         ++applied_;
         latest_learner_step_ = message.learner_step();
+        incarnation_ = message.incarnation();
       } else {
         ++rejected_;
         std::cerr << "parameter version " << message.version() << " rejected: " << applied

@@ -2,7 +2,8 @@
 // sampling network. A background thread holds a ParameterService.Subscribe stream, swaps
 // each new version into the policy between the actor's steps (the policy's mutex), and
 // reconnects with backoff (0.1 s doubling to 2 s) while the learner is away; the actor keeps
-// stepping with the parameters it has. Thread-safe; the destructor cancels and joins.
+// stepping with the parameters it has. A restarted learner (another incarnation) is followed
+// even though its versions start over. Thread-safe; the destructor cancels and joins.
 #ifndef SOFTQ_ACTOR_PARAMETER_SUBSCRIBER_H_
 #define SOFTQ_ACTOR_PARAMETER_SUBSCRIBER_H_
 
@@ -42,6 +43,7 @@ class ParameterSubscriber {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;  // the open stream's
   uint64_t latest_learner_step_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t incarnation_ ABSL_GUARDED_BY(mu_) = 0;  // of the learner last applied from
   uint64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

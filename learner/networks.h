@@ -105,7 +105,8 @@ class SamplingNetworkImpl : public torch::nn::Module {
 TORCH_MODULE(SamplingNetwork);
 
 // Copies every parameter of `from` into `to`, in order (same architecture; these networks
-// have no buffers): the hard target update. With tau in (0, 1): to = tau * from + (1 - tau) * to (Polyak).
+// have no buffers): the hard target update. With tau in (0, 1), Polyak averaging:
+// to = tau * from + (1 - tau) * to.
 void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to, double tau = 1.0);
 
 }  // namespace softq

@@ -1,12 +1,30 @@
 #include "learner/parameter_service.h"
 
+#include <random>
+
+#include "absl/time/clock.h"
+
 namespace softq {
+namespace {
+
+uint64_t RandomIncarnation() {
+  std::random_device device;
+  const uint64_t drawn = (static_cast<uint64_t>(device()) << 32) ^ device() ^
+                         static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  return drawn == 0 ? 1 : drawn;
+}
+
+}  // namespace
+
+ParameterService::ParameterService(uint64_t incarnation)
+    : incarnation_(incarnation != 0 ? incarnation : RandomIncarnation()) {}
 
 void ParameterService::Publish(const NamedTensors& params, uint64_t version,
                                int64_t learner_step) {
   auto message = std::make_shared<proto::NetworkParameters>();
   message->set_version(version);
   message->set_learner_step(static_cast<uint64_t>(learner_step));
+  message->set_incarnation(incarnation_);
   EncodeNamedTensors(params, message->mutable_tensors());
   absl::MutexLock lock(&mu_);
   latest_ = std::move(message);
@@ -20,7 +38,9 @@ void ParameterService::Shutdown() {
 grpc::Status ParameterService::Subscribe(grpc::ServerContext* context,
                                          const proto::SubscribeRequest* request,
                                          grpc::ServerWriter<proto::NetworkParameters>* writer) {
-  uint64_t sent = request->min_version();
+  // Versions of another incarnation say nothing about this one's.
+  const bool same_learner = request->incarnation() == 0 || request->incarnation() == incarnation_;
+  uint64_t sent = same_learner ? request->min_version() : 0;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner shutting down");

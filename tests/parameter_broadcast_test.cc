@@ -1,0 +1,156 @@
+// The parameter broadcast over gRPC: a ParameterService (the learner's side) and a
+// ParameterSubscriber keeping an actor's ActingPolicy up to date, in one process on loopback.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "actor/acting_policy.h"
+#include "actor/parameter_subscriber.h"
+#include "learner/networks.h"
+#include "learner/parameter_service.h"
+
+namespace softq {
+namespace {
+
+constexpr int64_t kObs = 2, kAct = 2;
+const std::vector<int64_t> kHidden = {8};
+
+// A ParameterService behind a gRPC server on 127.0.0.1 (`port` 0: any free one).
+struct LearnerEnd {
+  explicit LearnerEnd(int port = 0, uint64_t incarnation = 0) : service(incarnation) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
+                             &bound_port);
+    builder.RegisterService(&service);
+    server = builder.BuildAndStart();
+  }
+  ~LearnerEnd() {
+    service.Shutdown();
+    server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", bound_port); }
+
+  ParameterService service;
+  int bound_port = 0;
+  std::unique_ptr<grpc::Server> server;
+};
+
+// The parameters of a fresh sampling network.
+NamedTensors FreshParameters() {
+  SamplingNetwork network(kObs, kAct, kHidden);
+  NamedTensors params;
+  for (const auto& p : network->named_parameters()) {
+    params.emplace_back(p.key(), p.value().detach().clone());
+  }
+  return params;
+}
+
+// Polls `done` every 10 ms for up to 10 s.
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+// The policy's actions for fixed observations and its deterministic latent.
+torch::Tensor ActionsOf(ActingPolicy& policy) {
+  return policy.Act(torch::linspace(-1, 1, 2 * kObs).view({2, kObs}));
+}
+
+ActingPolicy DeterministicPolicy() {
+  return ActingPolicy(kObs, kAct, kHidden, /*seed=*/1, {/*deterministic=*/true});
+}
+
+TEST(ParameterBroadcast, TheSubscriberTakesEachNewVersionAsItIsPublished) {
+  LearnerEnd learner;
+  ASSERT_NE(learner.server, nullptr);
+  learner.service.Publish(FreshParameters(), 1, 0);
+  ActingPolicy policy = DeterministicPolicy();
+  ParameterSubscriber subscriber(learner.address(), &policy);
+  ASSERT_TRUE(subscriber.WaitForParameters(absl::Seconds(10)));
+  EXPECT_EQ(policy.version(), 1u);
+  const torch::Tensor first = ActionsOf(policy);
+
+  learner.service.Publish(FreshParameters(), 2, 40);
+  ASSERT_TRUE(Eventually([&] { return policy.version() == 2; }));
+  EXPECT_FALSE(torch::equal(ActionsOf(policy), first));
+  EXPECT_EQ(subscriber.latest_learner_step(), 40u);
+  EXPECT_EQ(subscriber.applied(), 2u);
+  EXPECT_EQ(learner.service.subscribers(), 1);
+}
+
+TEST(ParameterBroadcast, MalformedParametersAreRejectedAndTheHeldOnesKept) {
+  LearnerEnd learner;
+  learner.service.Publish(FreshParameters(), 1, 0);
+  ActingPolicy policy = DeterministicPolicy();
+  ParameterSubscriber subscriber(learner.address(), &policy);
+  ASSERT_TRUE(subscriber.WaitForParameters(absl::Seconds(10)));
+  const torch::Tensor held = ActionsOf(policy);
+
+  NamedTensors wrong = FreshParameters();
+  wrong[0].second = torch::zeros({3, 3});
+  learner.service.Publish(wrong, 2, 10);
+  ASSERT_TRUE(Eventually([&] { return subscriber.rejected() == 1; }));
+  EXPECT_EQ(policy.version(), 1u);
+  EXPECT_TRUE(torch::equal(ActionsOf(policy), held));
+}
+
+TEST(ParameterBroadcast, ARestartedLearnersVersionsAreTakenThoughTheyStartOver) {
+  auto learner = std::make_unique<LearnerEnd>();
+  for (uint64_t v = 1; v <= 5; ++v) learner->service.Publish(FreshParameters(), v, 20 * v);
+  ActingPolicy policy = DeterministicPolicy();
+  ParameterSubscriber subscriber(learner->address(), &policy);
+  ASSERT_TRUE(Eventually([&] { return policy.version() == 5; }));
+  const torch::Tensor before = ActionsOf(policy);
+
+  // The learner dies and a fresh one (no checkpoint) comes back on the same port.
+  const int port = learner->bound_port;
+  const uint64_t old_incarnation = learner->service.incarnation();
+  learner.reset();
+  learner = std::make_unique<LearnerEnd>(port);
+  ASSERT_EQ(learner->bound_port, port);
+  ASSERT_NE(learner->service.incarnation(), old_incarnation);
+  learner->service.Publish(FreshParameters(), 1, 0);
+  ASSERT_TRUE(Eventually([&] { return policy.version() == 1; }))
+      << "still acting with version " << policy.version() << " of the learner that died";
+  EXPECT_FALSE(torch::equal(ActionsOf(policy), before));
+  // And from then on its versions as they come.
+  learner->service.Publish(FreshParameters(), 2, 20);
+  EXPECT_TRUE(Eventually([&] { return policy.version() == 2; }));
+}
+
+TEST(ParameterBroadcast, TheSameLearnerResendsNothingOlderAfterAReconnect) {
+  LearnerEnd learner(0, /*incarnation=*/7);
+  learner.service.Publish(FreshParameters(), 3, 0);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+  proto::SubscribeRequest request;
+  request.set_min_version(3);
+  request.set_incarnation(7);
+  auto stub = proto::ParameterService::NewStub(
+      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  auto reader = stub->Subscribe(&context, request);
+  proto::NetworkParameters message;
+  EXPECT_FALSE(reader->Read(&message));  // nothing newer than 3 until the deadline
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  grpc::ClientContext other;
+  request.set_incarnation(8);  // versions of another learner: the latest is sent
+  auto from_start = stub->Subscribe(&other, request);
+  ASSERT_TRUE(from_start->Read(&message));
+  EXPECT_EQ(message.version(), 3u);
+  EXPECT_EQ(message.incarnation(), 7u);
+  other.TryCancel();
+  from_start->Finish().IgnoreError();
+}
+
+}  // namespace
+}  // namespace softq
