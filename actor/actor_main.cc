@@ -18,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
+#include "common/transition_check.h"
 #include "replay/client.h"
 
 ABSL_FLAG(std::string, replay, "", "comma-separated host:port of the replay shards");
@@ -72,12 +73,29 @@ void ReportUnflushed(const std::string& tag, const absl::Status& flush,
   std::cerr << tag << "replay flush: " << flush << std::endl;
 }
 
+// A write's batch (--num_envs x --steps_per_write transitions) within what a shard takes in
+// one message: kMaxBatchTransitions, and the shards' default --max_message_bytes (64 MiB).
+absl::Status CheckBatchSize(const EnvSpec& spec) {
+  const int64_t envs = absl::GetFlag(FLAGS_num_envs);
+  const int64_t steps = absl::GetFlag(FLAGS_steps_per_write);
+  const int64_t transitions = envs * steps;
+  const int64_t bytes = transitions * static_cast<int64_t>(sizeof(float)) *
+                        (2 * spec.observation_dim + spec.action_dim + 2);
+  if (transitions <= kMaxBatchTransitions && bytes <= (int64_t{64} << 20)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "--steps_per_write=%d: with --num_envs=%d a write is %d transitions (%.0f MiB); a shard "
+      "takes at most %d (and 64 MiB) in one message",
+      steps, envs, transitions, bytes / 1048576.0, kMaxBatchTransitions));
+}
+
 int Run(const char* program) {
   absl::StatusOr<std::vector<int64_t>> hidden =
       FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
   absl::Status flags_ok = CheckFlags({
       FlagAddressList("replay", absl::GetFlag(FLAGS_replay)),
-      FlagAddressList("learner", absl::GetFlag(FLAGS_learner)),
+      FlagAddress("learner", absl::GetFlag(FLAGS_learner)),
       FlagInRange("actor_id", absl::GetFlag(FLAGS_actor_id), 0, INT32_MAX),
       FlagInRange("num_envs", absl::GetFlag(FLAGS_num_envs), 1, 4096),
       FlagInRange("steps_per_write", absl::GetFlag(FLAGS_steps_per_write), 1, 10000),
@@ -113,14 +131,25 @@ int Run(const char* program) {
     envs.push_back(*std::move(env));
   }
   const EnvSpec spec = envs.front()->spec();
+  if (absl::Status s = CheckBatchSize(spec); !s.ok()) return ReportFlagError(program, s);
   ActingPolicy policy(
       spec.observation_dim, spec.action_dim, *hidden, seed,
       {absl::GetFlag(FLAGS_deterministic_policy), absl::GetFlag(FLAGS_action_noise)});
   ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy);
   std::cout << tag << "waiting for parameters from " << absl::GetFlag(FLAGS_learner)
             << std::endl;
+  // The learner trains a network this actor cannot run: one line, exit 1 (waiting would
+  // stall the learner too, which then never gets data).
+  const auto network_mismatch = [&tag, &subscriber] {
+    const absl::Status s = subscriber.network_mismatch();
+    if (s.ok()) return false;
+    std::cerr << tag << "the learner's sampling network does not fit this actor's (" << s.message()
+              << "): run the actors with the learner's --env and --hidden" << std::endl;
+    return true;
+  };
   while (!subscriber.WaitForParameters(absl::Seconds(1))) {
     if (ShutdownRequested()) return 0;
+    if (network_mismatch()) return 1;
   }
   std::cout << tag << "got parameters version " << policy.version() << std::endl;
 
@@ -156,11 +185,15 @@ int Run(const char* program) {
     }
     if (max_rate > 0) {
       const absl::Time due = start + absl::Seconds(actor.env_steps() / max_rate);
-      if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+      if (due > absl::Now() && WaitForShutdown(due - absl::Now())) break;
     }
     for (double r : actor.TakeEpisodeReturns()) returns.push_back(r);
     const absl::Time now = absl::Now();
     if (now - last_report >= absl::Seconds(absl::GetFlag(FLAGS_report_interval_s))) {
+      if (network_mismatch()) {
+        exit_code = 1;
+        break;
+      }
       const double rate =
           (actor.env_steps() - last_steps) / absl::ToDoubleSeconds(now - last_report);
       const double mean_return =

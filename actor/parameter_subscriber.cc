@@ -47,15 +47,17 @@ void ParameterSubscriber::Run() {
         return incarnation_ != 0 && message.incarnation() != incarnation_;
       }();
       absl::Status applied = absl::OkStatus();
+      bool mismatch = false;
       absl::StatusOr<NamedTensors> params = DecodeNamedTensors(message.tensors());
       if (!params.ok()) {
         applied = params.status();
-      } else if (restarted) {
-        applied = policy_->ReplaceParameters(*params, message.version());
       } else {
-        applied = policy_->SetParameters(*params, message.version());
+        applied = restarted ? policy_->ReplaceParameters(*params, message.version())
+                            : policy_->SetParameters(*params, message.version());
+        mismatch = !applied.ok();
       }
       absl::MutexLock lock(&mu_);
+      if (mismatch && network_mismatch_.ok()) network_mismatch_ = applied;
       if (applied.ok()) {
         ++applied_;
         latest_learner_step_ = message.learner_step();
@@ -99,6 +101,11 @@ uint64_t ParameterSubscriber::applied() const {
 uint64_t ParameterSubscriber::rejected() const {
   absl::MutexLock lock(&mu_);
   return rejected_;
+}
+
+absl::Status ParameterSubscriber::network_mismatch() const {
+  absl::MutexLock lock(&mu_);
+  return network_mismatch_;
 }
 
 }  // namespace softq

@@ -33,6 +33,10 @@ class ParameterSubscriber {
   // Versions received and applied; parameters rejected as malformed (never applied).
   uint64_t applied() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t rejected() const ABSL_LOCKS_EXCLUDED(mu_);
+  // OK, or the first rejection of well-formed parameters whose names or shapes are not the
+  // policy's: the learner trains another network (--env, --hidden), which no later version
+  // fixes. (Malformed or non-finite parameters are only counted in rejected().)
+  absl::Status network_mismatch() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
@@ -46,6 +50,7 @@ class ParameterSubscriber {
   uint64_t incarnation_ ABSL_GUARDED_BY(mu_) = 0;  // of the learner last applied from
   uint64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status network_mismatch_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -161,6 +161,14 @@ absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status FlagAddress(absl::string_view flag, absl::string_view value) {
+  if (absl::StrContains(value, ',')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", value, ": expected one host:port, not a list"));
+  }
+  return FlagAddressList(flag, value);
+}
+
 absl::StatusOr<std::vector<int64_t>> FlagWidthList(absl::string_view flag,
                                                    absl::string_view value) {
   std::vector<int64_t> widths;

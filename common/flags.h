@@ -45,6 +45,8 @@ absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,
                        std::initializer_list<absl::string_view> allowed);
 // A "host:port" list, comma-separated, non-empty, each port in 1..65535.
 absl::Status FlagAddressList(absl::string_view flag, absl::string_view value);
+// One "host:port" (a list is refused).
+absl::Status FlagAddress(absl::string_view flag, absl::string_view value);
 
 // Layer widths written "128,128": each in 1..65536 (an empty list is no hidden layer), or
 // InvalidArgument "--<flag>=<value>: expected positive widths like 128,128".

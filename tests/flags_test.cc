@@ -85,6 +85,13 @@ TEST(Flags, AddressListRequiresHostAndPort) {
   EXPECT_FALSE(FlagAddressList("shards", ":5000").ok());
 }
 
+TEST(Flags, AddressTakesOneHostAndPortNotAList) {
+  EXPECT_TRUE(FlagAddress("learner", "127.0.0.1:7100").ok());
+  EXPECT_EQ(FlagAddress("learner", "127.0.0.1:1,127.0.0.1:2").message(),
+            "--learner=127.0.0.1:1,127.0.0.1:2: expected one host:port, not a list");
+  EXPECT_FALSE(FlagAddress("learner", "nocolon").ok());
+}
+
 TEST(Flags, WidthListParsesPositiveWidthsAndNamesTheFlag) {
   EXPECT_EQ(*FlagWidthList("hidden", "128,64"), (std::vector<int64_t>{128, 64}));
   EXPECT_TRUE(FlagWidthList("hidden", "")->empty());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -87,7 +88,7 @@ TEST(ParameterBroadcast, TheSubscriberTakesEachNewVersionAsItIsPublished) {
   EXPECT_EQ(learner.service.subscribers(), 1);
 }
 
-TEST(ParameterBroadcast, MalformedParametersAreRejectedAndTheHeldOnesKept) {
+TEST(ParameterBroadcast, NonFiniteParametersAreRejectedAndTheHeldOnesKept) {
   LearnerEnd learner;
   learner.service.Publish(FreshParameters(), 1, 0);
   ActingPolicy policy = DeterministicPolicy();
@@ -95,12 +96,28 @@ TEST(ParameterBroadcast, MalformedParametersAreRejectedAndTheHeldOnesKept) {
   ASSERT_TRUE(subscriber.WaitForParameters(absl::Seconds(10)));
   const torch::Tensor held = ActionsOf(policy);
 
-  NamedTensors wrong = FreshParameters();
-  wrong[0].second = torch::zeros({3, 3});
-  learner.service.Publish(wrong, 2, 10);
+  NamedTensors diverged = FreshParameters();
+  diverged[0].second[0][0] = std::nanf("");
+  learner.service.Publish(diverged, 2, 10);
   ASSERT_TRUE(Eventually([&] { return subscriber.rejected() == 1; }));
   EXPECT_EQ(policy.version(), 1u);
   EXPECT_TRUE(torch::equal(ActionsOf(policy), held));
+  EXPECT_TRUE(subscriber.network_mismatch().ok());  // the next version may be fine
+}
+
+TEST(ParameterBroadcast, AnotherNetworksParametersAreReportedAsAMismatch) {
+  LearnerEnd learner;
+  SamplingNetwork wider(kObs, kAct, std::vector<int64_t>{16});  // a learner with other --hidden
+  NamedTensors params;
+  for (const auto& p : wider->named_parameters()) params.emplace_back(p.key(), p.value().detach());
+  learner.service.Publish(params, 1, 0);
+  ActingPolicy policy = DeterministicPolicy();
+  ParameterSubscriber subscriber(learner.address(), &policy);
+  ASSERT_TRUE(Eventually([&] { return !subscriber.network_mismatch().ok(); }));
+  EXPECT_EQ(subscriber.network_mismatch().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(subscriber.network_mismatch().message().find("shape"), std::string::npos)
+      << subscriber.network_mismatch();
+  EXPECT_EQ(policy.version(), 0u);
 }
 
 TEST(ParameterBroadcast, ARestartedLearnersVersionsAreTakenThoughTheyStartOver) {

@@ -48,7 +48,3 @@ else
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-
-# The Kubernetes manifests' offline validator (npm packages pinned by package-lock.json),
-# installed here because Bazel's sandbox keeps tests from writing into the source tree.
-bash "$(dirname "$0")/../k8s/validate/install.sh"

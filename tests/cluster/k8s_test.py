@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -340,6 +341,16 @@ def main():
               ("replay/replay_server", "replay/replay_stats", "learner/learner_main", "actor/actor_main"))
           and "/opt/softq/bin" in dockerfile,
           "the Dockerfile installs the four binaries under /opt/softq/bin, as the manifests run them")
+    # The image runs install.sh before the rest of the tree is copied in (the runtime stage as
+    # /tmp/install.sh): it must need no other file of the repository.
+    alone = os.path.join(work, "install_alone")
+    os.makedirs(alone)
+    shutil.copy(os.path.join(k8s, "..", "local", "install.sh"), alone)
+    r = subprocess.run(["bash", os.path.join(alone, "install.sh")], capture_output=True,
+                       text=True, timeout=600)
+    check(r.returncode == 0 and "COPY deploy/local/install.sh" in dockerfile,
+          "deploy/local/install.sh runs alone, as the Dockerfile runs it "
+          f"(exit {r.returncode}{': ' + r.stderr.strip()[-200:] if r.returncode else ''})")
     run_base(rendered[variants[0]], bins, work)
     print(f"{len(failures)} failed, {time.time() - T0:.1f}s")
     return 1 if failures else 0

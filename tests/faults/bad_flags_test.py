@@ -71,6 +71,11 @@ def main():
     # on the CPU (the default, auto, takes a graph only on a GPU).
     learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
     check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph=true"], "cuda_graph")
+    # An actor's writes larger than a shard takes in one message; a list where one learner goes.
+    actor = [os.path.join(bin_dir, "actor/actor_main")] + REQUIRED["actor/actor_main"]
+    check("actor/actor_main", actor + ["--num_envs=4096", "--steps_per_write=300"],
+          "steps_per_write")
+    check("actor/actor_main", actor + ["--learner=127.0.0.1:2,127.0.0.1:3"], "learner")
     # A table larger than this machine's memory (or its container's limit), refused at start.
     shard = [os.path.join(bin_dir, "replay/replay_server")]
     check("replay/replay_server",
