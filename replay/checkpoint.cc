@@ -218,7 +218,10 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
                                        ", this build reads ", kVersion));
   }
   const uint64_t count = next - oldest;
-  if (od < 1 || od > 4096 || ad < 1 || ad > 256 || capacity < 1 ||
+  // A shard checkpointed before its first insert has no dimensions yet.
+  const bool dims_unset = od == 0 && ad == 0 && next == 0;
+  if ((!dims_unset && (od < 1 || od > 4096 || ad < 1 || ad > 256)) ||
+      capacity < 1 ||
       next < oldest || count > capacity ||
       (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
       (oldest != 0 && count != capacity)) {
@@ -232,6 +235,10 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint ", path, " has capacity ", capacity,
                      " but --capacity=", expectation.capacity));
+  }
+  if (dims_unset) {
+    od = expectation.observation_dim;
+    ad = expectation.action_dim;
   }
   if (expectation.observation_dim != 0 &&
       (od != expectation.observation_dim || ad != expectation.action_dim)) {

@@ -15,12 +15,14 @@
 #include <malloc.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags.h"
@@ -70,6 +72,20 @@ ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
 namespace softq {
 namespace {
 
+// The id names the shard's files: letters, digits, '_', '.', '-', up to 64.
+absl::Status CheckShardId(const std::string& id) {
+  const bool ok = !id.empty() && id.size() <= 64 && id != "." && id != ".." &&
+                  std::all_of(id.begin(), id.end(), [](char c) {
+                    return absl::ascii_isalnum(c) || c == '_' || c == '.' ||
+                           c == '-';
+                  });
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--shard_id=", id,
+                   ": expected 1 to 64 of A-Z a-z 0-9 _ . - (it names the "
+                   "shard's files)"));
+}
+
 int Fail(const char* program, const absl::Status& status) {
   std::cerr << program << ": " << status.message() << std::endl;
   return 1;
@@ -92,6 +108,8 @@ int Main(int argc, char** argv) {
   options.action_dim = absl::GetFlag(FLAGS_action_dim);
   options.sampler = absl::GetFlag(FLAGS_sampler);
   options.priority_exponent = absl::GetFlag(FLAGS_priority_exponent);
+  // Header and framing: a few hundred bytes.
+  options.max_sample_bytes = absl::GetFlag(FLAGS_max_message_bytes) - 512;
   options.rate_limiter.min_size_to_sample =
       absl::GetFlag(FLAGS_min_size_to_sample);
   options.rate_limiter.samples_per_insert =
@@ -100,6 +118,7 @@ int Main(int argc, char** argv) {
   const std::string checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   if (absl::Status s = CheckFlags({
           FlagInRange("port", absl::GetFlag(FLAGS_port), 0, 65535),
+          CheckShardId(options.shard_id),
           FlagAtLeast("capacity", static_cast<double>(options.capacity), 1),
           FlagOneOf("sampler", options.sampler, {"uniform", "prioritized"}),
           FlagInRange("priority_exponent", options.priority_exponent, 0, 1),

@@ -196,6 +196,10 @@ absl::StatusOr<KeyRange> Shard::Insert(
   return keys;
 }
 
+// A sampled row beyond its floats: done flag, episode and step ids, key and
+// probability, with their wire tags.
+constexpr uint64_t kSampleRowOverheadBytes = 40;
+
 absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
                            const CancelledFn& cancelled,
                            proto::SampleResponse* out) {
@@ -208,6 +212,18 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   if (absl::Status s = rate_limiter_.AwaitCanSample(&mu_, deadline, cancelled);
       !s.ok())
     return s;
+  // The response's size, bounded before anything is drawn or counted (the
+  // dimensions are known once the table holds an item).
+  const TableInfo info = table_->Info();
+  const uint64_t row_bytes =
+      sizeof(float) * (2 * uint64_t{info.observation_dim} + info.action_dim + 1) +
+      kSampleRowOverheadBytes;
+  if (batch_size * row_bytes > options_.max_sample_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SampleRequest.batch_size is ", batch_size, ": ", batch_size,
+        " transitions of ~", row_bytes, " bytes exceed the shard's ",
+        options_.max_sample_bytes, "-byte message limit (--max_message_bytes)"));
+  }
   const uint64_t size = table_->size();
   out->Clear();
   std::vector<uint64_t> slots(batch_size);

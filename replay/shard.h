@@ -41,6 +41,9 @@ struct ShardOptions {
   std::string sampler = "uniform";  // or "prioritized"
   double priority_exponent = 0.6;   // alpha, prioritized only
   RateLimiterOptions rate_limiter;
+  // A Sample's response stays within this many bytes (the server's
+  // --max_message_bytes): a larger batch_size is InvalidArgument.
+  uint64_t max_sample_bytes = uint64_t{64} << 20;
 };
 
 // Where a durable shard keeps its state (Shard::Open).

@@ -224,5 +224,53 @@ TEST_F(ReplayShardBadInput, CheckpointWithoutADirectoryIsAFailedPrecondition) {
   EXPECT_NE(s.error_message().find("--checkpoint_dir"), std::string::npos);
 }
 
+TEST(ReplayShardLimits, RefusesASampleLargerThanAMessageAndCountsNothing) {
+  absl::StatusOr<testing::ServerProcess> server = testing::StartServer(
+      {"--capacity=100000", "--max_message_bytes=65536"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  proto::InsertRequest r;
+  r.set_sequence(1);
+  *r.mutable_batch() = MakeBatch(kStored, 0);
+  ASSERT_EQ(InsertOnce(server->stub.get(), r)->code(), 0);
+  const auto sample = [&](uint32_t n) {
+    grpc::ClientContext context;
+    proto::SampleRequest request;
+    request.set_batch_size(n);
+    proto::SampleResponse out;
+    return server->stub->Sample(&context, request, &out);
+  };
+  const grpc::Status s = sample(5000);  // ~5000 x 70 bytes > 64 KiB
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("SampleRequest.batch_size is 5000"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(testing::Stats(server->stub.get())->samples_total(), 0u);
+  EXPECT_TRUE(sample(100).ok());
+  EXPECT_EQ(testing::Stats(server->stub.get())->samples_total(), 100u);
+}
+
+TEST(ReplayShardLimits, RefusesAStreamsRepeatedSequenceAndStoresItOnce) {
+  absl::StatusOr<testing::ServerProcess> server =
+      testing::StartServer({"--capacity=100"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ClientContext context;
+  auto stream = server->stub->Insert(&context);
+  proto::InsertRequest request;
+  request.set_sequence(5);
+  *request.mutable_batch() = MakeBatch(4, 0);
+  proto::InsertResponse response;
+  ASSERT_TRUE(stream->Write(request) && stream->Read(&response));
+  EXPECT_EQ(response.code(), 0) << response.error();
+  // The same batch again (a resend): refused, naming the sequence.
+  ASSERT_TRUE(stream->Write(request) && stream->Read(&response));
+  EXPECT_EQ(response.code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(response.error().find("sequence"), std::string::npos)
+      << response.error();
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(testing::Stats(server->stub.get())->size(), 4u);
+}
+
 }  // namespace
 }  // namespace softq

@@ -77,8 +77,9 @@ TEST(ReplayShardCheckpoint, KillAndRestartGivesIdenticalContents) {
 
 TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
   const std::string dir = testing::TempDir("sigterm");
-  const std::vector<std::string> flags = {"--capacity=100",
-                                          "--checkpoint_dir=" + dir};
+  // Without the insert log, which alone would bring the transitions back.
+  const std::vector<std::string> flags = {
+      "--capacity=100", "--checkpoint_dir=" + dir, "--wal=false"};
   absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
   ASSERT_TRUE(server.ok()) << server.status();
   Fill(server->stub.get());
@@ -87,6 +88,24 @@ TEST(ReplayShardCheckpoint, SigtermWritesACheckpointAndExitsZero) {
   server = StartServer(flags);
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_EQ(testing::Stats(server->stub.get())->size(), 70u);
+}
+
+TEST(ReplayShardCheckpoint, AShardStoppedBeforeItsFirstInsertRestarts) {
+  // Its checkpoint holds no dimensions yet (--observation_dim=0: set by the
+  // first insert), with the insert log and without.
+  for (const std::string wal : {"--wal=true", "--wal=false"}) {
+    const std::string dir = testing::TempDir("empty" + wal.substr(6));
+    const std::vector<std::string> flags = {"--capacity=100",
+                                            "--checkpoint_dir=" + dir, wal};
+    absl::StatusOr<testing::ServerProcess> server = StartServer(flags);
+    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_TRUE(server->process->Signal(SIGTERM).ok());
+    EXPECT_EQ(*server->process->Wait(absl::Seconds(20)), 0);
+    server = StartServer(flags);
+    ASSERT_TRUE(server.ok()) << wal << ": " << server.status();
+    Fill(server->stub.get());
+    EXPECT_EQ(testing::Stats(server->stub.get())->size(), 70u) << wal;
+  }
 }
 
 // Fills a shard in `dir`, checkpoints it, kills it (no shutdown checkpoint)
