@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import threading
@@ -42,8 +43,13 @@ class Process:
         self.argv = argv
         self.lines = []
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, start_new_session=True)
+        # SIGTERM to the child when this process dies, however it dies (a test's timeout, a
+        # closed terminal, SIGKILL): no server outlives its launcher. util-linux's setpriv
+        # sets it and execs the binary in place (preexec_fn is unsafe beside threads).
+        launch = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+        self.proc = subprocess.Popen(launch + argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                     start_new_session=True)
         self._echo = echo
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
