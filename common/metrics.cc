@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace softq {
 
@@ -80,9 +81,13 @@ void MetricsExporter::Serve() {
     timeval timeout{1, 0};
     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    // One deadline for the whole request (the socket timeouts bound each read only, so a
+    // client trickling bytes could otherwise hold this thread, and shutdown, forever).
+    const absl::Time deadline = absl::Now() + absl::Seconds(1);
     std::string request;
     char buf[2048];
-    while (!absl::StrContains(request, "\r\n\r\n") && request.size() < 16384) {
+    while (!absl::StrContains(request, "\r\n\r\n") && request.size() < 16384 &&
+           absl::Now() < deadline) {
       const ssize_t n = read(client, buf, sizeof(buf));
       if (n <= 0) break;
       request.append(buf, n);

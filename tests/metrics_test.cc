@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -49,6 +52,37 @@ TEST(MetricsExporter, ServesGaugesInPrometheusTextFormat) {
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_updates_total 43\n"));
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_rate 1.5\n"));
   EXPECT_THAT(HttpGet((*exporter)->port(), "/other"), ::testing::StartsWith("HTTP/1.0 404"));
+}
+
+TEST(MetricsExporter, AClientTricklingItsRequestDoesNotHoldOthersBack) {
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
+      MetricsExporter::Start("127.0.0.1", 0);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  const int port = (*exporter)->port();
+  std::atomic<bool> trickling{true}, stop{false};
+  std::thread trickler([&] {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      // A byte every 200 ms for 20 s: each read is quick, the request never ends.
+      for (int i = 0; i < 100 && !stop; ++i) {
+        if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    close(fd);
+    trickling = false;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string page = HttpGet(port, "/metrics");
+  const bool answered_while_trickling = trickling;
+  stop = true;
+  trickler.join();
+  EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200 OK"));
+  EXPECT_TRUE(answered_while_trickling);
 }
 
 TEST(MetricsExporter, APortInUseIsAnError) {
