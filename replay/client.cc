@@ -15,6 +15,7 @@ namespace softq {
 namespace {
 
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMinKeepalive = absl::Seconds(1);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 // How long one Sample RPC may wait in a shard's rate limiter before the round
 // is retried.
@@ -122,8 +123,15 @@ bool IsTransient(grpc::StatusCode code) {
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address,
+                                                absl::Duration keepalive) {
   grpc::ChannelArguments args;
+  const int keepalive_ms = static_cast<int>(
+      absl::ToInt64Milliseconds(std::max(keepalive, kMinKeepalive)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
@@ -131,6 +139,14 @@ std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address) {
   args.SetMaxSendMessageSize(-1);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                    args);
+}
+
+void PermitReplayKeepalive(grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(kMinKeepalive)));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
 }
 
 absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
@@ -148,6 +164,11 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
           absl::StrCat("ReplayClientOptions.addresses[", i, "] is \"", a,
                        "\", expected host:port with port 1..65535"));
     }
+  }
+  if (options.keepalive < kMinKeepalive) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReplayClientOptions.keepalive is ", absl::FormatDuration(options.keepalive),
+        ", expected >= ", absl::FormatDuration(kMinKeepalive)));
   }
   if (options.rpc_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -224,7 +245,7 @@ absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(
   for (const std::string& address : writer->options_.addresses) {
     auto shard = std::make_unique<Shard>();
     shard->address = address;
-    shard->channel = MakeReplayChannel(address);
+    shard->channel = MakeReplayChannel(address, writer->options_.keepalive);
     shard->stub = proto::ReplayShard::NewStub(shard->channel);
     writer->shards_.push_back(std::move(shard));
   }
@@ -548,7 +569,7 @@ absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
   for (const std::string& address : sampler->options_.addresses) {
     auto shard = std::make_unique<Shard>();
     shard->address = address;
-    shard->channel = MakeReplayChannel(address);
+    shard->channel = MakeReplayChannel(address, sampler->options_.keepalive);
     shard->stub = proto::ReplayShard::NewStub(shard->channel);
     sampler->shards_.push_back(std::move(shard));
   }
@@ -753,7 +774,10 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
     }
     const int index = eligible[call->shard];
     if (failure.ok()) failure = ShardError(shard.address, index, call->status);
-    if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // Down, or held back by its rate limiter: skipped for a backoff, so that
+    // the next rounds draw from the other shards.
+    if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        call->status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       shard.known = false;
       shard.retry_at = absl::Now() + shard.backoff;
       shard.backoff = std::min(2 * shard.backoff, kMaxBackoff);

@@ -27,6 +27,11 @@ struct ReplayClientOptions {
   std::vector<std::string> addresses;
   // Longest any single call (RPC, back-pressure wait) may take.
   absl::Duration rpc_timeout = absl::Seconds(10);
+  // HTTP/2 keepalive pings: a shard that stops answering without closing its
+  // connection (a frozen process, a host gone, a partition) is found within
+  // about twice this, its streams end and the writer re-sends their
+  // unacknowledged batches. At least 1 s (what replay_server permits).
+  absl::Duration keepalive = absl::Seconds(10);
   // Unacknowledged batches per shard before Insert blocks (back-pressure),
   // however many messages carry them (coalescing). It bounds how far an actor
   // runs ahead of a shard that holds its inserts back (rate limiter), and so
@@ -184,8 +189,13 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
     const std::vector<std::string>& addresses, absl::Duration timeout);
 
 // Channel to a shard with the client's settings (short reconnect backoff, no
-// client-side message size limit).
-std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address);
+// client-side message size limit, keepalive pings every `keepalive`).
+std::shared_ptr<grpc::Channel> MakeReplayChannel(
+    const std::string& address, absl::Duration keepalive = absl::Seconds(10));
+
+// What a replay server's builder needs to accept those pings (as often as
+// every second, also on connections without calls).
+void PermitReplayKeepalive(grpc::ServerBuilder* builder);
 
 }  // namespace softq
 

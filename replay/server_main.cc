@@ -28,6 +28,7 @@
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
+#include "replay/client.h"
 #include "replay/service.h"
 #include "replay/shard.h"
 
@@ -222,6 +223,7 @@ int Main(int argc, char** argv) {
                            grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  PermitReplayKeepalive(&builder);  // clients find a frozen shard by its pings
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {

@@ -313,6 +313,41 @@ TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
             190u);  // all but the one on `doomed`
 }
 
+TEST(ReplayClient, WriterResendsFromAShardThatStopsAnsweringButStaysUp) {
+  // Frozen and never killed: its connection stays open, only the keepalive
+  // pings go unanswered.
+  absl::StatusOr<ServerProcess> live = StartServer({"--capacity=1000"});
+  absl::StatusOr<ServerProcess> frozen = StartServer({"--capacity=1000"});
+  ASSERT_TRUE(live.ok() && frozen.ok());
+  ReplayClientOptions options;
+  options.addresses = {live->address, frozen->address};
+  options.keepalive = absl::Seconds(1);
+  std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  ASSERT_TRUE(writer->Insert(MakeBatch(10, 0)).ok());
+  ASSERT_TRUE(writer->Insert(MakeBatch(10, 10)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  ASSERT_TRUE(frozen->process->Signal(SIGSTOP).ok());
+  ASSERT_TRUE(WaitUntilStopped(frozen->process->pid()));
+  for (int b = 2; b < 20; ++b) {
+    ASSERT_TRUE(writer->Insert(MakeBatch(10, 10 * b)).ok());
+  }
+  const absl::Status flushed = writer->Flush(absl::Seconds(20));
+  ASSERT_TRUE(flushed.ok()) << flushed;
+  EXPECT_EQ(writer->acknowledged(), 200u);
+  EXPECT_GT(writer->resent_batches(), 0u);
+  EXPECT_EQ(testing::Stats(live->stub.get())->size(), 190u);
+  ASSERT_TRUE(frozen->process->Signal(SIGCONT).ok());
+}
+
+TEST(ReplayClient, CreateRefusesAKeepaliveUnderASecond) {
+  ReplayClientOptions options;
+  options.addresses = {"127.0.0.1:1"};
+  options.keepalive = absl::Milliseconds(100);
+  const absl::Status s = ReplayWriter::Create(options).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("ReplayClientOptions.keepalive"), std::string::npos) << s;
+}
+
 TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
   absl::StatusOr<ServerProcess> a = StartServer({"--capacity=100"});
   absl::StatusOr<ServerProcess> b = StartServer({"--capacity=100"});
@@ -339,6 +374,37 @@ TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
       EXPECT_NEAR(batch->probabilities[i], 1.0 / 20, 1e-12);
     }
   }
+}
+
+TEST(ReplayClient, SamplerGoesOnWithTheOtherShardsWhileOneIsRateLimited) {
+  // Shard 0 allows about one sample per insert; shard 1 has no ratio.
+  absl::StatusOr<ServerProcess> limited = StartServer(
+      {"--capacity=100", "--samples_per_insert=1", "--error_buffer=1"});
+  absl::StatusOr<ServerProcess> unlimited = StartServer({"--capacity=100"});
+  ASSERT_TRUE(limited.ok() && unlimited.ok());
+  ReplayClientOptions options;
+  options.addresses = {limited->address, unlimited->address};
+  {
+    std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(writer->Insert(MakeBatch(10, 10 * i)).ok());
+    }
+    ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+  }
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, 32, 1);
+  // 192 rows; shard 0 holds 10 and allows one Sample call (whatever its rows)
+  // while its sampled count is within its inserts.
+  int from_unlimited = 0;
+  for (int round = 0; round < 6; ++round) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << "round " << round << ": " << batch.status();
+    for (int index : batch->shard_index) from_unlimited += index;
+  }
+  const uint64_t from_limited =
+      testing::Stats(limited->stub.get())->samples_total();
+  EXPECT_LE(from_limited, 10u + 32u);
+  EXPECT_EQ(from_unlimited + from_limited, 192u);
 }
 
 TEST(ReplayClient, InsertEndsWithUnavailableNamingTheShardWhenNoneAnswers) {
