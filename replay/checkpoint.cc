@@ -156,13 +156,17 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
     ::unlink(tmp.c_str());
     return s;
   }
-  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
-  if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(),
-                             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // The rename is durable once the directory is synced; until then the caller
+  // must not rely on it (the shard keeps its insert log on an error).
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Errno(absl::StrCat("open directory ", dir));
+  const bool synced = ::fsync(dfd) == 0;
+  const absl::Status sync_error =
+      synced ? absl::OkStatus() : Errno(absl::StrCat("fsync directory ", dir));
+  ::close(dfd);
+  if (!sync_error.ok()) return sync_error;
   return CheckpointWritten{path, info.size, w.bytes()};
 }
 

@@ -53,7 +53,8 @@ std::string CheckpointPath(const std::string& dir, const std::string& shard_id);
 // Writes `table` (with `sampler`'s priorities when it keeps them) to `path`.
 // REQUIRES: no insert into `table` and no sampler change while it runs (the
 // shard holds its lock). Internal (with errno text) when the file system fails;
-// the old checkpoint is then intact.
+// the old checkpoint is then intact, unless only the directory's fsync failed
+// (the new file is in place, but its rename may not survive a power loss).
 absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
                                                   const Table& table,
                                                   const Sampler& sampler,

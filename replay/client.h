@@ -72,7 +72,8 @@ class ReplayWriter {
   // DEADLINE_EXCEEDED, or UNAVAILABLE naming the shards when none is reachable.
   // Also returns (once) an error a shard gave an earlier batch, e.g.
   // INVALID_ARGUMENT for dimensions that differ from the table's; that batch
-  // was dropped.
+  // was dropped, and this call's batch is not queued (insert it again to
+  // store it).
   absl::Status Insert(proto::TransitionBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every queued batch is acknowledged: OK, DEADLINE_EXCEEDED after

@@ -94,6 +94,7 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
       ReplaySampler::Create(options, /*batch_size=*/64);
   ASSERT_TRUE(sampler.ok()) << sampler.status();
   std::set<int> shards_seen;
+  std::map<std::pair<int, uint64_t>, int> batch_at;  // (shard, key / 10) -> batch
   uint64_t sampled = 0;
   for (int round = 0; round < 5; ++round) {
     absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
@@ -104,11 +105,14 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     for (int i = 0; i < 64; ++i) {
       const int id = CheckedId(batch->batch, i);
       ASSERT_GE(id, 0);
-      // Batch b went to shard b % 3 and got keys 10*(b/3) ...: the key
-      // identifies the item.
+      // Whole batches of 10 take 10 consecutive keys of their shard: the
+      // shard and the key identify the item (whichever shard a batch went to).
       const int b = id / 10;
-      EXPECT_EQ(batch->shard_index[i], b % 3);
-      EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(10 * (b / 3) + id % 10));
+      EXPECT_EQ(batch->keys[i] % 10, static_cast<uint64_t>(id % 10));
+      const auto [where, fresh] = batch_at.emplace(
+          std::make_pair(batch->shard_index[i], batch->keys[i] / 10), b);
+      EXPECT_EQ(where->second, b) << "shard " << batch->shard_index[i]
+                                  << ", keys from " << batch->keys[i] / 10 * 10;
       EXPECT_NEAR(batch->probabilities[i], 1.0 / 300, 1e-12);
       shards_seen.insert(batch->shard_index[i]);
     }

@@ -21,9 +21,15 @@ TEST(RateLimiter, RefusesSamplesUntilTheTableHoldsMinSizeThenReleasesAWaiter) {
         limiter.AwaitCanSample(&mu, absl::Now() + absl::Seconds(20), nullptr);
     done.Notify();
   });
-  absl::SleepFor(absl::Milliseconds(100));
   {
+    // Until the sampler waits (up to 10 s), then one insert short of the size.
     absl::MutexLock lock(&mu);
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (limiter.Info(&mu).blocked_samples != 1 && absl::Now() < deadline) {
+      mu.Unlock();
+      absl::SleepFor(absl::Milliseconds(5));
+      mu.Lock();
+    }
     limiter.Inserted(&mu, 9, 9);
     EXPECT_EQ(limiter.Info(&mu).blocked_samples, 1u);
   }

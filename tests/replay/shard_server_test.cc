@@ -48,6 +48,21 @@ absl::StatusOr<proto::SampleResponse> Sample(proto::ReplayShard::Stub* stub,
   return response;
 }
 
+// Polls the shard's stats (up to 10 s) until one Sample (or Insert) call
+// waits on its rate limiter; whether one does.
+bool OneCallBlocked(proto::ReplayShard::Stub* stub, bool sample) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    absl::StatusOr<proto::ShardStats> stats = testing::Stats(stub);
+    if (stats.ok() && (sample ? stats->rate_limiter().blocked_samples()
+                              : stats->rate_limiter().blocked_inserts()) == 1) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 TEST(ReplayShard, AcknowledgesAnInsertedBatchWithItsKeysAndCountsIt) {
   absl::StatusOr<ServerProcess> server =
       StartServer({"--capacity=100", "--shard_id=s7"});
@@ -163,9 +178,7 @@ TEST(ReplayShard, SampleWaitsForMinSizeAndIsReleasedByAnInsert) {
     blocked = Sample(server->stub.get(), 4, /*timeout_ms=*/20000);
     returned = absl::Now();
   });
-  absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_EQ(
-      testing::Stats(server->stub.get())->rate_limiter().blocked_samples(), 1u);
+  EXPECT_TRUE(OneCallBlocked(server->stub.get(), /*sample=*/true));
   const absl::Time inserted = absl::Now();
   ASSERT_EQ(InsertOnce(server->stub.get(), Request(MakeBatch(5, 5)))->code(),
             0);
@@ -209,9 +222,7 @@ TEST(ReplayShard, SamplesPerInsertRatioHoldsInsertsBackUntilSampled) {
     stream->Read(&response);
     acked = absl::Now();
   });
-  absl::SleepFor(absl::Milliseconds(400));
-  EXPECT_EQ(
-      testing::Stats(server->stub.get())->rate_limiter().blocked_inserts(), 1u);
+  EXPECT_TRUE(OneCallBlocked(server->stub.get(), /*sample=*/false));
   const absl::Time sampled = absl::Now();
   ASSERT_TRUE(Sample(server->stub.get(), 3).ok());
   reader.join();
@@ -232,12 +243,7 @@ TEST(ReplayShard, SigtermEndsBlockedCallsAndExitsZero) {
     blocked = Sample(server->stub.get(), 1, 60000);
     answered = absl::Now();
   });
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (testing::Stats(server->stub.get())->rate_limiter().blocked_samples() !=
-             1 &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  EXPECT_TRUE(OneCallBlocked(server->stub.get(), /*sample=*/true));
   const absl::Time signalled = absl::Now();
   ASSERT_TRUE(server->process->Signal(SIGTERM).ok());
   absl::StatusOr<int> code = server->process->Wait(absl::Seconds(10));
