@@ -292,12 +292,15 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     return shard.up && static_cast<size_t>(shard.Batches()) < limit;
   };
   absl::MutexLock lock(&mu_);
+  // (No shard up: no wait, UNAVAILABLE at once; the caller retries as it likes.)
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (stopping_ || !error_.ok()) return true;
+    bool any_up = false;
     for (const auto& shard : shards_) {
       if (takes(*shard)) return true;
+      any_up = any_up || shard->up;
     }
-    return false;
+    return !any_up;
   };
   mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
   if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
@@ -335,8 +338,12 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
 
 absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (stopping_ || !error_.ok()) return true;
+  auto none_up = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::none_of(shards_.begin(), shards_.end(),
+                        [](const auto& s) { return s->up; });
+  };
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (stopping_ || !error_.ok() || none_up()) return true;
     for (const auto& shard : shards_) {
       if (!shard->pending.empty()) return false;
     }
@@ -347,6 +354,11 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   int pending = 0;
   for (const auto& shard : shards_) pending += shard->Batches();
   if (pending == 0) return absl::OkStatus();
+  if (none_up()) {
+    return absl::UnavailableError(
+        absl::StrCat(pending, " batches unacknowledged and no shard reachable: ",
+                     ShardErrorsLocked()));
+  }
   return absl::DeadlineExceededError(
       absl::StrCat(pending, " batches unacknowledged after ",
                    absl::FormatDuration(timeout), ": ", ShardErrorsLocked()));

@@ -69,7 +69,8 @@ class ReplayWriter {
 
   // Validates `batch` (InvalidArgument naming the field) and queues it for a
   // shard. Blocks on back-pressure for at most rpc_timeout: then
-  // DEADLINE_EXCEEDED, or UNAVAILABLE naming the shards when none is reachable.
+  // DEADLINE_EXCEEDED; UNAVAILABLE naming the shards, without waiting, while
+  // none is reachable.
   // Also returns (once) an error a shard gave an earlier batch, e.g.
   // INVALID_ARGUMENT for dimensions that differ from the table's; that batch
   // was dropped, and this call's batch is not queued (insert it again to
@@ -77,8 +78,8 @@ class ReplayWriter {
   absl::Status Insert(proto::TransitionBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every queued batch is acknowledged: OK, DEADLINE_EXCEEDED after
-  // `timeout` (naming the shards' last errors), or a shard's earlier error as
-  // for Insert.
+  // `timeout` (naming the shards' last errors), UNAVAILABLE as soon as no shard
+  // is reachable, or a shard's earlier error as for Insert.
   absl::Status Flush(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Transitions acknowledged (stored) so far.
