@@ -169,5 +169,43 @@ TEST(ParameterBroadcast, TheSameLearnerResendsNothingOlderAfterAReconnect) {
   from_start->Finish().IgnoreError();
 }
 
+TEST(ParameterService, GetLatestIsNotFoundBeforeAPublicationThenTheNewest) {
+  LearnerEnd learner;
+  auto stub = proto::ParameterService::NewStub(
+      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  proto::NetworkParameters latest;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub->GetLatest(&context, proto::GetLatestRequest(), &latest).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  learner.service.Publish(FreshParameters(), 1, 0);
+  learner.service.Publish(FreshParameters(), 2, 30);
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->GetLatest(&context, proto::GetLatestRequest(), &latest).ok());
+  EXPECT_EQ(latest.version(), 2u);
+  EXPECT_EQ(latest.learner_step(), 30u);
+  EXPECT_EQ(latest.incarnation(), learner.service.incarnation());
+  EXPECT_EQ(latest.tensors_size(), static_cast<int>(FreshParameters().size()));
+}
+
+TEST(ParameterService, ShutdownEndsOpenStreamsAndRefusesNewOnes) {
+  LearnerEnd learner;
+  learner.service.Publish(FreshParameters(), 1, 0);
+  auto stub = proto::ParameterService::NewStub(
+      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext open;
+  auto reader = stub->Subscribe(&open, proto::SubscribeRequest());
+  proto::NetworkParameters message;
+  ASSERT_TRUE(reader->Read(&message));
+  learner.service.Shutdown();
+  EXPECT_FALSE(reader->Read(&message));
+  EXPECT_TRUE(reader->Finish().ok());
+  grpc::ClientContext later;
+  auto refused = stub->Subscribe(&later, proto::SubscribeRequest());
+  EXPECT_FALSE(refused->Read(&message));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace softq

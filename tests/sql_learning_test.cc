@@ -223,9 +223,50 @@ class FixedBatch : public BatchSource {
 
 class CountingPublisher : public ParameterPublisher {
  public:
-  void Publish(const NamedTensors&, uint64_t, int64_t) override { ++publications; }
+  void Publish(const NamedTensors&, uint64_t version, int64_t learner_step) override {
+    ++publications;
+    versions.push_back(version);
+    steps.push_back(learner_step);
+  }
   int publications = 0;
+  std::vector<uint64_t> versions;
+  std::vector<int64_t> steps;
 };
+
+// Fails with the given status.
+class FailingSource : public BatchSource {
+ public:
+  explicit FailingSource(absl::Status status) : status_(std::move(status)) {}
+  absl::StatusOr<TransitionTensors> Next(absl::Duration) override { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
+TEST(Learner, PublishesVersionOneAtOnceThenEveryPublishInterval) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{});
+  FixedBatch source(RandomMultiGoalBatch(8));
+  CountingPublisher publisher;
+  Learner learner(&agent, &source, &publisher, {/*publish_interval=*/3}, /*first_version=*/5);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(learner.Step(absl::Seconds(1)).ok());
+  EXPECT_EQ(publisher.versions, (std::vector<uint64_t>{5, 6, 7}));  // at steps 0, 3 and 6
+  EXPECT_EQ(publisher.steps, (std::vector<int64_t>{0, 3, 6}));
+  EXPECT_EQ(learner.version(), 7u);
+}
+
+TEST(Learner, PassesTheSourcesErrorOnAndUpdatesNothing) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{});
+  FailingSource source(absl::DeadlineExceededError("replay below its minimum size"));
+  CountingPublisher publisher;
+  Learner learner(&agent, &source, &publisher, {/*publish_interval=*/1});
+  const absl::Status s = learner.Step(absl::Milliseconds(10));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_EQ(s.message(), "replay below its minimum size");
+  EXPECT_EQ(agent.step(), 0);
+  EXPECT_EQ(publisher.publications, 1);
+}
 
 TEST(Learner, RefusesABatchOfAnotherEnvironmentBeforeUpdating) {
   torch::manual_seed(0);
