@@ -225,8 +225,7 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
   // A shard checkpointed before its first insert has no dimensions yet.
   const bool dims_unset = od == 0 && ad == 0 && next == 0;
   if ((!dims_unset && (od < 1 || od > 4096 || ad < 1 || ad > 256)) ||
-      capacity < 1 ||
-      next < oldest || count > capacity ||
+      capacity < 1 || next < oldest || count > capacity ||
       (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
       (oldest != 0 && count != capacity)) {
     return DataLoss(

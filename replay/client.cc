@@ -124,7 +124,7 @@ bool IsTransient(grpc::StatusCode code) {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address,
-                                                absl::Duration keepalive) {
+                                                 absl::Duration keepalive) {
   grpc::ChannelArguments args;
   const int keepalive_ms = static_cast<int>(
       absl::ToInt64Milliseconds(std::max(keepalive, kMinKeepalive)));
@@ -166,9 +166,10 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
     }
   }
   if (options.keepalive < kMinKeepalive) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ReplayClientOptions.keepalive is ", absl::FormatDuration(options.keepalive),
-        ", expected >= ", absl::FormatDuration(kMinKeepalive)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReplayClientOptions.keepalive is ",
+                     absl::FormatDuration(options.keepalive),
+                     ", expected >= ", absl::FormatDuration(kMinKeepalive)));
   }
   if (options.rpc_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -292,7 +293,8 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     return shard.up && static_cast<size_t>(shard.Batches()) < limit;
   };
   absl::MutexLock lock(&mu_);
-  // (No shard up: no wait, UNAVAILABLE at once; the caller retries as it likes.)
+  // (No shard up: no wait, UNAVAILABLE at once; the caller retries as it
+  // likes.)
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (stopping_ || !error_.ok()) return true;
     bool any_up = false;
@@ -355,9 +357,9 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   for (const auto& shard : shards_) pending += shard->Batches();
   if (pending == 0) return absl::OkStatus();
   if (none_up()) {
-    return absl::UnavailableError(
-        absl::StrCat(pending, " batches unacknowledged and no shard reachable: ",
-                     ShardErrorsLocked()));
+    return absl::UnavailableError(absl::StrCat(
+        pending, " batches unacknowledged and no shard reachable: ",
+        ShardErrorsLocked()));
   }
   return absl::DeadlineExceededError(
       absl::StrCat(pending, " batches unacknowledged after ",

@@ -75,11 +75,11 @@ namespace {
 
 // The id names the shard's files: letters, digits, '_', '.', '-', up to 64.
 absl::Status CheckShardId(const std::string& id) {
-  const bool ok = !id.empty() && id.size() <= 64 && id != "." && id != ".." &&
-                  std::all_of(id.begin(), id.end(), [](char c) {
-                    return absl::ascii_isalnum(c) || c == '_' || c == '.' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !id.empty() && id.size() <= 64 && id != "." && id != ".." &&
+      std::all_of(id.begin(), id.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+      });
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("--shard_id=", id,
@@ -123,7 +123,8 @@ int Main(int argc, char** argv) {
           FlagAtLeast("capacity", static_cast<double>(options.capacity), 1),
           FlagOneOf("sampler", options.sampler, {"uniform", "prioritized"}),
           FlagInRange("priority_exponent", options.priority_exponent, 0, 1),
-          FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
+          FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1,
+                      65535),
           FlagInRange("max_message_bytes",
                       absl::GetFlag(FLAGS_max_message_bytes), 1024, INT32_MAX),
           FlagAtLeast(

@@ -216,13 +216,15 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   // dimensions are known once the table holds an item).
   const TableInfo info = table_->Info();
   const uint64_t row_bytes =
-      sizeof(float) * (2 * uint64_t{info.observation_dim} + info.action_dim + 1) +
+      sizeof(float) *
+          (2 * uint64_t{info.observation_dim} + info.action_dim + 1) +
       kSampleRowOverheadBytes;
   if (batch_size * row_bytes > options_.max_sample_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SampleRequest.batch_size is ", batch_size, ": ", batch_size,
-        " transitions of ~", row_bytes, " bytes exceed the shard's ",
-        options_.max_sample_bytes, "-byte message limit (--max_message_bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SampleRequest.batch_size is ", batch_size, ": ",
+                     batch_size, " transitions of ~", row_bytes,
+                     " bytes exceed the shard's ", options_.max_sample_bytes,
+                     "-byte message limit (--max_message_bytes)"));
   }
   const uint64_t size = table_->size();
   out->Clear();

@@ -225,8 +225,8 @@ TEST_F(ReplayShardBadInput, CheckpointWithoutADirectoryIsAFailedPrecondition) {
 }
 
 TEST(ReplayShardLimits, RefusesASampleLargerThanAMessageAndCountsNothing) {
-  absl::StatusOr<testing::ServerProcess> server = testing::StartServer(
-      {"--capacity=100000", "--max_message_bytes=65536"});
+  absl::StatusOr<testing::ServerProcess> server =
+      testing::StartServer({"--capacity=100000", "--max_message_bytes=65536"});
   ASSERT_TRUE(server.ok()) << server.status();
   proto::InsertRequest r;
   r.set_sequence(1);

@@ -94,7 +94,8 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
       ReplaySampler::Create(options, /*batch_size=*/64);
   ASSERT_TRUE(sampler.ok()) << sampler.status();
   std::set<int> shards_seen;
-  std::map<std::pair<int, uint64_t>, int> batch_at;  // (shard, key / 10) -> batch
+  std::map<std::pair<int, uint64_t>, int>
+      batch_at;  // (shard, key / 10) -> batch
   uint64_t sampled = 0;
   for (int round = 0; round < 5; ++round) {
     absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
@@ -328,7 +329,8 @@ TEST(ReplayClient, WriterResendsToALiveShardWhenOneIsGone) {
 }
 
 TEST(ReplayClient, WriterResendsFromAShardThatStopsAnsweringButStaysUp) {
-  // Never killed, its connection stays open: only keepalive pings go unanswered.
+  // Never killed, its connection stays open: only keepalive pings go
+  // unanswered.
   ExpectResentFromAFrozenShard(/*then_killed=*/false);
 }
 
@@ -338,7 +340,9 @@ TEST(ReplayClient, CreateRefusesAKeepaliveUnderASecond) {
   options.keepalive = absl::Milliseconds(100);
   const absl::Status s = ReplayWriter::Create(options).status();
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
-  EXPECT_NE(s.message().find("ReplayClientOptions.keepalive"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("ReplayClientOptions.keepalive"),
+            std::string::npos)
+      << s;
 }
 
 TEST(ReplayClient, SamplerSkipsAShardThatIsDown) {
