@@ -34,6 +34,9 @@ torch::Tensor FloatsToTensor(const google::protobuf::RepeatedField<float>& value
 
 absl::Status CheckShape(const char* name, const torch::Tensor& t,
                         std::vector<int64_t> expected) {
+  if (!t.defined()) {
+    return absl::InvalidArgumentError(absl::StrCat("TransitionTensors.", name, " is missing"));
+  }
   if (t.sizes().vec() != expected) {
     return absl::InvalidArgumentError(absl::StrCat("TransitionTensors.", name, " has shape ",
                                               c10::str(t.sizes()), ", expected ",
@@ -114,6 +117,21 @@ absl::StatusOr<NamedTensors> DecodeNamedTensors(
   return result;
 }
 
+absl::Status CheckTransitionShapes(const TransitionTensors& batch, int64_t observation_dim,
+                                   int64_t action_dim) {
+  const torch::Tensor& obs = batch.observations;
+  const int64_t n = obs.defined() && obs.dim() >= 1 ? obs.size(0) : 0;
+  for (const absl::Status& s :
+       {CheckShape("observations", obs, {n, observation_dim}),
+        CheckShape("actions", batch.actions, {n, action_dim}),
+        CheckShape("rewards", batch.rewards, {n}),
+        CheckShape("next_observations", batch.next_observations, {n, observation_dim}),
+        CheckShape("dones", batch.dones, {n})}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id,
                                proto::TransitionBatch* out) {
   if (batch.observations.dim() != 2 || batch.actions.dim() != 2) {
@@ -123,13 +141,7 @@ absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id
   const int64_t n = batch.observations.size(0);
   const int64_t obs_dim = batch.observations.size(1);
   const int64_t act_dim = batch.actions.size(1);
-  for (const absl::Status& s : {CheckShape("actions", batch.actions, {n, act_dim}),
-                                CheckShape("rewards", batch.rewards, {n}),
-                                CheckShape("next_observations", batch.next_observations,
-                                           {n, obs_dim}),
-                                CheckShape("dones", batch.dones, {n})}) {
-    if (!s.ok()) return s;
-  }
+  if (absl::Status s = CheckTransitionShapes(batch, obs_dim, act_dim); !s.ok()) return s;
   out->Clear();
   out->set_observation_dim(static_cast<uint32_t>(obs_dim));
   out->set_action_dim(static_cast<uint32_t>(act_dim));

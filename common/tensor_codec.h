@@ -56,6 +56,12 @@ void EncodeNamedTensors(const NamedTensors& tensors,
 absl::StatusOr<NamedTensors> DecodeNamedTensors(
     const google::protobuf::RepeatedPtrField<proto::NamedTensor>& in);
 
+// OK when the five tensors are [N, observation_dim], [N, action_dim], [N],
+// [N, observation_dim] and [N] (N: the observations' rows), else InvalidArgument naming the
+// first that is not, or is missing.
+absl::Status CheckTransitionShapes(const TransitionTensors& batch, int64_t observation_dim,
+                                   int64_t action_dim);
+
 // Encodes transitions; `actor_id` and the optional ids go in unchanged. Shapes must be as
 // documented on TransitionTensors, else InvalidArgument naming the tensor.
 absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id,

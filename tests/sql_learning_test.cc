@@ -280,7 +280,7 @@ TEST(Learner, RefusesABatchOfAnotherEnvironmentBeforeUpdating) {
   const torch::Tensor before = agent.policy()->parameters()[0].clone();
   const absl::Status s = learner.Step(absl::Seconds(1));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("observations is [8, 3]"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("observations has shape [8, 3]"), std::string::npos) << s;
   EXPECT_EQ(agent.step(), 0);
   EXPECT_TRUE(torch::equal(agent.policy()->parameters()[0], before));
   EXPECT_EQ(publisher.publications, 1);  // only the initial version
