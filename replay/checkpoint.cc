@@ -162,11 +162,11 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
   if (dir.empty()) dir = ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return Errno(absl::StrCat("open directory ", dir));
-  const bool synced = ::fsync(dfd) == 0;
-  const absl::Status sync_error =
-      synced ? absl::OkStatus() : Errno(absl::StrCat("fsync directory ", dir));
+  const absl::Status synced =
+      ::fsync(dfd) == 0 ? absl::OkStatus()
+                        : Errno(absl::StrCat("fsync directory ", dir));
   ::close(dfd);
-  if (!sync_error.ok()) return sync_error;
+  if (!synced.ok()) return synced;
   return CheckpointWritten{path, info.size, w.bytes()};
 }
 

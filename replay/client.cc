@@ -57,10 +57,8 @@ constexpr uint64_t kMaxRowsPerSample = 4096;
 constexpr uint64_t kMaxBytesPerSample = uint64_t{8} << 20;
 uint64_t RpcItems(uint64_t capacity, int batch_size, uint32_t observation_dim,
                   uint32_t action_dim) {
-  // A row: observation, action, reward, next observation, done; key,
-  // probability.
-  const uint64_t row_bytes =
-      4 * (2 * uint64_t{observation_dim} + action_dim + 2) + 16;
+  const auto row_bytes = static_cast<uint64_t>(
+      SampledTransitionBytes(observation_dim, action_dim));
   const uint64_t rows =
       std::min({capacity, kMaxRowsPerSample, kMaxBytesPerSample / row_bytes});
   return std::max<uint64_t>(batch_size, rows);
@@ -268,6 +266,11 @@ ReplayWriter::~ReplayWriter() {
   for (std::thread& t : threads_) t.join();
 }
 
+bool ReplayWriter::AnyShardUpLocked() const {
+  return std::any_of(shards_.begin(), shards_.end(),
+                     [](const auto& s) { return s->up; });
+}
+
 std::string ReplayWriter::ShardErrorsLocked() const {
   std::vector<std::string> parts;
   for (const auto& shard : shards_) {
@@ -296,13 +299,11 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
   // (No shard up: no wait, UNAVAILABLE at once; the caller retries as it
   // likes.)
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (stopping_ || !error_.ok()) return true;
-    bool any_up = false;
+    if (stopping_ || !error_.ok() || !AnyShardUpLocked()) return true;
     for (const auto& shard : shards_) {
       if (takes(*shard)) return true;
-      any_up = any_up || shard->up;
     }
-    return !any_up;
+    return false;
   };
   mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
   if (!error_.ok()) return std::exchange(error_, absl::OkStatus());
@@ -325,12 +326,9 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
     next_shard_ = i + 1;
     return absl::OkStatus();
   }
-  const bool any_up = std::any_of(shards_.begin(), shards_.end(),
-                                  [](const auto& s) { return s->up; });
-  if (!any_up) {
-    return absl::UnavailableError(absl::StrCat(
-        "no replay shard reachable within ",
-        absl::FormatDuration(options_.rpc_timeout), ": ", ShardErrorsLocked()));
+  if (!AnyShardUpLocked()) {
+    return absl::UnavailableError(
+        absl::StrCat("no replay shard reachable: ", ShardErrorsLocked()));
   }
   return absl::DeadlineExceededError(absl::StrCat(
       "back-pressure: every live shard has ", limit,
@@ -340,12 +338,8 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
 
 absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto none_up = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return std::none_of(shards_.begin(), shards_.end(),
-                        [](const auto& s) { return s->up; });
-  };
-  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (stopping_ || !error_.ok() || none_up()) return true;
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (stopping_ || !error_.ok() || !AnyShardUpLocked()) return true;
     for (const auto& shard : shards_) {
       if (!shard->pending.empty()) return false;
     }
@@ -356,7 +350,7 @@ absl::Status ReplayWriter::Flush(absl::Duration timeout) {
   int pending = 0;
   for (const auto& shard : shards_) pending += shard->Batches();
   if (pending == 0) return absl::OkStatus();
-  if (none_up()) {
+  if (!AnyShardUpLocked()) {
     return absl::UnavailableError(absl::StrCat(
         pending, " batches unacknowledged and no shard reachable: ",
         ShardErrorsLocked()));

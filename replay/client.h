@@ -103,6 +103,8 @@ class ReplayWriter {
   // Moves `from`'s unacknowledged batches to live shards, if any.
   void RequeueLocked(int from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string ShardErrorsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whether some shard's stream is up (or not yet found down).
+  bool AnyShardUpLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const ReplayClientOptions options_;
   mutable absl::Mutex mu_;
