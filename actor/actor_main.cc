@@ -74,20 +74,20 @@ void ReportUnflushed(const std::string& tag, const absl::Status& flush,
 }
 
 // A write's batch (--num_envs x --steps_per_write transitions) within what a shard takes in
-// one message: kMaxBatchTransitions, and the shards' default --max_message_bytes (64 MiB).
+// one message: kMaxBatchTransitions, and the shards' default --max_message_bytes.
 absl::Status CheckBatchSize(const EnvSpec& spec) {
   const int64_t envs = absl::GetFlag(FLAGS_num_envs);
   const int64_t steps = absl::GetFlag(FLAGS_steps_per_write);
   const int64_t transitions = envs * steps;
-  const int64_t bytes = transitions * static_cast<int64_t>(sizeof(float)) *
-                        (2 * spec.observation_dim + spec.action_dim + 2);
-  if (transitions <= kMaxBatchTransitions && bytes <= (int64_t{64} << 20)) {
+  const int64_t bytes = transitions * TransitionMessageBytes(spec.observation_dim, spec.action_dim);
+  if (transitions <= kMaxBatchTransitions && bytes <= kDefaultMaxMessageBytes) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrFormat(
       "--steps_per_write=%d: with --num_envs=%d a write is %d transitions (%.0f MiB); a shard "
-      "takes at most %d (and 64 MiB) in one message",
-      steps, envs, transitions, bytes / 1048576.0, kMaxBatchTransitions));
+      "takes at most %d (and %d MiB) in one message",
+      steps, envs, transitions, bytes / 1048576.0, kMaxBatchTransitions,
+      kDefaultMaxMessageBytes >> 20));
 }
 
 int Run(const char* program) {

@@ -28,6 +28,7 @@
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
+#include "common/transition_check.h"
 #include "replay/client.h"
 #include "replay/service.h"
 #include "replay/shard.h"
@@ -67,7 +68,7 @@ ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{1} << 30,
           "when the insert log grows past this many bytes, write a checkpoint "
           "(which empties it); 0: only on SIGTERM and the Checkpoint RPC");
 ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
-ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
+ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
 
 namespace softq {

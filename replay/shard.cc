@@ -196,10 +196,6 @@ absl::StatusOr<KeyRange> Shard::Insert(
   return keys;
 }
 
-// A sampled row beyond its floats: done flag, episode and step ids, key and
-// probability, with their wire tags.
-constexpr uint64_t kSampleRowOverheadBytes = 40;
-
 absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
                            const CancelledFn& cancelled,
                            proto::SampleResponse* out) {
@@ -215,10 +211,8 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   // The response's size, bounded before anything is drawn or counted (the
   // dimensions are known once the table holds an item).
   const TableInfo info = table_->Info();
-  const uint64_t row_bytes =
-      sizeof(float) *
-          (2 * uint64_t{info.observation_dim} + info.action_dim + 1) +
-      kSampleRowOverheadBytes;
+  const auto row_bytes = static_cast<uint64_t>(
+      SampledTransitionBytes(info.observation_dim, info.action_dim));
   if (batch_size * row_bytes > options_.max_sample_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("SampleRequest.batch_size is ", batch_size, ": ",

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/transition_check.h"
 #include "proto/replay.pb.h"
 #include "replay/checkpoint.h"
 #include "replay/insert_log.h"
@@ -43,7 +44,7 @@ struct ShardOptions {
   RateLimiterOptions rate_limiter;
   // A Sample's response stays within this many bytes (the server's
   // --max_message_bytes): a larger batch_size is InvalidArgument.
-  uint64_t max_sample_bytes = uint64_t{64} << 20;
+  uint64_t max_sample_bytes = kDefaultMaxMessageBytes;
 };
 
 // Where a durable shard keeps its state (Shard::Open).
