@@ -61,8 +61,10 @@ for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpu
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --$n=${!n}: must be a positive integer" >&2; exit 2; }
 done
 for n in replay_port learner_port replay_metrics_port learner_metrics_port actor_metrics_port; do
-  [[ "${!n}" =~ ^(-1|[0-9]+)$ ]] && ((${!n} <= 65535)) \
-    || { echo "submit.sh: --$n=${!n}: must be a port in [0, 65535], or -1 (off)" >&2; exit 2; }
+  if ! [[ "${!n}" =~ ^(-1|[0-9]+)$ ]] || ((${!n} > 65535)); then
+    echo "submit.sh: --$n=${!n}: must be a port in [0, 65535], or -1 (off)" >&2
+    exit 2
+  fi
 done
 ((shards >= shard_nodes)) || { echo "submit.sh: --shards=$shards < --shard_nodes=$shard_nodes" >&2; exit 2; }
 ((actors >= actor_nodes)) || { echo "submit.sh: --actors=$actors < --actor_nodes=$actor_nodes" >&2; exit 2; }
@@ -75,8 +77,9 @@ learner=(--nodes=1 --ntasks=1 --cpus-per-task="$learner_cpus" --mem="$learner_me
 [[ -n "$learner_gres" ]] && learner+=(--gres="$learner_gres")
 actor=(--nodes="$actor_nodes" --ntasks="$actors" --cpus-per-task="$actor_cpus" --mem="$actor_mem")
 
-mkdir -p "$run_dir"
-export SOFTQ_BIN="$(cd "$bin" && pwd)" SOFTQ_RUN_DIR="$(cd "$run_dir" && pwd)" SOFTQ_SLURM_DIR="$here"
+mkdir -p "$run_dir" || exit 2
+SOFTQ_BIN="$(cd "$bin" && pwd)" && SOFTQ_RUN_DIR="$(cd "$run_dir" && pwd)" || exit 2
+export SOFTQ_BIN SOFTQ_RUN_DIR SOFTQ_SLURM_DIR="$here"
 export SOFTQ_REPLAY_PORT="$replay_port" SOFTQ_LEARNER_PORT="$learner_port"
 export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port"
 export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"

@@ -9,12 +9,11 @@
 # -1 (default): off.
 set -euo pipefail
 role="$1"
-node_addr=$(scontrol show node -o "$SLURMD_NODENAME" | tr ' ' '\n' | sed -n 's/^NodeAddr=//p')
-# As an IPv4 address (NodeAddr is often a host name; the metrics exporter binds only IPv4
-# literals), resolved as softq.sbatch resolves it for the clients.
-addr=$(getent ahostsv4 "$node_addr" | awk 'NR == 1 { print $1 }')
+# shellcheck source=node_addr.sh
+source "$(dirname "${BASH_SOURCE[0]}")/node_addr.sh"
+addr=$(node_addr "$SLURMD_NODENAME" || true)  # set -e must not end it without a word
 if [[ -z "$addr" ]]; then
-  echo "task.sh: no IPv4 address for node ${SLURMD_NODENAME} (NodeAddr '${node_addr}')" >&2
+  echo "task.sh: no IPv4 address for node ${SLURMD_NODENAME} (its NodeAddr)" >&2
   exit 1
 fi
 # The metrics port of one task of a group with base port $1: -1 off, 0 any, else base + rank.
