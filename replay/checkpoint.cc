@@ -4,10 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "replay/crc32.h"
@@ -68,26 +70,51 @@ class Writer {
   absl::Status status_;
 };
 
-// Reads sequentially from a whole-file buffer, checksumming as it goes.
+// Reads a file sequentially through a 1 MiB buffer, checksumming what it hands
+// out: a restore holds the table and this buffer, not a copy of the file.
 class Reader {
  public:
-  Reader(const char* data, uint64_t size) : data_(data), size_(size) {}
+  explicit Reader(int fd) : fd_(fd), buffer_(kBufferBytes) {}
   template <typename T>
   bool Get(T* value) {
     return Read(value, sizeof(T));
   }
+  // False when the file ends (or fails: `error()`) before `n` bytes.
   bool Read(void* out, size_t n) {
-    if (pos_ + n > size_) return false;
-    std::memcpy(out, data_ + pos_, n);
-    pos_ += n;
+    char* to = static_cast<char*>(out);
+    while (n > 0) {
+      if (begin_ == end_ && !Fill()) return false;
+      const size_t k = std::min(n, end_ - begin_);
+      std::memcpy(to, buffer_.data() + begin_, k);
+      crc_ = Crc32(crc_, to, k);
+      begin_ += k;
+      to += k;
+      n -= k;
+    }
     return true;
   }
-  uint64_t pos() const { return pos_; }
+  // CRC-32 of every byte read so far.
+  uint32_t crc() const { return crc_; }
+  const absl::Status& error() const { return error_; }
 
  private:
-  const char* data_;
-  uint64_t size_;
-  uint64_t pos_ = 0;
+  static constexpr size_t kBufferBytes = 1 << 20;
+  bool Fill() {
+    for (;;) {
+      const ssize_t r = ::read(fd_, buffer_.data(), buffer_.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) error_ = Errno("read");
+      begin_ = 0;
+      end_ = r > 0 ? static_cast<size_t>(r) : 0;
+      return r > 0;
+    }
+  }
+  int fd_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  uint32_t crc_ = 0;
+  absl::Status error_;
 };
 
 absl::Status DataLoss(const std::string& path, const std::string& what) {
@@ -170,50 +197,36 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
   return CheckpointWritten{path, info.size, w.bytes()};
 }
 
-absl::StatusOr<RestoredTable> ReadCheckpoint(
-    const std::string& path, const CheckpointExpectation& expectation) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
-    return Errno(absl::StrCat("open ", path));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return Errno(absl::StrCat("stat ", path));
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t r = ::read(fd, data.data() + done, data.size() - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    done += static_cast<size_t>(r);
-  }
-  ::close(fd);
-  if (done != data.size()) return Errno(absl::StrCat("read ", path));
+namespace {
 
-  Reader r(data.data(), data.size());
+// The file ended (or a read failed) before the length its header implies,
+// checked up front: it changed while being read.
+absl::Status ShortRead(const std::string& path, const Reader& r) {
+  if (!r.error().ok()) {
+    return absl::InternalError(
+        absl::StrCat("checkpoint ", path, ": ", r.error().message()));
+  }
+  return DataLoss(path, "truncated while being read");
+}
+
+absl::StatusOr<RestoredTable> ReadOpenCheckpoint(
+    int fd, uint64_t file_bytes, const std::string& path,
+    const CheckpointExpectation& expectation) {
+  Reader r(fd);
   char magic[8];
   uint32_t version = 0, od = 0, ad = 0, flags = 0;
   uint64_t capacity = 0, oldest = 0, next = 0, inserts_total = 0,
            samples_total = 0, actors = 0;
-  if (data.size() < kHeaderBytes + 4) {
-    return DataLoss(path, absl::StrCat("truncated: ", data.size(),
+  if (file_bytes < kHeaderBytes + 4) {
+    return DataLoss(path, absl::StrCat("truncated: ", file_bytes,
                                        " bytes, less than a header"));
   }
-  r.Read(magic, sizeof(magic));
-  r.Get(&version);
-  r.Get(&od);
-  r.Get(&ad);
-  r.Get(&flags);
-  r.Get(&capacity);
-  r.Get(&oldest);
-  r.Get(&next);
-  r.Get(&inserts_total);
-  r.Get(&samples_total);
-  r.Get(&actors);
+  const bool header_read = r.Read(magic, sizeof(magic)) && r.Get(&version) &&
+                           r.Get(&od) && r.Get(&ad) && r.Get(&flags) &&
+                           r.Get(&capacity) && r.Get(&oldest) && r.Get(&next) &&
+                           r.Get(&inserts_total) && r.Get(&samples_total) &&
+                           r.Get(&actors);
+  if (!header_read) return ShortRead(path, r);
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
     return DataLoss(path, "not a softq replay checkpoint (bad magic)");
   }
@@ -255,26 +268,17 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
                               ((flags & kHasPriorities) ? 4 : 0);
   const uint64_t expected =
       kHeaderBytes + actors * kActorBytes + count * item_bytes + 4;
-  if (data.size() != expected) {
-    return DataLoss(
-        path,
-        absl::StrCat(data.size() < expected ? "truncated" : "trailing bytes",
-                     ": file has ", data.size(), " bytes, header implies ",
-                     expected));
-  }
-  uint32_t stored_crc = 0;
-  std::memcpy(&stored_crc, data.data() + expected - 4, 4);
-  const uint32_t crc = Crc32(0, data.data(), expected - 4);
-  if (crc != stored_crc) {
-    return DataLoss(path, absl::StrCat("checksum mismatch (stored ", stored_crc,
-                                       ", computed ", crc, ")"));
+  if (file_bytes != expected) {
+    return DataLoss(path, absl::StrCat(file_bytes < expected ? "truncated"
+                                                             : "trailing bytes",
+                                       ": file has ", file_bytes,
+                                       " bytes, header implies ", expected));
   }
   std::map<uint32_t, uint64_t> per_actor;
   for (uint64_t i = 0; i < actors; ++i) {
     uint32_t id = 0;
     uint64_t n = 0;
-    r.Get(&id);
-    r.Get(&n);
+    if (!r.Get(&id) || !r.Get(&n)) return ShortRead(path, r);
     per_actor[id] = n;
   }
   absl::StatusOr<std::unique_ptr<Table>> table =
@@ -297,27 +301,28 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
     for (uint64_t i = 0; i < n; ++i) {
       float reward = 0;
       uint8_t done_byte = 0;
-      r.Read(batch.mutable_observations()->mutable_data() + i * od,
-             od * sizeof(float));
-      r.Read(batch.mutable_actions()->mutable_data() + i * ad,
-             ad * sizeof(float));
-      r.Get(&reward);
-      r.Read(batch.mutable_next_observations()->mutable_data() + i * od,
-             od * sizeof(float));
-      r.Get(&done_byte);
+      uint64_t episode = 0;
+      uint32_t step = 0;
+      float p = 1;
+      const bool item_read =
+          r.Read(batch.mutable_observations()->mutable_data() + i * od,
+                 od * sizeof(float)) &&
+          r.Read(batch.mutable_actions()->mutable_data() + i * ad,
+                 ad * sizeof(float)) &&
+          r.Get(&reward) &&
+          r.Read(batch.mutable_next_observations()->mutable_data() + i * od,
+                 od * sizeof(float)) &&
+          r.Get(&done_byte) &&
+          (!(flags & kHasIds) || (r.Get(&episode) && r.Get(&step))) &&
+          (!(flags & kHasPriorities) || r.Get(&p));
+      if (!item_read) return ShortRead(path, r);
       batch.set_rewards(static_cast<int>(i), reward);
       batch.add_dones(done_byte != 0);
       if (flags & kHasIds) {
-        uint64_t episode = 0;
-        uint32_t step = 0;
-        r.Get(&episode);
-        r.Get(&step);
         batch.add_episode_ids(episode);
         batch.add_step_ids(step);
       }
       if (flags & kHasPriorities) {
-        float p = 0;
-        r.Get(&p);
         if (!(p > 0) || !std::isfinite(p)) {
           return DataLoss(path, absl::StrCat("priority of key ",
                                              oldest + first + i, " is ", p));
@@ -329,7 +334,36 @@ absl::StatusOr<RestoredTable> ReadCheckpoint(
       return DataLoss(path, std::string(k.status().message()));
     }
   }
+  const uint32_t crc = r.crc();
+  uint32_t stored_crc = 0;
+  if (!r.Get(&stored_crc)) return ShortRead(path, r);
+  if (crc != stored_crc) {
+    return DataLoss(path, absl::StrCat("checksum mismatch (stored ", stored_crc,
+                                       ", computed ", crc, ")"));
+  }
   restored.table->SetCounters(inserts_total, std::move(per_actor));
+  return restored;
+}
+
+}  // namespace
+
+absl::StatusOr<RestoredTable> ReadCheckpoint(
+    const std::string& path, const CheckpointExpectation& expectation) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
+    return Errno(absl::StrCat("open ", path));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const absl::Status s = Errno(absl::StrCat("stat ", path));
+    ::close(fd);
+    return s;
+  }
+  absl::StatusOr<RestoredTable> restored = ReadOpenCheckpoint(
+      fd, static_cast<uint64_t>(st.st_size), path, expectation);
+  ::close(fd);
   return restored;
 }
 

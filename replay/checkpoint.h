@@ -16,8 +16,9 @@
 //   trailer u32 CRC-32 of every byte before it
 // Writing goes to "<path>.tmp", fsync, rename over <path>, fsync of the
 // directory. Reading checks magic, version, sizes against the file length, then
-// builds a new Table and verifies the CRC before returning it: a truncated or
-// corrupted file yields DataLoss and nothing else. Functions are thread-safe
+// builds a new Table in one pass through a 1 MiB buffer (the file is never held
+// whole) and verifies the CRC before returning it: a truncated or corrupted
+// file yields DataLoss and nothing else. Functions are thread-safe
 // (they touch only their arguments).
 #ifndef SOFTQ_REPLAY_CHECKPOINT_H_
 #define SOFTQ_REPLAY_CHECKPOINT_H_
