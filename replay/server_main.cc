@@ -67,6 +67,9 @@ ABSL_FLAG(bool, wal_fsync, false,
 ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{1} << 30,
           "when the insert log grows past this many bytes, write a checkpoint "
           "(which empties it); 0: only on SIGTERM and the Checkpoint RPC");
+ABSL_FLAG(uint64_t, seed, 0,
+          "seed of the sampling draws, mixed with --shard_id (0: random); "
+          "equal seeds and equal inserts give equal samples");
 ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
@@ -110,6 +113,7 @@ int Main(int argc, char** argv) {
   options.action_dim = absl::GetFlag(FLAGS_action_dim);
   options.sampler = absl::GetFlag(FLAGS_sampler);
   options.priority_exponent = absl::GetFlag(FLAGS_priority_exponent);
+  options.seed = absl::GetFlag(FLAGS_seed);
   // Header and framing: a few hundred bytes.
   options.max_sample_bytes = absl::GetFlag(FLAGS_max_message_bytes) - 512;
   options.rate_limiter.min_size_to_sample =

@@ -11,6 +11,7 @@
 #include "absl/types/span.h"
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
+#include "replay/crc32.h"
 
 namespace softq {
 namespace {
@@ -54,6 +55,15 @@ absl::Status NamingCapacity(const absl::Status& s, uint64_t capacity) {
       absl::StrCat("--capacity=", capacity, ": ", s.message()));
 }
 
+// The generator Sample draws from (ShardOptions::seed).
+std::mt19937_64 SampleGenerator(const ShardOptions& options) {
+  if (options.seed == 0) return std::mt19937_64(std::random_device()());
+  std::seed_seq seq{static_cast<uint32_t>(options.seed),
+                    static_cast<uint32_t>(options.seed >> 32),
+                    Crc32(0, options.shard_id.data(), options.shard_id.size())};
+  return std::mt19937_64(seq);
+}
+
 }  // namespace
 
 uint64_t ResidentBytes() {
@@ -74,7 +84,7 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
       table_(std::move(table)),
       sampler_(std::move(sampler)),
       rate_limiter_(options.rate_limiter),
-      gen_(std::random_device()()),
+      gen_(SampleGenerator(options)),
       insert_rate_(start_),
       sample_rate_(start_) {}
 

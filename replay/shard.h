@@ -45,6 +45,10 @@ struct ShardOptions {
   // A Sample's response stays within this many bytes (the server's
   // --max_message_bytes): a larger batch_size is InvalidArgument.
   uint64_t max_sample_bytes = kDefaultMaxMessageBytes;
+  // Seeds the draws of Sample, mixed with shard_id (so shards given one seed
+  // draw differently): equal seeds and equal inserts give equal samples.
+  // 0: a seed from std::random_device.
+  uint64_t seed = 0;
 };
 
 // Where a durable shard keeps its state (Shard::Open).

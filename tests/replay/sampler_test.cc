@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "replay/prioritized_sampler.h"
+#include "replay/shard.h"
 #include "replay/uniform_sampler.h"
+#include "tests/replay/server_fixture.h"
 
 namespace softq {
 namespace {
@@ -97,6 +101,36 @@ TEST(MakeSampler, RefusesAPrioritizedSamplerBeyondTheProcessMemory) {
   EXPECT_TRUE(absl::IsResourceExhausted(huge.status())) << huge.status();
   EXPECT_EQ(huge.status().message().find("--capacity"), 0u) << huge.status();
   EXPECT_TRUE(MakeSampler("uniform", UINT64_MAX, 0.6).ok());
+}
+
+// The keys of 4 samples of 16 from a shard of keys [0, 64) built with `seed`
+// and `shard_id`.
+std::vector<uint64_t> SampledKeys(uint64_t seed, const std::string& shard_id) {
+  ShardOptions options;
+  options.capacity = 64;
+  options.seed = seed;
+  options.shard_id = shard_id;
+  std::unique_ptr<Shard> shard = *Shard::Create(options);
+  EXPECT_TRUE(
+      shard->Insert(testing::MakeBatch(64, 0), {}, absl::InfiniteFuture())
+          .ok());
+  std::vector<uint64_t> keys;
+  for (int i = 0; i < 4; ++i) {
+    proto::SampleResponse response;
+    EXPECT_TRUE(
+        shard->Sample(16, absl::InfiniteFuture(), nullptr, &response).ok());
+    keys.insert(keys.end(), response.keys().begin(), response.keys().end());
+  }
+  return keys;
+}
+
+TEST(ShardSampling, ASeedRepeatsTheDrawsAndTheShardIdSetsShardsApart) {
+  EXPECT_EQ(SampledKeys(7, "0"), SampledKeys(7, "0"));
+  EXPECT_NE(SampledKeys(7, "0"), SampledKeys(7, "1"));
+  EXPECT_NE(SampledKeys(7, "0"), SampledKeys(8, "0"));
+  // Seed 0 draws from std::random_device: two shards agreeing on 64 draws of
+  // 64 keys would be a 64^-64 chance.
+  EXPECT_NE(SampledKeys(0, "0"), SampledKeys(0, "0"));
 }
 
 }  // namespace
