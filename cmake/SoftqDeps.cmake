@@ -89,6 +89,22 @@ _softq_system_lib(softq_dep_protobuf protobuf)
 _softq_system_lib(softq_dep_grpc grpc++ grpc++_reflection grpc gpr softq_dep_absl
                   softq_dep_protobuf)
 
+# --- GoogleTest (optional: tests/gpu_update_test) ------------------------------------------------
+# libgtest-dev's static libraries, from SOFTQ_DEPS_PREFIX (fetch_debs.sh carries the package)
+# or the system. Not found: softq_dep_gtest is not defined and the test is not built.
+if(SOFTQ_DEPS_PREFIX)
+  set(_softq_gtest_hints HINTS "${SOFTQ_DEPS_LIBDIR}" NO_DEFAULT_PATH)
+endif()
+find_library(SOFTQ_GTEST_LIB NAMES libgtest.a gtest ${_softq_gtest_hints})
+find_library(SOFTQ_GTEST_MAIN_LIB NAMES libgtest_main.a gtest_main ${_softq_gtest_hints})
+if(SOFTQ_GTEST_LIB AND SOFTQ_GTEST_MAIN_LIB)
+  _softq_system_lib(softq_dep_gtest "${SOFTQ_GTEST_MAIN_LIB}" "${SOFTQ_GTEST_LIB}"
+                    Threads::Threads)
+  message(STATUS "softq: GoogleTest ${SOFTQ_GTEST_LIB}: building tests/gpu_update_test")
+else()
+  message(STATUS "softq: no GoogleTest (libgtest-dev): tests/gpu_update_test not built")
+endif()
+
 # --- LibTorch ----------------------------------------------------------------------------------
 add_library(softq_dep_torch INTERFACE)
 set(SOFTQ_TORCH_HOW "")

@@ -1,6 +1,6 @@
 // CudaGraphUpdate where no graph can be captured (this machine: a CPU LibTorch). Its
-// equivalence with eager updates on a GPU is checked by bench/sql_update_bench --cuda_graph
-// (run by deploy/gpu/run_on_cuda_host.sh bench), which needs a device.
+// equivalence with eager updates on a GPU is checked by tests/gpu_update_test (run on the
+// GPU host by deploy/gpu/run_on_cuda_host.sh check), which needs a device.
 #include "learner/cuda_graph_update.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves on this Debian machine that run_on_cuda_host.sh's "carried packages" path works
-# where gRPC, Protobuf, Abseil are NOT installed: in a private mount
+# where gRPC, Protobuf, Abseil, GoogleTest are NOT installed: in a private mount
 # namespace (root; nothing outside it changes) their headers, libraries, protoc and
 # grpc_cpp_plugin under /usr are hidden (empty tmpfs over the include folders, /dev/null over
 # every library file), then run_on_cuda_host.sh unpacks deploy/gpu/debs with dpkg -x and
@@ -23,11 +23,12 @@ chmod +x "$PYTHON"
 exec unshare -m bash -c '
   set -euo pipefail
   for d in /usr/include/grpc /usr/include/grpcpp /usr/include/grpc++ \
-           /usr/include/google/protobuf /usr/include/absl; do
+           /usr/include/google/protobuf /usr/include/absl /usr/include/gtest \
+           /usr/include/gmock; do
     [ -d "$d" ] && mount -t tmpfs none "$d"
   done
   n=0
-  for f in /usr/lib/x86_64-linux-gnu/{libgrpc,libgpr,libupb,libaddress_sorting,libprotobuf,libprotoc,libabsl_,libre2,libcares}*; do
+  for f in /usr/lib/x86_64-linux-gnu/{libgrpc,libgpr,libupb,libaddress_sorting,libprotobuf,libprotoc,libabsl_,libre2,libcares,libgtest,libgmock}*; do
     [ -e "$f" ] && mount --bind /dev/null "$f" && n=$((n + 1))
   done
   for f in /usr/bin/protoc /usr/bin/grpc_cpp_plugin; do mount --bind /dev/null "$(readlink -f "$f")"; done

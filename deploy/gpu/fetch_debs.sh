@@ -17,6 +17,8 @@ PACKAGES=(
   libabsl-dev libabsl20220623
   # what libgrpc29 links besides glibc/libstdc++/zlib: c-ares, re2, OpenSSL 3
   libc-ares2 libre2-9 libssl3
+  # GoogleTest 1.12 (static libraries): tests/gpu_update_test on the GPU
+  libgtest-dev
 )
 
 rm -rf debs.tmp && mkdir debs.tmp

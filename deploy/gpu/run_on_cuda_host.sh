@@ -3,11 +3,14 @@
 # and nvidia drivers, but no gRPC, Protobuf, Abseil or Bazel. Run from a copy of the working
 # tree that carries deploy/gpu/debs/ (made here by deploy/gpu/fetch_debs.sh).
 #
-#   bash deploy/gpu/run_on_cuda_host.sh [PHASE...]      PHASE: build bench demo scaling all
-#                                                       (default: all)
+#   bash deploy/gpu/run_on_cuda_host.sh [PHASE...]      PHASE: build check bench demo scaling
+#                                                       all (default: all)
 # Phases (each fits in one 10-minute command; the build folder is reused between calls):
 #   build    unpack the .debs with dpkg -x into a prefix, configure against the wheel's
 #            LibTorch and that prefix, build, and run the CMake smoke test
+#   check    tests/gpu_update_test on the GPU: the update's gradients against the CPU's, the
+#            CUDA graph against eager updates, the fused kernels against ATen, FlatAdam
+#            against torch::optim::Adam (a failure is counted, and the phases after it run)
 #   bench    the SQL update benchmark: CPU (C++ vs the wheel's Python) at batch 64/256/1024,
 #            and on the GPU, eager and replayed as a CUDA graph (with a graph-vs-eager check);
 #            and what 2 replay shards feed a learner (actor_learner_bench)
@@ -199,6 +202,20 @@ build() {
   log "smoke test passed"
 }
 
+check() {
+  local binary="$BUILD/tests/gpu_update_test"
+  if [ ! -x "$binary" ]; then
+    log "FAILED: no $binary (no GoogleTest at configure: is libgtest-dev in $DEBS?)"
+    failures=$((failures + 1))
+    return
+  fi
+  local rc=0
+  "$binary" --gtest_color=no >"$RESULTS/gpu_test.log" 2>&1 || rc=$?
+  log "gpu_update_test on $DEVICE (exit $rc):"
+  grep -E '^\[ +(OK|FAILED|SKIPPED) +\] .* \([0-9]+ ms\)$' "$RESULTS/gpu_test.log" | summary || true
+  [ "$rc" -eq 0 ] || { log "FAILED: gpu_update_test (see gpu_test.log)"; failures=$((failures + 1)); }
+}
+
 # A bin_dir laid out like bazel-bin whose learner runs on $DEVICE, for deploy/local/launch.py
 # (which has no flag for the learner's device).
 bin_dir() {
@@ -368,7 +385,7 @@ fallback_flags=""
 # run unless LEARNER_FLAGS say otherwise.
 fastest_flags=""
 [ "$TIME_BUDGET" = 0 ] || log "time budget: $TIME_BUDGET s"
-for phase in build bench demo scaling; do
+for phase in build check bench demo scaling; do
   if want "$phase"; then run_phase "$phase"; fi
 done
 log "done: ${phases[*]}, $failures failure(s), $SECONDS s"

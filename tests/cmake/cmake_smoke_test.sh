@@ -62,6 +62,18 @@ step "--help: learner_main, actor_main, replay_stats, sql_update_bench exit 0"
 compat="$("$build/cmake/torch_compat_check")" || fail "torch_compat_check exited $?"
 step "$compat"
 
+# The GPU test where GoogleTest was found, with no device visible (its cases skip): it links
+# and runs. run_on_cuda_host.sh's check phase runs it on the GPU.
+if grep -q "building tests/gpu_update_test" "$build.configure.log"; then
+  out="$build.gpu_update_test.out"
+  rc=0
+  CUDA_VISIBLE_DEVICES="" "$build/tests/gpu_update_test" >"$out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { tail -30 "$out"; fail "gpu_update_test exited $rc"; }
+  step "gpu_update_test without a device: $(grep -cE '^\[ +SKIPPED +\] .* \([0-9]+ ms\)$' "$out") cases skipped, exit 0"
+else
+  step "no GoogleTest: gpu_update_test not built"
+fi
+
 out="$build.replay_server.out"
 "$build/replay/replay_server" --port=0 >"$out" 2>&1 &
 pid=$!
