@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 machine: installs what is missing, builds,
-# runs `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
+# runs `bazel test //...`, then the replay, RPC, fuzz, broadcast, metrics and codec tests again
+# under AddressSanitizer
 # (--config=asan) and ThreadSanitizer (--config=tsan, which builds Debian's Abseil source with
 # TSan once per output base; see tests/faults/README.md), each in its own output directory,
 # then compiles the sources against LibTorch 2.x's headers, 2.6 and 2.14
 # (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch), and ends with "N passed, N
 # failed" counting the test targets of the three runs and those two checks.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 # The Kubernetes manifests' offline validator (npm packages pinned by package-lock.json) is
 # installed here, not by install.sh (the demo and the container image need no npm registry):
@@ -22,9 +23,13 @@ run() {  # run <bazel test args...>: appends to the log, keeps the first failure
   local status=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ]; then rc=$status; fi
 }
+# Under the sanitizers: the replay service, its RPCs and fuzzers, the parameter broadcast's
+# gRPC streams, the metrics exporter's server thread and the wire codec.
+sanitized=(//tests/replay/... //tests/fuzz/... //tests:parameter_broadcast_test
+           //tests:metrics_test //tests:tensor_codec_test)
 run //... "$@"
-run --config=asan //tests/replay/... //tests/fuzz/... "$@"
-run --config=tsan //tests/replay/... //tests/fuzz/... "$@"
+run --config=asan "${sanitized[@]}" "$@"
+run --config=tsan "${sanitized[@]}" "$@"
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")
