@@ -117,13 +117,31 @@ TEST(GpuUpdate, ACudaGraphReplaysTheEagerUpdates) {
           EXPECT_LE((a[i] - b[i]).abs().max().item<double>(), 1e-5) << "parameter " << i;
         }
       }
-      // Drawing its own noise, the graph draws anew on every replay.
-      const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
-      ASSERT_TRUE((*graph)->Update(batch).ok());
-      const torch::Tensor before = (*graph)->last_noise().policy_noise.clone();
-      ASSERT_TRUE((*graph)->Update(batch).ok());
-      EXPECT_FALSE(torch::equal(before, (*graph)->last_noise().policy_noise));
+      // Noise given to the first update must be given to every one.
+      EXPECT_EQ((*graph)->Update(On(RandomBatch(64), torch::kCUDA)).code(),
+                absl::StatusCode::kFailedPrecondition);
     }
+  }
+}
+
+TEST(GpuUpdate, ACudaGraphDrawingItsOwnNoiseDrawsAnewOnEveryReplay) {
+  SKIP_WITHOUT_CUDA();
+  if (!CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has no CUDA graphs";
+  for (int streams : {1, 2}) {
+    SCOPED_TRACE(testing::Message() << streams << " stream(s)");
+    SqlAgent agent(SqlConfig{}, torch::kCUDA);
+    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph =
+        CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, streams);
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*graph)->Update(batch).ok());  // to a replay
+    ASSERT_TRUE((*graph)->captured());
+    const UpdateNoise before = (*graph)->last_noise();
+    ASSERT_TRUE((*graph)->Update(batch).ok());
+    const UpdateNoise after = (*graph)->last_noise();
+    EXPECT_FALSE(torch::equal(before.policy_noise, after.policy_noise));
+    EXPECT_FALSE(torch::equal(before.value_actions, after.value_actions));
+    EXPECT_EQ(agent.step(), 6);
   }
 }
 
