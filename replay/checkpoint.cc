@@ -86,7 +86,6 @@ class Reader {
       if (begin_ == end_ && !Fill()) return false;
       const size_t k = std::min(n, end_ - begin_);
       std::memcpy(to, buffer_.data() + begin_, k);
-      crc_ = Crc32(crc_, to, k);
       begin_ += k;
       to += k;
       n -= k;
@@ -94,17 +93,27 @@ class Reader {
     return true;
   }
   // CRC-32 of every byte read so far.
-  uint32_t crc() const { return crc_; }
+  uint32_t crc() {
+    FoldCrc();
+    return crc_;
+  }
   const absl::Status& error() const { return error_; }
 
  private:
   static constexpr size_t kBufferBytes = 1 << 20;
+  // Extends crc_ over the bytes handed out since the last fold: one pass per
+  // buffer, not one call per field.
+  void FoldCrc() {
+    crc_ = Crc32(crc_, buffer_.data() + crc_begin_, begin_ - crc_begin_);
+    crc_begin_ = begin_;
+  }
   bool Fill() {
+    FoldCrc();
     for (;;) {
       const ssize_t r = ::read(fd_, buffer_.data(), buffer_.size());
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) error_ = Errno("read");
-      begin_ = 0;
+      begin_ = crc_begin_ = 0;
       end_ = r > 0 ? static_cast<size_t>(r) : 0;
       return r > 0;
     }
@@ -113,6 +122,7 @@ class Reader {
   std::vector<char> buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
+  size_t crc_begin_ = 0;  // buffer_[crc_begin_, begin_) is not in crc_ yet
   uint32_t crc_ = 0;
   absl::Status error_;
 };

@@ -10,9 +10,10 @@
 namespace softq {
 namespace {
 
-// Slicing-by-4 tables: four bytes per step, about 1 GB/s.
+// Slicing-by-8 tables: eight bytes per step (t[s][i] is the CRC of byte i
+// followed by s zero bytes), about twice slicing-by-4's speed.
 struct Tables {
-  std::array<std::array<uint32_t, 256>, 4> t;
+  std::array<std::array<uint32_t, 256>, 8> t;
   explicit Tables(uint32_t polynomial) {
     for (uint32_t i = 0; i < 256; ++i) {
       uint32_t c = i;
@@ -20,7 +21,7 @@ struct Tables {
       t[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; ++i) {
-      for (int s = 1; s < 4; ++s)
+      for (int s = 1; s < 8; ++s)
         t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
     }
   }
@@ -41,13 +42,15 @@ uint32_t TableCrc(const Tables& tables, uint32_t crc, const void* data,
   const auto& t = tables.t;
   const unsigned char* p = static_cast<const unsigned char*>(data);
   uint32_t c = ~crc;
-  while (n >= 4) {
-    c ^= static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-    c = t[3][c & 0xFF] ^ t[2][(c >> 8) & 0xFF] ^ t[1][(c >> 16) & 0xFF] ^
-        t[0][c >> 24];
-    p += 4;
-    n -= 4;
+  while (n >= 8) {
+    const uint32_t lo =
+        c ^
+        (static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24);
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^
+        t[4][lo >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+    p += 8;
+    n -= 8;
   }
   while (n-- > 0) c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
   return ~c;

@@ -4,7 +4,10 @@
 // same size), and (b) redis-server holding the same transitions, written and
 // read with pipelining through hiredis. Also the shard's resident memory at
 // capacity 1e6 multi-goal transitions against their raw bytes, and (--wal)
-// insert throughput of a shard that logs every insert before acknowledging it.
+// insert throughput of a shard that logs every insert before acknowledging it,
+// then its restart from the checkpoint it writes at SIGTERM: restore speed
+// against reading the same file (the limit) and peak memory against the
+// running shard's.
 //
 //   bazel run -c opt //bench/replay:replay_bench
 //
@@ -18,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -371,9 +375,10 @@ absl::StatusOr<proto::ShardStats> ShardStats(const std::string& address) {
 
 struct ProcMemory {
   double anon = 0, file = 0;  // bytes
+  double peak = 0;            // VmHWM: the most resident memory so far
 };
 
-// RssAnon and RssFile of `pid` from /proc/<pid>/status.
+// RssAnon, RssFile and VmHWM of `pid` from /proc/<pid>/status.
 ProcMemory ReadProcMemory(pid_t pid) {
   ProcMemory m;
   FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/status").c_str(), "r");
@@ -383,6 +388,7 @@ ProcMemory ReadProcMemory(pid_t pid) {
     double kb = 0;
     if (std::sscanf(line, "RssAnon: %lf", &kb) == 1) m.anon = kb * 1024;
     if (std::sscanf(line, "RssFile: %lf", &kb) == 1) m.file = kb * 1024;
+    if (std::sscanf(line, "VmHWM: %lf", &kb) == 1) m.peak = kb * 1024;
   }
   std::fclose(f);
   return m;
@@ -393,11 +399,75 @@ struct Row {
   double shard, raw, redis;
 };
 
+// Seconds to read `path` into newly allocated memory of its size (what a
+// restore must at least do: read the file and commit as much memory); its size
+// in `bytes`. Negative when it cannot be read.
+double SecondsToRead(const std::string& path, double* bytes) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return -1;
+  std::fseek(f, 0, SEEK_END);
+  const size_t size = static_cast<size_t>(std::ftell(f));
+  std::fseek(f, 0, SEEK_SET);
+  const absl::Time start = absl::Now();
+  std::unique_ptr<char[]> memory(
+      new char[size]);  // pages committed by the read
+  size_t total = 0, n = 0;
+  while (total < size &&
+         (n = std::fread(memory.get() + total, 1,
+                         std::min<size_t>(size - total, 1 << 20), f)) > 0) {
+    total += n;
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::fclose(f);
+  *bytes = static_cast<double>(total);
+  return seconds;
+}
+
+// A shard with --checkpoint_dir=`dir` stopped by SIGTERM (it checkpoints its
+// full table), then started again from that checkpoint: one line of the
+// restore table, or why not.
+std::string RestoreRow(Server shard, const std::string& server_binary,
+                       uint64_t capacity, const std::string& dir,
+                       const std::string& dims) {
+  const ProcMemory running = ReadProcMemory(shard.process->pid());
+  shard.process->Signal(SIGTERM).IgnoreError();
+  if (absl::StatusOr<int> code = shard.process->Wait(absl::Seconds(120));
+      !code.ok() || *code != 0) {
+    return absl::StrCat(dims, ": the shard did not stop cleanly: ",
+                        code.ok() ? absl::StrCat("exit ", *code)
+                                  : std::string(code.status().message()));
+  }
+  const std::string checkpoint = absl::StrCat(dir, "/replay-0.ckpt");
+  double bytes = 0;
+  // Twice, keeping the second: the file is then in the page cache for both.
+  SecondsToRead(checkpoint, &bytes);
+  const double read_s = SecondsToRead(checkpoint, &bytes);
+  if (read_s < 0) return absl::StrCat(dims, ": no checkpoint at ", checkpoint);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Server> restarted =
+      Start({server_binary, "--port=0", absl::StrCat("--capacity=", capacity),
+             absl::StrCat("--checkpoint_dir=", dir)},
+            "replay_server listening on ");
+  const double restore_s = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!restarted.ok()) {
+    return absl::StrCat(dims, ": no restart: ", restarted.status().message());
+  }
+  const ProcMemory restored = ReadProcMemory(restarted->process->pid());
+  restarted->process.reset();  // SIGKILL: no second checkpoint
+  return absl::StrFormat(
+      "%-20s %10.1f %14.0f %16.0f %8.2fx %14.1f %12.1f %8.2fx", dims,
+      bytes / 1e6, bytes / 1e6 / read_s, bytes / 1e6 / restore_s,
+      read_s / restore_s, restored.peak / 1e6,
+      running.anon / 1e6 + running.file / 1e6,
+      restored.peak / (running.anon + running.file));
+}
+
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
   std::vector<Row> rows;
   std::string memory;
+  std::vector<std::string> restores;
   struct Config {
     uint32_t od, ad;
     uint64_t inserts;
@@ -549,8 +619,8 @@ int RunBench(const char* argv0) {
     shard->process->Wait(absl::Seconds(30)).IgnoreError();
     discard->process.reset();
     if (wal_shard.ok()) {
-      // SIGKILL: no shutdown checkpoint of a full table to wait for.
-      wal_shard->process.reset();
+      restores.push_back(RestoreRow(*std::move(wal_shard), server_binary,
+                                    capacity, wal_dir, dims));
       const std::string files[] = {absl::StrCat(wal_dir, "/replay-0.wal"),
                                    absl::StrCat(wal_dir, "/replay-0.ckpt")};
       for (const std::string& f : files) ::unlink(f.c_str());
@@ -568,6 +638,16 @@ int RunBench(const char* argv0) {
                                  r.shard / r.raw, r.shard / r.redis);
   }
   std::cout << memory << std::endl;
+  if (!restores.empty()) {
+    std::cout << absl::StrFormat(
+        "\ncheckpoint restore at capacity (SIGTERM's checkpoint; the shard "
+        "restarted from it) vs\nreading the file into new memory (the limit); "
+        "the file in the page cache both ways\n%-20s %10s %14s %16s %9s %14s "
+        "%12s %9s\n",
+        "", "file MB", "read MB/s", "restore MB/s", "/read", "peak RSS MB",
+        "running MB", "/running");
+    for (const std::string& r : restores) std::cout << r << "\n";
+  }
   return 0;
 }
 
