@@ -29,7 +29,7 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-// Buffered file writer that checksums what it writes.
+// Buffered file writer that checksums what it writes, one pass per buffer.
 class Writer {
  public:
   explicit Writer(int fd) : fd_(fd) { buffer_.reserve(kFlushBytes); }
@@ -38,13 +38,13 @@ class Writer {
     Append(&value, sizeof(T));
   }
   void Append(const void* data, size_t n) {
-    crc_ = Crc32(crc_, data, n);
     buffer_.append(static_cast<const char*>(data), n);
     bytes_ += n;
     if (buffer_.size() >= kFlushBytes)
       Flush().IgnoreError();  // error kept in status_
   }
   absl::Status Flush() {
+    crc_ = Crc32(crc_, buffer_.data(), buffer_.size());
     size_t done = 0;
     while (status_.ok() && done < buffer_.size()) {
       const ssize_t w =
@@ -58,14 +58,15 @@ class Writer {
     buffer_.clear();
     return status_;
   }
-  uint32_t crc() const { return crc_; }
+  // CRC-32 of every byte written so far.
+  uint32_t crc() const { return Crc32(crc_, buffer_.data(), buffer_.size()); }
   uint64_t bytes() const { return bytes_; }
 
  private:
   static constexpr size_t kFlushBytes = 1 << 20;
   int fd_;
   std::string buffer_;
-  uint32_t crc_ = 0;
+  uint32_t crc_ = 0;  // of the bytes flushed; buffer_'s are not in it yet
   uint64_t bytes_ = 0;
   absl::Status status_;
 };

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 machine: installs what is missing, builds,
-# runs `bazel test //...`, then the replay, RPC, fuzz, broadcast, metrics and codec tests again
-# under AddressSanitizer
-# (--config=asan) and ThreadSanitizer (--config=tsan, which builds Debian's Abseil source with
-# TSan once per output base; see tests/faults/README.md), each in its own output directory,
+# runs `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
+# (--config=asan, with the wire codec's test) and ThreadSanitizer (--config=tsan, with the
+# parameter broadcast's and the metrics exporter's; it builds Debian's Abseil source with TSan
+# once per output base; see tests/faults/README.md), each in its own output directory,
 # then compiles the sources against LibTorch 2.x's headers, 2.6 and 2.14
 # (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch), and ends with "N passed, N
 # failed" counting the test targets of the three runs and those two checks.
@@ -23,13 +23,13 @@ run() {  # run <bazel test args...>: appends to the log, keeps the first failure
   local status=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ]; then rc=$status; fi
 }
-# Under the sanitizers: the replay service, its RPCs and fuzzers, the parameter broadcast's
-# gRPC streams, the metrics exporter's server thread and the wire codec.
-sanitized=(//tests/replay/... //tests/fuzz/... //tests:parameter_broadcast_test
-           //tests:metrics_test //tests:tensor_codec_test)
+# Under both sanitizers: the replay service, its RPCs and fuzzers. Under ASan also the wire
+# codec (byte buffers, no threads); under TSan also the parameter broadcast's gRPC streams and
+# the metrics exporter's server thread.
+replay=(//tests/replay/... //tests/fuzz/...)
 run //... "$@"
-run --config=asan "${sanitized[@]}" "$@"
-run --config=tsan "${sanitized[@]}" "$@"
+run --config=asan "${replay[@]}" //tests:tensor_codec_test "$@"
+run --config=tsan "${replay[@]}" //tests:parameter_broadcast_test //tests:metrics_test "$@"
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")
