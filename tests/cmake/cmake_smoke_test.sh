@@ -64,7 +64,7 @@ step "$compat"
 
 # The GPU test where GoogleTest was found, with no device visible (its cases skip): it links
 # and runs. run_on_cuda_host.sh's check phase runs it on the GPU.
-if grep -q "building tests/gpu_update_test" "$build.configure.log"; then
+if [ -x "$build/tests/gpu_update_test" ]; then
   out="$build.gpu_update_test.out"
   rc=0
   CUDA_VISIBLE_DEVICES="" "$build/tests/gpu_update_test" >"$out" 2>&1 || rc=$?
