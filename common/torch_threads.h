@@ -13,7 +13,8 @@ namespace softq {
 
 // Sets LibTorch's intra-op threads and, when the BLAS is OpenBLAS, its threads, and the
 // allocator settings above. Returns a one-line description:
-// "BLAS OpenBLAS (...), torch threads N, BLAS threads M".
+// "BLAS OpenBLAS (...), torch threads N, BLAS threads M", and a warning after it when
+// OpenBLAS runs kernels far older than the CPU.
 std::string ConfigureTorchThreads(int torch_threads, int blas_threads = 1);
 
 }  // namespace softq
