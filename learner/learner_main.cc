@@ -144,8 +144,8 @@ int Run(const char* program) {
           : torch::Device(torch::kCPU);
 
   InstallShutdownHandlers();
-  std::cout << "learner: " << ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads))
-            << ", device " << device.str() << std::endl;
+  std::cout << "learner: device " << device.str() << ", "
+            << ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
   torch::manual_seed(absl::GetFlag(FLAGS_seed));
   SqlAgent agent(*sql, device);
   uint64_t version = 0;
