@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Sourced by the scripts that start softq's processes (deploy/local/test.sh and demo.sh,
-# deploy/slurm/task.sh): exports OPENBLAS_CORETYPE, unless it is set, naming the newest of
+# Sourced by what starts softq's processes (deploy/local/test.sh and demo.sh,
+# deploy/slurm/task.sh, the Kubernetes learner and actor pods as /opt/softq/openblas_env.sh):
+# exports OPENBLAS_CORETYPE, unless it is set, naming the newest of
 # OpenBLAS's x86-64 kernel sets this CPU and its kernel run. Debian 12's OpenBLAS (0.3.21)
 # does not know CPUs newer than itself (Sapphire Rapids, for one) and runs its Prescott (SSE3)
 # kernels on them: SQL updates 3.4x slower on such a CPU (56 -> 190 per second, batch 64, one
