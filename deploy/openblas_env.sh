@@ -8,8 +8,10 @@
 # thread). SkylakeX's and Haswell's float kernels are what OpenBLAS itself picks for the CPUs
 # it knows with AVX-512 and AVX2; elsewhere (another architecture, an older CPU) nothing is set.
 # The binaries print a line at start when OpenBLAS still runs Prescott kernels on an AVX2 CPU.
-if [[ -z "${OPENBLAS_CORETYPE:-}" && "$(uname -m)" == x86_64 && -r /proc/cpuinfo ]]; then
-  softq_cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2 || true) "
+# (SOFTQ_CPUINFO: another cpuinfo to read, for tests/openblas_env_test.sh.)
+if [[ -z "${OPENBLAS_CORETYPE:-}" && "$(uname -m)" == x86_64 && -r "${SOFTQ_CPUINFO:-/proc/cpuinfo}" ]]
+then
+  softq_cpu_flags=" $(grep -m1 '^flags' "${SOFTQ_CPUINFO:-/proc/cpuinfo}" | cut -d: -f2 || true) "
   softq_has() { local f; for f in "$@"; do [[ "$softq_cpu_flags" == *" $f "* ]] || return 1; done; }
   if softq_has avx512f avx512cd avx512bw avx512dq avx512vl; then
     export OPENBLAS_CORETYPE=SkylakeX
