@@ -233,6 +233,7 @@ int Run(const char* program) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
+  softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (auto code = softq::ParseFlags(argc, argv, "an SQL actor: --replay=... --learner=..."); code) {
     return *code;
   }

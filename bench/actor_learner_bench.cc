@@ -192,6 +192,7 @@ int Run(const char* argv0) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
+  softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (auto code = softq::ParseFlags(argc, argv, "actor and learner: local vs over the network");
       code) {
     return *code;

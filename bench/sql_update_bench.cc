@@ -244,6 +244,7 @@ double PythonUpdatesPerSecond(const std::string& python, const std::string& scri
 }  // namespace
 
 int main(int argc, char** argv) {
+  softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (auto code = softq::ParseFlags(argc, argv, "SQL update throughput, C++ vs Python"); code) {
     return *code;
   }

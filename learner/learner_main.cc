@@ -404,6 +404,7 @@ int Run(const char* program) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
+  softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (auto code = softq::ParseFlags(argc, argv, "the SQL learner: --replay=host:port,..."); code) {
     return *code;
   }

@@ -27,6 +27,7 @@ ABSL_FLAG(std::string, trajectories_csv, "", "write the final evaluation's rollo
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
 
 int main(int argc, char** argv) {
+  softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (std::optional<int> code = softq::ParseFlags(
           argc, argv, "trains SQL on the multi-goal task in one process");
       code) {

@@ -10,6 +10,4 @@ cd "$(dirname "$0")/../.."
 bash deploy/local/install.sh
 bazel build //replay:replay_server //replay:replay_stats //learner:learner_main //actor:actor_main
 export OPENBLAS_NUM_THREADS=1
-# shellcheck source=../openblas_env.sh
-source deploy/openblas_env.sh  # OPENBLAS_CORETYPE: kernels for this CPU
 exec /usr/bin/python3 deploy/local/launch.py --bin_dir=bazel-bin "$@"

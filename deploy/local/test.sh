@@ -16,9 +16,6 @@ cd "$(dirname "$0")/../.." || exit 1
 { bash deploy/local/install.sh && bash deploy/k8s/validate/install.sh; } ||
   { echo "0 passed, 1 failed"; exit 1; }
 
-# OpenBLAS's kernels for this CPU (OPENBLAS_CORETYPE; .bazelrc passes it to the tests).
-# shellcheck source=../openblas_env.sh
-source deploy/openblas_env.sh
 log=$(mktemp)
 rc=0
 run() {  # run <bazel test args...>: appends to the log, keeps the first failure's status

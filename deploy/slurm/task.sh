@@ -11,9 +11,6 @@ set -euo pipefail
 role="$1"
 # shellcheck source=node_addr.sh
 source "$(dirname "${BASH_SOURCE[0]}")/node_addr.sh"
-# OpenBLAS's kernels for this node's CPU (OPENBLAS_CORETYPE, unless the job sets it).
-# shellcheck source=../openblas_env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../openblas_env.sh"
 addr=$(node_addr "$SLURMD_NODENAME" || true)  # set -e must not end it without a word
 if [[ -z "$addr" ]]; then
   echo "task.sh: no IPv4 address for node ${SLURMD_NODENAME} (its NodeAddr)" >&2

@@ -36,7 +36,6 @@ from cluster import Process, free_port, scrape_metric  # noqa: E402
 failures = []
 T0 = time.time()
 BIN_PREFIX = "/opt/softq/bin/"
-ENV_SCRIPT = "/opt/softq/openblas_env.sh"  # deploy/openblas_env.sh in the image
 
 
 def check(condition, what):
@@ -203,9 +202,8 @@ def check_flags(variant, objects, bins):
                   f"{variant}: {c['name']}: all {len(used)} flags exist in {b} --help {sorted(unknown)}")
 
 
-def run_base(objects, bins, work, env_script):
-    """Starts the base's containers as rendered, network names mapped onto 127.0.0.1 (the
-    image's /opt/softq/openblas_env.sh onto env_script)."""
+def run_base(objects, bins, work):
+    """Starts the base's containers as rendered, network names mapped onto 127.0.0.1."""
     configmaps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
     replay_sts = find(objects, "StatefulSet", "replay")
     learner_sts = find(objects, "StatefulSet", "learner")
@@ -221,7 +219,6 @@ def run_base(objects, bins, work, env_script):
             w = w.replace(BIN_PREFIX + "replay_server", bins["replay_server"])
             w = w.replace(BIN_PREFIX + "learner_main", bins["learner_main"])
             w = w.replace(BIN_PREFIX + "actor_main", bins["actor_main"])
-            w = w.replace(ENV_SCRIPT, env_script)
             for old, new in mapping:
                 w = re.sub(old, new, w)
             out.append(w)
@@ -354,14 +351,7 @@ def main():
     check(r.returncode == 0 and "COPY deploy/local/install.sh" in dockerfile,
           "deploy/local/install.sh runs alone, as the Dockerfile runs it "
           f"(exit {r.returncode}{': ' + r.stderr.strip()[-200:] if r.returncode else ''})")
-    env_script = os.path.join(k8s, "..", "openblas_env.sh")
-    check(f"COPY deploy/openblas_env.sh {ENV_SCRIPT}" in dockerfile and
-          all(f"source {ENV_SCRIPT} && exec {BIN_PREFIX}{b}" in " ".join(c.get("command", []))
-              for v in variants for o in rendered[v] if o["kind"] in ("StatefulSet", "Deployment")
-              for c in containers(o) for b in [binary_of(c)] if b in ("learner_main", "actor_main")),
-          f"the image has deploy/openblas_env.sh as {ENV_SCRIPT}, and the learner and actors source "
-          "it before their binary starts")
-    run_base(rendered[variants[0]], bins, work, env_script)
+    run_base(rendered[variants[0]], bins, work)
     print(f"{len(failures)} failed, {time.time() - T0:.1f}s")
     return 1 if failures else 0
 
