@@ -33,7 +33,9 @@
 #include "learner/sql_math.h"
 
 ABSL_FLAG(int32_t, updates, 500, "timed updates per measurement");
-ABSL_FLAG(std::string, threads, "1,2", "thread counts to measure (torch and BLAS alike)");
+ABSL_FLAG(std::string, threads, "1,2",
+          "LibTorch thread counts to measure (OpenBLAS runs one thread, as in the binaries: its "
+          "threads beside LibTorch's made 2 threads 3x slower than 1 on 2 cores)");
 ABSL_FLAG(std::string, batch_sizes, "64", "minibatch sizes to measure");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "Python with PyTorch, for the peer");
 ABSL_FLAG(std::string, reference, "", "tests/sql_reference.py (default: from runfiles)");
@@ -228,9 +230,9 @@ OptimizerTiming OptimizerStepMicros(int steps, const torch::Device& device) {
 // rate (no such interpreter, or no torch for it).
 double PythonUpdatesPerSecond(const std::string& python, const std::string& script,
                               int updates, int batch, int threads, const std::string& device) {
-  const std::string cmd = absl::StrFormat(
-      "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s bench %d %d %d %s", threads, threads,
-      python, script, updates, batch, threads, device);
+  const std::string cmd =
+      absl::StrFormat("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=%d %s %s bench %d %d %d %s", threads,
+                      python, script, updates, batch, threads, device);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   if (!pipe) return -1;
   char line[256];
@@ -288,7 +290,7 @@ int main(int argc, char** argv) {
   std::string graph_error;
   for (int batch : ParseList(absl::GetFlag(FLAGS_batch_sizes))) {
     for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
-      const std::string runtime = softq::ConfigureTorchThreads(threads, threads);
+      const std::string runtime = softq::ConfigureTorchThreads(threads);
       const double cpp =
           *CppUpdatesPerSecond(updates, batch, device, /*graph_streams=*/0, fused.front());
       std::string graph_cells;
@@ -332,7 +334,7 @@ int main(int argc, char** argv) {
   std::cout << absl::StrFormat("%8s %18s %18s %8s\n", "threads", "torch::optim::Adam us",
                                "FlatAdam us", "ratio");
   for (int threads : ParseList(absl::GetFlag(FLAGS_threads))) {
-    softq::ConfigureTorchThreads(threads, threads);
+    softq::ConfigureTorchThreads(threads);
     const OptimizerTiming t = OptimizerStepMicros(20 * updates, device);
     std::cout << absl::StrFormat("%8d %18.1f %18.1f %7.2fx\n", threads, t.torch_adam_us,
                                  t.flat_adam_us,
