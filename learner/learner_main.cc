@@ -70,7 +70,8 @@ ABSL_FLAG(std::string, export_torchscript, "", "write the final sampling network
 ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
 ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
-ABSL_FLAG(int64_t, seed, 0, "random seed");
+ABSL_FLAG(int64_t, seed, 0,
+          "random seed (networks, noise, the replay sampler's split over the shards)");
 
 namespace softq {
 namespace {
@@ -221,6 +222,7 @@ int Run(const char* program) {
 
   ReplayClientOptions replay_options;
   replay_options.addresses = shards;
+  replay_options.sample_seed = static_cast<uint64_t>(absl::GetFlag(FLAGS_seed));
   absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler = ReplaySampler::Create(
       replay_options, absl::GetFlag(FLAGS_batch_size), absl::GetFlag(FLAGS_prefetch));
   if (!sampler.ok()) {

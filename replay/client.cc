@@ -559,7 +559,8 @@ ReplaySampler::ReplaySampler(ReplayClientOptions options, int batch_size,
                              int prefetch)
     : options_(std::move(options)),
       batch_size_(batch_size),
-      prefetch_(prefetch) {}
+      prefetch_(prefetch),
+      split_gen_(options_.sample_seed.value_or(std::random_device()())) {}
 
 absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
     ReplayClientOptions options, int batch_size, int prefetch) {
@@ -727,13 +728,12 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   // allows, all in flight at once; the rows that come back are dealt to the
   // batches in order (draws with replacement, so which row goes to which batch
   // does not matter).
-  thread_local std::mt19937_64 gen(std::random_device{}());
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
   std::vector<std::vector<uint32_t>>
       parts(  // parts[b][j]: batch b's rows from eligible[j]
           count, std::vector<uint32_t>(eligible.size(), 0));
   for (std::vector<uint32_t>& part : parts) {
-    for (int i = 0; i < batch_size_; ++i) ++part[pick(gen)];
+    for (int i = 0; i < batch_size_; ++i) ++part[pick(split_gen_)];
   }
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<AsyncCall<proto::SampleResponse>>> calls;

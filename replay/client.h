@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +45,10 @@ struct ReplayClientOptions {
   // nothing is held back to wait for others). 0 disables. Keep it well below
   // the shards' --max_message_bytes.
   int64_t coalesce_bytes = 256 << 10;
+  // ReplaySampler: seeds its split of each batch over the shards (unset:
+  // std::random_device). With shards started with --seed that hold the same
+  // items and answer every round in one RPC each, the batches repeat.
+  std::optional<uint64_t> sample_seed;
 };
 
 // OK, or InvalidArgument naming the bad field
@@ -172,6 +178,7 @@ class ReplaySampler {
   const ReplayClientOptions options_;
   const int batch_size_;
   const int prefetch_;
+  std::mt19937_64 split_gen_;  // options_.sample_seed; owned by Run's thread
   std::vector<std::unique_ptr<Shard>>
       shards_;  // fixed after Create; owned by Run's thread
   mutable absl::Mutex mu_;

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -167,6 +169,50 @@ TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
   }
   // Binomial(4000, 0.75): standard deviation 27.
   EXPECT_NEAR(from_large, 0.75 * total, 150);
+}
+
+// Draws `batches` batches of 50 with the given sampler seed from two fresh
+// shards started with --seed=7, holding transitions 0..99 and 1000..1299: the
+// transition ids of every batch, in order.
+std::vector<std::vector<int>> SeededDraws(std::optional<uint64_t> sample_seed,
+                                          int batches) {
+  std::vector<ServerProcess> shards;
+  ReplayClientOptions options;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<ServerProcess> shard = StartServer(
+        {"--capacity=1000", "--seed=7", absl::StrCat("--shard_id=", i)});
+    EXPECT_TRUE(shard.ok()) << shard.status();
+    if (!shard.ok()) return {};
+    ReplayClientOptions one;
+    one.addresses = {shard->address};
+    std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(one);
+    EXPECT_TRUE(writer->Insert(MakeBatch(i == 0 ? 100 : 300, 1000 * i)).ok());
+    EXPECT_TRUE(writer->Flush(absl::Seconds(10)).ok());
+    options.addresses.push_back(shard->address);
+    shards.push_back(*std::move(shard));
+  }
+  options.sample_seed = sample_seed;
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(options, /*batch_size=*/50, /*prefetch=*/2);
+  std::vector<std::vector<int>> ids;
+  for (int b = 0; b < batches; ++b) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) return ids;
+    ids.emplace_back();
+    for (size_t i = 0; i < batch->keys.size(); ++i) {
+      ids.back().push_back(CheckedId(batch->batch, static_cast<int>(i)));
+    }
+  }
+  return ids;
+}
+
+TEST(ReplayClient, ASampleSeedRepeatsTheBatchesOfSeededShards) {
+  const std::vector<std::vector<int>> first = SeededDraws(11, 10);
+  ASSERT_EQ(first.size(), 10u);
+  EXPECT_EQ(SeededDraws(11, 10), first);
+  EXPECT_NE(SeededDraws(12, 10), first);  // the split moves with the seed
+  EXPECT_NE(SeededDraws(std::nullopt, 10), first);  // unseeded: a random one
 }
 
 // A shard of capacity 100, full: transitions 0..99 (MakeBatch's, action_dim 2).
