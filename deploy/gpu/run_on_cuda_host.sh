@@ -214,36 +214,46 @@ check() {
   local rc=0
   "$binary" --gtest_color=no >"$RESULTS/gpu_test.log" 2>&1 || rc=$?
   log "gpu_update_test on $DEVICE (exit $rc):"
-  grep -E '^\[ +(OK|FAILED|SKIPPED) +\] .* \([0-9]+ ms\)$' "$RESULTS/gpu_test.log" | summary || true
+  case_results "$RESULTS/gpu_test.log" | summary
   [ "$rc" -eq 0 ] || { log "FAILED: gpu_update_test (see gpu_test.log)"; failures=$((failures + 1)); }
-  local flags; flags="$(check_fallbacks)"
-  [ -z "$flags" ] || log "so the demo's and scaling's learner gets:$flags"
+  check_flags_known=0
+  check_fallbacks
+  [ -z "$check_flags" ] || log "so the demo's and scaling's learner gets:$check_flags"
 }
 
-# The learner flags that leave out what gpu_update_test did not pass on this host (a case
-# that failed, crashed or never ran), from the check phase's log of this run or an earlier
-# one: --fused_kernels=false for a fused kernel, --cuda_graph_streams=1 for the graph on two
+# gpu_update_test's result lines in log $1: "[       OK ] Suite.Case (12 ms)" (OK, FAILED or
+# SKIPPED).
+case_results() { grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [^ ]+ \([0-9]+ ms\)$' "$1" || true; }
+
+# Sets check_flags (once per run of this script; the check phase sets it anew): the learner
+# flags that leave out what gpu_update_test did not pass on this host (a case that failed,
+# crashed or never ran), from the check phase's log of this run or an earlier one:
+# --fused_kernels=false for a fused kernel, --cuda_graph_streams=1 for the graph on two
 # streams, --cuda_graph=false for the graph on one. Without that log, the first and the last.
+check_flags=""
+check_flags_known=0
 check_fallbacks() {
+  [ "$check_flags_known" = 0 ] || return 0
+  check_flags_known=1
   local log="$RESULTS/gpu_test.log" binary="$BUILD/tests/gpu_update_test" not_passed
   if [ ! -s "$log" ] || [ ! -x "$binary" ]; then
-    echo " --fused_kernels=false --cuda_graph=false"
+    check_flags=" --fused_kernels=false --cuda_graph=false"
     return
   fi
   not_passed="$("$binary" --gtest_list_tests | awk '/^[^ ]/ {suite = $1} /^  / {print suite $1}' |
-                grep -vxFf <(sed -nE 's/^\[ +(OK|SKIPPED) +\] ([^ ]+) \([0-9]+ ms\)$/\2/p' "$log"; echo) ||
-                true)"
-  if grep -q '^GpuFusedKernels\.' <<<"$not_passed"; then echo -n " --fused_kernels=false"; fi
+                grep -vxFf <(case_results "$log" | sed -nE 's/^\[ +(OK|SKIPPED) +\] ([^ ]+) .*/\2/p'
+                             echo) || true)"
+  check_flags=""
+  if grep -q '^GpuFusedKernels\.' <<<"$not_passed"; then check_flags+=" --fused_kernels=false"; fi
   if grep -q '^GpuCudaGraph\.OnOneStream' <<<"$not_passed"; then
-    echo -n " --cuda_graph=false"
+    check_flags+=" --cuda_graph=false"
   elif grep -q '^GpuCudaGraph\.OnTwoStreams' <<<"$not_passed"; then
-    echo -n " --cuda_graph_streams=1"
+    check_flags+=" --cuda_graph_streams=1"
   fi
-  echo
 }
 
 # A bin_dir laid out like bazel-bin whose learner runs on $DEVICE, for deploy/local/launch.py
-# (which has no flag for the learner's device).
+# (which has no flag for the learner's device). Call check_fallbacks first.
 bin_dir() {
   local dir="$BUILD/bin-$DEVICE"
   mkdir -p "$dir/replay" "$dir/learner" "$dir/actor"
@@ -251,7 +261,7 @@ bin_dir() {
   ln -sf "$BUILD/replay/replay_stats" "$dir/replay/replay_stats"
   ln -sf "$BUILD/actor/actor_main" "$dir/actor/actor_main"
   printf '#!/bin/sh\nexec "%s" --device=%s %s %s %s %s "$@"\n' "$BUILD/learner/learner_main" \
-    "$DEVICE" "$fastest_flags" "${LEARNER_FLAGS:-}" "$fallback_flags" "$(check_fallbacks)" \
+    "$DEVICE" "$fastest_flags" "${LEARNER_FLAGS:-}" "$fallback_flags" "$check_flags" \
     >"$dir/learner/learner_main"
   chmod +x "$dir/learner/learner_main"
   echo "$dir"
@@ -349,6 +359,7 @@ fastest_learner_flags() {
 }
 
 demo() {
+  check_fallbacks
   local dir; dir="$(bin_dir)"
   log "demo: 2 shards, 8 actors, learner on $DEVICE"
   local rc=0
@@ -362,6 +373,7 @@ demo() {
 # With TIME_BUDGET, each row gets what is left (less ~8 s to start and stop its processes per
 # row and 15 s in all), at most SCALING_SECONDS and at least 12 s (two 5-s reports).
 scaling() {
+  check_fallbacks
   local dir; dir="$(bin_dir)"
   local actors="${SCALING_ACTORS:-1,2,4,8,12}" seconds="${SCALING_SECONDS:-25}"
   local rows fit
