@@ -104,6 +104,7 @@ int64_t EnvStepsSoFar(const std::vector<std::string>& shards) {
 struct Progress {
   absl::Time last_time = absl::Now();
   int64_t last_step = 0;
+  absl::Duration last_waited;  // ReplayBatchSource::waited() then
 };
 
 int Run(const char* program) {
@@ -326,14 +327,17 @@ int Run(const char* program) {
       const double rate = (agent.step() - progress.last_step) /
                           absl::ToDoubleSeconds(now - progress.last_time);
       const double wall = absl::ToDoubleSeconds(now - start);
-      std::cout << absl::StrFormat(
-                       "learner: %7.1fs  updates %7d  %6.1f upd/s  sampled %9d  critic %.4f  "
-                       "Q %.2f  version %d%s%s",
-                       wall, agent.step(), rate, source.sampled(), last.critic_loss, last.mean_q,
-                       learner.version(),
-                       last_eval_step >= 0 ? "  eval " + last_eval.Summary() : "",
-                       waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
-                << std::endl;
+      const double wait_share =
+          (source.waited() - progress.last_waited) / (now - progress.last_time);
+      std::cout
+          << absl::StrFormat(
+                 "learner: %7.1fs  updates %7d  %6.1f upd/s  replay wait %3.0f%%  sampled %9d  "
+                 "critic %.4f  Q %.2f  version %d%s%s",
+                 wall, agent.step(), rate, 100 * wait_share, source.sampled(), last.critic_loss,
+                 last.mean_q, learner.version(),
+                 last_eval_step >= 0 ? "  eval " + last_eval.Summary() : "",
+                 waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
+          << std::endl;
       if (csv.is_open()) {
         csv << absl::StrFormat("%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d\n", wall,
                                agent.step(), rate, source.sampled(), last.critic_loss,
@@ -346,12 +350,14 @@ int Run(const char* program) {
         metrics->Set("softq_learner_updates_total", agent.step());
         metrics->Set("softq_learner_updates_per_second", rate);
         metrics->Set("softq_learner_transitions_sampled_total", source.sampled());
+        metrics->Set("softq_learner_replay_wait_seconds_total",
+                     absl::ToDoubleSeconds(source.waited()));
         metrics->Set("softq_learner_critic_loss", last.critic_loss);
         metrics->Set("softq_learner_parameter_version", learner.version());
         metrics->Set("softq_learner_eval_goals_covered", last_eval.GoalsCovered());
         metrics->Set("softq_learner_parameter_subscribers", service.subscribers());
       }
-      progress = {now, agent.step()};
+      progress = {now, agent.step(), source.waited()};
     }
   }
 

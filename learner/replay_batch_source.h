@@ -6,6 +6,7 @@
 #ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 #define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 
+#include "absl/time/time.h"
 #include "learner/learner.h"
 #include "replay/client.h"
 
@@ -20,11 +21,15 @@ class ReplayBatchSource : public BatchSource {
 
   // Transitions sampled so far.
   int64_t sampled() const { return sampled_; }
+  // Time Next has spent waiting for the sampler: a learner that waits is held back by the
+  // replay (its rate limiter, or shards that cannot keep up), not by its updates.
+  absl::Duration waited() const { return waited_; }
 
  private:
   ReplaySampler* sampler_;
   bool pin_memory_;
   int64_t sampled_ = 0;
+  absl::Duration waited_;
 };
 
 }  // namespace softq
