@@ -245,7 +245,7 @@ int Run(const char* program) {
   if (!absl::GetFlag(FLAGS_metrics_csv).empty()) {
     csv.open(absl::GetFlag(FLAGS_metrics_csv), std::ios::app);
     csv << "wall_s,updates,updates_per_s,transitions_sampled,critic_loss,mean_q,"
-           "policy_surrogate,kernel_bandwidth,version,eval_goals,eval_reached\n";
+           "policy_surrogate,kernel_bandwidth,version,eval_goals,eval_reached,replay_wait\n";
   }
   // DDPG is evaluated with its deterministic policy, SQL with its stochastic one (the
   // policy it learned is the distribution).
@@ -328,7 +328,7 @@ int Run(const char* program) {
                           absl::ToDoubleSeconds(now - progress.last_time);
       const double wall = absl::ToDoubleSeconds(now - start);
       const double wait_share =
-          (source.waited() - progress.last_waited) / (now - progress.last_time);
+          absl::FDivDuration(source.waited() - progress.last_waited, now - progress.last_time);
       std::cout
           << absl::StrFormat(
                  "learner: %7.1fs  updates %7d  %6.1f upd/s  replay wait %3.0f%%  sampled %9d  "
@@ -339,11 +339,11 @@ int Run(const char* program) {
                  waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
           << std::endl;
       if (csv.is_open()) {
-        csv << absl::StrFormat("%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d\n", wall,
-                               agent.step(), rate, source.sampled(), last.critic_loss,
-                               last.mean_q, last.policy_surrogate, last.kernel_bandwidth,
-                               learner.version(), last_eval.GoalsCovered(),
-                               last_eval.goals ? last_eval.goals->reached_any : 0)
+        csv << absl::StrFormat("%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d,%.3f\n", wall,
+                               agent.step(), rate, source.sampled(), last.critic_loss, last.mean_q,
+                               last.policy_surrogate, last.kernel_bandwidth, learner.version(),
+                               last_eval.GoalsCovered(),
+                               last_eval.goals ? last_eval.goals->reached_any : 0, wait_share)
             << std::flush;
       }
       if (metrics != nullptr) {

@@ -92,8 +92,11 @@ def main():
         learner.address(120)
         actor0.wait_for(lambda l: "got parameters version" in l, 60)
         check(True, "the waiting actor picked up the learner's parameters")
-        learner.wait_for(lambda l: "waiting:" in l, 60)
+        line = learner.wait_for(lambda l: "waiting:" in l, 60)
         check(learner.running(), "a learner started before enough data waits on the rate limiter")
+        wait = re.search(r"replay wait +(\d+)%", line or "")
+        check(wait is not None and int(wait.group(1)) >= 90,
+              f"and its progress line says it spends its time waiting for the replay: {line}")
 
         actor1 = cluster.start_actor(1, learner_address, actor_flags)
         code = learner.wait(600)
