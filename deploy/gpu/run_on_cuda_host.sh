@@ -216,7 +216,6 @@ check() {
   log "gpu_update_test on $DEVICE (exit $rc):"
   case_results "$RESULTS/gpu_test.log" | summary
   [ "$rc" -eq 0 ] || { log "FAILED: gpu_update_test (see gpu_test.log)"; failures=$((failures + 1)); }
-  check_flags_known=0
   check_fallbacks
   [ -z "$check_flags" ] || log "so the demo's and scaling's learner gets:$check_flags"
 }
@@ -225,16 +224,12 @@ check() {
 # SKIPPED).
 case_results() { grep -E '^\[ +(OK|FAILED|SKIPPED) +\] [^ ]+ \([0-9]+ ms\)$' "$1" || true; }
 
-# Sets check_flags (once per run of this script; the check phase sets it anew): the learner
+# Sets check_flags (the check phase, else the first phase that needs it): the learner
 # flags that leave out what gpu_update_test did not pass on this host (a case that failed,
 # crashed or never ran), from the check phase's log of this run or an earlier one:
 # --fused_kernels=false for a fused kernel, --cuda_graph_streams=1 for the graph on two
 # streams, --cuda_graph=false for the graph on one. Without that log, the first and the last.
-check_flags=""
-check_flags_known=0
 check_fallbacks() {
-  [ "$check_flags_known" = 0 ] || return 0
-  check_flags_known=1
   local log="$RESULTS/gpu_test.log" binary="$BUILD/tests/gpu_update_test" not_passed
   if [ ! -s "$log" ] || [ ! -x "$binary" ]; then
     check_flags=" --fused_kernels=false --cuda_graph=false"
@@ -253,7 +248,7 @@ check_fallbacks() {
 }
 
 # A bin_dir laid out like bazel-bin whose learner runs on $DEVICE, for deploy/local/launch.py
-# (which has no flag for the learner's device). Call check_fallbacks first.
+# (which has no flag for the learner's device). check_flags must be set.
 bin_dir() {
   local dir="$BUILD/bin-$DEVICE"
   mkdir -p "$dir/replay" "$dir/learner" "$dir/actor"
@@ -359,7 +354,7 @@ fastest_learner_flags() {
 }
 
 demo() {
-  check_fallbacks
+  [ -v check_flags ] || check_fallbacks
   local dir; dir="$(bin_dir)"
   log "demo: 2 shards, 8 actors, learner on $DEVICE"
   local rc=0
@@ -373,7 +368,7 @@ demo() {
 # With TIME_BUDGET, each row gets what is left (less ~8 s to start and stop its processes per
 # row and 15 s in all), at most SCALING_SECONDS and at least 12 s (two 5-s reports).
 scaling() {
-  check_fallbacks
+  [ -v check_flags ] || check_fallbacks
   local dir; dir="$(bin_dir)"
   local actors="${SCALING_ACTORS:-1,2,4,8,12}" seconds="${SCALING_SECONDS:-25}"
   local rows fit
