@@ -255,6 +255,10 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*) 
 
 #endif  // SOFTQ_CUDA_GRAPHS
 
+int CudaGraphUpdate::DefaultStreams(Algorithm algorithm) {
+  return algorithm == Algorithm::kDdpg ? 1 : 2;
+}
+
 absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
                                                                          int warmup_updates,
                                                                          int streams) {

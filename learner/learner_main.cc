@@ -180,7 +180,7 @@ int Run(const char* program) {
   std::unique_ptr<CudaGraphUpdate> graph;
   const int graph_streams = absl::GetFlag(FLAGS_cuda_graph_streams) != 0
                                 ? absl::GetFlag(FLAGS_cuda_graph_streams)
-                                : (sql->algorithm == Algorithm::kDdpg ? 1 : 2);
+                                : CudaGraphUpdate::DefaultStreams(sql->algorithm);
   const std::string graph_flag = absl::GetFlag(FLAGS_cuda_graph);
   if (graph_flag == "true" ||
       (graph_flag == "auto" && device.is_cuda() && CudaGraphUpdate::Supported())) {

@@ -43,6 +43,20 @@ TEST(CudaGraphUpdateTest, RunsTheDdpgBaselineOnOneStreamOnly) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(CudaGraphUpdateTest, DefaultsToTwoStreamsForSqlAndOneForDdpgBothAccepted) {
+  EXPECT_EQ(CudaGraphUpdate::DefaultStreams(Algorithm::kSql), 2);
+  EXPECT_EQ(CudaGraphUpdate::DefaultStreams(Algorithm::kDdpg), 1);
+  for (Algorithm algorithm : {Algorithm::kSql, Algorithm::kDdpg}) {
+    SqlConfig config;
+    config.algorithm = algorithm;
+    SqlAgent agent(config, torch::kCPU);  // (arguments are checked before the device)
+    EXPECT_EQ(CudaGraphUpdate::Create(&agent, 3, CudaGraphUpdate::DefaultStreams(algorithm))
+                  .status()
+                  .code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+}
+
 TEST(CudaGraphUpdateTest, ABuildWithoutCudaGraphsSaysSoOnACudaAgent) {
   if (CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has CUDA graphs";
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
