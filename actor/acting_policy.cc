@@ -15,18 +15,22 @@ ActingPolicy::ActingPolicy(int64_t observation_dim, int64_t action_dim,
   network_->eval();
 }
 
-absl::Status ActingPolicy::SetParameters(const NamedTensors& params, uint64_t version) {
+absl::Status ActingPolicy::SetParameters(const NamedTensors& params,
+                                         uint64_t version) {
   return Load(params, version, /*newer_only=*/true);
 }
 
-absl::Status ActingPolicy::ReplaceParameters(const NamedTensors& params, uint64_t version) {
+absl::Status ActingPolicy::ReplaceParameters(const NamedTensors& params,
+                                             uint64_t version) {
   return Load(params, version, /*newer_only=*/false);
 }
 
-absl::Status ActingPolicy::Load(const NamedTensors& params, uint64_t version, bool newer_only) {
+absl::Status ActingPolicy::Load(const NamedTensors& params, uint64_t version,
+                                bool newer_only) {
   absl::MutexLock lock(&mu_);
   if (newer_only && version <= version_) return absl::OkStatus();
-  if (absl::Status s = LoadNamedParameters(params, *network_); !s.ok()) return s;
+  if (absl::Status s = LoadNamedParameters(params, *network_); !s.ok())
+    return s;
   version_ = version;
   return absl::OkStatus();
 }
@@ -34,12 +38,15 @@ absl::Status ActingPolicy::Load(const NamedTensors& params, uint64_t version, bo
 torch::Tensor ActingPolicy::Act(const torch::Tensor& observations) {
   torch::NoGradGuard no_grad;
   absl::MutexLock lock(&mu_);
-  const std::vector<int64_t> shape = {observations.size(0), network_->action_dim()};
-  const torch::Tensor xi = options_.deterministic ? torch::zeros(shape)
-                                                  : at::normal(0.0, 1.0, shape, generator_);
+  const std::vector<int64_t> shape = {observations.size(0),
+                                      network_->action_dim()};
+  const torch::Tensor xi = options_.deterministic
+                               ? torch::zeros(shape)
+                               : at::normal(0.0, 1.0, shape, generator_);
   torch::Tensor actions = network_->forward(observations, xi);
   if (options_.action_noise > 0) {
-    actions = (actions + options_.action_noise * at::normal(0.0, 1.0, shape, generator_))
+    actions = (actions +
+               options_.action_noise * at::normal(0.0, 1.0, shape, generator_))
                   .clamp(-1.0, 1.0);
   }
   return actions;

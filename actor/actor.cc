@@ -1,13 +1,13 @@
 #include "actor/actor.h"
 
-#include <cstring>
-
 #include <torch/torch.h>
+
+#include <cstring>
 
 namespace softq {
 
-Actor::Actor(std::vector<std::unique_ptr<Environment>> envs, ActingPolicy* policy,
-             TransitionSink* sink, ActorOptions options)
+Actor::Actor(std::vector<std::unique_ptr<Environment>> envs,
+             ActingPolicy* policy, TransitionSink* sink, ActorOptions options)
     : envs_(std::move(envs)),
       policy_(policy),
       sink_(sink),
@@ -22,7 +22,8 @@ Actor::Actor(std::vector<std::unique_ptr<Environment>> envs, ActingPolicy* polic
     const std::vector<float> obs = envs_[i]->Reset();
     std::memcpy(&observations_[i * spec_.observation_dim], obs.data(),
                 obs.size() * sizeof(float));
-    episode_ids_[i] = (static_cast<uint64_t>(options_.actor_id) << 40) | next_episode_id_++;
+    episode_ids_[i] =
+        (static_cast<uint64_t>(options_.actor_id) << 40) | next_episode_id_++;
   }
 }
 
@@ -41,13 +42,15 @@ absl::Status Actor::Step() {
     pending_.set_actor_id(options_.actor_id);
   }
   for (int64_t i = 0; i < n; ++i) {
-    absl::StatusOr<StepResult> r = envs_[i]->Step({a + i * act_dim, size_t(act_dim)});
+    absl::StatusOr<StepResult> r =
+        envs_[i]->Step({a + i * act_dim, size_t(act_dim)});
     if (!r.ok()) return r.status();
     float* current = &observations_[i * obs_dim];
     pending_.mutable_observations()->Add(current, current + obs_dim);
     pending_.mutable_actions()->Add(a + i * act_dim, a + (i + 1) * act_dim);
     pending_.add_rewards(r->reward);
-    pending_.mutable_next_observations()->Add(r->observation.begin(), r->observation.end());
+    pending_.mutable_next_observations()->Add(r->observation.begin(),
+                                              r->observation.end());
     pending_.add_dones(r->terminal);
     pending_.add_episode_ids(episode_ids_[i]);
     pending_.add_step_ids(step_ids_[i]++);
@@ -57,7 +60,8 @@ absl::Status Actor::Step() {
       returns_[i] = 0.0;
       ++episodes_;
       step_ids_[i] = 0;
-      episode_ids_[i] = (static_cast<uint64_t>(options_.actor_id) << 40) | next_episode_id_++;
+      episode_ids_[i] =
+          (static_cast<uint64_t>(options_.actor_id) << 40) | next_episode_id_++;
       const std::vector<float> first = envs_[i]->Reset();
       std::memcpy(current, first.data(), obs_dim * sizeof(float));
     } else {

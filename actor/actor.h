@@ -1,7 +1,8 @@
-// Actor: steps several environments in lockstep with one batched policy forward per step
-// and writes each step's transitions to a TransitionSink. The same class runs inside the
-// single-process trainer (sink = in-memory replay) and in the actor binary (sink = replay
-// service over gRPC): it does not know which. Not thread-safe: one thread calls Step().
+// Actor: steps several environments in lockstep with one batched policy forward
+// per step and writes each step's transitions to a TransitionSink. The same
+// class runs inside the single-process trainer (sink = in-memory replay) and in
+// the actor binary (sink = replay service over gRPC): it does not know which.
+// Not thread-safe: one thread calls Step().
 #ifndef SOFTQ_ACTOR_ACTOR_H_
 #define SOFTQ_ACTOR_ACTOR_H_
 
@@ -25,18 +26,20 @@ class TransitionSink {
 
 struct ActorOptions {
   uint32_t actor_id = 0;
-  // Steps gathered into one TransitionBatch before Write (fewer, larger messages).
+  // Steps gathered into one TransitionBatch before Write (fewer, larger
+  // messages).
   int steps_per_write = 1;
 };
 
 class Actor {
  public:
-  // `envs` must be non-empty and share one spec; `policy` and `sink` outlive the actor.
+  // `envs` must be non-empty and share one spec; `policy` and `sink` outlive
+  // the actor.
   Actor(std::vector<std::unique_ptr<Environment>> envs, ActingPolicy* policy,
         TransitionSink* sink, ActorOptions options);
 
-  // One step of every environment; resets those whose episode ended. Returns the sink's or
-  // an environment's error.
+  // One step of every environment; resets those whose episode ended. Returns
+  // the sink's or an environment's error.
   absl::Status Step();
   // Writes transitions gathered but not yet written.
   absl::Status Flush();
@@ -52,8 +55,9 @@ class Actor {
   TransitionSink* sink_;
   ActorOptions options_;
   EnvSpec spec_;
-  std::vector<float> observations_;  // [N, O], the current observation of each env
-  std::vector<double> returns_;      // running return of each env's episode
+  std::vector<float>
+      observations_;             // [N, O], the current observation of each env
+  std::vector<double> returns_;  // running return of each env's episode
   std::vector<uint64_t> episode_ids_;
   std::vector<uint32_t> step_ids_;
   std::vector<double> finished_returns_;

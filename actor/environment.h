@@ -1,6 +1,6 @@
-// The environment interface every actor steps: reset, step, specs, seeding. Observations
-// and actions are flat float vectors; no LibTorch here. An Environment is not thread-safe:
-// one actor thread owns it.
+// The environment interface every actor steps: reset, step, specs, seeding.
+// Observations and actions are flat float vectors; no LibTorch here. An
+// Environment is not thread-safe: one actor thread owns it.
 #ifndef SOFTQ_ACTOR_ENVIRONMENT_H_
 #define SOFTQ_ACTOR_ENVIRONMENT_H_
 
@@ -16,14 +16,15 @@ namespace softq {
 
 struct EnvSpec {
   int observation_dim = 0;
-  int action_dim = 0;        // actions live in [-1, 1]^action_dim
-  int max_episode_steps = 0; // the time limit; reaching it is a time-out, not a terminal
+  int action_dim = 0;  // actions live in [-1, 1]^action_dim
+  int max_episode_steps =
+      0;  // the time limit; reaching it is a time-out, not a terminal
 };
 
 struct StepResult {
   std::vector<float> observation;
   float reward = 0;
-  bool terminal = false;   // the episode ended in a terminal state: no bootstrap
+  bool terminal = false;  // the episode ended in a terminal state: no bootstrap
   bool truncated = false;  // the time limit was reached: bootstrap, then reset
 };
 
@@ -35,16 +36,16 @@ class Environment {
   virtual void Seed(uint64_t seed) = 0;
   // Starts an episode; returns the first observation.
   virtual std::vector<float> Reset() = 0;
-  // Applies `action`. InvalidArgument (naming the action) if its size is wrong or it holds
-  // NaN/inf; finite values outside [-1, 1] are clipped. FailedPrecondition after the
-  // episode ended and before Reset().
+  // Applies `action`. InvalidArgument (naming the action) if its size is wrong
+  // or it holds NaN/inf; finite values outside [-1, 1] are clipped.
+  // FailedPrecondition after the episode ended and before Reset().
   virtual absl::StatusOr<StepResult> Step(absl::Span<const float> action) = 0;
 };
 
 // Environments by name: "multigoal" (actor/multigoal.h), "swimmer_speed" and
 // "swimmer_target" (actor/swimmer.h). InvalidArgument for an unknown name.
-absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const std::string& name,
-                                                             uint64_t seed);
+absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(
+    const std::string& name, uint64_t seed);
 
 }  // namespace softq
 

@@ -13,7 +13,8 @@ namespace softq {
 
 std::vector<float> MultiGoalEnv::Reset() {
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (float& p : position_) p = std::clamp(0.1f * normal(rng_), -kBound, kBound);
+  for (float& p : position_)
+    p = std::clamp(0.1f * normal(rng_), -kBound, kBound);
   steps_ = 0;
   done_ = false;
   return {position_[0], position_[1]};
@@ -37,15 +38,18 @@ int MultiGoalEnv::GoalAt(float x, float y) {
 
 absl::StatusOr<StepResult> MultiGoalEnv::Step(absl::Span<const float> action) {
   if (action.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("action has ", action.size(), " values, multigoal expects 2"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action has ", action.size(), " values, multigoal expects 2"));
   }
   for (size_t i = 0; i < 2; ++i) {
     if (!std::isfinite(action[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("action[", i, "] is not finite"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("action[", i, "] is not finite"));
     }
   }
-  if (done_) return absl::FailedPreconditionError("multigoal: Step() after the episode ended");
+  if (done_)
+    return absl::FailedPreconditionError(
+        "multigoal: Step() after the episode ended");
   const float ax = std::clamp(action[0], -1.0f, 1.0f);
   const float ay = std::clamp(action[1], -1.0f, 1.0f);
   position_[0] = std::clamp(position_[0] + ax, -kBound, kBound);
@@ -53,7 +57,8 @@ absl::StatusOr<StepResult> MultiGoalEnv::Step(absl::Span<const float> action) {
   ++steps_;
   StepResult result;
   result.observation = {position_[0], position_[1]};
-  result.reward = -kActionCost * (ax * ax + ay * ay) + PositionReward(position_[0], position_[1]);
+  result.reward = -kActionCost * (ax * ax + ay * ay) +
+                  PositionReward(position_[0], position_[1]);
   if (GoalAt(position_[0], position_[1]) >= 0) {
     result.reward += kGoalReward;
     result.terminal = true;
@@ -64,19 +69,23 @@ absl::StatusOr<StepResult> MultiGoalEnv::Step(absl::Span<const float> action) {
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(const std::string& name,
-                                                             uint64_t seed) {
+absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(
+    const std::string& name, uint64_t seed) {
   if (name == "multigoal") return std::make_unique<MultiGoalEnv>(seed);
 #ifndef SOFTQ_NO_MUJOCO  // the CMake build without libmujoco
   if (name == "swimmer_speed" || name == "swimmer_target") {
-    absl::StatusOr<std::unique_ptr<SwimmerEnv>> env = SwimmerEnv::Create(
-        name == "swimmer_speed" ? SwimmerEnv::Task::kSpeed : SwimmerEnv::Task::kTarget, seed);
+    absl::StatusOr<std::unique_ptr<SwimmerEnv>> env =
+        SwimmerEnv::Create(name == "swimmer_speed" ? SwimmerEnv::Task::kSpeed
+                                                   : SwimmerEnv::Task::kTarget,
+                           seed);
     if (!env.ok()) return env.status();
     return std::unique_ptr<Environment>(std::move(*env));
   }
 #endif
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--env=", name, ": unknown environment (known: multigoal, swimmer_speed, swimmer_target)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--env=", name,
+                   ": unknown environment (known: multigoal, swimmer_speed, "
+                   "swimmer_target)"));
 }
 
 }  // namespace softq

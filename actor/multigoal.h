@@ -1,7 +1,9 @@
-// The multi-goal task of the paper (Fig. 3; the authors' environments/multigoal.py): a point
-// in the plane moves by its action (a velocity in [-1, 1]^2), position clipped to [-7, 7]^2;
-// four goals at (+-5, 0), (0, +-5). Reward -(30 ||a||^2 + min_g ||x' - g||^2), +10 and the
-// episode ends when a goal is within distance 1. x_0 = clip(0.1 N(0, I)); 30 steps at most.
+// The multi-goal task of the paper (Fig. 3; the authors'
+// environments/multigoal.py): a point in the plane moves by its action (a
+// velocity in [-1, 1]^2), position clipped to [-7, 7]^2; four goals at (+-5,
+// 0), (0, +-5). Reward -(30 ||a||^2 + min_g ||x' - g||^2), +10 and the episode
+// ends when a goal is within distance 1. x_0 = clip(0.1 N(0, I)); 30 steps at
+// most.
 #ifndef SOFTQ_ACTOR_MULTIGOAL_H_
 #define SOFTQ_ACTOR_MULTIGOAL_H_
 
@@ -31,7 +33,8 @@ class MultiGoalEnv : public Environment {
 
   // Index of the goal within kGoalRadius of `position`, or -1.
   static int GoalAt(float x, float y);
-  // The reward's position part, -min_g ||x - g||^2 (for plotting the landscape).
+  // The reward's position part, -min_g ||x - g||^2 (for plotting the
+  // landscape).
   static float PositionReward(float x, float y);
 
  private:

@@ -16,17 +16,21 @@ int MultiGoalEvaluation::GoalsCovered() const {
 }
 
 bool MultiGoalEvaluation::Solved() const {
-  return rollouts > 0 && GoalsCovered() == 4 && reached_any * 10 >= rollouts * 9;
+  return rollouts > 0 && GoalsCovered() == 4 &&
+         reached_any * 10 >= rollouts * 9;
 }
 
 std::string MultiGoalEvaluation::Summary() const {
-  return absl::StrFormat("goals %d/4 (+x %d, -x %d, +y %d, -y %d of %d), reached %d%%, return %.1f",
-                         GoalsCovered(), goal_counts[0], goal_counts[1], goal_counts[2],
-                         goal_counts[3], rollouts, rollouts ? 100 * reached_any / rollouts : 0,
-                         mean_return);
+  return absl::StrFormat(
+      "goals %d/4 (+x %d, -x %d, +y %d, -y %d of %d), reached %d%%, return "
+      "%.1f",
+      GoalsCovered(), goal_counts[0], goal_counts[1], goal_counts[2],
+      goal_counts[3], rollouts, rollouts ? 100 * reached_any / rollouts : 0,
+      mean_return);
 }
 
-MultiGoalEvaluation EvaluateMultiGoal(ActingPolicy& policy, int rollouts, uint64_t seed) {
+MultiGoalEvaluation EvaluateMultiGoal(ActingPolicy& policy, int rollouts,
+                                      uint64_t seed) {
   MultiGoalEvaluation result;
   result.rollouts = rollouts;
   result.trajectories.resize(rollouts);
@@ -35,7 +39,8 @@ MultiGoalEvaluation EvaluateMultiGoal(ActingPolicy& policy, int rollouts, uint64
     envs.push_back(std::make_unique<MultiGoalEnv>(seed * 1000003 + i));
   }
   absl::StatusOr<std::vector<double>> returns = RollOut(
-      policy, envs, [&result](int i, const std::vector<float>& obs, const StepResult* step) {
+      policy, envs,
+      [&result](int i, const std::vector<float>& obs, const StepResult* step) {
         result.trajectories[i].push_back({obs[0], obs[1]});
         if (step != nullptr && step->terminal) {
           ++result.goal_counts[MultiGoalEnv::GoalAt(obs[0], obs[1])];

@@ -9,8 +9,8 @@ namespace softq {
 ParameterSubscriber::ParameterSubscriber(const std::string& learner_address,
                                          ActingPolicy* policy)
     : policy_(policy),
-      stub_(proto::ParameterService::NewStub(
-          grpc::CreateChannel(learner_address, grpc::InsecureChannelCredentials()))) {
+      stub_(proto::ParameterService::NewStub(grpc::CreateChannel(
+          learner_address, grpc::InsecureChannelCredentials()))) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -40,20 +40,22 @@ void ParameterSubscriber::Run() {
     proto::NetworkParameters message;
     while (reader->Read(&message)) {
       backoff = absl::Milliseconds(100);
-      // A restarted learner's versions start over: its first message replaces whatever
-      // version the policy holds.
+      // A restarted learner's versions start over: its first message replaces
+      // whatever version the policy holds.
       const bool restarted = [&] {
         absl::MutexLock lock(&mu_);
         return incarnation_ != 0 && message.incarnation() != incarnation_;
       }();
       absl::Status applied = absl::OkStatus();
       bool mismatch = false;
-      absl::StatusOr<NamedTensors> params = DecodeNamedTensors(message.tensors());
+      absl::StatusOr<NamedTensors> params =
+          DecodeNamedTensors(message.tensors());
       if (!params.ok()) {
         applied = params.status();
       } else {
-        applied = restarted ? policy_->ReplaceParameters(*params, message.version())
-                            : policy_->SetParameters(*params, message.version());
+        applied = restarted
+                      ? policy_->ReplaceParameters(*params, message.version())
+                      : policy_->SetParameters(*params, message.version());
         mismatch = !applied.ok();
       }
       absl::MutexLock lock(&mu_);
@@ -64,15 +66,17 @@ void ParameterSubscriber::Run() {
         incarnation_ = message.incarnation();
       } else {
         ++rejected_;
-        std::cerr << "parameter version " << message.version() << " rejected: " << applied
-                  << std::endl;
+        std::cerr << "parameter version " << message.version()
+                  << " rejected: " << applied << std::endl;
       }
     }
-    reader->Finish().IgnoreError();  // The learner went away or we are stopping.
+    reader->Finish()
+        .IgnoreError();  // The learner went away or we are stopping.
     {
       absl::MutexLock lock(&mu_);
       context_ = nullptr;
-      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      auto stopping = [this]()
+                          ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff)) return;
     }
     backoff = std::min(backoff * 2, absl::Seconds(2));

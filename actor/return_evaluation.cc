@@ -1,9 +1,9 @@
 #include "actor/return_evaluation.h"
 
+#include <torch/torch.h>
+
 #include <cmath>
 #include <cstring>
-
-#include <torch/torch.h>
 
 #include "absl/strings/str_format.h"
 #include "actor/environment.h"
@@ -11,12 +11,13 @@
 namespace softq {
 
 std::string ReturnEvaluation::Summary() const {
-  return absl::StrFormat("return %.2f +- %.2f over %d rollouts", mean, stddev, returns.size());
+  return absl::StrFormat("return %.2f +- %.2f over %d rollouts", mean, stddev,
+                         returns.size());
 }
 
-absl::StatusOr<std::vector<double>> RollOut(ActingPolicy& policy,
-                                            std::vector<std::unique_ptr<Environment>>& envs,
-                                            const RolloutObserver& observe) {
+absl::StatusOr<std::vector<double>> RollOut(
+    ActingPolicy& policy, std::vector<std::unique_ptr<Environment>>& envs,
+    const RolloutObserver& observe) {
   const int n = static_cast<int>(envs.size());
   const EnvSpec spec = envs.front()->spec();
   const int obs_dim = spec.observation_dim, act_dim = spec.action_dim;
@@ -30,15 +31,18 @@ absl::StatusOr<std::vector<double>> RollOut(ActingPolicy& policy,
   std::vector<bool> active(n, true);
   for (int step = 0; step < spec.max_episode_steps; ++step) {
     const torch::Tensor actions =
-        policy.Act(torch::from_blob(obs.data(), {n, obs_dim}, torch::kFloat32)).contiguous();
+        policy.Act(torch::from_blob(obs.data(), {n, obs_dim}, torch::kFloat32))
+            .contiguous();
     const float* a = actions.data_ptr<float>();
     bool any = false;
     for (int i = 0; i < n; ++i) {
       if (!active[i]) continue;
-      absl::StatusOr<StepResult> r = envs[i]->Step({a + i * act_dim, size_t(act_dim)});
+      absl::StatusOr<StepResult> r =
+          envs[i]->Step({a + i * act_dim, size_t(act_dim)});
       if (!r.ok()) return r.status();
       returns[i] += r->reward;
-      std::memcpy(&obs[i * obs_dim], r->observation.data(), obs_dim * sizeof(float));
+      std::memcpy(&obs[i * obs_dim], r->observation.data(),
+                  obs_dim * sizeof(float));
       if (observe) observe(i, r->observation, &*r);
       active[i] = !(r->terminal || r->truncated);
       any = any || active[i];
@@ -48,11 +52,13 @@ absl::StatusOr<std::vector<double>> RollOut(ActingPolicy& policy,
   return returns;
 }
 
-absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy, const std::string& name,
+absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy,
+                                                const std::string& name,
                                                 int rollouts, uint64_t seed) {
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < rollouts; ++i) {
-    absl::StatusOr<std::unique_ptr<Environment>> env = MakeEnvironment(name, seed * 1000003 + i);
+    absl::StatusOr<std::unique_ptr<Environment>> env =
+        MakeEnvironment(name, seed * 1000003 + i);
     if (!env.ok()) return env.status();
     envs.push_back(*std::move(env));
   }

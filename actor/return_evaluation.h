@@ -1,7 +1,7 @@
-// Evaluation by return, for any environment: rolls out the sampling network in `rollouts`
-// fresh environments (stepped together, one batched forward per step) from their start
-// states to the end of one episode each. RollOut is the loop, shared with the multi-goal
-// evaluation. Thread-compatible.
+// Evaluation by return, for any environment: rolls out the sampling network in
+// `rollouts` fresh environments (stepped together, one batched forward per
+// step) from their start states to the end of one episode each. RollOut is the
+// loop, shared with the multi-goal evaluation. Thread-compatible.
 #ifndef SOFTQ_ACTOR_RETURN_EVALUATION_H_
 #define SOFTQ_ACTOR_RETURN_EVALUATION_H_
 
@@ -23,19 +23,23 @@ struct ReturnEvaluation {
   std::string Summary() const;
 };
 
-// Sees rollout `i`'s first observation (step == nullptr) and then each step's result.
-using RolloutObserver = std::function<void(int i, const std::vector<float>& observation,
-                                           const StepResult* step)>;
+// Sees rollout `i`'s first observation (step == nullptr) and then each step's
+// result.
+using RolloutObserver = std::function<void(
+    int i, const std::vector<float>& observation, const StepResult* step)>;
 
-// Resets every environment of `envs` (same spec, at least one) and steps them together, one
-// batched policy.Act per step, until each episode ends or max_episode_steps. Returns each
-// rollout's return; an environment's step error ends the whole evaluation.
-absl::StatusOr<std::vector<double>> RollOut(ActingPolicy& policy,
-                                            std::vector<std::unique_ptr<Environment>>& envs,
-                                            const RolloutObserver& observe = nullptr);
+// Resets every environment of `envs` (same spec, at least one) and steps them
+// together, one batched policy.Act per step, until each episode ends or
+// max_episode_steps. Returns each rollout's return; an environment's step error
+// ends the whole evaluation.
+absl::StatusOr<std::vector<double>> RollOut(
+    ActingPolicy& policy, std::vector<std::unique_ptr<Environment>>& envs,
+    const RolloutObserver& observe = nullptr);
 
-// InvalidArgument for an unknown environment name; an environment's step error otherwise.
-absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy, const std::string& env,
+// InvalidArgument for an unknown environment name; an environment's step error
+// otherwise.
+absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy,
+                                                const std::string& env,
                                                 int rollouts, uint64_t seed);
 
 }  // namespace softq

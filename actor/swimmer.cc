@@ -8,32 +8,40 @@
 
 #include "absl/strings/str_cat.h"
 
-extern const char kSwimmerXml[];  // actor/models/swimmer.xml, embedded by a genrule
+extern const char
+    kSwimmerXml[];  // actor/models/swimmer.xml, embedded by a genrule
 
 namespace softq {
 
-absl::StatusOr<std::unique_ptr<SwimmerEnv>> SwimmerEnv::Create(Task task, uint64_t seed,
-                                                               int max_steps,
-                                                               std::array<double, 2> target) {
+absl::StatusOr<std::unique_ptr<SwimmerEnv>> SwimmerEnv::Create(
+    Task task, uint64_t seed, int max_steps, std::array<double, 2> target) {
   mjVFS vfs;
   mj_defaultVFS(&vfs);
   const int size = static_cast<int>(std::strlen(kSwimmerXml));
   if (mj_makeEmptyFileVFS(&vfs, "swimmer.xml", size) != 0) {
-    return absl::InternalError("swimmer: cannot allocate the MuJoCo virtual file");
+    return absl::InternalError(
+        "swimmer: cannot allocate the MuJoCo virtual file");
   }
   std::memcpy(vfs.filedata[vfs.nfile - 1], kSwimmerXml, size);
   char error[1000] = "";
   mjModel* model = mj_loadXML("swimmer.xml", &vfs, error, sizeof(error));
   mj_deleteVFS(&vfs);
-  if (model == nullptr) return absl::InternalError(absl::StrCat("swimmer model: ", error));
+  if (model == nullptr)
+    return absl::InternalError(absl::StrCat("swimmer model: ", error));
   mjData* data = mj_makeData(model);
   return std::unique_ptr<SwimmerEnv>(
       new SwimmerEnv(task, seed, max_steps, target, model, data));
 }
 
-SwimmerEnv::SwimmerEnv(Task task, uint64_t seed, int max_steps, std::array<double, 2> target,
-                       mjModel_* model, mjData_* data)
-    : task_(task), rng_(seed), max_steps_(max_steps), target_(target), model_(model), data_(data) {}
+SwimmerEnv::SwimmerEnv(Task task, uint64_t seed, int max_steps,
+                       std::array<double, 2> target, mjModel_* model,
+                       mjData_* data)
+    : task_(task),
+      rng_(seed),
+      max_steps_(max_steps),
+      target_(target),
+      model_(model),
+      data_(data) {}
 
 SwimmerEnv::~SwimmerEnv() {
   mj_deleteData(data_);
@@ -43,13 +51,15 @@ SwimmerEnv::~SwimmerEnv() {
 std::vector<float> SwimmerEnv::Observation() const {
   std::vector<float> obs;
   obs.reserve(10);
-  for (int i = 0; i < model_->nq; ++i) obs.push_back(static_cast<float>(data_->qpos[i]));
-  for (int i = 0; i < model_->nv; ++i) obs.push_back(static_cast<float>(data_->qvel[i]));
+  for (int i = 0; i < model_->nq; ++i)
+    obs.push_back(static_cast<float>(data_->qpos[i]));
+  for (int i = 0; i < model_->nv; ++i)
+    obs.push_back(static_cast<float>(data_->qvel[i]));
   return obs;
 }
 
-// subtree_com of body 1 (the head, parent of the whole chain): the swimmer's centre of mass,
-// current after mj_forward.
+// subtree_com of body 1 (the head, parent of the whole chain): the swimmer's
+// centre of mass, current after mj_forward.
 std::array<double, 2> SwimmerEnv::position() const {
   return {data_->subtree_com[3], data_->subtree_com[4]};
 }
@@ -63,8 +73,8 @@ std::vector<float> SwimmerEnv::Reset() {
   mj_resetData(model_, data_);
   std::uniform_real_distribution<double> noise(-0.1, 0.1);
   for (int i = 0; i < model_->nq; ++i) data_->qpos[i] += noise(rng_);
-  // At rest: with little drag a random start velocity carries the body for a whole episode,
-  // and the speed task would pay for it.
+  // At rest: with little drag a random start velocity carries the body for a
+  // whole episode, and the speed task would pay for it.
   mj_forward(model_, data_);
   steps_ = 0;
   done_ = false;
@@ -73,15 +83,18 @@ std::vector<float> SwimmerEnv::Reset() {
 
 absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
   if (action.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("action has ", action.size(), " values, swimmer expects 2"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action has ", action.size(), " values, swimmer expects 2"));
   }
   for (size_t i = 0; i < action.size(); ++i) {
     if (!std::isfinite(action[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("action[", i, "] is not finite"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("action[", i, "] is not finite"));
     }
   }
-  if (done_) return absl::FailedPreconditionError("swimmer: Step() after the episode ended");
+  if (done_)
+    return absl::FailedPreconditionError(
+        "swimmer: Step() after the episode ended");
   double control_cost = 0;
   for (int i = 0; i < 2; ++i) {
     const double a = std::clamp(static_cast<double>(action[i]), -1.0, 1.0);
@@ -91,7 +104,9 @@ absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
   const std::array<double, 2> before = position();
   const double distance_before = TargetDistance();
   for (int i = 0; i < kFrameSkip; ++i) mj_step(model_, data_);
-  mj_forward(model_, data_);  // derived quantities (the centre of mass) for the new state
+  mj_forward(
+      model_,
+      data_);  // derived quantities (the centre of mass) for the new state
   const double dt = kFrameSkip * model_->opt.timestep;
   const std::array<double, 2> after = position();
   ++steps_;
@@ -99,10 +114,12 @@ absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
   result.observation = Observation();
   if (task_ == Task::kSpeed) {
     result.reward = static_cast<float>(
-        std::hypot(after[0] - before[0], after[1] - before[1]) / dt - control_cost);
+        std::hypot(after[0] - before[0], after[1] - before[1]) / dt -
+        control_cost);
   } else {
     const double distance = TargetDistance();
-    result.reward = static_cast<float>((distance_before - distance) / dt - control_cost);
+    result.reward =
+        static_cast<float>((distance_before - distance) / dt - control_cost);
     if (distance < 0.5) {
       result.reward += 10.0f;
       result.terminal = true;

@@ -1,10 +1,14 @@
 // What the network costs the actor and the learner, in one run:
-//   actor:   env steps/s with policy inference, alone (transitions discarded) vs streaming
+//   actor:   env steps/s with policy inference, alone (transitions discarded)
+//   vs streaming
 //            to a replay shard process over loopback;
-//   learner: SQL updates/s with batches from an in-process table vs prefetched from replay
-//            shard processes (--shards, --prefetch); and batches/s from each source alone,
-//            with no update: the most updates/s a faster learner (a GPU's) could be fed.
-// Target for both ratios: >= 0.9. Starts and stops its own replay_server processes.
+//   learner: SQL updates/s with batches from an in-process table vs prefetched
+//   from replay
+//            shard processes (--shards, --prefetch); and batches/s from each
+//            source alone, with no update: the most updates/s a faster learner
+//            (a GPU's) could be fed.
+// Target for both ratios: >= 0.9. Starts and stops its own replay_server
+// processes.
 //
 //   bazel run //bench:actor_learner_bench
 #include <signal.h>
@@ -24,20 +28,26 @@
 
 ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
 ABSL_FLAG(int32_t, updates, 1000, "updates per learner measurement");
-ABSL_FLAG(int32_t, batches, 20000, "batches per measurement of a batch source alone");
-ABSL_FLAG(int32_t, shards, 2, "replay shard processes the learner samples from");
+ABSL_FLAG(int32_t, batches, 20000,
+          "batches per measurement of a batch source alone");
+ABSL_FLAG(int32_t, shards, 2,
+          "replay shard processes the learner samples from");
 ABSL_FLAG(int32_t, prefetch, 16,
           "batches the learner's sampler draws ahead (learner_main's default)");
 ABSL_FLAG(int32_t, num_envs, 4, "environments per actor");
-ABSL_FLAG(int32_t, steps_per_write, 16, "actor steps per replay message (actor_main default)");
-ABSL_FLAG(std::string, replay_server, "", "replay_server binary (default: from runfiles)");
+ABSL_FLAG(int32_t, steps_per_write, 16,
+          "actor steps per replay message (actor_main default)");
+ABSL_FLAG(std::string, replay_server, "",
+          "replay_server binary (default: from runfiles)");
 
 namespace softq {
 namespace {
 
 class DiscardSink : public TransitionSink {
  public:
-  absl::Status Write(proto::TransitionBatch) override { return absl::OkStatus(); }
+  absl::Status Write(proto::TransitionBatch) override {
+    return absl::OkStatus();
+  }
 };
 
 std::vector<std::unique_ptr<Environment>> Envs(int n) {
@@ -59,7 +69,8 @@ double ActorStepsPerSecond(TransitionSink* sink, double seconds) {
       return 0;
     }
   }
-  return (actor.env_steps() - start_steps) / absl::ToDoubleSeconds(absl::Now() - start);
+  return (actor.env_steps() - start_steps) /
+         absl::ToDoubleSeconds(absl::Now() - start);
 }
 
 proto::TransitionBatch RandomBatch(int n) {
@@ -94,11 +105,14 @@ double UpdatesPerSecond(BatchSource* source, int updates) {
   return updates / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// Batches/s that `source` delivers, decoded into tensors, with no update between them.
+// Batches/s that `source` delivers, decoded into tensors, with no update
+// between them.
 double BatchesPerSecond(BatchSource* source, int batches) {
   const absl::Time start = absl::Now();
   for (int i = 0; i < batches; ++i) {
-    if (absl::StatusOr<TransitionTensors> batch = source->Next(absl::Seconds(30)); !batch.ok()) {
+    if (absl::StatusOr<TransitionTensors> batch =
+            source->Next(absl::Seconds(30));
+        !batch.ok()) {
       std::cerr << "sampling: " << batch.status() << std::endl;
       return 0;
     }
@@ -106,15 +120,17 @@ double BatchesPerSecond(BatchSource* source, int batches) {
   return batches / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(const std::string& binary,
-                                                         std::string* address) {
-  return StartListening({binary, "--port=0", "--capacity=1000000"}, "replay_server listening on",
-                        absl::Seconds(30), address);
+absl::StatusOr<std::unique_ptr<ChildProcess>> StartShard(
+    const std::string& binary, std::string* address) {
+  return StartListening({binary, "--port=0", "--capacity=1000000"},
+                        "replay_server listening on", absl::Seconds(30),
+                        address);
 }
 
 int Run(const char* argv0) {
   std::string binary = absl::GetFlag(FLAGS_replay_server);
-  if (binary.empty()) binary = std::string(argv0) + ".runfiles/softq/replay/replay_server";
+  if (binary.empty())
+    binary = std::string(argv0) + ".runfiles/softq/replay/replay_server";
   std::cout << ConfigureTorchThreads(1) << "\n";
   const double seconds = absl::GetFlag(FLAGS_seconds);
 
@@ -122,7 +138,8 @@ int Run(const char* argv0) {
   DiscardSink discard;
   const double alone = ActorStepsPerSecond(&discard, seconds);
   std::string address;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> shard = StartShard(binary, &address);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> shard =
+      StartShard(binary, &address);
   if (!shard.ok()) {
     std::cerr << shard.status() << std::endl;
     return 1;
@@ -137,17 +154,20 @@ int Run(const char* argv0) {
   (*shard)->Signal(SIGTERM).IgnoreError();
   (*shard)->Wait(absl::Seconds(10)).IgnoreError();
 
-  // Learner: in-process table vs the shards, both holding the same 20000 transitions.
+  // Learner: in-process table vs the shards, both holding the same 20000
+  // transitions.
   const int updates = absl::GetFlag(FLAGS_updates);
   LocalReplay local(1000000, 2, 2, 64, 100, 0);
   for (int i = 0; i < 20; ++i) local.Write(RandomBatch(1000)).IgnoreError();
   const double from_local = UpdatesPerSecond(&local, updates);
-  const double local_batches = BatchesPerSecond(&local, absl::GetFlag(FLAGS_batches));
+  const double local_batches =
+      BatchesPerSecond(&local, absl::GetFlag(FLAGS_batches));
   std::vector<std::unique_ptr<ChildProcess>> shards;
   options.addresses.clear();
   const int shard_count = absl::GetFlag(FLAGS_shards);
   for (int i = 0; i < shard_count; ++i) {
-    absl::StatusOr<std::unique_ptr<ChildProcess>> s = StartShard(binary, &address);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> s =
+        StartShard(binary, &address);
     if (!s.ok()) {
       std::cerr << s.status() << std::endl;
       return 1;
@@ -164,26 +184,30 @@ int Run(const char* argv0) {
       *ReplaySampler::Create(options, 64, absl::GetFlag(FLAGS_prefetch));
   ReplayBatchSource remote(sampler.get(), false);
   const double from_shards = UpdatesPerSecond(&remote, updates);
-  const double shard_batches = BatchesPerSecond(&remote, absl::GetFlag(FLAGS_batches));
+  const double shard_batches =
+      BatchesPerSecond(&remote, absl::GetFlag(FLAGS_batches));
   sampler.reset();
   for (auto& s : shards) {
     s->Signal(SIGTERM).IgnoreError();
     s->Wait(absl::Seconds(10)).IgnoreError();
   }
 
-  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement", "baseline", "distributed",
-                               "ratio");
-  std::cout << absl::StrFormat("%-58s %12.0f %12.0f %6.2fx\n",
-                               absl::StrFormat("actor env steps/s (%d envs): alone vs -> 1 shard",
-                                               absl::GetFlag(FLAGS_num_envs)),
-                               alone, streaming, streaming / alone);
+  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement",
+                               "baseline", "distributed", "ratio");
+  std::cout << absl::StrFormat(
+      "%-58s %12.0f %12.0f %6.2fx\n",
+      absl::StrFormat("actor env steps/s (%d envs): alone vs -> 1 shard",
+                      absl::GetFlag(FLAGS_num_envs)),
+      alone, streaming, streaming / alone);
   std::cout << absl::StrFormat(
       "%-58s %12.1f %12.1f %6.2fx\n",
-      absl::StrFormat("learner updates/s (batch 64): local table vs %d shards", shard_count),
+      absl::StrFormat("learner updates/s (batch 64): local table vs %d shards",
+                      shard_count),
       from_local, from_shards, from_shards / from_local);
   std::cout << absl::StrFormat(
       "%-58s %12.0f %12.0f %6.2fx\n",
-      absl::StrFormat("learner batches/s, no update: local table vs %d shards", shard_count),
+      absl::StrFormat("learner batches/s, no update: local table vs %d shards",
+                      shard_count),
       local_batches, shard_batches, shard_batches / local_batches);
   return 0;
 }
@@ -193,7 +217,8 @@ int Run(const char* argv0) {
 
 int main(int argc, char** argv) {
   softq::RestartWithOpenBlasKernelsForThisCpu(argv);
-  if (auto code = softq::ParseFlags(argc, argv, "actor and learner: local vs over the network");
+  if (auto code = softq::ParseFlags(
+          argc, argv, "actor and learner: local vs over the network");
       code) {
     return *code;
   }

@@ -1,11 +1,12 @@
-// OpCensus: counts the tensor operations that do work (on a GPU, each is at least one kernel
-// launch) while the census is alive, by name: those started on the constructing thread and
-// in its autograd backward passes (which a GPU runs on autograd's device thread; it inherits
-// the census). The outermost operation that does work counts, not those it calls (linear
-// counts, not the addmm inside); pure views and allocations (view, expand, slice, empty, ...)
-// do not, though work inside them does (reshape's copy). A thread-local LibTorch
-// RecordFunction callback, for benchmarks. One census at a time in a process; its accessors
-// are thread-safe.
+// OpCensus: counts the tensor operations that do work (on a GPU, each is at
+// least one kernel launch) while the census is alive, by name: those started on
+// the constructing thread and in its autograd backward passes (which a GPU runs
+// on autograd's device thread; it inherits the census). The outermost operation
+// that does work counts, not those it calls (linear counts, not the addmm
+// inside); pure views and allocations (view, expand, slice, empty, ...) do not,
+// though work inside them does (reshape's copy). A thread-local LibTorch
+// RecordFunction callback, for benchmarks. One census at a time in a process;
+// its accessors are thread-safe.
 #ifndef SOFTQ_BENCH_OP_CENSUS_H_
 #define SOFTQ_BENCH_OP_CENSUS_H_
 

@@ -36,7 +36,8 @@ void PrintHelp(absl::string_view program) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> ParseFlagsFromArgs(int argc, char** argv) {
+absl::StatusOr<std::vector<std::string>> ParseFlagsFromArgs(int argc,
+                                                            char** argv) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
@@ -56,7 +57,8 @@ absl::StatusOr<std::vector<std::string>> ParseFlagsFromArgs(int argc, char** arg
     }
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr && !value.has_value() && absl::StartsWith(name, "no")) {
-      absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
+      absl::CommandLineFlag* negated =
+          absl::FindCommandLineFlag(name.substr(2));
       if (negated != nullptr && negated->IsOfType<bool>()) {
         flag = negated;
         name = name.substr(2);
@@ -72,13 +74,14 @@ absl::StatusOr<std::vector<std::string>> ParseFlagsFromArgs(int argc, char** arg
       } else if (i + 1 < argc) {
         value = argv[++i];
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value"));
       }
     }
     std::string error;
     if (!flag->ParseFrom(*value, &error)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, "=", *value, ": ", error.empty() ? "malformed" : error));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", name, "=", *value, ": ", error.empty() ? "malformed" : error));
     }
   }
   return positional;
@@ -94,13 +97,14 @@ std::optional<int> ParseFlags(int argc, char** argv, absl::string_view usage) {
       return 0;
     }
   }
-  absl::StatusOr<std::vector<std::string>> positional = ParseFlagsFromArgs(argc, argv);
+  absl::StatusOr<std::vector<std::string>> positional =
+      ParseFlagsFromArgs(argc, argv);
   if (!positional.ok()) return ReportFlagError(program, positional.status());
   if (!positional->empty()) {
-    return ReportFlagError(program,
-                           absl::InvalidArgumentError(absl::StrCat(
-                               "unexpected argument \"", positional->front(),
-                               "\" (flags are written --name=value)")));
+    return ReportFlagError(
+        program, absl::InvalidArgumentError(
+                     absl::StrCat("unexpected argument \"", positional->front(),
+                                  "\" (flags are written --name=value)")));
   }
   return std::nullopt;
 }
@@ -112,7 +116,8 @@ int ReportFlagError(absl::string_view program, const absl::Status& status) {
 
 namespace {
 
-// Whole numbers (integer flags, bounds like INT32_MAX) in full; others as absl::StrCat does.
+// Whole numbers (integer flags, bounds like INT32_MAX) in full; others as
+// absl::StrCat does.
 std::string FormatNumber(double x) {
   if (std::trunc(x) == x && std::fabs(x) < 9.007199254740992e15) {
     return absl::StrCat(static_cast<int64_t>(x));
@@ -124,15 +129,17 @@ std::string FormatNumber(double x) {
 
 absl::Status FlagAtLeast(absl::string_view flag, double value, double min) {
   if (value >= min) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", FormatNumber(value),
-                                                 ": must be at least ", FormatNumber(min)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", FormatNumber(value), ": must be at least ",
+                   FormatNumber(min)));
 }
 
-absl::Status FlagInRange(absl::string_view flag, double value, double min, double max) {
+absl::Status FlagInRange(absl::string_view flag, double value, double min,
+                         double max) {
   if (value >= min && value <= max) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", FormatNumber(value),
-                                                 ": must be in [", FormatNumber(min), ", ",
-                                                 FormatNumber(max), "]"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", FormatNumber(value), ": must be in [",
+                   FormatNumber(min), ", ", FormatNumber(max), "]"));
 }
 
 absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,
@@ -140,8 +147,9 @@ absl::Status FlagOneOf(absl::string_view flag, absl::string_view value,
   for (absl::string_view a : allowed) {
     if (value == a) return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": must be one of ",
-                                            absl::StrJoin(allowed, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value,
+                                                 ": must be one of ",
+                                                 absl::StrJoin(allowed, ", ")));
 }
 
 absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
@@ -153,9 +161,11 @@ absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
     const size_t colon = address.rfind(':');
     int port = 0;
     if (colon == absl::string_view::npos || colon == 0 ||
-        !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": \"", address,
-                                                "\" is not host:port with port 1..65535"));
+        !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 ||
+        port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, "=", value, ": \"", address,
+                       "\" is not host:port with port 1..65535"));
     }
   }
   return absl::OkStatus();
@@ -163,8 +173,8 @@ absl::Status FlagAddressList(absl::string_view flag, absl::string_view value) {
 
 absl::Status FlagAddress(absl::string_view flag, absl::string_view value) {
   if (absl::StrContains(value, ',')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, "=", value, ": expected one host:port, not a list"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", value, ": expected one host:port, not a list"));
   }
   return FlagAddressList(flag, value);
 }
@@ -175,8 +185,8 @@ absl::StatusOr<std::vector<int64_t>> FlagWidthList(absl::string_view flag,
   for (absl::string_view w : absl::StrSplit(value, ',', absl::SkipEmpty())) {
     int64_t width = 0;
     if (!absl::SimpleAtoi(w, &width) || width < 1 || width > 65536) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, "=", value, ": expected positive widths like 128,128"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", value, ": expected positive widths like 128,128"));
     }
     widths.push_back(width);
   }

@@ -1,5 +1,6 @@
-// Conversion between absl::Status (inside the system) and grpc::Status (at the RPC edge).
-// Codes map one to one; messages are kept. Pure functions, thread-safe.
+// Conversion between absl::Status (inside the system) and grpc::Status (at the
+// RPC edge). Codes map one to one; messages are kept. Pure functions,
+// thread-safe.
 #ifndef SOFTQ_COMMON_GRPC_STATUS_H_
 #define SOFTQ_COMMON_GRPC_STATUS_H_
 

@@ -1,11 +1,11 @@
-// MetricsExporter: serves a process's metrics in Prometheus text format (version 0.0.4) on
-// http://<host>:<port>/metrics. Binaries set gauges by name; every value is a gauge
-// (monotone counts carry a _total suffix).
+// MetricsExporter: serves a process's metrics in Prometheus text format
+// (version 0.0.4) on http://<host>:<port>/metrics. Binaries set gauges by name;
+// every value is a gauge (monotone counts carry a _total suffix).
 //
-// A small HTTP/1.0 server of its own (one thread, poll-based, joined by the destructor):
-// prometheus-cpp's civetweb server starts its threads with a fixed small stack, which
-// glibc refuses in processes with LibTorch's large static TLS ("Cannot create threads").
-// Thread-safe.
+// A small HTTP/1.0 server of its own (one thread, poll-based, joined by the
+// destructor): prometheus-cpp's civetweb server starts its threads with a fixed
+// small stack, which glibc refuses in processes with LibTorch's large static
+// TLS ("Cannot create threads"). Thread-safe.
 #ifndef SOFTQ_COMMON_METRICS_H_
 #define SOFTQ_COMMON_METRICS_H_
 
@@ -22,13 +22,14 @@ namespace softq {
 
 class MetricsExporter {
  public:
-  // Listens on host:port (an IPv4 address; port 0: any free port). Unavailable if the
-  // port cannot be bound.
-  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(const std::string& host,
-                                                                int port);
+  // Listens on host:port (an IPv4 address; port 0: any free port). Unavailable
+  // if the port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
+      const std::string& host, int port);
   ~MetricsExporter();
 
-  // Sets gauge `name` ([a-zA-Z_:][a-zA-Z0-9_:]*), with `help` given on first use.
+  // Sets gauge `name` ([a-zA-Z_:][a-zA-Z0-9_:]*), with `help` given on first
+  // use.
   void Set(const std::string& name, double value, const std::string& help = "")
       ABSL_LOCKS_EXCLUDED(mu_);
   int port() const { return port_; }

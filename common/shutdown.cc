@@ -13,7 +13,8 @@
 namespace softq {
 namespace {
 
-// Signal handlers cannot take locks: an atomic flag and a semaphore are the whole state.
+// Signal handlers cannot take locks: an atomic flag and a semaphore are the
+// whole state.
 std::atomic<bool> g_requested{false};
 sem_t g_semaphore;
 std::once_flag g_init;

@@ -20,14 +20,18 @@ void AppendFloats(const torch::Tensor& t, Repeated* out) {
   const int64_t n = c.numel();
   const int old = out->size();
   out->Resize(old + static_cast<int>(n), 0.0f);
-  if (n > 0) std::memcpy(out->mutable_data() + old, c.data_ptr<float>(), n * sizeof(float));
+  if (n > 0)
+    std::memcpy(out->mutable_data() + old, c.data_ptr<float>(),
+                n * sizeof(float));
 }
 
-torch::Tensor FloatsToTensor(const google::protobuf::RepeatedField<float>& values,
-                             std::vector<int64_t> shape) {
+torch::Tensor FloatsToTensor(
+    const google::protobuf::RepeatedField<float>& values,
+    std::vector<int64_t> shape) {
   torch::Tensor t = torch::empty(shape, torch::kFloat32);
   if (values.size() > 0) {
-    std::memcpy(t.data_ptr<float>(), values.data(), values.size() * sizeof(float));
+    std::memcpy(t.data_ptr<float>(), values.data(),
+                values.size() * sizeof(float));
   }
   return t;
 }
@@ -35,12 +39,13 @@ torch::Tensor FloatsToTensor(const google::protobuf::RepeatedField<float>& value
 absl::Status CheckShape(const char* name, const torch::Tensor& t,
                         std::vector<int64_t> expected) {
   if (!t.defined()) {
-    return absl::InvalidArgumentError(absl::StrCat("TransitionTensors.", name, " is missing"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TransitionTensors.", name, " is missing"));
   }
   if (t.sizes().vec() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat("TransitionTensors.", name, " has shape ",
-                                              c10::str(t.sizes()), ", expected ",
-                                              c10::str(c10::IntArrayRef(expected))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TransitionTensors.", name, " has shape ", c10::str(t.sizes()),
+        ", expected ", c10::str(c10::IntArrayRef(expected))));
   }
   return absl::OkStatus();
 }
@@ -53,40 +58,43 @@ void EncodeTensor(const torch::Tensor& tensor, proto::Tensor* out) {
   AppendFloats(tensor, out->mutable_values());
 }
 
-absl::StatusOr<torch::Tensor> DecodeTensor(const proto::Tensor& in, const std::string& field) {
+absl::StatusOr<torch::Tensor> DecodeTensor(const proto::Tensor& in,
+                                           const std::string& field) {
   if (in.shape_size() > kMaxTensorRank) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".shape has ", in.shape_size(),
-                                              " dimensions, at most ", kMaxTensorRank,
-                                              " allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".shape has ", in.shape_size(),
+                     " dimensions, at most ", kMaxTensorRank, " allowed"));
   }
   int64_t elements = 1;
   for (int i = 0; i < in.shape_size(); ++i) {
     const int64_t d = in.shape(i);
     if (d < 0 || d > INT32_MAX) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".shape[", i, "] is ", d, ", expected 0..2^31-1"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".shape[", i, "] is ", d, ", expected 0..2^31-1"));
     }
     elements *= d;
     if (elements > kMaxTensorElements) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".shape has more than ",
-                                                kMaxTensorElements, " elements"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".shape has more than ", kMaxTensorElements, " elements"));
     }
   }
   if (elements != in.values_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".values has ", in.values_size(),
-                                              " elements, shape implies ", elements));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".values has ", in.values_size(),
+                     " elements, shape implies ", elements));
   }
   for (int i = 0; i < in.values_size(); ++i) {
     if (!std::isfinite(in.values(i))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".values[", i, "] is not finite (", in.values(i), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".values[", i, "] is not finite (", in.values(i), ")"));
     }
   }
   return FloatsToTensor(in.values(), {in.shape().begin(), in.shape().end()});
 }
 
-void EncodeNamedTensors(const NamedTensors& tensors,
-                        google::protobuf::RepeatedPtrField<proto::NamedTensor>* out) {
+void EncodeNamedTensors(
+    const NamedTensors& tensors,
+    google::protobuf::RepeatedPtrField<proto::NamedTensor>* out) {
   out->Clear();
   for (const auto& [name, tensor] : tensors) {
     proto::NamedTensor* named = out->Add();
@@ -102,22 +110,24 @@ absl::StatusOr<NamedTensors> DecodeNamedTensors(
   for (int i = 0; i < in.size(); ++i) {
     const std::string& name = in[i].name();
     if (name.empty() || name.size() > 256) {
-      return absl::InvalidArgumentError(absl::StrCat("NamedTensor[", i, "].name has length ",
-                                                name.size(), ", expected 1..256"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("NamedTensor[", i, "].name has length ", name.size(),
+                       ", expected 1..256"));
     }
     if (!seen.insert(name).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("NamedTensor[", i, "].name \"", name, "\" is a duplicate"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "NamedTensor[", i, "].name \"", name, "\" is a duplicate"));
     }
-    absl::StatusOr<torch::Tensor> t =
-        DecodeTensor(in[i].tensor(), absl::StrCat("NamedTensor[", i, "] (", name, ")"));
+    absl::StatusOr<torch::Tensor> t = DecodeTensor(
+        in[i].tensor(), absl::StrCat("NamedTensor[", i, "] (", name, ")"));
     if (!t.ok()) return t.status();
     result.emplace_back(name, *std::move(t));
   }
   return result;
 }
 
-absl::Status CheckTransitionShapes(const TransitionTensors& batch, int64_t observation_dim,
+absl::Status CheckTransitionShapes(const TransitionTensors& batch,
+                                   int64_t observation_dim,
                                    int64_t action_dim) {
   const torch::Tensor& obs = batch.observations;
   const int64_t n = obs.defined() && obs.dim() >= 1 ? obs.size(0) : 0;
@@ -125,15 +135,16 @@ absl::Status CheckTransitionShapes(const TransitionTensors& batch, int64_t obser
        {CheckShape("observations", obs, {n, observation_dim}),
         CheckShape("actions", batch.actions, {n, action_dim}),
         CheckShape("rewards", batch.rewards, {n}),
-        CheckShape("next_observations", batch.next_observations, {n, observation_dim}),
+        CheckShape("next_observations", batch.next_observations,
+                   {n, observation_dim}),
         CheckShape("dones", batch.dones, {n})}) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
 
-absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id,
-                               proto::TransitionBatch* out) {
+absl::Status EncodeTransitions(const TransitionTensors& batch,
+                               uint32_t actor_id, proto::TransitionBatch* out) {
   if (batch.observations.dim() != 2 || batch.actions.dim() != 2) {
     return absl::InvalidArgumentError(
         "TransitionTensors.observations and .actions must be 2-D [N, dim]");
@@ -141,7 +152,8 @@ absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id
   const int64_t n = batch.observations.size(0);
   const int64_t obs_dim = batch.observations.size(1);
   const int64_t act_dim = batch.actions.size(1);
-  if (absl::Status s = CheckTransitionShapes(batch, obs_dim, act_dim); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionShapes(batch, obs_dim, act_dim); !s.ok())
+    return s;
   out->Clear();
   out->set_observation_dim(static_cast<uint32_t>(obs_dim));
   out->set_action_dim(static_cast<uint32_t>(act_dim));
@@ -157,7 +169,8 @@ absl::Status EncodeTransitions(const TransitionTensors& batch, uint32_t actor_id
   return absl::OkStatus();
 }
 
-TransitionTensors PackedTransitions(const torch::Tensor& packed, int64_t observation_dim,
+TransitionTensors PackedTransitions(const torch::Tensor& packed,
+                                    int64_t observation_dim,
                                     int64_t action_dim) {
   const int64_t o = observation_dim, d = action_dim;
   TransitionTensors t;
@@ -170,14 +183,15 @@ TransitionTensors PackedTransitions(const torch::Tensor& packed, int64_t observa
   return t;
 }
 
-absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch& in,
-                                                    DecodeOptions options) {
+absl::StatusOr<TransitionTensors> DecodeTransitions(
+    const proto::TransitionBatch& in, DecodeOptions options) {
   if (absl::Status s = ValidateTransitionBatch(in); !s.ok()) return s;
   const int64_t n = TransitionCount(in);
   const int64_t obs_dim = in.observation_dim();
   const int64_t act_dim = in.action_dim();
-  const auto tensor_options = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(
-      options.pinned);
+  const auto tensor_options = torch::TensorOptions()
+                                  .dtype(torch::kFloat32)
+                                  .pinned_memory(options.pinned);
   if (options.packed) {
     // Row by row: observation, action, reward, next observation, done.
     const int64_t width = PackedWidth(obs_dim, act_dim);
@@ -190,7 +204,8 @@ absl::StatusOr<TransitionTensors> DecodeTransitions(const proto::TransitionBatch
       std::memcpy(row, obs + i * obs_dim, obs_dim * sizeof(float));
       std::memcpy(row + obs_dim, act + i * act_dim, act_dim * sizeof(float));
       row[obs_dim + act_dim] = in.rewards(static_cast<int>(i));
-      std::memcpy(row + obs_dim + act_dim + 1, next + i * obs_dim, obs_dim * sizeof(float));
+      std::memcpy(row + obs_dim + act_dim + 1, next + i * obs_dim,
+                  obs_dim * sizeof(float));
       row[width - 1] = in.dones(static_cast<int>(i)) ? 1.0f : 0.0f;
     }
     return PackedTransitions(packed, obs_dim, act_dim);

@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 
 #if SOFTQ_CUDA_GRAPHS
-// Only what libc10_cuda/libtorch_cuda define or the device-generic c10 API: no inline call
-// into the CUDA runtime, so nothing links against libcudart directly (a wheel's CUDA
-// runtime is loaded by LibTorch itself).
+// Only what libc10_cuda/libtorch_cuda define or the device-generic c10 API: no
+// inline call into the CUDA runtime, so nothing links against libcudart
+// directly (a wheel's CUDA runtime is loaded by LibTorch itself).
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/core/Event.h>
 #include <c10/core/StreamGuard.h>
@@ -28,37 +28,44 @@ struct CudaGraphUpdate::State {
 
   SqlAgent* agent;
   int warmup_left;
-  c10::cuda::CUDAStream stream;  // warm-up and capture run here, never on the default stream
-  std::optional<c10::cuda::CUDAStream> critic_stream;  // with two streams: the critic's half
-  // With two streams, also: the policy's weight and bias gradients beside its backward pass.
+  c10::cuda::CUDAStream
+      stream;  // warm-up and capture run here, never on the default stream
+  std::optional<c10::cuda::CUDAStream>
+      critic_stream;  // with two streams: the critic's half
+  // With two streams, also: the policy's weight and bias gradients beside its
+  // backward pass.
   std::optional<c10::cuda::CUDAStream> gradient_stream;
   // ... and Q's weight and bias gradients beside the critic's backward pass.
   std::optional<c10::cuda::CUDAStream> critic_gradient_stream;
-  int64_t batch_size = -1;       // fixed by the first batch
-  bool draws_noise = true;       // fixed by the first call: noise drawn in the graph or given
-  // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2] holding
-  // observations | actions | reward | next observations | done, so that a batch is one
-  // launch to copy in; `inputs` are views of its columns.
+  int64_t batch_size = -1;  // fixed by the first batch
+  bool draws_noise =
+      true;  // fixed by the first call: noise drawn in the graph or given
+  // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2]
+  // holding observations | actions | reward | next observations | done, so that
+  // a batch is one launch to copy in; `inputs` are views of its columns.
   torch::Tensor packed;
   TransitionTensors inputs;
   UpdateNoise noise;
   at::cuda::CUDAGraph graph;
   bool captured = false;
-  bool capture_failed = false;  // a capture threw: the graph is unusable, Run refuses
+  bool capture_failed =
+      false;  // a capture threw: the graph is unusable, Run refuses
 };
 
 namespace {
 
 // Makes `waiting` wait for the work queued so far on `queued`.
-void StreamWaits(const c10::cuda::CUDAStream& waiting, const c10::cuda::CUDAStream& queued) {
+void StreamWaits(const c10::cuda::CUDAStream& waiting,
+                 const c10::cuda::CUDAStream& queued) {
   c10::Event event(c10::DeviceType::CUDA);
   event.record(queued);
   event.block(waiting);
 }
 
-// Side work on a stream of its own, forked from the current stream at each Run; Join makes
-// the current stream wait for all of it. The work (and the tensors it holds) is kept until
-// then, so no memory it reads is handed out again before it ran.
+// Side work on a stream of its own, forked from the current stream at each Run;
+// Join makes the current stream wait for all of it. The work (and the tensors
+// it holds) is kept until then, so no memory it reads is handed out again
+// before it ran.
 class StreamSideWork : public SideWork {
  public:
   explicit StreamSideWork(c10::cuda::CUDAStream side) : side_(side) {}
@@ -70,8 +77,8 @@ class StreamSideWork : public SideWork {
     }
     kept_.push_back(std::move(work));
   }
-  // (Nothing to wait for if nothing ran: inside a capture, waiting on a stream that never
-  // joined it is an error.)
+  // (Nothing to wait for if nothing ran: inside a capture, waiting on a stream
+  // that never joined it is an error.)
   void Join() {
     if (kept_.empty()) return;
     StreamWaits(c10::cuda::getCurrentCUDAStream(side_.device_index()), side_);
@@ -87,13 +94,15 @@ class StreamSideWork : public SideWork {
 
 bool CudaGraphUpdate::Supported() { return true; }
 
-// The device part of one update on the current stream; with a critic stream, the critic's
-// half forks onto it and joins back (inside a capture, the fork and join are graph edges).
+// The device part of one update on the current stream; with a critic stream,
+// the critic's half forks onto it and joins back (inside a capture, the fork
+// and join are graph edges).
 void CudaGraphUpdate::StepNetworks(State& s) {
   SqlAgent& agent = *s.agent;
-  // In the graph: each replay draws afresh (the default CUDA generator is registered with
-  // every captured graph, which advances its offset on replay). Each half draws its own
-  // noise on its own stream, so the policy's half does not wait for the critic's.
+  // In the graph: each replay draws afresh (the default CUDA generator is
+  // registered with every captured graph, which advances its offset on replay).
+  // Each half draws its own noise on its own stream, so the policy's half does
+  // not wait for the critic's.
   if (!s.critic_stream.has_value()) {
     if (s.draws_noise) {
       s.noise.policy_noise.normal_();
@@ -103,12 +112,13 @@ void CudaGraphUpdate::StepNetworks(State& s) {
     return;
   }
   const c10::cuda::CUDAStream critic = *s.critic_stream;
-  const c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream(critic.device_index());
+  const c10::cuda::CUDAStream main =
+      c10::cuda::getCurrentCUDAStream(critic.device_index());
   StreamWaits(critic, main);  // the critic's half sees the inputs
   if (s.draws_noise) s.noise.policy_noise.normal_();
   StreamSideWork beside_backward(*s.gradient_stream);
-  // The optimizers' step counts off the critical path: beside the policy's backward pass,
-  // and first on the critic's stream.
+  // The optimizers' step counts off the critical path: beside the policy's
+  // backward pass, and first on the critic's stream.
   beside_backward.Run([&agent] { agent.policy_optimizer().CountNextStep(); });
   {
     c10::StreamGuard on_critic_stream(critic);
@@ -123,7 +133,8 @@ void CudaGraphUpdate::StepNetworks(State& s) {
     StreamSideWork beside_critic_backward(*s.critic_gradient_stream);
     agent.CriticGradients(s.inputs, s.noise, &beside_critic_backward);
     beside_critic_backward.Join();
-    policy_read_q.block(critic);  // Q's step overwrites what the policy's half read
+    policy_read_q.block(
+        critic);  // Q's step overwrites what the policy's half read
     agent.q_optimizer().Step();
   }
   beside_backward.Join();
@@ -131,12 +142,13 @@ void CudaGraphUpdate::StepNetworks(State& s) {
   StreamWaits(main, critic);
 }
 
-absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(
-    SqlAgent* agent, int warmup_updates, int streams) {
-  const c10::DeviceIndex index =
-      agent->device().has_index() ? agent->device().index() : c10::cuda::current_device();
-  auto state = std::make_unique<State>(agent, warmup_updates,
-                                       c10::cuda::getStreamFromPool(false, index));
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>>
+CudaGraphUpdate::NewState(SqlAgent* agent, int warmup_updates, int streams) {
+  const c10::DeviceIndex index = agent->device().has_index()
+                                     ? agent->device().index()
+                                     : c10::cuda::current_device();
+  auto state = std::make_unique<State>(
+      agent, warmup_updates, c10::cuda::getStreamFromPool(false, index));
   if (streams == 2) {
     state->critic_stream = c10::cuda::getStreamFromPool(false, index);
     state->gradient_stream = c10::cuda::getStreamFromPool(false, index);
@@ -145,37 +157,44 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewStat
   return state;
 }
 
-absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNoise* noise) {
+absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
+                                  const UpdateNoise* noise) {
   State& s = *state_;
   if (s.capture_failed) {
     return absl::FailedPreconditionError(
-        "CUDA graph update: its capture failed earlier (that update's error said why); "
+        "CUDA graph update: its capture failed earlier (that update's error "
+        "said why); "
         "update eagerly instead");
   }
   SqlAgent& agent = *s.agent;
   const int64_t size = batch.observations.size(0);
   if (s.batch_size >= 0 && size != s.batch_size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "batch of ", size, " transitions; the CUDA graph was captured for ", s.batch_size));
+        "batch of ", size, " transitions; the CUDA graph was captured for ",
+        s.batch_size));
   }
   try {
     if (s.batch_size < 0) {
       s.batch_size = size;
       s.draws_noise = noise == nullptr;
-      const int64_t o = agent.config().observation_dim, d = agent.config().action_dim;
+      const int64_t o = agent.config().observation_dim,
+                    d = agent.config().action_dim;
       s.packed = torch::empty({size, PackedWidth(o, d)},
                               torch::TensorOptions().device(agent.device()));
       s.inputs = PackedTransitions(s.packed, o, d);
       s.noise = agent.DrawNoise(size);
     } else if (s.draws_noise != (noise == nullptr)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "CUDA graph update: ", s.draws_noise ? "noise given" : "no noise given",
-          "; every update must pass noise or none, as the first did (the graph ",
-          s.draws_noise ? "draws its own" : "copies it in", ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("CUDA graph update: ",
+                       s.draws_noise ? "noise given" : "no noise given",
+                       "; every update must pass noise or none, as the first "
+                       "did (the graph ",
+                       s.draws_noise ? "draws its own" : "copies it in", ")"));
     }
-    // The batch in one launch: a copy of a packed batch (from page-locked host memory,
-    // asynchronous, its allocator keeping it until the copy ran), a concatenation on the
-    // device, or one copy of the concatenation in page-locked memory.
+    // The batch in one launch: a copy of a packed batch (from page-locked host
+    // memory, asynchronous, its allocator keeping it until the copy ran), a
+    // concatenation on the device, or one copy of the concatenation in
+    // page-locked memory.
     if (batch.packed.defined() && batch.packed.sizes() == s.packed.sizes()) {
       s.packed.copy_(batch.packed, /*non_blocking=*/true);
     } else {
@@ -185,7 +204,8 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       if (batch.observations.device() == s.packed.device()) {
         torch::cat_out(s.packed, columns, 1);
       } else {
-        s.packed.copy_(torch::cat(columns, 1).pin_memory(), /*non_blocking=*/true);
+        s.packed.copy_(torch::cat(columns, 1).pin_memory(),
+                       /*non_blocking=*/true);
       }
     }
     if (noise != nullptr) {
@@ -198,8 +218,8 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       StreamWaits(s.stream, current);
       {
         c10::StreamGuard on_side_stream(s.stream);
-        // Warm-up on the same streams as the capture: each stream's lazy setup (cuBLAS
-        // workspaces) happens before it.
+        // Warm-up on the same streams as the capture: each stream's lazy setup
+        // (cuBLAS workspaces) happens before it.
         if (s.warmup_left > 0) {
           StepNetworks(s);
           --s.warmup_left;
@@ -208,8 +228,9 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
           try {
             StepNetworks(s);
           } catch (const c10::Error&) {
-            // End the stream's capture mode (whatever the graph it gives), so that later
-            // CUDA work on it does not join a capture that never ends.
+            // End the stream's capture mode (whatever the graph it gives), so
+            // that later CUDA work on it does not join a capture that never
+            // ends.
             s.capture_failed = true;
             try {
               s.graph.capture_end();
@@ -223,7 +244,8 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch, const UpdateNo
       }
       StreamWaits(current, s.stream);
     }
-    // Capture records the kernels without running them: this update, too, is a replay.
+    // Capture records the kernels without running them: this update, too, is a
+    // replay.
     if (s.captured) s.graph.replay();
     agent.FinishUpdate();
   } catch (const c10::Error& e) {
@@ -242,14 +264,16 @@ struct CudaGraphUpdate::State {
 
 bool CudaGraphUpdate::Supported() { return false; }
 
-absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>> CudaGraphUpdate::NewState(SqlAgent*,
-                                                                                   int, int) {
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate::State>>
+CudaGraphUpdate::NewState(SqlAgent*, int, int) {
   return absl::UnimplementedError(
-      "CUDA graphs: this build has none (build with CMake against a CUDA LibTorch and CUDA's "
+      "CUDA graphs: this build has none (build with CMake against a CUDA "
+      "LibTorch and CUDA's "
       "headers: deploy/gpu/README.md)");
 }
 
-absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*) {
+absl::Status CudaGraphUpdate::Run(const TransitionTensors&,
+                                  const UpdateNoise*) {
   return absl::UnimplementedError("CUDA graphs: this build has none");
 }
 
@@ -259,26 +283,29 @@ int CudaGraphUpdate::DefaultStreams(Algorithm algorithm) {
   return algorithm == Algorithm::kDdpg ? 1 : 2;
 }
 
-absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgent* agent,
-                                                                         int warmup_updates,
-                                                                         int streams) {
+absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(
+    SqlAgent* agent, int warmup_updates, int streams) {
   if (warmup_updates < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("warmup_updates is ", warmup_updates, ", must be at least 1"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "warmup_updates is ", warmup_updates, ", must be at least 1"));
   }
   if (streams != 1 && streams != 2) {
-    return absl::InvalidArgumentError(absl::StrCat("streams is ", streams, ", must be 1 or 2"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("streams is ", streams, ", must be 1 or 2"));
   }
   if (streams == 2 && agent->config().algorithm == Algorithm::kDdpg) {
     return absl::InvalidArgumentError(
-        "streams is 2: the DDPG baseline's policy pass adds into Q's gradients, which the "
+        "streams is 2: the DDPG baseline's policy pass adds into Q's "
+        "gradients, which the "
         "critic's half then drops; it runs on one stream");
   }
   if (!agent->device().is_cuda()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "CUDA graphs need the learner on a CUDA device; it is on ", agent->device().str()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("CUDA graphs need the learner on a CUDA device; it is on ",
+                     agent->device().str()));
   }
-  absl::StatusOr<std::unique_ptr<State>> state = NewState(agent, warmup_updates, streams);
+  absl::StatusOr<std::unique_ptr<State>> state =
+      NewState(agent, warmup_updates, streams);
   if (!state.ok()) return state.status();
   return absl::WrapUnique(new CudaGraphUpdate(*std::move(state)));
 }
@@ -286,21 +313,25 @@ absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> CudaGraphUpdate::Create(SqlAgen
 bool CudaGraphUpdate::captured() const { return state_->captured; }
 
 UpdateNoise CudaGraphUpdate::last_noise() const {
-  return {state_->noise.value_actions.defined() ? state_->noise.value_actions.clone()
-                                                : torch::Tensor(),
-          state_->noise.policy_noise.defined() ? state_->noise.policy_noise.clone()
-                                               : torch::Tensor()};
+  return {state_->noise.value_actions.defined()
+              ? state_->noise.value_actions.clone()
+              : torch::Tensor(),
+          state_->noise.policy_noise.defined()
+              ? state_->noise.policy_noise.clone()
+              : torch::Tensor()};
 }
 
 absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch) {
   return Run(batch, nullptr);
 }
 
-absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch, const UpdateNoise& noise) {
+absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch,
+                                     const UpdateNoise& noise) {
   return Run(batch, &noise);
 }
 
-CudaGraphUpdate::CudaGraphUpdate(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CudaGraphUpdate::CudaGraphUpdate(std::unique_ptr<State> state)
+    : state_(std::move(state)) {}
 CudaGraphUpdate::~CudaGraphUpdate() = default;
 
 }  // namespace softq

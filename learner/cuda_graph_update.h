@@ -1,21 +1,24 @@
-// CudaGraphUpdate: an SqlAgent's updates as one replayed CUDA graph. On a GPU a small SQL
-// update is a few hundred kernel launches, and their CPU cost, not the GPU's work, bounds
-// updates/s; a captured graph replays them as one launch. The first `warmup_updates` updates
-// run eagerly on a side stream (lazy initialization such as cuBLAS workspaces must happen
-// before capture), the next one is captured on that stream and replayed; from then on each
-// update copies its batch into the graph's input (one launch: one packed tensor) and
-// replays, and the graph draws the noise itself. Every call is one real update, the same
-// computation as SqlAgent::Update.
+// CudaGraphUpdate: an SqlAgent's updates as one replayed CUDA graph. On a GPU a
+// small SQL update is a few hundred kernel launches, and their CPU cost, not
+// the GPU's work, bounds updates/s; a captured graph replays them as one
+// launch. The first `warmup_updates` updates run eagerly on a side stream (lazy
+// initialization such as cuBLAS workspaces must happen before capture), the
+// next one is captured on that stream and replayed; from then on each update
+// copies its batch into the graph's input (one launch: one packed tensor) and
+// replays, and the graph draws the noise itself. Every call is one real update,
+// the same computation as SqlAgent::Update.
 //
-// With two streams, the critic's half of the update (its loss, backward pass and Adam step)
-// runs on a second stream, concurrently with the policy's half: a small update is a chain
-// of tiny kernels, and two chains side by side take less time than one after the other. Q's
-// Adam step waits for the policy's half, which reads Q. Each half's weight and bias
-// gradients run on a stream of their own beside its backward pass (SideWork).
+// With two streams, the critic's half of the update (its loss, backward pass
+// and Adam step) runs on a second stream, concurrently with the policy's half:
+// a small update is a chain of tiny kernels, and two chains side by side take
+// less time than one after the other. Q's Adam step waits for the policy's
+// half, which reads Q. Each half's weight and bias gradients run on a stream of
+// their own beside its backward pass (SideWork).
 //
-// Needs a build against a CUDA LibTorch with CUDA's headers (the CMake build defines
-// SOFTQ_CUDA_GRAPHS when it finds them); elsewhere Create says Unimplemented. Not
-// thread-safe; the agent outlives this object and is not updated by other means meanwhile.
+// Needs a build against a CUDA LibTorch with CUDA's headers (the CMake build
+// defines SOFTQ_CUDA_GRAPHS when it finds them); elsewhere Create says
+// Unimplemented. Not thread-safe; the agent outlives this object and is not
+// updated by other means meanwhile.
 #ifndef SOFTQ_LEARNER_CUDA_GRAPH_UPDATE_H_
 #define SOFTQ_LEARNER_CUDA_GRAPH_UPDATE_H_
 
@@ -30,25 +33,26 @@ namespace softq {
 
 class CudaGraphUpdate {
  public:
-  // InvalidArgument for warmup_updates < 1, streams other than 1 or 2, or 2 streams for
-  // the DDPG baseline (its halves are not independent: SqlAgent::PolicyGradients),
-  // FailedPrecondition for an agent that is not on a CUDA device, Unimplemented in a build
-  // without CUDA graph support (checked in this order).
-  static absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> Create(SqlAgent* agent,
-                                                                 int warmup_updates = 3,
-                                                                 int streams = 1);
+  // InvalidArgument for warmup_updates < 1, streams other than 1 or 2, or 2
+  // streams for the DDPG baseline (its halves are not independent:
+  // SqlAgent::PolicyGradients), FailedPrecondition for an agent that is not on
+  // a CUDA device, Unimplemented in a build without CUDA graph support (checked
+  // in this order).
+  static absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> Create(
+      SqlAgent* agent, int warmup_updates = 3, int streams = 1);
   ~CudaGraphUpdate();
   CudaGraphUpdate(const CudaGraphUpdate&) = delete;
   CudaGraphUpdate& operator=(const CudaGraphUpdate&) = delete;
 
-  // One update on `batch` (float32, on the agent's device or on the host, copied
-  // asynchronously). InvalidArgument, and no update, when its size differs from the first
-  // batch's (the graph's shapes are fixed); Internal with LibTorch's message if capture or
-  // replay fails. After a failed capture every later call is FailedPrecondition.
+  // One update on `batch` (float32, on the agent's device or on the host,
+  // copied asynchronously). InvalidArgument, and no update, when its size
+  // differs from the first batch's (the graph's shapes are fixed); Internal
+  // with LibTorch's message if capture or replay fails. After a failed capture
+  // every later call is FailedPrecondition.
   absl::Status Update(const TransitionTensors& batch);
-  // The same with the given noise (as SqlAgent::Update(batch, noise)) copied in, e.g. to
-  // compare with eager updates. The first update decides: all pass noise or none
-  // (FailedPrecondition, and no update, otherwise).
+  // The same with the given noise (as SqlAgent::Update(batch, noise)) copied
+  // in, e.g. to compare with eager updates. The first update decides: all pass
+  // noise or none (FailedPrecondition, and no update, otherwise).
   absl::Status Update(const TransitionTensors& batch, const UpdateNoise& noise);
 
   // Whether the graph has been captured (from update warmup_updates + 1 on).
@@ -58,17 +62,20 @@ class CudaGraphUpdate {
 
   // Whether this build can capture CUDA graphs at all.
   static bool Supported();
-  // The streams to ask Create for when the user names none: 2 for SQL (the critic's half
-  // beside the policy's, 1.6x one stream on an H200), 1 for the DDPG baseline.
+  // The streams to ask Create for when the user names none: 2 for SQL (the
+  // critic's half beside the policy's, 1.6x one stream on an H200), 1 for the
+  // DDPG baseline.
   static int DefaultStreams(Algorithm algorithm);
 
  private:
   struct State;
   // The per-build part of Create, once the agent is known to be on CUDA.
-  static absl::StatusOr<std::unique_ptr<State>> NewState(SqlAgent* agent, int warmup_updates,
+  static absl::StatusOr<std::unique_ptr<State>> NewState(SqlAgent* agent,
+                                                         int warmup_updates,
                                                          int streams);
   explicit CudaGraphUpdate(std::unique_ptr<State> state);
-  // The device part of one update (SqlAgent::StepNetworks) on `state`'s streams.
+  // The device part of one update (SqlAgent::StepNetworks) on `state`'s
+  // streams.
   static void StepNetworks(State& state);
   // `noise` null: fresh noise drawn in place.
   absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise);

@@ -1,26 +1,28 @@
-// FlatAdam: Adam (Kingma & Ba) over one contiguous buffer. The update is torch::optim::Adam's
-// without weight decay or AMSGrad, but the parameters it is given are re-pointed at slices
-// of one flat tensor, and a step first gathers their gradients into another (one copy; none
-// when they were written into its slots, GradientSlots), so a step is about fifteen tensor
-// operations whatever the number of parameters
-// (torch::optim::Adam: about ten per parameter). ZeroGrad drops the gradients (as
-// zero_grad(set_to_none) does), so backward hands its gradients over instead of adding them
-// into zeroed ones. The buffers are allocated once, and the step count is a 0-d tensor on the
-// parameters' device from which each step computes its bias corrections (no host scalar
-// changes from step to step, as CUDA graph capture of an update requires). On a CUDA device
-// the step itself is LibTorch's fused Adam kernel.
+// FlatAdam: Adam (Kingma & Ba) over one contiguous buffer. The update is
+// torch::optim::Adam's without weight decay or AMSGrad, but the parameters it
+// is given are re-pointed at slices of one flat tensor, and a step first
+// gathers their gradients into another (one copy; none when they were written
+// into its slots, GradientSlots), so a step is about fifteen tensor operations
+// whatever the number of parameters (torch::optim::Adam: about ten per
+// parameter). ZeroGrad drops the gradients (as zero_grad(set_to_none) does), so
+// backward hands its gradients over instead of adding them into zeroed ones.
+// The buffers are allocated once, and the step count is a 0-d tensor on the
+// parameters' device from which each step computes its bias corrections (no
+// host scalar changes from step to step, as CUDA graph capture of an update
+// requires). On a CUDA device the step itself is LibTorch's fused Adam kernel.
 //
-// The parameters stay ordinary leaf tensors of their modules (forward, backward, copy_,
-// named_parameters work as before). If something re-points one of them (Module::load's
-// set_), the next ZeroGrad/Step notices by address, copies it into its slice and re-points
-// it. A parameter without a gradient at Step counts as a zero gradient. Not thread-safe.
+// The parameters stay ordinary leaf tensors of their modules (forward,
+// backward, copy_, named_parameters work as before). If something re-points one
+// of them (Module::load's set_), the next ZeroGrad/Step notices by address,
+// copies it into its slice and re-points it. A parameter without a gradient at
+// Step counts as a zero gradient. Not thread-safe.
 #ifndef SOFTQ_LEARNER_FLAT_ADAM_H_
 #define SOFTQ_LEARNER_FLAT_ADAM_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/status.h"
 
@@ -29,28 +31,31 @@ namespace softq {
 class FlatAdam {
  public:
   // `parameters` share one dtype and device. Their current values are kept.
-  FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate, double beta1 = 0.9,
-           double beta2 = 0.999, double eps = 1e-8);
+  FlatAdam(std::vector<torch::Tensor> parameters, double learning_rate,
+           double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8);
   FlatAdam(const FlatAdam&) = delete;
   FlatAdam& operator=(const FlatAdam&) = delete;
 
   // Drops every gradient (no tensor operation).
   void ZeroGrad();
-  // Sets each parameter's gradient to its slice of the flat gradient buffer and returns them,
-  // for code that writes gradients in place (overwriting; autograd would add into them):
-  // Step then copies none of them. ZeroGrad drops them again.
+  // Sets each parameter's gradient to its slice of the flat gradient buffer and
+  // returns them, for code that writes gradients in place (overwriting;
+  // autograd would add into them): Step then copies none of them. ZeroGrad
+  // drops them again.
   std::vector<torch::Tensor> GradientSlots();
-  // One Adam step from the current gradients (gathered into flat_gradients() first).
+  // One Adam step from the current gradients (gathered into flat_gradients()
+  // first).
   void Step();
-  // Counts the next Step now (the device's step count, and on a GPU its float32 copy), so
-  // that work queued elsewhere (another CUDA stream) does it while the gradients are still
-  // being computed; that Step then does not count again.
+  // Counts the next Step now (the device's step count, and on a GPU its float32
+  // copy), so that work queued elsewhere (another CUDA stream) does it while
+  // the gradients are still being computed; that Step then does not count
+  // again.
   void CountNextStep();
 
   // Optimizer state (moments and step count) into / from `archive`. Load takes
-  // a state saved by a FlatAdam over parameters of the same total size; InvalidArgument
-  // otherwise (e.g. a checkpoint holding torch::optim::Adam's state), leaving this one as
-  // it was.
+  // a state saved by a FlatAdam over parameters of the same total size;
+  // InvalidArgument otherwise (e.g. a checkpoint holding torch::optim::Adam's
+  // state), leaving this one as it was.
   void Save(torch::serialize::OutputArchive& archive) const;
   absl::Status Load(torch::serialize::InputArchive& archive);
 
@@ -73,9 +78,11 @@ class FlatAdam {
   std::vector<torch::Tensor> param_slots_;  // views of params_
   std::vector<torch::Tensor> grad_slots_;   // views of grads_
   torch::Tensor params_, grads_, exp_avg_, exp_avg_sq_;
-  // t, 0-d float64 on the device (exact to 2^53 steps; pow(beta, t) takes it as it is).
+  // t, 0-d float64 on the device (exact to 2^53 steps; pow(beta, t) takes it as
+  // it is).
   torch::Tensor step_;
-  // On a CUDA device only: t copied to float32 for at::_fused_adam_ (Step uses it there).
+  // On a CUDA device only: t copied to float32 for at::_fused_adam_ (Step uses
+  // it there).
   torch::Tensor fused_step_;
   bool counted_ahead_ = false;  // CountNextStep ran since the last Step
 };

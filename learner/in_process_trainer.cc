@@ -38,14 +38,16 @@ absl::Status ValidateInProcessOptions(const InProcessOptions& o) {
       FlagAtLeast("min_replay_size", static_cast<double>(o.min_replay_size), 1),
       FlagAtLeast("replay_capacity", static_cast<double>(o.replay_capacity), 1),
       FlagAtLeast("updates_per_step", o.updates_per_step, 0),
-      FlagAtLeast("publish_interval", static_cast<double>(o.publish_interval), 1),
+      FlagAtLeast("publish_interval", static_cast<double>(o.publish_interval),
+                  1),
       FlagAtLeast("eval_interval", static_cast<double>(o.eval_interval), 0),
       FlagAtLeast("eval_rollouts", o.eval_rollouts, 1),
   });
 }
 
 absl::StatusOr<InProcessResult> TrainInProcess(
-    const InProcessOptions& options, const std::function<void(const std::string&)>& log) {
+    const InProcessOptions& options,
+    const std::function<void(const std::string&)>& log) {
   if (absl::Status s = ValidateInProcessOptions(options); !s.ok()) return s;
   torch::manual_seed(options.seed);
   std::vector<std::unique_ptr<Environment>> envs;
@@ -57,35 +59,41 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   }
   const SqlConfig& sql = options.sql;
   SqlAgent agent(sql);
-  ActingPolicy policy(sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 1,
-                      options.acting);
-  ActingPolicy eval_policy(sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 3,
-                           {/*deterministic=*/sql.algorithm == Algorithm::kDdpg});
+  ActingPolicy policy(sql.observation_dim, sql.action_dim, sql.hidden,
+                      options.seed + 1, options.acting);
+  ActingPolicy eval_policy(
+      sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 3,
+      {/*deterministic=*/sql.algorithm == Algorithm::kDdpg});
   const bool multigoal = options.env == "multigoal";
-  // One evaluation of the current parameters: the goals (multigoal) and the mean return.
+  // One evaluation of the current parameters: the goals (multigoal) and the
+  // mean return.
   struct Evaluation {
     MultiGoalEvaluation goals;
     double mean_return = 0;
     std::string summary;
   };
   auto evaluate = [&]() -> absl::StatusOr<Evaluation> {
-    eval_policy.SetParameters(agent.PolicyParameters(), eval_policy.version() + 1).IgnoreError();
+    eval_policy
+        .SetParameters(agent.PolicyParameters(), eval_policy.version() + 1)
+        .IgnoreError();
     Evaluation e;
     if (multigoal) {
-      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts, options.seed + 1000);
+      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts,
+                                  options.seed + 1000);
       e.mean_return = e.goals.mean_return;
       e.summary = e.goals.Summary();
     } else {
-      absl::StatusOr<ReturnEvaluation> r =
-          EvaluateReturn(eval_policy, options.env, options.eval_rollouts, options.seed + 1000);
+      absl::StatusOr<ReturnEvaluation> r = EvaluateReturn(
+          eval_policy, options.env, options.eval_rollouts, options.seed + 1000);
       if (!r.ok()) return r.status();
       e.mean_return = r->mean;
       e.summary = r->Summary();
     }
     return e;
   };
-  LocalReplay replay(options.replay_capacity, sql.observation_dim, sql.action_dim,
-                     options.batch_size, options.min_replay_size, options.seed + 2);
+  LocalReplay replay(options.replay_capacity, sql.observation_dim,
+                     sql.action_dim, options.batch_size,
+                     options.min_replay_size, options.seed + 2);
   PolicyFeed feed(&policy);
   Learner learner(&agent, &replay, &feed, {options.publish_interval});
   Actor actor(std::move(envs), &policy, &replay, {});
@@ -99,7 +107,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     if (absl::Status s = actor.Step(); !s.ok()) return s;
     if (replay.size() >= options.min_replay_size) {
       for (int u = 0; u < options.updates_per_step; ++u) {
-        if (absl::Status s = learner.Step(absl::ZeroDuration()); !s.ok()) return s;
+        if (absl::Status s = learner.Step(absl::ZeroDuration()); !s.ok())
+          return s;
       }
     }
     if (next_eval > 0 && actor.env_steps() >= next_eval) {
@@ -108,14 +117,19 @@ absl::StatusOr<InProcessResult> TrainInProcess(
       if (!eval.ok()) return eval.status();
       const std::vector<double> returns = actor.TakeEpisodeReturns();
       const double mean_return =
-          returns.empty() ? 0
-                          : std::accumulate(returns.begin(), returns.end(), 0.0) / returns.size();
+          returns.empty()
+              ? 0
+              : std::accumulate(returns.begin(), returns.end(), 0.0) /
+                    returns.size();
       log(absl::StrFormat(
-          "env steps %6d  updates %6d  %5.1f updates/s  train return %7.1f  eval %s",
+          "env steps %6d  updates %6d  %5.1f updates/s  train return %7.1f  "
+          "eval %s",
           actor.env_steps(), agent.step(),
-          agent.step() / std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)), mean_return,
-          eval->summary));
-      if (multigoal && eval->goals.Solved() && result.first_solved_env_steps < 0) {
+          agent.step() /
+              std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
+          mean_return, eval->summary));
+      if (multigoal && eval->goals.Solved() &&
+          result.first_solved_env_steps < 0) {
         result.first_solved_env_steps = actor.env_steps();
         if (options.stop_when_solved) {
           final_eval = *std::move(eval);
@@ -131,7 +145,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     absl::StatusOr<Evaluation> eval = evaluate();
     if (!eval.ok()) return eval.status();
     final_eval = *std::move(eval);
-    if (multigoal && final_eval->goals.Solved() && result.first_solved_env_steps < 0) {
+    if (multigoal && final_eval->goals.Solved() &&
+        result.first_solved_env_steps < 0) {
       result.first_solved_env_steps = result.env_steps;
     }
   }
@@ -139,7 +154,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   result.final_mean_return = final_eval->mean_return;
   result.final_summary = final_eval->summary;
   if (multigoal && !options.trajectories_csv.empty()) {
-    if (absl::Status s = WriteTrajectoriesCsv(result.final_evaluation, options.trajectories_csv);
+    if (absl::Status s = WriteTrajectoriesCsv(result.final_evaluation,
+                                              options.trajectories_csv);
         !s.ok()) {
       return s;
     }

@@ -1,6 +1,7 @@
-// Algorithm 1 in one process: an Actor on the environment writes into a LocalReplay, a
-// Learner samples from it and publishes to the actor's ActingPolicy. Same actor and learner
-// classes as the distributed system; only the wiring differs. Thread-compatible.
+// Algorithm 1 in one process: an Actor on the environment writes into a
+// LocalReplay, a Learner samples from it and publishes to the actor's
+// ActingPolicy. Same actor and learner classes as the distributed system; only
+// the wiring differs. Thread-compatible.
 #ifndef SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
 #define SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
 
@@ -16,22 +17,27 @@ namespace softq {
 
 struct InProcessOptions {
   SqlConfig sql;
-  std::string env = "multigoal";    // any MakeEnvironment name; only multigoal has a criterion
-  ActingOptions acting;              // exploration (DDPG: deterministic plus action noise)
+  std::string env =
+      "multigoal";  // any MakeEnvironment name; only multigoal has a criterion
+  ActingOptions acting;  // exploration (DDPG: deterministic plus action noise)
   int num_envs = 1;
   int64_t max_env_steps = 40000;
   int64_t batch_size = 64;
-  int64_t min_replay_size = 100;     // transitions before the first update
+  int64_t min_replay_size = 100;  // transitions before the first update
   int64_t replay_capacity = 1000000;
-  int updates_per_step = 1;          // gradient steps per env step
-  int64_t publish_interval = 1;      // updates between parameter publications to the actor
-  int64_t eval_interval = 1000;      // env steps between evaluations (0: only at the end)
+  int updates_per_step = 1;  // gradient steps per env step
+  int64_t publish_interval =
+      1;  // updates between parameter publications to the actor
+  int64_t eval_interval =
+      1000;  // env steps between evaluations (0: only at the end)
   int eval_rollouts = 100;
-  bool stop_when_solved = false;     // end at the first evaluation that meets the criterion
+  bool stop_when_solved =
+      false;  // end at the first evaluation that meets the criterion
   uint64_t seed = 0;
-  std::string trajectories_csv;      // final evaluation's rollouts, if set
-  // Polled between env steps; true ends training early (then the final evaluation runs as
-  // usual). Empty: never. train_in_process passes ShutdownRequested (SIGTERM/SIGINT).
+  std::string trajectories_csv;  // final evaluation's rollouts, if set
+  // Polled between env steps; true ends training early (then the final
+  // evaluation runs as usual). Empty: never. train_in_process passes
+  // ShutdownRequested (SIGTERM/SIGINT).
   std::function<bool()> stop_requested;
 };
 
@@ -39,19 +45,23 @@ struct InProcessResult {
   int64_t env_steps = 0;
   int64_t updates = 0;
   double seconds = 0;
-  int64_t first_solved_env_steps = -1;  // -1: never met the criterion (multigoal only)
+  int64_t first_solved_env_steps =
+      -1;  // -1: never met the criterion (multigoal only)
   MultiGoalEvaluation final_evaluation;  // multigoal only
   double final_mean_return = 0;          // any environment
   std::string final_summary;
 };
 
-// InvalidArgument naming the first bad field (as its train_in_process flag), else OK.
+// InvalidArgument naming the first bad field (as its train_in_process flag),
+// else OK.
 absl::Status ValidateInProcessOptions(const InProcessOptions& options);
 
-// Trains; `log` receives one progress line per evaluation. Evaluations use the learned policy
-// without exploration noise (deterministic under kDdpg). InvalidArgument for bad options.
+// Trains; `log` receives one progress line per evaluation. Evaluations use the
+// learned policy without exploration noise (deterministic under kDdpg).
+// InvalidArgument for bad options.
 absl::StatusOr<InProcessResult> TrainInProcess(
-    const InProcessOptions& options, const std::function<void(const std::string&)>& log);
+    const InProcessOptions& options,
+    const std::function<void(const std::string&)>& log);
 
 }  // namespace softq
 

@@ -4,8 +4,9 @@
 
 namespace softq {
 
-Learner::Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publisher,
-                 LearnerOptions options, uint64_t first_version)
+Learner::Learner(SqlAgent* agent, BatchSource* source,
+                 ParameterPublisher* publisher, LearnerOptions options,
+                 uint64_t first_version)
     : agent_(agent),
       source_(source),
       publisher_(publisher),
@@ -18,14 +19,17 @@ absl::Status Learner::Step(absl::Duration timeout) {
   absl::StatusOr<TransitionTensors> batch = source_->Next(timeout);
   if (!batch.ok()) return batch.status();
   const SqlConfig& config = agent_->config();
-  absl::Status shapes = CheckTransitionShapes(*batch, config.observation_dim, config.action_dim);
+  absl::Status shapes =
+      CheckTransitionShapes(*batch, config.observation_dim, config.action_dim);
   if (shapes.ok() && batch->observations.size(0) == 0) {
-    shapes = absl::InvalidArgumentError("TransitionTensors.observations has no rows");
+    shapes = absl::InvalidArgumentError(
+        "TransitionTensors.observations has no rows");
   }
   if (!shapes.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "batch: ", shapes.message(), " (the learner's observation_dim ", config.observation_dim,
-        ", action_dim ", config.action_dim, ": do the actors run the learner's --env?)"));
+        "batch: ", shapes.message(), " (the learner's observation_dim ",
+        config.observation_dim, ", action_dim ", config.action_dim,
+        ": do the actors run the learner's --env?)"));
   }
   if (graph_ != nullptr) {
     if (absl::Status s = graph_->Update(*batch); !s.ok()) return s;
@@ -33,7 +37,8 @@ absl::Status Learner::Step(absl::Duration timeout) {
     try {
       agent_->Update(*batch);
     } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("update: ", e.what_without_backtrace()));
+      return absl::InternalError(
+          absl::StrCat("update: ", e.what_without_backtrace()));
     }
   }
   if (agent_->step() % options_.publish_interval == 0) Publish();

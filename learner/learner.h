@@ -1,8 +1,9 @@
-// Learner: the training loop's step, independent of where batches come from and where
-// parameters go. Each Step() takes one batch from a BatchSource, runs one SqlAgent update,
-// and every `publish_interval` updates publishes the sampling network with a new version.
-// In one process the source is an in-memory replay and the publisher an actor's policy; in
-// a cluster they are the replay client and the parameter service. Not thread-safe.
+// Learner: the training loop's step, independent of where batches come from and
+// where parameters go. Each Step() takes one batch from a BatchSource, runs one
+// SqlAgent update, and every `publish_interval` updates publishes the sampling
+// network with a new version. In one process the source is an in-memory replay
+// and the publisher an actor's policy; in a cluster they are the replay client
+// and the parameter service. Not thread-safe.
 #ifndef SOFTQ_LEARNER_LEARNER_H_
 #define SOFTQ_LEARNER_LEARNER_H_
 
@@ -16,8 +17,9 @@
 
 namespace softq {
 
-// Supplies training batches. Next blocks up to `timeout` (DeadlineExceeded after it, e.g.
-// while the replay is below its minimum size). Implementations say their thread-safety.
+// Supplies training batches. Next blocks up to `timeout` (DeadlineExceeded
+// after it, e.g. while the replay is below its minimum size). Implementations
+// say their thread-safety.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
@@ -28,7 +30,8 @@ class BatchSource {
 class ParameterPublisher {
  public:
   virtual ~ParameterPublisher() = default;
-  virtual void Publish(const NamedTensors& params, uint64_t version, int64_t learner_step) = 0;
+  virtual void Publish(const NamedTensors& params, uint64_t version,
+                       int64_t learner_step) = 0;
 };
 
 struct LearnerOptions {
@@ -37,20 +40,22 @@ struct LearnerOptions {
 
 class Learner {
  public:
-  // `agent`, `source` and `publisher` outlive the learner. Publishes version 1 (the initial
-  // parameters) at construction, so actors can start before the first update.
+  // `agent`, `source` and `publisher` outlive the learner. Publishes version 1
+  // (the initial parameters) at construction, so actors can start before the
+  // first update.
   Learner(SqlAgent* agent, BatchSource* source, ParameterPublisher* publisher,
           LearnerOptions options, uint64_t first_version = 1);
 
-  // Waits up to `timeout` for a batch, updates, maybe publishes. The source's error (e.g.
-  // DeadlineExceeded) is returned unchanged and nothing is updated; so is a CUDA graph's.
-  // A batch whose shapes are not the agent's observation_dim/action_dim (actors on another
-  // --env) is InvalidArgument naming the field, before any update; a LibTorch error inside
-  // the update is Internal.
+  // Waits up to `timeout` for a batch, updates, maybe publishes. The source's
+  // error (e.g. DeadlineExceeded) is returned unchanged and nothing is updated;
+  // so is a CUDA graph's. A batch whose shapes are not the agent's
+  // observation_dim/action_dim (actors on another
+  // --env) is InvalidArgument naming the field, before any update; a LibTorch
+  // error inside the update is Internal.
   absl::Status Step(absl::Duration timeout);
 
-  // From now on updates through `graph` (made for this learner's agent; it outlives the
-  // learner) instead of SqlAgent::Update.
+  // From now on updates through `graph` (made for this learner's agent; it
+  // outlives the learner) instead of SqlAgent::Update.
   void UseCudaGraph(CudaGraphUpdate* graph) { graph_ = graph; }
 
   // Publishes the current parameters with the next version.

@@ -6,8 +6,9 @@
 
 namespace softq {
 
-LocalReplay::LocalReplay(int64_t capacity, int64_t observation_dim, int64_t action_dim,
-                         int64_t batch_size, int64_t min_size, uint64_t seed)
+LocalReplay::LocalReplay(int64_t capacity, int64_t observation_dim,
+                         int64_t action_dim, int64_t batch_size,
+                         int64_t min_size, uint64_t seed)
     : capacity_(capacity),
       observation_dim_(observation_dim),
       action_dim_(action_dim),
@@ -24,10 +25,12 @@ LocalReplay::LocalReplay(int64_t capacity, int64_t observation_dim, int64_t acti
 absl::Status LocalReplay::Write(proto::TransitionBatch batch) {
   absl::StatusOr<TransitionTensors> t = DecodeTransitions(batch);
   if (!t.ok()) return t.status();
-  if (t->observations.size(1) != observation_dim_ || t->actions.size(1) != action_dim_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TransitionBatch dimensions ", t->observations.size(1), "/", t->actions.size(1),
-        " differ from the replay's ", observation_dim_, "/", action_dim_));
+  if (t->observations.size(1) != observation_dim_ ||
+      t->actions.size(1) != action_dim_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TransitionBatch dimensions ", t->observations.size(1),
+                     "/", t->actions.size(1), " differ from the replay's ",
+                     observation_dim_, "/", action_dim_));
   }
   absl::MutexLock lock(&mu_);
   const int64_t n = t->rewards.size(0);
@@ -38,7 +41,8 @@ absl::Status LocalReplay::Write(proto::TransitionBatch batch) {
     storage_.observations.index_put_({dst}, t->observations.index({src}));
     storage_.actions.index_put_({dst}, t->actions.index({src}));
     storage_.rewards.index_put_({dst}, t->rewards.index({src}));
-    storage_.next_observations.index_put_({dst}, t->next_observations.index({src}));
+    storage_.next_observations.index_put_({dst},
+                                          t->next_observations.index({src}));
     storage_.dones.index_put_({dst}, t->dones.index({src}));
     next_ = (next_ + chunk) % capacity_;
     i += chunk;
@@ -50,12 +54,15 @@ absl::Status LocalReplay::Write(proto::TransitionBatch batch) {
 
 absl::StatusOr<TransitionTensors> LocalReplay::Next(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return size_ >= min_size_; };
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return size_ >= min_size_;
+  };
   if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat("replay holds ", size_,
-                                                    " transitions, sampling needs ", min_size_));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "replay holds ", size_, " transitions, sampling needs ", min_size_));
   }
-  const torch::Tensor idx = torch::randint(size_, {batch_size_}, generator_, torch::kLong);
+  const torch::Tensor idx =
+      torch::randint(size_, {batch_size_}, generator_, torch::kLong);
   TransitionTensors out;
   out.observations = storage_.observations.index_select(0, idx);
   out.actions = storage_.actions.index_select(0, idx);

@@ -3,20 +3,24 @@
 namespace softq {
 namespace {
 
-// relu(x W^T + b) as one operation, recorded or not: on a GPU cuBLASLt's fused epilogue (one
-// kernel where addmm and relu are two; addmm then an in-place relu on a CPU). Autograd has no
-// derivative for _addmm_activation, so this function gives it ReLU's and addmm's: the mask
-// of the output, then the products and the bias's sum, each only where an input wants it.
+// relu(x W^T + b) as one operation, recorded or not: on a GPU cuBLASLt's fused
+// epilogue (one kernel where addmm and relu are two; addmm then an in-place
+// relu on a CPU). Autograd has no derivative for _addmm_activation, so this
+// function gives it ReLU's and addmm's: the mask of the output, then the
+// products and the bias's sum, each only where an input wants it.
 struct LinearReluFunction : torch::autograd::Function<LinearReluFunction> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, const torch::Tensor& bias) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& x,
+                               const torch::Tensor& weight,
+                               const torch::Tensor& bias) {
     torch::Tensor out = at::_addmm_activation(bias, x, weight.t());
     ctx->save_for_backward({x, weight, out});
     return out;
   }
 
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
     const torch::Tensor g = torch::threshold_backward(grads[0], saved[2], 0);
     return {ctx->needs_input_grad(0) ? g.mm(saved[1]) : torch::Tensor(),
@@ -34,7 +38,8 @@ torch::Tensor LinearRelu(torch::nn::LinearImpl& layer, const torch::Tensor& x) {
 
 }  // namespace
 
-MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t output_dim) {
+MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden,
+                 int64_t output_dim) {
   int64_t in = input_dim;
   for (int64_t width : hidden) {
     layers_->push_back(torch::nn::Linear(in, width));
@@ -50,7 +55,8 @@ MlpImpl::MlpImpl(int64_t input_dim, const std::vector<int64_t>& hidden, int64_t 
   }
 }
 
-torch::Tensor MlpImpl::HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>* outputs) {
+torch::Tensor MlpImpl::HiddenLayers(torch::Tensor x,
+                                    std::vector<torch::Tensor>* outputs) {
   for (size_t i = 0; i + 1 < layers_->size(); ++i) {
     x = LinearRelu(*layers_[i]->as<torch::nn::Linear>(), x);
     if (outputs != nullptr) outputs->push_back(x);
@@ -59,9 +65,10 @@ torch::Tensor MlpImpl::HiddenLayers(torch::Tensor x, std::vector<torch::Tensor>*
 }
 
 torch::Tensor MlpImpl::Pass(torch::Tensor x, MlpActivations* saved) {
-  // Linear on a matrix is one fused addmm; on [B, K, D] it is a matmul and a separate bias
-  // add. Particles come as [B, K, D]: fold them into rows (one kernel per layer, which is
-  // what an update on a GPU costs) and unfold the result.
+  // Linear on a matrix is one fused addmm; on [B, K, D] it is a matmul and a
+  // separate bias add. Particles come as [B, K, D]: fold them into rows (one
+  // kernel per layer, which is what an update on a GPU costs) and unfold the
+  // result.
   std::vector<int64_t> shape = x.sizes().vec();
   x = x.reshape({-1, x.size(-1)});
   if (saved != nullptr) {
@@ -81,14 +88,17 @@ torch::Tensor MlpImpl::ForwardKeeping(torch::Tensor x, MlpActivations* saved) {
   return Pass(x, saved);
 }
 
-void MlpImpl::ParameterGradients(const MlpActivations& saved, torch::Tensor grad_output,
-                                 const std::vector<torch::Tensor>& out, SideWork& aside) {
+void MlpImpl::ParameterGradients(const MlpActivations& saved,
+                                 torch::Tensor grad_output,
+                                 const std::vector<torch::Tensor>& out,
+                                 SideWork& aside) {
   torch::NoGradGuard no_grad;
   const size_t n = layers_->size();
-  TORCH_CHECK(out.size() == 2 * n, "ParameterGradients: ", out.size(), " outputs for ", n,
-              " layers");
-  // Layer i back from g = d loss / d (its pre-activation): its weight's gradient g^T input,
-  // its bias's the column sums of g; then through its weights and the previous ReLU.
+  TORCH_CHECK(out.size() == 2 * n, "ParameterGradients: ", out.size(),
+              " outputs for ", n, " layers");
+  // Layer i back from g = d loss / d (its pre-activation): its weight's
+  // gradient g^T input, its bias's the column sums of g; then through its
+  // weights and the previous ReLU.
   torch::Tensor g = grad_output.reshape({-1, grad_output.size(-1)});
   for (size_t i = n; i-- > 0;) {
     const torch::Tensor input = i == 0 ? saved.input : saved.hidden[i - 1];
@@ -102,8 +112,9 @@ void MlpImpl::ParameterGradients(const MlpActivations& saved, torch::Tensor grad
       break;
     }
     aside.Run(layer_gradients);
-    g = torch::threshold_backward(g.mm(layers_[i]->as<torch::nn::Linear>()->weight),
-                                  saved.hidden[i - 1], 0);
+    g = torch::threshold_backward(
+        g.mm(layers_[i]->as<torch::nn::Linear>()->weight), saved.hidden[i - 1],
+        0);
   }
 }
 
@@ -113,19 +124,26 @@ torch::Tensor MlpImpl::InputGradient(torch::Tensor x, int64_t first_column) {
   x = x.reshape({-1, x.size(-1)});
   const int64_t rows = x.size(0);
   const size_t n = layers_->size();
-  const auto weight = [&](size_t i) { return layers_[i]->as<torch::nn::Linear>()->weight; };
+  const auto weight = [&](size_t i) {
+    return layers_[i]->as<torch::nn::Linear>()->weight;
+  };
   std::vector<torch::Tensor> hidden;  // each hidden layer's output
   HiddenLayers(x, &hidden);
-  // d output / d (last hidden layer) is the output layer's weight row for every input; then
-  // each layer back: through the ReLU (its mask), then through the weights.
+  // d output / d (last hidden layer) is the output layer's weight row for every
+  // input; then each layer back: through the ReLU (its mask), then through the
+  // weights.
   torch::Tensor grad = weight(n - 1);  // [1, H]
   for (size_t i = n - 1; i-- > 0;) {
-    grad = torch::threshold_backward(grad.expand({rows, grad.size(1)}), hidden[i], 0);
+    grad = torch::threshold_backward(grad.expand({rows, grad.size(1)}),
+                                     hidden[i], 0);
     const torch::Tensor w = weight(i);
-    grad = grad.mm(i == 0 ? w.narrow(1, first_column, w.size(1) - first_column) : w);
+    grad = grad.mm(i == 0 ? w.narrow(1, first_column, w.size(1) - first_column)
+                          : w);
   }
   if (n == 1) {  // no hidden layer: the weights alone
-    grad = grad.narrow(1, first_column, grad.size(1) - first_column).expand({rows, -1}).clone();
+    grad = grad.narrow(1, first_column, grad.size(1) - first_column)
+               .expand({rows, -1})
+               .clone();
   }
   shape.back() = grad.size(1);
   return grad.view(shape);
@@ -144,22 +162,29 @@ torch::Tensor QNetworkImpl::forward(const torch::Tensor& observations,
 
 torch::Tensor QNetworkImpl::ActionGradient(const torch::Tensor& observations,
                                            const torch::Tensor& actions) {
-  return mlp_->InputGradient(torch::cat({observations, actions}, -1), observations.size(-1));
+  return mlp_->InputGradient(torch::cat({observations, actions}, -1),
+                             observations.size(-1));
 }
 
 torch::Tensor QNetworkImpl::ForwardKeeping(const torch::Tensor& observations,
-                                           const torch::Tensor& actions, MlpActivations* saved) {
-  return mlp_->ForwardKeeping(torch::cat({observations, actions}, -1), saved).squeeze(-1);
+                                           const torch::Tensor& actions,
+                                           MlpActivations* saved) {
+  return mlp_->ForwardKeeping(torch::cat({observations, actions}, -1), saved)
+      .squeeze(-1);
 }
 
-void QNetworkImpl::ParameterGradients(const MlpActivations& saved, const torch::Tensor& grad_q,
-                                      const std::vector<torch::Tensor>& out, SideWork& aside) {
+void QNetworkImpl::ParameterGradients(const MlpActivations& saved,
+                                      const torch::Tensor& grad_q,
+                                      const std::vector<torch::Tensor>& out,
+                                      SideWork& aside) {
   mlp_->ParameterGradients(saved, grad_q.unsqueeze(-1), out, aside);
 }
 
-SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim, int64_t action_dim,
+SamplingNetworkImpl::SamplingNetworkImpl(int64_t observation_dim,
+                                         int64_t action_dim,
                                          const std::vector<int64_t>& hidden)
-    : action_dim_(action_dim), mlp_(observation_dim + action_dim, hidden, action_dim) {
+    : action_dim_(action_dim),
+      mlp_(observation_dim + action_dim, hidden, action_dim) {
   register_module("mlp", mlp_);
 }
 
@@ -168,35 +193,39 @@ torch::Tensor SamplingNetworkImpl::forward(const torch::Tensor& observations,
   return torch::tanh(mlp_->forward(torch::cat({observations, noise}, -1)));
 }
 
-torch::Tensor SamplingNetworkImpl::ForwardKeeping(const torch::Tensor& observations,
-                                                  const torch::Tensor& noise,
-                                                  MlpActivations* saved) {
+torch::Tensor SamplingNetworkImpl::ForwardKeeping(
+    const torch::Tensor& observations, const torch::Tensor& noise,
+    MlpActivations* saved) {
   torch::NoGradGuard no_grad;
-  return torch::tanh(mlp_->ForwardKeeping(torch::cat({observations, noise}, -1), saved));
+  return torch::tanh(
+      mlp_->ForwardKeeping(torch::cat({observations, noise}, -1), saved));
 }
 
-void SamplingNetworkImpl::ParameterGradients(const MlpActivations& saved,
-                                             const torch::Tensor& actions,
-                                             const torch::Tensor& grad_actions,
-                                             const std::vector<torch::Tensor>& out,
-                                             SideWork& aside) {
+void SamplingNetworkImpl::ParameterGradients(
+    const MlpActivations& saved, const torch::Tensor& actions,
+    const torch::Tensor& grad_actions, const std::vector<torch::Tensor>& out,
+    SideWork& aside) {
   torch::NoGradGuard no_grad;
-  mlp_->ParameterGradients(saved, at::tanh_backward(grad_actions, actions), out, aside);
+  mlp_->ParameterGradients(saved, at::tanh_backward(grad_actions, actions), out,
+                           aside);
 }
 
 torch::Tensor SamplingNetworkImpl::Sample(const torch::Tensor& observations,
                                           int64_t particles) {
   if (particles == 0) {
-    return forward(observations, torch::randn({observations.size(0), action_dim_},
-                                              observations.options()));
+    return forward(observations,
+                   torch::randn({observations.size(0), action_dim_},
+                                observations.options()));
   }
-  const torch::Tensor obs =
-      observations.unsqueeze(1).expand({observations.size(0), particles, observations.size(1)});
-  return forward(obs, torch::randn({observations.size(0), particles, action_dim_},
-                                   observations.options()));
+  const torch::Tensor obs = observations.unsqueeze(1).expand(
+      {observations.size(0), particles, observations.size(1)});
+  return forward(obs,
+                 torch::randn({observations.size(0), particles, action_dim_},
+                              observations.options()));
 }
 
-void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to, double tau) {
+void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to,
+                    double tau) {
   torch::NoGradGuard no_grad;
   const auto src = from.parameters();
   auto dst = to.parameters();

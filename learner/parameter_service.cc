@@ -35,15 +35,18 @@ void ParameterService::Shutdown() {
   shutdown_ = true;
 }
 
-grpc::Status ParameterService::Subscribe(grpc::ServerContext* context,
-                                         const proto::SubscribeRequest* request,
-                                         grpc::ServerWriter<proto::NetworkParameters>* writer) {
+grpc::Status ParameterService::Subscribe(
+    grpc::ServerContext* context, const proto::SubscribeRequest* request,
+    grpc::ServerWriter<proto::NetworkParameters>* writer) {
   // Versions of another incarnation say nothing about this one's.
-  const bool same_learner = request->incarnation() == 0 || request->incarnation() == incarnation_;
+  const bool same_learner =
+      request->incarnation() == 0 || request->incarnation() == incarnation_;
   uint64_t sent = same_learner ? request->min_version() : 0;
   {
     absl::MutexLock lock(&mu_);
-    if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "learner shutting down");
+    if (shutdown_)
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "learner shutting down");
     ++subscribers_;
   }
   grpc::Status status = grpc::Status::OK;
@@ -60,12 +63,14 @@ grpc::Status ParameterService::Subscribe(grpc::ServerContext* context,
       if (latest_ != nullptr && latest_->version() > sent) next = latest_;
     }
     if (context->IsCancelled()) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away");
+      status =
+          grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away");
       break;
     }
     if (next == nullptr) continue;
     if (!writer->Write(*next)) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away");
+      status =
+          grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away");
       break;
     }
     sent = next->version();
@@ -75,11 +80,13 @@ grpc::Status ParameterService::Subscribe(grpc::ServerContext* context,
   return status;
 }
 
-grpc::Status ParameterService::GetLatest(grpc::ServerContext*, const proto::GetLatestRequest*,
+grpc::Status ParameterService::GetLatest(grpc::ServerContext*,
+                                         const proto::GetLatestRequest*,
                                          proto::NetworkParameters* response) {
   absl::MutexLock lock(&mu_);
   if (latest_ == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no parameters published yet");
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "no parameters published yet");
   }
   *response = *latest_;
   return grpc::Status::OK;

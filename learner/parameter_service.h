@@ -1,9 +1,10 @@
-// ParameterService: the learner's side of the parameter broadcast. Publish() stores the
-// newest sampling-network parameters (encoded once); Subscribe streams each newer version to
-// every actor as it is published; GetLatest answers one. It is the learner's
-// ParameterPublisher in a cluster. Every message carries this learner process's incarnation
-// (random), so that subscribers tell a restarted learner's versions from old ones.
-// Thread-safe; Shutdown() ends every stream so the gRPC server can stop.
+// ParameterService: the learner's side of the parameter broadcast. Publish()
+// stores the newest sampling-network parameters (encoded once); Subscribe
+// streams each newer version to every actor as it is published; GetLatest
+// answers one. It is the learner's ParameterPublisher in a cluster. Every
+// message carries this learner process's incarnation (random), so that
+// subscribers tell a restarted learner's versions from old ones. Thread-safe;
+// Shutdown() ends every stream so the gRPC server can stop.
 #ifndef SOFTQ_LEARNER_PARAMETER_SERVICE_H_
 #define SOFTQ_LEARNER_PARAMETER_SERVICE_H_
 
@@ -19,19 +20,23 @@ namespace softq {
 class ParameterService final : public proto::ParameterService::Service,
                                public ParameterPublisher {
  public:
-  // A random non-zero incarnation, or the given one (0 is replaced by a random one).
+  // A random non-zero incarnation, or the given one (0 is replaced by a random
+  // one).
   explicit ParameterService(uint64_t incarnation = 0);
 
-  void Publish(const NamedTensors& params, uint64_t version, int64_t learner_step) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void Publish(const NamedTensors& params, uint64_t version,
+               int64_t learner_step) override ABSL_LOCKS_EXCLUDED(mu_);
   // Ends every Subscribe stream (status OK) and refuses new ones (UNAVAILABLE).
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
-  grpc::Status Subscribe(grpc::ServerContext* context, const proto::SubscribeRequest* request,
-                         grpc::ServerWriter<proto::NetworkParameters>* writer) override
+  grpc::Status Subscribe(
+      grpc::ServerContext* context, const proto::SubscribeRequest* request,
+      grpc::ServerWriter<proto::NetworkParameters>* writer) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  grpc::Status GetLatest(grpc::ServerContext* context, const proto::GetLatestRequest* request,
-                         proto::NetworkParameters* response) override ABSL_LOCKS_EXCLUDED(mu_);
+  grpc::Status GetLatest(grpc::ServerContext* context,
+                         const proto::GetLatestRequest* request,
+                         proto::NetworkParameters* response) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   uint64_t incarnation() const { return incarnation_; }
   uint64_t latest_version() const ABSL_LOCKS_EXCLUDED(mu_);

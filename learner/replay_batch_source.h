@@ -1,8 +1,8 @@
-// ReplayBatchSource: the learner's BatchSource over the replay service (replay/client.h):
-// takes the sampler's prefetched batches and decodes them (validated) into one packed tensor
-// each (TransitionTensors::packed), page-locked when the learner runs on a GPU so that the
-// batch is one asynchronous copy.
-// Thread-compatible.
+// ReplayBatchSource: the learner's BatchSource over the replay service
+// (replay/client.h): takes the sampler's prefetched batches and decodes them
+// (validated) into one packed tensor each (TransitionTensors::packed),
+// page-locked when the learner runs on a GPU so that the batch is one
+// asynchronous copy. Thread-compatible.
 #ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 #define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 
@@ -21,8 +21,9 @@ class ReplayBatchSource : public BatchSource {
 
   // Transitions sampled so far.
   int64_t sampled() const { return sampled_; }
-  // Time Next has spent waiting for the sampler: a learner that waits is held back by the
-  // replay (its rate limiter, or shards that cannot keep up), not by its updates.
+  // Time Next has spent waiting for the sampler: a learner that waits is held
+  // back by the replay (its rate limiter, or shards that cannot keep up), not
+  // by its updates.
   absl::Duration waited() const { return waited_; }
 
  private:

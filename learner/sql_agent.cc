@@ -7,20 +7,22 @@
 namespace softq {
 
 int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio) {
-  return static_cast<int64_t>(static_cast<double>(kernel_particles) * kernel_update_ratio);
+  return static_cast<int64_t>(static_cast<double>(kernel_particles) *
+                              kernel_update_ratio);
 }
 
 namespace {
 
-// SVGD moves at least one particle and keeps at least two: with one kept particle the
-// bandwidth's median heuristic divides by log(1) = 0.
-absl::Status CheckParticleSplit(int64_t kernel_particles, double kernel_update_ratio) {
+// SVGD moves at least one particle and keeps at least two: with one kept
+// particle the bandwidth's median heuristic divides by log(1) = 0.
+absl::Status CheckParticleSplit(int64_t kernel_particles,
+                                double kernel_update_ratio) {
   const int64_t moved = MovedParticles(kernel_particles, kernel_update_ratio);
   if (moved >= 1 && kernel_particles - moved >= 2) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      "--kernel_update_ratio=", kernel_update_ratio, ": moves ", moved, " of --kernel_particles=",
-      kernel_particles, " and keeps ", kernel_particles - moved,
-      "; SVGD needs at least 1 moved and 2 kept"));
+      "--kernel_update_ratio=", kernel_update_ratio, ": moves ", moved,
+      " of --kernel_particles=", kernel_particles, " and keeps ",
+      kernel_particles - moved, "; SVGD needs at least 1 moved and 2 kept"));
 }
 
 }  // namespace
@@ -28,7 +30,8 @@ absl::Status CheckParticleSplit(int64_t kernel_particles, double kernel_update_r
 absl::Status ValidateSqlConfig(const SqlConfig& c) {
   absl::Status hidden_ok = absl::OkStatus();
   for (int64_t width : c.hidden) {
-    if (width < 1) hidden_ok = FlagAtLeast("hidden", static_cast<double>(width), 1);
+    if (width < 1)
+      hidden_ok = FlagAtLeast("hidden", static_cast<double>(width), 1);
   }
   return CheckFlags({
       FlagInRange("observation_dim", c.observation_dim, 1, 4096),
@@ -40,7 +43,8 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
       FlagInRange("reward_scale", c.reward_scale, 1e-9, 1e9),
       FlagInRange("value_particles", c.value_particles, 1, 1 << 16),
       FlagInRange("kernel_particles", c.kernel_particles, 2, 1 << 12),
-      FlagInRange("kernel_update_ratio", c.kernel_update_ratio, 1e-6, 1.0 - 1e-6),
+      FlagInRange("kernel_update_ratio", c.kernel_update_ratio, 1e-6,
+                  1.0 - 1e-6),
       CheckParticleSplit(c.kernel_particles, c.kernel_update_ratio),
       FlagAtLeast("target_update_interval", c.target_update_interval, 1),
       FlagInRange("target_tau", c.target_tau, 1e-6, 1.0),
@@ -49,7 +53,8 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
 
 namespace {
 
-// `module`, moved to `device` (the optimizers are built over the moved parameters).
+// `module`, moved to `device` (the optimizers are built over the moved
+// parameters).
 template <typename ModuleHolder>
 ModuleHolder OnDevice(ModuleHolder module, torch::Device device) {
   module->to(device);
@@ -61,13 +66,18 @@ ModuleHolder OnDevice(ModuleHolder module, torch::Device device) {
 SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
     : config_(config),
       device_(device),
-      q_(OnDevice(QNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
-      q_target_(
-          OnDevice(QNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
-      policy_(OnDevice(SamplingNetwork(config.observation_dim, config.action_dim, config.hidden),
+      q_(OnDevice(
+          QNetwork(config.observation_dim, config.action_dim, config.hidden),
+          device)),
+      q_target_(OnDevice(
+          QNetwork(config.observation_dim, config.action_dim, config.hidden),
+          device)),
+      policy_(OnDevice(SamplingNetwork(config.observation_dim,
+                                       config.action_dim, config.hidden),
                        device)),
-      policy_target_(OnDevice(
-          SamplingNetwork(config.observation_dim, config.action_dim, config.hidden), device)),
+      policy_target_(OnDevice(SamplingNetwork(config.observation_dim,
+                                              config.action_dim, config.hidden),
+                              device)),
       q_optimizer_(q_->parameters(), config.q_learning_rate),
       policy_optimizer_(policy_->parameters(), config.policy_learning_rate) {
   one_ = torch::ones({}, torch::TensorOptions().device(device));
@@ -77,19 +87,22 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
   for (auto& p : policy_target_->parameters()) p.set_requires_grad(false);
 }
 
-torch::Tensor DeterministicAction(SamplingNetwork& policy, const torch::Tensor& observations) {
+torch::Tensor DeterministicAction(SamplingNetwork& policy,
+                                  const torch::Tensor& observations) {
   std::vector<int64_t> shape = observations.sizes().vec();
   shape.back() = policy->action_dim();
-  return policy->forward(observations, torch::zeros(shape, observations.options()));
+  return policy->forward(observations,
+                         torch::zeros(shape, observations.options()));
 }
 
 UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
   const auto options = torch::TensorOptions().device(device_);
   UpdateNoise noise;
   noise.value_actions =
-      torch::empty({config_.value_particles, config_.action_dim}, options).uniform_(-1.0, 1.0);
-  noise.policy_noise =
-      torch::randn({batch_size, config_.kernel_particles, config_.action_dim}, options);
+      torch::empty({config_.value_particles, config_.action_dim}, options)
+          .uniform_(-1.0, 1.0);
+  noise.policy_noise = torch::randn(
+      {batch_size, config_.kernel_particles, config_.action_dim}, options);
   return noise;
 }
 
@@ -98,9 +111,10 @@ torch::Tensor SqlAgent::NextQParticles(const TransitionTensors& batch,
   torch::NoGradGuard no_grad;
   const int64_t b = batch.observations.size(0);
   const int64_t m = value_actions.size(0);
-  const torch::Tensor next_obs =
-      batch.next_observations.unsqueeze(1).expand({b, m, batch.next_observations.size(1)});
-  const torch::Tensor actions = value_actions.unsqueeze(0).expand({b, m, config_.action_dim});
+  const torch::Tensor next_obs = batch.next_observations.unsqueeze(1).expand(
+      {b, m, batch.next_observations.size(1)});
+  const torch::Tensor actions =
+      value_actions.unsqueeze(0).expand({b, m, config_.action_dim});
   return q_target_->forward(next_obs, actions);
 }
 
@@ -109,11 +123,13 @@ torch::Tensor SqlAgent::CriticTarget(const TransitionTensors& batch,
   torch::NoGradGuard no_grad;
   const torch::Tensor next_value =
       config_.algorithm == Algorithm::kDdpg
-          ? q_target_->forward(batch.next_observations,
-                               DeterministicAction(policy_target_, batch.next_observations))
-          : sql::SoftValue(NextQParticles(batch, value_actions), config_.action_dim);
-  return sql::SoftTdTarget(batch.rewards, batch.dones, next_value, config_.reward_scale,
-                           config_.discount);
+          ? q_target_->forward(
+                batch.next_observations,
+                DeterministicAction(policy_target_, batch.next_observations))
+          : sql::SoftValue(NextQParticles(batch, value_actions),
+                           config_.action_dim);
+  return sql::SoftTdTarget(batch.rewards, batch.dones, next_value,
+                           config_.reward_scale, config_.discount);
 }
 
 torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
@@ -130,25 +146,30 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
 
 AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise, double update_ratio,
-                                const SvgdOptions& options, MlpActivations* keep) {
+                                const torch::Tensor& policy_noise,
+                                double update_ratio, const SvgdOptions& options,
+                                MlpActivations* keep) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
   const int64_t k_fixed = k - MovedParticles(k, update_ratio);
-  const torch::Tensor obs = observations.unsqueeze(1).expand({b, k, observations.size(1)});
+  const torch::Tensor obs =
+      observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
   torch::Tensor fixed, updated, particles;
-  // The pass whose particles the gradient flows back through: recorded, or kept.
-  const auto pass = [&policy, keep](const torch::Tensor& o, const torch::Tensor& n) {
-    return keep != nullptr ? policy->ForwardKeeping(o, n, keep) : policy->forward(o, n);
+  // The pass whose particles the gradient flows back through: recorded, or
+  // kept.
+  const auto pass = [&policy, keep](const torch::Tensor& o,
+                                    const torch::Tensor& n) {
+    return keep != nullptr ? policy->ForwardKeeping(o, n, keep)
+                           : policy->forward(o, n);
   };
   if (options.one_forward_pass) {
     particles = pass(obs, policy_noise);
     fixed = particles.slice(1, 0, k_fixed).detach();
     updated = particles.slice(1, k_fixed);
   } else {
-    // The fixed particles need no graph through the policy: drawn without one, they halve
-    // the backward pass.
+    // The fixed particles need no graph through the policy: drawn without one,
+    // they halve the backward pass.
     {
       torch::NoGradGuard no_grad;
       fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
@@ -158,27 +179,31 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
   }
   sql::SvgdGradientOptions gradient_options;
   gradient_options.squashed = options.squashed_score;
-  gradient_options.pad_fixed = options.one_forward_pass;  // no slice in the backward pass
+  gradient_options.pad_fixed =
+      options.one_forward_pass;  // no slice in the backward pass
   gradient_options.fused = options.fused_kernel;
-  sql::SvgdGradient gradient = sql::SvgdLossGradient(fixed, updated.detach(),
-                                                     score(obs_fixed, fixed), gradient_options);
+  sql::SvgdGradient gradient = sql::SvgdLossGradient(
+      fixed, updated.detach(), score(obs_fixed, fixed), gradient_options);
   return {std::move(particles), std::move(gradient.loss_gradient),
           std::move(gradient.bandwidth)};
 }
 
 torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise, double update_ratio,
-                                torch::Tensor* bandwidth, const SvgdOptions& options) {
-  const AmortizedSvgdStep step =
-      AmortizedSvgd(policy, score, observations, policy_noise, update_ratio, options);
+                                const torch::Tensor& policy_noise,
+                                double update_ratio, torch::Tensor* bandwidth,
+                                const SvgdOptions& options) {
+  const AmortizedSvgdStep step = AmortizedSvgd(
+      policy, score, observations, policy_noise, update_ratio, options);
   if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
   return sql::SvgdSurrogate(step.particles, step.loss_gradient);
 }
 
 namespace {
 
-double Mean(const torch::Tensor& t) { return t.defined() ? t.mean().item<double>() : 0.0; }
+double Mean(const torch::Tensor& t) {
+  return t.defined() ? t.mean().item<double>() : 0.0;
+}
 
 }  // namespace
 
@@ -193,7 +218,8 @@ UpdateMetrics ReduceMetrics(const UpdateMetricTensors& m) {
     out.policy_surrogate = m.policy_loss.item<double>();
   } else if (m.svgd_particles.defined()) {
     out.policy_surrogate =
-        sql::SvgdSurrogate(m.svgd_particles, m.svgd_loss_gradient).item<double>();
+        sql::SvgdSurrogate(m.svgd_particles, m.svgd_loss_gradient)
+            .item<double>();
   }
   out.kernel_bandwidth = Mean(m.kernel_bandwidth);
   return out;
@@ -209,21 +235,25 @@ Score SqlAgent::SoftQScore() {
 SvgdOptions SqlAgent::SoftQSvgdOptions() const {
   SvgdOptions options;
   options.squashed_score = true;
-  // On a GPU an update costs its kernel launches, not its arithmetic: one forward pass.
+  // On a GPU an update costs its kernel launches, not its arithmetic: one
+  // forward pass.
   options.one_forward_pass = device_.is_cuda();
   options.fused_kernel = config_.fused_kernels;
   return options;
 }
 
 torch::Tensor SqlAgent::DdpgPolicyLoss(const torch::Tensor& observations) {
-  return -q_->forward(observations, DeterministicAction(policy_, observations)).mean();
+  return -q_->forward(observations, DeterministicAction(policy_, observations))
+              .mean();
 }
 
 torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
                                         const torch::Tensor& policy_noise) {
-  if (config_.algorithm == Algorithm::kDdpg) return DdpgPolicyLoss(observations);
+  if (config_.algorithm == Algorithm::kDdpg)
+    return DdpgPolicyLoss(observations);
   return AmortizedSvgdLoss(policy_, SoftQScore(), observations, policy_noise,
-                           config_.kernel_update_ratio, nullptr, SoftQSvgdOptions());
+                           config_.kernel_update_ratio, nullptr,
+                           SoftQSvgdOptions());
 }
 
 void SqlAgent::Update(const TransitionTensors& batch) {
@@ -232,15 +262,18 @@ void SqlAgent::Update(const TransitionTensors& batch) {
 
 UpdateMetrics SqlAgent::LastMetrics() const { return ReduceMetrics(last_); }
 
-void SqlAgent::Update(const TransitionTensors& batch, const UpdateNoise& noise) {
+void SqlAgent::Update(const TransitionTensors& batch,
+                      const UpdateNoise& noise) {
   StepNetworks(BatchOnDevice(batch), noise);
   FinishUpdate();
 }
 
-TransitionTensors SqlAgent::BatchOnDevice(const TransitionTensors& host_batch) const {
+TransitionTensors SqlAgent::BatchOnDevice(
+    const TransitionTensors& host_batch) const {
   if (host_batch.packed.defined() && host_batch.packed.device() != device_) {
-    return PackedTransitions(host_batch.packed.to(device_, /*non_blocking=*/true),
-                             config_.observation_dim, config_.action_dim);
+    return PackedTransitions(
+        host_batch.packed.to(device_, /*non_blocking=*/true),
+        config_.observation_dim, config_.action_dim);
   }
   TransitionTensors batch = host_batch;
   if (batch.observations.device() != device_) {
@@ -254,15 +287,16 @@ TransitionTensors SqlAgent::BatchOnDevice(const TransitionTensors& host_batch) c
   return batch;
 }
 
-void SqlAgent::StepNetworks(const TransitionTensors& batch, const UpdateNoise& noise) {
+void SqlAgent::StepNetworks(const TransitionTensors& batch,
+                            const UpdateNoise& noise) {
   PolicyGradients(batch, noise);
   CriticGradients(batch, noise);
   q_optimizer_.Step();
   policy_optimizer_.Step();
 }
 
-void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise& noise,
-                               SideWork* aside) {
+void SqlAgent::PolicyGradients(const TransitionTensors& batch,
+                               const UpdateNoise& noise, SideWork* aside) {
   policy_optimizer_.ZeroGrad();
   if (config_.algorithm == Algorithm::kDdpg) {
     const torch::Tensor loss = DdpgPolicyLoss(batch.observations);
@@ -270,12 +304,13 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
     loss.backward(one_);
     return;
   }
-  // The backward pass from the surrogate's gradient (no surrogate formed), written out into
-  // the optimizer's gradient slots: no autograd graph, no gradients gathered at the step.
+  // The backward pass from the surrogate's gradient (no surrogate formed),
+  // written out into the optimizer's gradient slots: no autograd graph, no
+  // gradients gathered at the step.
   MlpActivations kept;
-  const AmortizedSvgdStep step =
-      AmortizedSvgd(policy_, SoftQScore(), batch.observations, noise.policy_noise,
-                    config_.kernel_update_ratio, SoftQSvgdOptions(), &kept);
+  const AmortizedSvgdStep step = AmortizedSvgd(
+      policy_, SoftQScore(), batch.observations, noise.policy_noise,
+      config_.kernel_update_ratio, SoftQSvgdOptions(), &kept);
   last_.svgd_particles = step.particles;
   last_.svgd_loss_gradient = step.loss_gradient;
   last_.kernel_bandwidth = step.bandwidth;
@@ -285,10 +320,10 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch, const UpdateNoise
                               aside != nullptr ? *aside : at_once);
 }
 
-void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise& noise,
-                               SideWork* aside) {
-  // Under kDdpg the policy's backward pass ran through Q and left gradients on Q's
-  // parameters: dropped here.
+void SqlAgent::CriticGradients(const TransitionTensors& batch,
+                               const UpdateNoise& noise, SideWork* aside) {
+  // Under kDdpg the policy's backward pass ran through Q and left gradients on
+  // Q's parameters: dropped here.
   q_optimizer_.ZeroGrad();
   if (config_.algorithm == Algorithm::kDdpg) {
     const torch::Tensor q = q_->forward(batch.observations, batch.actions);
@@ -298,14 +333,17 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch, const UpdateNoise
     q.backward(sql::CriticLossGradient(q, target));
     return;
   }
-  // J_Q's gradient with respect to q seeds the backward pass, written out as the policy's
-  // (no autograd graph; straight into the optimizer's gradient slots). J_Q itself is never
-  // formed (ReduceMetrics computes it from q and the target when asked).
+  // J_Q's gradient with respect to q seeds the backward pass, written out as
+  // the policy's (no autograd graph; straight into the optimizer's gradient
+  // slots). J_Q itself is never formed (ReduceMetrics computes it from q and
+  // the target when asked).
   MlpActivations kept;
-  const torch::Tensor q = q_->ForwardKeeping(batch.observations, batch.actions, &kept);
+  const torch::Tensor q =
+      q_->ForwardKeeping(batch.observations, batch.actions, &kept);
   const sql::CriticGradient step = sql::SoftCriticGradient(
       q, NextQParticles(batch, noise.value_actions), batch.rewards, batch.dones,
-      config_.action_dim, config_.reward_scale, config_.discount, config_.fused_kernels);
+      config_.action_dim, config_.reward_scale, config_.discount,
+      config_.fused_kernels);
   last_.q = q;
   last_.target = step.target;
   SideWork at_once;
@@ -326,37 +364,42 @@ void SqlAgent::FinishUpdate() {
 }
 
 NamedTensors SqlAgent::PolicyParameters() const {
-  // One copy to the host for all of them (on a GPU one wait for the device, not one per
-  // tensor), then each a view of its stretch of that copy.
+  // One copy to the host for all of them (on a GPU one wait for the device, not
+  // one per tensor), then each a view of its stretch of that copy.
   const auto named = policy_->named_parameters();
   std::vector<torch::Tensor> pieces;
-  for (const auto& item : named) pieces.push_back(item.value().detach().reshape({-1}));
+  for (const auto& item : named)
+    pieces.push_back(item.value().detach().reshape({-1}));
   const torch::Tensor host = torch::cat(pieces).to(torch::kCPU);
   NamedTensors params;
   int64_t offset = 0;
   for (const auto& item : named) {
     const int64_t n = item.value().numel();
-    params.emplace_back(item.key(), host.narrow(0, offset, n).view(item.value().sizes()));
+    params.emplace_back(item.key(),
+                        host.narrow(0, offset, n).view(item.value().sizes()));
     offset += n;
   }
   return params;
 }
 
-absl::Status LoadNamedParameters(const NamedTensors& params, torch::nn::Module& network) {
+absl::Status LoadNamedParameters(const NamedTensors& params,
+                                 torch::nn::Module& network) {
   auto named = network.named_parameters();
   if (params.size() != named.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("parameters: got ", params.size(),
-                                                   " tensors, network has ", named.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters: got ", params.size(),
+                     " tensors, network has ", named.size()));
   }
   for (const auto& [name, value] : params) {
     torch::Tensor* target = named.find(name);
     if (target == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("parameters: unknown tensor \"", name, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameters: unknown tensor \"", name, "\""));
     }
     if (target->sizes() != value.sizes()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("parameters: \"", name, "\" has shape ", c10::str(value.sizes()),
-                       ", network expects ", c10::str(target->sizes())));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameters: \"", name, "\" has shape ", c10::str(value.sizes()),
+          ", network expects ", c10::str(target->sizes())));
     }
   }
   torch::NoGradGuard no_grad;

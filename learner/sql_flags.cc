@@ -7,24 +7,35 @@
 #include "common/flags.h"
 
 ABSL_FLAG(std::string, algorithm, "sql",
-          "sql (soft Q-learning, the paper) or ddpg (the baseline: deterministic f(0; s))");
-ABSL_FLAG(std::string, hidden, "128,128", "hidden layer widths of both networks");
+          "sql (soft Q-learning, the paper) or ddpg (the baseline: "
+          "deterministic f(0; s))");
+ABSL_FLAG(std::string, hidden, "128,128",
+          "hidden layer widths of both networks");
 ABSL_FLAG(double, q_learning_rate, 3e-4, "Adam learning rate of the Q network");
-ABSL_FLAG(double, policy_learning_rate, 3e-4, "Adam learning rate of the sampling network");
+ABSL_FLAG(double, policy_learning_rate, 3e-4,
+          "Adam learning rate of the sampling network");
 ABSL_FLAG(double, discount, 0.99, "discount factor gamma, in [0, 1]");
-ABSL_FLAG(double, reward_scale, 0.1, "reward scale (the inverse temperature 1/alpha)");
-ABSL_FLAG(int64_t, value_particles, 16, "importance samples M of the soft value");
+ABSL_FLAG(double, reward_scale, 0.1,
+          "reward scale (the inverse temperature 1/alpha)");
+ABSL_FLAG(int64_t, value_particles, 16,
+          "importance samples M of the soft value");
 ABSL_FLAG(int64_t, kernel_particles, 32, "SVGD particles K per state");
-ABSL_FLAG(double, kernel_update_ratio, 0.5, "share of the K particles moved by SVGD");
-ABSL_FLAG(int64_t, target_update_interval, 1000, "updates between hard target copies");
-ABSL_FLAG(double, target_tau, 1.0, "Polyak rate of the target (1: hard copy at interval)");
-ABSL_FLAG(bool, fused_kernels, true,
-          "on a CUDA device, the project's fused kernels where the build has them "
-          "(SOFTQ_CUDA_KERNELS); false: LibTorch's operations only (the same numbers)");
+ABSL_FLAG(double, kernel_update_ratio, 0.5,
+          "share of the K particles moved by SVGD");
+ABSL_FLAG(int64_t, target_update_interval, 1000,
+          "updates between hard target copies");
+ABSL_FLAG(double, target_tau, 1.0,
+          "Polyak rate of the target (1: hard copy at interval)");
+ABSL_FLAG(
+    bool, fused_kernels, true,
+    "on a CUDA device, the project's fused kernels where the build has them "
+    "(SOFTQ_CUDA_KERNELS); false: LibTorch's operations only (the same "
+    "numbers)");
 
 namespace softq {
 
-absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t action_dim) {
+absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
+                                             int64_t action_dim) {
   SqlConfig c;
   c.observation_dim = observation_dim;
   c.action_dim = action_dim;
@@ -33,7 +44,9 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t ac
   if (!hidden.ok()) return hidden.status();
   c.hidden = *std::move(hidden);
   const std::string algorithm = absl::GetFlag(FLAGS_algorithm);
-  if (absl::Status s = FlagOneOf("algorithm", algorithm, {"sql", "ddpg"}); !s.ok()) return s;
+  if (absl::Status s = FlagOneOf("algorithm", algorithm, {"sql", "ddpg"});
+      !s.ok())
+    return s;
   c.algorithm = algorithm == "ddpg" ? Algorithm::kDdpg : Algorithm::kSql;
   c.q_learning_rate = absl::GetFlag(FLAGS_q_learning_rate);
   c.policy_learning_rate = absl::GetFlag(FLAGS_policy_learning_rate);

@@ -1,5 +1,6 @@
-// The SQL hyperparameter flags (--reward_scale, --value_particles, ...), shared by every
-// binary that trains, and their translation into a validated SqlConfig.
+// The SQL hyperparameter flags (--reward_scale, --value_particles, ...), shared
+// by every binary that trains, and their translation into a validated
+// SqlConfig.
 #ifndef SOFTQ_LEARNER_SQL_FLAGS_H_
 #define SOFTQ_LEARNER_SQL_FLAGS_H_
 
@@ -8,8 +9,10 @@
 
 namespace softq {
 
-// Reads the flags; InvalidArgument "--flag=value: requirement" for the first bad one.
-absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim, int64_t action_dim);
+// Reads the flags; InvalidArgument "--flag=value: requirement" for the first
+// bad one.
+absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
+                                             int64_t action_dim);
 
 }  // namespace softq
 

@@ -1,7 +1,7 @@
-// The Soft Q-Learning math as pure functions on tensors (Haarnoja et al. 2017; formulas in
-// shared/docs/soft_q_learning.md). No modules, no optimizers, no randomness: callers pass
-// the sampled actions in, so every function is deterministic and testable on its own.
-// Thread-safe (no state).
+// The Soft Q-Learning math as pure functions on tensors (Haarnoja et al. 2017;
+// formulas in shared/docs/soft_q_learning.md). No modules, no optimizers, no
+// randomness: callers pass the sampled actions in, so every function is
+// deterministic and testable on its own. Thread-safe (no state).
 #ifndef SOFTQ_LEARNER_SQL_MATH_H_
 #define SOFTQ_LEARNER_SQL_MATH_H_
 
@@ -14,8 +14,10 @@ namespace softq::sql {
 // `q_particles` is [..., M]; returns [...]. Stable for large |q|.
 torch::Tensor SoftValue(const torch::Tensor& q_particles, int64_t action_dim);
 
-// TD target y = reward_scale * r + (1 - done) * discount * next_value, with no gradient.
-torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& dones,
+// TD target y = reward_scale * r + (1 - done) * discount * next_value, with no
+// gradient.
+torch::Tensor SoftTdTarget(const torch::Tensor& rewards,
+                           const torch::Tensor& dones,
                            const torch::Tensor& next_value, double reward_scale,
                            double discount);
 
@@ -23,58 +25,71 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards, const torch::Tensor& do
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
 
 // dJ_Q/dq = (q - target) / B for q and target [B], no gradient.
-torch::Tensor CriticLossGradient(const torch::Tensor& q, const torch::Tensor& target);
+torch::Tensor CriticLossGradient(const torch::Tensor& q,
+                                 const torch::Tensor& target);
 
-// The soft critic's step without forming J_Q: the target y = SoftTdTarget(rewards, dones,
-// SoftValue(next_q, action_dim), ...) and dJ_Q/dq = (q - y) / B, so that
-// `q.backward(q_gradient)` gives J_Q's gradients. q, rewards, dones [B]; next_q [B, M]; no
-// gradient flows through either result. With `fused`, one CUDA kernel where
-// FusedSoftTdSupports() takes the tensors, else the operations above: the same numbers up to
-// float rounding.
+// The soft critic's step without forming J_Q: the target y =
+// SoftTdTarget(rewards, dones, SoftValue(next_q, action_dim), ...) and dJ_Q/dq
+// = (q - y) / B, so that `q.backward(q_gradient)` gives J_Q's gradients. q,
+// rewards, dones [B]; next_q [B, M]; no gradient flows through either result.
+// With `fused`, one CUDA kernel where FusedSoftTdSupports() takes the tensors,
+// else the operations above: the same numbers up to float rounding.
 struct CriticGradient {
   torch::Tensor target;      // [B]
   torch::Tensor q_gradient;  // [B]
 };
-CriticGradient SoftCriticGradient(const torch::Tensor& q, const torch::Tensor& next_q,
-                                  const torch::Tensor& rewards, const torch::Tensor& dones,
-                                  int64_t action_dim, double reward_scale, double discount,
-                                  bool fused = true);
+CriticGradient SoftCriticGradient(const torch::Tensor& q,
+                                  const torch::Tensor& next_q,
+                                  const torch::Tensor& rewards,
+                                  const torch::Tensor& dones,
+                                  int64_t action_dim, double reward_scale,
+                                  double discount, bool fused = true);
 
-// The score of the sampling network's target, grad_a [Q(s, a) + sum_d log(1 - a_d^2 + 1e-6)]
-// (Q plus the log-Jacobian correction of the tanh squashing), from `q_gradient` = dQ/da:
-// q_gradient - 2a / (1 - a^2 + 1e-6). Both are [..., D]; no gradient flows through it.
-torch::Tensor SquashedScore(const torch::Tensor& q_gradient, const torch::Tensor& actions);
+// The score of the sampling network's target, grad_a [Q(s, a) + sum_d log(1 -
+// a_d^2 + 1e-6)] (Q plus the log-Jacobian correction of the tanh squashing),
+// from `q_gradient` = dQ/da: q_gradient - 2a / (1 - a^2 + 1e-6). Both are [...,
+// D]; no gradient flows through it.
+torch::Tensor SquashedScore(const torch::Tensor& q_gradient,
+                            const torch::Tensor& actions);
 
-// Adaptive-bandwidth RBF kernel between fixed particles x [B, Kx, D] and updated
-// particles y [B, Ky, D]: kappa = exp(-||x - y||^2 / h), h = max(median / log Kx, 1e-3)
-// with the (lower) median of the Kx*Ky squared distances taken per state. Gradients are
-// stopped. `kappa` is [B, Kx, Ky].
+// Adaptive-bandwidth RBF kernel between fixed particles x [B, Kx, D] and
+// updated particles y [B, Ky, D]: kappa = exp(-||x - y||^2 / h), h = max(median
+// / log Kx, 1e-3) with the (lower) median of the Kx*Ky squared distances taken
+// per state. Gradients are stopped. `kappa` is [B, Kx, Ky].
 struct RbfKernel {
   torch::Tensor kappa;
   torch::Tensor bandwidth;  // h, [B]
 };
-RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed, const torch::Tensor& updated);
+RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed,
+                            const torch::Tensor& updated);
 
-// Stein variational direction for each updated particle y_i, with `kernel` the kernel
-// between `fixed` x [B, Kx, D] and `updated` y [B, Ky, D]:
-//   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j} kappa(x_j, y_i) ],
-// grad_{x_j} kappa(x_j, y_i) = -2 (x_j - y_i) / h * kappa(x_j, y_i). `grad_log_p` is
-// [B, Kx, D]; returns scale * Delta, [B, Ky, D]. No gradient flows through it.
-torch::Tensor SteinDirection(const RbfKernel& kernel, const torch::Tensor& fixed,
-                             const torch::Tensor& updated, const torch::Tensor& grad_log_p,
+// Stein variational direction for each updated particle y_i, with `kernel` the
+// kernel between `fixed` x [B, Kx, D] and `updated` y [B, Ky, D]:
+//   Delta(y_i) = mean_j [ kappa(x_j, y_i) * grad_log_p(x_j) + grad_{x_j}
+//   kappa(x_j, y_i) ],
+// grad_{x_j} kappa(x_j, y_i) = -2 (x_j - y_i) / h * kappa(x_j, y_i).
+// `grad_log_p` is [B, Kx, D]; returns scale * Delta, [B, Ky, D]. No gradient
+// flows through it.
+torch::Tensor SteinDirection(const RbfKernel& kernel,
+                             const torch::Tensor& fixed,
+                             const torch::Tensor& updated,
+                             const torch::Tensor& grad_log_p,
                              double scale = 1.0);
 
-// The amortized SVGD surrogate's gradient with respect to the updated particles:
-// d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the adaptive kernel above.
-// `updated.backward(loss_gradient)` then gives the surrogate's parameter gradients without
-// forming the surrogate. The same numbers, up to float rounding, from one CUDA kernel
-// (`fused`, where FusedSteinSupports() takes the tensors: a build with SOFTQ_CUDA_KERNELS)
-// or from the operations above.
+// The amortized SVGD surrogate's gradient with respect to the updated
+// particles: d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the
+// adaptive kernel above. `updated.backward(loss_gradient)` then gives the
+// surrogate's parameter gradients without forming the surrogate. The same
+// numbers, up to float rounding, from one CUDA kernel
+// (`fused`, where FusedSteinSupports() takes the tensors: a build with
+// SOFTQ_CUDA_KERNELS) or from the operations above.
 struct SvgdGradientOptions {
-  // grad_log_p is Q's action gradient: the squashing's term is added first (SquashedScore).
+  // grad_log_p is Q's action gradient: the squashing's term is added first
+  // (SquashedScore).
   bool squashed = false;
-  // The gradient for all Kx + Ky particles, [B, Kx + Ky, D], zero for the fixed ones (for a
-  // backward pass from one forward pass over both, without a slice's backward).
+  // The gradient for all Kx + Ky particles, [B, Kx + Ky, D], zero for the fixed
+  // ones (for a backward pass from one forward pass over both, without a
+  // slice's backward).
   bool pad_fixed = false;
   bool fused = true;
 };
@@ -82,12 +97,13 @@ struct SvgdGradient {
   torch::Tensor loss_gradient;  // -Delta, [B, Ky, D] (or padded)
   torch::Tensor bandwidth;      // h, [B]
 };
-SvgdGradient SvgdLossGradient(const torch::Tensor& fixed, const torch::Tensor& updated,
+SvgdGradient SvgdLossGradient(const torch::Tensor& fixed,
+                              const torch::Tensor& updated,
                               const torch::Tensor& grad_log_p,
                               const SvgdGradientOptions& options = {});
 
-// The surrogate's value from its gradient: sum(loss_gradient * particles), a scalar with a
-// gradient into whatever `particles` has one into.
+// The surrogate's value from its gradient: sum(loss_gradient * particles), a
+// scalar with a gradient into whatever `particles` has one into.
 torch::Tensor SvgdSurrogate(const torch::Tensor& particles,
                             const torch::Tensor& loss_gradient);
 

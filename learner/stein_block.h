@@ -1,10 +1,11 @@
-// The adaptive-kernel Stein direction of one state (sql_math.h: AdaptiveRbfKernel and
-// SteinDirection) as the four phases of one GPU thread block, in plain C++ that compiles
-// for the host and the device. learner/kernel_launch.cu runs one block per state with a
-// barrier between phases; RunSteinBlockOnHost runs the same phases one logical thread at a
-// time, so the CPU tests check the kernel's arithmetic and its median selection.
-// Every phase function does the work of logical thread `t` < its PhaseThreads count.
-// Thread-safe: pure functions of their arguments.
+// The adaptive-kernel Stein direction of one state (sql_math.h:
+// AdaptiveRbfKernel and SteinDirection) as the four phases of one GPU thread
+// block, in plain C++ that compiles for the host and the device.
+// learner/kernel_launch.cu runs one block per state with a barrier between
+// phases; RunSteinBlockOnHost runs the same phases one logical thread at a
+// time, so the CPU tests check the kernel's arithmetic and its median
+// selection. Every phase function does the work of logical thread `t` < its
+// PhaseThreads count. Thread-safe: pure functions of their arguments.
 #ifndef SOFTQ_LEARNER_STEIN_BLOCK_H_
 #define SOFTQ_LEARNER_STEIN_BLOCK_H_
 
@@ -16,10 +17,11 @@
 
 namespace softq::stein {
 
-// One state's particles: fixed x [kx, d] and updated y [ky, d] (rows `d` floats apart), the
-// target's score at the fixed particles g [kx, d]; out: scale * Delta [ky, d] after
-// `pad_rows` rows of zeros, and h. With `squashed`, g is Q's action gradient and the tanh
-// squashing's term -2 x / (1 - x^2 + 1e-6) is added first (sql::SquashedScore).
+// One state's particles: fixed x [kx, d] and updated y [ky, d] (rows `d` floats
+// apart), the target's score at the fixed particles g [kx, d]; out: scale *
+// Delta [ky, d] after `pad_rows` rows of zeros, and h. With `squashed`, g is
+// Q's action gradient and the tanh squashing's term -2 x / (1 - x^2 + 1e-6) is
+// added first (sql::SquashedScore).
 struct BlockArgs {
   int kx, ky, d;
   const float* fixed;
@@ -33,9 +35,10 @@ struct BlockArgs {
   int pad_rows;
 };
 
-// A batch of states: state b's particles start at fixed + b * fixed_batch_stride (and
-// likewise for the others), each state's rows contiguous, `d` floats apart; the outputs
-// are contiguous, direction [batch, pad_rows + ky, d] and bandwidth [batch].
+// A batch of states: state b's particles start at fixed + b *
+// fixed_batch_stride (and likewise for the others), each state's rows
+// contiguous, `d` floats apart; the outputs are contiguous, direction [batch,
+// pad_rows + ky, d] and bandwidth [batch].
 struct LaunchArgs {
   int batch, kx, ky, d;
   const float* fixed;
@@ -60,7 +63,8 @@ SOFTQ_HOST_DEVICE inline BlockArgs StateArgs(const LaunchArgs& args, int b) {
           args.fixed + b * args.fixed_batch_stride,
           args.updated + b * args.updated_batch_stride,
           args.grad_log_p + b * args.grad_batch_stride,
-          args.direction + static_cast<int64_t>(b) * (args.pad_rows + args.ky) * args.d,
+          args.direction +
+              static_cast<int64_t>(b) * (args.pad_rows + args.ky) * args.d,
           args.bandwidth + b,
           args.scale,
           args.negative_inverse_log_kx,
@@ -68,18 +72,21 @@ SOFTQ_HOST_DEVICE inline BlockArgs StateArgs(const LaunchArgs& args, int b) {
           args.pad_rows};
 }
 
-// The block's shared memory: kx * ky distances (then kernel values), kx * d pulled scores,
-// and the negated bandwidth -h.
+// The block's shared memory: kx * ky distances (then kernel values), kx * d
+// pulled scores, and the negated bandwidth -h.
 struct BlockScratch {
   float* kernel;
   float* pulled;
   float* negative_h;
 };
 
-SOFTQ_HOST_DEVICE inline int ScratchFloats(int kx, int ky, int d) { return kx * ky + kx * d + 1; }
+SOFTQ_HOST_DEVICE inline int ScratchFloats(int kx, int ky, int d) {
+  return kx * ky + kx * d + 1;
+}
 
 // Phase 1, t < kx * ky: the squared distance ||x_i - y_j||^2, t = i * ky + j.
-SOFTQ_HOST_DEVICE inline void DistancePhase(const BlockArgs& a, const BlockScratch& s, int t) {
+SOFTQ_HOST_DEVICE inline void DistancePhase(const BlockArgs& a,
+                                            const BlockScratch& s, int t) {
   const int i = t / a.ky, j = t % a.ky;
   float sum = 0.0f;
   for (int c = 0; c < a.d; ++c) {
@@ -87,13 +94,16 @@ SOFTQ_HOST_DEVICE inline void DistancePhase(const BlockArgs& a, const BlockScrat
     sum += diff * diff;
   }
   s.kernel[t] = sum;
-  if (t == 0) *s.negative_h = *a.bandwidth = NAN;  // stay NaN if no distance is ordered
+  if (t == 0)
+    *s.negative_h = *a.bandwidth = NAN;  // stay NaN if no distance is ordered
 }
 
-// Phase 2, t < kx * ky: the lower median of the distances, as a stable sort would place it.
-// Distance t sits at position (#smaller) + (#equal before t) of that sort; the one thread
-// whose position is the median's writes -h = min(-median / log kx, -1e-3).
-SOFTQ_HOST_DEVICE inline void MedianPhase(const BlockArgs& a, const BlockScratch& s, int t) {
+// Phase 2, t < kx * ky: the lower median of the distances, as a stable sort
+// would place it. Distance t sits at position (#smaller) + (#equal before t) of
+// that sort; the one thread whose position is the median's writes -h =
+// min(-median / log kx, -1e-3).
+SOFTQ_HOST_DEVICE inline void MedianPhase(const BlockArgs& a,
+                                          const BlockScratch& s, int t) {
   const int n = a.kx * a.ky;
   const float mine = s.kernel[t];
   int position = 0;
@@ -109,9 +119,10 @@ SOFTQ_HOST_DEVICE inline void MedianPhase(const BlockArgs& a, const BlockScratch
   }
 }
 
-// Phase 3, t < max(kx * ky, kx * d): kappa = exp(dist / -h) in place, and the pulled score
-// g - 2 x / h of each fixed coordinate.
-SOFTQ_HOST_DEVICE inline void KernelPhase(const BlockArgs& a, const BlockScratch& s, int t) {
+// Phase 3, t < max(kx * ky, kx * d): kappa = exp(dist / -h) in place, and the
+// pulled score g - 2 x / h of each fixed coordinate.
+SOFTQ_HOST_DEVICE inline void KernelPhase(const BlockArgs& a,
+                                          const BlockScratch& s, int t) {
   const float negative_h = *s.negative_h;
   if (t < a.kx * a.ky) s.kernel[t] = ::expf(s.kernel[t] / negative_h);
   if (t < a.kx * a.d) {
@@ -122,9 +133,12 @@ SOFTQ_HOST_DEVICE inline void KernelPhase(const BlockArgs& a, const BlockScratch
   }
 }
 
-// Phase 4, t < (pad_rows + ky) * d: zero in the padding; then for particle j, coordinate c,
-//   scale * Delta = scale / kx * (sum_i kappa_ij pulled_ic + 2 / h * y_jc * sum_i kappa_ij).
-SOFTQ_HOST_DEVICE inline void DirectionPhase(const BlockArgs& a, const BlockScratch& s, int t) {
+// Phase 4, t < (pad_rows + ky) * d: zero in the padding; then for particle j,
+// coordinate c,
+//   scale * Delta = scale / kx * (sum_i kappa_ij pulled_ic + 2 / h * y_jc *
+//   sum_i kappa_ij).
+SOFTQ_HOST_DEVICE inline void DirectionPhase(const BlockArgs& a,
+                                             const BlockScratch& s, int t) {
   const int padding = a.pad_rows * a.d;
   if (t < padding) {
     a.direction[t] = 0.0f;
@@ -138,11 +152,14 @@ SOFTQ_HOST_DEVICE inline void DirectionPhase(const BlockArgs& a, const BlockScra
     column += kappa;
   }
   a.direction[t] =
-      a.scale / a.kx * (weighted - 2.0f * a.updated[j * a.d + c] * column / *s.negative_h);
+      a.scale / a.kx *
+      (weighted - 2.0f * a.updated[j * a.d + c] * column / *s.negative_h);
 }
 
-// Logical threads per phase, in order; a block needs as many as the largest (or loops).
-SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d, int pad_rows = 0) {
+// Logical threads per phase, in order; a block needs as many as the largest (or
+// loops).
+SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d,
+                                          int pad_rows = 0) {
   switch (phase) {
     case 0:
     case 1:
@@ -154,19 +171,28 @@ SOFTQ_HOST_DEVICE inline int PhaseThreads(int phase, int kx, int ky, int d, int 
   }
 }
 
-// Runs one state's block on the host, phase by phase, every logical thread in turn (the
-// barriers of the device's block are the phase boundaries). `scratch` holds
-// ScratchFloats(kx, ky, d) floats.
+// Runs one state's block on the host, phase by phase, every logical thread in
+// turn (the barriers of the device's block are the phase boundaries). `scratch`
+// holds ScratchFloats(kx, ky, d) floats.
 inline void RunSteinBlockOnHost(const BlockArgs& a, float* scratch) {
-  const BlockScratch s{scratch, scratch + a.kx * a.ky, scratch + a.kx * a.ky + a.kx * a.d};
+  const BlockScratch s{scratch, scratch + a.kx * a.ky,
+                       scratch + a.kx * a.ky + a.kx * a.d};
   for (int phase = 0; phase < 4; ++phase) {
     const int threads = PhaseThreads(phase, a.kx, a.ky, a.d, a.pad_rows);
     for (int t = 0; t < threads; ++t) {
       switch (phase) {
-        case 0: DistancePhase(a, s, t); break;
-        case 1: MedianPhase(a, s, t); break;
-        case 2: KernelPhase(a, s, t); break;
-        default: DirectionPhase(a, s, t); break;
+        case 0:
+          DistancePhase(a, s, t);
+          break;
+        case 1:
+          MedianPhase(a, s, t);
+          break;
+        case 2:
+          KernelPhase(a, s, t);
+          break;
+        default:
+          DirectionPhase(a, s, t);
+          break;
       }
     }
   }
@@ -175,7 +201,8 @@ inline void RunSteinBlockOnHost(const BlockArgs& a, float* scratch) {
 // Every state of `args` on the host, as the kernel's blocks would.
 inline void RunSteinBlocksOnHost(const LaunchArgs& args) {
   std::vector<float> scratch(ScratchFloats(args.kx, args.ky, args.d));
-  for (int b = 0; b < args.batch; ++b) RunSteinBlockOnHost(StateArgs(args, b), scratch.data());
+  for (int b = 0; b < args.batch; ++b)
+    RunSteinBlockOnHost(StateArgs(args, b), scratch.data());
 }
 
 }  // namespace softq::stein

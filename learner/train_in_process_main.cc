@@ -1,7 +1,8 @@
-// train_in_process: Algorithm 1 in one process (actor, in-memory replay, learner) on any
-// environment, ending with an evaluation and, on the multi-goal task, optionally a CSV of its
-// rollouts. Exit status: 0 when the final policy meets the multi-goal criterion (other
-// environments: when training ran), 1 when not, 2 for bad flags.
+// train_in_process: Algorithm 1 in one process (actor, in-memory replay,
+// learner) on any environment, ending with an evaluation and, on the multi-goal
+// task, optionally a CSV of its rollouts. Exit status: 0 when the final policy
+// meets the multi-goal criterion (other environments: when training ran), 1
+// when not, 2 for bad flags.
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -13,17 +14,21 @@
 #include "learner/sql_flags.h"
 
 ABSL_FLAG(int64_t, seed, 0, "random seed");
-ABSL_FLAG(std::string, env, "multigoal", "environment: multigoal, swimmer_speed, swimmer_target");
-ABSL_FLAG(double, action_noise, 0.0,
-          "std of Gaussian exploration noise on actions (the DDPG baseline: ~0.2)");
+ABSL_FLAG(std::string, env, "multigoal",
+          "environment: multigoal, swimmer_speed, swimmer_target");
+ABSL_FLAG(
+    double, action_noise, 0.0,
+    "std of Gaussian exploration noise on actions (the DDPG baseline: ~0.2)");
 ABSL_FLAG(int64_t, max_env_steps, 20000, "environment steps to train for");
 ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
 ABSL_FLAG(int64_t, min_replay_size, 100, "transitions before the first update");
 ABSL_FLAG(int64_t, replay_capacity, 1000000, "replay capacity in transitions");
 ABSL_FLAG(int64_t, eval_interval, 1000, "env steps between evaluations");
 ABSL_FLAG(int32_t, eval_rollouts, 100, "rollouts per evaluation");
-ABSL_FLAG(bool, stop_when_solved, false, "stop at the first evaluation meeting the criterion");
-ABSL_FLAG(std::string, trajectories_csv, "", "write the final evaluation's rollouts here");
+ABSL_FLAG(bool, stop_when_solved, false,
+          "stop at the first evaluation meeting the criterion");
+ABSL_FLAG(std::string, trajectories_csv, "",
+          "write the final evaluation's rollouts here");
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
 
 int main(int argc, char** argv) {
@@ -41,8 +46,10 @@ int main(int argc, char** argv) {
       softq::SqlConfigFromFlags(spec.observation_dim, spec.action_dim);
   absl::Status flags_ok = softq::CheckFlags({
       sql.status(),
-      softq::FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0, 10.0),
-      softq::FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
+      softq::FlagInRange("action_noise", absl::GetFlag(FLAGS_action_noise), 0.0,
+                         10.0),
+      softq::FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1,
+                         256),
   });
   if (!flags_ok.ok()) return softq::ReportFlagError(argv[0], flags_ok);
 
@@ -66,18 +73,21 @@ int main(int argc, char** argv) {
   }
 
   softq::InstallShutdownHandlers();
-  std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads)) << std::endl;
+  std::cout << softq::ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads))
+            << std::endl;
   absl::StatusOr<softq::InProcessResult> result = softq::TrainInProcess(
       options, [](const std::string& line) { std::cout << line << std::endl; });
   if (!result.ok()) {
     std::cerr << "train_in_process: " << result.status() << std::endl;
     return 1;
   }
-  std::cout << "final: env steps " << result->env_steps << ", updates " << result->updates
-            << ", " << result->seconds << " s, first solved at "
-            << result->first_solved_env_steps << " env steps; " << result->final_summary
-            << std::endl;
-  // Stopped by SIGTERM/SIGINT: a clean stop, whatever the policy learned so far.
-  if (softq::ShutdownRequested() || absl::GetFlag(FLAGS_env) != "multigoal") return 0;
+  std::cout << "final: env steps " << result->env_steps << ", updates "
+            << result->updates << ", " << result->seconds
+            << " s, first solved at " << result->first_solved_env_steps
+            << " env steps; " << result->final_summary << std::endl;
+  // Stopped by SIGTERM/SIGINT: a clean stop, whatever the policy learned so
+  // far.
+  if (softq::ShutdownRequested() || absl::GetFlag(FLAGS_env) != "multigoal")
+    return 0;
   return result->final_evaluation.Solved() ? 0 : 1;
 }

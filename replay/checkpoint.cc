@@ -292,8 +292,8 @@ absl::StatusOr<RestoredTable> ReadOpenCheckpoint(
     if (!r.Get(&id) || !r.Get(&n)) return ShortRead(path, r);
     per_actor[id] = n;
   }
-  absl::StatusOr<std::unique_ptr<Table>> table =
-      Table::Create(capacity, od, ad, oldest, expectation.bytes_beside_per_item);
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(
+      capacity, od, ad, oldest, expectation.bytes_beside_per_item);
   if (!table.ok()) return table.status();
   RestoredTable restored;
   restored.table = *std::move(table);

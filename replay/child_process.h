@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> StartListening(
     absl::Duration timeout, std::string* address);
 
 // A loopback port that was free a moment ago (bound to 127.0.0.1, then closed):
-// for a server that cannot be told --port=0, or for an address nobody listens on.
+// for a server that cannot be told --port=0, or for an address nobody listens
+// on.
 int UnusedLoopbackPort();
 
 }  // namespace softq

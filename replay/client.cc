@@ -74,10 +74,11 @@ absl::Status CheckAnswer(const proto::SampleResponse& answer, uint32_t rows) {
   const int n = static_cast<int>(rows);
   if (TransitionCount(answer.batch()) != n || answer.keys_size() != n ||
       answer.probabilities_size() != n) {
-    return absl::InternalError(absl::StrCat(
-        "Sample answer holds ", TransitionCount(answer.batch()),
-        " transitions, ", answer.keys_size(), " keys and ",
-        answer.probabilities_size(), " probabilities; ", rows, " were asked for"));
+    return absl::InternalError(
+        absl::StrCat("Sample answer holds ", TransitionCount(answer.batch()),
+                     " transitions, ", answer.keys_size(), " keys and ",
+                     answer.probabilities_size(), " probabilities; ", rows,
+                     " were asked for"));
   }
   return absl::OkStatus();
 }
@@ -318,7 +319,8 @@ absl::Status ReplayWriter::Insert(proto::TransitionBatch batch) {
         Mergeable(*shard.pending.back().request, *request) &&
         PayloadBytes(shard.pending.back().request->batch()) + bytes <=
             options_.coalesce_bytes) {
-      shard.pending.back().request->mutable_batch()->MergeFrom(request->batch());
+      shard.pending.back().request->mutable_batch()->MergeFrom(
+          request->batch());
       ++shard.pending.back().batches;
     } else {
       shard.pending.push_back({std::move(request), 1});
@@ -388,7 +390,8 @@ void ReplayWriter::RequeueLocked(int from) {
   size_t k = 0;
   while (!source.pending.empty()) {
     resent_ += source.pending.front().batches;
-    live[k++ % live.size()]->pending.push_back(std::move(source.pending.front()));
+    live[k++ % live.size()]->pending.push_back(
+        std::move(source.pending.front()));
     source.pending.pop_front();
   }
   source.sent = 0;

@@ -78,8 +78,8 @@ bool ReadAt(int fd, uint64_t offset, void* out, size_t n) {
 bool AllZero(int fd, uint64_t offset, uint64_t size) {
   char buffer[1 << 16];
   while (offset < size) {
-    const size_t n = static_cast<size_t>(
-        std::min<uint64_t>(sizeof(buffer), size - offset));
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(sizeof(buffer), size - offset));
     if (!ReadAt(fd, offset, buffer, n)) return false;
     for (size_t i = 0; i < n; ++i) {
       if (buffer[i] != 0) return false;
@@ -103,7 +103,8 @@ absl::Status WriteAll(int fd, const void* data, size_t n) {
 
 absl::Status SyncDirectoryOf(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, slash);
   const int fd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno(absl::StrCat("open ", dir));
   const int rc = ::fsync(fd);
@@ -164,11 +165,13 @@ absl::Status Recover(const std::string& path, int fd, uint64_t size,
     record.priorities.resize(h.priority_count);
     std::memcpy(record.priorities.data(), payload.data(),
                 record.priorities.size() * sizeof(float));
-    const char* batch = payload.data() + record.priorities.size() * sizeof(float);
+    const char* batch =
+        payload.data() + record.priorities.size() * sizeof(float);
     if (!record.batch.ParseFromArray(batch, static_cast<int>(h.batch_bytes))) {
       return bad(offset, end, "the batch does not parse");
     }
-    const uint64_t transitions = static_cast<uint64_t>(record.batch.rewards_size());
+    const uint64_t transitions =
+        static_cast<uint64_t>(record.batch.rewards_size());
     if (absl::Status s = apply(std::move(record)); !s.ok()) {
       return absl::Status(
           s.code(), absl::StrCat("insert log ", path, ": record at offset ",
@@ -219,7 +222,8 @@ absl::StatusOr<std::unique_ptr<InsertLog>> InsertLog::Open(
       return fail(Errno(absl::StrCat("truncate ", path)));
     }
     if (absl::Status s = WriteAll(fd, header, sizeof(header)); !s.ok()) {
-      return fail(absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
+      return fail(
+          absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
     }
     if (::fsync(fd) != 0) return fail(Errno(absl::StrCat("fsync ", path)));
     if (absl::Status s = SyncDirectoryOf(path); !s.ok()) return fail(s);

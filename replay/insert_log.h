@@ -65,11 +65,11 @@ struct InsertLogRecord {
 };
 
 struct InsertLogRecovery {
-  uint64_t records = 0;       // records handed to `apply`
-  uint64_t transitions = 0;   // transitions in them
-  uint64_t valid_bytes = 0;   // log length after recovery (header included)
-  uint64_t torn_bytes = 0;    // bytes of a torn tail cut off (0: none)
-  uint64_t torn_offset = 0;   // where the torn tail began
+  uint64_t records = 0;      // records handed to `apply`
+  uint64_t transitions = 0;  // transitions in them
+  uint64_t valid_bytes = 0;  // log length after recovery (header included)
+  uint64_t torn_bytes = 0;   // bytes of a torn tail cut off (0: none)
+  uint64_t torn_offset = 0;  // where the torn tail began
 };
 
 // Length of a log holding no record (its header).
@@ -101,9 +101,10 @@ class InsertLog {
 
   // Appends one record with a single writev(2) (plus fdatasync with
   // options.fsync). `batch_bytes` is the serialized TransitionBatch and
-  // `payload_crc` is InsertLogPayloadCrc(priorities, batch_bytes). On failure returns Internal with the
-  // errno text and cuts the file back to before the record; if even that
-  // fails, this and every later Append fail until a Reset succeeds.
+  // `payload_crc` is InsertLogPayloadCrc(priorities, batch_bytes). On failure
+  // returns Internal with the errno text and cuts the file back to before the
+  // record; if even that fails, this and every later Append fail until a Reset
+  // succeeds.
   absl::Status Append(uint64_t first_key, float default_priority,
                       absl::Span<const float> priorities,
                       absl::string_view batch_bytes, uint32_t payload_crc)

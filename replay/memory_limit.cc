@@ -23,9 +23,10 @@ MemoryLimit ProcessMemoryLimit() {
   if (pages > 0 && page > 0) {
     limit.bytes = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
   }
-  // The process's own cgroup, as a container sees it (its cgroup namespace's root).
-  for (const char* path :
-       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+  // The process's own cgroup, as a container sees it (its cgroup namespace's
+  // root).
+  for (const char* path : {"/sys/fs/cgroup/memory.max",
+                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
     const std::optional<uint64_t> cgroup = ReadCgroupMemoryLimit(path);
     if (cgroup.has_value() && *cgroup < limit.bytes) {
       limit = {*cgroup, std::string("the cgroup memory limit in ") + path};
@@ -34,13 +35,16 @@ MemoryLimit ProcessMemoryLimit() {
   return limit;
 }
 
-absl::Status CheckFitsInMemory(uint64_t items, uint64_t bytes_per_item, absl::string_view what) {
+absl::Status CheckFitsInMemory(uint64_t items, uint64_t bytes_per_item,
+                               absl::string_view what) {
   const MemoryLimit limit = ProcessMemoryLimit();
-  if (bytes_per_item == 0 || items <= limit.bytes / bytes_per_item) return absl::OkStatus();
+  if (bytes_per_item == 0 || items <= limit.bytes / bytes_per_item)
+    return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
-      what, " needs ", static_cast<double>(items) * static_cast<double>(bytes_per_item),
-      " bytes (", bytes_per_item, " per item), more than the ", limit.bytes, " bytes of ",
-      limit.source));
+      what, " needs ",
+      static_cast<double>(items) * static_cast<double>(bytes_per_item),
+      " bytes (", bytes_per_item, " per item), more than the ", limit.bytes,
+      " bytes of ", limit.source));
 }
 
 }  // namespace softq

@@ -29,7 +29,8 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
 }
 
 uint64_t SamplerBytesPerItem(absl::string_view name) {
-  // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity nodes.
+  // A priority (float) per slot and a sum tree (doubles) of up to 4 x capacity
+  // nodes.
   return name == "prioritized" ? sizeof(float) + 4 * sizeof(double) : 0;
 }
 

@@ -60,8 +60,8 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(absl::string_view name,
                                                      uint64_t capacity,
                                                      double alpha);
 
-// The memory a sampler of that name keeps per table slot: a prioritized one's priority and
-// sum tree; 0 for others.
+// The memory a sampler of that name keeps per table slot: a prioritized one's
+// priority and sum tree; 0 for others.
 uint64_t SamplerBytesPerItem(absl::string_view name);
 
 }  // namespace softq

@@ -7,8 +7,9 @@
 // once serving. SIGTERM/SIGINT: stops accepting, ends blocked calls, writes the
 // checkpoint when --checkpoint_dir is set, exits 0. With --checkpoint_dir (and
 // --wal, the default) every insert is in the insert log before it is
-// acknowledged: kill -9 loses nothing acknowledged (see replay/insert_log.h). A bad flag: one line, exit 2. A checkpoint
-// that cannot be restored, or a port that cannot be bound: one line, exit 1.
+// acknowledged: kill -9 loses nothing acknowledged (see replay/insert_log.h). A
+// bad flag: one line, exit 2. A checkpoint that cannot be restored, or a port
+// that cannot be bound: one line, exit 1.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -70,7 +71,8 @@ ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{1} << 30,
 ABSL_FLAG(uint64_t, seed, 0,
           "seed of the sampling draws, mixed with --shard_id (0: random); "
           "equal seeds and equal inserts give equal samples");
-ABSL_FLAG(int32_t, metrics_port, -1, "Prometheus /metrics port (0: any free, -1: off)");
+ABSL_FLAG(int32_t, metrics_port, -1,
+          "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
 
@@ -209,8 +211,8 @@ int Main(int argc, char** argv) {
   if (shard == nullptr) {
     absl::StatusOr<std::unique_ptr<Shard>> created = Shard::Create(options);
     if (!created.ok()) {
-      // Flags out of range, or a table (--capacity and the dims) larger than this
-      // process's memory.
+      // Flags out of range, or a table (--capacity and the dims) larger than
+      // this process's memory.
       return absl::IsInvalidArgument(created.status()) ||
                      absl::IsResourceExhausted(created.status())
                  ? ReportFlagError(argv[0], created.status())
@@ -247,7 +249,8 @@ int Main(int argc, char** argv) {
         MetricsExporter::Start(host, absl::GetFlag(FLAGS_metrics_port));
     if (!m.ok()) return Fail(argv[0], m.status());
     metrics = *std::move(m);
-    std::cerr << "replay_server: metrics on " << host << ":" << metrics->port() << std::endl;
+    std::cerr << "replay_server: metrics on " << host << ":" << metrics->port()
+              << std::endl;
   }
   // Wait for SIGTERM; meanwhile refresh the Prometheus gauges every second.
   while (!WaitForShutdown(absl::Seconds(1))) {
@@ -255,12 +258,18 @@ int Main(int argc, char** argv) {
     proto::ShardStats stats;
     shard->Stats(&stats);
     metrics->Set("softq_replay_size", stats.size(), "transitions held");
-    metrics->Set("softq_replay_capacity", stats.capacity(), "most transitions held");
-    metrics->Set("softq_replay_inserts_total", stats.inserts_total(), "transitions inserted");
-    metrics->Set("softq_replay_samples_total", stats.samples_total(), "transitions sampled");
-    metrics->Set("softq_replay_insert_rate", stats.insert_rate(), "transitions inserted/s");
-    metrics->Set("softq_replay_sample_rate", stats.sample_rate(), "transitions sampled/s");
-    metrics->Set("softq_replay_resident_bytes", stats.resident_bytes(), "process RSS");
+    metrics->Set("softq_replay_capacity", stats.capacity(),
+                 "most transitions held");
+    metrics->Set("softq_replay_inserts_total", stats.inserts_total(),
+                 "transitions inserted");
+    metrics->Set("softq_replay_samples_total", stats.samples_total(),
+                 "transitions sampled");
+    metrics->Set("softq_replay_insert_rate", stats.insert_rate(),
+                 "transitions inserted/s");
+    metrics->Set("softq_replay_sample_rate", stats.sample_rate(),
+                 "transitions sampled/s");
+    metrics->Set("softq_replay_resident_bytes", stats.resident_bytes(),
+                 "process RSS");
   }
   metrics.reset();
   server->GetHealthCheckService()->SetServingStatus(false);
@@ -284,10 +293,10 @@ int Main(int argc, char** argv) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
-  // Two malloc arenas instead of glibc's 8 per core: every gRPC thread that serialized an
-  // insert into its own arena kept those pages, and a durable shard's RSS grew from 112 to
-  // 153 MB over a 180 s soak (bench/soak, --durable_dir); with one arena it stayed at 55 MB
-  // at the same insert rate.
+  // Two malloc arenas instead of glibc's 8 per core: every gRPC thread that
+  // serialized an insert into its own arena kept those pages, and a durable
+  // shard's RSS grew from 112 to 153 MB over a 180 s soak (bench/soak,
+  // --durable_dir); with one arena it stayed at 55 MB at the same insert rate.
   mallopt(M_ARENA_MAX, 2);
   return softq::Main(argc, argv);
 }

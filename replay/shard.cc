@@ -47,8 +47,8 @@ absl::Status CheckOptions(const ShardOptions& options) {
   return RateLimiter::Validate(options.rate_limiter, options.capacity);
 }
 
-// `s`, its message led by the flag that sized the table when it says the table does
-// not fit.
+// `s`, its message led by the flag that sized the table when it says the table
+// does not fit.
 absl::Status NamingCapacity(const absl::Status& s, uint64_t capacity) {
   if (!absl::IsResourceExhausted(s)) return s;
   return absl::ResourceExhaustedError(
@@ -91,11 +91,11 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
     const ShardOptions& options) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
-  // The table first, its check counting the sampler's memory: each may fit alone while
-  // both do not, and then nothing is allocated.
-  absl::StatusOr<std::unique_ptr<Table>> table =
-      Table::Create(options.capacity, options.observation_dim, options.action_dim,
-                    /*first_key=*/0, SamplerBytesPerItem(options.sampler));
+  // The table first, its check counting the sampler's memory: each may fit
+  // alone while both do not, and then nothing is allocated.
+  absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(
+      options.capacity, options.observation_dim, options.action_dim,
+      /*first_key=*/0, SamplerBytesPerItem(options.sampler));
   if (!table.ok()) return NamingCapacity(table.status(), options.capacity);
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
@@ -108,10 +108,11 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
     const ShardOptions& options, const std::string& path) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   // The table first, its check counting the sampler's memory, as in Create.
-  absl::StatusOr<RestoredTable> restored =
-      ReadCheckpoint(path, {options.capacity, options.observation_dim, options.action_dim,
-                            SamplerBytesPerItem(options.sampler)});
-  if (!restored.ok()) return NamingCapacity(restored.status(), options.capacity);
+  absl::StatusOr<RestoredTable> restored = ReadCheckpoint(
+      path, {options.capacity, options.observation_dim, options.action_dim,
+             SamplerBytesPerItem(options.sampler)});
+  if (!restored.ok())
+    return NamingCapacity(restored.status(), options.capacity);
   const TableInfo info = restored->table->Info();
   absl::StatusOr<std::unique_ptr<Sampler>> sampler =
       MakeSampler(options.sampler, options.capacity, options.priority_exponent);
@@ -188,9 +189,9 @@ absl::StatusOr<KeyRange> Shard::Insert(
       // The batch is in the table but not in the log: later records would
       // leave a gap in the keys, so refuse inserts until a checkpoint covers
       // it. The client resends this batch elsewhere.
-      log_error_ = absl::UnavailableError(absl::StrCat(
-          "the shard's insert log failed (", s.message(),
-          "); inserts are refused until a checkpoint succeeds"));
+      log_error_ = absl::UnavailableError(
+          absl::StrCat("the shard's insert log failed (", s.message(),
+                       "); inserts are refused until a checkpoint succeeds"));
       return absl::InternalError(
           absl::StrCat("batch not acknowledged: ", s.message()));
     }
@@ -334,8 +335,7 @@ absl::StatusOr<CheckpointWritten> Shard::CheckpointLocked(
     const std::string& path) {
   absl::StatusOr<CheckpointWritten> written =
       WriteCheckpoint(path, *table_, *sampler_, samples_total_);
-  if (!written.ok() || log_ == nullptr ||
-      path != durability_.checkpoint_path) {
+  if (!written.ok() || log_ == nullptr || path != durability_.checkpoint_path) {
     return written;
   }
   // The checkpoint now holds every logged insert and is durably renamed into
@@ -343,8 +343,8 @@ absl::StatusOr<CheckpointWritten> Shard::CheckpointLocked(
   // checkpoint holds; recovery skips them by key.)
   if (absl::Status s = log_->Reset(); !s.ok()) {
     return absl::InternalError(absl::StrCat(
-        "checkpoint ", path, " written, but the insert log was not emptied: ",
-        s.message()));
+        "checkpoint ", path,
+        " written, but the insert log was not emptied: ", s.message()));
   }
   log_error_ = absl::OkStatus();
   auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
@@ -398,9 +398,9 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
         " (a log from another checkpoint?)"));
   }
   if (!record.priorities.empty() && record.priorities.size() != n) {
-    return absl::DataLossError(absl::StrCat(
-        "logged batch has ", n, " transitions but ", record.priorities.size(),
-        " priorities"));
+    return absl::DataLossError(
+        absl::StrCat("logged batch has ", n, " transitions but ",
+                     record.priorities.size(), " priorities"));
   }
   // What Insert accepted: priorities finite and > 0; the default is 0 (none)
   // or such a priority.
@@ -410,14 +410,13 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
   }
   if (!(record.default_priority >= 0) ||
       !std::isfinite(record.default_priority)) {
-    return absl::DataLossError(absl::StrCat("logged default priority is ",
-                                            record.default_priority));
+    return absl::DataLossError(
+        absl::StrCat("logged default priority is ", record.default_priority));
   }
   absl::StatusOr<KeyRange> keys = table_->Insert(record.batch);
   if (!keys.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("logged batch refused by the table: ",
-                     keys.status().message()));
+    return absl::DataLossError(absl::StrCat(
+        "logged batch refused by the table: ", keys.status().message()));
   }
   if (sampler_->keeps_priorities()) {
     // The priority the batch was given at insert time; a log written by a
@@ -426,9 +425,9 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
                                        ? record.default_priority
                                        : sampler_->max_priority();
     for (uint64_t i = 0; i < n; ++i) {
-      sampler_->Set(table_->SlotOfKey(keys->first_key + i),
-                    record.priorities.empty() ? default_priority
-                                              : record.priorities[i]);
+      sampler_->Set(
+          table_->SlotOfKey(keys->first_key + i),
+          record.priorities.empty() ? default_priority : record.priorities[i]);
     }
   }
   ++recovery->records_replayed;

@@ -39,15 +39,15 @@ Table::Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
   }
 }
 
-absl::StatusOr<std::unique_ptr<Table>> Table::Create(uint64_t capacity,
-                                                     uint32_t observation_dim,
-                                                     uint32_t action_dim,
-                                                     uint64_t first_key,
-                                                     uint64_t bytes_beside_per_item) {
-  auto table = std::make_unique<Table>(capacity, 0, 0, first_key, bytes_beside_per_item);
+absl::StatusOr<std::unique_ptr<Table>> Table::Create(
+    uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
+    uint64_t first_key, uint64_t bytes_beside_per_item) {
+  auto table =
+      std::make_unique<Table>(capacity, 0, 0, first_key, bytes_beside_per_item);
   if (observation_dim > 0 && action_dim > 0) {
     absl::MutexLock lock(&table->mu_);
-    if (absl::Status s = table->AllocateLocked(observation_dim, action_dim, /*ids=*/false);
+    if (absl::Status s =
+            table->AllocateLocked(observation_dim, action_dim, /*ids=*/false);
         !s.ok()) {
       return s;
     }
@@ -55,15 +55,18 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Create(uint64_t capacity,
   return table;
 }
 
-absl::Status Table::CheckStorageFits(uint64_t capacity, uint32_t observation_dim,
+absl::Status Table::CheckStorageFits(uint64_t capacity,
+                                     uint32_t observation_dim,
                                      uint32_t action_dim, bool ids,
                                      uint64_t bytes_beside_per_item) {
   const uint64_t floats_per_item = 2ull * observation_dim + action_dim + 1;
   return CheckFitsInMemory(
       std::max<uint64_t>(capacity, 1),
-      floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0) + bytes_beside_per_item,
-      absl::StrCat("table storage for capacity ", capacity, " with observation_dim ",
-                   observation_dim, " and action_dim ", action_dim,
+      floats_per_item * sizeof(float) + 1 + (ids ? 12 : 0) +
+          bytes_beside_per_item,
+      absl::StrCat("table storage for capacity ", capacity,
+                   " with observation_dim ", observation_dim,
+                   " and action_dim ", action_dim,
                    bytes_beside_per_item > 0
                        ? absl::StrCat(" (and ", bytes_beside_per_item,
                                       " bytes per item beside it)")
@@ -72,8 +75,8 @@ absl::Status Table::CheckStorageFits(uint64_t capacity, uint32_t observation_dim
 
 absl::Status Table::AllocateLocked(uint32_t observation_dim,
                                    uint32_t action_dim, bool ids) {
-  if (absl::Status s = CheckStorageFits(capacity_, observation_dim, action_dim, ids,
-                                        bytes_beside_per_item_);
+  if (absl::Status s = CheckStorageFits(capacity_, observation_dim, action_dim,
+                                        ids, bytes_beside_per_item_);
       !s.ok()) {
     return s;
   }
@@ -121,8 +124,9 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
       return s;
     }
   } else if (has_ids && episode_ids_.empty()) {
-    if (absl::Status s = CheckStorageFits(capacity_, observation_dim_, action_dim_,
-                                          /*ids=*/true, bytes_beside_per_item_);
+    if (absl::Status s =
+            CheckStorageFits(capacity_, observation_dim_, action_dim_,
+                             /*ids=*/true, bytes_beside_per_item_);
         !s.ok()) {
       return s;
     }

@@ -1,13 +1,14 @@
-// Specification of fine-tuning from a pretrained learner checkpoint (learner_main --init_from,
-// learner/learner_checkpoint.h) on the swimmer: the fine-tuning learner starts from the
-// pretrained networks (same actions for the same inputs), with fresh optimizers and step.
+// Specification of fine-tuning from a pretrained learner checkpoint
+// (learner_main --init_from, learner/learner_checkpoint.h) on the swimmer: the
+// fine-tuning learner starts from the pretrained networks (same actions for the
+// same inputs), with fresh optimizers and step.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "actor/acting_policy.h"
 #include "actor/environment.h"
@@ -30,13 +31,14 @@ SqlConfig SwimmerConfig(Algorithm algorithm = Algorithm::kSql) {
 std::string TempDir(const std::string& name) {
   const char* root = std::getenv("TEST_TMPDIR");
   const std::filesystem::path dir =
-      std::filesystem::path(root != nullptr ? root : "/tmp") / ("finetune_test_" + name);
+      std::filesystem::path(root != nullptr ? root : "/tmp") /
+      ("finetune_test_" + name);
   std::filesystem::remove_all(dir);
   return dir.string();
 }
 
-// A few updates on random swimmer-shaped data, so the networks are no longer at their
-// initialization.
+// A few updates on random swimmer-shaped data, so the networks are no longer at
+// their initialization.
 void TrainABit(SqlAgent& agent, int updates = 20) {
   for (int i = 0; i < updates; ++i) {
     TransitionTensors b;
@@ -53,7 +55,8 @@ void TrainABit(SqlAgent& agent, int updates = 20) {
 torch::Tensor TargetTaskObservations(int n) {
   std::vector<float> flat;
   for (int i = 0; i < n; ++i) {
-    absl::StatusOr<std::unique_ptr<Environment>> env = MakeEnvironment("swimmer_target", i);
+    absl::StatusOr<std::unique_ptr<Environment>> env =
+        MakeEnvironment("swimmer_target", i);
     EXPECT_TRUE(env.ok());
     const std::vector<float> obs = (*env)->Reset();
     flat.insert(flat.end(), obs.begin(), obs.end());
@@ -86,13 +89,14 @@ TEST(FineTuning, StartsFromThePretrainedPolicy) {
                            ActionsOf(pretrained, observations)));
   EXPECT_EQ(fine_tuned.step(), 0);  // a fresh run, not a resumption
   for (const auto& p : fine_tuned.q()->named_parameters()) {
-    EXPECT_TRUE(torch::equal(p.value(), *pretrained.q()->named_parameters().find(p.key())));
+    EXPECT_TRUE(torch::equal(
+        p.value(), *pretrained.q()->named_parameters().find(p.key())));
   }
 }
 
 TEST(FineTuning, ADdpgLearnerCanStartFromAnSqlCheckpoint) {
-  // Same networks: the deterministic policy of the fine-tuned learner is f_phi(0; s) of the
-  // pretrained sampling network.
+  // Same networks: the deterministic policy of the fine-tuned learner is
+  // f_phi(0; s) of the pretrained sampling network.
   torch::manual_seed(2);
   SqlAgent pretrained(SwimmerConfig());
   TrainABit(pretrained);
@@ -101,8 +105,9 @@ TEST(FineTuning, ADdpgLearnerCanStartFromAnSqlCheckpoint) {
   SqlAgent ddpg(SwimmerConfig(Algorithm::kDdpg));
   ASSERT_TRUE(InitializeFromLearnerCheckpoint(ddpg, dir).ok());
   const torch::Tensor observations = TargetTaskObservations(8);
-  EXPECT_TRUE(torch::equal(ActionsOf(ddpg, observations, {/*deterministic=*/true}),
-                           ActionsOf(pretrained, observations, {/*deterministic=*/true})));
+  EXPECT_TRUE(torch::equal(
+      ActionsOf(ddpg, observations, {/*deterministic=*/true}),
+      ActionsOf(pretrained, observations, {/*deterministic=*/true})));
 }
 
 TEST(FineTuning, PolicyOnlyKeepsAFreshCritic) {
@@ -116,12 +121,14 @@ TEST(FineTuning, PolicyOnlyKeepsAFreshCritic) {
   const std::vector<torch::Tensor> fresh_q = fine_tuned.q()->parameters();
   std::vector<torch::Tensor> fresh_copy;
   for (const auto& p : fresh_q) fresh_copy.push_back(p.detach().clone());
-  ASSERT_TRUE(InitializeFromLearnerCheckpoint(fine_tuned, dir, /*with_q=*/false).ok());
+  ASSERT_TRUE(
+      InitializeFromLearnerCheckpoint(fine_tuned, dir, /*with_q=*/false).ok());
   const torch::Tensor observations = TargetTaskObservations(8);
   EXPECT_TRUE(torch::equal(ActionsOf(fine_tuned, observations),
                            ActionsOf(pretrained, observations)));
   const std::vector<torch::Tensor> q = fine_tuned.q()->parameters();
-  for (size_t i = 0; i < q.size(); ++i) EXPECT_TRUE(torch::equal(q[i], fresh_copy[i])) << i;
+  for (size_t i = 0; i < q.size(); ++i)
+    EXPECT_TRUE(torch::equal(q[i], fresh_copy[i])) << i;
 }
 
 TEST(FineTuning, RefusesACheckpointOfAnotherArchitecture) {
@@ -136,18 +143,20 @@ TEST(FineTuning, RefusesACheckpointOfAnotherArchitecture) {
   const torch::Tensor before = ActionsOf(agent, observations);
   const absl::Status s = InitializeFromLearnerCheckpoint(agent, dir);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
-  EXPECT_TRUE(torch::equal(ActionsOf(agent, observations), before));  // unchanged
+  EXPECT_TRUE(
+      torch::equal(ActionsOf(agent, observations), before));  // unchanged
 }
 
-// An agent trained a bit and checkpointed with `version` into a fresh folder, and a second
-// agent, initialized (and trained) differently, restored from that checkpoint.
+// An agent trained a bit and checkpointed with `version` into a fresh folder,
+// and a second agent, initialized (and trained) differently, restored from that
+// checkpoint.
 struct SavedAndRestored {
   std::unique_ptr<SqlAgent> saved, restored;
   absl::StatusOr<uint64_t> version;
 };
 
-SavedAndRestored SaveAndRestore(const SqlConfig& config, const std::string& name,
-                                uint64_t version) {
+SavedAndRestored SaveAndRestore(const SqlConfig& config,
+                                const std::string& name, uint64_t version) {
   SavedAndRestored out;
   torch::manual_seed(4);
   out.saved = std::make_unique<SqlAgent>(config);
@@ -156,7 +165,8 @@ SavedAndRestored SaveAndRestore(const SqlConfig& config, const std::string& name
   EXPECT_TRUE(SaveLearnerCheckpoint(*out.saved, version, dir).ok());
   torch::manual_seed(5);
   out.restored = std::make_unique<SqlAgent>(config);
-  TrainABit(*out.restored, 5);  // other parameters, moments and step, to be overwritten
+  TrainABit(*out.restored,
+            5);  // other parameters, moments and step, to be overwritten
   out.version = RestoreLearnerCheckpoint(*out.restored, dir);
   return out;
 }
@@ -170,12 +180,14 @@ TEST(LearnerCheckpoint, RoundTripsTheDdpgTargetPolicy) {
   EXPECT_EQ(agents.restored->step(), 20);
   const auto a = agents.saved->policy_target()->parameters();
   const auto b = agents.restored->policy_target()->parameters();
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
 }
 
 TEST(LearnerCheckpoint, ARestoredLearnerTakesTheSameNextStep) {
-  // The next Adam step depends on the moments and bias corrections: equal parameters after
-  // one more update show the optimizer state came back with the networks.
+  // The next Adam step depends on the moments and bias corrections: equal
+  // parameters after one more update show the optimizer state came back with
+  // the networks.
   SavedAndRestored agents = SaveAndRestore(SwimmerConfig(), "next_step", 7);
   ASSERT_TRUE(agents.version.ok()) << agents.version.status();
   SqlAgent& agent = *agents.saved;
@@ -183,14 +195,18 @@ TEST(LearnerCheckpoint, ARestoredLearnerTakesTheSameNextStep) {
   EXPECT_EQ(restored.q_optimizer().steps(), agent.q_optimizer().steps());
 
   TransitionTensors batch{torch::randn({32, 10}), torch::rand({32, 2}) * 2 - 1,
-                          torch::rand({32}), torch::randn({32, 10}), torch::zeros({32})};
+                          torch::rand({32}), torch::randn({32, 10}),
+                          torch::zeros({32})};
   const UpdateNoise noise = agent.DrawNoise(32);
   agent.Update(batch, noise);
   restored.Update(batch, noise);
-  for (auto [a, b] : {std::pair{agent.q()->parameters(), restored.q()->parameters()},
-                      std::pair{agent.policy()->parameters(), restored.policy()->parameters()}}) {
+  for (auto [a, b] :
+       {std::pair{agent.q()->parameters(), restored.q()->parameters()},
+        std::pair{agent.policy()->parameters(),
+                  restored.policy()->parameters()}}) {
     for (size_t i = 0; i < a.size(); ++i) {
-      EXPECT_TRUE(torch::allclose(a[i], b[i], /*rtol=*/1e-6, /*atol=*/1e-8)) << i;
+      EXPECT_TRUE(torch::allclose(a[i], b[i], /*rtol=*/1e-6, /*atol=*/1e-8))
+          << i;
     }
   }
 }

@@ -24,7 +24,9 @@ absl::StatusOr<std::vector<std::string>> Parse(std::vector<std::string> args) {
 }
 
 TEST(Flags, ParsesEqualsSpaceAndBooleanForms) {
-  ASSERT_TRUE(Parse({"--test_batch_size=128", "--test_verbose", "--test_name", "abc"}).ok());
+  ASSERT_TRUE(
+      Parse({"--test_batch_size=128", "--test_verbose", "--test_name", "abc"})
+          .ok());
   EXPECT_EQ(absl::GetFlag(FLAGS_test_batch_size), 128);
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_verbose));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_name), "abc");
@@ -35,19 +37,22 @@ TEST(Flags, ParsesEqualsSpaceAndBooleanForms) {
 TEST(Flags, MalformedValueNamesTheFlag) {
   auto result = Parse({"--test_batch_size=abc"});
   ASSERT_FALSE(result.ok());
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("--test_batch_size=abc"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("--test_batch_size=abc"));
 }
 
 TEST(Flags, UnknownFlagIsNamed) {
   auto result = Parse({"--no_such_flag=1"});
   ASSERT_FALSE(result.ok());
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("unknown flag --no_such_flag"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("unknown flag --no_such_flag"));
 }
 
 TEST(Flags, MissingValueIsAnError) {
   auto result = Parse({"--test_name"});
   ASSERT_FALSE(result.ok());
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("needs a value"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("needs a value"));
 }
 
 TEST(Flags, PositionalArgumentsAreReturned) {
@@ -63,8 +68,9 @@ TEST(Flags, RangeChecksNameFlagAndValue) {
   EXPECT_FALSE(FlagInRange("discount", 1.5, 0, 1).ok());
   EXPECT_TRUE(FlagInRange("discount", 0.99, 0, 1).ok());
   EXPECT_TRUE(FlagOneOf("device", "cpu", {"cpu", "cuda"}).ok());
-  EXPECT_THAT(std::string(FlagOneOf("device", "tpu", {"cpu", "cuda"}).message()),
-              HasSubstr("--device=tpu"));
+  EXPECT_THAT(
+      std::string(FlagOneOf("device", "tpu", {"cpu", "cuda"}).message()),
+      HasSubstr("--device=tpu"));
 }
 
 TEST(Flags, RangeErrorsWriteWholeNumbersInFull) {
@@ -87,18 +93,21 @@ TEST(Flags, AddressListRequiresHostAndPort) {
 
 TEST(Flags, AddressTakesOneHostAndPortNotAList) {
   EXPECT_TRUE(FlagAddress("learner", "127.0.0.1:7100").ok());
-  EXPECT_EQ(FlagAddress("learner", "127.0.0.1:1,127.0.0.1:2").message(),
-            "--learner=127.0.0.1:1,127.0.0.1:2: expected one host:port, not a list");
+  EXPECT_EQ(
+      FlagAddress("learner", "127.0.0.1:1,127.0.0.1:2").message(),
+      "--learner=127.0.0.1:1,127.0.0.1:2: expected one host:port, not a list");
   EXPECT_FALSE(FlagAddress("learner", "nocolon").ok());
 }
 
 TEST(Flags, WidthListParsesPositiveWidthsAndNamesTheFlag) {
-  EXPECT_EQ(*FlagWidthList("hidden", "128,64"), (std::vector<int64_t>{128, 64}));
+  EXPECT_EQ(*FlagWidthList("hidden", "128,64"),
+            (std::vector<int64_t>{128, 64}));
   EXPECT_TRUE(FlagWidthList("hidden", "")->empty());
   for (const char* bad : {"128,0", "128,x", "-5", "70000"}) {
     absl::StatusOr<std::vector<int64_t>> widths = FlagWidthList("hidden", bad);
     ASSERT_FALSE(widths.ok()) << bad;
-    EXPECT_THAT(std::string(widths.status().message()), HasSubstr(std::string("--hidden=") + bad));
+    EXPECT_THAT(std::string(widths.status().message()),
+                HasSubstr(std::string("--hidden=") + bad));
   }
 }
 

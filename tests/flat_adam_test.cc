@@ -116,8 +116,9 @@ TEST(FlatAdam, ParametersLiveInTheFlatBufferAndStepGathersTheGradients) {
 }
 
 TEST(FlatAdam, StepsFromGradientsWrittenIntoItsSlots) {
-  // The same gradients, handed over by autograd or written into the slots (by a written-out
-  // backward pass), give the same step; a slot among handed-over gradients is taken too.
+  // The same gradients, handed over by autograd or written into the slots (by a
+  // written-out backward pass), give the same step; a slot among handed-over
+  // gradients is taken too.
   torch::manual_seed(4);
   torch::nn::Sequential handed = Net();
   torch::manual_seed(4);
@@ -131,7 +132,8 @@ TEST(FlatAdam, StepsFromGradientsWrittenIntoItsSlots) {
     adam_handed.ZeroGrad();
     Loss(handed, step).backward();
     std::vector<torch::Tensor> grads;
-    for (const auto& p : handed->parameters()) grads.push_back(p.grad().clone());
+    for (const auto& p : handed->parameters())
+      grads.push_back(p.grad().clone());
 
     adam_written.ZeroGrad();
     const std::vector<torch::Tensor> slots = adam_written.GradientSlots();
@@ -151,11 +153,14 @@ TEST(FlatAdam, StepsFromGradientsWrittenIntoItsSlots) {
     adam_handed.Step();
     adam_written.Step();
     adam_mixed.Step();
-    EXPECT_TRUE(torch::equal(adam_written.flat_parameters(), adam_handed.flat_parameters()));
-    EXPECT_TRUE(torch::equal(adam_mixed.flat_parameters(), adam_handed.flat_parameters()));
+    EXPECT_TRUE(torch::equal(adam_written.flat_parameters(),
+                             adam_handed.flat_parameters()));
+    EXPECT_TRUE(torch::equal(adam_mixed.flat_parameters(),
+                             adam_handed.flat_parameters()));
   }
   adam_written.ZeroGrad();
-  EXPECT_FALSE(written->parameters()[0].grad().defined()) << "ZeroGrad drops the slots too";
+  EXPECT_FALSE(written->parameters()[0].grad().defined())
+      << "ZeroGrad drops the slots too";
 }
 
 TEST(FlatAdam, AStepCountedAheadIsCountedOnce) {
@@ -174,7 +179,8 @@ TEST(FlatAdam, AStepCountedAheadIsCountedOnce) {
     Loss(ahead, step).backward();
     adam_plain.Step();
     adam_ahead.Step();
-    EXPECT_TRUE(torch::equal(adam_ahead.flat_parameters(), adam_plain.flat_parameters()));
+    EXPECT_TRUE(torch::equal(adam_ahead.flat_parameters(),
+                             adam_plain.flat_parameters()));
     EXPECT_EQ(adam_ahead.steps(), step + 1);
   }
 }
@@ -198,7 +204,12 @@ TEST(FlatAdam, TakesBackARepointedParameterAndADroppedGradient) {
   EXPECT_NE((weight - 0.25).abs().max().item<float>(), 0);
   const int64_t weight_size = weight.numel();
   const int64_t bias_size = net->parameters()[1].numel();
-  EXPECT_EQ(adam.flat_gradients().narrow(0, weight_size, bias_size).abs().sum().item<float>(), 0)
+  EXPECT_EQ(adam.flat_gradients()
+                .narrow(0, weight_size, bias_size)
+                .abs()
+                .sum()
+                .item<float>(),
+            0)
       << "a dropped gradient counts as zero";
 }
 

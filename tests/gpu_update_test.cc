@@ -1,10 +1,11 @@
-// The learner's GPU paths against what the CPU tests establish. On a CUDA device: the update's
-// gradients (one policy pass for all particles, the fused kernels, the written-out backward
-// passes) are the CPU update's up to float rounding; a CUDA graph replays the eager update;
-// the fused kernels give the ATen operations' numbers; FlatAdam takes torch::optim::Adam's
-// steps. Every case skips without a CUDA device (Debian's LibTorch is CPU-only); on a GPU
-// host, deploy/gpu/run_on_cuda_host.sh builds this test with CMake and runs it (`check`),
-// and its demo's learner leaves out what a failed case covers.
+// The learner's GPU paths against what the CPU tests establish. On a CUDA
+// device: the update's gradients (one policy pass for all particles, the fused
+// kernels, the written-out backward passes) are the CPU update's up to float
+// rounding; a CUDA graph replays the eager update; the fused kernels give the
+// ATen operations' numbers; FlatAdam takes torch::optim::Adam's steps. Every
+// case skips without a CUDA device (Debian's LibTorch is CPU-only); on a GPU
+// host, deploy/gpu/run_on_cuda_host.sh builds this test with CMake and runs it
+// (`check`), and its demo's learner leaves out what a failed case covers.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -25,8 +26,9 @@ namespace {
 
 // A multi-goal-sized batch (observations 2, actions 2) drawn on the CPU.
 TransitionTensors RandomBatch(int64_t batch) {
-  return {torch::randn({batch, 2}), torch::rand({batch, 2}) * 2 - 1, torch::randn({batch}),
-          torch::randn({batch, 2}), (torch::rand({batch}) < 0.1).to(torch::kFloat)};
+  return {torch::randn({batch, 2}), torch::rand({batch, 2}) * 2 - 1,
+          torch::randn({batch}), torch::randn({batch, 2}),
+          (torch::rand({batch}) < 0.1).to(torch::kFloat)};
 }
 
 TransitionTensors On(const TransitionTensors& t, const torch::Device& device) {
@@ -58,8 +60,10 @@ void CopyAgent(SqlAgent& from, SqlAgent& to) {
   copy(*from.policy_target(), *to.policy_target());
 }
 
-// ||a - b|| / ||b|| over the gradients of two copies of one network (a on any device).
-double RelativeGradientDifference(const torch::nn::Module& a, const torch::nn::Module& b) {
+// ||a - b|| / ||b|| over the gradients of two copies of one network (a on any
+// device).
+double RelativeGradientDifference(const torch::nn::Module& a,
+                                  const torch::nn::Module& b) {
   double difference = 0, norm = 0;
   const std::vector<torch::Tensor> pa = a.parameters(), pb = b.parameters();
   for (size_t i = 0; i < pa.size(); ++i) {
@@ -89,9 +93,9 @@ TEST(GpuUpdate, GradientsAreTheCpuUpdatesUpToRounding) {
   }
 }
 
-// A CUDA graph on `streams` streams replays the eager update: two agents from the same
-// parameters take 10 updates on the same batches and noise, with the fused kernels and
-// without.
+// A CUDA graph on `streams` streams replays the eager update: two agents from
+// the same parameters take 10 updates on the same batches and noise, with the
+// fused kernels and without.
 void ExpectAGraphReplaysTheEagerUpdates(int streams) {
   for (bool fused : {true, false}) {
     SCOPED_TRACE(testing::Message() << "fused kernels " << fused);
@@ -113,9 +117,11 @@ void ExpectAGraphReplaysTheEagerUpdates(int streams) {
     EXPECT_EQ(graphed.step(), eager.step());
     for (const auto& [a, b] :
          {std::pair{eager.q()->parameters(), graphed.q()->parameters()},
-          std::pair{eager.policy()->parameters(), graphed.policy()->parameters()}}) {
+          std::pair{eager.policy()->parameters(),
+                    graphed.policy()->parameters()}}) {
       for (size_t i = 0; i < a.size(); ++i) {
-        EXPECT_LE((a[i] - b[i]).abs().max().item<double>(), 1e-5) << "parameter " << i;
+        EXPECT_LE((a[i] - b[i]).abs().max().item<double>(), 1e-5)
+            << "parameter " << i;
       }
     }
     // Noise given to the first update must be given to every one.
@@ -124,14 +130,16 @@ void ExpectAGraphReplaysTheEagerUpdates(int streams) {
   }
 }
 
-// A CUDA graph on `streams` streams that draws its own noise draws new noise on every replay.
+// A CUDA graph on `streams` streams that draws its own noise draws new noise on
+// every replay.
 void ExpectAGraphToDrawItsNoiseAnewOnEveryReplay(int streams) {
   SqlAgent agent(SqlConfig{}, torch::kCUDA);
   absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> graph =
       CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, streams);
   ASSERT_TRUE(graph.ok()) << graph.status();
   const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*graph)->Update(batch).ok());  // to a replay
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE((*graph)->Update(batch).ok());  // to a replay
   ASSERT_TRUE((*graph)->captured());
   const UpdateNoise before = (*graph)->last_noise();
   ASSERT_TRUE((*graph)->Update(batch).ok());
@@ -141,12 +149,13 @@ void ExpectAGraphToDrawItsNoiseAnewOnEveryReplay(int streams) {
   EXPECT_EQ(agent.step(), 6);
 }
 
-#define SKIP_WITHOUT_CUDA_GRAPHS()                                           \
-  SKIP_WITHOUT_CUDA();                                                       \
-  if (!CudaGraphUpdate::Supported()) GTEST_SKIP() << "this build has no CUDA graphs"
+#define SKIP_WITHOUT_CUDA_GRAPHS()   \
+  SKIP_WITHOUT_CUDA();               \
+  if (!CudaGraphUpdate::Supported()) \
+  GTEST_SKIP() << "this build has no CUDA graphs"
 
-// One case per stream count: run_on_cuda_host.sh runs the learner on one stream, or without
-// a graph, by which of these fail.
+// One case per stream count: run_on_cuda_host.sh runs the learner on one
+// stream, or without a graph, by which of these fail.
 TEST(GpuCudaGraph, OnOneStreamReplaysTheEagerUpdates) {
   SKIP_WITHOUT_CUDA_GRAPHS();
   ExpectAGraphReplaysTheEagerUpdates(1);
@@ -175,17 +184,20 @@ TEST(GpuFusedKernels, TheSteinKernelGivesTheAtenOperationsNumbers) {
     SCOPED_TRACE(testing::Message() << "batch " << batch);
     const torch::Tensor all = torch::rand({batch, 32, 2}, torch::kCUDA) * 2 - 1;
     const torch::Tensor fixed = all.slice(1, 0, 16), updated = all.slice(1, 16);
-    const torch::Tensor grad_log_p = torch::randn({batch, 16, 2}, torch::kCUDA) * 5;
+    const torch::Tensor grad_log_p =
+        torch::randn({batch, 16, 2}, torch::kCUDA) * 5;
     if (!sql::FusedSteinSupports(fixed, updated, grad_log_p)) {
       GTEST_SKIP() << "this build has no fused kernels";
     }
     const auto run = [&](bool fused) {
-      return sql::SvgdLossGradient(fixed, updated, grad_log_p,
-                                   {/*squashed=*/true, /*pad_fixed=*/true, fused});
+      return sql::SvgdLossGradient(
+          fixed, updated, grad_log_p,
+          {/*squashed=*/true, /*pad_fixed=*/true, fused});
     };
     const sql::SvgdGradient aten = run(false), kernel = run(true);
     EXPECT_TRUE(torch::allclose(kernel.bandwidth, aten.bandwidth, 1e-5, 1e-6));
-    EXPECT_TRUE(torch::allclose(kernel.loss_gradient, aten.loss_gradient, 1e-4, 1e-4))
+    EXPECT_TRUE(
+        torch::allclose(kernel.loss_gradient, aten.loss_gradient, 1e-4, 1e-4))
         << (kernel.loss_gradient - aten.loss_gradient).abs().max();
   }
 }
@@ -205,12 +217,14 @@ TEST(GpuFusedKernels, TheSoftTdKernelGivesTheAtenOperationsNumbers) {
       GTEST_SKIP() << "this build has no fused kernels";
     }
     const auto run = [&](bool fused) {
-      return sql::SoftCriticGradient(q, next_q, rewards, dones, 2, 0.1, 0.99, fused);
+      return sql::SoftCriticGradient(q, next_q, rewards, dones, 2, 0.1, 0.99,
+                                     fused);
     };
     const sql::CriticGradient aten = run(false), kernel = run(true);
     EXPECT_TRUE(torch::allclose(kernel.target, aten.target, 1e-5, 1e-5))
         << (kernel.target - aten.target).abs().max();
-    EXPECT_TRUE(torch::allclose(kernel.q_gradient, aten.q_gradient, 1e-5, 1e-7));
+    EXPECT_TRUE(
+        torch::allclose(kernel.q_gradient, aten.q_gradient, 1e-5, 1e-7));
   }
 }
 
@@ -225,7 +239,8 @@ TEST(GpuFlatAdam, TakesTorchAdamsStepsOnTheDevice) {
   }
   const auto copies = [&] {
     std::vector<torch::Tensor> out;
-    for (const torch::Tensor& p : start) out.push_back(p.clone().requires_grad_(true));
+    for (const torch::Tensor& p : start)
+      out.push_back(p.clone().requires_grad_(true));
     return out;
   };
   std::vector<torch::Tensor> adam_params = copies(), flat_params = copies();
@@ -242,9 +257,11 @@ TEST(GpuFlatAdam, TakesTorchAdamsStepsOnTheDevice) {
   }
   EXPECT_EQ(flat.steps(), 20);
   for (size_t i = 0; i < start.size(); ++i) {
-    EXPECT_LE((adam_params[i] - flat_params[i]).abs().max().item<double>(), 1e-5)
+    EXPECT_LE((adam_params[i] - flat_params[i]).abs().max().item<double>(),
+              1e-5)
         << "parameter " << i;
-    EXPECT_GT((flat_params[i] - start[i]).abs().max().item<double>(), 1e-3) << "moved";
+    EXPECT_GT((flat_params[i] - start[i]).abs().max().item<double>(), 1e-3)
+        << "moved";
   }
 }
 

@@ -1,8 +1,10 @@
-// MetricsExporter serves Prometheus text format over HTTP, also in a process that links
-// LibTorch (whose static TLS broke civetweb's small-stack threads).
+// MetricsExporter serves Prometheus text format over HTTP, also in a process
+// that links LibTorch (whose static TLS broke civetweb's small-stack threads).
 #include "common/metrics.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,9 +13,6 @@
 #include <chrono>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace softq {
 namespace {
@@ -28,11 +27,13 @@ std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string request =
+      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   if (write(fd, request.data(), request.size()) < 0) return "";
   std::string response;
   char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
+    response.append(buf, n);
   close(fd);
   return response;
 }
@@ -47,11 +48,14 @@ TEST(MetricsExporter, ServesGaugesInPrometheusTextFormat) {
   (*exporter)->Set("softq_test_updates_total", 43);
   const std::string page = HttpGet((*exporter)->port(), "/metrics");
   EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200 OK"));
-  EXPECT_THAT(page, ::testing::HasSubstr("# HELP softq_test_updates_total updates so far"));
-  EXPECT_THAT(page, ::testing::HasSubstr("# TYPE softq_test_updates_total gauge"));
+  EXPECT_THAT(page, ::testing::HasSubstr(
+                        "# HELP softq_test_updates_total updates so far"));
+  EXPECT_THAT(page,
+              ::testing::HasSubstr("# TYPE softq_test_updates_total gauge"));
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_updates_total 43\n"));
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_rate 1.5\n"));
-  EXPECT_THAT(HttpGet((*exporter)->port(), "/other"), ::testing::StartsWith("HTTP/1.0 404"));
+  EXPECT_THAT(HttpGet((*exporter)->port(), "/other"),
+              ::testing::StartsWith("HTTP/1.0 404"));
 }
 
 TEST(MetricsExporter, AClientTricklingItsRequestDoesNotHoldOthersBack) {
@@ -67,7 +71,8 @@ TEST(MetricsExporter, AClientTricklingItsRequestDoesNotHoldOthersBack) {
     addr.sin_port = htons(port);
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      // A byte every 200 ms for 20 s: each read is quick, the request never ends.
+      // A byte every 200 ms for 20 s: each read is quick, the request never
+      // ends.
       for (int i = 0; i < 100 && !stop; ++i) {
         if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -86,7 +91,8 @@ TEST(MetricsExporter, AClientTricklingItsRequestDoesNotHoldOthersBack) {
 }
 
 TEST(MetricsExporter, APortInUseIsAnError) {
-  absl::StatusOr<std::unique_ptr<MetricsExporter>> first = MetricsExporter::Start("127.0.0.1", 0);
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> first =
+      MetricsExporter::Start("127.0.0.1", 0);
   ASSERT_TRUE(first.ok());
   absl::StatusOr<std::unique_ptr<MetricsExporter>> second =
       MetricsExporter::Start("127.0.0.1", (*first)->port());

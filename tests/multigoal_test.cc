@@ -1,11 +1,10 @@
 // Specification of the multi-goal environment (shared/docs/soft_q_learning.md).
 #include "actor/multigoal.h"
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
-
-#include <gtest/gtest.h>
 
 #include "actor/acting_policy.h"
 #include "actor/multigoal_evaluation.h"
@@ -37,8 +36,9 @@ TEST(MultiGoal, RewardIsActionCostPlusSquaredDistanceToNearestGoal) {
   const float nx = x[0] + 0.5f, ny = x[1] - 0.25f;
   EXPECT_FLOAT_EQ(r->observation[0], nx);
   EXPECT_FLOAT_EQ(r->observation[1], ny);
-  const float d2 = std::min({(nx - 5) * (nx - 5) + ny * ny, (nx + 5) * (nx + 5) + ny * ny,
-                             nx * nx + (ny - 5) * (ny - 5), nx * nx + (ny + 5) * (ny + 5)});
+  const float d2 =
+      std::min({(nx - 5) * (nx - 5) + ny * ny, (nx + 5) * (nx + 5) + ny * ny,
+                nx * nx + (ny - 5) * (ny - 5), nx * nx + (ny + 5) * (ny + 5)});
   EXPECT_NEAR(r->reward, -(30.0f * (0.25f + 0.0625f) + d2), 1e-4);
   EXPECT_FALSE(r->terminal);
   EXPECT_FALSE(r->truncated);
@@ -59,7 +59,8 @@ TEST(MultiGoal, ReachingAGoalEndsTheEpisodeWithABonus) {
   const float d2 = (r.observation[0] - 5) * (r.observation[0] - 5) +
                    r.observation[1] * r.observation[1];
   EXPECT_NEAR(r.reward, -(30.0f + d2) + 10.0f, 1e-4);
-  EXPECT_EQ(env.Step({0.0f, 0.0f}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(env.Step({0.0f, 0.0f}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(MultiGoal, ThirtyStepsIsATimeOutNotATerminal) {
@@ -80,7 +81,8 @@ TEST(MultiGoal, ClipsActionsAndPosition) {
   ASSERT_TRUE(r.ok());
   EXPECT_FLOAT_EQ(r->observation[0], x[0] + 1.0f);
   EXPECT_FLOAT_EQ(r->observation[1], x[1] - 1.0f);
-  for (int i = 0; i < 10; ++i) r = env.Step({1.0f, 1.0f});  // diagonal misses every goal
+  for (int i = 0; i < 10; ++i)
+    r = env.Step({1.0f, 1.0f});  // diagonal misses every goal
   ASSERT_TRUE(r.ok());
   EXPECT_FLOAT_EQ(r->observation[0], 7.0f);
   EXPECT_FLOAT_EQ(r->observation[1], 7.0f);
@@ -89,18 +91,24 @@ TEST(MultiGoal, ClipsActionsAndPosition) {
 TEST(MultiGoal, RejectsNonFiniteOrWrongSizeActions) {
   MultiGoalEnv env(0);
   env.Reset();
-  EXPECT_EQ(env.Step({NAN, 0.0f}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(env.Step({0.0f, INFINITY}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(env.Step({0.0f}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(env.Step({0.0f, 0.0f}).ok());  // the episode goes on after a rejected action
+  EXPECT_EQ(env.Step({NAN, 0.0f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env.Step({0.0f, INFINITY}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(env.Step({0.0f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(env.Step({0.0f, 0.0f})
+                  .ok());  // the episode goes on after a rejected action
 }
 
 TEST(MultiGoal, UnknownEnvironmentNameIsAnError) {
-  EXPECT_EQ(MakeEnvironment("cartpole", 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeEnvironment("cartpole", 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(MakeEnvironment("multigoal", 0).ok());
 }
 
-MultiGoalEvaluation Counts(int rollouts, std::array<int, 4> goals, int reached_any) {
+MultiGoalEvaluation Counts(int rollouts, std::array<int, 4> goals,
+                           int reached_any) {
   MultiGoalEvaluation e;
   e.rollouts = rollouts;
   e.goal_counts = goals;
@@ -110,16 +118,19 @@ MultiGoalEvaluation Counts(int rollouts, std::array<int, 4> goals, int reached_a
 
 TEST(MultiGoalEvaluation, SolvedNeedsEveryGoalInATenthAndSomeGoalInNineTenths) {
   EXPECT_TRUE(Counts(100, {25, 25, 25, 25}, 100).Solved());
-  EXPECT_TRUE(Counts(100, {10, 10, 10, 60}, 90).Solved());  // both bounds exactly
-  EXPECT_FALSE(Counts(100, {9, 11, 10, 60}, 90).Solved());   // one goal under a tenth
+  EXPECT_TRUE(
+      Counts(100, {10, 10, 10, 60}, 90).Solved());  // both bounds exactly
+  EXPECT_FALSE(
+      Counts(100, {9, 11, 10, 60}, 90).Solved());  // one goal under a tenth
   EXPECT_EQ(Counts(100, {9, 11, 10, 60}, 90).GoalsCovered(), 3);
-  EXPECT_FALSE(Counts(100, {10, 10, 10, 59}, 89).Solved());  // too few reach any
-  EXPECT_FALSE(Counts(100, {100, 0, 0, 0}, 100).Solved());   // unimodal
+  EXPECT_FALSE(
+      Counts(100, {10, 10, 10, 59}, 89).Solved());          // too few reach any
+  EXPECT_FALSE(Counts(100, {100, 0, 0, 0}, 100).Solved());  // unimodal
   EXPECT_FALSE(Counts(0, {0, 0, 0, 0}, 0).Solved());
 }
 
-// Parameters that make a deterministic policy ({8} hidden) always move along +x: all weights
-// 0, the output bias (10, 0).
+// Parameters that make a deterministic policy ({8} hidden) always move along
+// +x: all weights 0, the output bias (10, 0).
 NamedTensors AlwaysPlusX() {
   SamplingNetwork shape(2, 2, std::vector<int64_t>{8});
   NamedTensors params;

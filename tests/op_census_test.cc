@@ -20,12 +20,14 @@ TEST(OpCensusTest, CountsOneOperationPerKernel) {
 TEST(OpCensusTest, ViewsCountNothing) {
   const torch::Tensor a = torch::randn({4, 3});
   OpCensus census;
-  const torch::Tensor v = a.view({3, 4}).unsqueeze(0).expand({2, 3, 4}).slice(1, 0, 2);
+  const torch::Tensor v =
+      a.view({3, 4}).unsqueeze(0).expand({2, 3, 4}).slice(1, 0, 2);
   EXPECT_EQ(census.total(), 0);
 }
 
 TEST(OpCensusTest, CountsACopyInsideAView) {
-  const torch::Tensor a = torch::randn({4, 3}).t();  // not contiguous: reshape must copy
+  const torch::Tensor a =
+      torch::randn({4, 3}).t();  // not contiguous: reshape must copy
   OpCensus census;
   const torch::Tensor flat = a.reshape({-1});
   EXPECT_EQ(census.total(), 1);
@@ -51,7 +53,8 @@ TEST(OpCensusTest, CountsBackwardOperations) {
   }
   OpCensus census;
   loss.backward();
-  EXPECT_GE(census.total(), 2);  // at least the two products of x * x's backward
+  EXPECT_GE(census.total(),
+            2);  // at least the two products of x * x's backward
 }
 
 TEST(OpCensusTest, StopsCountingWhenDestroyed) {

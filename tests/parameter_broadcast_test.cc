@@ -1,5 +1,6 @@
-// The parameter broadcast over gRPC: a ParameterService (the learner's side) and a
-// ParameterSubscriber keeping an actor's ActingPolicy up to date, in one process on loopback.
+// The parameter broadcast over gRPC: a ParameterService (the learner's side)
+// and a ParameterSubscriber keeping an actor's ActingPolicy up to date, in one
+// process on loopback.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -21,12 +22,14 @@ namespace {
 constexpr int64_t kObs = 2, kAct = 2;
 const std::vector<int64_t> kHidden = {8};
 
-// A ParameterService behind a gRPC server on 127.0.0.1 (`port` 0: any free one).
+// A ParameterService behind a gRPC server on 127.0.0.1 (`port` 0: any free
+// one).
 struct LearnerEnd {
-  explicit LearnerEnd(int port = 0, uint64_t incarnation = 0) : service(incarnation) {
+  explicit LearnerEnd(int port = 0, uint64_t incarnation = 0)
+      : service(incarnation) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
-                             &bound_port);
+    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
+                             grpc::InsecureServerCredentials(), &bound_port);
     builder.RegisterService(&service);
     server = builder.BuildAndStart();
   }
@@ -67,7 +70,8 @@ torch::Tensor ActionsOf(ActingPolicy& policy) {
 }
 
 ActingPolicy DeterministicPolicy() {
-  return ActingPolicy(kObs, kAct, kHidden, /*seed=*/1, {/*deterministic=*/true});
+  return ActingPolicy(kObs, kAct, kHidden, /*seed=*/1,
+                      {/*deterministic=*/true});
 }
 
 TEST(ParameterBroadcast, TheSubscriberTakesEachNewVersionAsItIsPublished) {
@@ -102,33 +106,41 @@ TEST(ParameterBroadcast, NonFiniteParametersAreRejectedAndTheHeldOnesKept) {
   ASSERT_TRUE(Eventually([&] { return subscriber.rejected() == 1; }));
   EXPECT_EQ(policy.version(), 1u);
   EXPECT_TRUE(torch::equal(ActionsOf(policy), held));
-  EXPECT_TRUE(subscriber.network_mismatch().ok());  // the next version may be fine
+  EXPECT_TRUE(
+      subscriber.network_mismatch().ok());  // the next version may be fine
 }
 
 TEST(ParameterBroadcast, AnotherNetworksParametersAreReportedAsAMismatch) {
   LearnerEnd learner;
-  SamplingNetwork wider(kObs, kAct, std::vector<int64_t>{16});  // a learner with other --hidden
+  SamplingNetwork wider(
+      kObs, kAct, std::vector<int64_t>{16});  // a learner with other --hidden
   NamedTensors params;
-  for (const auto& p : wider->named_parameters()) params.emplace_back(p.key(), p.value().detach());
+  for (const auto& p : wider->named_parameters())
+    params.emplace_back(p.key(), p.value().detach());
   learner.service.Publish(params, 1, 0);
   ActingPolicy policy = DeterministicPolicy();
   ParameterSubscriber subscriber(learner.address(), &policy);
   ASSERT_TRUE(Eventually([&] { return !subscriber.network_mismatch().ok(); }));
-  EXPECT_EQ(subscriber.network_mismatch().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(subscriber.network_mismatch().message().find("shape"), std::string::npos)
+  EXPECT_EQ(subscriber.network_mismatch().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(subscriber.network_mismatch().message().find("shape"),
+            std::string::npos)
       << subscriber.network_mismatch();
   EXPECT_EQ(policy.version(), 0u);
 }
 
-TEST(ParameterBroadcast, ARestartedLearnersVersionsAreTakenThoughTheyStartOver) {
+TEST(ParameterBroadcast,
+     ARestartedLearnersVersionsAreTakenThoughTheyStartOver) {
   auto learner = std::make_unique<LearnerEnd>();
-  for (uint64_t v = 1; v <= 5; ++v) learner->service.Publish(FreshParameters(), v, 20 * v);
+  for (uint64_t v = 1; v <= 5; ++v)
+    learner->service.Publish(FreshParameters(), v, 20 * v);
   ActingPolicy policy = DeterministicPolicy();
   ParameterSubscriber subscriber(learner->address(), &policy);
   ASSERT_TRUE(Eventually([&] { return policy.version() == 5; }));
   const torch::Tensor before = ActionsOf(policy);
 
-  // The learner dies and a fresh one (no checkpoint) comes back on the same port.
+  // The learner dies and a fresh one (no checkpoint) comes back on the same
+  // port.
   const int port = learner->bound_port;
   const uint64_t old_incarnation = learner->service.incarnation();
   learner.reset();
@@ -137,7 +149,8 @@ TEST(ParameterBroadcast, ARestartedLearnersVersionsAreTakenThoughTheyStartOver) 
   ASSERT_NE(learner->service.incarnation(), old_incarnation);
   learner->service.Publish(FreshParameters(), 1, 0);
   ASSERT_TRUE(Eventually([&] { return policy.version() == 1; }))
-      << "still acting with version " << policy.version() << " of the learner that died";
+      << "still acting with version " << policy.version()
+      << " of the learner that died";
   EXPECT_FALSE(torch::equal(ActionsOf(policy), before));
   // And from then on its versions as they come.
   learner->service.Publish(FreshParameters(), 2, 20);
@@ -148,19 +161,22 @@ TEST(ParameterBroadcast, TheSameLearnerResendsNothingOlderAfterAReconnect) {
   LearnerEnd learner(0, /*incarnation=*/7);
   learner.service.Publish(FreshParameters(), 3, 0);
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
   proto::SubscribeRequest request;
   request.set_min_version(3);
   request.set_incarnation(7);
-  auto stub = proto::ParameterService::NewStub(
-      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  auto stub = proto::ParameterService::NewStub(grpc::CreateChannel(
+      learner.address(), grpc::InsecureChannelCredentials()));
   auto reader = stub->Subscribe(&context, request);
   proto::NetworkParameters message;
-  EXPECT_FALSE(reader->Read(&message));  // nothing newer than 3 until the deadline
+  EXPECT_FALSE(
+      reader->Read(&message));  // nothing newer than 3 until the deadline
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 
   grpc::ClientContext other;
-  request.set_incarnation(8);  // versions of another learner: the latest is sent
+  request.set_incarnation(
+      8);  // versions of another learner: the latest is sent
   auto from_start = stub->Subscribe(&other, request);
   ASSERT_TRUE(from_start->Read(&message));
   EXPECT_EQ(message.version(), 3u);
@@ -171,18 +187,20 @@ TEST(ParameterBroadcast, TheSameLearnerResendsNothingOlderAfterAReconnect) {
 
 TEST(ParameterService, GetLatestIsNotFoundBeforeAPublicationThenTheNewest) {
   LearnerEnd learner;
-  auto stub = proto::ParameterService::NewStub(
-      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  auto stub = proto::ParameterService::NewStub(grpc::CreateChannel(
+      learner.address(), grpc::InsecureChannelCredentials()));
   proto::NetworkParameters latest;
   {
     grpc::ClientContext context;
-    EXPECT_EQ(stub->GetLatest(&context, proto::GetLatestRequest(), &latest).error_code(),
+    EXPECT_EQ(stub->GetLatest(&context, proto::GetLatestRequest(), &latest)
+                  .error_code(),
               grpc::StatusCode::NOT_FOUND);
   }
   learner.service.Publish(FreshParameters(), 1, 0);
   learner.service.Publish(FreshParameters(), 2, 30);
   grpc::ClientContext context;
-  ASSERT_TRUE(stub->GetLatest(&context, proto::GetLatestRequest(), &latest).ok());
+  ASSERT_TRUE(
+      stub->GetLatest(&context, proto::GetLatestRequest(), &latest).ok());
   EXPECT_EQ(latest.version(), 2u);
   EXPECT_EQ(latest.learner_step(), 30u);
   EXPECT_EQ(latest.incarnation(), learner.service.incarnation());
@@ -192,8 +210,8 @@ TEST(ParameterService, GetLatestIsNotFoundBeforeAPublicationThenTheNewest) {
 TEST(ParameterService, ShutdownEndsOpenStreamsAndRefusesNewOnes) {
   LearnerEnd learner;
   learner.service.Publish(FreshParameters(), 1, 0);
-  auto stub = proto::ParameterService::NewStub(
-      grpc::CreateChannel(learner.address(), grpc::InsecureChannelCredentials()));
+  auto stub = proto::ParameterService::NewStub(grpc::CreateChannel(
+      learner.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext open;
   auto reader = stub->Subscribe(&open, proto::SubscribeRequest());
   proto::NetworkParameters message;

@@ -1,5 +1,6 @@
-// The learner's batch source over a real shard process: decoded batches of what the shard
-// holds, the transitions counted, and the time spent waiting for the replay.
+// The learner's batch source over a real shard process: decoded batches of what
+// the shard holds, the transitions counted, and the time spent waiting for the
+// replay.
 #include "learner/replay_batch_source.h"
 
 #include <gtest/gtest.h>
@@ -23,7 +24,8 @@ struct Source {
   std::unique_ptr<ReplayBatchSource> source;
 };
 
-// A source of batches of 16 over one shard holding `transitions` (MakeBatch's ids 0..).
+// A source of batches of 16 over one shard holding `transitions` (MakeBatch's
+// ids 0..).
 std::unique_ptr<Source> StartSource(int transitions) {
   absl::StatusOr<ServerProcess> shard = StartServer({"--capacity=1000"});
   EXPECT_TRUE(shard.ok()) << shard.status();
@@ -37,8 +39,10 @@ std::unique_ptr<Source> StartSource(int transitions) {
     EXPECT_TRUE(writer->Insert(MakeBatch(transitions, 0)).ok());
     EXPECT_TRUE(writer->Flush(absl::Seconds(10)).ok());
   }
-  s->sampler = *ReplaySampler::Create(options, /*batch_size=*/16, /*prefetch=*/2);
-  s->source = std::make_unique<ReplayBatchSource>(s->sampler.get(), /*pin_memory=*/false);
+  s->sampler =
+      *ReplaySampler::Create(options, /*batch_size=*/16, /*prefetch=*/2);
+  s->source = std::make_unique<ReplayBatchSource>(s->sampler.get(),
+                                                  /*pin_memory=*/false);
   return s;
 }
 
@@ -61,7 +65,8 @@ TEST(ReplayBatchSource, HandsOutPrefetchedBatchesWithoutWaiting) {
   EXPECT_TRUE(first->packed.defined());
   EXPECT_EQ(s->source->sampled(), 16);
 
-  absl::SleepFor(absl::Milliseconds(500));  // the sampler refills its prefetch meanwhile
+  absl::SleepFor(
+      absl::Milliseconds(500));  // the sampler refills its prefetch meanwhile
   const absl::Duration before = s->source->waited();
   ASSERT_TRUE(s->source->Next(absl::Seconds(20)).ok());
   EXPECT_LT(s->source->waited() - before, absl::Milliseconds(250));

@@ -1,10 +1,9 @@
 #include "common/shutdown.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace softq {
 namespace {

@@ -1,17 +1,19 @@
-// Writes an SqlAgent's weights, a batch, the noise of one update and the C++ critic loss,
-// policy surrogate and their gradients to a text file (argv[1]) for tests/sql_reference.py to
-// recompute independently. The agent first takes a few updates so that Q, its target and the
-// optimizers are not at their initial values.
+// Writes an SqlAgent's weights, a batch, the noise of one update and the C++
+// critic loss, policy surrogate and their gradients to a text file (argv[1])
+// for tests/sql_reference.py to recompute independently. The agent first takes
+// a few updates so that Q, its target and the optimizers are not at their
+// initial values.
+#include <torch/torch.h>
+
 #include <fstream>
 #include <iostream>
-
-#include <torch/torch.h>
 
 #include "learner/sql_agent.h"
 
 namespace {
 
-void Write(std::ofstream& out, const std::string& name, const torch::Tensor& t) {
+void Write(std::ofstream& out, const std::string& name,
+           const torch::Tensor& t) {
   const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
   out << name << " ";
   for (int64_t i = 0; i < c.dim(); ++i) out << (i ? "," : "") << c.size(i);
@@ -25,8 +27,8 @@ void Write(std::ofstream& out, const std::string& name, const torch::Tensor& t) 
   out << "\n";
 }
 
-void WriteModule(std::ofstream& out, const std::string& prefix, torch::nn::Module& m,
-                 bool grads) {
+void WriteModule(std::ofstream& out, const std::string& prefix,
+                 torch::nn::Module& m, bool grads) {
   for (const auto& p : m.named_parameters()) {
     Write(out, (grads ? "grad." : "") + prefix + "." + p.key(),
           grads ? p.value().grad() : p.value());
@@ -54,12 +56,13 @@ int main(int argc, char** argv) {
   softq::SqlConfig config;
   config.target_update_interval = 3;
   softq::SqlAgent agent(config);
-  for (int i = 0; i < 4; ++i) agent.Update(RandomBatch(64));  // target copied at step 3
+  for (int i = 0; i < 4; ++i)
+    agent.Update(RandomBatch(64));  // target copied at step 3
 
   const softq::TransitionTensors batch = RandomBatch(64);
   const softq::UpdateNoise noise = agent.DrawNoise(64);
-  // The update's own path to its gradients (what Update runs before the optimizer steps),
-  // and the losses as its metrics report them.
+  // The update's own path to its gradients (what Update runs before the
+  // optimizer steps), and the losses as its metrics report them.
   agent.PolicyGradients(batch, noise);
   agent.CriticGradients(batch, noise);
   const softq::UpdateMetrics metrics = agent.LastMetrics();
@@ -67,9 +70,11 @@ int main(int argc, char** argv) {
   std::ofstream out(argv[1]);
   Write(out, "cfg.reward_scale", torch::tensor({config.reward_scale}));
   Write(out, "cfg.discount", torch::tensor({config.discount}));
-  Write(out, "cfg.kernel_update_ratio", torch::tensor({config.kernel_update_ratio}));
+  Write(out, "cfg.kernel_update_ratio",
+        torch::tensor({config.kernel_update_ratio}));
   Write(out, "cfg.hidden",
-        torch::tensor(std::vector<float>(config.hidden.begin(), config.hidden.end())));
+        torch::tensor(
+            std::vector<float>(config.hidden.begin(), config.hidden.end())));
   WriteModule(out, "q", *agent.q(), false);
   WriteModule(out, "q_target", *agent.q_target(), false);
   WriteModule(out, "policy", *agent.policy(), false);

@@ -1,11 +1,11 @@
-// End to end in one process: the actor, the in-memory replay and the learner, wired as in
-// Algorithm 1, learn a multimodal policy on the multi-goal task.
+// End to end in one process: the actor, the in-memory replay and the learner,
+// wired as in Algorithm 1, learn a multimodal policy on the multi-goal task.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "actor/actor.h"
 #include "common/torch_threads.h"
@@ -17,7 +17,8 @@ namespace softq {
 namespace {
 
 TEST(LocalReplay, StoresWholeBatchesAndEvictsOldestAtCapacity) {
-  LocalReplay replay(/*capacity=*/5, 2, 2, /*batch_size=*/64, /*min_size=*/3, 0);
+  LocalReplay replay(/*capacity=*/5, 2, 2, /*batch_size=*/64, /*min_size=*/3,
+                     0);
   proto::TransitionBatch batch;
   batch.set_observation_dim(2);
   batch.set_action_dim(2);
@@ -57,15 +58,17 @@ class RecordingSink : public TransitionSink {
 };
 
 TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
-  // The policy's initial weights come from LibTorch's default generator, which is seeded at
-  // random per process. About one seed in twenty gives an untrained policy that steers every
-  // episode into a goal, so nothing times out: seeded, the test is the same every run.
+  // The policy's initial weights come from LibTorch's default generator, which
+  // is seeded at random per process. About one seed in twenty gives an
+  // untrained policy that steers every episode into a goal, so nothing times
+  // out: seeded, the test is the same every run.
   torch::manual_seed(0);
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < 3; ++i) envs.push_back(*MakeEnvironment("multigoal", i));
   ActingPolicy policy(2, 2, {16}, 0);
   RecordingSink sink;
-  Actor actor(std::move(envs), &policy, &sink, {.actor_id = 4, .steps_per_write = 2});
+  Actor actor(std::move(envs), &policy, &sink,
+              {.actor_id = 4, .steps_per_write = 2});
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(actor.Step().ok());
   EXPECT_EQ(actor.env_steps(), 300);
   ASSERT_EQ(sink.batches.size(), 50u);
@@ -75,19 +78,24 @@ TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
     EXPECT_EQ(batch.actor_id(), 4u);
     ASSERT_EQ(batch.rewards_size(), 6);  // 3 envs x 2 steps
     for (int i = 0; i < 3; ++i) {
-      // Row i (step 1) continues into row i + 3 (step 2) unless the episode ended.
+      // Row i (step 1) continues into row i + 3 (step 2) unless the episode
+      // ended.
       if (batch.step_ids(i + 3) != 0) {
         EXPECT_EQ(batch.episode_ids(i + 3), batch.episode_ids(i));
-        EXPECT_EQ(batch.next_observations(2 * i), batch.observations(2 * (i + 3)));
+        EXPECT_EQ(batch.next_observations(2 * i),
+                  batch.observations(2 * (i + 3)));
       }
     }
     for (int i = 0; i < 6; ++i) {
       if (batch.step_ids(i) == 29 && !batch.dones(i)) ++timeouts;
     }
   }
-  EXPECT_GT(timeouts, 0);  // a random policy times out, and time-outs are stored as not done
+  EXPECT_GT(
+      timeouts,
+      0);  // a random policy times out, and time-outs are stored as not done
   EXPECT_GT(actor.episodes(), 0);
-  EXPECT_EQ(static_cast<int64_t>(actor.TakeEpisodeReturns().size()), actor.episodes());
+  EXPECT_EQ(static_cast<int64_t>(actor.TakeEpisodeReturns().size()),
+            actor.episodes());
 }
 
 // n random multi-goal-shaped transitions, about a fifth of them terminal.
@@ -102,12 +110,16 @@ TransitionTensors RandomMultiGoalBatch(int64_t n) {
 }
 
 // `optimizer`'s gathered gradients, parameter by parameter, against `expected`.
-void ExpectFlatGradients(const FlatAdam& optimizer, const std::vector<torch::Tensor>& params,
-                         const std::vector<torch::Tensor>& expected, const std::string& what) {
+void ExpectFlatGradients(const FlatAdam& optimizer,
+                         const std::vector<torch::Tensor>& params,
+                         const std::vector<torch::Tensor>& expected,
+                         const std::string& what) {
   int64_t offset = 0;
   for (size_t i = 0; i < params.size(); ++i) {
-    const torch::Tensor got = optimizer.flat_gradients().narrow(0, offset, params[i].numel());
-    EXPECT_TRUE(torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
+    const torch::Tensor got =
+        optimizer.flat_gradients().narrow(0, offset, params[i].numel());
+    EXPECT_TRUE(
+        torch::allclose(got.view(params[i].sizes()), expected[i], 1e-4, 1e-6))
         << what << " parameter " << i;
     offset += params[i].numel();
   }
@@ -133,15 +145,17 @@ TEST(SqlAgent, PublishesACopyOfThePolicysParametersInTheirOrder) {
   }();
   agent.Update(RandomMultiGoalBatch(16));
   for (size_t i = 0; i < published.size(); ++i) {
-    EXPECT_TRUE(torch::equal(published[i].second, before[i])) << published[i].first;
+    EXPECT_TRUE(torch::equal(published[i].second, before[i]))
+        << published[i].first;
     EXPECT_FALSE(torch::equal(published[i].second, live[i].value().detach()))
         << published[i].first;
   }
 }
 
 TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
-  // The replay service's batches arrive packed (fields as column views of one tensor):
-  // updates on them equal updates on separate tensors holding the same numbers.
+  // The replay service's batches arrive packed (fields as column views of one
+  // tensor): updates on them equal updates on separate tensors holding the same
+  // numbers.
   torch::manual_seed(5);
   SqlAgent separate(SqlConfig{});
   torch::manual_seed(5);
@@ -149,8 +163,8 @@ TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
   for (int i = 0; i < 3; ++i) {
     const TransitionTensors b = RandomMultiGoalBatch(16);
     const TransitionTensors views = PackedTransitions(
-        torch::cat({b.observations, b.actions, b.rewards.unsqueeze(1), b.next_observations,
-                    b.dones.unsqueeze(1)},
+        torch::cat({b.observations, b.actions, b.rewards.unsqueeze(1),
+                    b.next_observations, b.dones.unsqueeze(1)},
                    1),
         2, 2);
     ASSERT_FALSE(views.observations.is_contiguous());
@@ -158,19 +172,23 @@ TEST(SqlAgent, LearnsTheSameFromAPackedBatch) {
     separate.Update(b, noise);
     packed.Update(views, noise);
   }
-  const auto a = separate.policy()->parameters(), b = packed.policy()->parameters();
+  const auto a = separate.policy()->parameters(),
+             b = packed.policy()->parameters();
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-7)) << "policy parameter " << i;
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-7))
+        << "policy parameter " << i;
   }
   const auto qa = separate.q()->parameters(), qb = packed.q()->parameters();
   for (size_t i = 0; i < qa.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(qa[i], qb[i], 1e-6, 1e-7)) << "Q parameter " << i;
+    EXPECT_TRUE(torch::allclose(qa[i], qb[i], 1e-6, 1e-7))
+        << "Q parameter " << i;
   }
 }
 
 TEST(SqlAgent, WritesOutThePolicysGradientsAsAutogradWouldFindThem) {
-  // The update's policy gradients (a written-out backward pass into the optimizer's slots)
-  // against autograd's gradients of the SVGD surrogate, with the same noise.
+  // The update's policy gradients (a written-out backward pass into the
+  // optimizer's slots) against autograd's gradients of the SVGD surrogate, with
+  // the same noise.
   torch::manual_seed(8);
   SqlAgent agent(SqlConfig{});
   const TransitionTensors batch = RandomMultiGoalBatch(16);
@@ -183,15 +201,15 @@ TEST(SqlAgent, WritesOutThePolicysGradientsAsAutogradWouldFindThem) {
 }
 
 TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
-  // The update's Q gradients (a written-out backward pass into the optimizer's slots)
-  // against autograd's gradients of J_Q, with the same value actions.
+  // The update's Q gradients (a written-out backward pass into the optimizer's
+  // slots) against autograd's gradients of J_Q, with the same value actions.
   torch::manual_seed(9);
   SqlAgent agent(SqlConfig{});
   const TransitionTensors batch = RandomMultiGoalBatch(16);
   const UpdateNoise noise = agent.DrawNoise(16);
   const std::vector<torch::Tensor> params = agent.q()->parameters();
-  const std::vector<torch::Tensor> expected =
-      torch::autograd::grad({agent.CriticLoss(batch, noise.value_actions)}, params);
+  const std::vector<torch::Tensor> expected = torch::autograd::grad(
+      {agent.CriticLoss(batch, noise.value_actions)}, params);
   agent.CriticGradients(batch, noise);
   ExpectFlatGradients(agent.q_optimizer(), params, expected, "Q");
 }
@@ -202,11 +220,13 @@ TEST(SqlConfig, RefusesAParticleSplitThatMovesNoneOrKeepsFewerThanTwo) {
   config.kernel_update_ratio = 0.2;  // moves 0
   absl::Status moves_none = ValidateSqlConfig(config);
   EXPECT_EQ(moves_none.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(moves_none.message().find("--kernel_update_ratio=0.2"), std::string::npos)
+  EXPECT_NE(moves_none.message().find("--kernel_update_ratio=0.2"),
+            std::string::npos)
       << moves_none;
   config.kernel_particles = 2;
   config.kernel_update_ratio = 0.5;  // keeps 1: no bandwidth (log 1 = 0)
-  EXPECT_EQ(ValidateSqlConfig(config).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateSqlConfig(config).code(),
+            absl::StatusCode::kInvalidArgument);
   config.kernel_particles = 3;  // moves 1, keeps 2
   EXPECT_TRUE(ValidateSqlConfig(config).ok());
 }
@@ -215,7 +235,9 @@ TEST(SqlConfig, RefusesAParticleSplitThatMovesNoneOrKeepsFewerThanTwo) {
 class FixedBatch : public BatchSource {
  public:
   explicit FixedBatch(TransitionTensors batch) : batch_(std::move(batch)) {}
-  absl::StatusOr<TransitionTensors> Next(absl::Duration) override { return batch_; }
+  absl::StatusOr<TransitionTensors> Next(absl::Duration) override {
+    return batch_;
+  }
 
  private:
   TransitionTensors batch_;
@@ -223,7 +245,8 @@ class FixedBatch : public BatchSource {
 
 class CountingPublisher : public ParameterPublisher {
  public:
-  void Publish(const NamedTensors&, uint64_t version, int64_t learner_step) override {
+  void Publish(const NamedTensors&, uint64_t version,
+               int64_t learner_step) override {
     ++publications;
     versions.push_back(version);
     steps.push_back(learner_step);
@@ -237,7 +260,9 @@ class CountingPublisher : public ParameterPublisher {
 class FailingSource : public BatchSource {
  public:
   explicit FailingSource(absl::Status status) : status_(std::move(status)) {}
-  absl::StatusOr<TransitionTensors> Next(absl::Duration) override { return status_; }
+  absl::StatusOr<TransitionTensors> Next(absl::Duration) override {
+    return status_;
+  }
 
  private:
   absl::Status status_;
@@ -248,9 +273,11 @@ TEST(Learner, PublishesVersionOneAtOnceThenEveryPublishInterval) {
   SqlAgent agent(SqlConfig{});
   FixedBatch source(RandomMultiGoalBatch(8));
   CountingPublisher publisher;
-  Learner learner(&agent, &source, &publisher, {/*publish_interval=*/3}, /*first_version=*/5);
+  Learner learner(&agent, &source, &publisher, {/*publish_interval=*/3},
+                  /*first_version=*/5);
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(learner.Step(absl::Seconds(1)).ok());
-  EXPECT_EQ(publisher.versions, (std::vector<uint64_t>{5, 6, 7}));  // at steps 0, 3 and 6
+  EXPECT_EQ(publisher.versions,
+            (std::vector<uint64_t>{5, 6, 7}));  // at steps 0, 3 and 6
   EXPECT_EQ(publisher.steps, (std::vector<int64_t>{0, 3, 6}));
   EXPECT_EQ(learner.version(), 7u);
 }
@@ -258,7 +285,8 @@ TEST(Learner, PublishesVersionOneAtOnceThenEveryPublishInterval) {
 TEST(Learner, PassesTheSourcesErrorOnAndUpdatesNothing) {
   torch::manual_seed(0);
   SqlAgent agent(SqlConfig{});
-  FailingSource source(absl::DeadlineExceededError("replay below its minimum size"));
+  FailingSource source(
+      absl::DeadlineExceededError("replay below its minimum size"));
   CountingPublisher publisher;
   Learner learner(&agent, &source, &publisher, {/*publish_interval=*/1});
   const absl::Status s = learner.Step(absl::Milliseconds(10));
@@ -280,7 +308,9 @@ TEST(Learner, RefusesABatchOfAnotherEnvironmentBeforeUpdating) {
   const torch::Tensor before = agent.policy()->parameters()[0].clone();
   const absl::Status s = learner.Step(absl::Seconds(1));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("observations has shape [8, 3]"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("observations has shape [8, 3]"),
+            std::string::npos)
+      << s;
   EXPECT_EQ(agent.step(), 0);
   EXPECT_TRUE(torch::equal(agent.policy()->parameters()[0], before));
   EXPECT_EQ(publisher.publications, 1);  // only the initial version
@@ -294,14 +324,17 @@ TEST(Learner, RefusesABatchOfAnotherEnvironmentBeforeUpdating) {
 TEST(InProcessTraining, RefusesOptionsItCannotRunWithTheFieldsName) {
   InProcessOptions options;
   options.publish_interval = 0;
-  absl::StatusOr<InProcessResult> result = TrainInProcess(options, [](const std::string&) {});
+  absl::StatusOr<InProcessResult> result =
+      TrainInProcess(options, [](const std::string&) {});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(result.status().message().find("--publish_interval=0"), std::string::npos)
+  EXPECT_NE(result.status().message().find("--publish_interval=0"),
+            std::string::npos)
       << result.status();
   options.publish_interval = 1;
   options.replay_capacity = 0;
-  EXPECT_NE(ValidateInProcessOptions(options).message().find("--replay_capacity"),
-            std::string::npos);
+  EXPECT_NE(
+      ValidateInProcessOptions(options).message().find("--replay_capacity"),
+      std::string::npos);
 }
 
 TEST(InProcessTraining, LearnsToReachAllFourGoals) {
@@ -311,12 +344,14 @@ TEST(InProcessTraining, LearnsToReachAllFourGoals) {
   options.max_env_steps = 15000;
   options.eval_interval = 1000;
   options.stop_when_solved = true;
-  absl::StatusOr<InProcessResult> result =
-      TrainInProcess(options, [](const std::string& line) { std::cout << line << std::endl; });
+  absl::StatusOr<InProcessResult> result = TrainInProcess(
+      options, [](const std::string& line) { std::cout << line << std::endl; });
   ASSERT_TRUE(result.ok()) << result.status();
   std::cout << "solved at " << result->first_solved_env_steps << " env steps, "
-            << result->updates << " updates, " << result->seconds << " s" << std::endl;
-  EXPECT_TRUE(result->final_evaluation.Solved()) << result->final_evaluation.Summary();
+            << result->updates << " updates, " << result->seconds << " s"
+            << std::endl;
+  EXPECT_TRUE(result->final_evaluation.Solved())
+      << result->final_evaluation.Summary();
 }
 
 }  // namespace

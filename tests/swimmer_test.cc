@@ -1,23 +1,26 @@
 // Specification of the MuJoCo swimmer environment (actor/swimmer.h).
 #include "actor/swimmer.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace softq {
 namespace {
 
-std::unique_ptr<SwimmerEnv> Make(SwimmerEnv::Task task, uint64_t seed, int max_steps = 300) {
-  absl::StatusOr<std::unique_ptr<SwimmerEnv>> env = SwimmerEnv::Create(task, seed, max_steps);
+std::unique_ptr<SwimmerEnv> Make(SwimmerEnv::Task task, uint64_t seed,
+                                 int max_steps = 300) {
+  absl::StatusOr<std::unique_ptr<SwimmerEnv>> env =
+      SwimmerEnv::Create(task, seed, max_steps);
   EXPECT_TRUE(env.ok()) << env.status();
   return *std::move(env);
 }
 
-// A travelling wave down the body (the tail lags the middle by 0.5 rad, period 63 steps):
-// a swimming gait, ~1.9 m in 300 steps.
+// A travelling wave down the body (the tail lags the middle by 0.5 rad, period
+// 63 steps): a swimming gait, ~1.9 m in 300 steps.
 std::vector<float> Gait(int t) {
-  return {static_cast<float>(std::sin(0.1 * t)), static_cast<float>(std::sin(0.1 * t - 0.5))};
+  return {static_cast<float>(std::sin(0.1 * t)),
+          static_cast<float>(std::sin(0.1 * t - 0.5))};
 }
 
 TEST(Swimmer, ObservationsHaveTheDocumentedShape) {
@@ -31,7 +34,8 @@ TEST(Swimmer, ObservationsHaveTheDocumentedShape) {
 }
 
 TEST(Swimmer, DynamicsAreDeterministicUnderASeed) {
-  auto a = Make(SwimmerEnv::Task::kSpeed, 3), b = Make(SwimmerEnv::Task::kSpeed, 3);
+  auto a = Make(SwimmerEnv::Task::kSpeed, 3),
+       b = Make(SwimmerEnv::Task::kSpeed, 3);
   auto c = Make(SwimmerEnv::Task::kSpeed, 4);
   EXPECT_EQ(a->Reset(), b->Reset());
   EXPECT_NE(a->Reset(), c->Reset());
@@ -48,9 +52,11 @@ TEST(Swimmer, ResetIsHonoured) {
   auto env = Make(SwimmerEnv::Task::kSpeed, 1, /*max_steps=*/20);
   env->Reset();
   for (int t = 0; t < 20; ++t) ASSERT_TRUE(env->Step(Gait(t)).ok());
-  EXPECT_EQ(env->Step(Gait(0)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(env->Step(Gait(0)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   const std::vector<float> obs = env->Reset();
-  for (float v : obs) EXPECT_LE(std::abs(v), 0.1f + 1e-6f);  // start state: noise only
+  for (float v : obs)
+    EXPECT_LE(std::abs(v), 0.1f + 1e-6f);  // start state: noise only
   EXPECT_TRUE(env->Step(Gait(0)).ok());
 }
 
@@ -66,12 +72,16 @@ TEST(Swimmer, TimeLimitIsATimeOutNotATerminal) {
 }
 
 TEST(Swimmer, RejectsNonFiniteAndClipsOutOfRangeActions) {
-  auto a = Make(SwimmerEnv::Task::kSpeed, 2), b = Make(SwimmerEnv::Task::kSpeed, 2);
+  auto a = Make(SwimmerEnv::Task::kSpeed, 2),
+       b = Make(SwimmerEnv::Task::kSpeed, 2);
   a->Reset();
   b->Reset();
-  EXPECT_EQ(a->Step({NAN, 0.0f}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(a->Step({0.0f, INFINITY}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(a->Step({0.0f}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->Step({NAN, 0.0f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->Step({0.0f, INFINITY}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->Step({0.0f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
   absl::StatusOr<StepResult> clipped = a->Step({5.0f, -7.0f});
   absl::StatusOr<StepResult> bounded = b->Step({1.0f, -1.0f});
   ASSERT_TRUE(clipped.ok() && bounded.ok());
@@ -79,7 +89,8 @@ TEST(Swimmer, RejectsNonFiniteAndClipsOutOfRangeActions) {
 }
 
 TEST(Swimmer, AGaitSwimsAndEarnsSpeedRewardWhileStillnessDoesNot) {
-  auto swim = Make(SwimmerEnv::Task::kSpeed, 0), still = Make(SwimmerEnv::Task::kSpeed, 0);
+  auto swim = Make(SwimmerEnv::Task::kSpeed, 0),
+       still = Make(SwimmerEnv::Task::kSpeed, 0);
   swim->Reset();
   still->Reset();
   double swim_return = 0, still_return = 0;
@@ -93,8 +104,10 @@ TEST(Swimmer, AGaitSwimsAndEarnsSpeedRewardWhileStillnessDoesNot) {
 }
 
 TEST(Swimmer, WaggingInPlaceEarnsLittleOfTheSpeedReward) {
-  // Both hinges flipped every step: the body thrashes but its centre of mass stays put.
-  auto wag = Make(SwimmerEnv::Task::kSpeed, 0), swim = Make(SwimmerEnv::Task::kSpeed, 0);
+  // Both hinges flipped every step: the body thrashes but its centre of mass
+  // stays put.
+  auto wag = Make(SwimmerEnv::Task::kSpeed, 0),
+       swim = Make(SwimmerEnv::Task::kSpeed, 0);
   wag->Reset();
   swim->Reset();
   double wag_return = 0, swim_return = 0;
@@ -109,12 +122,14 @@ TEST(Swimmer, WaggingInPlaceEarnsLittleOfTheSpeedReward) {
 TEST(Swimmer, TargetTaskRewardsProgressTowardTheTarget) {
   auto env = Make(SwimmerEnv::Task::kTarget, 0);
   env->Reset();
-  // Reward is (distance before - distance after) / dt - control cost, summed: telescopes.
+  // Reward is (distance before - distance after) / dt - control cost, summed:
+  // telescopes.
   const auto p0 = env->position();
   double total = 0;
   for (int t = 0; t < 100; ++t) total += env->Step(Gait(t))->reward;
   const auto p1 = env->position();
-  const double progress = std::hypot(p0[0] - 3, p0[1] - 3) - std::hypot(p1[0] - 3, p1[1] - 3);
+  const double progress =
+      std::hypot(p0[0] - 3, p0[1] - 3) - std::hypot(p1[0] - 3, p1[1] - 3);
   EXPECT_NEAR(total, progress / 0.04 - 100 * 1e-4 * 1.0, 0.2);
 }
 

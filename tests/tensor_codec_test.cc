@@ -1,13 +1,13 @@
-// Specification of the wire codec: every message round-trips, every bad input is refused
-// with InvalidArgument naming the field.
+// Specification of the wire codec: every message round-trips, every bad input
+// is refused with InvalidArgument naming the field.
 #include "common/tensor_codec.h"
-
-#include <cmath>
-#include <limits>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
 
 #include "common/transition_check.h"
 #include "proto/parameters.pb.h"
@@ -54,7 +54,8 @@ TEST(TensorCodec, TensorRoundTripsShapeAndValues) {
 }
 
 TEST(TensorCodec, TensorEncodesNonContiguousAndDoubleInput) {
-  const torch::Tensor original = torch::arange(12, torch::kFloat64).reshape({3, 4}).t();
+  const torch::Tensor original =
+      torch::arange(12, torch::kFloat64).reshape({3, 4}).t();
   proto::Tensor wire;
   EncodeTensor(original, &wire);
   absl::StatusOr<torch::Tensor> decoded = DecodeTensor(wire);
@@ -151,7 +152,8 @@ TEST(TensorCodec, TransitionsRoundTripThroughSerializedBytes) {
   EXPECT_TRUE(torch::equal(decoded->observations, original.observations));
   EXPECT_TRUE(torch::equal(decoded->actions, original.actions));
   EXPECT_TRUE(torch::equal(decoded->rewards, original.rewards));
-  EXPECT_TRUE(torch::equal(decoded->next_observations, original.next_observations));
+  EXPECT_TRUE(
+      torch::equal(decoded->next_observations, original.next_observations));
   EXPECT_TRUE(torch::equal(decoded->dones, original.dones));
 }
 
@@ -160,16 +162,18 @@ TEST(TensorCodec, PackedDecodingHoldsTheSameTransitionsInOneTensor) {
   TransitionTensors original = MakeTransitions(9, 3, 2);
   original.dones = (torch::rand({9}) < 0.5).to(torch::kFloat32);
   const proto::TransitionBatch batch = EncodeOrDie(original);
-  absl::StatusOr<TransitionTensors> packed =
-      DecodeTransitions(batch, DecodeOptions{/*packed=*/true, /*pinned=*/false});
+  absl::StatusOr<TransitionTensors> packed = DecodeTransitions(
+      batch, DecodeOptions{/*packed=*/true, /*pinned=*/false});
   ASSERT_TRUE(packed.ok()) << packed.status();
   ASSERT_TRUE(packed->packed.defined());
-  EXPECT_EQ(packed->packed.sizes(), (std::vector<int64_t>{9, PackedWidth(3, 2)}));
+  EXPECT_EQ(packed->packed.sizes(),
+            (std::vector<int64_t>{9, PackedWidth(3, 2)}));
   EXPECT_TRUE(packed->packed.is_contiguous());
   EXPECT_TRUE(torch::equal(packed->observations, original.observations));
   EXPECT_TRUE(torch::equal(packed->actions, original.actions));
   EXPECT_TRUE(torch::equal(packed->rewards, original.rewards));
-  EXPECT_TRUE(torch::equal(packed->next_observations, original.next_observations));
+  EXPECT_TRUE(
+      torch::equal(packed->next_observations, original.next_observations));
   EXPECT_TRUE(torch::equal(packed->dones, original.dones));
   // The fields are views of the one tensor, in its documented column order.
   const torch::Tensor columns = torch::cat(
@@ -177,8 +181,9 @@ TEST(TensorCodec, PackedDecodingHoldsTheSameTransitionsInOneTensor) {
        original.next_observations, original.dones.unsqueeze(1)},
       1);
   EXPECT_TRUE(torch::equal(packed->packed, columns));
-  for (const torch::Tensor& field : {packed->observations, packed->actions, packed->rewards,
-                                     packed->next_observations, packed->dones}) {
+  for (const torch::Tensor& field :
+       {packed->observations, packed->actions, packed->rewards,
+        packed->next_observations, packed->dones}) {
     EXPECT_TRUE(field.is_alias_of(packed->packed));
   }
 }
@@ -230,7 +235,8 @@ TEST(TransitionCheck, RejectsEachMalformedField) {
       {"observations[1]", [](auto* b) { b->set_observations(1, NAN); }},
       {"actions[0]", [](auto* b) { b->set_actions(0, INFINITY); }},
       {"rewards[2]", [](auto* b) { b->set_rewards(2, -INFINITY); }},
-      {"next_observations[5]", [](auto* b) { b->set_next_observations(5, NAN); }},
+      {"next_observations[5]",
+       [](auto* b) { b->set_next_observations(5, NAN); }},
   };
   for (const Case& c : cases) {
     proto::TransitionBatch bad = good;
@@ -238,7 +244,9 @@ TEST(TransitionCheck, RejectsEachMalformedField) {
     SCOPED_TRACE(c.field);
     ExpectInvalid(ValidateTransitionBatch(bad), c.field);
     ExpectInvalid(DecodeTransitions(bad).status(), c.field);
-    ExpectInvalid(DecodeTransitions(bad, DecodeOptions{/*packed=*/true}).status(), c.field);
+    ExpectInvalid(
+        DecodeTransitions(bad, DecodeOptions{/*packed=*/true}).status(),
+        c.field);
   }
 }
 

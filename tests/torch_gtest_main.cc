@@ -1,5 +1,5 @@
-// GoogleTest's main for the tests that run much LibTorch math: OpenBLAS's kernels for this
-// CPU first (common/torch_threads.h), then every test.
+// GoogleTest's main for the tests that run much LibTorch math: OpenBLAS's
+// kernels for this CPU first (common/torch_threads.h), then every test.
 #include <gtest/gtest.h>
 
 #include "common/torch_threads.h"

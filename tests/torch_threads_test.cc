@@ -1,5 +1,6 @@
-// OpenBLAS's kernels for this CPU: which set a CPU gets, and the restart that switches to it
-// in place, end to end on this machine (tests/openblas_restart_probe.cc).
+// OpenBLAS's kernels for this CPU: which set a CPU gets, and the restart that
+// switches to it in place, end to end on this machine
+// (tests/openblas_restart_probe.cc).
 #include "common/torch_threads.h"
 
 #include <gmock/gmock.h>
@@ -30,7 +31,8 @@ CpuFeatures Avx2Fma() {
 
 CpuFeatures Avx512() {
   CpuFeatures cpu = Avx2Fma();
-  cpu.avx512f = cpu.avx512cd = cpu.avx512bw = cpu.avx512dq = cpu.avx512vl = true;
+  cpu.avx512f = cpu.avx512cd = cpu.avx512bw = cpu.avx512dq = cpu.avx512vl =
+      true;
   return cpu;
 }
 
@@ -56,26 +58,31 @@ TEST(OpenBlasCoreTypeFor, NamesNothingBelowAvx2WithFma) {
 }
 
 struct ProbeRun {
-  std::vector<std::string> starts;   // "<pid> <BLAS line>" before the restart call
+  std::vector<std::string>
+      starts;  // "<pid> <BLAS line>" before the restart call
   std::vector<std::string> running;  // the same after it
   std::vector<std::string> args;
 };
 
-// Runs the probe through the shell with `env` (an assignment, or -u NAME) and two arguments.
+// Runs the probe through the shell with `env` (an assignment, or -u NAME) and
+// two arguments.
 ProbeRun RunProbe(const std::string& env) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  const std::string probe =
-      absl::StrCat(srcdir != nullptr ? srcdir : ".", "/softq/tests/openblas_restart_probe");
-  const std::string command = absl::StrCat("env ", env, " ", probe, " one 'two words' 2>&1");
+  const std::string probe = absl::StrCat(srcdir != nullptr ? srcdir : ".",
+                                         "/softq/tests/openblas_restart_probe");
+  const std::string command =
+      absl::StrCat("env ", env, " ", probe, " one 'two words' 2>&1");
   ProbeRun run;
   FILE* out = popen(command.c_str(), "r");
   if (out == nullptr) return run;
   std::string text;
   char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), out)) > 0;) text.append(buffer, n);
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), out)) > 0;)
+    text.append(buffer, n);
   EXPECT_EQ(pclose(out), 0) << text;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kind_rest = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    std::pair<std::string, std::string> kind_rest =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1));
     if (kind_rest.first == "start") run.starts.push_back(kind_rest.second);
     if (kind_rest.first == "running") run.running.push_back(kind_rest.second);
     if (kind_rest.first == "arg") run.args.push_back(kind_rest.second);
@@ -83,27 +90,33 @@ ProbeRun RunProbe(const std::string& env) {
   return run;
 }
 
-std::string Pid(const std::string& line) { return line.substr(0, line.find(' ')); }
+std::string Pid(const std::string& line) {
+  return line.substr(0, line.find(' '));
+}
 
 TEST(RestartWithOpenBlasKernelsForThisCpu, LeavesPrescottKernelsBehindInPlace) {
   const ProbeRun run = RunProbe("-u OPENBLAS_CORETYPE");
   ASSERT_THAT(run.running, SizeIs(1));
   ASSERT_THAT(run.starts, Not(::testing::IsEmpty()));
-  // The first start line warns exactly when this CPU and this OpenBLAS need the restart (on
-  // the Sapphire Rapids-class machine this project is built on, they do).
-  const bool needed = run.starts[0].find("runs its Prescott") != std::string::npos;
-  std::cout << "restart " << (needed ? "needed" : "not needed") << " here: " << run.starts[0]
-            << "\n";
+  // The first start line warns exactly when this CPU and this OpenBLAS need the
+  // restart (on the Sapphire Rapids-class machine this project is built on,
+  // they do).
+  const bool needed =
+      run.starts[0].find("runs its Prescott") != std::string::npos;
+  std::cout << "restart " << (needed ? "needed" : "not needed")
+            << " here: " << run.starts[0] << "\n";
   EXPECT_THAT(run.starts, SizeIs(needed ? 2 : 1));
   EXPECT_THAT(run.running[0], Not(HasSubstr("runs its Prescott")));
-  for (const std::string& start : run.starts) EXPECT_EQ(Pid(start), Pid(run.running[0]));
+  for (const std::string& start : run.starts)
+    EXPECT_EQ(Pid(start), Pid(run.running[0]));
   EXPECT_THAT(run.args, ElementsAre("one", "two words"));
 }
 
 TEST(RestartWithOpenBlasKernelsForThisCpu, KeepsASetCoreType) {
   const ProbeRun run = RunProbe("OPENBLAS_CORETYPE=Haswell");
   ASSERT_THAT(run.starts, SizeIs(1));
-  if (run.starts[0].find("OpenBLAS") == std::string::npos) GTEST_SKIP() << "BLAS not OpenBLAS";
+  if (run.starts[0].find("OpenBLAS") == std::string::npos)
+    GTEST_SKIP() << "BLAS not OpenBLAS";
   ASSERT_THAT(run.running, SizeIs(1));
   EXPECT_THAT(run.running[0], HasSubstr(" Haswell "));
   EXPECT_THAT(run.args, ElementsAre("one", "two words"));

@@ -260,7 +260,8 @@ double SampleGrpc(const std::string& address) {
   return drawn / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// The learner's path: ReplaySampler with background prefetch (learner_main's default, 16).
+// The learner's path: ReplaySampler with background prefetch (learner_main's
+// default, 16).
 double SampleClient(const std::string& address) {
   ReplayClientOptions options;
   options.addresses = {address};
@@ -536,9 +537,10 @@ int RunBench(const char* argv0) {
       return 1;
     }
     const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
-    // A shard commits its table's memory as it first fills it (a page fault per page,
-    // ~0.5 s for 1e6 transitions of obs 100): fill it once, untimed, so that every timed
-    // round measures the steady state, the ring overwriting its oldest items.
+    // A shard commits its table's memory as it first fills it (a page fault per
+    // page, ~0.5 s for 1e6 transitions of obs 100): fill it once, untimed, so
+    // that every timed round measures the steady state, the ring overwriting
+    // its oldest items.
     InsertShard(shard->address, c.od, c.ad, capacity, /*coalesce=*/true);
     if (wal_shard.ok()) {
       InsertShard(wal_shard->address, c.od, c.ad, capacity, /*coalesce=*/true);
@@ -583,11 +585,10 @@ int RunBench(const char* argv0) {
                  median(client_s), sample.raw, sample.redis};
     rows.push_back(insert);
     if (!wal_in.empty()) {
-      rows.push_back(Row{absl::StrCat("insert  ", dims, " (ReplayWriter, WAL",
-                                      absl::GetFlag(FLAGS_wal_fsync)
-                                          ? "+fsync)"
-                                          : ")"),
-                         median(wal_in), insert.raw, insert.redis});
+      rows.push_back(
+          Row{absl::StrCat("insert  ", dims, " (ReplayWriter, WAL",
+                           absl::GetFlag(FLAGS_wal_fsync) ? "+fsync)" : ")"),
+              median(wal_in), insert.raw, insert.redis});
     }
     rows.push_back(plain);
     rows.push_back(sample);

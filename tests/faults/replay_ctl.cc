@@ -1,6 +1,7 @@
 // replay_ctl: the RPCs fault tests need that replay_stats does not offer.
 //
-//   replay_ctl checkpoint HOST:PORT   asks the shard to write its checkpoint and
+//   replay_ctl checkpoint HOST:PORT   asks the shard to write its checkpoint
+//   and
 //                                     prints {"path":...,"items":N,"bytes":B}
 //
 // Exit 0 on success; 1 (one line on stderr naming the shard) when the call
@@ -29,8 +30,8 @@ int main(int argc, char** argv) {
                        std::chrono::seconds(30));
   context.set_wait_for_ready(true);
   softq::proto::CheckpointResponse response;
-  const grpc::Status s = stub->Checkpoint(
-      &context, softq::proto::CheckpointRequest(), &response);
+  const grpc::Status s =
+      stub->Checkpoint(&context, softq::proto::CheckpointRequest(), &response);
   if (!s.ok()) {
     std::cerr << argv[0] << ": " << address << ": " << s.error_message()
               << std::endl;

@@ -1,6 +1,6 @@
-// Seeded random-mutation fuzzing of a real replay shard (the gRPC service and its
-// Shard, in this process, over a loopback port), of checkpoint loading and of
-// restarting from the insert log.
+// Seeded random-mutation fuzzing of a real replay shard (the gRPC service and
+// its Shard, in this process, over a loopback port), of checkpoint loading and
+// of restarting from the insert log.
 //
 // Why not libFuzzer: Bazel 4.2.3 has no fuzzing rules and the project's
 // toolchain is gcc; a clang toolchain with -fsanitize=fuzzer linked against
@@ -60,15 +60,16 @@ using testing::CheckedId;
 using testing::ReadFile;
 using testing::WriteFile;
 
-// Transitions whose every value encodes their id (tests/replay/server_fixture.h), with this
-// file's dimensions.
+// Transitions whose every value encodes their id
+// (tests/replay/server_fixture.h), with this file's dimensions.
 proto::TransitionBatch MakeBatch(int n, int first_id, uint32_t actor_id) {
   return testing::MakeBatch(n, first_id, kObs, kAct, actor_id);
 }
 
 std::string TempDir() {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/softq_fuzz_XXXXXX");
+  std::string dir =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/softq_fuzz_XXXXXX");
   return ::mkdtemp(dir.data()) != nullptr ? dir : "/tmp";
 }
 
@@ -101,7 +102,9 @@ class Mutator {
   explicit Mutator(uint64_t seed) : gen_(seed) {}
   std::mt19937_64& gen() { return gen_; }
   uint64_t Below(uint64_t n) { return n == 0 ? 0 : gen_() % n; }
-  bool Chance(int percent) { return Below(100) < static_cast<uint64_t>(percent); }
+  bool Chance(int percent) {
+    return Below(100) < static_cast<uint64_t>(percent);
+  }
 
   // 1-4 byte edits: bit flip, random or boundary byte, insert, erase,
   // duplicate, truncate.
@@ -158,10 +161,9 @@ class Mutator {
                       : std::uniform_real_distribution<float>(-10, 10)(gen_);
   }
   uint64_t Integer() {
-    static const uint64_t kValues[] = {0,          1,          2,         3,
-                                       255,        4096,       4097,      65535,
-                                       1u << 31,   UINT32_MAX, UINT64_MAX, 1000000,
-                                       1000001,    INT64_MAX};
+    static const uint64_t kValues[] = {
+        0,     1,        2,          3,          255,     4096,    4097,
+        65535, 1u << 31, UINT32_MAX, UINT64_MAX, 1000000, 1000001, INT64_MAX};
     return Chance(70) ? kValues[Below(14)] : gen_();
   }
 
@@ -179,10 +181,12 @@ void MutateBatch(Mutator& m, proto::TransitionBatch* b) {
       b->set_action_dim(static_cast<uint32_t>(m.Integer()));
       break;
     case 2:
-      if (b->observations_size()) b->set_observations(m.Below(b->observations_size()), m.Float());
+      if (b->observations_size())
+        b->set_observations(m.Below(b->observations_size()), m.Float());
       break;
     case 3:
-      if (b->rewards_size()) b->set_rewards(m.Below(b->rewards_size()), m.Float());
+      if (b->rewards_size())
+        b->set_rewards(m.Below(b->rewards_size()), m.Float());
       break;
     case 4:
       b->add_actions(m.Float());
@@ -199,7 +203,8 @@ void MutateBatch(Mutator& m, proto::TransitionBatch* b) {
       break;
     case 8:
       if (b->next_observations_size())
-        b->mutable_next_observations()->Truncate(m.Below(b->next_observations_size()));
+        b->mutable_next_observations()->Truncate(
+            m.Below(b->next_observations_size()));
       break;
   }
 }
@@ -219,17 +224,20 @@ class FuzzedShard : public ::testing::Test {
   void StartShard() {
     ShardOptions options;
     options.shard_id = "fuzz";
-    options.capacity = kCapacity;  // the insert target moves on at half: no eviction
+    options.capacity =
+        kCapacity;  // the insert target moves on at half: no eviction
     options.sampler = "prioritized";
     options.observation_dim = kObs;
     options.action_dim = kAct;
     absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
     ASSERT_TRUE(shard.ok()) << shard.status();
     shard_ = *std::move(shard);
-    service_ = std::make_unique<ReplayService>(shard_.get(), CheckpointPath(dir_, "fuzz"));
+    service_ = std::make_unique<ReplayService>(shard_.get(),
+                                               CheckpointPath(dir_, "fuzz"));
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
     builder.SetMaxReceiveMessageSize(4 << 20);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -251,15 +259,18 @@ class FuzzedShard : public ::testing::Test {
   void StopShard() {
     if (server_ != nullptr) {
       shard_->Cancel();
-      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      server_->Shutdown(std::chrono::system_clock::now() +
+                        std::chrono::seconds(2));
       server_.reset();
     }
   }
 
   // One request on its own stream; false when the stream broke.
-  bool InsertOnce(const proto::InsertRequest& request, proto::InsertResponse* response) {
+  bool InsertOnce(const proto::InsertRequest& request,
+                  proto::InsertResponse* response) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     auto stream = stub_->Insert(&context);
     if (!stream->Write(request)) return false;
     stream->WritesDone();
@@ -269,7 +280,8 @@ class FuzzedShard : public ::testing::Test {
 
   grpc::Status Call(std::function<grpc::Status(grpc::ClientContext*)> rpc) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
     return rpc(&context);
   }
 
@@ -293,15 +305,17 @@ class FuzzedShard : public ::testing::Test {
         up.add_priorities(k < known_first_key_ + kKnown ? 1.0f : 1e-30f);
       }
       proto::UpdatePrioritiesResponse upr;
-      const grpc::Status st = Call(
-          [&](grpc::ClientContext* c) { return stub_->UpdatePriorities(c, up, &upr); });
+      const grpc::Status st = Call([&](grpc::ClientContext* c) {
+        return stub_->UpdatePriorities(c, up, &upr);
+      });
       ASSERT_TRUE(st.ok()) << st.error_message();
       EXPECT_EQ(upr.missing(), 0u);
     }
     proto::SampleRequest sr;
     sr.set_batch_size(512);
     proto::SampleResponse s;
-    const grpc::Status st = Call([&](grpc::ClientContext* c) { return stub_->Sample(c, sr, &s); });
+    const grpc::Status st =
+        Call([&](grpc::ClientContext* c) { return stub_->Sample(c, sr, &s); });
     ASSERT_TRUE(st.ok()) << st.error_message();
     const proto::TransitionBatch& b = s.batch();
     ASSERT_EQ(b.observation_dim(), kObs);
@@ -312,9 +326,11 @@ class FuzzedShard : public ::testing::Test {
     int known_seen = 0;
     for (int i = 0; i < 512; ++i) {
       EXPECT_LT(s.keys(i), known_first_key_ + stored_);
-      if (s.keys(i) >= known_first_key_ && s.keys(i) < known_first_key_ + kKnown) {
+      if (s.keys(i) >= known_first_key_ &&
+          s.keys(i) < known_first_key_ + kKnown) {
         ++known_seen;
-        EXPECT_EQ(CheckedId(b, i), static_cast<int>(s.keys(i) - known_first_key_));
+        EXPECT_EQ(CheckedId(b, i),
+                  static_cast<int>(s.keys(i) - known_first_key_));
       }
     }
     EXPECT_GT(known_seen, 400);
@@ -331,12 +347,15 @@ class FuzzedShard : public ::testing::Test {
   uint64_t next_key_ = 0;  // one past the largest key given out
 };
 
-TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowledgedData) {
+TEST_F(FuzzedShard,
+       InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowledgedData) {
   Mutator m(seed_);
   Budget budget;
   uint64_t executions = 0, unparsable = 0, accepted = 0, shards = 1;
   while (budget.More()) {
-    if (stored_ >= kCapacity / 2) {  // before anything is evicted: check, then a fresh shard
+    if (stored_ >=
+        kCapacity /
+            2) {  // before anything is evicted: check, then a fresh shard
       ExpectConsistent();
       StopShard();
       StartShard();
@@ -344,7 +363,8 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
     }
     // One stream per round of up to 32 requests, sequences mostly increasing.
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
     auto stream = stub_->Insert(&context);
     const int n = 1 + m.Below(32);
     uint64_t sequence = 1 + m.Below(3);
@@ -352,7 +372,8 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
     for (int i = 0; i < n; ++i) {
       proto::InsertRequest request;
       request.set_sequence(m.Chance(90) ? sequence++ : m.Integer());
-      *request.mutable_batch() = MakeBatch(1 + m.Below(8), 1000 + m.Below(100000), m.Below(4));
+      *request.mutable_batch() =
+          MakeBatch(1 + m.Below(8), 1000 + m.Below(100000), m.Below(4));
       if (m.Chance(30)) {
         for (int k = 0; k < request.batch().rewards_size(); ++k) {
           request.add_priorities(m.Chance(90) ? 1.0f : m.Float());
@@ -367,7 +388,8 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
           continue;
         }
       }
-      ASSERT_TRUE(stream->Write(request)) << "stream broken by request " << request.ShortDebugString();
+      ASSERT_TRUE(stream->Write(request))
+          << "stream broken by request " << request.ShortDebugString();
       ++sent;
       ++executions;
     }
@@ -379,7 +401,8 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
       if (response.code() == 0) {
         ++accepted;
         stored_ += response.count();
-        next_key_ = std::max<uint64_t>(next_key_, response.first_key() + response.count());
+        next_key_ = std::max<uint64_t>(next_key_,
+                                       response.first_key() + response.count());
       } else {
         EXPECT_FALSE(response.error().empty());
       }
@@ -388,9 +411,10 @@ TEST_F(FuzzedShard, InsertStreamAnswersEveryMutatedRequestAndStoresOnlyAcknowled
     ASSERT_TRUE(st.ok()) << st.error_message();
     ASSERT_EQ(answers, sent);
   }
-  std::cout << "InsertRequest: seed " << seed_ << ", " << executions << " executions, "
-            << accepted << " accepted, " << unparsable << " unparsable skipped, " << shards
-            << " shard(s) filled" << std::endl;
+  std::cout << "InsertRequest: seed " << seed_ << ", " << executions
+            << " executions, " << accepted << " accepted, " << unparsable
+            << " unparsable skipped, " << shards << " shard(s) filled"
+            << std::endl;
   ExpectConsistent();
 }
 
@@ -403,7 +427,8 @@ TEST_F(FuzzedShard, SampleAnswersEveryMutatedRequestWithAStatus) {
   seed.set_timeout_ms(0);
   while (budget.More()) {
     proto::SampleRequest request = seed;
-    if (m.Chance(50)) request.set_batch_size(static_cast<uint32_t>(m.Integer()));
+    if (m.Chance(50))
+      request.set_batch_size(static_cast<uint32_t>(m.Integer()));
     if (m.Chance(50)) request.set_timeout_ms(static_cast<int64_t>(m.Integer()));
     if (m.Chance(50)) {
       std::string bytes = request.SerializeAsString();
@@ -413,22 +438,27 @@ TEST_F(FuzzedShard, SampleAnswersEveryMutatedRequestWithAStatus) {
     // A large wait is legal; bound it by the call's deadline instead.
     proto::SampleResponse response;
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(500));
     const grpc::Status st = stub_->Sample(&context, request, &response);
     ++executions;
     if (st.ok()) {
       ++ok;
       ASSERT_GE(request.batch_size(), 1u);
       ASSERT_EQ(response.keys_size(), static_cast<int>(request.batch_size()));
-      ASSERT_EQ(response.batch().rewards_size(), static_cast<int>(request.batch_size()));
-      for (double p : response.probabilities()) ASSERT_TRUE(p > 0 && p <= 1) << p;
+      ASSERT_EQ(response.batch().rewards_size(),
+                static_cast<int>(request.batch_size()));
+      for (double p : response.probabilities())
+        ASSERT_TRUE(p > 0 && p <= 1) << p;
     } else {
-      ASSERT_NE(st.error_code(), grpc::StatusCode::INTERNAL) << st.error_message();
-      ASSERT_NE(st.error_code(), grpc::StatusCode::UNKNOWN) << st.error_message();
+      ASSERT_NE(st.error_code(), grpc::StatusCode::INTERNAL)
+          << st.error_message();
+      ASSERT_NE(st.error_code(), grpc::StatusCode::UNKNOWN)
+          << st.error_message();
     }
   }
-  std::cout << "SampleRequest: seed " << seed_ + 1 << ", " << executions << " executions, " << ok
-            << " ok" << std::endl;
+  std::cout << "SampleRequest: seed " << seed_ + 1 << ", " << executions
+            << " executions, " << ok << " ok" << std::endl;
   ExpectConsistent();
 }
 
@@ -440,7 +470,8 @@ TEST_F(FuzzedShard, UpdatePrioritiesAnswersEveryMutatedRequestWithAStatus) {
     proto::UpdatePrioritiesRequest request;
     const int n = m.Below(64);
     for (int i = 0; i < n; ++i) {
-      request.add_keys(m.Chance(80) ? known_first_key_ + m.Below(next_key_ + 2) : m.Integer());
+      request.add_keys(m.Chance(80) ? known_first_key_ + m.Below(next_key_ + 2)
+                                    : m.Integer());
       request.add_priorities(m.Chance(80) ? 0.5f + m.Below(100) : m.Float());
     }
     if (m.Chance(20) && n) request.mutable_keys()->RemoveLast();
@@ -450,23 +481,26 @@ TEST_F(FuzzedShard, UpdatePrioritiesAnswersEveryMutatedRequestWithAStatus) {
       if (!request.ParseFromString(bytes)) continue;
     }
     proto::UpdatePrioritiesResponse response;
-    const grpc::Status st = Call(
-        [&](grpc::ClientContext* c) { return stub_->UpdatePriorities(c, request, &response); });
+    const grpc::Status st = Call([&](grpc::ClientContext* c) {
+      return stub_->UpdatePriorities(c, request, &response);
+    });
     ++executions;
     if (st.ok()) {
       ++ok;
       ASSERT_EQ(response.updated() + response.missing(),
                 static_cast<uint32_t>(request.keys_size()));
     } else {
-      ASSERT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+      ASSERT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << st.error_message();
     }
   }
-  std::cout << "UpdatePrioritiesRequest: seed " << seed_ + 2 << ", " << executions
-            << " executions, " << ok << " ok" << std::endl;
+  std::cout << "UpdatePrioritiesRequest: seed " << seed_ + 2 << ", "
+            << executions << " executions, " << ok << " ok" << std::endl;
   ExpectConsistent();
 }
 
-TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCleanly) {
+TEST_F(FuzzedShard,
+       CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCleanly) {
   Mutator m(seed_ + 3);
   Budget budget;
   // The Checkpoint RPC: its request has no fields; mutations add unknown ones.
@@ -477,13 +511,15 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
     proto::CheckpointRequest request;
     if (!request.ParseFromString(bytes)) continue;
     proto::CheckpointResponse response;
-    const grpc::Status st =
-        Call([&](grpc::ClientContext* c) { return stub_->Checkpoint(c, request, &response); });
+    const grpc::Status st = Call([&](grpc::ClientContext* c) {
+      return stub_->Checkpoint(c, request, &response);
+    });
     ++rpc_executions;
     ASSERT_TRUE(st.ok()) << st.error_message();
     ASSERT_EQ(response.items(), stored_);
   }
-  // Prioritized, with episode ids: every optional section of the format is present.
+  // Prioritized, with episode ids: every optional section of the format is
+  // present.
   {
     grpc::ClientContext context;
     auto stream = stub_->Insert(&context);
@@ -505,7 +541,8 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
   }
   proto::CheckpointResponse written;
   ASSERT_TRUE(Call([&](grpc::ClientContext* c) {
-                return stub_->Checkpoint(c, proto::CheckpointRequest(), &written);
+                return stub_->Checkpoint(c, proto::CheckpointRequest(),
+                                         &written);
               }).ok());
   const std::string good = testing::ReadFile(written.path());
   ASSERT_GT(good.size(), 64u);
@@ -522,7 +559,8 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
       // catch what the CRC no longer does.
       const size_t header = std::min<size_t>(file.size() - 4, 80);
       for (int e = 0, n = 1 + m.Below(3); e < n; ++e) {
-        const size_t at = kind == 1 ? m.Below(header) : m.Below(file.size() - 4);
+        const size_t at =
+            kind == 1 ? m.Below(header) : m.Below(file.size() - 4);
         file[at] = m.Chance(50) ? static_cast<char>(m.gen()()) : '\xff';
       }
       if (m.Chance(20)) file.resize(4 + m.Below(file.size() - 4));
@@ -542,21 +580,23 @@ TEST_F(FuzzedShard, CheckpointAnswersMutatedRequestsAndMutatedFilesAreRefusedCle
       ASSERT_LE(table.size(), options.capacity);
       proto::SampleResponse out;
       if (table.size() > 0) {
-        const absl::Status st =
-            (*s)->Sample(4, absl::Now() + absl::Milliseconds(10), nullptr, &out);
+        const absl::Status st = (*s)->Sample(
+            4, absl::Now() + absl::Milliseconds(10), nullptr, &out);
         ASSERT_TRUE(st.ok() || absl::IsDeadlineExceeded(st)) << st;
       }
     } else {
       ++refused;
-      ASSERT_TRUE(absl::IsDataLoss(s.status()) || absl::IsInvalidArgument(s.status()))
+      ASSERT_TRUE(absl::IsDataLoss(s.status()) ||
+                  absl::IsInvalidArgument(s.status()))
           << s.status();
     }
   }
-  std::cout << "Checkpoint: seed " << seed_ + 3 << ", " << rpc_executions << " RPC executions, "
-            << executions << " mutated files (" << refused << " refused, " << restored
-            << " restored)" << std::endl;
+  std::cout << "Checkpoint: seed " << seed_ + 3 << ", " << rpc_executions
+            << " RPC executions, " << executions << " mutated files ("
+            << refused << " refused, " << restored << " restored)" << std::endl;
   // The untouched file still restores exactly.
-  absl::StatusOr<std::unique_ptr<Shard>> again = Shard::Restore(shard_->options(), written.path());
+  absl::StatusOr<std::unique_ptr<Shard>> again =
+      Shard::Restore(shard_->options(), written.path());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->table().size(), stored_);
   ExpectConsistent();
@@ -585,14 +625,16 @@ TEST(FuzzedInsertLog, RestartFromAMutatedLogKeepsAPrefixOrRefuses) {
   durability.log_path = InsertLogPath(dir, "wal");
 
   constexpr int kCheckpointed = 16;
-  std::vector<uint64_t> prefix_sizes;    // table size after 0, 1, 2, ... records
+  std::vector<uint64_t> prefix_sizes;  // table size after 0, 1, 2, ... records
   std::vector<uint64_t> record_offsets;  // where each record starts in the log
   {
-    absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Open(options, durability, nullptr);
+    absl::StatusOr<std::unique_ptr<Shard>> shard =
+        Shard::Open(options, durability, nullptr);
     ASSERT_TRUE(shard.ok()) << shard.status();
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     google::protobuf::RepeatedField<float> none;
-    ASSERT_TRUE((*shard)->Insert(MakeBatch(kCheckpointed, 0, 1), none, deadline).ok());
+    ASSERT_TRUE(
+        (*shard)->Insert(MakeBatch(kCheckpointed, 0, 1), none, deadline).ok());
     ASSERT_TRUE((*shard)->Checkpoint(durability.checkpoint_path).ok());
     // Batches of 3..8 transitions, with and without priorities and episode ids.
     int id = kCheckpointed;
@@ -648,13 +690,15 @@ TEST(FuzzedInsertLog, RestartFromAMutatedLogKeepsAPrefixOrRefuses) {
           const size_t payload = at + 28;
           if (end - payload >= 4 && m.Chance(50)) {
             const float f = m.Float();
-            std::memcpy(&log[payload + 4 * m.Below((end - payload) / 4)], &f, 4);
+            std::memcpy(&log[payload + 4 * m.Below((end - payload) / 4)], &f,
+                        4);
           } else {
             std::string bytes = log.substr(payload, end - payload);
             m.MutateBytes(&bytes);
             uint32_t batch_bytes;
             std::memcpy(&batch_bytes, &log[at], 4);
-            batch_bytes = static_cast<uint32_t>(batch_bytes + bytes.size() - (end - payload));
+            batch_bytes = static_cast<uint32_t>(batch_bytes + bytes.size() -
+                                                (end - payload));
             std::memcpy(&log[at], &batch_bytes, 4);
             log.replace(payload, end - payload, bytes);
           }
@@ -675,11 +719,13 @@ TEST(FuzzedInsertLog, RestartFromAMutatedLogKeepsAPrefixOrRefuses) {
     WriteFile(run.checkpoint_path, good_checkpoint);
     WriteFile(run.log_path, log);
     ShardRecovery recovery;
-    absl::StatusOr<std::unique_ptr<Shard>> s = Shard::Open(options, run, &recovery);
+    absl::StatusOr<std::unique_ptr<Shard>> s =
+        Shard::Open(options, run, &recovery);
     ++executions;
     if (!s.ok()) {
       ++refused;
-      ASSERT_TRUE(absl::IsDataLoss(s.status()) || absl::IsInvalidArgument(s.status()))
+      ASSERT_TRUE(absl::IsDataLoss(s.status()) ||
+                  absl::IsInvalidArgument(s.status()))
           << s.status();
       ASSERT_TRUE(recompute || absl::IsDataLoss(s.status())) << s.status();
       continue;
@@ -688,31 +734,37 @@ TEST(FuzzedInsertLog, RestartFromAMutatedLogKeepsAPrefixOrRefuses) {
     const Table& table = (*s)->table();
     if (!recompute) {
       // The checkpoint and a whole prefix of the logged batches, nothing else.
-      const auto it = std::find(prefix_sizes.begin(), prefix_sizes.end(), table.size());
-      ASSERT_NE(it, prefix_sizes.end()) << "restored " << table.size() << " transitions";
+      const auto it =
+          std::find(prefix_sizes.begin(), prefix_sizes.end(), table.size());
+      ASSERT_NE(it, prefix_sizes.end())
+          << "restored " << table.size() << " transitions";
       prefix_lengths += static_cast<uint64_t>(it - prefix_sizes.begin());
     }
     ASSERT_GE(table.size(), static_cast<uint64_t>(kCheckpointed));
     ASSERT_LE(table.size(), options.capacity);
     proto::SampleResponse out;
-    const absl::Status st = (*s)->Sample(256, absl::Now() + absl::Seconds(1), nullptr, &out);
+    const absl::Status st =
+        (*s)->Sample(256, absl::Now() + absl::Seconds(1), nullptr, &out);
     ASSERT_TRUE(st.ok()) << st;
     ASSERT_EQ(out.keys_size(), 256);
     for (int i = 0; i < out.keys_size(); ++i) {
       ASSERT_TRUE(out.probabilities(i) > 0 && out.probabilities(i) <= 1)
-          << "probability " << out.probabilities(i) << " of key " << out.keys(i);
+          << "probability " << out.probabilities(i) << " of key "
+          << out.keys(i);
       if (out.keys(i) < static_cast<uint64_t>(kCheckpointed) || !recompute) {
         ASSERT_EQ(CheckedId(out.batch(), i), static_cast<int>(out.keys(i)));
       }
     }
   }
-  std::cout << "InsertLog: seed " << seed << ", " << executions << " mutated logs ("
-            << refused << " refused, " << restored << " restored; byte mutations kept "
-            << prefix_lengths << " logged batches in all)" << std::endl;
+  std::cout << "InsertLog: seed " << seed << ", " << executions
+            << " mutated logs (" << refused << " refused, " << restored
+            << " restored; byte mutations kept " << prefix_lengths
+            << " logged batches in all)" << std::endl;
   // The untouched log restores everything.
   WriteFile(run.checkpoint_path, good_checkpoint);
   WriteFile(run.log_path, good_log);
-  absl::StatusOr<std::unique_ptr<Shard>> again = Shard::Open(options, run, nullptr);
+  absl::StatusOr<std::unique_ptr<Shard>> again =
+      Shard::Open(options, run, nullptr);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->table().size(), prefix_sizes.back());
 }

@@ -49,7 +49,8 @@ TEST(Crc32c, MatchesTheStandardCheckValueAndComposes) {
   std::string data(4099, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37);
   const uint32_t whole = Crc32c(0, data.data(), data.size());
-  for (size_t cut : {size_t{1}, size_t{7}, size_t{8}, size_t{13}, size_t{4096}}) {
+  for (size_t cut :
+       {size_t{1}, size_t{7}, size_t{8}, size_t{13}, size_t{4096}}) {
     EXPECT_EQ(Crc32c(Crc32c(0, data.data(), cut), data.data() + cut,
                      data.size() - cut),
               whole)
@@ -108,23 +109,22 @@ TEST(Checkpoint, RefusesAFileWithAFlippedByte) {
   }
 }
 
-// The bytes of a small checkpoint (capacity 8, dimensions 2 and 2, keys [0, 5), not
-// wrapped) written at `path`.
+// The bytes of a small checkpoint (capacity 8, dimensions 2 and 2, keys [0, 5),
+// not wrapped) written at `path`.
 std::string SmallCheckpoint(const std::string& path) {
   ShardOptions options;
   options.capacity = 8;
   std::unique_ptr<Shard> shard = *Shard::Create(options);
-  EXPECT_TRUE(shard
-                  ->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture())
-                  .ok());
+  EXPECT_TRUE(
+      shard->Insert(MakeBatch(5, 0, 2, 2, 3), {}, absl::InfiniteFuture()).ok());
   EXPECT_TRUE(shard->Checkpoint(path).ok());
   return ReadFile(path);
 }
 
-// `data` with `n` bytes at `offset` (header: magic 8, version, dims, flags 4 each, then
-// capacity 8) replaced by `value` and its checksum made right again.
-std::string WithHeaderField(const std::string& data, size_t offset, const void* value,
-                            size_t n) {
+// `data` with `n` bytes at `offset` (header: magic 8, version, dims, flags 4
+// each, then capacity 8) replaced by `value` and its checksum made right again.
+std::string WithHeaderField(const std::string& data, size_t offset,
+                            const void* value, size_t n) {
   std::string edited = data;
   std::memcpy(&edited[offset], value, n);
   const uint32_t crc = Crc32(0, edited.data(), edited.size() - 4);
@@ -141,33 +141,38 @@ TEST(Checkpoint, AHeaderNamingAnotherTableIsRefusedBeforeAllocatingIt) {
   WriteFile(path, WithHeaderField(data, 24, &huge, 8));
   absl::StatusOr<RestoredTable> r = ReadCheckpoint(path, {8});
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
-  EXPECT_NE(r.status().message().find("capacity 1099511627776"), std::string::npos)
+  EXPECT_NE(r.status().message().find("capacity 1099511627776"),
+            std::string::npos)
       << r.status();
 
   const uint32_t dims[2] = {4096, 256};
   WriteFile(path, WithHeaderField(data, 12, dims, 8));
   r = ReadCheckpoint(path, {8, 2, 2});
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
-  EXPECT_NE(r.status().message().find("observation_dim 4096"), std::string::npos)
+  EXPECT_NE(r.status().message().find("observation_dim 4096"),
+            std::string::npos)
       << r.status();
 }
 
-TEST(Checkpoint, ATableThatFitsOnlyWithoutItsSamplerIsRefusedBeforeAllocatingIt) {
-  // The header says capacity limit / 40: the table (2 + 2 + 2 + 1 floats and a byte: 29
-  // bytes per item) fits alone, but not with a prioritized sampler's 36 bytes per item.
+TEST(Checkpoint,
+     ATableThatFitsOnlyWithoutItsSamplerIsRefusedBeforeAllocatingIt) {
+  // The header says capacity limit / 40: the table (2 + 2 + 2 + 1 floats and a
+  // byte: 29 bytes per item) fits alone, but not with a prioritized sampler's
+  // 36 bytes per item.
   const std::string path = testing::TempDir("ckpt_sampler") + "/a.ckpt";
   const uint64_t capacity = ProcessMemoryLimit().bytes / 40;
   WriteFile(path, WithHeaderField(SmallCheckpoint(path), 24, &capacity, 8));
   ASSERT_TRUE(Table::CheckStorageFits(capacity, 2, 2).ok());
-  const absl::StatusOr<RestoredTable> r =
-      ReadCheckpoint(path, {capacity, 0, 0, SamplerBytesPerItem("prioritized")});
+  const absl::StatusOr<RestoredTable> r = ReadCheckpoint(
+      path, {capacity, 0, 0, SamplerBytesPerItem("prioritized")});
   EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
-  EXPECT_NE(r.status().message().find("beside"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("beside"), std::string::npos)
+      << r.status();
 }
 
 TEST(Checkpoint, ReportsAMissingFileAsNotFound) {
-  EXPECT_TRUE(
-      absl::IsNotFound(ReadCheckpoint("/nonexistent/replay.ckpt", {8}).status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      ReadCheckpoint("/nonexistent/replay.ckpt", {8}).status()));
 }
 
 }  // namespace

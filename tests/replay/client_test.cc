@@ -62,9 +62,9 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     servers.push_back(*std::move(s));
   }
   // Room for every batch: no shard is skipped for back-pressure, so batch b
-  // goes to shard b % 3 -- unless a shard's stream is not connected yet when its
-  // turn comes (a slow start under load or a sanitizer), and the writer routes
-  // the batch to a live shard instead. Totals are exact either way.
+  // goes to shard b % 3 -- unless a shard's stream is not connected yet when
+  // its turn comes (a slow start under load or a sanitizer), and the writer
+  // routes the batch to a live shard instead. Totals are exact either way.
   options.max_in_flight_batches = 64;
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
       ReplayWriter::Create(options);
@@ -302,10 +302,11 @@ TEST(ReplayClient, InsertBlocksOnBackPressureAndGivesUpAtItsTimeout) {
 }
 
 TEST(ReplayClient, TheWindowCountsBatchesEvenWhenTheyTravelCoalesced) {
-  // A shard that holds inserts back (here frozen; in a run, its rate limiter once the
-  // learner stops sampling) must stop an actor after max_in_flight_batches batches, even
-  // though later small batches could join a queued, unsent message: otherwise the actor
-  // runs ahead and its data is stale by the time it is stored.
+  // A shard that holds inserts back (here frozen; in a run, its rate limiter
+  // once the learner stops sampling) must stop an actor after
+  // max_in_flight_batches batches, even though later small batches could join a
+  // queued, unsent message: otherwise the actor runs ahead and its data is
+  // stale by the time it is stored.
   absl::StatusOr<ServerProcess> a = StartServer({"--capacity=100000"});
   ASSERT_TRUE(a.ok());
   ReplayClientOptions options;
@@ -317,8 +318,9 @@ TEST(ReplayClient, TheWindowCountsBatchesEvenWhenTheyTravelCoalesced) {
   ASSERT_TRUE(writer->Flush(absl::Seconds(10)).ok());
   ASSERT_TRUE(a->process->Signal(SIGSTOP).ok());
   ASSERT_TRUE(WaitUntilStopped(a->process->pid()));
-  // ~100 KB, more than the stream's flow-control window: its write waits, so the next
-  // message stays queued and unsent, where small batches could join it.
+  // ~100 KB, more than the stream's flow-control window: its write waits, so
+  // the next message stays queued and unsent, where small batches could join
+  // it.
   ASSERT_TRUE(writer->Insert(MakeBatch(3200, 1)).ok());
   ASSERT_TRUE(writer->Insert(MakeBatch(1, 3201)).ok());
   int accepted = 0;

@@ -24,8 +24,7 @@ constexpr uint64_t kRecordHeader = 28;
 
 uint64_t FileSize(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size)
-                                        : 0;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 absl::Status Append(InsertLog* log, uint64_t first_key,
@@ -59,9 +58,8 @@ std::vector<uint64_t> WriteThree(const std::string& path) {
   EXPECT_TRUE(log.ok()) << log.status();
   std::vector<uint64_t> offsets;
   offsets.push_back((*log)->bytes());
-  EXPECT_TRUE(Append(log->get(), 0, MakeBatch(5, 0, 3, 2, 7),
-                     {1, 2, 3, 4, 5})
-                  .ok());
+  EXPECT_TRUE(
+      Append(log->get(), 0, MakeBatch(5, 0, 3, 2, 7), {1, 2, 3, 4, 5}).ok());
   offsets.push_back((*log)->bytes());
   EXPECT_TRUE(Append(log->get(), 5, MakeBatch(6, 5, 3, 2, 8)).ok());
   offsets.push_back((*log)->bytes());
@@ -177,8 +175,8 @@ TEST(InsertLog, CorruptionBeforeTheLastRecordIsDataLoss) {
   const std::string dir = testing::TempDir("wal_corrupt");
   struct Case {
     const char* name;
-    int record;        // which record to damage
-    uint64_t at;       // byte offset inside it
+    int record;   // which record to damage
+    uint64_t at;  // byte offset inside it
   };
   for (const Case& c : {Case{"payload", 1, kRecordHeader + 5},
                         Case{"header", 1, 9}, Case{"first", 0, 30}}) {
@@ -192,9 +190,9 @@ TEST(InsertLog, CorruptionBeforeTheLastRecordIsDataLoss) {
         OpenCollecting(path, &records, nullptr);
     ASSERT_FALSE(log.ok()) << c.name;
     EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << c.name;
-    EXPECT_NE(log.status().message().find(
-                  absl::StrCat("offset ", offsets[c.record])),
-              std::string::npos)
+    EXPECT_NE(
+        log.status().message().find(absl::StrCat("offset ", offsets[c.record])),
+        std::string::npos)
         << log.status();
     EXPECT_NE(log.status().message().find(path), std::string::npos);
     EXPECT_EQ(ReadFile(path), data) << "a corrupted log is left as it is";

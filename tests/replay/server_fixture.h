@@ -45,7 +45,8 @@ int CheckedId(const proto::TransitionBatch& batch, int i);
 // A fresh directory under $TEST_TMPDIR.
 std::string TempDir(const std::string& name);
 
-// A whole file's bytes ("" when unreadable), and replacing them (for corruption tests).
+// A whole file's bytes ("" when unreadable), and replacing them (for corruption
+// tests).
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
 

@@ -159,7 +159,8 @@ TEST(ReplayShardCheckpoint, ATruncatedCheckpointIsRefusedWithOneLine) {
   EXPECT_NE(line.find("truncated"), std::string::npos) << line;
 }
 
-TEST(ReplayShardCheckpoint, KillWithoutACheckpointKeepsEveryAcknowledgedInsert) {
+TEST(ReplayShardCheckpoint,
+     KillWithoutACheckpointKeepsEveryAcknowledgedInsert) {
   // Every acknowledged insert is in the insert log before its ack.
   const std::string dir = testing::TempDir("kill_no_checkpoint");
   const std::vector<std::string> flags = {

@@ -216,8 +216,7 @@ TEST(DurableShard, ALoggedPriorityThatInsertWouldRefuseIsDataLoss) {
   ASSERT_GT(log.size(), kPayload + 4);
   const float nan = std::nanf("");
   std::memcpy(&log[kPayload], &nan, 4);
-  const uint32_t payload_crc =
-      Crc32c(0, &log[kPayload], log.size() - kPayload);
+  const uint32_t payload_crc = Crc32c(0, &log[kPayload], log.size() - kPayload);
   std::memcpy(&log[kRecord + 20], &payload_crc, 4);
   const uint32_t header_crc = Crc32c(0, &log[kRecord], 24);
   std::memcpy(&log[kRecord + 24], &header_crc, 4);

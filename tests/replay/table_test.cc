@@ -1,7 +1,6 @@
 #include "replay/table.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -106,7 +105,8 @@ int64_t ResidentBytes() {
 
 TEST(Table, CommitsMemoryAsItFillsNotWhenCreated) {
   const int64_t before = ResidentBytes();
-  Table table(1'000'000, 32, 8);  // 1e6 x (2 x 32 + 8 + 1) floats: 293 MB reserved
+  Table table(1'000'000, 32,
+              8);  // 1e6 x (2 x 32 + 8 + 1) floats: 293 MB reserved
   ASSERT_TRUE(table.Insert(MakeBatch(4, 0, 32, 8)).ok());
   EXPECT_GT(table.Info().storage_bytes, 290'000'000u);
   EXPECT_LT(ResidentBytes() - before, 64 << 20);
@@ -118,24 +118,33 @@ TEST(Table, CommitsMemoryAsItFillsNotWhenCreated) {
 TEST(Table, RefusesStorageBeyondTheProcessMemoryNamingTheSizesAndTheLimit) {
   const absl::Status fits = Table::CheckStorageFits(100'000, 100, 2);  // 81 MB
   EXPECT_TRUE(fits.ok()) << fits;
-  const absl::Status too_big = Table::CheckStorageFits(1'000'000'000'000, 100, 2);
+  const absl::Status too_big =
+      Table::CheckStorageFits(1'000'000'000'000, 100, 2);
   EXPECT_TRUE(absl::IsResourceExhausted(too_big)) << too_big;
-  EXPECT_NE(too_big.message().find("capacity 1000000000000"), std::string::npos) << too_big;
-  EXPECT_NE(too_big.message().find(ProcessMemoryLimit().source), std::string::npos) << too_big;
+  EXPECT_NE(too_big.message().find("capacity 1000000000000"), std::string::npos)
+      << too_big;
+  EXPECT_NE(too_big.message().find(ProcessMemoryLimit().source),
+            std::string::npos)
+      << too_big;
   // No overflow: capacity x bytes per item beyond 2^64 is refused too.
-  EXPECT_TRUE(absl::IsResourceExhausted(Table::CheckStorageFits(UINT64_MAX / 8, 100, 2)));
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      Table::CheckStorageFits(UINT64_MAX / 8, 100, 2)));
 
   // Create refuses such a table up front; one that fits has its sizes at once.
   const absl::StatusOr<std::unique_ptr<Table>> refused_table =
       Table::Create(1'000'000'000'000, 100, 2);
-  EXPECT_TRUE(absl::IsResourceExhausted(refused_table.status())) << refused_table.status();
-  const absl::StatusOr<std::unique_ptr<Table>> created = Table::Create(1000, 100, 2);
+  EXPECT_TRUE(absl::IsResourceExhausted(refused_table.status()))
+      << refused_table.status();
+  const absl::StatusOr<std::unique_ptr<Table>> created =
+      Table::Create(1000, 100, 2);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ((*created)->Info().observation_dim, 100u);
 
-  // A table whose sizes come with its first insert refuses that insert and keeps serving.
+  // A table whose sizes come with its first insert refuses that insert and
+  // keeps serving.
   Table table(1'000'000'000'000, 0, 0);
-  const absl::StatusOr<KeyRange> refused = table.Insert(MakeBatch(2, 0, 100, 2));
+  const absl::StatusOr<KeyRange> refused =
+      table.Insert(MakeBatch(2, 0, 100, 2));
   EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(table.Info().observation_dim, 0u);
@@ -148,17 +157,22 @@ std::string CgroupFile(const std::string& name, const std::string& contents) {
   return path;
 }
 
-// A capacity whose table (observation and action of size 1: 17 bytes per item) takes ~42%
-// of this process's memory limit and a prioritized sampler (36 bytes per item) ~90%: each
-// fits alone, both do not.
-uint64_t CapacityFittingTableAndSamplerOnlyAlone() { return ProcessMemoryLimit().bytes / 40; }
+// A capacity whose table (observation and action of size 1: 17 bytes per item)
+// takes ~42% of this process's memory limit and a prioritized sampler (36 bytes
+// per item) ~90%: each fits alone, both do not.
+uint64_t CapacityFittingTableAndSamplerOnlyAlone() {
+  return ProcessMemoryLimit().bytes / 40;
+}
 
 TEST(Table, CountsTheMemoryKeptBesideItPerItem) {
   const uint64_t capacity = CapacityFittingTableAndSamplerOnlyAlone();
   EXPECT_TRUE(Table::CheckStorageFits(capacity, 1, 1).ok());
-  const absl::Status both = Table::CheckStorageFits(capacity, 1, 1, /*ids=*/false, 36);
+  const absl::Status both =
+      Table::CheckStorageFits(capacity, 1, 1, /*ids=*/false, 36);
   EXPECT_TRUE(absl::IsResourceExhausted(both)) << both;
-  EXPECT_NE(both.message().find("36 bytes per item beside it"), std::string::npos) << both;
+  EXPECT_NE(both.message().find("36 bytes per item beside it"),
+            std::string::npos)
+      << both;
 
   // A table sized by its first insert counts them there, refusing the insert.
   Table table(capacity, 0, 0, /*first_key=*/0, /*bytes_beside_per_item=*/36);
@@ -173,7 +187,8 @@ TEST(ShardCreate, RefusesATableAndPrioritizedSamplerThatFitOnlyAlone) {
   options.observation_dim = 1;
   options.action_dim = 1;
   options.sampler = "prioritized";
-  // Refused before either is allocated (this would otherwise commit ~90% of the memory).
+  // Refused before either is allocated (this would otherwise commit ~90% of the
+  // memory).
   const absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
   ASSERT_FALSE(shard.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(shard.status())) << shard.status();
@@ -181,14 +196,18 @@ TEST(ShardCreate, RefusesATableAndPrioritizedSamplerThatFitOnlyAlone) {
 }
 
 TEST(MemoryLimit, ReadsACgroupLimitAndIgnoresUnlimitedOrMissingOnes) {
-  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v2", "536870912\n")), uint64_t{536870912});
+  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v2", "536870912\n")),
+            uint64_t{536870912});
   EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v2_max", "max\n")), std::nullopt);
-  EXPECT_EQ(ReadCgroupMemoryLimit(CgroupFile("v1_unlimited", "9223372036854771712\n")),
+  EXPECT_EQ(ReadCgroupMemoryLimit(
+                CgroupFile("v1_unlimited", "9223372036854771712\n")),
             std::nullopt);
-  EXPECT_EQ(ReadCgroupMemoryLimit(std::string(std::getenv("TEST_TMPDIR")) + "/absent"),
+  EXPECT_EQ(ReadCgroupMemoryLimit(std::string(std::getenv("TEST_TMPDIR")) +
+                                  "/absent"),
             std::nullopt);
   const MemoryLimit limit = ProcessMemoryLimit();
-  EXPECT_GT(limit.bytes, uint64_t{1} << 28);  // any machine that runs these tests
+  EXPECT_GT(limit.bytes,
+            uint64_t{1} << 28);  // any machine that runs these tests
   EXPECT_FALSE(limit.source.empty());
 }
 
