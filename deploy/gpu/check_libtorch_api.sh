@@ -11,8 +11,15 @@
 #                                                         # newest, which needs C++20
 #   bash deploy/gpu/check_libtorch_api.sh /opt/libtorch   # any prefix with include/torch
 #
-# Prints one line per source and "N compiled, M failed"; exits 1 if any failed, 2 if there
-# are no headers to check against (none given, none could be fetched).
+# trixie and sid: the pinned libtorch-dev .deb (version and sha256 below) is fetched through
+# apt -- `apt-get download` against this machine's own Debian sources with the suite
+# replaced, in a private apt state (deploy/private_apt.sh: the system's package lists stay
+# as they are; apt checks the Release signatures with this machine's keyrings) -- checked
+# against its sha256 and unpacked once into /tmp/softq_libtorch_headers[_sid] (later runs
+# need no network).
+# Prints one line per source and "N compiled, M failed"; exits 1 if any failed (or the
+# fetched .deb is not the pinned one), 2 if there are no headers to check against (none
+# given, the archive out of reach).
 # <torch/torch.h> is precompiled once and the sources compile nproc at a time; sources that
 # include no LibTorch header (the replay service's) are checked only under C++20, without it
 # (3.5 min on 2 cores, 4 with C++20). learner/cuda_graph_update.cc's CUDA graph branch is
@@ -21,35 +28,57 @@
 # there is one, the kernel itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-pool=http://deb.debian.org/debian
-
-# fetch_headers DIR DEB [SUITE]: Debian's libtorch-dev DEB unpacked into DIR (once); with
-# SUITE, a DEB superseded in the pool is replaced by the file SUITE's index names now.
-# Exits 2 when neither can be fetched.
+# fetch_headers DIR SUITE VERSION SHA256: Debian SUITE's libtorch-dev VERSION (amd64), whose
+# .deb must have SHA256, unpacked into DIR once. Exits 2 when the archive cannot be reached,
+# 1 when SUITE lacks VERSION or the file is not the pinned one.
 fetch_headers() {
-  local dir="$1" deb="$2" suite="${3:-}" path=""
-  [[ -d "$dir/usr/include/torch" ]] && return
-  mkdir -p "$dir"
-  if ! curl -fsS -o "$dir/$deb" "$pool/pool/main/p/pytorch/$deb"; then
-    if [[ -n "$suite" ]]; then
-      path=$(curl -fsS "$pool/dists/$suite/main/binary-amd64/Packages.xz" | xz -dc |
-             awk '/^Package: libtorch-dev$/ {p = 1} p && /^Filename:/ {print $2; exit}') || true
-    fi
-    if [[ -z "$path" ]] || ! curl -fsS -o "$dir/$deb" "$pool/$path"; then
-      echo "check_libtorch_api: cannot fetch $deb from $pool" >&2
-      exit 2
-    fi
+  local dir="$1" suite="$2" version="$3" sha="$4" rc=0 deb got
+  if [[ -d "$dir/usr/include/torch" && "$(cat "$dir/.sha256" 2>/dev/null)" == "$sha" ]]; then
+    return
   fi
-  dpkg -x "$dir/$deb" "$dir"
+  # shellcheck source=deploy/private_apt.sh
+  source deploy/private_apt.sh
+  trap private_apt_done EXIT
+  local start=$SECONDS
+  private_apt_init deb "$suite" || exit 1
+  private_apt_update || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    if [[ $rc -eq 2 ]]; then echo "check_libtorch_api: Debian's archive is out of reach" >&2; fi
+    exit "$rc"
+  fi
+  local updated=$SECONDS
+  if ! (cd "$PRIVATE_APT/download" && private_apt download "libtorch-dev=$version") \
+         >"$PRIVATE_APT/download.log" 2>&1; then
+    grep -E '^(E|W):' "$PRIVATE_APT/download.log" >&2
+    echo "check_libtorch_api: $suite has no libtorch-dev $version (it has" \
+         "$(private_apt_cache madison libtorch-dev | awk -F' [|] ' '{print $2}' | xargs)):" \
+         "a new version is a deliberate update of the pin in this script" >&2
+    exit 1
+  fi
+  deb=$(find "$PRIVATE_APT/download" -name '*.deb')
+  got=$(sha256sum "$deb" | cut -d' ' -f1)
+  [[ "$got" == "$sha" ]] || {
+    echo "check_libtorch_api: $(basename "$deb") from $suite: sha256 $got, expected $sha" >&2
+    exit 1
+  }
+  rm -rf "$dir" && mkdir -p "$dir"
+  dpkg -x "$deb" "$dir"
+  echo "$sha" >"$dir/.sha256"
+  echo "check_libtorch_api: $(basename "$deb") fetched through apt, sha256 checked" \
+       "(apt update $((updated - start)) s, download $((SECONDS - updated)) s)"
+  private_apt_done
+  trap - EXIT
 }
 
 prefix="${1:-trixie}"
 case "$prefix" in
-  # trixie is stable: a point release may replace 2.6.0's file, with the same API.
-  trixie) fetch_headers /tmp/softq_libtorch_headers libtorch-dev_2.6.0+dfsg-7_amd64.deb trixie
+  # Pinned files, the same for every run: a point release (trixie) or a new upload (sid) that
+  # replaces one is a deliberate update of its version and sha256 here.
+  trixie) fetch_headers /tmp/softq_libtorch_headers trixie 2.6.0+dfsg-7 \
+            d63886ac7482184e96d38cbbbb346430f1cc3a68b59319eb2ca1ababd501535b
           prefix=/tmp/softq_libtorch_headers/usr ;;
-  # sid moves on: this exact file or nothing (a later release is a deliberate update here).
-  sid) fetch_headers /tmp/softq_libtorch_headers_sid libtorch-dev_2.14.1+dfsg-1_amd64.deb
+  sid) fetch_headers /tmp/softq_libtorch_headers_sid sid 2.14.1+dfsg-1 \
+         d941cb918c760250305f2fd3c4fa63f1b86069fe6996e8c439b48af79ed27636
        prefix=/tmp/softq_libtorch_headers_sid/usr ;;
 esac
 include="$prefix/include"

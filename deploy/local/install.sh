@@ -24,8 +24,8 @@ PACKAGES=(
   # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/); also the
   # TSan-instrumented Abseil of --config=tsan (third_party/absl_tsan, which patches it)
   cmake ninja-build patch
-  # deploy/gpu/check_libtorch_api.sh (in the test command) fetches LibTorch 2.x's headers
-  curl xz-utils
+  # the Debian source tarball (.debian.tar.xz) third_party/absl_tsan/build.sh unpacks
+  xz-utils
 )
 
 missing=()
