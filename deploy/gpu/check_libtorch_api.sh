@@ -51,7 +51,7 @@ fetch_headers() {
          >"$PRIVATE_APT/download.log" 2>&1; then
     grep -E '^(E|W):' "$PRIVATE_APT/download.log" >&2
     echo "check_libtorch_api: $suite has no libtorch-dev $version (it has" \
-         "$(private_apt_cache madison libtorch-dev | awk -F' [|] ' '{print $2}' | xargs)):" \
+         "$(private_apt_cache madison libtorch-dev | awk -F'|' '{gsub(/ /, "", $2); print $2}' | xargs)):" \
          "a new version is a deliberate update of the pin in this script" >&2
     exit 1
   fi
