@@ -24,6 +24,8 @@ PACKAGES=(
   # the second, CMake build (tests/cmake:cmake_smoke_test; deploy/gpu/); also the
   # TSan-instrumented Abseil of --config=tsan (third_party/absl_tsan, which patches it)
   cmake ninja-build patch
+  # the test command's formatting check (.clang-format)
+  clang-format
   # the Debian source tarball (.debian.tar.xz) third_party/absl_tsan/build.sh unpacks
   xz-utils
 )

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh Debian 12 machine: installs what is missing, builds,
-# runs `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
+# The whole test suite from a fresh Debian 12 machine: installs what is missing, builds, runs
+# `bazel test //...`, then the replay, RPC and fuzz tests again under AddressSanitizer
 # (--config=asan, with the wire codec's test) and ThreadSanitizer (--config=tsan, with the
-# parameter broadcast's and the metrics exporter's; it builds Debian's Abseil source with TSan
-# once per output base; see tests/faults/README.md), each in its own output directory,
-# then compiles the sources against LibTorch 2.x's headers, 2.6 and 2.14
-# (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch), and ends with "N passed, N
-# failed" counting the test targets of the three runs and those two checks.
+# parameter broadcast's and the metrics exporter's, and the canary whose race TSan must
+# report; it builds Debian's Abseil source with TSan once per output base; see
+# tests/faults/README.md), each in its own output directory, then checks the tree's
+# formatting (.clang-format) and compiles the sources against LibTorch 2.x's headers, 2.6
+# and 2.14 (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch).
+# Ends with "N passed, N failed, N skipped" over the test targets of the three runs and the
+# three checks (deploy/local/test_results.py): a target whose every case skipped, or a check
+# that could not run, is a skip, named above that line; it exits non-zero when anything
+# failed or when something skipped that must run on this machine.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -14,42 +18,71 @@ cd "$(dirname "$0")/../.." || exit 1
 # installed here, not by install.sh (the demo and the container image need no npm registry):
 # Bazel's sandbox keeps tests from writing into the source tree.
 { bash deploy/local/install.sh && bash deploy/k8s/validate/install.sh; } ||
-  { echo "0 passed, 1 failed"; exit 1; }
+  { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
-log=$(mktemp)
-rc=0
-run() {  # run <bazel test args...>: appends to the log, keeps the first failure's status
-  bazel test --color=no --curses=no "$@" 2>&1 | tee -a "$log"
-  local status=${PIPESTATUS[0]}
-  if [ "$rc" -eq 0 ]; then rc=$status; fi
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+record() { /usr/bin/python3 deploy/local/test_results.py "$@" >>"$results"; }
+start=$SECONDS
+phase() {  # phase NAME: how long the step just finished took, for the timing breakdown
+  echo "test.sh: $1 took $((SECONDS - start)) s"
+  start=$SECONDS
+}
+run() {  # run NAME <bazel test args...>: one bazel test run, its targets into the results
+  local name="$1" log status
+  shift
+  log=$(mktemp)
+  bazel test --color=no --curses=no "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  local before
+  before=$(wc -l <"$results")
+  record bazel "$log" "$(readlink -f bazel-testlogs)"
+  # A run that failed without a failed target (the build itself broke) is one failure.
+  if [[ $status -ne 0 && $status -ne 4 ]] &&
+     ! tail -n +"$((before + 1))" "$results" | grep -q '^failed'; then
+    record check "bazel test ($name)" failed "bazel exited $status before reporting a failed target"
+  fi
+  rm -f "$log"
+  phase "bazel test ($name)"
 }
 # Under both sanitizers: the replay service, its RPCs and fuzzers. Under ASan also the wire
-# codec (byte buffers, no threads); under TSan also the parameter broadcast's gRPC streams and
-# the metrics exporter's server thread.
+# codec (byte buffers, no threads); under TSan also the parameter broadcast's gRPC streams,
+# the metrics exporter's server thread, and the canary (a deliberate race that must be
+# reported: tsan.supp and the Abseil stand-ins hide nothing of ours).
 replay=(//tests/replay/... //tests/fuzz/...)
-run //... "$@"
-run --config=asan "${replay[@]}" //tests:tensor_codec_test "$@"
-run --config=tsan "${replay[@]}" //tests:parameter_broadcast_test //tests:metrics_test "$@"
+run default //... "$@"
+run asan --config=asan "${replay[@]}" //tests:tensor_codec_test "$@"
+run tsan --config=tsan "${replay[@]}" //tests:parameter_broadcast_test //tests:metrics_test \
+  //tests/faults:tsan_canary_reports_test "$@"
 
-passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
-failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "$log")
+# The tree stays formatted with its .clang-format.
+unformatted=$(git ls-files '*.cc' '*.h' '*.cu' '*.proto' |
+              xargs clang-format --dry-run 2>&1 | grep -c 'warning:' || true)
+if [[ "$unformatted" -eq 0 ]]; then
+  record check clang-format passed
+else
+  git ls-files '*.cc' '*.h' '*.cu' '*.proto' | xargs clang-format --dry-run 2>&1 |
+    grep 'warning:' | cut -d: -f1 | sort | uniq -c | sed 's/^/clang-format: /'
+  record check clang-format failed "$unformatted lines differ from .clang-format (clang-format -i fixes them)"
+fi
+phase clang-format
 
 # The same sources against LibTorch 2.x's headers: Debian trixie's 2.6 (C++17) and sid's
-# 2.14 (the newest, C++20), one more passed or failed check each. Skipped, and said, only
-# when there are no headers to check against (Debian's archive out of reach).
+# 2.14 (the newest, C++20), one check each. Exit 2: no headers to check against.
 for suite in trixie sid; do
   api_log=$(mktemp)
   bash deploy/gpu/check_libtorch_api.sh "$suite" >"$api_log" 2>&1
   api=$?
   grep -v '^ok ' "$api_log"
   case "$api" in
-    0) passed=$((passed + 1)) ;;
-    2) echo "check_libtorch_api $suite: skipped (no LibTorch 2.x headers to check against)" ;;
-    *) failed=$((failed + 1)); if [ "$rc" -eq 0 ]; then rc=1; fi ;;
+    0) record check "check_libtorch_api $suite" passed ;;
+    2) record check "check_libtorch_api $suite" skipped "no LibTorch 2.x headers to check against: $(tail -1 "$api_log")" ;;
+    *) record check "check_libtorch_api $suite" failed "$(tail -1 "$api_log")" ;;
   esac
   rm -f "$api_log"
+  phase "check_libtorch_api $suite"
 done
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # the build itself failed
-rm -f "$log"
-echo "$passed passed, $failed failed"
-exit "$rc"
+
+# Only the GPU cases may skip here: the Bazel build links Debian's CPU-only LibTorch.
+/usr/bin/python3 deploy/local/test_results.py summary "$results" \
+  "--may_skip=//tests:gpu_update_test=Debian's LibTorch is CPU-only (run it on a CUDA host: deploy/gpu/)"
