@@ -27,17 +27,17 @@
 private_apt_init() {
   local type="$1" codename
   shift
-  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  codename=$(sed -n 's/^VERSION_CODENAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)
   [[ -n "$codename" ]] || { echo "private_apt: no VERSION_CODENAME in /etc/os-release" >&2; return 1; }
   PRIVATE_APT=$(mktemp -d "${TMPDIR:-/tmp}/private-apt.XXXXXX")
   # apt downloads as the unprivileged _apt user when run as root: it must reach the folders.
   chmod 755 "$PRIVATE_APT"
   mkdir -p "$PRIVATE_APT"/{lists/partial,cache/archives/partial,parts,state,download}
   if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$PRIVATE_APT/download"; fi
-  local files=()
-  [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+  local files=() etc="${PRIVATE_APT_ETC:-/etc/apt}"  # (another folder: for testing this)
+  [[ -f "$etc/sources.list" ]] && files+=("$etc/sources.list")
   local f
-  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  for f in "$etc"/sources.list.d/*.list "$etc"/sources.list.d/*.sources; do
     [[ -f "$f" ]] && files+=("$f")
   done
   # Each file as records "TYPES<TAB>URIS<TAB>SUITES<TAB>COMPONENTS<TAB>OPTIONS" (lists
