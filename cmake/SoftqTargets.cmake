@@ -42,7 +42,7 @@ function(_softq_own_sources target uses_torch)
   target_compile_options(${target} PRIVATE ${SOFTQ_WARNINGS})
   target_include_directories(${target} PRIVATE "${CMAKE_SOURCE_DIR}")
   # Every LibTorch user shares one precompiled <torch/torch.h>: parsing it is most of each
-  # such translation unit's cost (~15 s of one core; toolchain notes).
+  # such translation unit's cost (toolchain notes).
   if(SOFTQ_PCH AND uses_torch)
     if(NOT TARGET softq_torch_pch)
       set(anchor "${CMAKE_BINARY_DIR}/softq_torch_pch.cc")

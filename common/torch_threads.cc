@@ -70,7 +70,7 @@ std::string ConfigureTorchThreads(int torch_threads, int blas_threads) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   torch::set_num_threads(torch_threads);
   std::string blas =
-      "reference or unknown (install libopenblas0-pthread: ~27x faster)";
+      "reference or unknown (install libopenblas0-pthread: much faster)";
   std::string warning;
   using SetThreads = void (*)(int);
   if (auto set = reinterpret_cast<SetThreads>(

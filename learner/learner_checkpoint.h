@@ -24,8 +24,7 @@ absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version,
 // Restores into `agent` (same architecture) and returns the saved version.
 // NotFound when `dir` holds no checkpoint; DataLoss for a corrupted or
 // incompatible file (another architecture, or optimizer state that is not
-// FlatAdam's: checkpoints written before 2026-11-27 hold torch::optim::Adam's),
-// in which case `agent` is unchanged.
+// FlatAdam's, e.g. torch::optim::Adam's), in which case `agent` is unchanged.
 absl::StatusOr<uint64_t> RestoreLearnerCheckpoint(SqlAgent& agent,
                                                   const std::string& dir);
 

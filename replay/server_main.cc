@@ -294,9 +294,8 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // Two malloc arenas instead of glibc's 8 per core: every gRPC thread that
-  // serialized an insert into its own arena kept those pages, and a durable
-  // shard's RSS grew from 112 to 153 MB over a 180 s soak (bench/soak,
-  // --durable_dir); with one arena it stayed at 55 MB at the same insert rate.
+  // serializes an insert into its own arena keeps those pages, so a durable
+  // shard's RSS grows over a long run (bench/soak, --durable_dir, shows it).
   mallopt(M_ARENA_MAX, 2);
   return softq::Main(argc, argv);
 }

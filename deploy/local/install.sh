@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # base libraries, tests, benchmarks
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # learning: LibTorch (CPU) and OpenBLAS (else libblas.so.3 is the ~27x slower reference BLAS)
+  # learning: LibTorch (CPU) and OpenBLAS (else libblas.so.3 is the far slower reference BLAS)
   libtorch-dev libopenblas0-pthread
   # simulator
   libmujoco-dev

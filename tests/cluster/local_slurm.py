@@ -6,7 +6,7 @@ of this process and are stopped by PID.
 
 Configuration facts (measured on Debian 12's slurm-wlm): auth/none + cred/none need no munge;
 proctrack/linuxproc and task/none need no cgroups; bf_interval=1 starts a heterogeneous job in
-seconds instead of ~40 s; the parts of a heterogeneous job need distinct nodes, hence three.
+seconds, not at the default backfill interval; the parts of a heterogeneous job need distinct nodes, hence three.
 Python 3 standard library only.
 """
 import os
