@@ -57,6 +57,10 @@ ABSL_FLAG(int32_t, metrics_port, -1,
 ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
           "address of the /metrics endpoint");
 ABSL_FLAG(int64_t, seed, 0, "random seed (combined with --actor_id)");
+ABSL_FLAG(std::string, acked_ids_out, "",
+          "file to list every transition the replay acknowledges, one line "
+          "'actor_id episode_id step_id' each, appended as the acks arrive "
+          "(for tests; empty: none)");
 
 namespace softq {
 namespace {
@@ -156,6 +160,18 @@ int Run(const char* program) {
   const EnvSpec spec = envs.front()->spec();
   if (absl::Status s = CheckBatchSize(spec); !s.ok())
     return ReportFlagError(program, s);
+  // Created before the writer, whose ack threads write to it: outlives them.
+  std::unique_ptr<AckedIdsFile> acked_ids;
+  if (!absl::GetFlag(FLAGS_acked_ids_out).empty()) {
+    absl::StatusOr<std::unique_ptr<AckedIdsFile>> file =
+        AckedIdsFile::Create(absl::GetFlag(FLAGS_acked_ids_out));
+    if (!file.ok()) {
+      return ReportFlagError(
+          program, absl::InvalidArgumentError(absl::StrCat(
+                       "--acked_ids_out: ", file.status().message())));
+    }
+    acked_ids = *std::move(file);
+  }
   ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed,
                       {absl::GetFlag(FLAGS_deterministic_policy),
                        absl::GetFlag(FLAGS_action_noise)});
@@ -189,6 +205,12 @@ int Run(const char* program) {
   // shard answers.
   options.rpc_timeout = absl::Seconds(1);
   options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight_batches);
+  if (acked_ids != nullptr) {
+    options.on_acknowledged =
+        [file = acked_ids.get()](const proto::TransitionBatch& batch) {
+          file->Record(batch);
+        };
+  }
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
       ReplayWriter::Create(options);
   if (!writer.ok()) {
@@ -266,6 +288,12 @@ int Run(const char* program) {
   std::cout << tag << "stopped after " << actor.env_steps() << " env steps, "
             << (*writer)->acknowledged() << " transitions acknowledged"
             << std::endl;
+  if (acked_ids != nullptr) {
+    if (absl::Status s = acked_ids->status(); !s.ok()) {
+      std::cerr << tag << "--acked_ids_out: " << s << std::endl;
+      exit_code = 1;
+    }
+  }
   return exit_code;
 }
 

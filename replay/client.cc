@@ -518,6 +518,9 @@ void ReplayWriter::ReadAcks(
     }
     const auto code = static_cast<grpc::StatusCode>(response.code());
     if (code == grpc::StatusCode::OK) {
+      if (options_.on_acknowledged) {
+        options_.on_acknowledged(shard.pending.front().request->batch());
+      }
       acknowledged_ += response.count();
     } else if (IsTransient(code)) {
       // The shard is going away or could not store the batch in time: resend

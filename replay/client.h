@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -49,6 +50,14 @@ struct ReplayClientOptions {
   // std::random_device). With shards started with --seed that hold the same
   // items and answer every round in one RPC each, the batches repeat.
   std::optional<uint64_t> sample_seed;
+  // ReplayWriter: called once per message a shard acknowledges as stored (OK),
+  // with that message's batch (all the caller's batches coalesced into it), on
+  // the writer's ack thread and under the writer's lock, before acknowledged()
+  // counts it and before Flush can return. A batch re-sent after a shard went
+  // away is reported once, by the shard that acknowledges it; a batch never
+  // acknowledged is never reported. Must be quick and must not call the writer.
+  // Unset: nothing is called.
+  std::function<void(const proto::TransitionBatch&)> on_acknowledged;
 };
 
 // OK, or InvalidArgument naming the bad field
