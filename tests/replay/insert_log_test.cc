@@ -1,15 +1,18 @@
 // The insert log alone (replay/insert_log.h): records come back as written,
 // a torn tail is cut off and reported, corruption before the tail is DataLoss,
-// Reset empties it.
+// Reset empties it, and with InsertLogOptions::fsync each record is
+// fdatasync'ed, whole, before Append returns.
 #include "replay/insert_log.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/replay/fdatasync_spy.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
@@ -247,6 +250,73 @@ TEST(InsertLog, ResetEmptiesTheLog) {
   ASSERT_TRUE(OpenCollecting(path, &records, nullptr).ok());
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].first_key, 8u);
+}
+
+// --wal_fsync's promise (replay_server: "one fdatasync per batch"): with
+// options.fsync every Append makes exactly one fdatasync(2) of the log, after
+// its record is in the file and before Append returns; so do Reset and the cut
+// of a torn tail at recovery. Without it the log is never synced. The calls
+// are observed by tests/replay/fdatasync_spy.h on the real system call.
+TEST(InsertLog, FsyncSyncsEachRecordWholeBeforeAppendReturns) {
+  for (const bool fsync : {false, true}) {
+    SCOPED_TRACE(fsync ? "fsync" : "no fsync");
+    const std::string path =
+        testing::TempDir(fsync ? "wal_fsync_on" : "wal_fsync_off") + "/a.wal";
+    ::unlink(path.c_str());
+    InsertLogOptions options;
+    options.fsync = fsync;
+    const auto ignore = [](InsertLogRecord&&) { return absl::OkStatus(); };
+    absl::StatusOr<std::unique_ptr<InsertLog>> log =
+        InsertLog::Open(path, options, ignore, nullptr);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_TRUE(testing::FdatasyncCalls(path).empty());
+    size_t expected_calls = 0;
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(Append(log->get(), 4 * i, MakeBatch(4, 4 * i)).ok());
+      if (fsync) ++expected_calls;
+      const std::vector<testing::SyncCall> calls =
+          testing::FdatasyncCalls(path);
+      ASSERT_EQ(calls.size(), expected_calls) << "after append " << i;
+      if (fsync) {
+        // Synced with the whole record in the file, and it succeeded.
+        EXPECT_EQ(calls.back().bytes, (*log)->bytes());
+        EXPECT_EQ(calls.back().bytes, FileSize(path));
+        EXPECT_EQ(calls.back().result, 0);
+      }
+    }
+    ASSERT_TRUE((*log)->Reset().ok());
+    if (fsync) ++expected_calls;
+    std::vector<testing::SyncCall> calls = testing::FdatasyncCalls(path);
+    ASSERT_EQ(calls.size(), expected_calls);
+    if (fsync) {
+      EXPECT_EQ(calls.back().bytes, kFileHeader);
+    }
+
+    // A torn tail cut off at recovery is synced too (once).
+    ASSERT_TRUE(Append(log->get(), 20, MakeBatch(4, 20)).ok());
+    if (fsync) ++expected_calls;
+    const uint64_t whole = (*log)->bytes();
+    log->reset();
+    { std::ofstream(path, std::ios::binary | std::ios::app) << "torn"; }
+    std::vector<InsertLogRecord> records;
+    InsertLogRecovery recovery;
+    log = InsertLog::Open(
+        path, options,
+        [&records](InsertLogRecord&& r) {
+          records.push_back(std::move(r));
+          return absl::OkStatus();
+        },
+        &recovery);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ(records.size(), 1u);
+    EXPECT_EQ(recovery.torn_bytes, 4u);
+    if (fsync) ++expected_calls;
+    calls = testing::FdatasyncCalls(path);
+    ASSERT_EQ(calls.size(), expected_calls);
+    if (fsync) {
+      EXPECT_EQ(calls.back().bytes, whole);
+    }
+  }
 }
 
 }  // namespace
