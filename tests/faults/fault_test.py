@@ -1,16 +1,29 @@
 """Fault injection on separate processes on 127.0.0.1: kill -9 and restart an actor, a replay
-shard and the learner; SIGTERM every kind of process. Run by tests/faults/fault_test.sh as
-`fault_test.py BIN_DIR SCENARIO` with SCENARIO one of actor_kill, shard_kill,
-shard_kill_unfrozen, learner_kill, sigterm.
+shard and the learner; SIGTERM every kind of process; a shard with --wal_fsync killed and
+restarted. Run by tests/faults/fault_test.sh as `fault_test.py BIN_DIR SCENARIO` with SCENARIO
+one of actor_kill, shard_kill, shard_kill_unfrozen, learner_kill, sigterm, wal_fsync_kill.
 
-Claims are checked on the replay's stats RPC (replay_stats --json: size, per-actor counts,
-inserts, samples), on checkpoints (the Checkpoint RPC's item count, the learner checkpoint's
-step) and on exit codes and ports. Log text is read only where no RPC knows the fact: the
-number of transitions a process had acknowledged (its own count, printed as "acked N" every
-50 ms by actor_main and "N transitions acknowledged" at exit), and the learner's "resumed
-... at step N, version V" line, which is compared with the checkpoint it resumed from.
-Every wait is bounded; cluster.stop() ends everything in `finally`.
+Nothing acknowledged is lost, checked by identity: every transition acknowledged to a writer
+is looked up by its (actor_id, episode_id, step_id) in what the shards hold.
+- What was acknowledged: each actor runs with --acked_ids_out and appends the ids of every
+  message a shard acknowledges, as the ack arrives (one write(2) per message, so the file of
+  an actor killed with -9 still lists what it had been told was stored). A batch re-sent
+  after a shard's death is listed once, by the ack that ends it; an id listed twice by one
+  process is a failure. wal_fsync_kill writes with `replay_ctl insert`, the test's own
+  client, which keeps the same list.
+- What the shards hold: `replay_ctl ids` asks a shard for its checkpoint (Checkpoint RPC) and
+  reads it back with the replay library: one (episode_id, step_id) per item held, duplicates
+  (at-least-once) included. An actor's episode ids carry its actor id (actor/actor.cc:
+  actor_id << 40 | episode), so the pair names the actor too.
+- Found: an id acknowledged to k processes (a restarted actor reuses its episode ids) must be
+  held at least k times; ids held that no one acknowledged (at-least-once duplicates,
+  batches stored whose ack was lost) are allowed except where the scenario bounds them.
+Other claims use the replay's stats RPC (replay_stats --json: size, per-actor counts,
+inserts, samples), checkpoints, exit codes and ports. The learner's "resumed ... at step N,
+version V" line is compared with the checkpoint it resumed from. Every wait is bounded;
+cluster.stop() ends everything in `finally`.
 """
+import collections
 import json
 import os
 import re
@@ -23,7 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "local"))
-from cluster import Cluster, free_port  # noqa: E402
+from cluster import Cluster, Process, free_port  # noqa: E402
 
 failures = []
 figures = {}
@@ -83,22 +96,78 @@ def counter(row, name):
     return int(row["stats"].get(name, 0)) if "stats" in row else -1
 
 
-def last_acked(process):
-    """The actor's own acknowledged count: its exit line, else its last report line."""
-    value = 0
-    for line in process.lines:
-        m = re.search(r"(\d+) transitions acknowledged", line) or re.search(r"acked (\d+)", line)
-        if m:
-            value = int(m.group(1))
-    return value
-
-
-def replay_ctl_checkpoint(bin_dir, address):
-    out = subprocess.run([os.path.join(bin_dir, "tests", "faults", "replay_ctl"), "checkpoint",
-                          address], capture_output=True, text=True, timeout=60)
+def replay_ctl(bin_dir, *args, timeout=60):
+    out = subprocess.run([os.path.join(bin_dir, "tests", "faults", "replay_ctl"), *args],
+                         capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
-        raise RuntimeError(f"Checkpoint RPC failed: {out.stderr}")
-    return json.loads(out.stdout)
+        raise RuntimeError(f"replay_ctl {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def held_ids(bin_dir, addresses):
+    """Counter of (episode_id, step_id) over every item the shards at `addresses` hold now
+    (their checkpoints, written and read back by replay_ctl ids)."""
+    held = collections.Counter()
+    for address in addresses:
+        for line in replay_ctl(bin_dir, "ids", address).splitlines():
+            episode, step = line.split()
+            held[(int(episode), int(step))] += 1
+    return held
+
+
+def acked_ids(path):
+    """The ids a writer listed as acknowledged in `path` ("actor episode step" lines): a set
+    of (episode_id, step_id). A line not ended by a newline (none expected: each message's
+    lines go out in one write) is ignored. Checks that no id is listed twice and that each
+    episode id carries the line's actor id."""
+    ids = []
+    bad_actor = 0
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                actor, episode, step = (int(x) for x in line.split())
+                bad_actor += (episode >> 40) != actor
+                ids.append((episode, step))
+    unique = set(ids)
+    if len(unique) != len(ids) or bad_actor:
+        check(False, f"{os.path.basename(path)}: {len(ids) - len(unique)} ids listed twice, "
+                     f"{bad_actor} with another actor's episode id")
+    return unique
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def check_found(what, incarnations, held):
+    """Every id acknowledged to each of `incarnations` (sets of ids, one per process) is held
+    as many times as processes it was acknowledged to. Returns the number checked."""
+    expected = collections.Counter()
+    for ids in incarnations:
+        expected.update(ids)
+    missing = sorted(i for i, n in expected.items() if held[i] < n)
+    total = sum(expected.values())
+    check(total > 0 and not missing,
+          f"{what}: every acknowledged transition is held, by (actor, episode, step): "
+          f"{total - len(missing)} of {total} found"
+          + (f"; missing e.g. {[(e >> 40, e & ((1 << 40) - 1), s) for e, s in missing[:5]]}"
+             if missing else ""))
+    return total
+
+
+def exit_acked(process):
+    """The count in an actor's exit line ("N transitions acknowledged"), or None."""
+    for line in process.lines:
+        m = re.search(r"(\d+) transitions acknowledged", line)
+        if m:
+            return int(m.group(1))
+    return None
 
 
 SHARD_FLAGS = ["--min_size_to_sample=200", "--capacity=1000000"]
@@ -107,11 +176,19 @@ LEARNER_FLAGS = ["--device=cpu", "--log_interval_s=0.5", "--eval_interval=0",
                  "--eval_rollouts=1", "--batch_size=32"]
 
 
-def start_system(cluster, shards, actors, learner_flags=(), shard_flags=()):
+def start_actor(cluster, work, actor_id, name=None):
+    """An actor listing what it is acknowledged in work/acked_<name>.txt (p.acked_path)."""
+    path = os.path.join(work, f"acked_{name or f'actor{actor_id}'}.txt")
+    p = cluster.start_actor(actor_id, cluster.learner_address,
+                            ACTOR_FLAGS + [f"--acked_ids_out={path}"])
+    p.acked_path = path
+    return p
+
+
+def start_system(cluster, work, shards, actors, learner_flags=(), shard_flags=()):
     cluster.start_shards(shards, SHARD_FLAGS + list(shard_flags))
     learner = cluster.start_learner(LEARNER_FLAGS + list(learner_flags))
-    procs = {i: cluster.start_actor(i, cluster.learner_address, ACTOR_FLAGS)
-             for i in range(actors)}
+    procs = {i: start_actor(cluster, work, i) for i in range(actors)}
     return learner, procs
 
 
@@ -121,26 +198,40 @@ def stop_actors(actors):
     return [a.wait(30) for a in actors]
 
 
+def check_cleanly_stopped_actor(name, process, ids):
+    """An actor that exited on SIGTERM listed exactly as many transitions as it counted."""
+    n = exit_acked(process)
+    check(n == len(ids) and n > 0,
+          f"{name}: its --acked_ids_out lists {len(ids)} transitions, its exit line counts {n}")
+
+
 # ---------------------------------------------------------------------------------------------
 def actor_kill(bin_dir, work):
+    """kill -9 of actor 1 of 3: every transition it had been told was stored is held by the
+    shards (its ids file, read after the kill, against both shards' items); the others and
+    the learner go on; a restarted actor with the same id rejoins; at the end every actor's
+    acknowledged transitions are held (actor 1's ids, reused by its second process, twice)."""
+    ckpt = os.path.join(work, "shard_ckpt")  # for replay_ctl ids
+    os.makedirs(ckpt)
     cluster = Cluster(bin_dir, echo=False)
     try:
-        learner, actors = start_system(cluster, 2, 3)
-        wait_until(lambda: last_acked(actors[1]) >= 800, 120, "actor 1 acknowledged 800")
-        before = stats_of(cluster, cluster.shard_addresses)
+        learner, actors = start_system(cluster, work, 2, 3,
+                                       shard_flags=[f"--checkpoint_dir={ckpt}"])
+        addrs = list(cluster.shard_addresses)
+        wait_until(lambda: count_lines(actors[1].acked_path) >= 800, 120,
+                   "actor 1 acknowledged 800")
+        before = stats_of(cluster, addrs)
         actors[1].signal(signal.SIGKILL)
         actors[1].wait(10)
-        acked_killed = last_acked(actors[1])
-        time.sleep(0.5)
-        after_kill = stats_of(cluster, cluster.shard_addresses)
+        killed = acked_ids(actors[1].acked_path)
+        after_kill = stats_of(cluster, addrs)
+        held = held_ids(bin_dir, addrs)
+        figures["killed actor: acknowledged (its ids file)"] = len(killed)
+        figures["killed actor: items held"] = sum(n for (e, _), n in held.items() if e >> 40 == 1)
+        check_found("actor 1, killed with -9", [killed], held)
         f1 = found(after_kill, 1)
-        figures["killed actor acknowledged (own count)"] = acked_killed
-        figures["killed actor's transitions in the replay"] = f1
-        check(f1 >= acked_killed > 0,
-              f"the replay holds every transition acknowledged to the killed actor "
-              f"({f1} found >= {acked_killed} acked)")
         time.sleep(3)
-        later = stats_of(cluster, cluster.shard_addresses)
+        later = stats_of(cluster, addrs)
         check(found(later, 1) == f1, "nothing more arrives from the dead actor")
         check(all(found(later, i) > found(before, i) for i in (0, 2)),
               "the other actors go on inserting")
@@ -150,21 +241,25 @@ def actor_kill(bin_dir, work):
         check(learner.running() and actors[0].running() and actors[2].running(),
               "no other process died")
 
-        again = cluster.start_actor(1, cluster.learner_address, ACTOR_FLAGS)
-        wait_until(lambda: found(stats_of(cluster, cluster.shard_addresses), 1) > f1 + 200, 60,
-                   "the restarted actor's transitions arrive")
-        check(True, "a restarted actor (same id) rejoins: its transitions arrive")
+        again = start_actor(cluster, work, 1, "actor1_restarted")
+        wait_until(lambda: count_lines(again.acked_path) > 200, 60,
+                   "the restarted actor's transitions are acknowledged")
+        check(found(stats_of(cluster, addrs), 1) > f1,
+              "a restarted actor (same id) rejoins: its transitions arrive")
         codes = stop_actors([actors[0], again, actors[2]])
         check(codes == [0, 0, 0], f"the actors exit 0 on SIGTERM: {codes}")
-        final = stats_of(cluster, cluster.shard_addresses)
-        for i, p in ((0, actors[0]), (2, actors[2])):
-            check(found(final, i) >= last_acked(p) > 0,
-                  f"actor {i}: {found(final, i)} found >= {last_acked(p)} acknowledged")
-        acked1 = acked_killed + last_acked(again)
-        check(found(final, 1) >= acked1,
-              f"actor 1 (killed + restarted): {found(final, 1)} found >= {acked1} acknowledged")
-        figures["acknowledged (all actors)"] = last_acked(actors[0]) + last_acked(actors[2]) + acked1
-        figures["found (all actors)"] = sum(found(final, i) for i in range(3))
+        final = held_ids(bin_dir, addrs)
+        acked = {}
+        for name, p in (("actor 0", actors[0]), ("actor 2", actors[2]),
+                        ("actor 1 restarted", again)):
+            acked[name] = acked_ids(p.acked_path)
+            check_cleanly_stopped_actor(name, p, acked[name])
+            check_found(name, [acked[name]], final)
+        check_found("actor 1, both processes (the second reuses the first's ids)",
+                    [killed, acked["actor 1 restarted"]], final)
+        figures["acknowledged (all actors, all processes)"] = (
+            len(killed) + sum(len(v) for v in acked.values()))
+        figures["items held at the end"] = sum(final.values())
     finally:
         cluster.stop()
 
@@ -175,17 +270,20 @@ def shard_kill(bin_dir, work, frozen=True):
     A shard writes every insert to its insert log (replay/insert_log.h) before acknowledging
     it, so the restarted shard holds its last checkpoint plus every insert logged after it.
     frozen: the actors are SIGSTOPped around checkpoint+kill, so nothing is logged after the
-    checkpoint and the restarted shard holds exactly the checkpoint's items and per-actor
-    counts. Not frozen (shard_kill_unfrozen): the actors keep inserting for 1 s between the
-    checkpoint and the kill; what the shard held just before its death (its last stats) is
-    all restored, more than the checkpoint. Either way every acknowledged transition is found
-    (at-least-once), per actor, from the stats RPC. (With --wal=false on the shards the
-    unfrozen scenario fails: the second's acknowledgements are lost.)"""
+    checkpoint and the restarted shard holds exactly the checkpoint's items (the same ids,
+    as often) and per-actor counts. Not frozen (shard_kill_unfrozen): the actors keep
+    inserting for 1 s between the checkpoint and the kill; the restarted shard holds the
+    checkpoint's items and more, and at least what its last stats before the kill reported.
+    Either way every transition acknowledged to an actor before the kill is held by the
+    restarted shard 0 or by shard 1, and at the end every transition acknowledged at all is
+    held. (With --wal=false on the shards the unfrozen scenario fails: the second's
+    acknowledgements are lost.)"""
     ckpt = os.path.join(work, "shard_ckpt")
     os.makedirs(ckpt)
     cluster = Cluster(bin_dir, echo=False)
     try:
-        learner, actors = start_system(cluster, 2, 2, shard_flags=[f"--checkpoint_dir={ckpt}"])
+        learner, actors = start_system(cluster, work, 2, 2,
+                                       shard_flags=[f"--checkpoint_dir={ckpt}"])
         addrs = list(cluster.shard_addresses)
         wait_until(lambda: all(counter(r, "samples_total") > 500 and counter(r, "size") > 500
                                for r in stats_of(cluster, addrs)), 120,
@@ -195,7 +293,8 @@ def shard_kill(bin_dir, work, frozen=True):
                 a.signal(signal.SIGSTOP)
             time.sleep(0.5)
         before = stats_of(cluster, addrs)
-        written = replay_ctl_checkpoint(bin_dir, addrs[0])
+        checkpointed = held_ids(bin_dir, addrs[:1])  # the Checkpoint RPC, read back
+        written = sum(checkpointed.values())
         last_seen = before[0]
         if not frozen:
             time.sleep(1)  # inserts acknowledged after the checkpoint: in the insert log only
@@ -203,13 +302,16 @@ def shard_kill(bin_dir, work, frozen=True):
         shard0 = cluster.processes[0]
         shard0.signal(signal.SIGKILL)
         shard0.wait(10)
+        # What the actors had been told was stored when shard 0 died (they keep writing to
+        # shard 1 from here on: their later acks are checked at the end).
+        acked_at_kill = {i: acked_ids(a.acked_path) for i, a in actors.items()}
         if frozen:
             for a in actors.values():
                 a.signal(signal.SIGCONT)
-        figures["checkpoint items"] = written["items"]
+        figures["checkpoint items"] = written
         figures["shard 0 size in its last stats before kill -9"] = counter(last_seen, "size")
-        check(written["items"] == counter(before[0], "size") or not frozen,
-              f"the checkpoint holds the shard's contents ({written['items']} items, "
+        check(written == counter(before[0], "size") or not frozen,
+              f"the checkpoint holds the shard's contents ({written} items, "
               f"stats said {counter(before[0], 'size')})")
 
         # Shard 0 is down: the learner trains on shard 1, the actors re-route to it.
@@ -225,30 +327,35 @@ def shard_kill(bin_dir, work, frozen=True):
               "learner and actors survive the shard's death")
 
         # Restart from the checkpoint dir on a private port first: nobody writes to it, so
-        # its stats right after restart are exactly what it restored.
+        # what it holds right after restart is exactly what it restored.
         port0 = int(addrs[0].rsplit(":", 1)[1])
         probe = cluster.start("shard0probe", "replay_server",
                               ["--shard_id=0", "--port=0", f"--checkpoint_dir={ckpt}"] + SHARD_FLAGS)
         probe_row = stats_of(cluster, [probe.address()])[0]
-        restored = counter(probe_row, "size")
+        restored_ids = held_ids(bin_dir, [probe.address()])
+        restored = sum(restored_ids.values())
         figures["restored size"] = restored
-        figures["restored from the insert log (after the checkpoint)"] = restored - written["items"]
+        figures["restored from the insert log (after the checkpoint)"] = restored - written
         if frozen:
-            check(restored == written["items"],
-                  f"the restarted shard holds exactly its last checkpoint, nothing having been "
-                  f"logged after it ({restored} == {written['items']} items)")
+            check(restored_ids == checkpointed,
+                  f"the restarted shard holds exactly its last checkpoint's items, by id, "
+                  f"nothing having been logged after it ({restored} == {written} items)")
             check(per_actor(probe_row) == per_actor(before[0]),
                   f"and its per-actor counts {per_actor(probe_row)}")
         else:
-            check(restored > written["items"],
-                  f"the restarted shard holds its checkpoint plus the inserts logged after it "
-                  f"({restored} > {written['items']} items)")
+            check(not (checkpointed - restored_ids) and restored > written,
+                  f"the restarted shard holds its checkpoint's items, by id, plus the inserts "
+                  f"logged after it ({restored} > {written} items)")
             seen = per_actor(last_seen)
             check(restored >= counter(last_seen, "size")
                   and all(per_actor(probe_row).get(i, 0) >= n for i, n in seen.items()),
                   f"everything the shard held in its last stats before kill -9 is restored "
                   f"(size {restored} >= {counter(last_seen, 'size')}, per actor "
                   f"{per_actor(probe_row)} >= {seen})")
+        held = restored_ids + held_ids(bin_dir, addrs[1:])
+        for i, ids in acked_at_kill.items():
+            check_found(f"actor {i}, acknowledged before shard 0's kill -9 (restarted shard 0 "
+                        f"+ shard 1)", [ids], held)
         probe.signal(signal.SIGTERM)
         check(probe.wait(15) == 0, "the probe shard exits 0 on SIGTERM (rewriting the checkpoint)")
 
@@ -269,15 +376,14 @@ def shard_kill(bin_dir, work, frozen=True):
 
         codes = stop_actors(list(actors.values()))
         check(codes == [0, 0], f"the actors exit 0 on SIGTERM: {codes}")
-        final = stats_of(cluster, addrs)
-        acked = {i: last_acked(a) for i, a in actors.items()}
-        held = {i: found(final, i) for i in actors}
-        figures["acknowledged per actor"] = acked
-        figures["found per actor"] = held
-        for i in actors:
-            check(held[i] >= acked[i] > 0,
-                  f"actor {i}: nothing acknowledged is lost: {held[i]} found >= "
-                  f"{acked[i]} acknowledged")
+        final = held_ids(bin_dir, addrs)
+        acked = {i: acked_ids(a.acked_path) for i, a in actors.items()}
+        figures["acknowledged per actor"] = {i: len(v) for i, v in acked.items()}
+        figures["items held per actor"] = {
+            i: sum(n for (e, _), n in final.items() if e >> 40 == i) for i in actors}
+        for i, a in actors.items():
+            check_cleanly_stopped_actor(f"actor {i}", a, acked[i])
+            check_found(f"actor {i}, at the end", [acked[i]], final)
     finally:
         cluster.stop()
 
@@ -307,7 +413,7 @@ def learner_kill(bin_dir, work):
         port = free_port()
         learner_flags = [f"--checkpoint_dir={ckpt}", "--checkpoint_interval=100",
                          "--publish_interval=10"]
-        learner, actors = start_system(cluster, 1, 2,
+        learner, actors = start_system(cluster, work, 1, 2,
                                        learner_flags=learner_flags + [f"--port={port}"])
         addrs = list(cluster.shard_addresses)
         wait_until(lambda: os.path.isdir(ckpt) and os.listdir(ckpt)
@@ -365,15 +471,19 @@ def last_version(process):
     return v
 
 
+
 # ---------------------------------------------------------------------------------------------
 def sigterm(bin_dir, work):
-    """SIGTERM to each kind of process while the system runs: exit 0 within 5 s, port free."""
+    """SIGTERM to each kind of process while the system runs: exit 0 within 5 s, port free.
+    The shard goes while the actor still writes to it: restarted from its --checkpoint_dir
+    it holds every transition acknowledged to the actor."""
     ckpt = os.path.join(work, "sigterm_ckpt")
     os.makedirs(ckpt)
     cluster = Cluster(bin_dir, echo=False)
     try:
         lport = free_port()
-        learner, actors = start_system(cluster, 1, 1, shard_flags=[f"--checkpoint_dir={ckpt}"],
+        learner, actors = start_system(cluster, work, 1, 1,
+                                       shard_flags=[f"--checkpoint_dir={ckpt}"],
                                        learner_flags=[f"--port={lport}",
                                                       f"--checkpoint_dir={os.path.join(work, 'l')}"])
         addrs = list(cluster.shard_addresses)
@@ -393,6 +503,16 @@ def sigterm(bin_dir, work):
             check(code == 0 and took < 5, f"{name} exits 0 within 5 s of SIGTERM "
                                           f"(exit {code}, {took:.2f}s)")
             check(all(port_free(p) for p in ports), f"{name} left no port bound {ports}")
+        acked = acked_ids(actors[0].acked_path)
+        check_cleanly_stopped_actor("the actor", actors[0], acked)
+        again = cluster.start("shard0again", "replay_server",
+                              ["--shard_id=0", "--port=0", f"--checkpoint_dir={ckpt}"]
+                              + SHARD_FLAGS)
+        held = held_ids(bin_dir, [again.address()])
+        figures["actor acknowledged"] = len(acked)
+        figures["restarted shard holds"] = sum(held.values())
+        check_found("the actor, its shard SIGTERMed while it wrote (shard restarted)", [acked],
+                    held)
         t = time.time()
         tip = subprocess.Popen([os.path.join(bin_dir, "learner", "train_in_process"),
                                 "--max_env_steps=1000000", "--eval_interval=1000000"],
@@ -416,12 +536,103 @@ def sigterm(bin_dir, work):
         cluster.stop()
 
 
+# ---------------------------------------------------------------------------------------------
+WAL_ACTOR = 7
+WAL_BATCH = 16  # transitions per batch of replay_ctl insert
+
+
+def wal_fsync_kill(bin_dir, work):
+    """replay_server --wal_fsync: a shard with it (shard 0) and one without (shard 1), each
+    under tests/faults:libfdatasync_count.so (LD_PRELOAD, counts the process's completed
+    fdatasync calls), take batches from `replay_ctl insert` (the test's own writer: a
+    ReplayWriter with one unacknowledged batch per shard, listing each acknowledged
+    transition) until both are killed with -9 mid-stream. Restarted from their
+    --checkpoint_dir they hold every acknowledged transition, by id, and nothing else but
+    at most the one batch each had in flight, unacknowledged, when it died; every batch
+    whole. Shard 0 made one fdatasync per batch it logged (the last one's may not have
+    completed before the kill: N-1 or N for N restored batches); shard 1 none."""
+    ckpt = os.path.join(work, "wal_ckpt")
+    os.makedirs(ckpt)
+    shim = os.path.join(bin_dir, "tests", "faults", "libfdatasync_count.so")
+    cluster = Cluster(bin_dir, echo=False)
+    client = None
+    try:
+        shards, counts = [], []
+        for i in range(2):
+            counts.append(os.path.join(work, f"fdatasync_shard{i}.count"))
+            fsync = ["--wal_fsync"] if i == 0 else []
+            p = Process(f"shard{i}", ["env", f"LD_PRELOAD={shim}",
+                                      f"SOFTQ_FDATASYNC_COUNT_FILE={counts[i]}",
+                                      cluster.bin["replay_server"], f"--shard_id={i}",
+                                      "--port=0", f"--checkpoint_dir={ckpt}"] + fsync
+                        + SHARD_FLAGS, echo=False)
+            cluster.processes.append(p)
+            shards.append(p)
+        addrs = [p.address() for p in shards]
+        acked_path = os.path.join(work, "acked_replay_ctl.txt")
+        client = subprocess.Popen(
+            [os.path.join(bin_dir, "tests", "faults", "replay_ctl"), "insert", ",".join(addrs),
+             str(WAL_ACTOR), "60", acked_path], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        # Killed mid-stream once shard 0 has synced 20 batches (it stops early then: 1 s
+        # without an ack).
+        wait_until(lambda: os.path.exists(counts[0]) and os.path.getsize(counts[0]) >= 20
+                   and count_lines(acked_path) >= WAL_BATCH * 40, 30,
+                   "shard 0 synced 20 batches, 40 acknowledged")
+        for p in shards:
+            p.signal(signal.SIGKILL)
+        for p in shards:
+            p.wait(10)
+        out, err = client.communicate(timeout=30)
+        check(client.returncode == 0, f"replay_ctl insert exits 0 ({err.strip()[-300:]})")
+        summary = json.loads(out.strip().splitlines()[-1])
+        acked = acked_ids(acked_path)
+        syncs = [os.path.getsize(c) if os.path.exists(c) else 0 for c in counts]
+
+        restored = []
+        for i in range(2):
+            fsync = ["--wal_fsync"] if i == 0 else []
+            again = cluster.start(f"shard{i}again", "replay_server",
+                                  [f"--shard_id={i}", "--port=0", f"--checkpoint_dir={ckpt}"]
+                                  + fsync + SHARD_FLAGS)
+            restored.append(held_ids(bin_dir, [again.address()]))
+        held = restored[0] + restored[1]
+        batches = [{e for e, _ in r} for r in restored]
+        acked_batches = {e for e, _ in acked}
+        figures["batches handed to the writer"] = summary["batches"]
+        figures["transitions acknowledged"] = len(acked)
+        figures["restored batches per shard"] = [len(b) for b in batches]
+        figures["fdatasync calls per shard"] = syncs
+        check_found("replay_ctl insert, both shards killed with -9 mid-stream", [acked], held)
+        sent = {(WAL_ACTOR << 40) | b for b in range(summary["batches"])}
+        steps = [collections.defaultdict(list) for _ in restored]
+        for r, by_batch in zip(restored, steps):
+            for (e, s), n in r.items():
+                by_batch[e] += [s] * n
+        whole = all(sorted(v) == list(range(WAL_BATCH)) for b in steps for v in b.values())
+        extra = (batches[0] | batches[1]) - acked_batches
+        check(whole and (batches[0] | batches[1]) <= sent and len(extra) <= 2,
+              f"and nothing else: every restored batch whole and sent by the writer, "
+              f"{len(extra)} unacknowledged (<= 1 in flight per shard)")
+        check(len(batches[0]) >= 5 and len(batches[0]) - 1 <= syncs[0] <= len(batches[0]),
+              f"the --wal_fsync shard made one fdatasync per logged batch: {syncs[0]} for "
+              f"{len(batches[0])} restored batches")
+        check(len(batches[1]) >= 5 and syncs[1] == 0,
+              f"the shard without it made none: {syncs[1]} for {len(batches[1])} batches")
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait(10)
+        cluster.stop()
+
+
 SCENARIOS = {
     "actor_kill": actor_kill,
     "shard_kill": shard_kill,
     "shard_kill_unfrozen": lambda b, w: shard_kill(b, w, frozen=False),
     "learner_kill": learner_kill,
     "sigterm": sigterm,
+    "wal_fsync_kill": wal_fsync_kill,
 }
 
 
