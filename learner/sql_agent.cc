@@ -37,8 +37,9 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
       FlagInRange("observation_dim", c.observation_dim, 1, 4096),
       FlagInRange("action_dim", c.action_dim, 1, 256),
       hidden_ok,
-      FlagInRange("q_learning_rate", c.q_learning_rate, 1e-9, 1.0),
-      FlagInRange("policy_learning_rate", c.policy_learning_rate, 1e-9, 1.0),
+      // 0 freezes the network: a negative control of the learning checks.
+      FlagInRange("q_learning_rate", c.q_learning_rate, 0.0, 1.0),
+      FlagInRange("policy_learning_rate", c.policy_learning_rate, 0.0, 1.0),
       FlagInRange("discount", c.discount, 0.0, 1.0),
       FlagInRange("reward_scale", c.reward_scale, 1e-9, 1e9),
       FlagInRange("value_particles", c.value_particles, 1, 1 << 16),
@@ -48,6 +49,12 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
       CheckParticleSplit(c.kernel_particles, c.kernel_update_ratio),
       FlagAtLeast("target_update_interval", c.target_update_interval, 1),
       FlagInRange("target_tau", c.target_tau, 1e-6, 1.0),
+      FlagInRange("svgd_repulsion", c.svgd_repulsion, 0.0, 100.0),
+      c.algorithm == Algorithm::kDdpg && c.svgd_repulsion != 1.0
+          ? absl::InvalidArgumentError(
+                absl::StrCat("--svgd_repulsion=", c.svgd_repulsion,
+                             ": DDPG has no SVGD step (--algorithm=sql only)"))
+          : absl::OkStatus(),
   });
 }
 
@@ -182,6 +189,7 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
   gradient_options.pad_fixed =
       options.one_forward_pass;  // no slice in the backward pass
   gradient_options.fused = options.fused_kernel;
+  gradient_options.repulsion = options.repulsion;
   sql::SvgdGradient gradient = sql::SvgdLossGradient(
       fixed, updated.detach(), score(obs_fixed, fixed), gradient_options);
   return {std::move(particles), std::move(gradient.loss_gradient),
@@ -239,6 +247,7 @@ SvgdOptions SqlAgent::SoftQSvgdOptions() const {
   // forward pass.
   options.one_forward_pass = device_.is_cuda();
   options.fused_kernel = config_.fused_kernels;
+  options.repulsion = config_.svgd_repulsion;
   return options;
 }
 

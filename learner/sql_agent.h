@@ -49,6 +49,15 @@ struct SqlConfig {
   // the build has them; false: LibTorch's operations only. The same numbers up
   // to float rounding.
   bool fused_kernels = true;
+  // kSql, an ablation: the weight of the repulsive term of the SVGD direction
+  // (the kernel's gradient, which spreads the sampling network's particles
+  // apart; sql::SteinDirection). 1 (the default) is the paper's amortized
+  // SVGD; 0 removes the term, leaving the kernel-smoothed score, which pulls
+  // every particle toward Q's modes: a policy that collapses instead of
+  // covering them. Eager and CUDA-graph updates honour any weight; the fused
+  // Stein kernel computes weight 1 only, so with another the update takes
+  // LibTorch's operations for that step (fused_kernels or not).
+  double svgd_repulsion = 1.0;
 };
 
 // Checks every field; InvalidArgument names the first bad one.
@@ -107,6 +116,7 @@ struct SvgdOptions {
   // applies.
   bool one_forward_pass = false;
   bool fused_kernel = false;
+  double repulsion = 1.0;  // SqlConfig::svgd_repulsion
 };
 
 class SqlAgent {

@@ -11,9 +11,10 @@ ABSL_FLAG(std::string, algorithm, "sql",
           "deterministic f(0; s))");
 ABSL_FLAG(std::string, hidden, "128,128",
           "hidden layer widths of both networks");
-ABSL_FLAG(double, q_learning_rate, 3e-4, "Adam learning rate of the Q network");
+ABSL_FLAG(double, q_learning_rate, 3e-4,
+          "Adam learning rate of the Q network (0: frozen)");
 ABSL_FLAG(double, policy_learning_rate, 3e-4,
-          "Adam learning rate of the sampling network");
+          "Adam learning rate of the sampling network (0: frozen)");
 ABSL_FLAG(double, discount, 0.99, "discount factor gamma, in [0, 1]");
 ABSL_FLAG(double, reward_scale, 0.1,
           "reward scale (the inverse temperature 1/alpha)");
@@ -26,6 +27,9 @@ ABSL_FLAG(int64_t, target_update_interval, 1000,
           "updates between hard target copies");
 ABSL_FLAG(double, target_tau, 1.0,
           "Polyak rate of the target (1: hard copy at interval)");
+ABSL_FLAG(double, svgd_repulsion, 1.0,
+          "ablation: weight of the repulsive (kernel-gradient) term of the "
+          "SVGD direction; 1 is the paper's SQL, 0 removes it (sql only)");
 ABSL_FLAG(
     bool, fused_kernels, true,
     "on a CUDA device, the project's fused kernels where the build has them "
@@ -58,6 +62,7 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
   c.target_update_interval = absl::GetFlag(FLAGS_target_update_interval);
   c.target_tau = absl::GetFlag(FLAGS_target_tau);
   c.fused_kernels = absl::GetFlag(FLAGS_fused_kernels);
+  c.svgd_repulsion = absl::GetFlag(FLAGS_svgd_repulsion);
   if (absl::Status s = ValidateSqlConfig(c); !s.ok()) return s;
   return c;
 }

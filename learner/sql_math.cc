@@ -100,30 +100,39 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed,
 torch::Tensor SteinDirection(const RbfKernel& kernel,
                              const torch::Tensor& fixed,
                              const torch::Tensor& updated,
-                             const torch::Tensor& grad_log_p, double scale) {
+                             const torch::Tensor& grad_log_p, double scale,
+                             double repulsion) {
   torch::NoGradGuard no_grad;
   // Summing the kernel's gradient over j in closed form (no [B, Kx, Ky, D]
   // tensor):
   //   sum_j grad_{x_j} kappa_ji = -2/h (sum_j kappa_ji x_j - y_i sum_j
   //   kappa_ji), so Kx * Delta = kappa^T (g - 2/h x) + 2/h * y * colsum(kappa):
-  //   five operations.
+  //   five operations. The repulsive term's two parts (-2/h x inside, the
+  //   colsum term outside) are scaled by `repulsion`.
   const int64_t batch = fixed.size(0);
   const double k_fixed = static_cast<double>(fixed.size(1));
   const torch::Tensor h = kernel.bandwidth.view({batch, 1});
+  if (repulsion == 0.0) {
+    // bmm, not baddbmm with beta 0: on this LibTorch's CPU that returned NaN
+    // now and then (8 of 300 runs of sql_learning_test's repulsion test).
+    return torch::bmm(kernel.kappa.transpose(1, 2), grad_log_p)
+        .mul_(scale / k_fixed);
+  }
   const torch::Tensor pulled =
-      torch::addcdiv(grad_log_p, fixed, h.unsqueeze(-1), -2.0);
+      torch::addcdiv(grad_log_p, fixed, h.unsqueeze(-1), -2.0 * repulsion);
   const torch::Tensor weight =
       kernel.kappa.sum(1) / h;  // [B, Ky]: colsum(kappa) / h
   return torch::baddbmm(
       updated * weight.unsqueeze(-1), kernel.kappa.transpose(1, 2), pulled,
-      /*beta=*/2.0 * scale / k_fixed, /*alpha=*/scale / k_fixed);
+      /*beta=*/2.0 * repulsion * scale / k_fixed, /*alpha=*/scale / k_fixed);
 }
 
 SvgdGradient SvgdLossGradient(const torch::Tensor& fixed,
                               const torch::Tensor& updated,
                               const torch::Tensor& grad_log_p,
                               const SvgdGradientOptions& options) {
-  if (options.fused && FusedSteinSupports(fixed, updated, grad_log_p)) {
+  if (options.fused && options.repulsion == 1.0 &&
+      FusedSteinSupports(fixed, updated, grad_log_p)) {
     FusedStein fused =
         FusedSteinDirection(fixed, updated, grad_log_p, /*scale=*/-1.0,
                             options.squashed, options.pad_fixed);
@@ -133,8 +142,8 @@ SvgdGradient SvgdLossGradient(const torch::Tensor& fixed,
   const torch::Tensor score =
       options.squashed ? SquashedScore(grad_log_p, fixed) : grad_log_p;
   const RbfKernel kernel = AdaptiveRbfKernel(fixed, updated);
-  torch::Tensor gradient =
-      SteinDirection(kernel, fixed, updated, score, /*scale=*/-1.0);
+  torch::Tensor gradient = SteinDirection(kernel, fixed, updated, score,
+                                          /*scale=*/-1.0, options.repulsion);
   if (options.pad_fixed) {
     gradient = torch::constant_pad_nd(
         gradient, {0, 0, fixed.size(1), 0});  // zero rows first

@@ -69,12 +69,14 @@ RbfKernel AdaptiveRbfKernel(const torch::Tensor& fixed,
 //   kappa(x_j, y_i) ],
 // grad_{x_j} kappa(x_j, y_i) = -2 (x_j - y_i) / h * kappa(x_j, y_i).
 // `grad_log_p` is [B, Kx, D]; returns scale * Delta, [B, Ky, D]. No gradient
-// flows through it.
+// flows through it. `repulsion` weighs the second, repulsive term (the
+// kernel's gradient, which keeps the particles apart): 1 is SVGD, 0 leaves
+// the kernel-smoothed score alone (an ablation: SqlConfig::svgd_repulsion).
 torch::Tensor SteinDirection(const RbfKernel& kernel,
                              const torch::Tensor& fixed,
                              const torch::Tensor& updated,
                              const torch::Tensor& grad_log_p,
-                             double scale = 1.0);
+                             double scale = 1.0, double repulsion = 1.0);
 
 // The amortized SVGD surrogate's gradient with respect to the updated
 // particles: d/dy [-sum(stop_grad(Delta) * y)] = -Delta, with Delta from the
@@ -92,6 +94,10 @@ struct SvgdGradientOptions {
   // slice's backward).
   bool pad_fixed = false;
   bool fused = true;
+  // SteinDirection's weight of the repulsive term. The fused kernel computes
+  // SVGD's direction only (weight 1): with any other weight the operations
+  // above run instead, whatever `fused` says.
+  double repulsion = 1.0;
 };
 struct SvgdGradient {
   torch::Tensor loss_gradient;  // -Delta, [B, Ky, D] (or padded)
