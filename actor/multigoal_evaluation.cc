@@ -1,5 +1,6 @@
 #include "actor/multigoal_evaluation.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,24 @@ std::string MultiGoalEvaluation::Summary() const {
       GoalsCovered(), goal_counts[0], goal_counts[1], goal_counts[2],
       goal_counts[3], rollouts, rollouts ? 100 * reached_any / rollouts : 0,
       mean_return);
+}
+
+uint64_t EvaluationSeed(uint64_t run_seed, int64_t step) {
+  // EvaluateMultiGoal seeds rollout i's environment with seed * 1000003 + i:
+  // distinct steps give disjoint environment seeds.
+  return run_seed + 1000 + 7919 * static_cast<uint64_t>(step);
+}
+
+SolvedStreak::SolvedStreak(int required) : required_(std::max(1, required)) {}
+
+bool SolvedStreak::Record(const MultiGoalEvaluation& evaluation) {
+  streak_ = evaluation.Solved() ? streak_ + 1 : 0;
+  return Met();
+}
+
+std::string SolvedStreak::Summary() const {
+  return absl::StrFormat("solved %d of %d in a row",
+                         std::min(streak_, required_), required_);
 }
 
 MultiGoalEvaluation EvaluateMultiGoal(ActingPolicy& policy, int rollouts,

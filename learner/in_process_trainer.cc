@@ -3,6 +3,7 @@
 #include <numeric>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "actor/actor.h"
@@ -42,6 +43,7 @@ absl::Status ValidateInProcessOptions(const InProcessOptions& o) {
                   1),
       FlagAtLeast("eval_interval", static_cast<double>(o.eval_interval), 0),
       FlagAtLeast("eval_rollouts", o.eval_rollouts, 1),
+      FlagInRange("solved_evaluations", o.solved_evaluations, 1, 1000),
   });
 }
 
@@ -68,27 +70,40 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   // One evaluation of the current parameters: the goals (multigoal) and the
   // mean return.
   struct Evaluation {
+    int64_t env_steps = 0;
     MultiGoalEvaluation goals;
     double mean_return = 0;
     std::string summary;
   };
-  auto evaluate = [&]() -> absl::StatusOr<Evaluation> {
+  SolvedStreak streak(options.solved_evaluations);
+  InProcessResult result;
+  // Evaluates the current parameters at `env_steps` (fresh rollouts) and counts
+  // the evaluation into the stopping rule.
+  auto evaluate = [&](int64_t env_steps) -> absl::StatusOr<Evaluation> {
     eval_policy
         .SetParameters(agent.PolicyParameters(), eval_policy.version() + 1)
         .IgnoreError();
     Evaluation e;
+    e.env_steps = env_steps;
+    const uint64_t seed = EvaluationSeed(options.seed, env_steps);
     if (multigoal) {
-      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts,
-                                  options.seed + 1000);
+      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts, seed);
       e.mean_return = e.goals.mean_return;
-      e.summary = e.goals.Summary();
+      if (e.goals.Solved() && result.first_solved_env_steps < 0) {
+        result.first_solved_env_steps = env_steps;
+      }
+      if (streak.Record(e.goals) && result.learned_env_steps < 0) {
+        result.learned_env_steps = env_steps;
+      }
+      e.summary = absl::StrCat(e.goals.Summary(), ", ", streak.Summary());
     } else {
-      absl::StatusOr<ReturnEvaluation> r = EvaluateReturn(
-          eval_policy, options.env, options.eval_rollouts, options.seed + 1000);
+      absl::StatusOr<ReturnEvaluation> r =
+          EvaluateReturn(eval_policy, options.env, options.eval_rollouts, seed);
       if (!r.ok()) return r.status();
       e.mean_return = r->mean;
       e.summary = r->Summary();
     }
+    ++result.evaluations;
     return e;
   };
   LocalReplay replay(options.replay_capacity, sql.observation_dim,
@@ -98,8 +113,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   Learner learner(&agent, &replay, &feed, {options.publish_interval});
   Actor actor(std::move(envs), &policy, &replay, {});
 
-  InProcessResult result;
   std::optional<Evaluation> final_eval;
+  std::optional<Evaluation> last_eval;
   const absl::Time start = absl::Now();
   int64_t next_eval = options.eval_interval > 0 ? options.eval_interval : -1;
   while (actor.env_steps() < options.max_env_steps) {
@@ -113,7 +128,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     }
     if (next_eval > 0 && actor.env_steps() >= next_eval) {
       next_eval += options.eval_interval;
-      absl::StatusOr<Evaluation> eval = evaluate();
+      absl::StatusOr<Evaluation> eval = evaluate(actor.env_steps());
       if (!eval.ok()) return eval.status();
       const std::vector<double> returns = actor.TakeEpisodeReturns();
       const double mean_return =
@@ -128,31 +143,27 @@ absl::StatusOr<InProcessResult> TrainInProcess(
           agent.step() /
               std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
           mean_return, eval->summary));
-      if (multigoal && eval->goals.Solved() &&
-          result.first_solved_env_steps < 0) {
-        result.first_solved_env_steps = actor.env_steps();
-        if (options.stop_when_solved) {
-          final_eval = *std::move(eval);
-          break;
-        }
-      }
+      last_eval = *std::move(eval);
+      if (multigoal && options.stop_when_solved && streak.Met()) break;
     }
   }
   result.env_steps = actor.env_steps();
   result.updates = agent.step();
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (!final_eval) {
-    absl::StatusOr<Evaluation> eval = evaluate();
+  // An evaluation of these very parameters is the final one (a fresh draw of
+  // the same policy could land on the other side of a bar); else one more.
+  if (last_eval && last_eval->env_steps == result.env_steps) {
+    final_eval = *std::move(last_eval);
+  } else {
+    absl::StatusOr<Evaluation> eval = evaluate(result.env_steps);
     if (!eval.ok()) return eval.status();
     final_eval = *std::move(eval);
-    if (multigoal && final_eval->goals.Solved() &&
-        result.first_solved_env_steps < 0) {
-      result.first_solved_env_steps = result.env_steps;
-    }
   }
+  result.learned = multigoal && streak.Met();
   result.final_evaluation = std::move(final_eval->goals);
   result.final_mean_return = final_eval->mean_return;
   result.final_summary = final_eval->summary;
+  result.final_policy = agent.PolicyParameters();
   if (multigoal && !options.trajectories_csv.empty()) {
     if (absl::Status s = WriteTrajectoriesCsv(result.final_evaluation,
                                               options.trajectories_csv);

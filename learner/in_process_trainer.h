@@ -30,9 +30,12 @@ struct InProcessOptions {
       1;  // updates between parameter publications to the actor
   int64_t eval_interval =
       1000;  // env steps between evaluations (0: only at the end)
-  int eval_rollouts = 100;
+  int eval_rollouts = 100;  // each evaluation of fresh ones (EvaluationSeed)
+  // Multi-goal: consecutive evaluations meeting the criterion for the run to
+  // count as learned (SolvedStreak).
+  int solved_evaluations = kSolvedEvaluationsRequired;
   bool stop_when_solved =
-      false;  // end at the first evaluation that meets the criterion
+      false;  // end once `solved_evaluations` in a row met the criterion
   uint64_t seed = 0;
   std::string trajectories_csv;  // final evaluation's rollouts, if set
   // Polled between env steps; true ends training early (then the final
@@ -47,9 +50,18 @@ struct InProcessResult {
   double seconds = 0;
   int64_t first_solved_env_steps =
       -1;  // -1: never met the criterion (multigoal only)
+  // Where `solved_evaluations` evaluations in a row first met it (-1: never).
+  int64_t learned_env_steps = -1;
+  // The run ended with its last `solved_evaluations` evaluations (the final one
+  // included) meeting the criterion: the multi-goal task learned.
+  bool learned = false;
+  int evaluations = 0;                   // the final one included
   MultiGoalEvaluation final_evaluation;  // multigoal only
   double final_mean_return = 0;          // any environment
   std::string final_summary;
+  // The sampling network's parameters at the end (SqlAgent::PolicyParameters),
+  // for a closer look at the policy than its return.
+  NamedTensors final_policy;
 };
 
 // InvalidArgument naming the first bad field (as its train_in_process flag),
@@ -57,8 +69,10 @@ struct InProcessResult {
 absl::Status ValidateInProcessOptions(const InProcessOptions& options);
 
 // Trains; `log` receives one progress line per evaluation. Evaluations use the
-// learned policy without exploration noise (deterministic under kDdpg).
-// InvalidArgument for bad options.
+// learned policy without exploration noise (deterministic under kDdpg), each
+// from fresh start states (EvaluationSeed of the env step count); the final one
+// is the last in-loop evaluation when that ran at the last env step, else one
+// more. InvalidArgument for bad options.
 absl::StatusOr<InProcessResult> TrainInProcess(
     const InProcessOptions& options,
     const std::function<void(const std::string&)>& log);

@@ -7,8 +7,11 @@
 //
 // Prints "learner listening on <host>:<port>" once the parameter service
 // serves. Exit status: 0 after SIGTERM, --max_updates or (with
-// --stop_when_solved) a solved evaluation; 1 on a fatal error, or when
-// --require_solved and the final policy is not; 2 for bad flags.
+// --stop_when_solved) --solved_evaluations solved evaluations in a row; 1 on a
+// fatal error, or when --require_solved and the run did not end with
+// --solved_evaluations solved evaluations in a row (the final one included);
+// 2 for bad flags. Every evaluation rolls out fresh start states
+// (EvaluationSeed of --seed and the update count).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -76,10 +79,15 @@ ABSL_FLAG(int64_t, max_updates, 0,
 ABSL_FLAG(int64_t, eval_interval, 1000,
           "updates between evaluations (0: none)");
 ABSL_FLAG(int32_t, eval_rollouts, 100, "rollouts per evaluation");
+ABSL_FLAG(int32_t, solved_evaluations, softq::kSolvedEvaluationsRequired,
+          "multigoal: consecutive evaluations (each of fresh rollouts) that "
+          "must meet the criterion for the run to count as learned");
 ABSL_FLAG(bool, stop_when_solved, false,
-          "stop at the first evaluation meeting the criterion");
+          "stop once --solved_evaluations consecutive evaluations meet the "
+          "criterion");
 ABSL_FLAG(bool, require_solved, false,
-          "exit 1 unless the final evaluation is solved");
+          "exit 1 unless the run ends with --solved_evaluations consecutive "
+          "solved evaluations (the final one included)");
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "checkpoint here and resume from here");
 ABSL_FLAG(int64_t, checkpoint_interval, 1000, "updates between checkpoints");
@@ -112,7 +120,6 @@ struct Evaluation {
   double return_stddev = 0;
   int64_t env_steps = -1;
 
-  bool Solved() const { return goals.has_value() && goals->Solved(); }
   int GoalsCovered() const { return goals ? goals->GoalsCovered() : 0; }
   std::string Summary() const {
     return goals ? goals->Summary()
@@ -163,6 +170,8 @@ int Run(const char* program) {
       FlagAtLeast("max_updates", absl::GetFlag(FLAGS_max_updates), 0),
       FlagAtLeast("eval_interval", absl::GetFlag(FLAGS_eval_interval), 0),
       FlagAtLeast("eval_rollouts", absl::GetFlag(FLAGS_eval_rollouts), 1),
+      FlagInRange("solved_evaluations", absl::GetFlag(FLAGS_solved_evaluations),
+                  1, 1000),
       FlagAtLeast("checkpoint_interval",
                   absl::GetFlag(FLAGS_checkpoint_interval), 1),
       FlagInRange("log_interval_s", absl::GetFlag(FLAGS_log_interval_s), 0.01,
@@ -309,20 +318,23 @@ int Run(const char* program) {
       sql->observation_dim, sql->action_dim, sql->hidden,
       absl::GetFlag(FLAGS_seed) + 17,
       {/*deterministic=*/sql->algorithm == Algorithm::kDdpg});
+  // The stopping rule (actor/multigoal_evaluation.h), fed every evaluation.
+  SolvedStreak streak(absl::GetFlag(FLAGS_solved_evaluations));
   auto evaluate = [&]() {
     eval_policy.SetParameters(agent.PolicyParameters(), learner.version())
         .IgnoreError();
     Evaluation e;
     e.env_steps = EnvStepsSoFar(shards);
+    const uint64_t seed = EvaluationSeed(
+        static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)), agent.step());
     if (multigoal) {
-      e.goals =
-          EvaluateMultiGoal(eval_policy, absl::GetFlag(FLAGS_eval_rollouts),
-                            absl::GetFlag(FLAGS_seed) + 1000);
+      e.goals = EvaluateMultiGoal(eval_policy,
+                                  absl::GetFlag(FLAGS_eval_rollouts), seed);
       e.mean_return = e.goals->mean_return;
+      streak.Record(*e.goals);
     } else if (absl::StatusOr<ReturnEvaluation> r =
                    EvaluateReturn(eval_policy, absl::GetFlag(FLAGS_env),
-                                  absl::GetFlag(FLAGS_eval_rollouts),
-                                  absl::GetFlag(FLAGS_seed) + 1000);
+                                  absl::GetFlag(FLAGS_eval_rollouts), seed);
                r.ok()) {
       e.mean_return = r->mean;
       e.return_stddev = r->stddev;
@@ -343,7 +355,6 @@ int Run(const char* program) {
   UpdateMetrics last;
   Evaluation last_eval;
   int64_t last_eval_step = -1;
-  bool solved = false;
   absl::Status waiting = absl::OkStatus();
   int exit_code = 0;
   while (!ShutdownRequested()) {
@@ -357,9 +368,9 @@ int Run(const char* program) {
       if (eval_interval > 0 && step % eval_interval == 0) {
         last_eval = evaluate();
         last_eval_step = step;
-        solved = last_eval.Solved();
-        std::cout << absl::StrFormat("learner: eval at update %d: %s", step,
-                                     last_eval.Summary())
+        std::cout << absl::StrFormat("learner: eval at update %d: %s%s", step,
+                                     last_eval.Summary(),
+                                     multigoal ? ", " + streak.Summary() : "")
                   << std::endl;
         if (eval_csv.is_open()) {
           eval_csv << absl::StrFormat(
@@ -370,7 +381,7 @@ int Run(const char* program) {
                           last_eval.GoalsCovered())
                    << std::flush;
         }
-        if (solved && absl::GetFlag(FLAGS_stop_when_solved)) break;
+        if (streak.Met() && absl::GetFlag(FLAGS_stop_when_solved)) break;
       }
       if (!checkpoint_dir.empty() &&
           step % absl::GetFlag(FLAGS_checkpoint_interval) == 0) {
@@ -452,17 +463,18 @@ int Run(const char* program) {
   }
   // The evaluation that stopped the run (or one at the last update) is the
   // final one: a fresh draw of the same policy could land on the other side of
-  // the 10% bar.
+  // the 10% bar. Else one more, counted into the streak.
   const Evaluation final_eval =
       last_eval_step == agent.step() ? last_eval : evaluate();
   std::cout << absl::StrFormat(
-                   "learner: final: %d updates in %.1fs (%.1f upd/s), %s",
+                   "learner: final: %d updates in %.1fs (%.1f upd/s), %s%s",
                    agent.step() - start_step,
                    absl::ToDoubleSeconds(absl::Now() - start),
                    (agent.step() - start_step) /
                        std::max(1e-9,
                                 absl::ToDoubleSeconds(absl::Now() - start)),
-                   final_eval.Summary())
+                   final_eval.Summary(),
+                   multigoal ? ", " + streak.Summary() : "")
             << std::endl;
   if (final_eval.goals && !absl::GetFlag(FLAGS_rollouts_csv).empty()) {
     if (absl::Status s = WriteTrajectoriesCsv(
@@ -482,8 +494,7 @@ int Run(const char* program) {
   service.Shutdown();
   sampler->reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) &&
-      !final_eval.Solved()) {
+  if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) && !streak.Met()) {
     exit_code = 1;
   }
   return exit_code;

@@ -1,8 +1,9 @@
 // train_in_process: Algorithm 1 in one process (actor, in-memory replay,
 // learner) on any environment, ending with an evaluation and, on the multi-goal
-// task, optionally a CSV of its rollouts. Exit status: 0 when the final policy
-// meets the multi-goal criterion (other environments: when training ran), 1
-// when not, 2 for bad flags.
+// task, optionally a CSV of its rollouts. Exit status: 0 when the run learned
+// the multi-goal task (its last --solved_evaluations evaluations, the final one
+// included, met the criterion; other environments: when training ran), 1 when
+// not, 2 for bad flags.
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -25,8 +26,12 @@ ABSL_FLAG(int64_t, min_replay_size, 100, "transitions before the first update");
 ABSL_FLAG(int64_t, replay_capacity, 1000000, "replay capacity in transitions");
 ABSL_FLAG(int64_t, eval_interval, 1000, "env steps between evaluations");
 ABSL_FLAG(int32_t, eval_rollouts, 100, "rollouts per evaluation");
+ABSL_FLAG(int32_t, solved_evaluations, softq::kSolvedEvaluationsRequired,
+          "multigoal: consecutive evaluations (each of fresh rollouts) that "
+          "must meet the criterion for the run to count as learned");
 ABSL_FLAG(bool, stop_when_solved, false,
-          "stop at the first evaluation meeting the criterion");
+          "stop once --solved_evaluations consecutive evaluations meet the "
+          "criterion");
 ABSL_FLAG(std::string, trajectories_csv, "",
           "write the final evaluation's rollouts here");
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
   options.replay_capacity = absl::GetFlag(FLAGS_replay_capacity);
   options.eval_interval = absl::GetFlag(FLAGS_eval_interval);
   options.eval_rollouts = absl::GetFlag(FLAGS_eval_rollouts);
+  options.solved_evaluations = absl::GetFlag(FLAGS_solved_evaluations);
   options.stop_when_solved = absl::GetFlag(FLAGS_stop_when_solved);
   options.trajectories_csv = absl::GetFlag(FLAGS_trajectories_csv);
   options.stop_requested = softq::ShutdownRequested;
@@ -84,10 +90,12 @@ int main(int argc, char** argv) {
   std::cout << "final: env steps " << result->env_steps << ", updates "
             << result->updates << ", " << result->seconds
             << " s, first solved at " << result->first_solved_env_steps
-            << " env steps; " << result->final_summary << std::endl;
+            << " env steps, learned (" << options.solved_evaluations
+            << " in a row) at " << result->learned_env_steps << "; "
+            << result->final_summary << std::endl;
   // Stopped by SIGTERM/SIGINT: a clean stop, whatever the policy learned so
   // far.
   if (softq::ShutdownRequested() || absl::GetFlag(FLAGS_env) != "multigoal")
     return 0;
-  return result->final_evaluation.Solved() ? 0 : 1;
+  return result->learned ? 0 : 1;
 }

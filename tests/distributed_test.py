@@ -5,8 +5,10 @@ Checks, in order: an actor started before the learner waits, then picks up param
 learner started before any data waits on the rate limiter instead of crashing; actors'
 parameter versions advance while they keep stepping; every actor's transitions reach every
 shard, and the shards hold what the actors had acknowledged; the learned policy reaches all
-four goals; the learner's checkpoint resumes at the same step and version; the exported
-TorchScript sampling network loads in Python and, rolled out here, reaches the goals too.
+four goals, and the learner stopped at its first two consecutive evaluations (each of fresh
+rollouts) meeting the criterion, as the demo's does; the learner's checkpoint resumes at the
+same step and version; the exported TorchScript sampling network loads in Python and, rolled
+out here, reaches the goals too.
 """
 import math
 import os
@@ -35,6 +37,22 @@ def actor_reports(process):
         if m:
             out.append((int(m.group(1)), int(m.group(2))))
     return out
+
+
+def learner_evaluations(lines):
+    """(update, goals covered, % reaching a goal) of each of the learner's evaluation lines."""
+    out = []
+    for line in lines:
+        m = re.search(r"eval at update (\d+): goals (\d)/4 .*reached (\d+)%", line)
+        if m:
+            out.append(tuple(int(g) for g in m.groups()))
+    return out
+
+
+def first_solved_pair(evals):
+    """Index of the evaluation that completes the first two solved ones in a row, or None."""
+    solved = [goals == 4 and reached >= 90 for _, goals, reached in evals]
+    return next((i for i in range(1, len(evals)) if solved[i - 1] and solved[i]), None)
 
 
 def multigoal_rollouts(policy, torch, n=100, seed=0):
@@ -103,6 +121,12 @@ def main():
         check(code == 0, f"the learner learned a policy reaching all four goals (exit {code})")
         final = [l for l in learner.lines if "final:" in l]
         print("learner", final[-1] if final else "(no final line)")
+        evals = learner_evaluations(learner.lines)
+        check(len(evals) >= 2 and first_solved_pair(evals) == len(evals) - 1,
+              "the learner stopped at its first two solved evaluations in a row, not at the "
+              f"first solved one: {evals[-3:]}")
+        check(bool(final) and "solved 2 of 2 in a row" in final[-1],
+              f"its final line says so: {final[-1] if final else None}")
 
         for name, actor in (("actor 0", actor0), ("actor 1", actor1)):
             reports = actor_reports(actor)

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "actor/actor.h"
+#include "actor/multigoal_evaluation.h"
 #include "common/torch_threads.h"
 #include "learner/in_process_trainer.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
+#include "learner/sql_math.h"
 
 namespace softq {
 namespace {
@@ -214,6 +216,70 @@ TEST(SqlAgent, WritesOutQsGradientsAsAutogradWouldFindThem) {
   ExpectFlatGradients(agent.q_optimizer(), params, expected, "Q");
 }
 
+TEST(SqlAgent, WithoutSteinRepulsionFollowsTheKernelSmoothedScoreOnly) {
+  // SqlConfig::svgd_repulsion = 0 (the ablation) drops the kernel-gradient
+  // term of the SVGD direction: Delta(y_i) = mean_j kappa(x_j, y_i) score(x_j).
+  torch::manual_seed(12);
+  const torch::Tensor x = torch::randn({3, 5, 2}), y = torch::randn({3, 4, 2}),
+                      g = torch::randn({3, 5, 2});
+  const sql::RbfKernel k = sql::AdaptiveRbfKernel(x, y);
+  EXPECT_TRUE(torch::allclose(
+      sql::SteinDirection(k, x, y, g, /*scale=*/1.0, /*repulsion=*/0.0),
+      torch::bmm(k.kappa.transpose(1, 2), g) / 5, 1e-5, 1e-6));
+  // Half the weight: half the way between the two directions.
+  EXPECT_TRUE(torch::allclose(sql::SteinDirection(k, x, y, g, 1.0, 0.5),
+                              0.5 * (sql::SteinDirection(k, x, y, g) +
+                                     sql::SteinDirection(k, x, y, g, 1.0, 0.0)),
+                              1e-5, 1e-6));
+  // Asked for the fused kernel, the loss gradient still honours the weight.
+  sql::SvgdGradientOptions options;
+  options.fused = true;
+  options.repulsion = 0.0;
+  EXPECT_TRUE(
+      torch::allclose(sql::SvgdLossGradient(x, y, g, options).loss_gradient,
+                      -sql::SteinDirection(k, x, y, g, 1.0, 0.0), 1e-5, 1e-6));
+
+  // The agent's update takes it from its config, and its written-out policy
+  // gradients still match autograd's of its surrogate.
+  SqlConfig config;
+  config.svgd_repulsion = 0.0;
+  torch::manual_seed(8);
+  SqlAgent ablated(config);
+  torch::manual_seed(8);
+  SqlAgent full(SqlConfig{});
+  const TransitionTensors batch = RandomMultiGoalBatch(16);
+  const UpdateNoise noise = ablated.DrawNoise(16);
+  const std::vector<torch::Tensor> params = ablated.policy()->parameters();
+  const std::vector<torch::Tensor> expected = torch::autograd::grad(
+      {ablated.PolicySurrogate(batch.observations, noise.policy_noise)},
+      params);
+  ablated.PolicyGradients(batch, noise);
+  ExpectFlatGradients(ablated.policy_optimizer(), params, expected,
+                      "policy without repulsion");
+  full.PolicyGradients(batch, noise);
+  EXPECT_FALSE(torch::allclose(ablated.policy_optimizer().flat_gradients(),
+                               full.policy_optimizer().flat_gradients(), 1e-3,
+                               1e-5))
+      << "the ablation changed nothing";
+}
+
+TEST(SqlConfig, TakesTheAblationsAndRefusesRepulsionForDdpg) {
+  SqlConfig config;
+  config.q_learning_rate = 0;  // frozen networks: a negative control
+  config.policy_learning_rate = 0;
+  config.svgd_repulsion = 0;
+  EXPECT_TRUE(ValidateSqlConfig(config).ok()) << ValidateSqlConfig(config);
+  config.svgd_repulsion = -1;
+  EXPECT_NE(ValidateSqlConfig(config).message().find("--svgd_repulsion=-1"),
+            std::string::npos);
+  config.svgd_repulsion = 0;
+  config.algorithm = Algorithm::kDdpg;
+  const absl::Status ddpg = ValidateSqlConfig(config);
+  EXPECT_EQ(ddpg.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ddpg.message().find("--svgd_repulsion=0"), std::string::npos)
+      << ddpg;
+}
+
 TEST(SqlConfig, RefusesAParticleSplitThatMovesNoneOrKeepsFewerThanTwo) {
   SqlConfig config;
   config.kernel_particles = 3;
@@ -337,22 +403,97 @@ TEST(InProcessTraining, RefusesOptionsItCannotRunWithTheFieldsName) {
       std::string::npos);
 }
 
-TEST(InProcessTraining, LearnsToReachAllFourGoals) {
+MultiGoalEvaluation Solved(bool solved) {
+  MultiGoalEvaluation e;
+  e.rollouts = 100;
+  e.goal_counts = solved ? std::array<int, 4>{25, 25, 25, 25}
+                         : std::array<int, 4>{100, 0, 0, 0};
+  e.reached_any = 100;
+  return e;
+}
+
+TEST(SolvedStreak, NeedsTwoSolvedEvaluationsInARowAndStartsOverOnAMiss) {
+  SolvedStreak streak;  // kSolvedEvaluationsRequired
+  ASSERT_EQ(streak.required(), 2);
+  EXPECT_FALSE(streak.Record(Solved(true)));  // one lucky draw is not enough
+  EXPECT_EQ(streak.Summary(), "solved 1 of 2 in a row");
+  EXPECT_FALSE(streak.Record(Solved(false)));
+  EXPECT_EQ(streak.streak(), 0);
+  EXPECT_FALSE(streak.Record(Solved(true)));
+  EXPECT_TRUE(streak.Record(Solved(true)));
+  EXPECT_TRUE(streak.Met());
+  EXPECT_TRUE(streak.Record(Solved(true)));
+  EXPECT_FALSE(streak.Record(Solved(false)));  // a later miss: not met now
+  EXPECT_FALSE(streak.Met());
+  SolvedStreak one(1);
+  EXPECT_TRUE(one.Record(Solved(true)));
+}
+
+TEST(EvaluationSeed, GivesEachEvaluationOfARunFreshStartStates) {
+  EXPECT_EQ(EvaluationSeed(0, 0), 1000u);
+  EXPECT_NE(EvaluationSeed(0, 1000), EvaluationSeed(0, 2000));
+  EXPECT_NE(EvaluationSeed(0, 1000), EvaluationSeed(1, 1000));
+  // Two evaluations of one policy at successive steps start from other
+  // positions (x_0 plus noise), not the same draws again.
+  torch::manual_seed(3);
+  ActingPolicy policy(2, 2, {16}, /*seed=*/3);
+  const MultiGoalEvaluation a =
+      EvaluateMultiGoal(policy, 5, EvaluationSeed(0, 1000));
+  const MultiGoalEvaluation b =
+      EvaluateMultiGoal(policy, 5, EvaluationSeed(0, 2000));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_NE(a.trajectories[i][0], b.trajectories[i][0]) << "rollout " << i;
+  }
+}
+
+TEST(InProcessTraining, WithFrozenNetworksNeverCountsAsLearned) {
+  // An untrained (here: never trained) policy never meets the criterion, so
+  // the run ends unlearned and says so.
+  InProcessOptions options;
+  options.sql.q_learning_rate = 0;
+  options.sql.policy_learning_rate = 0;
+  options.max_env_steps = 400;
+  options.eval_interval = 200;
+  options.eval_rollouts = 20;
+  options.stop_when_solved = true;
+  absl::StatusOr<InProcessResult> result =
+      TrainInProcess(options, [](const std::string&) {});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->env_steps, 400);
+  EXPECT_EQ(result->evaluations, 2);  // the one at step 400 is the final one
+  EXPECT_FALSE(result->learned);
+  EXPECT_EQ(result->learned_env_steps, -1);
+}
+
+// The multi-goal learning check, for each seed: training stops only after two
+// consecutive evaluations (each of 100 fresh rollouts) meet the criterion, and
+// the final (exported) policy is the one that met it the second time.
+class MultiGoalLearning : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(MultiGoalLearning, ReachesAllFourGoalsOnTwoEvaluationsInARow) {
   std::cout << ConfigureTorchThreads(1) << std::endl;
   InProcessOptions options;
-  options.seed = 0;
+  options.seed = GetParam();
   options.max_env_steps = 15000;
   options.eval_interval = 1000;
   options.stop_when_solved = true;
   absl::StatusOr<InProcessResult> result = TrainInProcess(
       options, [](const std::string& line) { std::cout << line << std::endl; });
   ASSERT_TRUE(result.ok()) << result.status();
-  std::cout << "solved at " << result->first_solved_env_steps << " env steps, "
-            << result->updates << " updates, " << result->seconds << " s"
-            << std::endl;
+  std::cout << "seed " << options.seed << ": first solved at "
+            << result->first_solved_env_steps << " env steps, learned at "
+            << result->learned_env_steps << ", " << result->updates
+            << " updates, " << result->seconds << " s" << std::endl;
+  EXPECT_TRUE(result->learned) << result->final_summary;
+  EXPECT_EQ(result->learned_env_steps, result->env_steps);  // stopped there
+  EXPECT_GE(result->learned_env_steps,
+            result->first_solved_env_steps + options.eval_interval);
   EXPECT_TRUE(result->final_evaluation.Solved())
       << result->final_evaluation.Summary();
 }
+
+INSTANTIATE_TEST_SUITE_P(TwoSeeds, MultiGoalLearning,
+                         ::testing::Values(uint64_t{0}, uint64_t{1}));
 
 }  // namespace
 }  // namespace softq

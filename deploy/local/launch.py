@@ -1,6 +1,8 @@
 """The local multi-process demo: S replay shards, A actors and one learner, each its own
-process on this machine, trained on the multi-goal task until the learner's evaluation meets
-the criterion (all four goals) or --max_updates. Stops every process it started, draws the
+process on this machine, trained on the multi-goal task until --solved_evaluations consecutive
+evaluations of the learner (each of fresh rollouts) meet the criterion (all four goals, some
+goal in >= 90% of rollouts) or --max_updates. Only then does the learner stop and export its
+policy; one passing evaluation can be a lucky draw. Stops every process it started, draws the
 Fig. 3-style plot, and exits non-zero if learning failed or any process crashed.
 Ctrl-C (or SIGTERM) stops everything cleanly. Each run trains from scratch: a learner
 checkpoint left in --out by an earlier run is removed first, unless --resume.
@@ -9,6 +11,7 @@ checkpoint left in --out by an earlier run is removed first, unless --resume.
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,11 +34,16 @@ def main():
                              "(batch 64 => 2 env steps per update)")
     parser.add_argument("--out", default="out/demo")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solved_evaluations", type=int, default=2,
+                        help="consecutive evaluations that must meet the criterion before the "
+                             "learner stops, exports and the demo reports success")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the learner checkpoint an earlier run left in --out")
     args = parser.parse_args()
     if args.shards < 1 or args.actors < 1:
         parser.error("--shards and --actors must be at least 1")
+    if args.solved_evaluations < 1:
+        parser.error("--solved_evaluations must be at least 1")
     os.makedirs(args.out, exist_ok=True)
     checkpoint_dir = os.path.join(args.out, "learner_checkpoint")
     if os.path.isdir(checkpoint_dir) and not args.resume:
@@ -57,7 +65,8 @@ def main():
             f"--samples_per_insert={args.samples_per_insert}", "--error_buffer=6400"])
         learner = cluster.start_learner([
             f"--max_updates={args.max_updates}", "--eval_interval=1000", "--stop_when_solved",
-            "--require_solved", "--log_interval_s=5", f"--seed={args.seed}",
+            "--require_solved", f"--solved_evaluations={args.solved_evaluations}",
+            "--log_interval_s=5", f"--seed={args.seed}",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}",
@@ -73,7 +82,9 @@ def main():
                 break
             time.sleep(0.5)
         learner_code = learner.wait(1) if not learner.running() else None
-        ok = learner_code == 0
+        # The learner exits 0 under --require_solved only when its run ended with
+        # --solved_evaluations solved evaluations in a row; its final line says so too.
+        ok = learner_code == 0 and learned(learner, args.solved_evaluations)
     finally:
         codes = cluster.stop()
     wall = time.time() - start
@@ -89,10 +100,23 @@ def main():
                         rollouts, os.path.join(args.out, "multigoal.png"),
                         f"distributed SQL: {args.shards} shards, {args.actors} actors"])
     if ok and not crashed:
-        print(f"launch: learned a policy reaching all four goals in {wall:.1f} s wall time")
+        print(f"launch: learned a policy reaching all four goals on {args.solved_evaluations} "
+              f"consecutive evaluations (fresh rollouts each) in {wall:.1f} s wall time")
         return 0
-    print(f"launch: FAILED after {wall:.1f} s (learner solved: {ok}, unclean exits: {crashed})")
+    print(f"launch: FAILED after {wall:.1f} s (learner solved {args.solved_evaluations} "
+          f"evaluations in a row: {ok}, unclean exits: {crashed})")
     return 1
+
+
+def learned(learner, required):
+    """Whether the (exited) learner's final line reports `required` solved evaluations in a
+    row ("solved N of N in a row", learner_main's SolvedStreak)."""
+    try:  # waits for the output reader to reach the line
+        final = learner.wait_for(lambda l: l.startswith("learner: final:"), 10)
+    except TimeoutError:
+        return False
+    m = re.search(r"solved (\d+) of (\d+) in a row", final)
+    return m is not None and int(m.group(1)) == int(m.group(2)) == required
 
 
 if __name__ == "__main__":
