@@ -6,8 +6,8 @@
 # runs it.
 #
 #   bash deploy/gpu/check_libtorch_api.sh                 # fetches Debian trixie's
-#                                                         # libtorch-dev 2.6 headers (2.4 MB)
-#   bash deploy/gpu/check_libtorch_api.sh sid             # Debian sid's 2.14 (3 MB): the
+#                                                         # libtorch-dev 2.6 headers
+#   bash deploy/gpu/check_libtorch_api.sh sid             # Debian sid's 2.14: the
 #                                                         # newest, which needs C++20
 #   bash deploy/gpu/check_libtorch_api.sh /opt/libtorch   # any prefix with include/torch
 #
@@ -20,9 +20,9 @@
 # Prints one line per source and "N compiled, M failed"; exits 1 if any failed (or the
 # fetched .deb is not the pinned one), 2 if there are no headers to check against (none
 # given, the archive out of reach).
-# <torch/torch.h> is precompiled once and the sources compile nproc at a time; sources that
-# include no LibTorch header (the replay service's) are checked only under C++20, without it
-# (3.5 min on 2 cores, 4 with C++20). learner/cuda_graph_update.cc's CUDA graph branch is
+# <torch/torch.h> is precompiled once and the sources compile nproc at a time, up to
+# CHECK_GROUP (8) of a folder in one translation unit (check_together); sources that include
+# no LibTorch header (the replay service's) are checked only under C++20, without it. learner/cuda_graph_update.cc's CUDA graph branch is
 # also compiled when CUDA's headers are here (CUDA_INCLUDE, default
 # /usr/local/cuda/include), and so are learner/fused_ops.cc's kernel branch and, by nvcc if
 # there is one, the kernel itself.
@@ -99,7 +99,7 @@ bazel build //proto:all 2>&1 | tail -1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export CHECK_INCLUDE="$include" CHECK_WORK="$work" CHECK_STD="$std"
-# The precompiled <torch/torch.h> (~600 MB), forced first into every source with -include. A
+# The precompiled <torch/torch.h>, forced first into every source with -include. A
 # source whose flags make it unusable (the CUDA branch's macros) reads the header instead.
 echo '#include <torch/torch.h>' >"$work/torch_all.h"
 g++ -std="$std" -w -I"$include" -I"$include/torch/csrc/api/include" -x c++-header \
@@ -123,6 +123,46 @@ check() {
 }
 export -f check
 
+# check_together LABEL FLAG... -- SRC...: SRCs as one translation unit (each #included in turn:
+# LibTorch's templates are instantiated once for all of them, not once per source), each
+# printed "ok" when it compiles. When it does not, the halves are checked the same way, down
+# to single sources (check): a real error is still named by its source, and sources that clash
+# only when pasted together (names in anonymous namespaces, flags) end up apart.
+check_together() {
+  local label="$1" flags=() srcs
+  shift
+  while [[ "$1" != -- ]]; do flags+=("$1"); shift; done
+  shift
+  srcs=("$@")
+  if [[ ${#srcs[@]} -eq 1 ]]; then
+    check "${srcs[0]}" "$label" "${flags[@]}"
+    return
+  fi
+  local unity pch=(-include "$CHECK_WORK/torch_all.h") half=$((${#srcs[@]} / 2)) src
+  if [[ -n "${CHECK_WITHOUT_PCH:-}" ]]; then pch=(); fi
+  unity=$(mktemp -p "$CHECK_WORK" --suffix=.cc)
+  for src in "${srcs[@]}"; do echo "#include \"$PWD/$src\""; done >"$unity"
+  if g++ -std="$CHECK_STD" -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
+         "${pch[@]}" -I. -Ibazel-bin "${flags[@]}" "$unity" 2>/dev/null; then
+    for src in "${srcs[@]}"; do echo "ok      $src$label"; done
+  else
+    check_together "$label" "${flags[@]}" -- "${srcs[@]:0:half}"
+    check_together "$label" "${flags[@]}" -- "${srcs[@]:half}"
+  fi
+}
+export -f check_together
+
+# in_groups N SRC...: the sources as lines of at most N, one group a line, each group from one
+# folder (a folder's sources share the most headers).
+in_groups() {
+  local n="$1"
+  shift
+  printf '%s\n' "$@" | awk -v n="$n" -F/ '
+    { k = $1; if (k != last || count == n) { if (NR > 1) printf "\n"; count = 0; sep = "" }
+      printf "%s%s", sep, $0; sep = " "; count++; last = k }
+    END { printf "\n" }'
+}
+
 # touches_torch SRC: whether SRC, or a project header it includes (followed by its quoted
 # #includes), includes a LibTorch header.
 touches_torch() {
@@ -142,6 +182,8 @@ touches_torch() {
 # Sources that reach LibTorch compile with the precompiled header; the rest need checking only
 # where the standard is not the project's own C++17 (Bazel compiles them as that), and then
 # without the header (loading it is most of a small source's time).
+# Sources checked together per translation unit (check_together); 1 checks each on its own.
+group="${CHECK_GROUP:-8}"
 torch_sources=() other_sources=()
 for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \
                           'cmake/*.cc'); do
@@ -149,10 +191,11 @@ for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc'
 done
 # shellcheck disable=SC2016  # "$1" is bash -c's own argument
 {
-  printf '%s\n' "${torch_sources[@]}" | xargs -P "$(nproc)" -I{} bash -c 'check "$1" "" -w' _ {}
+  in_groups "$group" "${torch_sources[@]}" |
+    xargs -P "$(nproc)" -I{} bash -c 'check_together "" -w -- $1' _ {}
   if [[ "$std" != c++17 ]]; then
-    printf '%s\n' "${other_sources[@]}" |
-      xargs -P "$(nproc)" -I{} bash -c 'CHECK_WITHOUT_PCH=1 check "$1" " (no LibTorch)" -w' _ {}
+    in_groups "$group" "${other_sources[@]}" |
+      xargs -P "$(nproc)" -I{} bash -c 'CHECK_WITHOUT_PCH=1 check_together " (no LibTorch)" -w -- $1' _ {}
   else
     echo "skipped ${#other_sources[@]} sources that include no LibTorch header (C++17: Bazel's)"
   fi
