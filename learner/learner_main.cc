@@ -99,7 +99,8 @@ ABSL_FLAG(std::string, eval_csv, "",
 ABSL_FLAG(std::string, rollouts_csv, "",
           "write the final evaluation's rollouts here");
 ABSL_FLAG(std::string, export_torchscript, "",
-          "write the final sampling network here");
+          "write the final sampling network here (with --require_solved: only "
+          "when the run learned)");
 ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Prometheus /metrics port (0: any free, -1: off)");
@@ -483,7 +484,14 @@ int Run(const char* program) {
       std::cerr << "learner: " << s.message() << std::endl;
     }
   }
-  if (!absl::GetFlag(FLAGS_export_torchscript).empty()) {
+  // Under --require_solved only a learned policy is exported: a run that
+  // failed leaves no sampling network to be taken for its result.
+  const bool learned = streak.Met();
+  if (!absl::GetFlag(FLAGS_export_torchscript).empty() &&
+      absl::GetFlag(FLAGS_require_solved) && !learned) {
+    std::cout << "learner: not learned (" << streak.Summary()
+              << "): no TorchScript export" << std::endl;
+  } else if (!absl::GetFlag(FLAGS_export_torchscript).empty()) {
     if (absl::Status s = ExportSamplingNetworkTorchScript(
             agent.policy(), absl::GetFlag(FLAGS_export_torchscript));
         !s.ok()) {
@@ -494,7 +502,7 @@ int Run(const char* program) {
   service.Shutdown();
   sampler->reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) && !streak.Met()) {
+  if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) && !learned) {
     exit_code = 1;
   }
   return exit_code;

@@ -2,7 +2,8 @@
 process on this machine, trained on the multi-goal task until --solved_evaluations consecutive
 evaluations of the learner (each of fresh rollouts) meet the criterion (all four goals, some
 goal in >= 90% of rollouts) or --max_updates. Only then does the learner stop and export its
-policy; one passing evaluation can be a lucky draw. Stops every process it started, draws the
+policy (sampling_network.pt; a run that did not learn exports none); one passing evaluation
+can be a lucky draw. Stops every process it started, draws the
 Fig. 3-style plot, and exits non-zero if learning failed or any process crashed.
 Ctrl-C (or SIGTERM) stops everything cleanly. Each run trains from scratch: a learner
 checkpoint left in --out by an earlier run is removed first, unless --resume.
@@ -51,6 +52,10 @@ def main():
         shutil.rmtree(checkpoint_dir)
         print(f"launch: removed the earlier run's {checkpoint_dir} (--resume keeps it)")
     os.makedirs(checkpoint_dir, exist_ok=True)
+    exported = os.path.join(args.out, "sampling_network.pt")
+    if os.path.exists(exported):
+        # The learner exports only a learned policy: an earlier run's must not stand in.
+        os.remove(exported)
 
     stop_requested = []
     signal.signal(signal.SIGINT, lambda *_: stop_requested.append(True))
@@ -70,7 +75,7 @@ def main():
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}",
-            f"--export_torchscript={os.path.join(args.out, 'sampling_network.pt')}"])
+            f"--export_torchscript={exported}"])
         actors = [cluster.start_actor(i, cluster.learner_address,
                                       [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
                                        "--report_interval_s=10"])
