@@ -1,8 +1,8 @@
 // Evaluation on the multi-goal task: rolls out the sampling network from x_0
 // many times (all rollouts stepped together, one batched forward per step) and
 // counts the goals reached. The project's success criterion: every goal reached
-// in >= 10% of rollouts and some goal in
-// >= 90% (a multimodal policy). A training run has learned the task when
+// in >= 10% of rollouts and at least 90% of rollouts ending at some goal (a
+// multimodal policy). A training run has learned the task when
 // kSolvedEvaluationsRequired consecutive evaluations, each of fresh rollouts,
 // meet it (SolvedStreak). Thread-compatible.
 #ifndef SOFTQ_ACTOR_MULTIGOAL_EVALUATION_H_

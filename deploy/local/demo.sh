@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on one machine: installs what is missing, builds, and runs the local
 # multi-process demo (replay shards, actors and a learner as separate processes) on the
-# multi-goal task until the policy reaches all four goals; stops everything, draws the
+# multi-goal task until two consecutive evaluations (fresh rollouts each) find the policy
+# reaching all four goals; stops everything, draws the
 # Fig. 3-style plot. Exit status 0 only if the policy learned and every process exited
 # cleanly. Ctrl-C stops everything. Options go to deploy/local/launch.py (--shards, --actors,
 # --out, --max_updates, --seed, ...).

@@ -1,7 +1,7 @@
 """The local multi-process demo: S replay shards, A actors and one learner, each its own
 process on this machine, trained on the multi-goal task until --solved_evaluations consecutive
-evaluations of the learner (each of fresh rollouts) meet the criterion (all four goals, some
-goal in >= 90% of rollouts) or --max_updates. Only then does the learner stop and export its
+evaluations of the learner (each of fresh rollouts) meet the criterion (every goal in >= 10%
+of rollouts, >= 90% of rollouts at some goal) or --max_updates. Only then does the learner stop and export its
 policy (sampling_network.pt; a run that did not learn exports none); one passing evaluation
 can be a lucky draw. Stops every process it started, draws the
 Fig. 3-style plot, and exits non-zero if learning failed or any process crashed.
