@@ -229,6 +229,11 @@ int Main(int argc, char** argv) {
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", absl::GetFlag(FLAGS_port)),
                            grpc::InsecureServerCredentials(), &bound_port);
+  // Without SO_REUSEPORT: gRPC 1.51 otherwise opens one more listener per
+  // extra poller, bound to the requested port, so with --port=0 each gets a
+  // port of its own that is served but never printed (grpc/grpc#24730); it
+  // would also let a second shard share a fixed --port silently.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   PermitReplayKeepalive(&builder);  // clients find a frozen shard by its pings
