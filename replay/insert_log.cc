@@ -268,8 +268,9 @@ absl::Status InsertLog::Append(uint64_t first_key, float default_priority,
                                absl::string_view batch_bytes,
                                uint32_t payload_crc) {
   if (batch_bytes.size() > kMaxBatchBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a batch of ", batch_bytes.size(), " bytes is too large to log"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("insert log ", path_, ": a batch of ", batch_bytes.size(),
+                     " bytes is too large to log"));
   }
   RecordHeader h;
   h.batch_bytes = static_cast<uint32_t>(batch_bytes.size());
@@ -321,6 +322,29 @@ absl::Status InsertLog::Append(uint64_t first_key, float default_priority,
     return status;
   }
   bytes_ += total;
+  return absl::OkStatus();
+}
+
+absl::Status InsertLog::CutBack(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  if (bytes < kFileHeaderBytes || bytes > bytes_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("insert log ", path_, ": cannot cut back to ", bytes,
+                     " bytes from ", bytes_));
+  }
+  absl::Status status;
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    status = Errno(absl::StrCat("truncate ", path_));
+  } else if (options_.fsync && ::fdatasync(fd_) != 0) {
+    status = Errno(absl::StrCat("fdatasync ", path_));
+  }
+  if (!status.ok()) {
+    broken_ = absl::InternalError(absl::StrCat(
+        "insert log ", path_, " could not be cut back (", status.message(),
+        "): refusing inserts until a checkpoint"));
+    return status;
+  }
+  bytes_ = bytes;
   return absl::OkStatus();
 }
 

@@ -110,6 +110,11 @@ class InsertLog {
                       absl::string_view batch_bytes, uint32_t payload_crc)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Cuts the log back to `bytes`, a length it had before the records after it
+  // were appended (a record the caller could not act on). On failure every
+  // later Append fails until a Reset succeeds.
+  absl::Status CutBack(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Empties the log (keeps the header): call once a checkpoint holding every
   // logged insert is durably in place.
   absl::Status Reset() ABSL_LOCKS_EXCLUDED(mu_);

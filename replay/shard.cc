@@ -55,6 +55,31 @@ absl::Status NamingCapacity(const absl::Status& s, uint64_t capacity) {
       absl::StrCat("--capacity=", capacity, ": ", s.message()));
 }
 
+// The checks of Table::Insert that need the table's state: a batch passing
+// them is stored unless its storage cannot be allocated.
+absl::Status CheckFitsTable(const proto::TransitionBatch& batch,
+                            const TableInfo& info) {
+  const uint64_t n = static_cast<uint64_t>(TransitionCount(batch));
+  if (n > info.capacity) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TransitionBatch.rewards has ", n,
+        " transitions, more than the table's capacity ", info.capacity));
+  }
+  // As Table::Insert words them.
+  if (info.observation_dim != 0 &&
+      batch.observation_dim() != info.observation_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TransitionBatch.observation_dim is ", batch.observation_dim(),
+        ", the table holds observation_dim ", info.observation_dim));
+  }
+  if (info.action_dim != 0 && batch.action_dim() != info.action_dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TransitionBatch.action_dim is ", batch.action_dim(),
+                     ", the table holds action_dim ", info.action_dim));
+  }
+  return absl::OkStatus();
+}
+
 // The generator Sample draws from (ShardOptions::seed).
 std::mt19937_64 SampleGenerator(const ShardOptions& options) {
   if (options.seed == 0) return std::mt19937_64(std::random_device()());
@@ -170,10 +195,39 @@ absl::StatusOr<KeyRange> Shard::Insert(
       !s.ok())
     return s;
   if (!log_error_.ok()) return log_error_;  // set while we waited
-  absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
-  if (!keys.ok()) return keys.status();
   const float default_priority =
       sampler_->keeps_priorities() ? sampler_->max_priority() : 0.0f;
+  // A durable shard logs the batch before storing it: a batch the log did not
+  // take is not stored at all (not sampled, counted or checkpointed), so the
+  // client's re-send cannot duplicate it.
+  uint64_t log_bytes_before = 0;
+  if (log_ != nullptr) {
+    const TableInfo info = table_->Info();
+    // What the table would refuse is refused before anything is logged.
+    if (absl::Status s = CheckFitsTable(batch, info); !s.ok()) return s;
+    log_bytes_before = log_->bytes();
+    if (absl::Status s = log_->Append(info.next_key, default_priority,
+                                      priority_span, logged, logged_crc);
+        !s.ok()) {
+      // Append cut the file back (or refuses every later record until a
+      // checkpoint): neither the log nor the table holds any of the batch.
+      return absl::InternalError(absl::StrCat(
+          "batch not acknowledged, nothing of it stored: ", s.message()));
+    }
+  }
+  absl::StatusOr<KeyRange> keys = table_->Insert(batch, /*validated=*/true);
+  if (!keys.ok()) {
+    // Refused after all (its storage could not be allocated): take the record
+    // back so that recovery does not replay what was never stored.
+    if (log_ != nullptr) {
+      if (absl::Status s = log_->CutBack(log_bytes_before); !s.ok()) {
+        log_error_ = absl::UnavailableError(absl::StrCat(
+            "the shard's insert log holds a batch the table refused (",
+            s.message(), "); inserts are refused until a checkpoint succeeds"));
+      }
+    }
+    return keys.status();
+  }
   if (sampler_->keeps_priorities()) {
     for (int i = 0; i < n; ++i) {
       sampler_->Set(table_->SlotOfKey(keys->first_key + i),
@@ -182,26 +236,12 @@ absl::StatusOr<KeyRange> Shard::Insert(
   }
   rate_limiter_.Inserted(&mu_, n, table_->size());
   insert_rate_.Add(n, absl::Now());
-  if (log_ != nullptr) {
-    if (absl::Status s = log_->Append(keys->first_key, default_priority,
-                                      priority_span, logged, logged_crc);
-        !s.ok()) {
-      // The batch is in the table but not in the log: later records would
-      // leave a gap in the keys, so refuse inserts until a checkpoint covers
-      // it. The client resends this batch elsewhere.
-      log_error_ = absl::UnavailableError(
-          absl::StrCat("the shard's insert log failed (", s.message(),
-                       "); inserts are refused until a checkpoint succeeds"));
-      return absl::InternalError(
-          absl::StrCat("batch not acknowledged: ", s.message()));
-    }
-    if (durability_.log_max_bytes > 0 &&
-        log_->bytes() >= auto_checkpoint_bytes_) {
-      // Bound the log (and the time a restart spends replaying it). A failure
-      // is retried after as many bytes again; the batch is logged either way.
-      if (!CheckpointLocked(durability_.checkpoint_path).ok()) {
-        auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
-      }
+  if (log_ != nullptr && durability_.log_max_bytes > 0 &&
+      log_->bytes() >= auto_checkpoint_bytes_) {
+    // Bound the log (and the time a restart spends replaying it). A failure
+    // is retried after as many bytes again; the batch is logged either way.
+    if (!CheckpointLocked(durability_.checkpoint_path).ok()) {
+      auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
     }
   }
   return keys;

@@ -104,10 +104,10 @@ class Shard {
   // one per transition, finite and > 0), after the rate limiter admits it.
   // Returns its keys; InvalidArgument naming the field for bad input (nothing
   // stored), DEADLINE_EXCEEDED or CANCELLED from the wait. A durable shard
-  // returns OK only once the batch is in its log; when the log cannot be
-  // written it returns Internal (the batch is then held in memory but not
-  // acknowledged) and refuses later inserts with Unavailable until a
-  // checkpoint succeeds, so the log never skips keys.
+  // appends the batch to its log before storing it and returns OK only once it
+  // is in both; when the log cannot be written it returns Internal naming the
+  // log's file and nothing of the batch is stored (not sampled, counted or
+  // checkpointed; a re-send is stored once).
   absl::StatusOr<KeyRange> Insert(
       const proto::TransitionBatch& batch,
       const google::protobuf::RepeatedField<float>& priorities,
@@ -171,7 +171,8 @@ class Shard {
   // Durable shards only (set by Open before the shard is shared).
   std::unique_ptr<InsertLog> log_;
   DurabilityOptions durability_;
-  // Non-OK after a failed log write: inserts are refused until a checkpoint.
+  // Non-OK when the log holds a record the table refused and it could not be
+  // taken back: inserts are refused until a checkpoint empties the log.
   absl::Status log_error_ ABSL_GUARDED_BY(mu_);
   // Log length at which the next automatic checkpoint is tried.
   uint64_t auto_checkpoint_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -4,6 +4,8 @@
 // refused; with DurabilityOptions.log.fsync (replay_server --wal_fsync) each
 // insert is fdatasync'ed in the log before Insert returns.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,6 +256,101 @@ TEST(DurableShard, AFullLogWritesACheckpoint) {
   EXPECT_EQ(recovery.checkpoint_items, 20u);
   EXPECT_EQ(recovery.transitions_replayed, 3u);
   EXPECT_EQ((*shard)->table().Info().next_key, 23u);
+}
+
+// While alive, files this process writes cannot grow past `bytes`: a write
+// beyond fails with EFBIG (SIGXFSZ ignored), as a full disk fails it with
+// ENOSPC. Nothing may be printed meanwhile (stdout may be a longer file).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes) {
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    ok_ = ::getrlimit(RLIMIT_FSIZE, &old_) == 0;
+    rlimit limit = old_;
+    limit.rlim_cur = static_cast<rlim_t>(bytes);
+    ok_ = ok_ && ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit old_{};
+  sighandler_t old_handler_;
+  bool ok_ = false;
+};
+
+// A batch the insert log could not write (a full disk) is refused, naming the
+// log, and nothing of it is stored: not in the table, the counters, a sample
+// or the next checkpoint; its re-send is stored once.
+TEST(DurableShard, ABatchTheLogCouldNotWriteIsNotStored) {
+  for (const char* sampler_name : {"uniform", "prioritized"}) {
+    const std::string sampler = sampler_name;
+    SCOPED_TRACE(sampler);
+    const std::string dir = testing::TempDir("durable_full_" + sampler);
+    const DurabilityOptions d = Durability(dir);
+    ::unlink(d.log_path.c_str());
+    ::unlink(d.checkpoint_path.c_str());
+    absl::StatusOr<std::unique_ptr<Shard>> shard =
+        Shard::Open(Options(sampler), d, nullptr);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    Insert(shard->get(), 4, 0, 1, sampler == "prioritized");
+    Snapshot(shard->get(), dir, "before");
+    const std::string log_before = ReadFile(d.log_path);
+    absl::StatusOr<KeyRange> refused;
+    bool limited = false;
+    {
+      // Room for part of the next record only.
+      FileSizeLimit limit(log_before.size() + 40);
+      limited = limit.ok();
+      refused = (*shard)->Insert(MakeBatch(3, 4, 3, 2, 2),
+                                 google::protobuf::RepeatedField<float>(),
+                                 absl::InfiniteFuture());
+    }
+    ASSERT_TRUE(limited);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInternal);
+    EXPECT_NE(refused.status().message().find("not acknowledged"),
+              std::string::npos)
+        << refused.status();
+    EXPECT_NE(refused.status().message().find(d.log_path), std::string::npos)
+        << refused.status();
+    EXPECT_EQ(ReadFile(d.log_path), log_before) << "the record is cut back";
+    proto::ShardStats stats;
+    (*shard)->Stats(&stats);
+    EXPECT_EQ(stats.size(), 4u);
+    EXPECT_EQ(stats.inserts_total(), 4u);
+    ASSERT_EQ(stats.per_actor_size(), 1);
+    EXPECT_EQ(stats.per_actor(0).actor_id(), 1u);
+    EXPECT_EQ((*shard)->table().Info().next_key, 4u);
+    proto::SampleResponse sample;
+    ASSERT_TRUE(
+        (*shard)->Sample(20, absl::InfiniteFuture(), nullptr, &sample).ok());
+    for (uint64_t key : sample.keys()) EXPECT_LT(key, 4u);
+    // The next checkpoint is the one before, but for the samples counted.
+    const std::string after_path = dir + "/after.ckpt";
+    ASSERT_TRUE((*shard)->Checkpoint(after_path).ok());
+    absl::StatusOr<RestoredTable> after = ReadCheckpoint(after_path, {20});
+    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_EQ(after->table->Info().next_key, 4u);
+    EXPECT_EQ(after->table->Info().inserts_total, 4u);
+    EXPECT_EQ(after->samples_total, 20u);
+    absl::StatusOr<RestoredTable> first =
+        ReadCheckpoint(dir + "/before.ckpt", {20});
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(first->samples_total, 0u);
+    // The client's re-send is stored once, with the next keys.
+    Insert(shard->get(), 3, 4, 2, false);
+    shard->reset();  // as kill -9
+    ShardRecovery recovery;
+    shard = Shard::Open(Options(sampler), d, &recovery);
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    EXPECT_EQ(recovery.records_replayed, 2u);
+    EXPECT_EQ((*shard)->table().Info().next_key, 7u);
+    EXPECT_EQ((*shard)->table().Info().inserts_total, 7u);
+  }
 }
 
 // replay_server --wal_fsync (DurabilityOptions.log.fsync): every acknowledged
