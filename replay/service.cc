@@ -23,12 +23,26 @@ absl::Time Deadline(const grpc::ServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
+// The index of Insert among ReplayShard's methods (proto/replay.proto).
+constexpr int kInsertMethodIndex = 0;
+
 }  // namespace
 
-grpc::Status ReplayService::Insert(
+ReplayService::ReplayService(Shard* shard, std::string checkpoint_path)
+    : shard_(shard), checkpoint_path_(std::move(checkpoint_path)) {
+  MarkMethodStreamed(
+      kInsertMethodIndex,
+      new grpc::internal::BidiStreamingHandler<ReplayService, grpc::ByteBuffer,
+                                               proto::InsertResponse>(
+          [](ReplayService* service, grpc::ServerContext* context,
+             grpc::ServerReaderWriter<proto::InsertResponse, grpc::ByteBuffer>*
+                 stream) { return service->InsertStream(context, stream); },
+          this));
+}
+
+grpc::Status ReplayService::InsertStream(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
-        stream) {
+    grpc::ServerReaderWriter<proto::InsertResponse, grpc::ByteBuffer>* stream) {
   const CancelledFn cancelled = [context] { return context->IsCancelled(); };
   // Acks go out from a second thread so reading the next batch never waits for
   // a write. (buffer_hint on queued acks would save flushes, but gRPC 1.51's
@@ -61,7 +75,21 @@ grpc::Status ReplayService::Insert(
   proto::InsertRequest request;
   uint64_t last_sequence = 0;
   bool first = true;
-  while (stream->Read(&request)) {
+  grpc::Status ended = grpc::Status::OK;
+  grpc::ByteBuffer message;
+  for (uint64_t n = 1; stream->Read(&message); ++n) {
+    const size_t bytes = message.Length();
+    if (const grpc::Status parsed =
+            grpc::SerializationTraits<proto::InsertRequest>::Deserialize(
+                &message, &request);
+        !parsed.ok()) {
+      ended = grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("Insert stream message ", n, " (", bytes,
+                       " bytes) does not parse as an InsertRequest; nothing "
+                       "of it is stored and the stream ends here"));
+      break;
+    }
     proto::InsertResponse response;
     response.set_sequence(request.sequence());
     absl::StatusOr<KeyRange> keys;
@@ -93,7 +121,7 @@ grpc::Status ReplayService::Insert(
     reading_done = true;
   }
   writer.join();
-  return grpc::Status::OK;
+  return ended;
 }
 
 grpc::Status ReplayService::Sample(grpc::ServerContext* context,

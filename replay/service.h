@@ -7,7 +7,10 @@
 #ifndef SOFTQ_REPLAY_SERVICE_H_
 #define SOFTQ_REPLAY_SERVICE_H_
 
+#include <grpcpp/support/byte_buffer.h>
+
 #include <string>
+#include <utility>
 
 #include "proto/replay.grpc.pb.h"
 #include "replay/shard.h"
@@ -18,17 +21,15 @@ class ReplayService final : public proto::ReplayShard::Service {
  public:
   // `shard` outlives the service. `checkpoint_path` empty: Checkpoint fails
   // with FAILED_PRECONDITION.
-  ReplayService(Shard* shard, std::string checkpoint_path)
-      : shard_(shard), checkpoint_path_(std::move(checkpoint_path)) {}
+  ReplayService(Shard* shard, std::string checkpoint_path);
 
-  // Stores each batch in order and answers each with its sequence, code and
-  // keys. A batch without data, a non-increasing sequence or bad transitions is
-  // answered with INVALID_ARGUMENT and not stored. Ends when the client closes
-  // its side.
-  grpc::Status Insert(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
-          stream) override;
+  // Insert (served by InsertStream, below): stores each batch in order and
+  // answers each with its sequence, code and keys. A batch without data, a
+  // non-increasing sequence or bad transitions is answered with
+  // INVALID_ARGUMENT and not stored. Ends with OK when the client closes its
+  // side; a message that does not parse as an InsertRequest ends it with
+  // INVALID_ARGUMENT naming the message (nothing of it is stored, nothing after
+  // it is read).
   grpc::Status Sample(grpc::ServerContext* context,
                       const proto::SampleRequest* request,
                       proto::SampleResponse* response) override;
@@ -44,6 +45,13 @@ class ReplayService final : public proto::ReplayShard::Service {
                           proto::CheckpointResponse* response) override;
 
  private:
+  // Insert with the messages as bytes: the generated handler parses them
+  // itself, and a message that does not parse ends its Read loop just as the
+  // client's closing does, so the stream ended OK (issue 29).
+  grpc::Status InsertStream(grpc::ServerContext* context,
+                            grpc::ServerReaderWriter<proto::InsertResponse,
+                                                     grpc::ByteBuffer>* stream);
+
   Shard* const shard_;
   const std::string checkpoint_path_;
 };

@@ -1,8 +1,12 @@
 // Every kind of bad input to a live replay_server gets a status naming the
 // field, and the server keeps serving with its stored data unchanged.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -213,6 +217,58 @@ TEST_F(ReplayShardBadInput, SurvivesAClientThatVanishesMidStream) {
   ASSERT_TRUE(stream->Write(WithBatch(MakeBatch(2, 100, 9, 9))));
   context->TryCancel();
   stream->Finish().IgnoreError();
+}
+
+// Writes `messages` (raw bytes each) on an Insert stream, closes the sending
+// side, and returns how the stream ended, after counting the acks.
+grpc::Status RawInsertStream(const std::string& address,
+                             const std::vector<std::string>& messages,
+                             int* acks) {
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  const grpc::internal::RpcMethod method(
+      "/softq.proto.ReplayShard/Insert",
+      grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel.get(), method,
+                                                         &context));
+  for (const std::string& bytes : messages) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer message(&slice, 1);
+    if (!stream->Write(message)) break;  // the server ended the call
+  }
+  stream->WritesDone();
+  grpc::ByteBuffer reply;
+  *acks = 0;
+  while (stream->Read(&reply)) ++*acks;
+  return stream->Finish();
+}
+
+TEST_F(ReplayShardBadInput, EndsAStreamWithAnUnparseableMessageNotOk) {
+  // Field 1 (sequence) whose varint never ends: no InsertRequest parses.
+  const std::string garbage("\x08\xff\xff\xff", 4);
+  int acks = 0;
+  grpc::Status s = RawInsertStream(server_->address, {garbage}, &acks);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find("InsertRequest"), std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(acks, 0);
+
+  // After a rejected (so not stored) batch: that one is answered, then the
+  // stream ends the same way and nothing after the garbage is read.
+  proto::InsertRequest rejected = WithBatch(MakeBatch(2, 100, 3, 3));  // dims
+  const std::string bytes = rejected.SerializeAsString();
+  s = RawInsertStream(server_->address, {bytes, garbage, bytes}, &acks);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find("message 2"), std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(acks, 1);
 }
 
 TEST_F(ReplayShardBadInput, CheckpointWithoutADirectoryIsAFailedPrecondition) {
