@@ -8,16 +8,21 @@
 // checkpoint when --checkpoint_dir is set, exits 0. With --checkpoint_dir (and
 // --wal, the default) every insert is in the insert log before it is
 // acknowledged: kill -9 loses nothing acknowledged (see replay/insert_log.h). A
-// bad flag: one line, exit 2. A checkpoint that cannot be restored, or a port
-// that cannot be bound: one line, exit 1.
+// bad flag, or a --checkpoint_dir no file can be created in: one line, exit 2.
+// A checkpoint that cannot be restored, or a port that cannot be bound: one
+// line, exit 1.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <malloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -93,6 +98,20 @@ absl::Status CheckShardId(const std::string& id) {
                    "shard's files)"));
 }
 
+// OK when a file can be created in `dir`: one is made and removed.
+absl::Status CheckWritable(const std::string& dir) {
+  std::string probe = absl::StrCat(dir, "/.replay_server_write_check.XXXXXX");
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint_dir=", dir,
+                     ": cannot create a file in it: ", std::strerror(errno)));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::OkStatus();
+}
+
 int Fail(const char* program, const absl::Status& status) {
   std::cerr << program << ": " << status.message() << std::endl;
   return 1;
@@ -149,6 +168,12 @@ int Main(int argc, char** argv) {
       return ReportFlagError(argv[0], absl::InvalidArgumentError(absl::StrCat(
                                           "--checkpoint_dir=", checkpoint_dir,
                                           ": not an existing directory")));
+    }
+    // Checkpoints (and the insert log) are written there: a directory they
+    // cannot be written to is found now, with the log on or off, rather than
+    // at the first checkpoint (with --wal=false, at SIGTERM).
+    if (absl::Status s = CheckWritable(checkpoint_dir); !s.ok()) {
+      return ReportFlagError(argv[0], s);
     }
     checkpoint_path = CheckpointPath(checkpoint_dir, options.shard_id);
     if (absl::GetFlag(FLAGS_wal)) {

@@ -2,11 +2,14 @@
 // start, and refused (one line, non-zero exit) when damaged.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "replay/checkpoint.h"
 #include "replay/insert_log.h"
 #include "tests/replay/server_fixture.h"
@@ -184,6 +187,53 @@ TEST(ReplayShardCheckpoint,
   r.set_sequence(1);
   *r.mutable_batch() = MakeBatch(1, 70, 3, 2);
   EXPECT_EQ(InsertOnce(server->stub.get(), r)->first_key(), 70u);
+}
+
+// Runs the server with `flags` until it exits (up to 10 s); returns its exit
+// code (-1 when it did not exit: it was serving) and its stdout and stderr
+// lines.
+std::pair<int, std::vector<std::string>> RunToExit(
+    const std::vector<std::string>& flags) {
+  std::string command = absl::StrCat(testing::ServerBinary(), " --port=0");
+  for (const std::string& flag : flags) absl::StrAppend(&command, " ", flag);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p =
+      ChildProcess::Start({"/bin/sh", "-c", command + " 2>&1"});
+  if (!p.ok()) return {-1, {}};
+  std::vector<std::string> lines;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (true) {
+    absl::StatusOr<std::string> line =
+        (*p)->WaitForLine("", deadline - absl::Now());
+    if (!line.ok()) break;
+    lines.push_back(*line);
+  }
+  absl::StatusOr<int> code = (*p)->Wait(deadline - absl::Now());
+  return {code.ok() ? *code : -1, lines};
+}
+
+// A --checkpoint_dir no file can be created in is refused at start like a bad
+// flag (one line naming it, exit 2), with the insert log off as with it on:
+// with --wal=false nothing else writes there before the first checkpoint.
+TEST(ReplayShardCheckpoint, ACheckpointDirThatCannotBeWrittenIsRefusedAtStart) {
+  std::vector<std::string> dirs = {"/proc"};  // not even root creates files
+  if (::geteuid() != 0) {
+    const std::string read_only = testing::TempDir("read_only");
+    ASSERT_EQ(::chmod(read_only.c_str(), 0555), 0);
+    dirs.push_back(read_only);
+  }
+  for (const std::string& dir : dirs) {
+    for (const char* wal : {"--wal=false", "--wal=true"}) {
+      SCOPED_TRACE(absl::StrCat(dir, " ", wal));
+      const auto [code, lines] =
+          RunToExit({wal, "--capacity=100", "--checkpoint_dir=" + dir});
+      EXPECT_EQ(code, 2);
+      ASSERT_EQ(lines.size(), 1u) << absl::StrJoin(lines, "\n");
+      EXPECT_NE(lines[0].find("--checkpoint_dir=" + dir), std::string::npos)
+          << lines[0];
+      EXPECT_NE(lines[0].find("cannot create a file"), std::string::npos)
+          << lines[0];
+    }
+  }
 }
 
 TEST(ReplayShardCheckpoint, ACorruptedInsertLogIsRefusedWithOneLine) {
