@@ -203,8 +203,13 @@ absl::StatusOr<std::unique_ptr<InsertLog>> InsertLog::Open(
   InsertLogRecovery ignored;
   if (recovery == nullptr) recovery = &ignored;
   *recovery = InsertLogRecovery();
-  const int fd =
-      ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // Opened without O_CREAT first, to tell a new log from one cut short.
+  bool existed = true;
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    existed = false;
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
   if (fd < 0) return Errno(absl::StrCat("open ", path));
   auto fail = [fd](absl::Status s) {
     ::close(fd);
@@ -214,7 +219,12 @@ absl::StatusOr<std::unique_ptr<InsertLog>> InsertLog::Open(
   if (::fstat(fd, &st) != 0) return fail(Errno(absl::StrCat("stat ", path)));
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size < kFileHeaderBytes) {
-    // New, or its creation was cut short before the header was whole.
+    // New, or shorter than its header: a creation cut short before the header
+    // was whole, or a file cut by something else (reported).
+    if (existed) {
+      recovery->short_file = true;
+      recovery->short_file_bytes = size;
+    }
     char header[kFileHeaderBytes];
     std::memcpy(header, kMagic, sizeof(kMagic));
     std::memcpy(header + sizeof(kMagic), &kVersion, 4);

@@ -23,7 +23,9 @@
 // InsertLogOptions::fsync each Append also fdatasync()s before returning, which
 // survives a machine crash at the cost of one disk flush per batch.
 //
-// Recovery (Open of an existing log): records are read in order. An incomplete
+// Recovery (Open of an existing log): an existing file shorter than its header
+// is started anew and reported (InsertLogRecovery::short_file). Records are
+// read in order. An incomplete
 // record at the end of the file (a write cut short by the kill), a bad last
 // record that ends exactly at the end of the file, or a bad record followed by
 // nothing but zero bytes (a machine crash without fsync) is a torn tail: it is
@@ -70,6 +72,11 @@ struct InsertLogRecovery {
   uint64_t valid_bytes = 0;  // log length after recovery (header included)
   uint64_t torn_bytes = 0;   // bytes of a torn tail cut off (0: none)
   uint64_t torn_offset = 0;  // where the torn tail began
+  // The file was there but shorter than its header (short_file_bytes < 12: cut
+  // by hand or a damaged file system, or a creation cut short): whatever it
+  // held is gone, and it was started anew. Worth a line to the operator.
+  bool short_file = false;
+  uint64_t short_file_bytes = 0;
 };
 
 // Length of a log holding no record (its header).

@@ -191,6 +191,14 @@ int Main(int argc, char** argv) {
                    : Fail(argv[0], opened.status());
       }
       shard = *std::move(opened);
+      if (recovery.log.short_file) {
+        std::cerr << "replay_server: insert log " << durability.log_path
+                  << " was " << recovery.log.short_file_bytes
+                  << " bytes, shorter than its " << kEmptyInsertLogBytes
+                  << "-byte header: inserts logged in it, if any, are lost; "
+                     "started it anew"
+                  << std::endl;
+      }
       std::cerr << "replay_server: restored " << shard->table().size()
                 << " transitions: " << recovery.checkpoint_items << " from "
                 << (recovery.checkpoint_found ? checkpoint_path
@@ -215,12 +223,19 @@ int Main(int argc, char** argv) {
       const std::string log_path =
           InsertLogPath(checkpoint_dir, options.shard_id);
       struct stat log_stat;
-      if (::stat(log_path.c_str(), &log_stat) == 0 &&
-          log_stat.st_size > kEmptyInsertLogBytes) {
+      const bool log_exists = ::stat(log_path.c_str(), &log_stat) == 0;
+      if (log_exists && log_stat.st_size > kEmptyInsertLogBytes) {
         return Fail(argv[0], absl::FailedPreconditionError(absl::StrCat(
                                  "--wal=false but ", log_path,
                                  " holds logged inserts: start once with "
                                  "--wal to restore them, or remove it")));
+      }
+      if (log_exists && log_stat.st_size < kEmptyInsertLogBytes) {
+        std::cerr << "replay_server: insert log " << log_path << " is "
+                  << log_stat.st_size << " bytes, shorter than its "
+                  << kEmptyInsertLogBytes
+                  << "-byte header: inserts logged in it, if any, are lost"
+                  << std::endl;
       }
       absl::StatusOr<std::unique_ptr<Shard>> restored =
           Shard::Restore(options, checkpoint_path);

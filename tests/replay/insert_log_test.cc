@@ -202,6 +202,35 @@ TEST(InsertLog, CorruptionBeforeTheLastRecordIsDataLoss) {
   }
 }
 
+// An existing log shorter than its 12-byte header (cut by something, or a
+// creation cut short) is started anew and reported with its size; a new log
+// is not reported.
+TEST(InsertLog, AnExistingLogShorterThanItsHeaderIsReported) {
+  const std::string dir = testing::TempDir("log_short");
+  const std::string path = dir + "/short.wal";
+  ::unlink(path.c_str());
+  std::vector<InsertLogRecord> records;
+  InsertLogRecovery recovery;
+  ASSERT_TRUE(OpenCollecting(path, &records, &recovery).ok());
+  EXPECT_FALSE(recovery.short_file);
+  ::unlink(path.c_str());
+  WriteThree(path);
+  const std::string whole = ReadFile(path);
+  for (uint64_t size = 0; size < kFileHeader; ++size) {
+    SCOPED_TRACE(size);
+    WriteFile(path, whole.substr(0, size));
+    ASSERT_EQ(FileSize(path), size);
+    absl::StatusOr<std::unique_ptr<InsertLog>> log =
+        OpenCollecting(path, &records, &recovery);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_TRUE(recovery.short_file);
+    EXPECT_EQ(recovery.short_file_bytes, size);
+    EXPECT_EQ(recovery.records, 0u);
+    EXPECT_EQ((*log)->bytes(), kFileHeader);
+  }
+  EXPECT_TRUE(records.empty());
+}
+
 TEST(InsertLog, AFileOfAnotherKindIsRefused) {
   const std::string path = testing::TempDir("wal_other") + "/a.wal";
   WriteFile(path, "SOFTQRPL not a log at all");

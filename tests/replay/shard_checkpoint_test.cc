@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "replay/checkpoint.h"
@@ -234,6 +235,41 @@ TEST(ReplayShardCheckpoint, ACheckpointDirThatCannotBeWrittenIsRefusedAtStart) {
           << lines[0];
     }
   }
+}
+
+// An insert log cut shorter than its header (acknowledged inserts gone) is
+// reported at start: one line naming the file and its size.
+TEST(ReplayShardCheckpoint, AnInsertLogShorterThanItsHeaderIsReportedAtStart) {
+  const std::string dir = testing::TempDir("short_log");
+  {
+    absl::StatusOr<testing::ServerProcess> server =
+        StartServer({"--capacity=100", "--checkpoint_dir=" + dir});
+    ASSERT_TRUE(server.ok()) << server.status();
+    Fill(server->stub.get());
+  }  // killed: the inserts are in the log only
+  const std::string path = InsertLogPath(dir, "0");
+  ASSERT_GT(ReadFile(path).size(), 200u);
+  ASSERT_EQ(::truncate(path.c_str(), 5), 0);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+      {"/bin/sh", "-c",
+       absl::StrCat(testing::ServerBinary(), " --port=0 --capacity=100",
+                    " --checkpoint_dir=", dir, " 2>&1")});
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<std::string> lines;
+  while (true) {
+    absl::StatusOr<std::string> line = (*p)->WaitForLine("", absl::Seconds(10));
+    ASSERT_TRUE(line.ok()) << line.status() << absl::StrJoin(lines, "\n");
+    if (absl::StartsWith(*line, "replay_server listening")) break;
+    lines.push_back(*line);
+  }
+  int reported = 0;
+  for (const std::string& line : lines) {
+    if (line.find(path) != std::string::npos &&
+        line.find("was 5 bytes") != std::string::npos) {
+      ++reported;
+    }
+  }
+  EXPECT_EQ(reported, 1) << absl::StrJoin(lines, "\n");
 }
 
 TEST(ReplayShardCheckpoint, ACorruptedInsertLogIsRefusedWithOneLine) {
