@@ -4,10 +4,24 @@
 //   [--timeout_ms=3000]
 //
 // Exit 0 when every shard answered, 1 when some did not (their rows say why), 2
-// for a bad flag.
+// for a bad flag. A shard that did not answer gets one ERROR row naming its
+// address and why: "connection refused: nothing listens on ADDRESS", "unknown
+// host: HOST does not resolve (...)", "timeout: ADDRESS accepts connections but
+// did not answer within T" (or "timeout: no connection to ADDRESS within T"),
+// else the call's error; with --json its "reason" is refused, unknown_host,
+// timeout or error.
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <future>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,6 +45,101 @@ std::string Mb(uint64_t bytes) {
   return absl::StrFormat("%.1f", bytes / 1048576.0);
 }
 
+// Why a shard did not answer: "reason" for --json, and the row's text.
+struct Failure {
+  std::string reason;  // refused, unknown_host, timeout or error
+  std::string text;
+};
+
+// The outcome of one TCP connection attempt within `timeout`: 0 when
+// connected, else the errno (ETIMEDOUT when the time ran out).
+int TryConnect(const addrinfo& ai, absl::Duration timeout) {
+  const int fd =
+      ::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+               ai.ai_protocol);
+  if (fd < 0) return errno;
+  int error = 0;
+  if (::connect(fd, ai.ai_addr, ai.ai_addrlen) != 0) {
+    error = errno;
+    if (error == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1,
+                               static_cast<int>(std::max<int64_t>(
+                                   1, absl::ToInt64Milliseconds(timeout))));
+      socklen_t len = sizeof(error);
+      if (ready <= 0) {
+        error = ETIMEDOUT;
+      } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
+        error = errno;
+      }
+    }
+  }
+  ::close(fd);
+  return error;
+}
+
+// Finds out why the shard at `address` did not answer `call_error`: resolves
+// its host and tries a TCP connection to each of the host's addresses.
+Failure Diagnose(const std::string& address, const absl::Status& call_error,
+                 absl::Duration timeout) {
+  const size_t colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string fallback(call_error.message());
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  const int gai = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &list);
+  if (gai != 0) {
+    const std::string why =
+        gai == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(gai);
+    return {"unknown_host", absl::StrCat("unknown host: ", host,
+                                         " does not resolve (", why, ")")};
+  }
+  int refused = 0, timed_out = 0, connected = 0, tried = 0;
+  std::string other;
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    ++tried;
+    const int error = TryConnect(*ai, timeout);
+    if (error == 0) {
+      ++connected;
+      break;
+    }
+    if (error == ECONNREFUSED) {
+      ++refused;
+    } else if (error == ETIMEDOUT) {
+      ++timed_out;
+    } else {
+      other = std::strerror(error);
+    }
+  }
+  ::freeaddrinfo(list);
+  const std::string t = absl::FormatDuration(timeout);
+  if (connected > 0) {
+    if (absl::IsUnavailable(call_error) ||
+        absl::IsDeadlineExceeded(call_error)) {
+      return {"timeout",
+              absl::StrCat("timeout: ", address,
+                           " accepts connections but did not answer within ", t,
+                           " (", fallback, ")")};
+    }
+    return {"error", fallback};
+  }
+  if (refused == tried) {
+    return {"refused",
+            absl::StrCat("connection refused: nothing listens on ", address)};
+  }
+  if (timed_out > 0) {
+    return {"timeout",
+            absl::StrCat("timeout: no connection to ", address, " within ", t)};
+  }
+  return {"error", absl::StrCat("cannot connect to ", address, ": ", other)};
+}
+
 int Main(int argc, char** argv) {
   if (std::optional<int> code =
           ParseFlags(argc, argv, "prints the stats of replay shards");
@@ -48,6 +157,19 @@ int Main(int argc, char** argv) {
   const std::vector<std::string> addresses = absl::StrSplit(shards, ',');
   const std::vector<absl::StatusOr<proto::ShardStats>> stats = QueryStatsEach(
       addresses, absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+  // Each shard that did not answer is looked at in parallel (a connection
+  // attempt waits up to --timeout_ms).
+  std::vector<std::future<Failure>> probes(stats.size());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    if (stats[i].ok()) continue;
+    probes[i] = std::async(std::launch::async, Diagnose, addresses[i],
+                           stats[i].status(),
+                           absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+  }
+  std::vector<Failure> failures(stats.size());
+  for (size_t i = 0; i < stats.size(); ++i) {
+    if (probes[i].valid()) failures[i] = probes[i].get();
+  }
   bool all_ok = true;
   if (absl::GetFlag(FLAGS_json)) {
     std::vector<std::string> rows;
@@ -67,12 +189,13 @@ int Main(int argc, char** argv) {
                            "\",\"stats\":", json, "}");
       } else {
         all_ok = false;
-        std::string message(stats[i].status().message());
+        std::string message = failures[i].text;
         for (char& c : message) {
           if (c == '"' || c == '\\' || c < 0x20) c = ' ';
         }
-        row = absl::StrCat("{\"address\":\"", addresses[i], "\",\"error\":\"",
-                           message, "\"}");
+        row =
+            absl::StrCat("{\"address\":\"", addresses[i], "\",\"reason\":\"",
+                         failures[i].reason, "\",\"error\":\"", message, "\"}");
       }
       rows.push_back(row);
     }
@@ -90,7 +213,7 @@ int Main(int argc, char** argv) {
     if (!stats[i].ok()) {
       all_ok = false;
       std::cout << absl::StrFormat("%-6s %-21s ERROR %s\n", "?", addresses[i],
-                                   stats[i].status().message());
+                                   failures[i].text);
       continue;
     }
     const proto::ShardStats& s = *stats[i];

@@ -4,7 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -359,6 +363,78 @@ TEST(ReplayStats, PrintsATableAndJsonForEveryShard) {
   EXPECT_NE(row->find("\"shard_id\":\"alpha\""), std::string::npos) << *row;
   EXPECT_NE(row->find("\"size\":\"7\""), std::string::npos) << *row;
   EXPECT_EQ(*(*p)->Wait(absl::Seconds(10)), 0);
+}
+
+// One ERROR row per shard that did not answer, naming its address and why:
+// nothing listens (a closed loopback port), the name does not resolve (.invalid
+// never does, RFC 6761), or a socket that takes the connection and never
+// speaks HTTP/2 (listening, never accepted: the kernel completes the
+// handshake).
+TEST(ReplayStats, SaysWhyEachShardDidNotAnswer) {
+  const std::string refused = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
+  const std::string unknown = "no-such-host.invalid:5000";
+  const int silent_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(silent_fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(silent_fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(silent_fd, SOMAXCONN), 0);
+  ASSERT_EQ(::getsockname(silent_fd, reinterpret_cast<sockaddr*>(&addr), &len),
+            0);
+  const std::string silent = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  // This machine's resolver must fail the name for the row to say so.
+  addrinfo* resolved = nullptr;
+  const bool resolves =
+      ::getaddrinfo("no-such-host.invalid", "5000", nullptr, &resolved) == 0;
+  if (resolved != nullptr) ::freeaddrinfo(resolved);
+
+  const std::string tool =
+      absl::StrCat(std::getenv("TEST_SRCDIR"), "/softq/replay/replay_stats");
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+      {"/bin/sh", "-c",
+       absl::StrCat(tool, " --timeout_ms=1500 --shards=", refused, ",", unknown,
+                    ",", silent, " 2>&1")});
+  ASSERT_TRUE(p.ok());
+  absl::StatusOr<std::string> row = (*p)->WaitForLine("?", absl::Seconds(20));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_NE(row->find(refused), std::string::npos) << *row;
+  EXPECT_NE(row->find("connection refused: nothing listens on " + refused),
+            std::string::npos)
+      << *row;
+  row = (*p)->WaitForLine("?", absl::Seconds(20));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_NE(row->find(unknown), std::string::npos) << *row;
+  if (resolves) {
+    std::cerr << "no-such-host.invalid resolves here: its row is " << *row
+              << std::endl;
+  } else {
+    EXPECT_NE(row->find("unknown host: no-such-host.invalid does not resolve"),
+              std::string::npos)
+        << *row;
+  }
+  row = (*p)->WaitForLine("?", absl::Seconds(20));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_NE(row->find(silent), std::string::npos) << *row;
+  // "accepts connections but did not answer within 1.5s"; or, once gRPC's
+  // attempts have filled the never-accepted backlog, "no connection to ...
+  // within 1.5s": a timeout either way.
+  EXPECT_NE(row->find("timeout: "), std::string::npos) << *row;
+  EXPECT_NE(row->find(" within 1.5s"), std::string::npos) << *row;
+  EXPECT_EQ(*(*p)->Wait(absl::Seconds(20)), 1);
+
+  p = ChildProcess::Start(
+      {"/bin/sh", "-c",
+       absl::StrCat(tool, " --json --timeout_ms=1500 --shards=", refused, ",",
+                    silent, " 2>&1")});
+  ASSERT_TRUE(p.ok());
+  row = (*p)->WaitForLine("{\"shards\":[", absl::Seconds(20));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_NE(row->find("\"reason\":\"refused\""), std::string::npos) << *row;
+  EXPECT_NE(row->find("\"reason\":\"timeout\""), std::string::npos) << *row;
+  EXPECT_EQ(*(*p)->Wait(absl::Seconds(20)), 1);
+  ::close(silent_fd);
 }
 
 }  // namespace
