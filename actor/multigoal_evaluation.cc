@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "actor/multigoal.h"
 #include "actor/return_evaluation.h"
+#include "env/multigoal.h"
 
 namespace softq {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "actor/acting_policy.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 

@@ -16,7 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "actor/acting_policy.h"
+#include "policy/acting_policy.h"
 #include "proto/parameters.grpc.pb.h"
 
 namespace softq {

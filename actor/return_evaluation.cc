@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
-#include "actor/environment.h"
+#include "env/environment.h"
 
 namespace softq {
 

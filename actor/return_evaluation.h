@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "actor/acting_policy.h"
-#include "actor/environment.h"
+#include "env/environment.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 

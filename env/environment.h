@@ -1,8 +1,8 @@
 // The environment interface every actor steps: reset, step, specs, seeding.
 // Observations and actions are flat float vectors; no LibTorch here. An
 // Environment is not thread-safe: one actor thread owns it.
-#ifndef SOFTQ_ACTOR_ENVIRONMENT_H_
-#define SOFTQ_ACTOR_ENVIRONMENT_H_
+#ifndef SOFTQ_ENV_ENVIRONMENT_H_
+#define SOFTQ_ENV_ENVIRONMENT_H_
 
 #include <cstdint>
 #include <memory>
@@ -42,11 +42,11 @@ class Environment {
   virtual absl::StatusOr<StepResult> Step(absl::Span<const float> action) = 0;
 };
 
-// Environments by name: "multigoal" (actor/multigoal.h), "swimmer_speed" and
-// "swimmer_target" (actor/swimmer.h). InvalidArgument for an unknown name.
+// Environments by name: "multigoal" (env/multigoal.h), "swimmer_speed" and
+// "swimmer_target" (env/swimmer.h). InvalidArgument for an unknown name.
 absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(
     const std::string& name, uint64_t seed);
 
 }  // namespace softq
 
-#endif  // SOFTQ_ACTOR_ENVIRONMENT_H_
+#endif  // SOFTQ_ENV_ENVIRONMENT_H_

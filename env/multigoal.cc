@@ -1,4 +1,4 @@
-#include "actor/multigoal.h"
+#include "env/multigoal.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #ifndef SOFTQ_NO_MUJOCO
-#include "actor/swimmer.h"
+#include "env/swimmer.h"
 #endif
 
 namespace softq {

@@ -4,13 +4,13 @@
 // 0), (0, +-5). Reward -(30 ||a||^2 + min_g ||x' - g||^2), +10 and the episode
 // ends when a goal is within distance 1. x_0 = clip(0.1 N(0, I)); 30 steps at
 // most.
-#ifndef SOFTQ_ACTOR_MULTIGOAL_H_
-#define SOFTQ_ACTOR_MULTIGOAL_H_
+#ifndef SOFTQ_ENV_MULTIGOAL_H_
+#define SOFTQ_ENV_MULTIGOAL_H_
 
 #include <array>
 #include <random>
 
-#include "actor/environment.h"
+#include "env/environment.h"
 
 namespace softq {
 
@@ -46,4 +46,4 @@ class MultiGoalEnv : public Environment {
 
 }  // namespace softq
 
-#endif  // SOFTQ_ACTOR_MULTIGOAL_H_
+#endif  // SOFTQ_ENV_MULTIGOAL_H_

@@ -1,4 +1,4 @@
-#include "actor/swimmer.h"
+#include "env/swimmer.h"
 
 #include <mujoco/mujoco.h>
 
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 extern const char
-    kSwimmerXml[];  // actor/models/swimmer.xml, embedded by a genrule
+    kSwimmerXml[];  // env/models/swimmer.xml, embedded by a genrule
 
 namespace softq {
 

@@ -1,4 +1,4 @@
-// A MuJoCo swimmer behind the Environment interface (actor/models/swimmer.xml,
+// A MuJoCo swimmer behind the Environment interface (env/models/swimmer.xml,
 // embedded at build time): three capsules in a viscous plane, two actuated
 // hinges.
 //   observation (10): qpos = [x, y, heading, hinge_1, hinge_2] (m, m, rad, rad,
@@ -19,14 +19,14 @@
 // `target` per second - 1e-4 ||a||^2, +10 and terminal within 0.5 m of it.
 // Episodes time out at max_steps. Not thread-safe (one owner), as every
 // Environment.
-#ifndef SOFTQ_ACTOR_SWIMMER_H_
-#define SOFTQ_ACTOR_SWIMMER_H_
+#ifndef SOFTQ_ENV_SWIMMER_H_
+#define SOFTQ_ENV_SWIMMER_H_
 
 #include <array>
 #include <memory>
 #include <random>
 
-#include "actor/environment.h"
+#include "env/environment.h"
 
 struct mjModel_;
 struct mjData_;
@@ -72,4 +72,4 @@ class SwimmerEnv : public Environment {
 
 }  // namespace softq
 
-#endif  // SOFTQ_ACTOR_SWIMMER_H_
+#endif  // SOFTQ_ENV_SWIMMER_H_

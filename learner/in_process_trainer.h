@@ -9,9 +9,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "actor/acting_policy.h"
 #include "actor/multigoal_evaluation.h"
 #include "learner/sql_agent.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 

@@ -94,14 +94,6 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
   for (auto& p : policy_target_->parameters()) p.set_requires_grad(false);
 }
 
-torch::Tensor DeterministicAction(SamplingNetwork& policy,
-                                  const torch::Tensor& observations) {
-  std::vector<int64_t> shape = observations.sizes().vec();
-  shape.back() = policy->action_dim();
-  return policy->forward(observations,
-                         torch::zeros(shape, observations.options()));
-}
-
 UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
   const auto options = torch::TensorOptions().device(device_);
   UpdateNoise noise;
@@ -389,33 +381,6 @@ NamedTensors SqlAgent::PolicyParameters() const {
     offset += n;
   }
   return params;
-}
-
-absl::Status LoadNamedParameters(const NamedTensors& params,
-                                 torch::nn::Module& network) {
-  auto named = network.named_parameters();
-  if (params.size() != named.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("parameters: got ", params.size(),
-                     " tensors, network has ", named.size()));
-  }
-  for (const auto& [name, value] : params) {
-    torch::Tensor* target = named.find(name);
-    if (target == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("parameters: unknown tensor \"", name, "\""));
-    }
-    if (target->sizes() != value.sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameters: \"", name, "\" has shape ", c10::str(value.sizes()),
-          ", network expects ", c10::str(target->sizes())));
-    }
-  }
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, value] : params) {
-    named.find(name)->copy_(value);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace softq

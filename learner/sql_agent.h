@@ -18,7 +18,7 @@
 #include "absl/status/status.h"
 #include "common/tensor_codec.h"
 #include "learner/flat_adam.h"
-#include "learner/networks.h"
+#include "policy/networks.h"
 
 namespace softq {
 
@@ -254,16 +254,6 @@ torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
                                 double update_ratio,
                                 torch::Tensor* bandwidth = nullptr,
                                 const SvgdOptions& options = {});
-
-// The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
-torch::Tensor DeterministicAction(SamplingNetwork& policy,
-                                  const torch::Tensor& observations);
-
-// Loads `params` (names and shapes as from PolicyParameters()) into `network`.
-// InvalidArgument naming the parameter when a name is missing or a shape
-// differs.
-absl::Status LoadNamedParameters(const NamedTensors& params,
-                                 torch::nn::Module& network);
 
 }  // namespace softq
 

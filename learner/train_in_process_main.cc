@@ -7,10 +7,10 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "actor/environment.h"
 #include "common/flags.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
+#include "env/environment.h"
 #include "learner/in_process_trainer.h"
 #include "learner/sql_flags.h"
 

@@ -1,8 +1,8 @@
-#include "actor/acting_policy.h"
+#include "policy/acting_policy.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "learner/sql_agent.h"
+#include "policy/named_parameters.h"
 
 namespace softq {
 

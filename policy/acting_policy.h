@@ -3,8 +3,8 @@
 // or a subscription thread) swaps new parameters in with SetParameters while
 // the acting loop keeps calling Act. Thread-safe: both calls take the same
 // mutex, so a step never sees half-copied weights.
-#ifndef SOFTQ_ACTOR_ACTING_POLICY_H_
-#define SOFTQ_ACTOR_ACTING_POLICY_H_
+#ifndef SOFTQ_POLICY_ACTING_POLICY_H_
+#define SOFTQ_POLICY_ACTING_POLICY_H_
 
 #include <cstdint>
 #include <vector>
@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/tensor_codec.h"
-#include "learner/networks.h"
+#include "policy/networks.h"
 
 namespace softq {
 
@@ -63,4 +63,4 @@ class ActingPolicy {
 
 }  // namespace softq
 
-#endif  // SOFTQ_ACTOR_ACTING_POLICY_H_
+#endif  // SOFTQ_POLICY_ACTING_POLICY_H_

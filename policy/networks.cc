@@ -1,4 +1,4 @@
-#include "learner/networks.h"
+#include "policy/networks.h"
 
 namespace softq {
 namespace {
@@ -236,6 +236,14 @@ void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to,
       dst[i].mul_(1.0 - tau).add_(src[i], tau);
     }
   }
+}
+
+torch::Tensor DeterministicAction(SamplingNetwork& policy,
+                                  const torch::Tensor& observations) {
+  std::vector<int64_t> shape = observations.sizes().vec();
+  shape.back() = policy->action_dim();
+  return policy->forward(observations,
+                         torch::zeros(shape, observations.options()));
 }
 
 }  // namespace softq

@@ -4,8 +4,8 @@
 //   action's size.
 // Weights are Xavier-uniform, biases zero. Modules are not thread-safe: one
 // user at a time.
-#ifndef SOFTQ_LEARNER_NETWORKS_H_
-#define SOFTQ_LEARNER_NETWORKS_H_
+#ifndef SOFTQ_POLICY_NETWORKS_H_
+#define SOFTQ_POLICY_NETWORKS_H_
 
 #include <torch/torch.h>
 
@@ -133,6 +133,10 @@ TORCH_MODULE(SamplingNetwork);
 void CopyParameters(const torch::nn::Module& from, torch::nn::Module& to,
                     double tau = 1.0);
 
+// The deterministic action f_phi(0; s) for `observations` [..., O]: [..., D].
+torch::Tensor DeterministicAction(SamplingNetwork& policy,
+                                  const torch::Tensor& observations);
+
 }  // namespace softq
 
-#endif  // SOFTQ_LEARNER_NETWORKS_H_
+#endif  // SOFTQ_POLICY_NETWORKS_H_

@@ -1,11 +1,11 @@
 // Specification of the DDPG baseline (SqlConfig::algorithm = kDdpg,
 // learner/sql_agent.h) and of the deterministic acting mode it explores with
-// (actor/acting_policy.h).
+// (policy/acting_policy.h).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "actor/acting_policy.h"
 #include "learner/sql_agent.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 namespace {

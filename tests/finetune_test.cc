@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 
-#include "actor/acting_policy.h"
-#include "actor/environment.h"
+#include "env/environment.h"
 #include "learner/learner_checkpoint.h"
 #include "learner/sql_agent.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 namespace {

@@ -1,13 +1,13 @@
 // Specification of the multi-goal environment (shared/docs/soft_q_learning.md).
-#include "actor/multigoal.h"
+#include "env/multigoal.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
-#include "actor/acting_policy.h"
 #include "actor/multigoal_evaluation.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 namespace {

@@ -1,6 +1,6 @@
-// The networks (learner/networks.h): the hand-written gradient of Q in its
+// The networks (policy/networks.h): the hand-written gradient of Q in its
 // actions equals autograd's, whatever the depth and the leading dimensions.
-#include "learner/networks.h"
+#include "policy/networks.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

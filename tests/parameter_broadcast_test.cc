@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "actor/acting_policy.h"
 #include "actor/parameter_subscriber.h"
-#include "learner/networks.h"
 #include "learner/parameter_service.h"
+#include "policy/acting_policy.h"
+#include "policy/networks.h"
 
 namespace softq {
 namespace {

@@ -18,11 +18,11 @@
 #include <string>
 #include <vector>
 
-#include "actor/acting_policy.h"
-#include "actor/environment.h"
 #include "actor/return_evaluation.h"
 #include "common/torch_threads.h"
+#include "env/environment.h"
 #include "learner/in_process_trainer.h"
+#include "policy/acting_policy.h"
 
 namespace softq {
 namespace {

@@ -1,5 +1,5 @@
-// Specification of the MuJoCo swimmer environment (actor/swimmer.h).
-#include "actor/swimmer.h"
+// Specification of the MuJoCo swimmer environment (env/swimmer.h).
+#include "env/swimmer.h"
 
 #include <gtest/gtest.h>
 

@@ -185,8 +185,8 @@ touches_torch() {
 # Sources checked together per translation unit (check_together); 1 checks each on its own.
 group="${CHECK_GROUP:-8}"
 torch_sources=() other_sources=()
-for src in $(git ls-files 'actor/*.cc' 'learner/*.cc' 'common/*.cc' 'bench/*.cc' 'tests/*.cc' \
-                          'cmake/*.cc'); do
+for src in $(git ls-files 'env/*.cc' 'policy/*.cc' 'actor/*.cc' 'learner/*.cc' 'common/*.cc' \
+                          'bench/*.cc' 'tests/*.cc' 'cmake/*.cc'); do
   if touches_torch "$src"; then torch_sources+=("$src"); else other_sources+=("$src"); fi
 done
 # shellcheck disable=SC2016  # "$1" is bash -c's own argument
