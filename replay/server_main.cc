@@ -315,6 +315,10 @@ int Main(int argc, char** argv) {
                  "transitions sampled/s");
     metrics->Set("softq_replay_resident_bytes", stats.resident_bytes(),
                  "process RSS");
+    metrics->Set("softq_replay_checkpoint_failures_total",
+                 static_cast<double>(shard->checkpoint_failures()),
+                 "automatic checkpoints (--wal_max_bytes) that failed, each "
+                 "also one line on stderr");
   }
   metrics.reset();
   server->GetHealthCheckService()->SetServingStatus(false);

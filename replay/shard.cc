@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -239,9 +240,18 @@ absl::StatusOr<KeyRange> Shard::Insert(
   if (log_ != nullptr && durability_.log_max_bytes > 0 &&
       log_->bytes() >= auto_checkpoint_bytes_) {
     // Bound the log (and the time a restart spends replaying it). A failure
-    // is retried after as many bytes again; the batch is logged either way.
-    if (!CheckpointLocked(durability_.checkpoint_path).ok()) {
+    // is reported (one line, and the count) and retried after as many bytes
+    // again; the batch is logged either way.
+    if (absl::StatusOr<CheckpointWritten> written =
+            CheckpointLocked(durability_.checkpoint_path);
+        !written.ok()) {
       auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
+      ++checkpoint_failures_;
+      std::cerr << "replay shard " << options_.shard_id
+                << ": automatic checkpoint to " << durability_.checkpoint_path
+                << " failed (insert log " << log_->bytes()
+                << " bytes; retried after " << durability_.log_max_bytes
+                << " more): " << written.status().message() << std::endl;
     }
   }
   return keys;
@@ -473,6 +483,11 @@ absl::Status Shard::ApplyLoggedLocked(InsertLogRecord&& record,
   ++recovery->records_replayed;
   recovery->transitions_replayed += n;
   return absl::OkStatus();
+}
+
+uint64_t Shard::checkpoint_failures() const {
+  absl::MutexLock lock(&mu_);
+  return checkpoint_failures_;
 }
 
 void Shard::Cancel() {

@@ -138,6 +138,11 @@ class Shard {
   absl::StatusOr<CheckpointWritten> Checkpoint(const std::string& path)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Automatic checkpoints (DurabilityOptions::log_max_bytes) that failed so
+  // far. Each failure also writes one line to stderr naming the checkpoint's
+  // path and the error.
+  uint64_t checkpoint_failures() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Ends current and future rate-limiter waits with CANCELLED (shutdown).
   void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -174,6 +179,7 @@ class Shard {
   // Non-OK when the log holds a record the table refused and it could not be
   // taken back: inserts are refused until a checkpoint empties the log.
   absl::Status log_error_ ABSL_GUARDED_BY(mu_);
+  uint64_t checkpoint_failures_ ABSL_GUARDED_BY(mu_) = 0;
   // Log length at which the next automatic checkpoint is tried.
   uint64_t auto_checkpoint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -351,6 +352,49 @@ TEST(DurableShard, ABatchTheLogCouldNotWriteIsNotStored) {
     EXPECT_EQ((*shard)->table().Info().next_key, 7u);
     EXPECT_EQ((*shard)->table().Info().inserts_total, 7u);
   }
+}
+
+// An automatic checkpoint (the log past log_max_bytes) that fails is loud: one
+// line on stderr naming the checkpoint's path and the error, and the count
+// replay_server exports as softq_replay_checkpoint_failures_total. The insert
+// is still acknowledged (it is logged), and the checkpoint is tried again
+// after as many bytes.
+TEST(DurableShard, AFailedAutomaticCheckpointIsReported) {
+  const std::string dir = testing::TempDir("durable_auto_fails");
+  DurabilityOptions d = Durability(dir);
+  ::unlink(d.log_path.c_str());
+  d.log_max_bytes = 500;  // a batch of 10 is about 450 bytes logged
+  absl::StatusOr<std::unique_ptr<Shard>> shard =
+      Shard::Open(Options("uniform"), d, nullptr);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  // A directory where the checkpoint goes: its rename into place fails.
+  ::mkdir(d.checkpoint_path.c_str(), 0755);
+  WriteFile(d.checkpoint_path + "/keep", "x");
+  ASSERT_TRUE(Exists(d.checkpoint_path + "/keep"));
+  Insert(shard->get(), 10, 0, 1, false);
+  EXPECT_EQ((*shard)->checkpoint_failures(), 0u);
+  ::testing::internal::CaptureStderr();
+  Insert(shard->get(), 10, 10, 1, false);  // crosses 500 bytes
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ((*shard)->checkpoint_failures(), 1u);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(
+      err.find("automatic checkpoint to " + d.checkpoint_path + " failed"),
+      std::string::npos)
+      << err;
+  EXPECT_NE(err.find("Is a directory"), std::string::npos) << err;
+  // Not tried again until as many bytes more are logged.
+  ::testing::internal::CaptureStderr();
+  Insert(shard->get(), 1, 20, 1, false);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ((*shard)->checkpoint_failures(), 1u);
+  // Every acknowledged insert is in the log.
+  shard->reset();
+  ShardRecovery recovery;
+  d.checkpoint_path = dir + "/none.ckpt";
+  shard = Shard::Open(Options("uniform"), d, &recovery);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  EXPECT_EQ(recovery.transitions_replayed, 21u);
 }
 
 // replay_server --wal_fsync (DurabilityOptions.log.fsync): every acknowledged
