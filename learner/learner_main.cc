@@ -275,6 +275,9 @@ int Run(const char* program) {
   builder.AddListeningPort(
       absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port)),
       grpc::InsecureServerCredentials(), &bound_port);
+  // No SO_REUSEPORT: with it gRPC 1.51 adds a listener per extra poller on
+  // the requested port, i.e. unadvertised ports of their own under --port=0.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxSendMessageSize(256 << 20);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
