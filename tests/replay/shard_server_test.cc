@@ -126,8 +126,11 @@ TEST(ReplayShard, EvictsTheOldestTransitionsAtCapacity) {
 }
 
 TEST(ReplayShard, PrioritizedSamplingFrequenciesMatchPriorities) {
-  absl::StatusOr<ServerProcess> server = StartServer(
-      {"--capacity=10", "--sampler=prioritized", "--priority_exponent=1"});
+  // A fixed seed: with a random one the chi-square bar (p = 0.001) failed
+  // about one run in a thousand (seen once, chi = 17.98).
+  absl::StatusOr<ServerProcess> server =
+      StartServer({"--capacity=10", "--sampler=prioritized",
+                   "--priority_exponent=1", "--seed=29"});
   ASSERT_TRUE(server.ok()) << server.status();
   proto::InsertRequest request = Request(MakeBatch(4, 0));
   for (float p : {1.0f, 2.0f, 3.0f, 4.0f}) request.add_priorities(p);
