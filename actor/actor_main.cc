@@ -267,12 +267,18 @@ int Run(const char* program) {
                        (*writer)->acknowledged(), sink.waits())
                 << std::endl;
       if (metrics != nullptr) {
-        metrics->Set("softq_actor_env_steps_total", actor.env_steps());
-        metrics->Set("softq_actor_env_steps_per_second", rate);
-        metrics->Set("softq_actor_episode_return", mean_return);
-        metrics->Set("softq_actor_parameter_version", version);
+        metrics->Set("softq_actor_env_steps_total", actor.env_steps(),
+                     "environment steps taken, over all of the actor's envs");
+        metrics->Set("softq_actor_env_steps_per_second", rate,
+                     "environment steps per second since the last report");
+        metrics->Set("softq_actor_episode_return", mean_return,
+                     "mean return of the episodes finished since the last "
+                     "report");
+        metrics->Set("softq_actor_parameter_version", version,
+                     "version of the sampling network's parameters in use");
         metrics->Set("softq_actor_transitions_acknowledged_total",
-                     (*writer)->acknowledged());
+                     (*writer)->acknowledged(),
+                     "transitions the replay shards acknowledged");
       }
       returns.clear();
       last_report = now;

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,12 +28,12 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("metrics host \"", host, "\" is not an IPv4 address"));
   }
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (fd < 0 ||
       bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(fd, 16) != 0) {
+      listen(fd, kMaxClients) != 0) {
     const std::string error = std::strerror(errno);
     if (fd >= 0) close(fd);
     return absl::UnavailableError(absl::StrCat(
@@ -56,67 +59,112 @@ MetricsExporter::~MetricsExporter() {
 void MetricsExporter::Set(const std::string& name, double value,
                           const std::string& help) {
   absl::MutexLock lock(&mu_);
-  Gauge& g = gauges_[name];
-  if (g.help.empty()) g.help = help.empty() ? name : help;
-  g.value = value;
+  Metric& m = metrics_[name];
+  if (m.help.empty()) m.help = help;
+  m.value = value;
 }
 
 std::string MetricsExporter::Render() const {
   absl::MutexLock lock(&mu_);
   std::string page;
-  for (const auto& [name, g] : gauges_) {
-    absl::StrAppendFormat(&page, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n",
-                          name, g.help, name, name, g.value);
+  for (const auto& [name, m] : metrics_) {
+    absl::StrAppendFormat(
+        &page, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, m.help, name,
+        absl::EndsWith(name, "_total") ? "counter" : "gauge", name, m.value);
   }
   return page;
 }
 
+namespace {
+
+// One connection: its request as read so far, then the response being sent.
+struct Client {
+  int fd = -1;
+  absl::Time deadline;
+  std::string request;
+  std::string response;  // set once the request is complete
+  size_t sent = 0;
+};
+
+}  // namespace
+
+std::string MetricsExporter::Respond(const std::string& request) const {
+  std::string status = "200 OK", body;
+  if (absl::StartsWith(request, "GET /metrics ") ||
+      absl::StartsWith(request, "GET / ")) {
+    body = Render();
+  } else {
+    status = "404 Not Found";
+    body = "only GET /metrics is served\n";
+  }
+  return absl::StrCat(
+      "HTTP/1.0 ", status,
+      "\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
+      body.size(), "\r\nConnection: close\r\n\r\n", body);
+}
+
 void MetricsExporter::Serve() {
+  std::vector<Client> clients;
+  std::vector<pollfd> fds;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      if (stopping_) break;
     }
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0)
-      continue;  // Wake every 100 ms to notice stopping_.
-    const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    timeval timeout{1, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    // One deadline for the whole request (the socket timeouts bound each read
-    // only, so a client trickling bytes could otherwise hold this thread, and
-    // shutdown, forever).
-    const absl::Time deadline = absl::Now() + absl::Seconds(1);
-    std::string request;
-    char buf[2048];
-    while (!absl::StrContains(request, "\r\n\r\n") && request.size() < 16384 &&
-           absl::Now() < deadline) {
-      const ssize_t n = read(client, buf, sizeof(buf));
-      if (n <= 0) break;
-      request.append(buf, n);
+    fds.clear();
+    fds.push_back(
+        {listen_fd_,
+         static_cast<short>(
+             clients.size() < static_cast<size_t>(kMaxClients) ? POLLIN : 0),
+         0});
+    for (const Client& c : clients) {
+      fds.push_back(
+          {c.fd, static_cast<short>(c.response.empty() ? POLLIN : POLLOUT), 0});
     }
-    std::string status = "200 OK", body;
-    if (absl::StartsWith(request, "GET /metrics ") ||
-        absl::StartsWith(request, "GET / ")) {
-      body = Render();
-    } else {
-      status = "404 Not Found";
-      body = "only GET /metrics is served\n";
+    // Wakes at least every 100 ms to notice stopping_ and deadlines.
+    if (poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) continue;
+    const absl::Time now = absl::Now();
+    for (size_t i = 0; i < clients.size(); ++i) {
+      Client& c = clients[i];
+      const short events = fds[i + 1].revents;
+      bool done = now >= c.deadline;
+      if (!done && c.response.empty() && events != 0) {
+        char buf[2048];
+        const ssize_t n = read(c.fd, buf, sizeof(buf));
+        if (n > 0) c.request.append(buf, n);
+        const bool ended = n == 0 || absl::StrContains(c.request, "\r\n\r\n") ||
+                           c.request.size() >= 16384;
+        if (ended && !c.request.empty()) {
+          c.response = Respond(c.request);
+        } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          done = true;
+        }
+      } else if (!done && !c.response.empty() && events != 0) {
+        const ssize_t n = send(c.fd, c.response.data() + c.sent,
+                               c.response.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0) c.sent += n;
+        done = (n < 0 && errno != EAGAIN && errno != EINTR) ||
+               c.sent == c.response.size();
+      }
+      if (done) {
+        close(c.fd);
+        c.fd = -1;
+      }
     }
-    const std::string response = absl::StrCat(
-        "HTTP/1.0 ", status,
-        "\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
-        body.size(), "\r\nConnection: close\r\n\r\n", body);
-    for (size_t sent = 0; sent < response.size();) {
-      const ssize_t n =
-          write(client, response.data() + sent, response.size() - sent);
-      if (n <= 0) break;
-      sent += n;
+    clients.erase(std::remove_if(clients.begin(), clients.end(),
+                                 [](const Client& c) { return c.fd < 0; }),
+                  clients.end());
+    while (clients.size() < static_cast<size_t>(kMaxClients)) {
+      const int fd =
+          accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) break;
+      Client c;
+      c.fd = fd;
+      c.deadline = absl::Now() + absl::Seconds(1);
+      clients.push_back(std::move(c));
     }
-    close(client);
   }
+  for (const Client& c : clients) close(c.fd);
 }
 
 }  // namespace softq

@@ -1,11 +1,13 @@
 // MetricsExporter: serves a process's metrics in Prometheus text format
-// (version 0.0.4) on http://<host>:<port>/metrics. Binaries set gauges by name;
-// every value is a gauge (monotone counts carry a _total suffix).
+// (version 0.0.4) on http://<host>:<port>/metrics. Binaries set values by name:
+// a name ending in _total is a counter (a monotone count), any other a gauge.
 //
 // A small HTTP/1.0 server of its own (one thread, poll-based, joined by the
 // destructor): prometheus-cpp's civetweb server starts its threads with a fixed
 // small stack, which glibc refuses in processes with LibTorch's large static
-// TLS ("Cannot create threads"). Thread-safe.
+// TLS ("Cannot create threads"). Up to kMaxClients connections are served at
+// once, each within one second of its accept, so slow or idle clients delay
+// no one else's scrape. Thread-safe.
 #ifndef SOFTQ_COMMON_METRICS_H_
 #define SOFTQ_COMMON_METRICS_H_
 
@@ -28,9 +30,13 @@ class MetricsExporter {
       const std::string& host, int port);
   ~MetricsExporter();
 
-  // Sets gauge `name` ([a-zA-Z_:][a-zA-Z0-9_:]*), with `help` given on first
-  // use.
-  void Set(const std::string& name, double value, const std::string& help = "")
+  // Connections served at once; more wait in the listen queue.
+  static constexpr int kMaxClients = 64;
+
+  // Sets metric `name` ([a-zA-Z_:][a-zA-Z0-9_:]*; a counter if it ends in
+  // _total, else a gauge) with `help`, what it measures (the first one given
+  // stays).
+  void Set(const std::string& name, double value, const std::string& help)
       ABSL_LOCKS_EXCLUDED(mu_);
   int port() const { return port_; }
 
@@ -40,15 +46,18 @@ class MetricsExporter {
  private:
   MetricsExporter(int fd, int port) : listen_fd_(fd), port_(port) {}
   void Serve() ABSL_LOCKS_EXCLUDED(mu_);
+  // The HTTP response to `request`: the page for GET /metrics (or /), else 404.
+  std::string Respond(const std::string& request) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
-  struct Gauge {
+  struct Metric {
     std::string help;
     double value = 0;
   };
   const int listen_fd_;
   const int port_;
   mutable absl::Mutex mu_;
-  std::map<std::string, Gauge> gauges_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Metric> metrics_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

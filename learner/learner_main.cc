@@ -435,18 +435,25 @@ int Run(const char* program) {
             << std::flush;
       }
       if (metrics != nullptr) {
-        metrics->Set("softq_learner_updates_total", agent.step());
-        metrics->Set("softq_learner_updates_per_second", rate);
+        metrics->Set("softq_learner_updates_total", agent.step(),
+                     "gradient updates done");
+        metrics->Set("softq_learner_updates_per_second", rate,
+                     "gradient updates per second since the last report");
         metrics->Set("softq_learner_transitions_sampled_total",
-                     source.sampled());
+                     source.sampled(), "transitions sampled from the replay");
         metrics->Set("softq_learner_replay_wait_seconds_total",
-                     absl::ToDoubleSeconds(source.waited()));
-        metrics->Set("softq_learner_critic_loss", last.critic_loss);
-        metrics->Set("softq_learner_parameter_version", learner.version());
+                     absl::ToDoubleSeconds(source.waited()),
+                     "seconds spent waiting for batches from the replay");
+        metrics->Set("softq_learner_critic_loss", last.critic_loss,
+                     "soft Q loss of the last update");
+        metrics->Set("softq_learner_parameter_version", learner.version(),
+                     "version of the last published parameters");
         metrics->Set("softq_learner_eval_goals_covered",
-                     last_eval.GoalsCovered());
+                     last_eval.GoalsCovered(),
+                     "multigoal: goals reached in the last evaluation");
         metrics->Set("softq_learner_parameter_subscribers",
-                     service.subscribers());
+                     service.subscribers(),
+                     "actors subscribed to the parameter stream");
       }
       progress = {now, agent.step(), source.waited()};
     }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace softq {
 namespace {
@@ -38,21 +39,25 @@ std::string HttpGet(int port, const std::string& path) {
   return response;
 }
 
-TEST(MetricsExporter, ServesGaugesInPrometheusTextFormat) {
+TEST(MetricsExporter, ServesCountersAndGaugesInPrometheusTextFormat) {
   absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
       MetricsExporter::Start("127.0.0.1", 0);
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   ASSERT_GT((*exporter)->port(), 0);
   (*exporter)->Set("softq_test_updates_total", 42, "updates so far");
-  (*exporter)->Set("softq_test_rate", 1.5);
-  (*exporter)->Set("softq_test_updates_total", 43);
+  (*exporter)->Set("softq_test_rate", 1.5, "updates per second");
+  (*exporter)->Set("softq_test_updates_total", 43, "another text");
   const std::string page = HttpGet((*exporter)->port(), "/metrics");
   EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200 OK"));
   EXPECT_THAT(page, ::testing::HasSubstr(
-                        "# HELP softq_test_updates_total updates so far"));
-  EXPECT_THAT(page,
-              ::testing::HasSubstr("# TYPE softq_test_updates_total gauge"));
+                        "# HELP softq_test_updates_total updates so far\n"));
+  // A _total is a counter (promtool check metrics refuses it as a gauge).
+  EXPECT_THAT(
+      page, ::testing::HasSubstr("# TYPE softq_test_updates_total counter\n"));
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_updates_total 43\n"));
+  EXPECT_THAT(page, ::testing::HasSubstr(
+                        "# HELP softq_test_rate updates per second\n"));
+  EXPECT_THAT(page, ::testing::HasSubstr("# TYPE softq_test_rate gauge\n"));
   EXPECT_THAT(page, ::testing::HasSubstr("softq_test_rate 1.5\n"));
   EXPECT_THAT(HttpGet((*exporter)->port(), "/other"),
               ::testing::StartsWith("HTTP/1.0 404"));
@@ -88,6 +93,35 @@ TEST(MetricsExporter, AClientTricklingItsRequestDoesNotHoldOthersBack) {
   trickler.join();
   EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200 OK"));
   EXPECT_TRUE(answered_while_trickling);
+}
+
+TEST(MetricsExporter, IdleConnectionsDoNotDelayAScrape) {
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
+      MetricsExporter::Start("127.0.0.1", 0);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  (*exporter)->Set("softq_test_rate", 1.5, "updates per second");
+  const int port = (*exporter)->port();
+  // 50 connections that never send a byte: served one at a time, each would
+  // hold the exporter for its whole one-second deadline.
+  std::vector<int> idle;
+  for (int i = 0; i < 50; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string page = HttpGet(port, "/metrics");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  for (int fd : idle) close(fd);
+  EXPECT_THAT(page, ::testing::HasSubstr("softq_test_rate 1.5\n"));
+  EXPECT_LT(seconds, 0.5);
 }
 
 TEST(MetricsExporter, APortInUseIsAnError) {
