@@ -105,16 +105,24 @@ echo '#include <torch/torch.h>' >"$work/torch_all.h"
 g++ -std="$std" -w -I"$include" -I"$include/torch/csrc/api/include" -x c++-header \
     "$work/torch_all.h" -o "$work/torch_all.h.gch"
 
-# check SRC LABEL [FLAG...]: compiles SRC against the headers (plus FLAGs; with the precompiled
-# header unless CHECK_WITHOUT_PCH is set); prints "ok" or "FAILED" and the first errors.
+# compiles FILE [FLAG...]: g++ -fsyntax-only of FILE against the headers (plus FLAGs; with
+# the precompiled header unless CHECK_WITHOUT_PCH is set), its errors on stderr.
+compiles() {
+  local file="$1" pch=(-include "$CHECK_WORK/torch_all.h")
+  shift
+  if [[ -n "${CHECK_WITHOUT_PCH:-}" ]]; then pch=(); fi
+  g++ -std="$CHECK_STD" -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
+      "${pch[@]}" -I. -Ibazel-bin "$@" "$file"
+}
+export -f compiles
+
+# check SRC LABEL [FLAG...]: compiles SRC (compiles); prints "ok" or "FAILED" and the first
+# errors.
 check() {
   local src="$1" label="$2" err
   shift 2
   err=$(mktemp -p "$CHECK_WORK")
-  local pch=(-include "$CHECK_WORK/torch_all.h")
-  if [[ -n "${CHECK_WITHOUT_PCH:-}" ]]; then pch=(); fi
-  if g++ -std="$CHECK_STD" -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
-         "${pch[@]}" -I. -Ibazel-bin "$@" "$src" 2>"$err"; then
+  if compiles "$src" "$@" 2>"$err"; then
     echo "ok      $src$label"
   else
     echo "FAILED  $src$label"
@@ -138,12 +146,10 @@ check_together() {
     check "${srcs[0]}" "$label" "${flags[@]}"
     return
   fi
-  local unity pch=(-include "$CHECK_WORK/torch_all.h") half=$((${#srcs[@]} / 2)) src
-  if [[ -n "${CHECK_WITHOUT_PCH:-}" ]]; then pch=(); fi
+  local unity half=$((${#srcs[@]} / 2)) src
   unity=$(mktemp -p "$CHECK_WORK" --suffix=.cc)
   for src in "${srcs[@]}"; do echo "#include \"$PWD/$src\""; done >"$unity"
-  if g++ -std="$CHECK_STD" -fsyntax-only -I"$CHECK_INCLUDE" -I"$CHECK_INCLUDE/torch/csrc/api/include" \
-         "${pch[@]}" -I. -Ibazel-bin "${flags[@]}" "$unity" 2>/dev/null; then
+  if compiles "$unity" "${flags[@]}" 2>/dev/null; then
     for src in "${srcs[@]}"; do echo "ok      $src$label"; done
   else
     check_together "$label" "${flags[@]}" -- "${srcs[@]:0:half}"
