@@ -1,6 +1,6 @@
 """The test command's bookkeeping (deploy/local/test.sh): one line per test target or check.
 
-  test_results.py bazel LOG TESTLOGS >> RESULTS   # the targets of one `bazel test` run
+  test_results.py bazel LOG TESTLOGS STATUS NAME >> RESULTS   # one `bazel test` run's targets
   test_results.py check NAME STATUS [DETAIL] >> RESULTS
   test_results.py summary RESULTS [--may_skip=LABEL=WHY ...]
 
@@ -9,7 +9,8 @@ target Bazel reports PASSED counts as skipped when every case in its test.xml wa
 (GoogleTest's GTEST_SKIP): a target that checked nothing is never a pass. `summary` names
 each skip and each failure and ends with "N passed, N failed, N skipped"; it exits 1 when
 something failed or when something was skipped that is not allowed to skip on this machine
-(each --may_skip gives the label and the reason it may).
+(each --may_skip gives the label and the reason it may). A `bazel test` run that exited
+non-zero (but for 4, no tests) without a failed target, a broken build, is one failure.
 """
 
 import glob
@@ -19,8 +20,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 _RESULT = re.compile(
-    r"^(//\S+)\s+(?:\(cached\) )?(PASSED|FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|"
-    r"REMOTE FAILURE|FAILED TO BUILD)\b")
+    r"^(//\S+)\s+(?:\(cached\) )?(PASSED|FAILED TO BUILD|FAILED|TIMEOUT|FLAKY|NO STATUS|"
+    r"INCOMPLETE|REMOTE FAILURE)\b")
 
 
 def _cases(testlogs, label):
@@ -49,13 +50,16 @@ def _cases(testlogs, label):
     return cases, skipped, why
 
 
-def bazel(log_path, testlogs):
+def bazel(log_path, testlogs, status, name):
     seen = {}
     with open(log_path, errors="replace") as log:
         for line in log:
             m = _RESULT.match(line)
             if m:
                 seen[m.group(1)] = m.group(2)
+    if status not in (0, 4) and all(r == "PASSED" for r in seen.values()):
+        print(f"failed\tbazel test ({name})\tbazel exited {status} before reporting a "
+              "failed target")
     for label, result in seen.items():
         if result != "PASSED":
             print(f"failed\t{label}\t{result}")
@@ -100,8 +104,8 @@ def summary(results_path, may_skip):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "bazel":
-        bazel(argv[2], argv[3] if len(argv) > 3 else "bazel-testlogs")
+    if len(argv) == 6 and argv[1] == "bazel":
+        bazel(argv[2], argv[3], int(argv[4]), argv[5])
         return 0
     if len(argv) >= 4 and argv[1] == "check" and argv[3] in ("passed", "failed", "skipped"):
         detail = " ".join(argv[4:]).replace("\t", " ").replace("\n", " ")
