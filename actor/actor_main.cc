@@ -20,6 +20,7 @@
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "common/transition_check.h"
+#include "env/registry.h"
 #include "replay/client.h"
 
 ABSL_FLAG(std::string, replay, "",
@@ -28,7 +29,10 @@ ABSL_FLAG(std::string, learner, "",
           "host:port of the learner's parameter service");
 ABSL_FLAG(int32_t, actor_id, 0, "this actor's id, in [0, 2^31)");
 ABSL_FLAG(std::string, env, "multigoal",
-          "environment: multigoal, swimmer_speed, swimmer_target");
+          "environment by name; --env=help lists them and their keys");
+ABSL_FLAG(std::string, env_config, "",
+          "the environment's parameters, key=value,key=value (README: "
+          "Environments)");
 ABSL_FLAG(int32_t, num_envs, 4, "environments stepped together");
 ABSL_FLAG(
     int32_t, steps_per_write, 16,
@@ -153,7 +157,8 @@ int Run(const char* program) {
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < absl::GetFlag(FLAGS_num_envs); ++i) {
     absl::StatusOr<std::unique_ptr<Environment>> env =
-        MakeEnvironment(absl::GetFlag(FLAGS_env), seed * 7919 + i);
+        MakeEnvironment(absl::GetFlag(FLAGS_env),
+                        absl::GetFlag(FLAGS_env_config), seed * 7919 + i);
     if (!env.ok()) return ReportFlagError(program, env.status());
     envs.push_back(*std::move(env));
   }
@@ -312,6 +317,10 @@ int main(int argc, char** argv) {
                                     "an SQL actor: --replay=... --learner=...");
       code) {
     return *code;
+  }
+  if (absl::GetFlag(FLAGS_env) == "help") {
+    std::cout << softq::EnvironmentHelp();
+    return 0;
   }
   return softq::Run(argv[0]);
 }

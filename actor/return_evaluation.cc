@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "env/environment.h"
+#include "env/registry.h"
 
 namespace softq {
 
@@ -54,11 +55,12 @@ absl::StatusOr<std::vector<double>> RollOut(
 
 absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy,
                                                 const std::string& name,
+                                                const std::string& config,
                                                 int rollouts, uint64_t seed) {
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < rollouts; ++i) {
     absl::StatusOr<std::unique_ptr<Environment>> env =
-        MakeEnvironment(name, seed * 1000003 + i);
+        MakeEnvironment(name, config, seed * 1000003 + i);
     if (!env.ok()) return env.status();
     envs.push_back(*std::move(env));
   }

@@ -36,10 +36,12 @@ absl::StatusOr<std::vector<double>> RollOut(
     ActingPolicy& policy, std::vector<std::unique_ptr<Environment>>& envs,
     const RolloutObserver& observe = nullptr);
 
-// InvalidArgument for an unknown environment name; an environment's step error
-// otherwise.
+// `rollouts` fresh environments `env` with `config` (MakeEnvironment), rolled
+// out once each. InvalidArgument for a bad name or config; an environment's
+// step error otherwise.
 absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy,
                                                 const std::string& env,
+                                                const std::string& config,
                                                 int rollouts, uint64_t seed);
 
 }  // namespace softq

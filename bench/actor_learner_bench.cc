@@ -22,6 +22,7 @@
 #include "actor/replay_sink.h"
 #include "common/flags.h"
 #include "common/torch_threads.h"
+#include "env/registry.h"
 #include "learner/local_replay.h"
 #include "learner/replay_batch_source.h"
 #include "replay/child_process.h"
@@ -52,7 +53,8 @@ class DiscardSink : public TransitionSink {
 
 std::vector<std::unique_ptr<Environment>> Envs(int n) {
   std::vector<std::unique_ptr<Environment>> envs;
-  for (int i = 0; i < n; ++i) envs.push_back(*MakeEnvironment("multigoal", i));
+  for (int i = 0; i < n; ++i)
+    envs.push_back(*MakeEnvironment("multigoal", "", i));
   return envs;
 }
 

@@ -42,11 +42,6 @@ class Environment {
   virtual absl::StatusOr<StepResult> Step(absl::Span<const float> action) = 0;
 };
 
-// Environments by name: "multigoal" (env/multigoal.h), "swimmer_speed" and
-// "swimmer_target" (env/swimmer.h). InvalidArgument for an unknown name.
-absl::StatusOr<std::unique_ptr<Environment>> MakeEnvironment(
-    const std::string& name, uint64_t seed);
-
 }  // namespace softq
 
 #endif  // SOFTQ_ENV_ENVIRONMENT_H_

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "env/registry.h"
 
 extern const char
     kSwimmerXml[];  // env/models/swimmer.xml, embedded by a genrule
@@ -129,5 +130,43 @@ absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
   done_ = result.terminal || result.truncated;
   return result;
 }
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Environment>> MakeSwimmer(SwimmerEnv::Task task,
+                                                         EnvConfig& config,
+                                                         uint64_t seed) {
+  absl::StatusOr<int> max_steps = config.Int("max_steps", 300, 1, 1000000);
+  if (!max_steps.ok()) return max_steps.status();
+  std::array<double, 2> target = {3.0, 3.0};
+  if (task == SwimmerEnv::Task::kTarget) {
+    absl::StatusOr<double> x = config.Double("target_x", 3.0, -100, 100);
+    if (!x.ok()) return x.status();
+    absl::StatusOr<double> y = config.Double("target_y", 3.0, -100, 100);
+    if (!y.ok()) return y.status();
+    target = {*x, *y};
+  }
+  absl::StatusOr<std::unique_ptr<SwimmerEnv>> env =
+      SwimmerEnv::Create(task, seed, *max_steps, target);
+  if (!env.ok()) return env.status();
+  return std::unique_ptr<Environment>(std::move(*env));
+}
+
+}  // namespace
+
+SOFTQ_REGISTER_ENVIRONMENT(
+    "swimmer_speed",
+    "MuJoCo swimmer, reward = planar speed (obs 10, act 2); keys: max_steps "
+    "(300)",
+    [](EnvConfig& config, uint64_t seed) {
+      return MakeSwimmer(SwimmerEnv::Task::kSpeed, config, seed);
+    });
+SOFTQ_REGISTER_ENVIRONMENT(
+    "swimmer_target",
+    "MuJoCo swimmer, reward = progress to a target, +10 within 0.5 m; keys: "
+    "max_steps (300), target_x (3), target_y (3)",
+    [](EnvConfig& config, uint64_t seed) {
+      return MakeSwimmer(SwimmerEnv::Task::kTarget, config, seed);
+    });
 
 }  // namespace softq

@@ -9,6 +9,7 @@
 #include "actor/actor.h"
 #include "actor/return_evaluation.h"
 #include "common/flags.h"
+#include "env/registry.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
 
@@ -54,8 +55,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   torch::manual_seed(options.seed);
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < options.num_envs; ++i) {
-    absl::StatusOr<std::unique_ptr<Environment>> env =
-        MakeEnvironment(options.env, options.seed * 7919 + i);
+    absl::StatusOr<std::unique_ptr<Environment>> env = MakeEnvironment(
+        options.env, options.env_config, options.seed * 7919 + i);
     if (!env.ok()) return env.status();
     envs.push_back(*std::move(env));
   }
@@ -98,7 +99,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
       e.summary = absl::StrCat(e.goals.Summary(), ", ", streak.Summary());
     } else {
       absl::StatusOr<ReturnEvaluation> r =
-          EvaluateReturn(eval_policy, options.env, options.eval_rollouts, seed);
+          EvaluateReturn(eval_policy, options.env, options.env_config,
+                         options.eval_rollouts, seed);
       if (!r.ok()) return r.status();
       e.mean_return = r->mean;
       e.summary = r->Summary();

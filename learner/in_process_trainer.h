@@ -19,6 +19,7 @@ struct InProcessOptions {
   SqlConfig sql;
   std::string env =
       "multigoal";  // any MakeEnvironment name; only multigoal has a criterion
+  std::string env_config;  // its parameters, key=value,...
   ActingOptions acting;  // exploration (DDPG: deterministic plus action noise)
   int num_envs = 1;
   int64_t max_env_steps = 40000;

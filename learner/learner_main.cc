@@ -31,6 +31,7 @@
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
+#include "env/registry.h"
 #include "learner/learner.h"
 #include "learner/learner_checkpoint.h"
 #include "learner/parameter_service.h"
@@ -61,8 +62,11 @@ ABSL_FLAG(
     "one; 0 (the "
     "default): 2 for sql, 1 for ddpg (whose halves depend on each other)");
 ABSL_FLAG(std::string, env, "multigoal",
-          "environment: multigoal, swimmer_speed, swimmer_target (sets "
-          "dimensions, evaluation)");
+          "environment by name (sets dimensions, evaluation); actor_main "
+          "--env=help lists them");
+ABSL_FLAG(std::string, env_config, "",
+          "the environment's parameters, key=value,key=value (README: "
+          "Environments)");
 ABSL_FLAG(std::string, init_from, "",
           "start from the networks of this learner checkpoint dir "
           "(fine-tuning; fresh optimizers)");
@@ -149,8 +153,8 @@ int Run(const char* program) {
   std::vector<std::string> shards =
       absl::StrSplit(absl::GetFlag(FLAGS_replay), ',', absl::SkipEmpty());
   const std::string device_flag = absl::GetFlag(FLAGS_device);
-  absl::StatusOr<std::unique_ptr<Environment>> probe =
-      MakeEnvironment(absl::GetFlag(FLAGS_env), 0);
+  absl::StatusOr<std::unique_ptr<Environment>> probe = MakeEnvironment(
+      absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config), 0);
   if (!probe.ok()) return ReportFlagError(program, probe.status());
   const EnvSpec spec = (*probe)->spec();
   const bool multigoal = absl::GetFlag(FLAGS_env) == "multigoal";
@@ -338,6 +342,7 @@ int Run(const char* program) {
       streak.Record(*e.goals);
     } else if (absl::StatusOr<ReturnEvaluation> r =
                    EvaluateReturn(eval_policy, absl::GetFlag(FLAGS_env),
+                                  absl::GetFlag(FLAGS_env_config),
                                   absl::GetFlag(FLAGS_eval_rollouts), seed);
                r.ok()) {
       e.mean_return = r->mean;

@@ -11,12 +11,16 @@
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
+#include "env/registry.h"
 #include "learner/in_process_trainer.h"
 #include "learner/sql_flags.h"
 
 ABSL_FLAG(int64_t, seed, 0, "random seed");
 ABSL_FLAG(std::string, env, "multigoal",
-          "environment: multigoal, swimmer_speed, swimmer_target");
+          "environment by name; actor_main --env=help lists them");
+ABSL_FLAG(std::string, env_config, "",
+          "the environment's parameters, key=value,key=value (README: "
+          "Environments)");
 ABSL_FLAG(
     double, action_noise, 0.0,
     "std of Gaussian exploration noise on actions (the DDPG baseline: ~0.2)");
@@ -44,7 +48,8 @@ int main(int argc, char** argv) {
     return *code;
   }
   absl::StatusOr<std::unique_ptr<softq::Environment>> probe =
-      softq::MakeEnvironment(absl::GetFlag(FLAGS_env), 0);
+      softq::MakeEnvironment(absl::GetFlag(FLAGS_env),
+                             absl::GetFlag(FLAGS_env_config), 0);
   if (!probe.ok()) return softq::ReportFlagError(argv[0], probe.status());
   const softq::EnvSpec spec = (*probe)->spec();
   absl::StatusOr<softq::SqlConfig> sql =
@@ -61,6 +66,7 @@ int main(int argc, char** argv) {
   softq::InProcessOptions options;
   options.sql = *sql;
   options.env = absl::GetFlag(FLAGS_env);
+  options.env_config = absl::GetFlag(FLAGS_env_config);
   options.acting = {/*deterministic=*/sql->algorithm == softq::Algorithm::kDdpg,
                     absl::GetFlag(FLAGS_action_noise)};
   options.seed = absl::GetFlag(FLAGS_seed);

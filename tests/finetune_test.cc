@@ -11,6 +11,7 @@
 #include <string>
 
 #include "env/environment.h"
+#include "env/registry.h"
 #include "learner/learner_checkpoint.h"
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
@@ -56,7 +57,7 @@ torch::Tensor TargetTaskObservations(int n) {
   std::vector<float> flat;
   for (int i = 0; i < n; ++i) {
     absl::StatusOr<std::unique_ptr<Environment>> env =
-        MakeEnvironment("swimmer_target", i);
+        MakeEnvironment("swimmer_target", "", i);
     EXPECT_TRUE(env.ok());
     const std::vector<float> obs = (*env)->Reset();
     flat.insert(flat.end(), obs.begin(), obs.end());

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "actor/multigoal_evaluation.h"
+#include "env/registry.h"
 #include "policy/acting_policy.h"
 
 namespace softq {
@@ -102,9 +103,9 @@ TEST(MultiGoal, RejectsNonFiniteOrWrongSizeActions) {
 }
 
 TEST(MultiGoal, UnknownEnvironmentNameIsAnError) {
-  EXPECT_EQ(MakeEnvironment("cartpole", 0).status().code(),
+  EXPECT_EQ(MakeEnvironment("cartpole", "", 0).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(MakeEnvironment("multigoal", 0).ok());
+  EXPECT_TRUE(MakeEnvironment("multigoal", "", 0).ok());
 }
 
 MultiGoalEvaluation Counts(int rollouts, std::array<int, 4> goals,

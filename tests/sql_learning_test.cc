@@ -10,6 +10,7 @@
 #include "actor/actor.h"
 #include "actor/multigoal_evaluation.h"
 #include "common/torch_threads.h"
+#include "env/registry.h"
 #include "learner/in_process_trainer.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
@@ -66,7 +67,8 @@ TEST(Actor, StreamsConsistentTransitionsFromEveryEnvironment) {
   // out: seeded, the test is the same every run.
   torch::manual_seed(0);
   std::vector<std::unique_ptr<Environment>> envs;
-  for (int i = 0; i < 3; ++i) envs.push_back(*MakeEnvironment("multigoal", i));
+  for (int i = 0; i < 3; ++i)
+    envs.push_back(*MakeEnvironment("multigoal", "", i));
   ActingPolicy policy(2, 2, {16}, 0);
   RecordingSink sink;
   Actor actor(std::move(envs), &policy, &sink,

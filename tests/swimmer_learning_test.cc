@@ -21,6 +21,7 @@
 #include "actor/return_evaluation.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
+#include "env/registry.h"
 #include "learner/in_process_trainer.h"
 #include "policy/acting_policy.h"
 
@@ -85,7 +86,7 @@ double ActionSpread(const NamedTensors& params) {
   EXPECT_TRUE(policy.SetParameters(params, 1).ok());
   std::vector<std::unique_ptr<Environment>> envs;
   for (int i = 0; i < 4; ++i) {
-    envs.push_back(*MakeEnvironment("swimmer_speed", 555 + i));
+    envs.push_back(*MakeEnvironment("swimmer_speed", "", 555 + i));
   }
   std::vector<float> states;
   int seen = 0;
