@@ -76,6 +76,16 @@ def main():
     check("actor/actor_main", actor + ["--num_envs=4096", "--steps_per_write=300"],
           "steps_per_write")
     check("actor/actor_main", actor + ["--learner=127.0.0.1:2,127.0.0.1:3"], "learner")
+    # The environment by name and its parameters (env/registry.h), on every binary that
+    # builds one: an unknown name, a key it does not take, a bad value, a malformed item.
+    for binary in ("actor/actor_main", "learner/learner_main", "learner/train_in_process"):
+        base = [os.path.join(bin_dir, binary)] + REQUIRED[binary]
+        check(binary, base + ["--env=cartpole"], "env")
+        check(binary, base + ["--env=multigoal", "--env_config=layout=u"], "env_config")
+        check(binary, base + ["--env=swimmer_target", "--env_config=target_x=east"],
+              "env_config")
+        check(binary, base + ["--env=swimmer_speed", "--env_config=max_steps=0"], "env_config")
+        check(binary, base + ["--env=swimmer_speed", "--env_config=max_steps"], "env_config")
     # A table larger than this machine's memory (or its container's limit), refused at start.
     shard = [os.path.join(bin_dir, "replay/replay_server")]
     check("replay/replay_server",
