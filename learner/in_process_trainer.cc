@@ -7,9 +7,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "actor/actor.h"
-#include "actor/return_evaluation.h"
 #include "common/flags.h"
 #include "env/registry.h"
+#include "eval/evaluation.h"
 #include "learner/learner.h"
 #include "learner/local_replay.h"
 
@@ -67,46 +67,36 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   ActingPolicy eval_policy(
       sql.observation_dim, sql.action_dim, sql.hidden, options.seed + 3,
       {/*deterministic=*/sql.algorithm == Algorithm::kDdpg});
-  const bool multigoal = options.env == "multigoal";
-  // One evaluation of the current parameters: the goals (multigoal) and the
-  // mean return.
-  struct Evaluation {
-    int64_t env_steps = 0;
-    MultiGoalEvaluation goals;
-    double mean_return = 0;
-    std::string summary;
-  };
   SolvedStreak streak(options.solved_evaluations);
   InProcessResult result;
-  // Evaluates the current parameters at `env_steps` (fresh rollouts) and counts
-  // the evaluation into the stopping rule.
-  auto evaluate = [&](int64_t env_steps) -> absl::StatusOr<Evaluation> {
+  // One evaluation of the current parameters at `env_steps` (fresh rollouts),
+  // counted into the stopping rule.
+  struct Step {
+    int64_t env_steps = 0;
+    Evaluation evaluation;
+  };
+  auto evaluate = [&](int64_t env_steps) -> absl::StatusOr<Step> {
     eval_policy
         .SetParameters(agent.PolicyParameters(), eval_policy.version() + 1)
         .IgnoreError();
-    Evaluation e;
-    e.env_steps = env_steps;
-    const uint64_t seed = EvaluationSeed(options.seed, env_steps);
-    if (multigoal) {
-      e.goals = EvaluateMultiGoal(eval_policy, options.eval_rollouts, seed);
-      e.mean_return = e.goals.mean_return;
-      if (e.goals.Solved() && result.first_solved_env_steps < 0) {
-        result.first_solved_env_steps = env_steps;
-      }
-      if (streak.Record(e.goals) && result.learned_env_steps < 0) {
-        result.learned_env_steps = env_steps;
-      }
-      e.summary = absl::StrCat(e.goals.Summary(), ", ", streak.Summary());
-    } else {
-      absl::StatusOr<ReturnEvaluation> r =
-          EvaluateReturn(eval_policy, options.env, options.env_config,
-                         options.eval_rollouts, seed);
-      if (!r.ok()) return r.status();
-      e.mean_return = r->mean;
-      e.summary = r->Summary();
+    absl::StatusOr<Evaluation> e = Evaluate(
+        eval_policy, {options.env, options.env_config, options.eval_rollouts,
+                      EvaluationSeed(options.seed, env_steps)});
+    if (!e.ok()) return e.status();
+    if (e->Solved() && result.first_solved_env_steps < 0) {
+      result.first_solved_env_steps = env_steps;
+    }
+    if (streak.Record(*e) && result.learned_env_steps < 0) {
+      result.learned_env_steps = env_steps;
     }
     ++result.evaluations;
-    return e;
+    return Step{env_steps, *std::move(e)};
+  };
+  // The progress line's evaluation: its summary, and the streak on the
+  // multi-goal task.
+  auto summary = [&](const Evaluation& e) {
+    return e.goals ? absl::StrCat(e.Summary(), ", ", streak.Summary())
+                   : e.Summary();
   };
   LocalReplay replay(options.replay_capacity, sql.observation_dim,
                      sql.action_dim, options.batch_size,
@@ -115,8 +105,8 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   Learner learner(&agent, &replay, &feed, {options.publish_interval});
   Actor actor(std::move(envs), &policy, &replay, {});
 
-  std::optional<Evaluation> final_eval;
-  std::optional<Evaluation> last_eval;
+  std::optional<Step> final_eval;
+  std::optional<Step> last_eval;
   const absl::Time start = absl::Now();
   int64_t next_eval = options.eval_interval > 0 ? options.eval_interval : -1;
   while (actor.env_steps() < options.max_env_steps) {
@@ -130,7 +120,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     }
     if (next_eval > 0 && actor.env_steps() >= next_eval) {
       next_eval += options.eval_interval;
-      absl::StatusOr<Evaluation> eval = evaluate(actor.env_steps());
+      absl::StatusOr<Step> eval = evaluate(actor.env_steps());
       if (!eval.ok()) return eval.status();
       const std::vector<double> returns = actor.TakeEpisodeReturns();
       const double mean_return =
@@ -144,9 +134,9 @@ absl::StatusOr<InProcessResult> TrainInProcess(
           actor.env_steps(), agent.step(),
           agent.step() /
               std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start)),
-          mean_return, eval->summary));
+          mean_return, summary(eval->evaluation)));
       last_eval = *std::move(eval);
-      if (multigoal && options.stop_when_solved && streak.Met()) break;
+      if (options.stop_when_solved && streak.Met()) break;
     }
   }
   result.env_steps = actor.env_steps();
@@ -157,17 +147,16 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   if (last_eval && last_eval->env_steps == result.env_steps) {
     final_eval = *std::move(last_eval);
   } else {
-    absl::StatusOr<Evaluation> eval = evaluate(result.env_steps);
+    absl::StatusOr<Step> eval = evaluate(result.env_steps);
     if (!eval.ok()) return eval.status();
     final_eval = *std::move(eval);
   }
-  result.learned = multigoal && streak.Met();
-  result.final_evaluation = std::move(final_eval->goals);
-  result.final_mean_return = final_eval->mean_return;
-  result.final_summary = final_eval->summary;
+  result.learned = streak.Met();
+  result.final_summary = summary(final_eval->evaluation);
+  result.final_evaluation = std::move(final_eval->evaluation);
   result.final_policy = agent.PolicyParameters();
-  if (multigoal && !options.trajectories_csv.empty()) {
-    if (absl::Status s = WriteTrajectoriesCsv(result.final_evaluation,
+  if (result.final_evaluation.goals && !options.trajectories_csv.empty()) {
+    if (absl::Status s = WriteTrajectoriesCsv(*result.final_evaluation.goals,
                                               options.trajectories_csv);
         !s.ok()) {
       return s;

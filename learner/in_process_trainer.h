@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "actor/multigoal_evaluation.h"
+#include "eval/evaluation.h"
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
 
@@ -56,10 +56,9 @@ struct InProcessResult {
   // The run ended with its last `solved_evaluations` evaluations (the final one
   // included) meeting the criterion: the multi-goal task learned.
   bool learned = false;
-  int evaluations = 0;                   // the final one included
-  MultiGoalEvaluation final_evaluation;  // multigoal only
-  double final_mean_return = 0;          // any environment
-  std::string final_summary;
+  int evaluations = 0;  // the final one included
+  Evaluation final_evaluation;
+  std::string final_summary;  // its summary, with the streak on multigoal
   // The sampling network's parameters at the end (SqlAgent::PolicyParameters),
   // for a closer look at the policy than its return.
   NamedTensors final_policy;

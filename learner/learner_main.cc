@@ -24,14 +24,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "actor/multigoal_evaluation.h"
-#include "actor/return_evaluation.h"
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
 #include "env/registry.h"
+#include "eval/evaluation.h"
 #include "learner/learner.h"
 #include "learner/learner_checkpoint.h"
 #include "learner/parameter_service.h"
@@ -115,23 +114,6 @@ ABSL_FLAG(int64_t, seed, 0,
 
 namespace softq {
 namespace {
-
-// One evaluation: on the multi-goal task the goals reached (the success
-// criterion), on any task the mean return; env_steps is the replay's insert
-// count at the time (-1: unknown).
-struct Evaluation {
-  std::optional<MultiGoalEvaluation> goals;
-  double mean_return = 0;
-  double return_stddev = 0;
-  int64_t env_steps = -1;
-
-  int GoalsCovered() const { return goals ? goals->GoalsCovered() : 0; }
-  std::string Summary() const {
-    return goals ? goals->Summary()
-                 : absl::StrFormat("return %.2f +- %.2f", mean_return,
-                                   return_stddev);
-  }
-};
 
 // Transitions inserted into the shards so far: the actors' env steps.
 int64_t EnvStepsSoFar(const std::vector<std::string>& shards) {
@@ -326,28 +308,31 @@ int Run(const char* program) {
       sql->observation_dim, sql->action_dim, sql->hidden,
       absl::GetFlag(FLAGS_seed) + 17,
       {/*deterministic=*/sql->algorithm == Algorithm::kDdpg});
-  // The stopping rule (actor/multigoal_evaluation.h), fed every evaluation.
+  // The stopping rule (eval/evaluation.h), fed every evaluation.
   SolvedStreak streak(absl::GetFlag(FLAGS_solved_evaluations));
+  // One evaluation (eval/evaluation.h) and the replay's insert count then
+  // (-1: unknown). A failed one is reported and counts as an empty one.
+  struct Step {
+    Evaluation evaluation;
+    int64_t env_steps = -1;
+  };
   auto evaluate = [&]() {
     eval_policy.SetParameters(agent.PolicyParameters(), learner.version())
         .IgnoreError();
-    Evaluation e;
+    Step e;
     e.env_steps = EnvStepsSoFar(shards);
-    const uint64_t seed = EvaluationSeed(
-        static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)), agent.step());
-    if (multigoal) {
-      e.goals = EvaluateMultiGoal(eval_policy,
-                                  absl::GetFlag(FLAGS_eval_rollouts), seed);
-      e.mean_return = e.goals->mean_return;
-      streak.Record(*e.goals);
-    } else if (absl::StatusOr<ReturnEvaluation> r =
-                   EvaluateReturn(eval_policy, absl::GetFlag(FLAGS_env),
-                                  absl::GetFlag(FLAGS_env_config),
-                                  absl::GetFlag(FLAGS_eval_rollouts), seed);
-               r.ok()) {
-      e.mean_return = r->mean;
-      e.return_stddev = r->stddev;
+    absl::StatusOr<Evaluation> r = Evaluate(
+        eval_policy,
+        {absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config),
+         absl::GetFlag(FLAGS_eval_rollouts),
+         EvaluationSeed(static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)),
+                        agent.step())});
+    if (r.ok()) {
+      e.evaluation = *std::move(r);
+    } else {
+      std::cerr << "learner: evaluation failed: " << r.status() << std::endl;
     }
+    streak.Record(e.evaluation);
     return e;
   };
   std::ofstream eval_csv;
@@ -362,7 +347,7 @@ int Run(const char* program) {
   Progress progress;
   progress.last_step = start_step;
   UpdateMetrics last;
-  Evaluation last_eval;
+  Step last_eval;
   int64_t last_eval_step = -1;
   absl::Status waiting = absl::OkStatus();
   int exit_code = 0;
@@ -378,7 +363,7 @@ int Run(const char* program) {
         last_eval = evaluate();
         last_eval_step = step;
         std::cout << absl::StrFormat("learner: eval at update %d: %s%s", step,
-                                     last_eval.Summary(),
+                                     last_eval.evaluation.Summary(),
                                      multigoal ? ", " + streak.Summary() : "")
                   << std::endl;
         if (eval_csv.is_open()) {
@@ -386,8 +371,9 @@ int Run(const char* program) {
                           "%d,%d,%.2f,%.4f,%.4f,%d\n", step,
                           last_eval.env_steps,
                           absl::ToDoubleSeconds(absl::Now() - start),
-                          last_eval.mean_return, last_eval.return_stddev,
-                          last_eval.GoalsCovered())
+                          last_eval.evaluation.mean_return,
+                          last_eval.evaluation.return_stddev,
+                          last_eval.evaluation.GoalsCovered())
                    << std::flush;
         }
         if (streak.Met() && absl::GetFlag(FLAGS_stop_when_solved)) break;
@@ -423,8 +409,9 @@ int Run(const char* program) {
                        wall, agent.step(), rate, 100 * wait_share,
                        source.sampled(), last.critic_loss, last.mean_q,
                        learner.version(),
-                       last_eval_step >= 0 ? "  eval " + last_eval.Summary()
-                                           : "",
+                       last_eval_step >= 0
+                           ? "  eval " + last_eval.evaluation.Summary()
+                           : "",
                        waiting.ok()
                            ? ""
                            : "  waiting: " + std::string(waiting.message()))
@@ -434,8 +421,10 @@ int Run(const char* program) {
                    "%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d,%.3f\n", wall,
                    agent.step(), rate, source.sampled(), last.critic_loss,
                    last.mean_q, last.policy_surrogate, last.kernel_bandwidth,
-                   learner.version(), last_eval.GoalsCovered(),
-                   last_eval.goals ? last_eval.goals->reached_any : 0,
+                   learner.version(), last_eval.evaluation.GoalsCovered(),
+                   last_eval.evaluation.goals
+                       ? last_eval.evaluation.goals->reached_any
+                       : 0,
                    wait_share)
             << std::flush;
       }
@@ -454,7 +443,7 @@ int Run(const char* program) {
         metrics->Set("softq_learner_parameter_version", learner.version(),
                      "version of the last published parameters");
         metrics->Set("softq_learner_eval_goals_covered",
-                     last_eval.GoalsCovered(),
+                     last_eval.evaluation.GoalsCovered(),
                      "multigoal: goals reached in the last evaluation");
         metrics->Set("softq_learner_parameter_subscribers",
                      service.subscribers(),
@@ -480,8 +469,9 @@ int Run(const char* program) {
   // The evaluation that stopped the run (or one at the last update) is the
   // final one: a fresh draw of the same policy could land on the other side of
   // the 10% bar. Else one more, counted into the streak.
-  const Evaluation final_eval =
-      last_eval_step == agent.step() ? last_eval : evaluate();
+  const Evaluation final_eval = last_eval_step == agent.step()
+                                    ? last_eval.evaluation
+                                    : evaluate().evaluation;
   std::cout << absl::StrFormat(
                    "learner: final: %d updates in %.1fs (%.1f upd/s), %s%s",
                    agent.step() - start_step,

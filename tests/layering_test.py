@@ -2,7 +2,8 @@
 
   env/     the environments: depends on common/ only (directly; proto/ through common/)
   policy/  networks, named parameters, the acting policy: depends on common/ only
-  actor/   the acting loop and evaluation: env/, policy/, common/, proto/, replay/;
+  eval/    evaluation of a policy on any environment: env/, policy/, common/ only
+  actor/   the acting loop: env/, policy/, common/, proto/, replay/;
            never learner/ (directly or through any package it reaches)
 
 Each layered package's BUILD file is read for the labels it names (visibility lists left
@@ -21,19 +22,21 @@ import sys
 import tempfile
 
 # Top-level folders of the project that a label or an #include can name.
-PROJECT = {"actor", "bench", "common", "deploy", "env", "learner", "policy", "proto",
-           "replay", "tests", "third_party"}
+PROJECT = {"actor", "bench", "common", "deploy", "env", "eval", "learner", "policy",
+           "proto", "replay", "tests", "third_party"}
 
 # Package -> the project folders it may name directly (its own included).
 ALLOWED_DIRECT = {
     "env": {"env", "common"},
     "policy": {"policy", "common"},
+    "eval": {"eval", "env", "policy", "common"},
     "actor": {"actor", "env", "policy", "common", "proto", "replay"},
 }
 # Package -> the folders it must not reach, directly or through other packages' BUILD deps.
 FORBIDDEN_REACH = {
     "env": PROJECT - {"env", "common", "proto"},
     "policy": PROJECT - {"policy", "common", "proto"},
+    "eval": PROJECT - {"eval", "env", "policy", "common", "proto"},
     "actor": {"learner", "bench", "tests", "deploy"},
 }
 # Packages whose BUILD files are read to follow what the layered ones reach.
@@ -115,6 +118,8 @@ def self_test():
         "env/e.h": '#include "common/flags.h"\n#include <vector>\n',
         "policy/BUILD": 'cc_library(name = "p", deps = ["//common:tensor_codec"])\n',
         "policy/p.h": '#include "common/tensor_codec.h"\n',
+        "eval/BUILD": 'cc_library(name = "v", deps = ["//env:e", "//policy:p"])\n',
+        "eval/v.cc": '#include "env/e.h"\n#include "policy/p.h"\n',
         "actor/BUILD": 'cc_library(name = "a", deps = ["//env:e", "//policy:p", "//replay:client"])\n'
                        '# "//learner:in_a_comment" is no dependency\n',
         "actor/a.cc": '#include "env/e.h"\n#include "policy/p.h"\n',
@@ -132,6 +137,10 @@ def self_test():
         "policy depends on learner": {"policy/BUILD": 'cc_library(deps = ["//learner:sql_agent"])\n'},
         "policy includes env": {"policy/q.cc": '#include "env/environment.h"\n'},
         "policy reaches actor": {"common/BUILD": 'cc_library(deps = ["//actor:actor"])\n'},
+        "eval depends on actor": {"eval/BUILD": 'cc_library(deps = ["//actor:actor"])\n'},
+        "eval includes learner": {"eval/w.h": '#include "learner/learner.h"\n'},
+        "eval depends on replay": {"eval/BUILD": 'cc_library(deps = ["//replay:client"])\n'},
+        "eval reaches learner": {"common/BUILD": 'cc_library(deps = ["//learner:x"])\n'},
     }
     with tempfile.TemporaryDirectory() as root:
         for path, text in good.items():
@@ -155,7 +164,8 @@ def main():
         print("layering:", line)
     if failures:
         return 1
-    print("layering: ok (env/, policy/ on common/ only; actor/ never reaches learner/)")
+    print("layering: ok (env/, policy/ on common/ only; eval/ on env/, policy/, common/; "
+          "actor/ never reaches learner/)")
     return 0
 
 

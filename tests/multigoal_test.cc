@@ -2,13 +2,10 @@
 #include "env/multigoal.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include <cmath>
 
-#include "actor/multigoal_evaluation.h"
 #include "env/registry.h"
-#include "policy/acting_policy.h"
 
 namespace softq {
 namespace {
@@ -106,59 +103,6 @@ TEST(MultiGoal, UnknownEnvironmentNameIsAnError) {
   EXPECT_EQ(MakeEnvironment("cartpole", "", 0).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(MakeEnvironment("multigoal", "", 0).ok());
-}
-
-MultiGoalEvaluation Counts(int rollouts, std::array<int, 4> goals,
-                           int reached_any) {
-  MultiGoalEvaluation e;
-  e.rollouts = rollouts;
-  e.goal_counts = goals;
-  e.reached_any = reached_any;
-  return e;
-}
-
-TEST(MultiGoalEvaluation, SolvedNeedsEveryGoalInATenthAndSomeGoalInNineTenths) {
-  EXPECT_TRUE(Counts(100, {25, 25, 25, 25}, 100).Solved());
-  EXPECT_TRUE(
-      Counts(100, {10, 10, 10, 60}, 90).Solved());  // both bounds exactly
-  EXPECT_FALSE(
-      Counts(100, {9, 11, 10, 60}, 90).Solved());  // one goal under a tenth
-  EXPECT_EQ(Counts(100, {9, 11, 10, 60}, 90).GoalsCovered(), 3);
-  EXPECT_FALSE(
-      Counts(100, {10, 10, 10, 59}, 89).Solved());          // too few reach any
-  EXPECT_FALSE(Counts(100, {100, 0, 0, 0}, 100).Solved());  // unimodal
-  EXPECT_FALSE(Counts(0, {0, 0, 0, 0}, 0).Solved());
-}
-
-// Parameters that make a deterministic policy ({8} hidden) always move along
-// +x: all weights 0, the output bias (10, 0).
-NamedTensors AlwaysPlusX() {
-  SamplingNetwork shape(2, 2, std::vector<int64_t>{8});
-  NamedTensors params;
-  for (const auto& p : shape->named_parameters()) {
-    params.emplace_back(p.key(), torch::zeros_like(p.value()));
-  }
-  params.back().second = torch::tensor({10.0f, 0.0f});  // the last layer's bias
-  return params;
-}
-
-TEST(EvaluateMultiGoal, CountsThePolicysGoalAndCallsAUnimodalPolicyUnsolved) {
-  ActingPolicy policy(2, 2, {8}, /*seed=*/3, {/*deterministic=*/true});
-  ASSERT_TRUE(policy.SetParameters(AlwaysPlusX(), 1).ok());
-  const MultiGoalEvaluation e = EvaluateMultiGoal(policy, 50, /*seed=*/7);
-  EXPECT_EQ(e.rollouts, 50);
-  const int plus_x = MultiGoalEnv::GoalAt(5, 0);
-  EXPECT_EQ(e.goal_counts[plus_x], 50) << e.Summary();
-  EXPECT_EQ(e.reached_any, 50);
-  EXPECT_EQ(e.GoalsCovered(), 1);
-  EXPECT_FALSE(e.Solved());
-  EXPECT_EQ(e.trajectories.size(), 50u);
-}
-
-TEST(EvaluateMultiGoal, AnUntrainedPolicyIsNotSolved) {
-  torch::manual_seed(11);
-  ActingPolicy policy(2, 2, {128, 128}, /*seed=*/11);
-  EXPECT_FALSE(EvaluateMultiGoal(policy, 100, /*seed=*/7).Solved());
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "actor/actor.h"
-#include "actor/multigoal_evaluation.h"
 #include "common/torch_threads.h"
 #include "env/registry.h"
 #include "learner/in_process_trainer.h"
@@ -403,49 +402,6 @@ TEST(InProcessTraining, RefusesOptionsItCannotRunWithTheFieldsName) {
   EXPECT_NE(
       ValidateInProcessOptions(options).message().find("--replay_capacity"),
       std::string::npos);
-}
-
-MultiGoalEvaluation Solved(bool solved) {
-  MultiGoalEvaluation e;
-  e.rollouts = 100;
-  e.goal_counts = solved ? std::array<int, 4>{25, 25, 25, 25}
-                         : std::array<int, 4>{100, 0, 0, 0};
-  e.reached_any = 100;
-  return e;
-}
-
-TEST(SolvedStreak, NeedsTwoSolvedEvaluationsInARowAndStartsOverOnAMiss) {
-  SolvedStreak streak;  // kSolvedEvaluationsRequired
-  ASSERT_EQ(streak.required(), 2);
-  EXPECT_FALSE(streak.Record(Solved(true)));  // one lucky draw is not enough
-  EXPECT_EQ(streak.Summary(), "solved 1 of 2 in a row");
-  EXPECT_FALSE(streak.Record(Solved(false)));
-  EXPECT_EQ(streak.streak(), 0);
-  EXPECT_FALSE(streak.Record(Solved(true)));
-  EXPECT_TRUE(streak.Record(Solved(true)));
-  EXPECT_TRUE(streak.Met());
-  EXPECT_TRUE(streak.Record(Solved(true)));
-  EXPECT_FALSE(streak.Record(Solved(false)));  // a later miss: not met now
-  EXPECT_FALSE(streak.Met());
-  SolvedStreak one(1);
-  EXPECT_TRUE(one.Record(Solved(true)));
-}
-
-TEST(EvaluationSeed, GivesEachEvaluationOfARunFreshStartStates) {
-  EXPECT_EQ(EvaluationSeed(0, 0), 1000u);
-  EXPECT_NE(EvaluationSeed(0, 1000), EvaluationSeed(0, 2000));
-  EXPECT_NE(EvaluationSeed(0, 1000), EvaluationSeed(1, 1000));
-  // Two evaluations of one policy at successive steps start from other
-  // positions (x_0 plus noise), not the same draws again.
-  torch::manual_seed(3);
-  ActingPolicy policy(2, 2, {16}, /*seed=*/3);
-  const MultiGoalEvaluation a =
-      EvaluateMultiGoal(policy, 5, EvaluationSeed(0, 1000));
-  const MultiGoalEvaluation b =
-      EvaluateMultiGoal(policy, 5, EvaluationSeed(0, 2000));
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_NE(a.trajectories[i][0], b.trajectories[i][0]) << "rollout " << i;
-  }
 }
 
 TEST(InProcessTraining, WithFrozenNetworksNeverCountsAsLearned) {

@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "actor/return_evaluation.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
 #include "env/registry.h"
+#include "eval/rollout.h"
 #include "learner/in_process_trainer.h"
 #include "policy/acting_policy.h"
 
@@ -115,7 +115,7 @@ Outcome Train(const InProcessOptions& options, const std::string& name) {
       options, [](const std::string& line) { std::cout << line << std::endl; });
   EXPECT_TRUE(result.ok()) << result.status();
   if (!result.ok()) return {};
-  const Outcome run = {result->final_mean_return,
+  const Outcome run = {result->final_evaluation.mean_return,
                        ActionSpread(result->final_policy)};
   std::cout << name << " after " << result->updates
             << " updates: " << result->final_summary << ", action spread "

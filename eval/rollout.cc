@@ -1,20 +1,10 @@
-#include "actor/return_evaluation.h"
+#include "eval/rollout.h"
 
 #include <torch/torch.h>
 
-#include <cmath>
 #include <cstring>
 
-#include "absl/strings/str_format.h"
-#include "env/environment.h"
-#include "env/registry.h"
-
 namespace softq {
-
-std::string ReturnEvaluation::Summary() const {
-  return absl::StrFormat("return %.2f +- %.2f over %d rollouts", mean, stddev,
-                         returns.size());
-}
 
 absl::StatusOr<std::vector<double>> RollOut(
     ActingPolicy& policy, std::vector<std::unique_ptr<Environment>>& envs,
@@ -51,29 +41,6 @@ absl::StatusOr<std::vector<double>> RollOut(
     if (!any) break;
   }
   return returns;
-}
-
-absl::StatusOr<ReturnEvaluation> EvaluateReturn(ActingPolicy& policy,
-                                                const std::string& name,
-                                                const std::string& config,
-                                                int rollouts, uint64_t seed) {
-  std::vector<std::unique_ptr<Environment>> envs;
-  for (int i = 0; i < rollouts; ++i) {
-    absl::StatusOr<std::unique_ptr<Environment>> env =
-        MakeEnvironment(name, config, seed * 1000003 + i);
-    if (!env.ok()) return env.status();
-    envs.push_back(*std::move(env));
-  }
-  absl::StatusOr<std::vector<double>> returns = RollOut(policy, envs);
-  if (!returns.ok()) return returns.status();
-  ReturnEvaluation result;
-  result.returns = *std::move(returns);
-  double sum = 0, sq = 0;
-  for (double r : result.returns) sum += r;
-  result.mean = sum / rollouts;
-  for (double r : result.returns) sq += (r - result.mean) * (r - result.mean);
-  result.stddev = std::sqrt(sq / rollouts);
-  return result;
 }
 
 }  // namespace softq
