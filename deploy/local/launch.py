@@ -7,6 +7,9 @@ can be a lucky draw. Stops every process it started, draws the
 Fig. 3-style plot, and exits non-zero if learning failed or any process crashed.
 Ctrl-C (or SIGTERM) stops everything cleanly. Each run trains from scratch: a learner
 checkpoint left in --out by an earlier run is removed first, unless --resume.
+Any other registered environment (--env, --env_config; `actor_main --env=help` lists them)
+trains for --max_updates and succeeds when every process exits cleanly; the learner's
+progress lines report its evaluation returns.
 
   python3 deploy/local/launch.py --bin_dir=bazel-bin --shards=2 --actors=2 --out=out/demo
 """
@@ -29,6 +32,10 @@ def main():
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--envs_per_actor", type=int, default=4)
+    parser.add_argument("--env", default="multigoal",
+                        help="environment by name, for the learner and every actor")
+    parser.add_argument("--env_config", default="",
+                        help="its parameters, key=value,key=value")
     parser.add_argument("--max_updates", type=int, default=30000)
     parser.add_argument("--samples_per_insert", type=float, default=32.0,
                         help="replay rate limit: sampled transitions per inserted one "
@@ -45,6 +52,7 @@ def main():
         parser.error("--shards and --actors must be at least 1")
     if args.solved_evaluations < 1:
         parser.error("--solved_evaluations must be at least 1")
+    multigoal = args.env == "multigoal"
     os.makedirs(args.out, exist_ok=True)
     checkpoint_dir = os.path.join(args.out, "learner_checkpoint")
     if os.path.isdir(checkpoint_dir) and not args.resume:
@@ -68,17 +76,20 @@ def main():
         cluster.start_shards(args.shards, [
             "--capacity=1000000", "--min_size_to_sample=100",
             f"--samples_per_insert={args.samples_per_insert}", "--error_buffer=6400"])
-        learner = cluster.start_learner([
-            f"--max_updates={args.max_updates}", "--eval_interval=1000", "--stop_when_solved",
-            "--require_solved", f"--solved_evaluations={args.solved_evaluations}",
+        env_flags = [f"--env={args.env}", f"--env_config={args.env_config}"]
+        criterion = ["--stop_when_solved", "--require_solved",
+                     f"--solved_evaluations={args.solved_evaluations}",
+                     f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}"]
+        learner = cluster.start_learner(env_flags + (criterion if multigoal else []) + [
+            f"--max_updates={args.max_updates}", "--eval_interval=1000",
             "--log_interval_s=5", f"--seed={args.seed}",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
-            f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}",
             f"--export_torchscript={exported}"])
         actors = [cluster.start_actor(i, cluster.learner_address,
-                                      [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
-                                       "--report_interval_s=10"])
+                                      env_flags + [f"--num_envs={args.envs_per_actor}",
+                                                   f"--seed={args.seed}",
+                                                   "--report_interval_s=10"])
                   for i in range(args.actors)]
         while learner.running() and not stop_requested:
             crashed = [p.name for p in actors + cluster.processes[:args.shards] if not p.running()]
@@ -89,7 +100,7 @@ def main():
         learner_code = learner.wait(1) if not learner.running() else None
         # The learner exits 0 under --require_solved only when its run ended with
         # --solved_evaluations solved evaluations in a row; its final line says so too.
-        ok = learner_code == 0 and learned(learner, args.solved_evaluations)
+        ok = learner_code == 0 and (not multigoal or learned(learner, args.solved_evaluations))
     finally:
         codes = cluster.stop()
     wall = time.time() - start
@@ -104,6 +115,9 @@ def main():
                                                           "plot_multigoal.py"),
                         rollouts, os.path.join(args.out, "multigoal.png"),
                         f"distributed SQL: {args.shards} shards, {args.actors} actors"])
+    if ok and not crashed and not multigoal:
+        print(f"launch: {args.env} trained for {args.max_updates} updates in {wall:.1f} s")
+        return 0
     if ok and not crashed:
         print(f"launch: learned a policy reaching all four goals on {args.solved_evaluations} "
               f"consecutive evaluations (fresh rollouts each) in {wall:.1f} s wall time")

@@ -17,6 +17,8 @@
 #   --replay_port (17000, + local rank) --learner_port (17100)
 #   --replay_metrics_port, --actor_metrics_port (-1: off; base + local rank; 0: any free)
 #   --learner_metrics_port (-1: off)          Prometheus /metrics on each node's address
+#   --env (multigoal) --env_config ("")   the environment and its parameters, given to the
+#                             learner and every actor alike (quoted: a value may hold spaces)
 #   --replay_flags, --learner_flags, --actor_flags ("")  extra flags of the binaries
 #   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
 set -euo pipefail
@@ -28,7 +30,7 @@ learner_cpus=2 learner_mem=8G learner_gres=""
 actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
 replay_port=17000 learner_port=17100
 replay_metrics_port=-1 learner_metrics_port=-1 actor_metrics_port=-1
-replay_flags="" learner_flags="" actor_flags=""
+replay_flags="" learner_flags="" actor_flags="" env=multigoal env_config=""
 sbatch_args=()
 while (($#)); do
   case "$1" in
@@ -40,7 +42,7 @@ while (($#)); do
         bin | run_dir | partition | shards | shard_nodes | shard_cpus | shard_mem | learner_cpus | \
           learner_mem | learner_gres | actors | actor_nodes | actor_cpus | actor_mem | \
           replay_port | learner_port | replay_metrics_port | learner_metrics_port | \
-          actor_metrics_port | \
+          actor_metrics_port | env | env_config | \
           replay_flags | learner_flags | actor_flags)
           printf -v "$name" '%s' "$value" ;;
         *) echo "submit.sh: unknown flag --${name} (see the header of $0)" >&2; exit 2 ;;
@@ -83,6 +85,7 @@ export SOFTQ_BIN SOFTQ_RUN_DIR SOFTQ_SLURM_DIR="$here"
 export SOFTQ_REPLAY_PORT="$replay_port" SOFTQ_LEARNER_PORT="$learner_port"
 export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port"
 export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
+export SOFTQ_ENV="$env" SOFTQ_ENV_CONFIG="$env_config"
 export SOFTQ_REPLAY_FLAGS="$replay_flags" SOFTQ_LEARNER_FLAGS="$learner_flags" SOFTQ_ACTOR_FLAGS="$actor_flags"
 exec sbatch --export=ALL "${sbatch_args[@]}" "${common[@]}" "${replay[@]}" \
   : "${common[@]}" "${learner[@]}" : "${common[@]}" "${actor[@]}" "$here/softq.sbatch"

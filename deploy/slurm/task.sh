@@ -3,6 +3,7 @@
 # `task.sh learner` or `task.sh actor`. Binds to its node's NodeAddr (from scontrol), takes its
 # id from its task rank (SLURM_PROCID) and its port from its local rank (SLURM_LOCALID), then
 # execs the binary so that Slurm's SIGTERM reaches it directly.
+# The environment: SOFTQ_ENV (multigoal), SOFTQ_ENV_CONFIG (""), for the learner and actors.
 # Extra flags: SOFTQ_REPLAY_FLAGS, SOFTQ_LEARNER_FLAGS, SOFTQ_ACTOR_FLAGS (word-split).
 # Metrics (Prometheus /metrics on the node's address): SOFTQ_REPLAY_METRICS_PORT and
 # SOFTQ_ACTOR_METRICS_PORT (base + local rank), SOFTQ_LEARNER_METRICS_PORT; 0: any free port;
@@ -32,13 +33,15 @@ case "$role" in
     # shellcheck disable=SC2086
     exec "${SOFTQ_BIN}/learner_main" --host="$addr" --port="$SOFTQ_LEARNER_PORT" \
       --replay="$SOFTQ_REPLAY_ADDRESSES" --checkpoint_dir="${SOFTQ_RUN_DIR}/learner" \
-      --metrics_port="${SOFTQ_LEARNER_METRICS_PORT:--1}" ${SOFTQ_LEARNER_FLAGS:-}
+      --metrics_port="${SOFTQ_LEARNER_METRICS_PORT:--1}" --env="${SOFTQ_ENV:-multigoal}" \
+      --env_config="${SOFTQ_ENV_CONFIG:-}" ${SOFTQ_LEARNER_FLAGS:-}
     ;;
   actor)
     # shellcheck disable=SC2086
     exec "${SOFTQ_BIN}/actor_main" --replay="$SOFTQ_REPLAY_ADDRESSES" \
       --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
-      --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" ${SOFTQ_ACTOR_FLAGS:-}
+      --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" \
+      --env="${SOFTQ_ENV:-multigoal}" --env_config="${SOFTQ_ENV_CONFIG:-}" ${SOFTQ_ACTOR_FLAGS:-}
     ;;
   *)
     echo "task.sh: unknown role '${role}' (replay, learner or actor)" >&2

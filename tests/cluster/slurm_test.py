@@ -95,6 +95,9 @@ def main():
             f"--replay_port={replay_port}", f"--learner_port={learner_port}",
             f"--replay_metrics_port={replay_metrics}", f"--learner_metrics_port={learner_metrics}",
             f"--actor_metrics_port={actor_metrics}",
+            # The environment reaches the learner and both actors with its parameters (a
+            # comma inside the value): the swimmer, observation 10.
+            "--env=swimmer_target", "--env_config=max_steps=40,target_x=2",
             "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
             "--learner_flags=--eval_interval=0 --eval_rollouts=10 --log_interval_s=1 "
             "--checkpoint_interval=100000 --batch_size=32",
@@ -147,6 +150,9 @@ def main():
         if check(result, "the job trained across the nodes"):
             s, updates = result
             for sh in s:
+                check(int(sh["stats"].get("observation_dim", 0)) == 10,
+                      f"shard {sh['address']} holds the swimmer's observations (10): "
+                      f"{sh['stats'].get('observation_dim')}")
                 check(True, f"shard {sh['address']}: {sh['stats']['inserts_total']} inserts, "
                             f"per actor {per_actor(sh)}, {sh['stats'].get('samples_total', 0)} sampled")
             check(True, f"learner updates advancing: {updates[:3]} ... {updates[-1]}")
