@@ -23,8 +23,8 @@
 #include "common/flags.h"
 #include "common/torch_threads.h"
 #include "env/registry.h"
-#include "learner/local_replay.h"
 #include "learner/replay_batch_source.h"
+#include "learner/shard_replay.h"
 #include "replay/child_process.h"
 
 ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
@@ -159,11 +159,17 @@ int Run(const char* argv0) {
   // Learner: in-process table vs the shards, both holding the same 20000
   // transitions.
   const int updates = absl::GetFlag(FLAGS_updates);
-  LocalReplay local(1000000, 2, 2, 64, 100, 0);
-  for (int i = 0; i < 20; ++i) local.Write(RandomBatch(1000)).IgnoreError();
-  const double from_local = UpdatesPerSecond(&local, updates);
+  ShardOptions local_options;
+  local_options.observation_dim = 2;
+  local_options.action_dim = 2;
+  local_options.rate_limiter.min_size_to_sample = 100;
+  local_options.seed = 1;
+  std::unique_ptr<ShardReplay> local =
+      *ShardReplay::Create(local_options, /*batch_size=*/64);
+  for (int i = 0; i < 20; ++i) local->Write(RandomBatch(1000)).IgnoreError();
+  const double from_local = UpdatesPerSecond(local.get(), updates);
   const double local_batches =
-      BatchesPerSecond(&local, absl::GetFlag(FLAGS_batches));
+      BatchesPerSecond(local.get(), absl::GetFlag(FLAGS_batches));
   std::vector<std::unique_ptr<ChildProcess>> shards;
   options.addresses.clear();
   const int shard_count = absl::GetFlag(FLAGS_shards);

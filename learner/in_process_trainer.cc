@@ -1,5 +1,7 @@
 #include "learner/in_process_trainer.h"
 
+#include <algorithm>
+#include <limits>
 #include <numeric>
 #include <optional>
 
@@ -11,7 +13,7 @@
 #include "env/registry.h"
 #include "eval/evaluation.h"
 #include "learner/learner.h"
-#include "learner/local_replay.h"
+#include "learner/shard_replay.h"
 
 namespace softq {
 namespace {
@@ -39,6 +41,12 @@ absl::Status ValidateInProcessOptions(const InProcessOptions& o) {
       FlagInRange("batch_size", static_cast<double>(o.batch_size), 1, 1 << 20),
       FlagAtLeast("min_replay_size", static_cast<double>(o.min_replay_size), 1),
       FlagAtLeast("replay_capacity", static_cast<double>(o.replay_capacity), 1),
+      // The replay shard draws at most its capacity per batch.
+      o.batch_size <= o.replay_capacity
+          ? absl::OkStatus()
+          : absl::InvalidArgumentError(absl::StrCat(
+                "--batch_size=", o.batch_size,
+                ": more than --replay_capacity=", o.replay_capacity)),
       FlagAtLeast("updates_per_step", o.updates_per_step, 0),
       FlagAtLeast("publish_interval", static_cast<double>(o.publish_interval),
                   1),
@@ -98,12 +106,22 @@ absl::StatusOr<InProcessResult> TrainInProcess(
     return e.goals ? absl::StrCat(e.Summary(), ", ", streak.Summary())
                    : e.Summary();
   };
-  LocalReplay replay(options.replay_capacity, sql.observation_dim,
-                     sql.action_dim, options.batch_size,
-                     options.min_replay_size, options.seed + 2);
+  // The replay: one in-memory shard, sampled uniformly once it holds
+  // min_replay_size transitions.
+  ShardOptions shard;
+  shard.capacity = static_cast<uint64_t>(options.replay_capacity);
+  shard.observation_dim = static_cast<uint32_t>(sql.observation_dim);
+  shard.action_dim = static_cast<uint32_t>(sql.action_dim);
+  shard.rate_limiter.min_size_to_sample = static_cast<uint64_t>(
+      std::min(options.min_replay_size, options.replay_capacity));
+  shard.max_sample_bytes = std::numeric_limits<uint64_t>::max();  // no wire
+  shard.seed = options.seed + 2;  // not 0: that would draw a random seed
+  absl::StatusOr<std::unique_ptr<ShardReplay>> replay =
+      ShardReplay::Create(shard, static_cast<uint32_t>(options.batch_size));
+  if (!replay.ok()) return replay.status();
   PolicyFeed feed(&policy);
-  Learner learner(&agent, &replay, &feed, {options.publish_interval});
-  Actor actor(std::move(envs), &policy, &replay, {});
+  Learner learner(&agent, replay->get(), &feed, {options.publish_interval});
+  Actor actor(std::move(envs), &policy, replay->get(), {});
 
   std::optional<Step> final_eval;
   std::optional<Step> last_eval;
@@ -112,7 +130,7 @@ absl::StatusOr<InProcessResult> TrainInProcess(
   while (actor.env_steps() < options.max_env_steps) {
     if (options.stop_requested && options.stop_requested()) break;
     if (absl::Status s = actor.Step(); !s.ok()) return s;
-    if (replay.size() >= options.min_replay_size) {
+    if ((*replay)->size() >= options.min_replay_size) {
       for (int u = 0; u < options.updates_per_step; ++u) {
         if (absl::Status s = learner.Step(absl::ZeroDuration()); !s.ok())
           return s;

@@ -1,7 +1,8 @@
 // Algorithm 1 in one process: an Actor on the environment writes into a
-// LocalReplay, a Learner samples from it and publishes to the actor's
-// ActingPolicy. Same actor and learner classes as the distributed system; only
-// the wiring differs. Thread-compatible.
+// ShardReplay (an in-memory replay::Shard), a Learner samples from it and
+// publishes to the actor's ActingPolicy. Same actor, learner and replay shard
+// classes as the distributed system; only the wiring differs.
+// Thread-compatible.
 #ifndef SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
 #define SOFTQ_LEARNER_IN_PROCESS_TRAINER_H_
 

@@ -12,43 +12,10 @@
 #include "env/registry.h"
 #include "learner/in_process_trainer.h"
 #include "learner/learner.h"
-#include "learner/local_replay.h"
 #include "learner/sql_math.h"
 
 namespace softq {
 namespace {
-
-TEST(LocalReplay, StoresWholeBatchesAndEvictsOldestAtCapacity) {
-  LocalReplay replay(/*capacity=*/5, 2, 2, /*batch_size=*/64, /*min_size=*/3,
-                     0);
-  proto::TransitionBatch batch;
-  batch.set_observation_dim(2);
-  batch.set_action_dim(2);
-  for (int i = 0; i < 4; ++i) {
-    batch.add_observations(i);
-    batch.add_observations(i);
-    batch.add_actions(0);
-    batch.add_actions(0);
-    batch.add_rewards(i);
-    batch.add_next_observations(i);
-    batch.add_next_observations(i);
-    batch.add_dones(false);
-  }
-  EXPECT_EQ(replay.Next(absl::ZeroDuration()).status().code(),
-            absl::StatusCode::kDeadlineExceeded);
-  ASSERT_TRUE(replay.Write(batch).ok());
-  for (float& r : *batch.mutable_rewards()) r += 10;  // rewards 10..13
-  ASSERT_TRUE(replay.Write(batch).ok());
-  EXPECT_EQ(replay.size(), 5);
-  EXPECT_EQ(replay.inserted(), 8);
-  absl::StatusOr<TransitionTensors> sample = replay.Next(absl::Seconds(1));
-  ASSERT_TRUE(sample.ok());
-  // Holds rewards {3, 10, 11, 12, 13}: 0, 1 and 2 were evicted.
-  EXPECT_TRUE((sample->rewards >= 3).all().item<bool>());
-  batch.set_rewards(0, NAN);
-  EXPECT_EQ(replay.Write(batch).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(replay.inserted(), 8);
-}
 
 class RecordingSink : public TransitionSink {
  public:
