@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -78,6 +79,14 @@ ABSL_FLAG(uint64_t, seed, 0,
           "equal seeds and equal inserts give equal samples");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Prometheus /metrics port (0: any free, -1: off)");
+ABSL_FLAG(double, max_abs_observation, softq::kDefaultMaxAbsObservation,
+          "largest magnitude of an observation value (observations and "
+          "next_observations) the shard stores: a batch holding a larger one, "
+          "finite or not, is refused whole with INVALID_ARGUMENT naming the "
+          "field and index (poison); at most 3.4e38");
+ABSL_FLAG(double, max_abs_reward, softq::kDefaultMaxAbsReward,
+          "largest magnitude of a reward the shard stores, as "
+          "--max_abs_observation");
 ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
 
@@ -110,6 +119,16 @@ absl::Status CheckWritable(const std::string& dir) {
   ::close(fd);
   ::unlink(probe.c_str());
   return absl::OkStatus();
+}
+
+// A magnitude bound flag: > 0 and a float (the values it bounds are floats).
+absl::Status CheckBoundFlag(const char* flag, double value) {
+  if (value > 0 && value <= std::numeric_limits<float>::max()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", value, ": expected > 0 and at most ",
+                   std::numeric_limits<float>::max()));
 }
 
 int Fail(const char* program, const absl::Status& status) {
@@ -153,6 +172,9 @@ int Main(int argc, char** argv) {
                       65535),
           FlagInRange("max_message_bytes",
                       absl::GetFlag(FLAGS_max_message_bytes), 1024, INT32_MAX),
+          CheckBoundFlag("max_abs_observation",
+                         absl::GetFlag(FLAGS_max_abs_observation)),
+          CheckBoundFlag("max_abs_reward", absl::GetFlag(FLAGS_max_abs_reward)),
           FlagAtLeast(
               "min_size_to_sample",
               static_cast<double>(options.rate_limiter.min_size_to_sample), 1),
@@ -160,6 +182,10 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return ReportFlagError(argv[0], s);
   }
+  options.limits.max_abs_observation =
+      static_cast<float>(absl::GetFlag(FLAGS_max_abs_observation));
+  options.limits.max_abs_reward =
+      static_cast<float>(absl::GetFlag(FLAGS_max_abs_reward));
   std::string checkpoint_path;
   std::unique_ptr<Shard> shard;
   if (!checkpoint_dir.empty()) {

@@ -45,6 +45,7 @@ absl::Status CheckOptions(const ShardOptions& options) {
         ": both 0 (fixed by the first insert) or both set, at most ",
         kMaxObservationDim, " and ", kMaxActionDim));
   }
+  if (absl::Status s = CheckBatchLimits(options.limits); !s.ok()) return s;
   return RateLimiter::Validate(options.rate_limiter, options.capacity);
 }
 
@@ -163,7 +164,8 @@ absl::StatusOr<KeyRange> Shard::Insert(
     absl::Time deadline, const CancelledFn& cancelled) {
   // The O(n) checks run before taking the lock, so concurrent writers validate
   // in parallel.
-  if (absl::Status s = CheckTransitionBatch(batch); !s.ok()) return s;
+  if (absl::Status s = CheckTransitionBatch(batch, options_.limits); !s.ok())
+    return s;
   const int n = static_cast<int>(TransitionCount(batch));
   if (!priorities.empty()) {
     if (priorities.size() != n) {

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "common/transition_check.h"
 #include "proto/replay.pb.h"
+#include "replay/batch_check.h"
 #include "replay/checkpoint.h"
 #include "replay/insert_log.h"
 #include "replay/rate_limiter.h"
@@ -45,6 +46,9 @@ struct ShardOptions {
   // A Sample's response stays within this many bytes (the server's
   // --max_message_bytes): a larger batch_size is InvalidArgument.
   uint64_t max_sample_bytes = kDefaultMaxMessageBytes;
+  // Magnitude bounds on what Insert stores (--max_abs_observation,
+  // --max_abs_reward): a batch with a value beyond them is refused whole.
+  BatchLimits limits = DefaultShardLimits();
   // Seeds the draws of Sample, mixed with shard_id (so shards given one seed
   // draw differently): equal seeds and equal inserts give equal samples.
   // 0: a seed from std::random_device.
@@ -102,12 +106,13 @@ class Shard {
 
   // Stores `batch` whole with `priorities` (empty: the current maximum; else
   // one per transition, finite and > 0), after the rate limiter admits it.
-  // Returns its keys; InvalidArgument naming the field for bad input (nothing
-  // stored), DEADLINE_EXCEEDED or CANCELLED from the wait. A durable shard
-  // appends the batch to its log before storing it and returns OK only once it
-  // is in both; when the log cannot be written it returns Internal naming the
-  // log's file and nothing of the batch is stored (not sampled, counted or
-  // checkpointed; a re-send is stored once).
+  // Returns its keys; InvalidArgument naming the field for bad input, a value
+  // beyond ShardOptions::limits included (nothing stored), DEADLINE_EXCEEDED or
+  // CANCELLED from the wait. A durable shard appends the batch to its log
+  // before storing it and returns OK only once it is in both; when the log
+  // cannot be written it returns Internal naming the log's file and nothing of
+  // the batch is stored (not sampled, counted or checkpointed; a re-send is
+  // stored once).
   absl::StatusOr<KeyRange> Insert(
       const proto::TransitionBatch& batch,
       const google::protobuf::RepeatedField<float>& priorities,

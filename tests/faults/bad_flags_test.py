@@ -19,7 +19,8 @@ REQUIRED = {
 CASES = {
     "replay/replay_server": [("port", "abc", "70000"), ("capacity", "-5", "0"),
                              ("priority_exponent", "x", "1.5"), ("sampler", None, "lifo"),
-                             ("shard_id", None, "a/b")],
+                             ("shard_id", None, "a/b"), ("max_abs_observation", "big", "0"),
+                             ("max_abs_reward", "x", "1e39")],
     "replay/replay_stats": [("timeout_ms", "soon", "0"), ("shards", None, "nohost")],
     "learner/learner_main": [("port", "abc", "-1"), ("batch_size", "1e", "0"),
                              ("device", None, "tpu"), ("discount", "x", "2"),

@@ -115,6 +115,27 @@ TEST_F(ReplayShardBadInput, RejectsInfiniteReward) {
   ExpectRejected(Insert(WithBatch(b)), "rewards[2]");
 }
 
+// Poison (issue 29): finite but absurd values are refused whole, naming the
+// field, the index and the flag that bounds it (defaults 1e6).
+TEST_F(ReplayShardBadInput, RejectsAnObservationBeyondItsBound) {
+  proto::TransitionBatch b = MakeBatch(3, 100);
+  b.set_observations(3, 1e30f);
+  ExpectRejected(Insert(WithBatch(b)), "observations[3]");
+  b = MakeBatch(3, 100);
+  b.set_next_observations(4, -2e6f);
+  ExpectRejected(Insert(WithBatch(b)), "next_observations[4]");
+  EXPECT_NE(Insert(WithBatch(b)).error().find("--max_abs_observation"),
+            std::string::npos);
+}
+
+TEST_F(ReplayShardBadInput, RejectsARewardBeyondItsBound) {
+  proto::TransitionBatch b = MakeBatch(3, 100);
+  b.set_rewards(1, 3e38f);
+  ExpectRejected(Insert(WithBatch(b)), "rewards[1]");
+  EXPECT_NE(Insert(WithBatch(b)).error().find("--max_abs_reward"),
+            std::string::npos);
+}
+
 TEST_F(ReplayShardBadInput, RejectsAnInsertRequestWithoutABatch) {
   proto::InsertRequest r;
   r.set_sequence(1);
@@ -326,6 +347,33 @@ TEST(ReplayShardLimits, RefusesAStreamsRepeatedSequenceAndStoresItOnce) {
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(testing::Stats(server->stub.get())->size(), 4u);
+}
+
+TEST(ReplayShardLimits, TakesTheMagnitudeBoundsFromItsFlags) {
+  absl::StatusOr<testing::ServerProcess> server = testing::StartServer(
+      {"--capacity=100", "--max_abs_observation=10", "--max_abs_reward=1e9"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  proto::InsertRequest r;
+  r.set_sequence(1);
+  *r.mutable_batch() = MakeBatch(3, 0);
+  r.mutable_batch()->set_observations(5, 10.5f);
+  absl::StatusOr<proto::InsertResponse> refused =
+      InsertOnce(server->stub.get(), r);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(refused->error().find("observations[5]"), std::string::npos)
+      << refused->error();
+  EXPECT_EQ(testing::Stats(server->stub.get())->size(), 0u);
+  // Within the bounds: -10 observations, a reward of 5e8.
+  *r.mutable_batch() = MakeBatch(3, 0);
+  r.mutable_batch()->set_observations(5, -10.0f);
+  r.mutable_batch()->set_rewards(2, 5e8f);
+  absl::StatusOr<proto::InsertResponse> stored =
+      InsertOnce(server->stub.get(), r);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->code(), 0) << stored->error();
+  EXPECT_EQ(testing::Stats(server->stub.get())->size(), 3u);
 }
 
 }  // namespace
