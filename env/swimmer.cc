@@ -1,12 +1,7 @@
 #include "env/swimmer.h"
 
-#include <mujoco/mujoco.h>
+#include <utility>
 
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-
-#include "absl/strings/str_cat.h"
 #include "env/registry.h"
 
 extern const char
@@ -14,121 +9,45 @@ extern const char
 
 namespace softq {
 
+MjcfTask SwimmerEnv::TaskOf(Task task, int max_steps,
+                            std::array<double, 2> target, double finish,
+                            double finish_reward) {
+  MjcfTask t;
+  t.body = "head";  // the root of the chain: its subtree is the whole swimmer
+  t.frame_skip = kFrameSkip;
+  t.max_steps = max_steps;
+  t.qpos_noise = 0.1;
+  t.keep_root_xy = true;
+  t.ctrl_cost = 1e-4;
+  switch (task) {
+    case Task::kSpeed:
+      t.velocity_weight = 1;
+      t.velocity = MjcfTask::Velocity::kPlanar;
+      break;
+    case Task::kTarget:
+      t.target_point = target;
+      t.progress_weight = 1;
+      t.goal_radius = 0.5;
+      t.goal_reward = 10;
+      break;
+    case Task::kExplore:
+      t.velocity_weight = 1;
+      t.velocity = MjcfTask::Velocity::kAbsX;
+      t.finish = finish;
+      t.finish_reward = finish_reward;
+      break;
+  }
+  return t;
+}
+
 absl::StatusOr<std::unique_ptr<SwimmerEnv>> SwimmerEnv::Create(
-    Task task, uint64_t seed, int max_steps, std::array<double, 2> target) {
-  mjVFS vfs;
-  mj_defaultVFS(&vfs);
-  const int size = static_cast<int>(std::strlen(kSwimmerXml));
-  if (mj_makeEmptyFileVFS(&vfs, "swimmer.xml", size) != 0) {
-    return absl::InternalError(
-        "swimmer: cannot allocate the MuJoCo virtual file");
-  }
-  std::memcpy(vfs.filedata[vfs.nfile - 1], kSwimmerXml, size);
-  char error[1000] = "";
-  mjModel* model = mj_loadXML("swimmer.xml", &vfs, error, sizeof(error));
-  mj_deleteVFS(&vfs);
-  if (model == nullptr)
-    return absl::InternalError(absl::StrCat("swimmer model: ", error));
-  mjData* data = mj_makeData(model);
-  return std::unique_ptr<SwimmerEnv>(
-      new SwimmerEnv(task, seed, max_steps, target, model, data));
-}
-
-SwimmerEnv::SwimmerEnv(Task task, uint64_t seed, int max_steps,
-                       std::array<double, 2> target, mjModel_* model,
-                       mjData_* data)
-    : task_(task),
-      rng_(seed),
-      max_steps_(max_steps),
-      target_(target),
-      model_(model),
-      data_(data) {}
-
-SwimmerEnv::~SwimmerEnv() {
-  mj_deleteData(data_);
-  mj_deleteModel(model_);
-}
-
-std::vector<float> SwimmerEnv::Observation() const {
-  std::vector<float> obs;
-  obs.reserve(10);
-  for (int i = 0; i < model_->nq; ++i)
-    obs.push_back(static_cast<float>(data_->qpos[i]));
-  for (int i = 0; i < model_->nv; ++i)
-    obs.push_back(static_cast<float>(data_->qvel[i]));
-  return obs;
-}
-
-// subtree_com of body 1 (the head, parent of the whole chain): the swimmer's
-// centre of mass, current after mj_forward.
-std::array<double, 2> SwimmerEnv::position() const {
-  return {data_->subtree_com[3], data_->subtree_com[4]};
-}
-
-double SwimmerEnv::TargetDistance() const {
-  const std::array<double, 2> p = position();
-  return std::hypot(p[0] - target_[0], p[1] - target_[1]);
-}
-
-std::vector<float> SwimmerEnv::Reset() {
-  mj_resetData(model_, data_);
-  std::uniform_real_distribution<double> noise(-0.1, 0.1);
-  for (int i = 0; i < model_->nq; ++i) data_->qpos[i] += noise(rng_);
-  // At rest: with little drag a random start velocity carries the body for a
-  // whole episode, and the speed task would pay for it.
-  mj_forward(model_, data_);
-  steps_ = 0;
-  done_ = false;
-  return Observation();
-}
-
-absl::StatusOr<StepResult> SwimmerEnv::Step(absl::Span<const float> action) {
-  if (action.size() != 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "action has ", action.size(), " values, swimmer expects 2"));
-  }
-  for (size_t i = 0; i < action.size(); ++i) {
-    if (!std::isfinite(action[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("action[", i, "] is not finite"));
-    }
-  }
-  if (done_)
-    return absl::FailedPreconditionError(
-        "swimmer: Step() after the episode ended");
-  double control_cost = 0;
-  for (int i = 0; i < 2; ++i) {
-    const double a = std::clamp(static_cast<double>(action[i]), -1.0, 1.0);
-    data_->ctrl[i] = a;
-    control_cost += 1e-4 * a * a;
-  }
-  const std::array<double, 2> before = position();
-  const double distance_before = TargetDistance();
-  for (int i = 0; i < kFrameSkip; ++i) mj_step(model_, data_);
-  mj_forward(
-      model_,
-      data_);  // derived quantities (the centre of mass) for the new state
-  const double dt = kFrameSkip * model_->opt.timestep;
-  const std::array<double, 2> after = position();
-  ++steps_;
-  StepResult result;
-  result.observation = Observation();
-  if (task_ == Task::kSpeed) {
-    result.reward = static_cast<float>(
-        std::hypot(after[0] - before[0], after[1] - before[1]) / dt -
-        control_cost);
-  } else {
-    const double distance = TargetDistance();
-    result.reward =
-        static_cast<float>((distance_before - distance) / dt - control_cost);
-    if (distance < 0.5) {
-      result.reward += 10.0f;
-      result.terminal = true;
-    }
-  }
-  result.truncated = !result.terminal && steps_ >= max_steps_;
-  done_ = result.terminal || result.truncated;
-  return result;
+    Task task, uint64_t seed, int max_steps, std::array<double, 2> target,
+    double finish, double finish_reward) {
+  absl::StatusOr<std::unique_ptr<MjcfEnv>> env = MjcfEnv::FromXml(
+      kSwimmerXml, "swimmer.xml",
+      TaskOf(task, max_steps, target, finish, finish_reward), seed);
+  if (!env.ok()) return env.status();
+  return std::unique_ptr<SwimmerEnv>(new SwimmerEnv(std::move(*env)));
 }
 
 namespace {
@@ -136,9 +55,14 @@ namespace {
 absl::StatusOr<std::unique_ptr<Environment>> MakeSwimmer(SwimmerEnv::Task task,
                                                          EnvConfig& config,
                                                          uint64_t seed) {
-  absl::StatusOr<int> max_steps = config.Int("max_steps", 300, 1, 1000000);
+  absl::StatusOr<int> max_steps = config.Int(
+      "max_steps",
+      task == SwimmerEnv::Task::kExplore ? SwimmerEnv::kExploreMaxSteps : 300,
+      1, 1000000);
   if (!max_steps.ok()) return max_steps.status();
   std::array<double, 2> target = {3.0, 3.0};
+  double finish = SwimmerEnv::kDefaultFinish;
+  double finish_reward = SwimmerEnv::kDefaultFinishReward;
   if (task == SwimmerEnv::Task::kTarget) {
     absl::StatusOr<double> x = config.Double("target_x", 3.0, -100, 100);
     if (!x.ok()) return x.status();
@@ -146,8 +70,17 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeSwimmer(SwimmerEnv::Task task,
     if (!y.ok()) return y.status();
     target = {*x, *y};
   }
+  if (task == SwimmerEnv::Task::kExplore) {
+    absl::StatusOr<double> f = config.Double("finish", finish, 0.01, 1000);
+    if (!f.ok()) return f.status();
+    absl::StatusOr<double> r =
+        config.Double("finish_reward", finish_reward, -1e6, 1e6);
+    if (!r.ok()) return r.status();
+    finish = *f;
+    finish_reward = *r;
+  }
   absl::StatusOr<std::unique_ptr<SwimmerEnv>> env =
-      SwimmerEnv::Create(task, seed, *max_steps, target);
+      SwimmerEnv::Create(task, seed, *max_steps, target, finish, finish_reward);
   if (!env.ok()) return env.status();
   return std::unique_ptr<Environment>(std::move(*env));
 }
@@ -167,6 +100,14 @@ SOFTQ_REGISTER_ENVIRONMENT(
     "max_steps (300), target_x (3), target_y (3)",
     [](EnvConfig& config, uint64_t seed) {
       return MakeSwimmer(SwimmerEnv::Task::kTarget, config, seed);
+    });
+SOFTQ_REGISTER_ENVIRONMENT(
+    "swimmer_explore",
+    "MuJoCo swimmer, reward = |speed along x| (either way), bonus and "
+    "terminal at |x| >= finish (obs 10, act 2); keys: max_steps (500), "
+    "finish (1 m), finish_reward (10)",
+    [](EnvConfig& config, uint64_t seed) {
+      return MakeSwimmer(SwimmerEnv::Task::kExplore, config, seed);
     });
 
 }  // namespace softq
