@@ -65,8 +65,9 @@ struct InProcessResult {
   NamedTensors final_policy;
 };
 
-// InvalidArgument naming the first bad field (as its train_in_process flag),
-// else OK.
+// InvalidArgument naming the first bad field (SqlConfig's as
+// ValidateSqlConfig does, the others as their train_in_process flags), else
+// OK.
 absl::Status ValidateInProcessOptions(const InProcessOptions& options);
 
 // Trains; `log` receives one progress line per evaluation. Evaluations use the

@@ -1,62 +1,9 @@
 #include "learner/sql_agent.h"
 
-#include "absl/strings/str_cat.h"
-#include "common/flags.h"
+#include "learner/host_parameters.h"
 #include "learner/sql_math.h"
 
 namespace softq {
-
-int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio) {
-  return static_cast<int64_t>(static_cast<double>(kernel_particles) *
-                              kernel_update_ratio);
-}
-
-namespace {
-
-// SVGD moves at least one particle and keeps at least two: with one kept
-// particle the bandwidth's median heuristic divides by log(1) = 0.
-absl::Status CheckParticleSplit(int64_t kernel_particles,
-                                double kernel_update_ratio) {
-  const int64_t moved = MovedParticles(kernel_particles, kernel_update_ratio);
-  if (moved >= 1 && kernel_particles - moved >= 2) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--kernel_update_ratio=", kernel_update_ratio, ": moves ", moved,
-      " of --kernel_particles=", kernel_particles, " and keeps ",
-      kernel_particles - moved, "; SVGD needs at least 1 moved and 2 kept"));
-}
-
-}  // namespace
-
-absl::Status ValidateSqlConfig(const SqlConfig& c) {
-  absl::Status hidden_ok = absl::OkStatus();
-  for (int64_t width : c.hidden) {
-    if (width < 1)
-      hidden_ok = FlagAtLeast("hidden", static_cast<double>(width), 1);
-  }
-  return CheckFlags({
-      FlagInRange("observation_dim", c.observation_dim, 1, 4096),
-      FlagInRange("action_dim", c.action_dim, 1, 256),
-      hidden_ok,
-      // 0 freezes the network: a negative control of the learning checks.
-      FlagInRange("q_learning_rate", c.q_learning_rate, 0.0, 1.0),
-      FlagInRange("policy_learning_rate", c.policy_learning_rate, 0.0, 1.0),
-      FlagInRange("discount", c.discount, 0.0, 1.0),
-      FlagInRange("reward_scale", c.reward_scale, 1e-9, 1e9),
-      FlagInRange("value_particles", c.value_particles, 1, 1 << 16),
-      FlagInRange("kernel_particles", c.kernel_particles, 2, 1 << 12),
-      FlagInRange("kernel_update_ratio", c.kernel_update_ratio, 1e-6,
-                  1.0 - 1e-6),
-      CheckParticleSplit(c.kernel_particles, c.kernel_update_ratio),
-      FlagAtLeast("target_update_interval", c.target_update_interval, 1),
-      FlagInRange("target_tau", c.target_tau, 1e-6, 1.0),
-      FlagInRange("svgd_repulsion", c.svgd_repulsion, 0.0, 100.0),
-      c.algorithm == Algorithm::kDdpg && c.svgd_repulsion != 1.0
-          ? absl::InvalidArgumentError(
-                absl::StrCat("--svgd_repulsion=", c.svgd_repulsion,
-                             ": DDPG has no SVGD step (--algorithm=sql only)"))
-          : absl::OkStatus(),
-  });
-}
 
 namespace {
 
@@ -122,9 +69,7 @@ torch::Tensor SqlAgent::CriticTarget(const TransitionTensors& batch,
   torch::NoGradGuard no_grad;
   const torch::Tensor next_value =
       config_.algorithm == Algorithm::kDdpg
-          ? q_target_->forward(
-                batch.next_observations,
-                DeterministicAction(policy_target_, batch.next_observations))
+          ? DdpgNextValue(batch)
           : sql::SoftValue(NextQParticles(batch, value_actions),
                            config_.action_dim);
   return sql::SoftTdTarget(batch.rewards, batch.dones, next_value,
@@ -141,62 +86,6 @@ torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
     metrics->target = target;
   }
   return sql::CriticLoss(q, target);
-}
-
-AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
-                                const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise,
-                                double update_ratio, const SvgdOptions& options,
-                                MlpActivations* keep) {
-  const int64_t b = observations.size(0);
-  const int64_t k = policy_noise.size(1);
-  const int64_t k_fixed = k - MovedParticles(k, update_ratio);
-  const torch::Tensor obs =
-      observations.unsqueeze(1).expand({b, k, observations.size(1)});
-  const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
-  torch::Tensor fixed, updated, particles;
-  // The pass whose particles the gradient flows back through: recorded, or
-  // kept.
-  const auto pass = [&policy, keep](const torch::Tensor& o,
-                                    const torch::Tensor& n) {
-    return keep != nullptr ? policy->ForwardKeeping(o, n, keep)
-                           : policy->forward(o, n);
-  };
-  if (options.one_forward_pass) {
-    particles = pass(obs, policy_noise);
-    fixed = particles.slice(1, 0, k_fixed).detach();
-    updated = particles.slice(1, k_fixed);
-  } else {
-    // The fixed particles need no graph through the policy: drawn without one,
-    // they halve the backward pass.
-    {
-      torch::NoGradGuard no_grad;
-      fixed = policy->forward(obs_fixed, policy_noise.slice(1, 0, k_fixed));
-    }
-    updated = pass(obs.slice(1, k_fixed), policy_noise.slice(1, k_fixed));
-    particles = updated;
-  }
-  sql::SvgdGradientOptions gradient_options;
-  gradient_options.squashed = options.squashed_score;
-  gradient_options.pad_fixed =
-      options.one_forward_pass;  // no slice in the backward pass
-  gradient_options.fused = options.fused_kernel;
-  gradient_options.repulsion = options.repulsion;
-  sql::SvgdGradient gradient = sql::SvgdLossGradient(
-      fixed, updated.detach(), score(obs_fixed, fixed), gradient_options);
-  return {std::move(particles), std::move(gradient.loss_gradient),
-          std::move(gradient.bandwidth)};
-}
-
-torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
-                                const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise,
-                                double update_ratio, torch::Tensor* bandwidth,
-                                const SvgdOptions& options) {
-  const AmortizedSvgdStep step = AmortizedSvgd(
-      policy, score, observations, policy_noise, update_ratio, options);
-  if (bandwidth != nullptr) *bandwidth = step.bandwidth.mean();
-  return sql::SvgdSurrogate(step.particles, step.loss_gradient);
 }
 
 namespace {
@@ -241,11 +130,6 @@ SvgdOptions SqlAgent::SoftQSvgdOptions() const {
   options.fused_kernel = config_.fused_kernels;
   options.repulsion = config_.svgd_repulsion;
   return options;
-}
-
-torch::Tensor SqlAgent::DdpgPolicyLoss(const torch::Tensor& observations) {
-  return -q_->forward(observations, DeterministicAction(policy_, observations))
-              .mean();
 }
 
 torch::Tensor SqlAgent::PolicySurrogate(const torch::Tensor& observations,
@@ -300,9 +184,7 @@ void SqlAgent::PolicyGradients(const TransitionTensors& batch,
                                const UpdateNoise& noise, SideWork* aside) {
   policy_optimizer_.ZeroGrad();
   if (config_.algorithm == Algorithm::kDdpg) {
-    const torch::Tensor loss = DdpgPolicyLoss(batch.observations);
-    last_.policy_loss = loss.detach();
-    loss.backward(one_);
+    DdpgPolicyGradients(batch);
     return;
   }
   // The backward pass from the surrogate's gradient (no surrogate formed),
@@ -327,11 +209,7 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch,
   // Q's parameters: dropped here.
   q_optimizer_.ZeroGrad();
   if (config_.algorithm == Algorithm::kDdpg) {
-    const torch::Tensor q = q_->forward(batch.observations, batch.actions);
-    const torch::Tensor target = CriticTarget(batch, noise.value_actions);
-    last_.q = q.detach();
-    last_.target = target;
-    q.backward(sql::CriticLossGradient(q, target));
+    DdpgCriticGradients(batch, noise);
     return;
   }
   // J_Q's gradient with respect to q seeds the backward pass, written out as
@@ -365,22 +243,7 @@ void SqlAgent::FinishUpdate() {
 }
 
 NamedTensors SqlAgent::PolicyParameters() const {
-  // One copy to the host for all of them (on a GPU one wait for the device, not
-  // one per tensor), then each a view of its stretch of that copy.
-  const auto named = policy_->named_parameters();
-  std::vector<torch::Tensor> pieces;
-  for (const auto& item : named)
-    pieces.push_back(item.value().detach().reshape({-1}));
-  const torch::Tensor host = torch::cat(pieces).to(torch::kCPU);
-  NamedTensors params;
-  int64_t offset = 0;
-  for (const auto& item : named) {
-    const int64_t n = item.value().numel();
-    params.emplace_back(item.key(),
-                        host.narrow(0, offset, n).view(item.value().sizes()));
-    offset += n;
-  }
-  return params;
+  return ParametersOnHost(*policy_);
 }
 
 }  // namespace softq

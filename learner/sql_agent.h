@@ -3,70 +3,24 @@
 // and both Adam optimizers; one Update() is one critic step (soft Q) and one
 // amortized-SVGD step of the sampling network, both from the same pre-update
 // parameters, as in the authors' code. With Algorithm::kDdpg the same networks
-// train as DDPG instead (see SqlConfig::algorithm). The loss builders are
-// public so tests can check them against an independent implementation. Not
-// thread-safe: one caller at a time.
+// train as DDPG instead (see SqlConfig::algorithm; its update is in
+// ddpg_update.cc). The loss builders are public so tests can check them
+// against an independent implementation. Not thread-safe: one caller at a time.
+//
+// The configuration and its checks: sql_config.h; the SVGD step:
+// amortized_svgd.h; the copy of parameters to the host: host_parameters.h.
 #ifndef SOFTQ_LEARNER_SQL_AGENT_H_
 #define SOFTQ_LEARNER_SQL_AGENT_H_
 
 #include <torch/torch.h>
 
-#include <functional>
-#include <string>
-#include <vector>
-
-#include "absl/status/status.h"
 #include "common/tensor_codec.h"
+#include "learner/amortized_svgd.h"
 #include "learner/flat_adam.h"
+#include "learner/sql_config.h"
 #include "policy/networks.h"
 
 namespace softq {
-
-// kSql: soft Q-learning with amortized SVGD (the paper). kDdpg: the paper's
-// baseline, with the same networks: the deterministic policy mu(s) = f_phi(0;
-// s), critic target reward_scale * r + discount * Q'(s', mu'(s')) (mu' the
-// target sampling network), and the deterministic policy gradient of -Q(s,
-// mu(s)); exploration noise is the actor's business.
-enum class Algorithm { kSql, kDdpg };
-
-// Hyperparameters; defaults are the paper's multi-goal settings.
-struct SqlConfig {
-  Algorithm algorithm = Algorithm::kSql;
-  int64_t observation_dim = 2;
-  int64_t action_dim = 2;
-  std::vector<int64_t> hidden = {128, 128};
-  double q_learning_rate = 3e-4;
-  double policy_learning_rate = 3e-4;
-  double discount = 0.99;
-  double reward_scale = 0.1;         // plays the part of 1 / alpha
-  int64_t value_particles = 16;      // M: importance samples of the soft value
-  int64_t kernel_particles = 32;     // K: SVGD particles per state
-  double kernel_update_ratio = 0.5;  // share of the K particles that are moved
-  int64_t target_update_interval =
-      1000;                 // hard copy period, in updates (tau == 1)
-  double target_tau = 1.0;  // < 1: Polyak averaging every update instead
-  // On a CUDA device, the project's fused kernels (learner/fused_ops.h) where
-  // the build has them; false: LibTorch's operations only. The same numbers up
-  // to float rounding.
-  bool fused_kernels = true;
-  // kSql, an ablation: the weight of the repulsive term of the SVGD direction
-  // (the kernel's gradient, which spreads the sampling network's particles
-  // apart; sql::SteinDirection). 1 (the default) is the paper's amortized
-  // SVGD; 0 removes the term, leaving the kernel-smoothed score, which pulls
-  // every particle toward Q's modes: a policy that collapses instead of
-  // covering them. Eager and CUDA-graph updates honour any weight; the fused
-  // Stein kernel computes weight 1 only, so with another the update takes
-  // LibTorch's operations for that step (fused_kernels or not).
-  double svgd_repulsion = 1.0;
-};
-
-// Checks every field; InvalidArgument names the first bad one.
-absl::Status ValidateSqlConfig(const SqlConfig& config);
-
-// How many of the K particles SVGD moves: floor(K * ratio); the other K - moved
-// are kept (the kernel's fixed particles). A valid config moves at least 1 and
-// keeps at least 2.
-int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio);
 
 // Scalars of one update, for logging.
 struct UpdateMetrics {
@@ -97,26 +51,6 @@ UpdateMetrics ReduceMetrics(const UpdateMetricTensors& metrics);
 struct UpdateNoise {
   torch::Tensor value_actions;
   torch::Tensor policy_noise;
-};
-
-// Score of the target: the gradient of its log-density with respect to the
-// actions, at actions [B, Kf, D] (no autograd graph) for observations [B, Kf,
-// O]: returns [B, Kf, D].
-using Score = std::function<torch::Tensor(const torch::Tensor& observations,
-                                          const torch::Tensor& actions)>;
-
-// How AmortizedSvgd computes its step.
-struct SvgdOptions {
-  // `score` gives Q's action gradient only, and the target also has the tanh
-  // squashing's log-Jacobian: its term is added inside (sql::SquashedScore;
-  // free in the fused kernel).
-  bool squashed_score = false;
-  // How, with the same numbers up to rounding: the fixed and updated particles
-  // from one policy pass; sql::SvgdLossGradient's fused kernel where it
-  // applies.
-  bool one_forward_pass = false;
-  bool fused_kernel = false;
-  double repulsion = 1.0;  // SqlConfig::svgd_repulsion
 };
 
 class SqlAgent {
@@ -199,8 +133,14 @@ class SqlAgent {
                              const torch::Tensor& value_actions);
   // kSql's SVGD step, computed as this agent's device prefers.
   SvgdOptions SoftQSvgdOptions() const;
-  // kDdpg's policy objective, -mean Q(s, f_phi(0; s)).
+  // kDdpg (ddpg_update.cc): the next state's value Q'(s', mu'(s')) [B], no
+  // gradient; the policy objective -mean Q(s, f_phi(0; s)); and the two halves
+  // of StepNetworks (PolicyGradients, CriticGradients; optimizers zeroed).
+  torch::Tensor DdpgNextValue(const TransitionTensors& batch);
   torch::Tensor DdpgPolicyLoss(const torch::Tensor& observations);
+  void DdpgPolicyGradients(const TransitionTensors& device_batch);
+  void DdpgCriticGradients(const TransitionTensors& device_batch,
+                           const UpdateNoise& noise);
   // The host part: counts the update and refreshes the target networks when
   // due.
   void FinishUpdate();
@@ -219,41 +159,6 @@ class SqlAgent {
   torch::Tensor
       one_;  // 1: seeds kDdpg's policy backward pass (saves a fill per update)
 };
-
-// Amortized SVGD: draws K = policy_noise.size(1) actions per observation from
-// `policy`, splits them into fixed (the first K - int(K * update_ratio), no
-// gradient) and updated particles, and returns the Stein direction Delta toward
-// the target whose score is `score` as the gradient of the surrogate
-// -sum(stop_grad(Delta) * updated) with respect to the policy's output:
-// `particles.backward(loss_gradient)` gives the surrogate's gradients on
-// `policy`. The fixed particles are drawn in a forward pass of their own
-// without a graph (less arithmetic; `particles` are the updated ones), or, with
-// `one_forward_pass`, in one pass with the updated ones (fewer operations, as a
-// GPU prefers; `particles` are all K, the fixed ones with zero gradient). With
-// `keep`, no pass records a graph: the policy's pass of `particles` keeps its
-// activations there instead, for SamplingNetworkImpl::ParameterGradients(*keep,
-// particles, loss_gradient, ...).
-struct AmortizedSvgdStep {
-  torch::Tensor
-      particles;  // [B, Ky or K, D], with the graph into `policy` (or `keep`)
-  torch::Tensor loss_gradient;  // the same shape, no graph: -Delta (and zeros)
-  torch::Tensor bandwidth;      // the kernel's h per state, [B]
-};
-AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
-                                const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise,
-                                double update_ratio,
-                                const SvgdOptions& options = {},
-                                MlpActivations* keep = nullptr);
-// The surrogate itself, sum(loss_gradient * particles) (a scalar whose gradient
-// flows into `policy` only); `bandwidth`, if given, receives the mean kernel
-// bandwidth (0-d).
-torch::Tensor AmortizedSvgdLoss(SamplingNetwork& policy, const Score& score,
-                                const torch::Tensor& observations,
-                                const torch::Tensor& policy_noise,
-                                double update_ratio,
-                                torch::Tensor* bandwidth = nullptr,
-                                const SvgdOptions& options = {});
 
 }  // namespace softq
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_replace.h"
 #include "common/flags.h"
 
 ABSL_FLAG(std::string, algorithm, "sql",
@@ -63,7 +64,12 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
   c.target_tau = absl::GetFlag(FLAGS_target_tau);
   c.fused_kernels = absl::GetFlag(FLAGS_fused_kernels);
   c.svgd_repulsion = absl::GetFlag(FLAGS_svgd_repulsion);
-  if (absl::Status s = ValidateSqlConfig(c); !s.ok()) return s;
+  if (absl::Status s = ValidateSqlConfig(c); !s.ok()) {
+    // Every field has the flag of its name: "SqlConfig.discount=2: ..." is
+    // "--discount=2: ..." on the command line.
+    return absl::Status(
+        s.code(), absl::StrReplaceAll(s.message(), {{"SqlConfig.", "--"}}));
+  }
   return c;
 }
 

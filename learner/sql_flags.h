@@ -5,12 +5,12 @@
 #define SOFTQ_LEARNER_SQL_FLAGS_H_
 
 #include "absl/status/statusor.h"
-#include "learner/sql_agent.h"
+#include "learner/sql_config.h"
 
 namespace softq {
 
 // Reads the flags; InvalidArgument "--flag=value: requirement" for the first
-// bad one.
+// bad one (ValidateSqlConfig's error, phrased as the flag of the field's name).
 absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
                                              int64_t action_dim);
 

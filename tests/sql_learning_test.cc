@@ -231,40 +231,6 @@ TEST(SqlAgent, WithoutSteinRepulsionFollowsTheKernelSmoothedScoreOnly) {
       << "the ablation changed nothing";
 }
 
-TEST(SqlConfig, TakesTheAblationsAndRefusesRepulsionForDdpg) {
-  SqlConfig config;
-  config.q_learning_rate = 0;  // frozen networks: a negative control
-  config.policy_learning_rate = 0;
-  config.svgd_repulsion = 0;
-  EXPECT_TRUE(ValidateSqlConfig(config).ok()) << ValidateSqlConfig(config);
-  config.svgd_repulsion = -1;
-  EXPECT_NE(ValidateSqlConfig(config).message().find("--svgd_repulsion=-1"),
-            std::string::npos);
-  config.svgd_repulsion = 0;
-  config.algorithm = Algorithm::kDdpg;
-  const absl::Status ddpg = ValidateSqlConfig(config);
-  EXPECT_EQ(ddpg.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(ddpg.message().find("--svgd_repulsion=0"), std::string::npos)
-      << ddpg;
-}
-
-TEST(SqlConfig, RefusesAParticleSplitThatMovesNoneOrKeepsFewerThanTwo) {
-  SqlConfig config;
-  config.kernel_particles = 3;
-  config.kernel_update_ratio = 0.2;  // moves 0
-  absl::Status moves_none = ValidateSqlConfig(config);
-  EXPECT_EQ(moves_none.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(moves_none.message().find("--kernel_update_ratio=0.2"),
-            std::string::npos)
-      << moves_none;
-  config.kernel_particles = 2;
-  config.kernel_update_ratio = 0.5;  // keeps 1: no bandwidth (log 1 = 0)
-  EXPECT_EQ(ValidateSqlConfig(config).code(),
-            absl::StatusCode::kInvalidArgument);
-  config.kernel_particles = 3;  // moves 1, keeps 2
-  EXPECT_TRUE(ValidateSqlConfig(config).ok());
-}
-
 // Hands out one fixed batch.
 class FixedBatch : public BatchSource {
  public:

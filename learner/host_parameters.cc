@@ -1,0 +1,26 @@
+#include "learner/host_parameters.h"
+
+#include <vector>
+
+namespace softq {
+
+NamedTensors ParametersOnHost(const torch::nn::Module& module) {
+  // One copy to the host for all of them, then each a view of its stretch of
+  // that copy.
+  const auto named = module.named_parameters();
+  std::vector<torch::Tensor> pieces;
+  for (const auto& item : named)
+    pieces.push_back(item.value().detach().reshape({-1}));
+  const torch::Tensor host = torch::cat(pieces).to(torch::kCPU);
+  NamedTensors params;
+  int64_t offset = 0;
+  for (const auto& item : named) {
+    const int64_t n = item.value().numel();
+    params.emplace_back(item.key(),
+                        host.narrow(0, offset, n).view(item.value().sizes()));
+    offset += n;
+  }
+  return params;
+}
+
+}  // namespace softq
