@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/transition_check.h"
 #include "replay/crc32.h"
 
 namespace softq {
@@ -23,7 +24,8 @@ constexpr uint32_t kHasIds = 1;
 constexpr uint32_t kHasPriorities = 2;
 constexpr uint64_t kHeaderBytes = 8 + 4 * 4 + 6 * 8;
 constexpr uint64_t kActorBytes = 4 + 8;
-constexpr uint64_t kMaxActors = uint64_t{1} << 24;
+// The entry that holds ActorCounts::other (real ids are below 2^31).
+constexpr uint32_t kOtherActorsId = 0xffffffffu;
 
 absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -145,6 +147,14 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total) {
   const TableInfo info = table.Info();
+  const ActorCounts actors = table.Actors();
+  // The reader's limit, checked here: a checkpoint written is one it reads.
+  if (actors.tracked.size() > kMaxTrackedActors) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", path, " not written: the table counts ",
+        actors.tracked.size(), " actor ids, more than a checkpoint holds (",
+        kMaxTrackedActors, ")"));
+  }
   const std::string tmp = path + ".tmp";
   const int fd =
       ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -162,10 +172,15 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
   w.Put(info.next_key);
   w.Put(info.inserts_total);
   w.Put(samples_total);
-  w.Put(static_cast<uint64_t>(info.per_actor.size()));
-  for (const auto& [actor, count] : info.per_actor) {
+  w.Put(static_cast<uint64_t>(actors.tracked.size() +
+                              (actors.other > 0 ? 1 : 0)));
+  for (const auto& [actor, count] : actors.tracked) {
     w.Put(actor);
     w.Put(count);
+  }
+  if (actors.other > 0) {
+    w.Put(kOtherActorsId);
+    w.Put(actors.other);
   }
   const uint32_t od = info.observation_dim, ad = info.action_dim;
   absl::Status items =
@@ -248,9 +263,11 @@ absl::StatusOr<RestoredTable> ReadOpenCheckpoint(
   const uint64_t count = next - oldest;
   // A shard checkpointed before its first insert has no dimensions yet.
   const bool dims_unset = od == 0 && ad == 0 && next == 0;
-  if ((!dims_unset && (od < 1 || od > 4096 || ad < 1 || ad > 256)) ||
+  if ((!dims_unset &&
+       (od < 1 || od > kMaxObservationDim || ad < 1 || ad > kMaxActionDim)) ||
       capacity < 1 || next < oldest || count > capacity ||
-      (flags & ~(kHasIds | kHasPriorities)) != 0 || actors > kMaxActors ||
+      (flags & ~(kHasIds | kHasPriorities)) != 0 ||
+      actors > kMaxCheckpointActorEntries ||
       (oldest != 0 && count != capacity)) {
     return DataLoss(
         path,
@@ -285,12 +302,21 @@ absl::StatusOr<RestoredTable> ReadOpenCheckpoint(
                                        ": file has ", file_bytes,
                                        " bytes, header implies ", expected));
   }
-  std::map<uint32_t, uint64_t> per_actor;
+  ActorCounts per_actor;
   for (uint64_t i = 0; i < actors; ++i) {
     uint32_t id = 0;
     uint64_t n = 0;
     if (!r.Get(&id) || !r.Get(&n)) return ShortRead(path, r);
-    per_actor[id] = n;
+    if (id == kOtherActorsId) {
+      per_actor.other += n;
+    } else {
+      per_actor.tracked[id] = n;
+    }
+  }
+  if (per_actor.tracked.size() > kMaxTrackedActors) {
+    return DataLoss(
+        path, absl::StrCat(per_actor.tracked.size(), " actor ids, more than ",
+                           kMaxTrackedActors));
   }
   absl::StatusOr<std::unique_ptr<Table>> table = Table::Create(
       capacity, od, ad, oldest, expectation.bytes_beside_per_item);

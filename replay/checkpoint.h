@@ -8,7 +8,9 @@
 //   flags
 //           (1 = episode/step ids, 2 = priorities) u64 capacity u64 oldest_key
 //           u64 next_key u64 inserts_total u64 samples_total u64 actor_count
-//   actors  actor_count x (u32 actor_id, u64 inserted)
+//   actors  actor_count x (u32 actor_id, u64 inserted); actor_id 0xffffffff
+//           (never a real one: ids are below 2^31) holds ActorCounts::other,
+//           so actor_count <= kMaxCheckpointActorEntries
 //   items   next_key - oldest_key items in key order: observation, action,
 //   reward,
 //           next_observation (floats), u8 done, [u64 episode_id u32 step_id],
@@ -34,6 +36,11 @@
 
 namespace softq {
 
+// The most actor entries a checkpoint holds: every id a table tracks
+// (kMaxTrackedActors) and its `other` count. The writer refuses a table with
+// more (nothing written), the reader a file that names more.
+inline constexpr uint64_t kMaxCheckpointActorEntries = kMaxTrackedActors + 1;
+
 struct CheckpointWritten {
   std::string path;
   uint64_t items = 0;
@@ -53,7 +60,9 @@ std::string CheckpointPath(const std::string& dir, const std::string& shard_id);
 
 // Writes `table` (with `sampler`'s priorities when it keeps them) to `path`.
 // REQUIRES: no insert into `table` and no sampler change while it runs (the
-// shard holds its lock). Internal (with errno text) when the file system fails;
+// shard holds its lock). FailedPrecondition, before any file is touched, when
+// the table tracks more than kMaxTrackedActors actor ids (possible only through
+// Table::SetCounters). Internal (with errno text) when the file system fails;
 // the old checkpoint is then intact, unless only the directory's fsync failed
 // (the new file is in place, but its rename may not survive a power loss).
 absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,

@@ -87,6 +87,10 @@ ABSL_FLAG(double, max_abs_observation, softq::kDefaultMaxAbsObservation,
 ABSL_FLAG(double, max_abs_reward, softq::kDefaultMaxAbsReward,
           "largest magnitude of a reward the shard stores, as "
           "--max_abs_observation");
+ABSL_FLAG(uint64_t, max_tracked_actors, softq::kDefaultTrackedActors,
+          "actor ids whose inserts the stats count one by one (the first "
+          "seen); later ids are counted together as other actors. At most "
+          "1048576 (what a checkpoint holds)");
 ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
 
@@ -175,6 +179,10 @@ int Main(int argc, char** argv) {
           CheckBoundFlag("max_abs_observation",
                          absl::GetFlag(FLAGS_max_abs_observation)),
           CheckBoundFlag("max_abs_reward", absl::GetFlag(FLAGS_max_abs_reward)),
+          FlagInRange(
+              "max_tracked_actors",
+              static_cast<double>(absl::GetFlag(FLAGS_max_tracked_actors)), 1,
+              static_cast<double>(kMaxTrackedActors)),
           FlagAtLeast(
               "min_size_to_sample",
               static_cast<double>(options.rate_limiter.min_size_to_sample), 1),
@@ -182,6 +190,7 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return ReportFlagError(argv[0], s);
   }
+  options.max_tracked_actors = absl::GetFlag(FLAGS_max_tracked_actors);
   options.limits.max_abs_observation =
       static_cast<float>(absl::GetFlag(FLAGS_max_abs_observation));
   options.limits.max_abs_reward =
@@ -341,6 +350,10 @@ int Main(int argc, char** argv) {
                  "transitions sampled/s");
     metrics->Set("softq_replay_resident_bytes", stats.resident_bytes(),
                  "process RSS");
+    metrics->Set("softq_replay_other_actors_inserted_total",
+                 static_cast<double>(stats.other_actors_inserted()),
+                 "transitions from actor ids beyond --max_tracked_actors, "
+                 "counted together instead of one by one");
     metrics->Set("softq_replay_checkpoint_failures_total",
                  static_cast<double>(shard->checkpoint_failures()),
                  "automatic checkpoints (--wal_max_bytes) that failed, each "

@@ -46,6 +46,12 @@ absl::Status CheckOptions(const ShardOptions& options) {
         kMaxObservationDim, " and ", kMaxActionDim));
   }
   if (absl::Status s = CheckBatchLimits(options.limits); !s.ok()) return s;
+  if (options.max_tracked_actors < 1 ||
+      options.max_tracked_actors > kMaxTrackedActors) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_tracked_actors=", options.max_tracked_actors,
+                     ": expected 1..", kMaxTrackedActors));
+  }
   return RateLimiter::Validate(options.rate_limiter, options.capacity);
 }
 
@@ -113,7 +119,9 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<Table> table,
       rate_limiter_(options.rate_limiter),
       gen_(SampleGenerator(options)),
       insert_rate_(start_),
-      sample_rate_(start_) {}
+      sample_rate_(start_) {
+  table_->SetMaxTrackedActors(options.max_tracked_actors);
+}
 
 absl::StatusOr<std::unique_ptr<Shard>> Shard::Create(
     const ShardOptions& options) {
@@ -355,11 +363,14 @@ void Shard::Stats(proto::ShardStats* out) const {
   out->set_inserts_total(info.inserts_total);
   out->set_observation_dim(info.observation_dim);
   out->set_action_dim(info.action_dim);
-  for (const auto& [actor, count] : info.per_actor) {
+  const ActorCounts actors = table_->Actors();
+  for (const auto& [actor, count] : actors.tracked) {
     proto::ActorCount* a = out->add_per_actor();
     a->set_actor_id(actor);
     a->set_inserted(count);
   }
+  out->set_other_actors_inserted(actors.other);
+  out->set_max_tracked_actors(options_.max_tracked_actors);
   out->set_resident_bytes(ResidentBytes());
   const absl::Time now = absl::Now();
   out->set_uptime_seconds(absl::ToDoubleSeconds(now - start_));

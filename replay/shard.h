@@ -49,6 +49,10 @@ struct ShardOptions {
   // Magnitude bounds on what Insert stores (--max_abs_observation,
   // --max_abs_reward): a batch with a value beyond them is refused whole.
   BatchLimits limits = DefaultShardLimits();
+  // Actor ids counted one by one in the stats (--max_tracked_actors, 1 ..
+  // kMaxTrackedActors); later ids are counted together (ShardStats'
+  // other_actors_inserted).
+  uint64_t max_tracked_actors = kDefaultTrackedActors;
   // Seeds the draws of Sample, mixed with shard_id (so shards given one seed
   // draw differently): equal seeds and equal inserts give equal samples.
   // 0: a seed from std::random_device.

@@ -231,6 +231,11 @@ int Main(int argc, char** argv) {
     for (const proto::ActorCount& a : s.per_actor()) {
       actors.push_back(absl::StrCat(a.actor_id(), ":", a.inserted()));
     }
+    if (s.other_actors_inserted() > 0) {
+      actors.push_back(absl::StrCat("other:", s.other_actors_inserted(),
+                                    " (ids beyond the first ",
+                                    s.max_tracked_actors(), ")"));
+    }
     if (!actors.empty()) {
       std::cout << "       per actor (id:inserted) "
                 << absl::StrJoin(actors, " ") << "\n";

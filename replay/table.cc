@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "common/transition_check.h"
@@ -157,7 +158,16 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
   next_key_ += n;
   if (next_key_ - oldest_key_ > capacity_) oldest_key_ = next_key_ - capacity_;
   inserts_total_ += n;
-  per_actor_[batch.actor_id()] += n;
+  // Bounded: a client inventing actor ids grows the map to the bound, then
+  // only the `other` count.
+  if (auto it = actors_.tracked.find(batch.actor_id());
+      it != actors_.tracked.end()) {
+    it->second += n;
+  } else if (actors_.tracked.size() < max_tracked_actors_) {
+    actors_.tracked.emplace(batch.actor_id(), n);
+  } else {
+    actors_.other += n;
+  }
   return KeyRange{first, static_cast<uint32_t>(n)};
 }
 
@@ -260,11 +270,25 @@ absl::Status Table::ForEachItem(
   return absl::OkStatus();
 }
 
-void Table::SetCounters(uint64_t inserts_total,
-                        std::map<uint32_t, uint64_t> per_actor) {
+void Table::SetCounters(uint64_t inserts_total, ActorCounts actors) {
   absl::MutexLock lock(&mu_);
   inserts_total_ = inserts_total;
-  per_actor_ = std::move(per_actor);
+  actors_ = std::move(actors);
+}
+
+void Table::SetMaxTrackedActors(uint64_t n) {
+  absl::MutexLock lock(&mu_);
+  max_tracked_actors_ = n;
+  while (actors_.tracked.size() > n) {
+    auto last = std::prev(actors_.tracked.end());
+    actors_.other += last->second;
+    actors_.tracked.erase(last);
+  }
+}
+
+ActorCounts Table::Actors() const {
+  absl::MutexLock lock(&mu_);
+  return actors_;
 }
 
 TableInfo Table::Info() const {
@@ -283,7 +307,6 @@ TableInfo Table::Info() const {
                            sizeof(float) +
                        dones_.size() + episode_ids_.size() * sizeof(uint64_t) +
                        step_ids_.size() * sizeof(uint32_t);
-  info.per_actor = per_actor_;
   return info;
 }
 

@@ -73,12 +73,66 @@ TEST(Checkpoint, RestoresIdenticalContentsCountersAndPriorities) {
   EXPECT_EQ(a.oldest_key, b.oldest_key);
   EXPECT_EQ(a.next_key, b.next_key);
   EXPECT_EQ(a.inserts_total, b.inserts_total);
-  EXPECT_EQ(a.per_actor, b.per_actor);
+  EXPECT_EQ(shard->table().Actors().tracked,
+            (*restored)->table().Actors().tracked);
   // Writing the restored shard gives the same bytes: same items, priorities and
   // counters.
   const std::string again = testing::TempDir("ckpt_roundtrip") + "/b.ckpt";
   ASSERT_TRUE((*restored)->Checkpoint(again).ok());
   EXPECT_EQ(ReadFile(path), ReadFile(again));
+}
+
+// The writer and the reader agree on the actor limit (kMaxTrackedActors): a
+// table at the limit, plus its `other` count, is written and read back; one
+// beyond it is refused when writing, not when reading (issue 29: the writer
+// took more actors than its reader, 2^24).
+TEST(Checkpoint, WritesAndReadsBackATableAtTheActorLimit) {
+  const std::string path = testing::TempDir("ckpt_actor_limit") + "/a.ckpt";
+  Table table(10, 2, 2);
+  ASSERT_TRUE(table.Insert(MakeBatch(4, 0)).ok());
+  ActorCounts actors;
+  for (uint32_t id = 0; id < kMaxTrackedActors; ++id) {
+    actors.tracked.emplace_hint(actors.tracked.end(), id * 2, id + 1);
+  }
+  actors.other = 77;
+  table.SetMaxTrackedActors(kMaxTrackedActors);
+  table.SetCounters(4, actors);
+  std::unique_ptr<Sampler> sampler = *MakeSampler("uniform", 10, 0.6);
+  absl::StatusOr<CheckpointWritten> written =
+      WriteCheckpoint(path, table, *sampler, 0);
+  ASSERT_TRUE(written.ok()) << written.status();
+  absl::StatusOr<RestoredTable> read = ReadCheckpoint(path, {10, 2, 2, 0});
+  ASSERT_TRUE(read.ok()) << read.status();
+  const ActorCounts counts = read->table->Actors();
+  EXPECT_EQ(counts.tracked.size(), kMaxTrackedActors);
+  EXPECT_TRUE(counts.tracked == actors.tracked);
+  EXPECT_EQ(counts.other, 77u);
+}
+
+TEST(Checkpoint, RefusesAtWriteTimeATableBeyondTheActorLimit) {
+  const std::string path = testing::TempDir("ckpt_actor_over") + "/a.ckpt";
+  Table table(10, 2, 2);
+  ASSERT_TRUE(table.Insert(MakeBatch(4, 0)).ok());
+  std::unique_ptr<Sampler> sampler = *MakeSampler("uniform", 10, 0.6);
+  ASSERT_TRUE(WriteCheckpoint(path, table, *sampler, 0).ok());
+  const std::string good = ReadFile(path);
+  ActorCounts actors;
+  for (uint32_t id = 0; id <= kMaxTrackedActors; ++id) {
+    actors.tracked.emplace_hint(actors.tracked.end(), id, 1);
+  }
+  table.SetCounters(4, actors);
+  absl::StatusOr<CheckpointWritten> written =
+      WriteCheckpoint(path, table, *sampler, 0);
+  ASSERT_FALSE(written.ok()) << "written, and then its reader refuses it: "
+                             << ReadCheckpoint(path, {10, 2, 2, 0}).status();
+  EXPECT_EQ(written.status().code(), absl::StatusCode::kFailedPrecondition)
+      << written.status();
+  EXPECT_NE(written.status().message().find("1048577 actor ids"),
+            std::string::npos)
+      << written.status();
+  // Nothing written: the earlier checkpoint is intact, no temporary file left.
+  EXPECT_EQ(ReadFile(path), good);
+  EXPECT_EQ(ReadFile(path + ".tmp"), "");
 }
 
 TEST(Checkpoint, RefusesATruncatedFile) {

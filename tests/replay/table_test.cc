@@ -90,9 +90,60 @@ TEST(Table, CountsInsertsPerActorAndAllocatesOnce) {
   ASSERT_TRUE(table.Insert(MakeBatch(2, 3, 2, 2, /*actor_id=*/9)).ok());
   ASSERT_TRUE(table.Insert(MakeBatch(1, 5, 2, 2, /*actor_id=*/7)).ok());
   const TableInfo info = table.Info();
-  EXPECT_EQ(info.per_actor.at(7), 4u);
-  EXPECT_EQ(info.per_actor.at(9), 2u);
+  const ActorCounts actors = table.Actors();
+  EXPECT_EQ(actors.tracked.at(7), 4u);
+  EXPECT_EQ(actors.tracked.at(9), 2u);
+  EXPECT_EQ(actors.other, 0u);
   EXPECT_EQ(info.storage_bytes, bytes);
+}
+
+TEST(Table, CountsActorsOneByOneUpToItsBoundAndTheRestTogether) {
+  Table table(1000, 2, 2);
+  table.SetMaxTrackedActors(3);
+  for (uint32_t actor : {50u, 10u, 30u, 20u, 40u, 10u, 20u}) {
+    ASSERT_TRUE(table.Insert(MakeBatch(2, 0, 2, 2, actor)).ok());
+  }
+  ActorCounts actors = table.Actors();
+  // The first three ids seen, one by one; 20 and 40 together (6 transitions).
+  EXPECT_EQ(actors.tracked,
+            (std::map<uint32_t, uint64_t>{{10, 4}, {30, 2}, {50, 2}}));
+  EXPECT_EQ(actors.other, 6u);
+  // A lower bound folds the highest ids into the rest.
+  table.SetMaxTrackedActors(1);
+  actors = table.Actors();
+  EXPECT_EQ(actors.tracked, (std::map<uint32_t, uint64_t>{{10, 4}}));
+  EXPECT_EQ(actors.other, 10u);
+  EXPECT_EQ(table.Info().inserts_total, 14u);
+}
+
+// 200k distinct actor ids made every Sample copy 200k counts under the lock
+// (0.13 -> 14.7 ms, issue 29): the counts are bounded and Sample copies none.
+TEST(Shard, SampleTimeDoesNotGrowWithTheNumberOfActors) {
+  ShardOptions options;
+  options.capacity = 1000;
+  absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  const google::protobuf::RepeatedField<float> none;
+  proto::TransitionBatch batch = MakeBatch(1, 0);
+  for (uint32_t actor = 0; actor < 200000; ++actor) {
+    batch.set_actor_id(actor);
+    ASSERT_TRUE((*shard)->Insert(batch, none, absl::InfiniteFuture()).ok());
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < 51; ++i) {
+    proto::SampleResponse out;
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(
+        (*shard)->Sample(1, absl::InfiniteFuture(), nullptr, &out).ok());
+    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  std::sort(ms.begin(), ms.end());
+  EXPECT_LT(ms[25], 1.0) << "median Sample time in ms";
+  proto::ShardStats stats;
+  (*shard)->Stats(&stats);
+  EXPECT_EQ(stats.per_actor_size(), static_cast<int>(kDefaultTrackedActors));
+  EXPECT_EQ(stats.other_actors_inserted(), 200000 - kDefaultTrackedActors);
+  EXPECT_EQ(stats.max_tracked_actors(), kDefaultTrackedActors);
 }
 
 // This process's resident memory, from /proc/self/statm.
