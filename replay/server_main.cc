@@ -354,6 +354,10 @@ int Main(int argc, char** argv) {
                  static_cast<double>(stats.other_actors_inserted()),
                  "transitions from actor ids beyond --max_tracked_actors, "
                  "counted together instead of one by one");
+    metrics->Set("softq_replay_checkpoints_total",
+                 static_cast<double>(stats.checkpoints_total()),
+                 "checkpoints written (Checkpoint RPC, --wal_max_bytes and "
+                 "shutdown); concurrent RPCs share one");
     metrics->Set("softq_replay_checkpoint_failures_total",
                  static_cast<double>(shard->checkpoint_failures()),
                  "automatic checkpoints (--wal_max_bytes) that failed, each "

@@ -155,19 +155,45 @@ grpc::Status ReplayService::GetStats(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ReplayService::Checkpoint(grpc::ServerContext*,
+grpc::Status ReplayService::Checkpoint(grpc::ServerContext* context,
                                        const proto::CheckpointRequest*,
                                        proto::CheckpointResponse* response) {
   if (checkpoint_path_.empty()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "the shard was started without --checkpoint_dir");
   }
-  absl::StatusOr<CheckpointWritten> written =
-      shard_->Checkpoint(checkpoint_path_);
-  if (!written.ok()) return ToGrpcStatus(written.status());
-  response->set_path(written->path);
-  response->set_items(written->items);
-  response->set_bytes(written->bytes);
+  std::shared_ptr<CheckpointRun> run;
+  bool writer = false;
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    if (checkpoint_running_ == nullptr) {
+      checkpoint_running_ = std::make_shared<CheckpointRun>();
+      writer = true;
+    }
+    run = checkpoint_running_;
+  }
+  if (writer) {
+    absl::StatusOr<CheckpointWritten> written =
+        shard_->Checkpoint(checkpoint_path_);
+    if (written.ok()) {
+      run->response.set_path(written->path);
+      run->response.set_items(written->items);
+      run->response.set_bytes(written->bytes);
+    } else {
+      run->status = ToGrpcStatus(written.status());
+    }
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      checkpoint_running_ = nullptr;
+    }
+    run->done.Notify();
+  } else if (!run->done.WaitForNotificationWithDeadline(Deadline(context))) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "a checkpoint is being written; its result did not "
+                        "come within the call's deadline");
+  }
+  if (!run->status.ok()) return run->status;
+  *response = run->response;
   return grpc::Status::OK;
 }
 

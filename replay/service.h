@@ -3,15 +3,20 @@
 // gets a status (for Insert, a per-batch code in the InsertResponse) naming the
 // field; the stream and the server go on.
 //
-// Thread-safe: gRPC calls the handlers concurrently; all state is in the Shard.
+// Thread-safe: gRPC calls the handlers concurrently; all state is in the Shard
+// but the checkpoint in progress (under checkpoint_mu_).
 #ifndef SOFTQ_REPLAY_SERVICE_H_
 #define SOFTQ_REPLAY_SERVICE_H_
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/shard.h"
 
@@ -40,6 +45,11 @@ class ReplayService final : public proto::ReplayShard::Service {
   grpc::Status GetStats(grpc::ServerContext* context,
                         const proto::StatsRequest* request,
                         proto::ShardStats* response) override;
+  // One checkpoint at a time: a call that arrives while one is being written
+  // waits for it (up to its deadline) and returns that checkpoint's result
+  // instead of writing another, so a flood of calls writes one file, not one
+  // each (issue 29). The result it shares may not hold inserts acknowledged
+  // after that write began.
   grpc::Status Checkpoint(grpc::ServerContext* context,
                           const proto::CheckpointRequest* request,
                           proto::CheckpointResponse* response) override;
@@ -52,8 +62,20 @@ class ReplayService final : public proto::ReplayShard::Service {
                             grpc::ServerReaderWriter<proto::InsertResponse,
                                                      grpc::ByteBuffer>* stream);
 
+  // A checkpoint being written, and its result once `done` is notified.
+  struct CheckpointRun {
+    absl::Notification done;
+    grpc::Status status;  // set before done
+    proto::CheckpointResponse response;
+  };
+
   Shard* const shard_;
   const std::string checkpoint_path_;
+  absl::Mutex checkpoint_mu_;
+  // The checkpoint being written now (null when none); the calls that arrive
+  // meanwhile share it.
+  std::shared_ptr<CheckpointRun> checkpoint_running_
+      ABSL_GUARDED_BY(checkpoint_mu_);
 };
 
 }  // namespace softq

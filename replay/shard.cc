@@ -376,6 +376,7 @@ void Shard::Stats(proto::ShardStats* out) const {
   out->set_uptime_seconds(absl::ToDoubleSeconds(now - start_));
   absl::MutexLock lock(&mu_);
   out->set_samples_total(samples_total_);
+  out->set_checkpoints_total(checkpoints_written_);
   out->set_insert_rate(insert_rate_.Rate(now));
   out->set_sample_rate(sample_rate_.Rate(now));
   out->set_storage_bytes(info.storage_bytes + sampler_->bytes());
@@ -398,6 +399,7 @@ absl::StatusOr<CheckpointWritten> Shard::CheckpointLocked(
     const std::string& path) {
   absl::StatusOr<CheckpointWritten> written =
       WriteCheckpoint(path, *table_, *sampler_, samples_total_);
+  if (written.ok()) ++checkpoints_written_;
   if (!written.ok() || log_ == nullptr || path != durability_.checkpoint_path) {
     return written;
   }

@@ -189,6 +189,7 @@ class Shard {
   // taken back: inserts are refused until a checkpoint empties the log.
   absl::Status log_error_ ABSL_GUARDED_BY(mu_);
   uint64_t checkpoint_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t checkpoints_written_ ABSL_GUARDED_BY(mu_) = 0;
   // Log length at which the next automatic checkpoint is tried.
   uint64_t auto_checkpoint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -7,10 +7,13 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "replay/checkpoint.h"
 #include "replay/insert_log.h"
 #include "tests/replay/server_fixture.h"
@@ -288,6 +291,60 @@ TEST(ReplayShardCheckpoint, ACorruptedInsertLogIsRefusedWithOneLine) {
   EXPECT_EQ(code, 1);
   EXPECT_NE(line.find("insert log"), std::string::npos) << line;
   EXPECT_NE(line.find("checksum"), std::string::npos) << line;
+}
+
+// 502 Checkpoint calls wrote 502 files in 15 s (issue 29): calls that arrive
+// while a checkpoint is being written share its result instead of writing
+// again.
+TEST(ReplayShardCheckpoint,
+     ConcurrentCheckpointCallsWriteOnceAndShareTheResult) {
+  const std::string dir = testing::TempDir("concurrent_checkpoints");
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=200000", "--checkpoint_dir=" + dir,
+                   "--wal=false", "--shard_id=c"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  // 200,000 transitions of 64-float observations: a ~105 MB checkpoint, long
+  // enough for every call below to arrive while it is written.
+  for (int b = 0; b < 10; ++b) {
+    proto::InsertRequest r;
+    r.set_sequence(1);
+    *r.mutable_batch() = MakeBatch(20000, 20000 * b, 64, 2);
+    absl::StatusOr<proto::InsertResponse> ack =
+        InsertOnce(server->stub.get(), r);
+    ASSERT_TRUE(ack.ok()) << ack.status();
+    ASSERT_EQ(ack->code(), 0) << ack->error();
+  }
+  constexpr int kCalls = 8;
+  std::vector<absl::StatusOr<proto::CheckpointResponse>> results(
+      kCalls, absl::UnknownError("not called"));
+  {
+    absl::Notification go;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kCalls; ++i) {
+      threads.emplace_back([&, i] {
+        go.WaitForNotification();
+        results[i] = Checkpoint(server->stub.get());
+      });
+    }
+    go.Notify();
+    for (std::thread& t : threads) t.join();
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    EXPECT_EQ(results[i]->path(), CheckpointPath(dir, "c"));
+    EXPECT_EQ(results[i]->items(), 200000u);
+    EXPECT_EQ(results[i]->bytes(), results[0]->bytes());
+  }
+  // One write (two if a call came late, after the first write ended).
+  const uint64_t written =
+      testing::Stats(server->stub.get())->checkpoints_total();
+  EXPECT_GE(written, 1u);
+  EXPECT_LE(written, 2u) << "checkpoints written for " << kCalls
+                         << " concurrent calls";
+  // Not a cache: a call after they ended writes again.
+  ASSERT_TRUE(Checkpoint(server->stub.get()).ok());
+  EXPECT_EQ(testing::Stats(server->stub.get())->checkpoints_total(),
+            written + 1);
 }
 
 }  // namespace
