@@ -1,0 +1,73 @@
+#include "learner/learner_evaluations.h"
+
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "replay/client.h"
+
+namespace softq {
+namespace {
+
+// Transitions inserted into the shards so far: the actors' env steps.
+int64_t EnvStepsSoFar(const std::vector<std::string>& shards) {
+  absl::StatusOr<std::vector<proto::ShardStats>> stats =
+      QueryStats(shards, absl::Seconds(2));
+  if (!stats.ok()) return -1;
+  int64_t total = 0;
+  for (const proto::ShardStats& s : *stats) total += s.inserts_total();
+  return total;
+}
+
+}  // namespace
+
+LearnerEvaluations::LearnerEvaluations(const SqlConfig& sql,
+                                       LearnerEvaluationOptions options)
+    : options_(std::move(options)),
+      multigoal_(options_.env == "multigoal"),
+      policy_(sql.observation_dim, sql.action_dim, sql.hidden,
+              options_.seed + 17,
+              {/*deterministic=*/sql.algorithm == Algorithm::kDdpg}),
+      streak_(options_.solved_evaluations) {
+  if (!options_.eval_csv.empty()) {
+    csv_.open(options_.eval_csv, std::ios::app);
+    csv_ << "updates,env_steps,wall_s,mean_return,return_stddev,goals_"
+            "covered\n";
+  }
+}
+
+const Evaluation& LearnerEvaluations::Evaluate(const SqlAgent& agent,
+                                               uint64_t version) {
+  policy_.SetParameters(agent.PolicyParameters(), version).IgnoreError();
+  last_env_steps_ = EnvStepsSoFar(options_.shards);
+  absl::StatusOr<Evaluation> e = softq::Evaluate(
+      policy_, {options_.env, options_.env_config, options_.rollouts,
+                EvaluationSeed(options_.seed, agent.step())});
+  if (!e.ok()) {
+    std::cerr << "learner: evaluation failed: " << e.status() << std::endl;
+    e = Evaluation();
+  }
+  streak_.Record(*e);
+  last_ = *std::move(e);
+  last_update_ = agent.step();
+  return *last_;
+}
+
+void LearnerEvaluations::Report(int64_t update, double wall_s) {
+  std::cout << absl::StrFormat("learner: eval at update %d: %s%s", update,
+                               last_->Summary(), StreakSuffix())
+            << std::endl;
+  if (csv_.is_open()) {
+    csv_ << absl::StrFormat("%d,%d,%.2f,%.4f,%.4f,%d\n", update,
+                            last_env_steps_, wall_s, last_->mean_return,
+                            last_->return_stddev, last_->GoalsCovered())
+         << std::flush;
+  }
+}
+
+std::string LearnerEvaluations::StreakSuffix() const {
+  return multigoal_ ? ", " + streak_.Summary() : "";
+}
+
+}  // namespace softq

@@ -1,0 +1,67 @@
+// The learner's evaluations of its sampling network (eval/evaluation.h), each
+// of fresh rollouts (EvaluationSeed of the run's seed and the update count),
+// fed to the stopping rule (SolvedStreak) and, when reported, one line on
+// stdout and one row of --eval_csv with the replay's env-step count at the
+// time. DDPG is evaluated with its deterministic policy, SQL with its
+// stochastic one (the policy it learned is the distribution).
+// Thread-compatible.
+#ifndef SOFTQ_LEARNER_LEARNER_EVALUATIONS_H_
+#define SOFTQ_LEARNER_LEARNER_EVALUATIONS_H_
+
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/evaluation.h"
+#include "learner/sql_agent.h"
+#include "policy/acting_policy.h"
+
+namespace softq {
+
+struct LearnerEvaluationOptions {
+  std::string env;  // a MakeEnvironment name and its parameters
+  std::string env_config;
+  int rollouts = 100;
+  uint64_t seed = 0;  // the run's
+  int solved_evaluations = kSolvedEvaluationsRequired;
+  std::string eval_csv;             // appended to; "": none
+  std::vector<std::string> shards;  // asked for their insert counts
+};
+
+class LearnerEvaluations {
+ public:
+  LearnerEvaluations(const SqlConfig& sql, LearnerEvaluationOptions options);
+
+  // Evaluates `agent`'s sampling network now, as parameter `version`; counts
+  // it into streak() and keeps it as last(). A failed evaluation prints
+  // "learner: evaluation failed: ..." on stderr and counts as an empty one.
+  const Evaluation& Evaluate(const SqlAgent& agent, uint64_t version);
+
+  // Reports last(), made at update `update`, `wall_s` into the run:
+  // "learner: eval at update N: <summary>[, solved k of m in a row]" and its
+  // --eval_csv row. REQUIRES: an evaluation was made.
+  void Report(int64_t update, double wall_s);
+
+  const Evaluation* last() const { return last_ ? &*last_ : nullptr; }
+  // The update count last() was made at; -1 before the first.
+  int64_t last_update() const { return last_update_; }
+  const SolvedStreak& streak() const { return streak_; }
+  // ", solved k of m in a row" on the multi-goal task; "" elsewhere.
+  std::string StreakSuffix() const;
+
+ private:
+  const LearnerEvaluationOptions options_;
+  const bool multigoal_;
+  ActingPolicy policy_;
+  SolvedStreak streak_;
+  std::optional<Evaluation> last_;
+  int64_t last_update_ = -1;
+  int64_t last_env_steps_ = -1;  // the replay's inserts at last_ (-1: unknown)
+  std::ofstream csv_;
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_LEARNER_EVALUATIONS_H_

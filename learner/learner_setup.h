@@ -1,0 +1,55 @@
+// The learner's start-up choices, each one decision from its flags' values:
+// the device, the networks' starting point (a fine-tuning source, then the
+// run's own checkpoint to resume) and whether updates replay as a CUDA graph.
+// Each says what it chose on `log` (learner_main: stdout). Thread-compatible.
+#ifndef SOFTQ_LEARNER_LEARNER_SETUP_H_
+#define SOFTQ_LEARNER_LEARNER_SETUP_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "learner/cuda_graph_update.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+
+// --device: "cpu", "cuda" or "auto" (cuda when LibTorch sees a device).
+// InvalidArgument "--device=cuda: this LibTorch sees no CUDA device".
+absl::StatusOr<torch::Device> ChooseDevice(absl::string_view device);
+
+struct NetworkStart {
+  std::string init_from;  // a learner checkpoint dir to start from; "": none
+  std::string init_networks = "all";  // "all" (Q and policy) or "policy"
+  std::string checkpoint_dir;  // the run's own: resumed when one is there
+};
+
+// Sets `agent`'s networks per `start`: init_from's first, then the run's own
+// checkpoint over them when checkpoint_dir holds one. Returns the restored
+// parameter version (0: nothing restored). An error's message is the line to
+// print after "learner: " ("--init_from=DIR: ..." or the checkpoint's).
+absl::StatusOr<uint64_t> StartNetworks(SqlAgent& agent,
+                                       const NetworkStart& start,
+                                       std::ostream& log);
+
+struct GraphChoice {
+  std::unique_ptr<CudaGraphUpdate> graph;  // null: eager updates
+  int streams = 1;                         // the graph's streams
+};
+
+// --cuda_graph: "auto" (a graph on a GPU where the build can capture one),
+// "true" (a graph, or the error), "false" (eager); `streams` as
+// --cuda_graph_streams (0: CudaGraphUpdate::DefaultStreams). Errors keep
+// CudaGraphUpdate::Create's code, phrased "--cuda_graph=<flag>: ...".
+absl::StatusOr<GraphChoice> ChooseCudaGraph(SqlAgent& agent,
+                                            absl::string_view flag, int streams,
+                                            std::ostream& log);
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_LEARNER_SETUP_H_

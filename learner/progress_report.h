@@ -1,0 +1,54 @@
+// The learner's periodic report, every --log_interval_s: one progress line on
+// stdout, one row of --metrics_csv and the Prometheus gauges of
+// --metrics_port, all from the same snapshot: updates and their rate, the
+// share of the interval spent waiting for batches, the last update's scalars,
+// the parameter version and the last evaluation. Thread-compatible.
+#ifndef SOFTQ_LEARNER_PROGRESS_REPORT_H_
+#define SOFTQ_LEARNER_PROGRESS_REPORT_H_
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
+#include "eval/evaluation.h"
+#include "learner/replay_batch_source.h"
+#include "learner/sql_agent.h"
+
+namespace softq {
+
+struct ProgressReportOptions {
+  absl::Duration interval = absl::Seconds(5);
+  std::string metrics_csv;             // appended to; "": none
+  MetricsExporter* metrics = nullptr;  // outlives the report; null: none
+};
+
+class ProgressReport {
+ public:
+  // The run's clock starts at `start` with the agent at update `start_step`.
+  ProgressReport(const ProgressReportOptions& options, absl::Time start,
+                 int64_t start_step);
+
+  // Reports when `interval` has passed since the last report (or the start).
+  // `evaluation`: the last one, null before the first; `waiting`: non-OK while
+  // the last batch request timed out (its message is shown); `subscribers`:
+  // actors on the parameter stream.
+  void MaybeReport(const SqlAgent& agent, const ReplayBatchSource& source,
+                   uint64_t version, const Evaluation* evaluation,
+                   const absl::Status& waiting, int subscribers);
+
+ private:
+  const ProgressReportOptions options_;
+  const absl::Time start_;
+  std::ofstream csv_;
+  // At the last report.
+  absl::Time last_time_ = absl::Now();
+  int64_t last_step_ = 0;
+  absl::Duration last_waited_;  // ReplayBatchSource::waited() then
+};
+
+}  // namespace softq
+
+#endif  // SOFTQ_LEARNER_PROGRESS_REPORT_H_
