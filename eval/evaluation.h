@@ -1,9 +1,6 @@
-// One evaluation of a policy, for every environment: `rollouts` fresh
-// environments rolled out together from their start states to the end of one
-// episode each (RollOut). Returns the returns (mean, stddev) and, on the
-// multi-goal task, the goal criterion (GoalCoverage). The learner and the
-// in-process trainer both evaluate through Evaluate and stop on SolvedStreak.
-// Thread-compatible.
+// Evaluate: a policy rolled out in fresh environments of any kind; the returns
+// and, on the multi-goal task, the goal criterion. SolvedStreak: the stopping
+// rule fed those evaluations. Thread-compatible.
 #ifndef SOFTQ_EVAL_EVALUATION_H_
 #define SOFTQ_EVAL_EVALUATION_H_
 
@@ -26,6 +23,8 @@ struct EvaluationOptions {
   uint64_t seed = 0;
 };
 
+// One evaluation. The learner and the in-process trainer both evaluate through
+// Evaluate and stop on SolvedStreak.
 struct Evaluation {
   std::vector<double> returns;  // one per rollout
   double mean_return = 0;

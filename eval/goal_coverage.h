@@ -1,7 +1,6 @@
-// The multi-goal task's success criterion, counted over one evaluation's
-// rollouts: every goal reached in >= 10% of rollouts and at least 90% of
-// rollouts ending at some goal (a multimodal policy). Plain data plus the CSV
-// of its trajectories for deploy/local/plot_multigoal.py. Thread-compatible.
+// The multi-goal task's success criterion over one evaluation's rollouts:
+// every goal reached in >= 10% of them and >= 90% ending at some goal (a
+// multimodal policy). Plain data; thread-compatible.
 #ifndef SOFTQ_EVAL_GOAL_COVERAGE_H_
 #define SOFTQ_EVAL_GOAL_COVERAGE_H_
 
@@ -33,8 +32,9 @@ struct GoalCoverage {
   std::string Summary() const;
 };
 
-// CSV "rollout,step,x,y" of `coverage.trajectories`; Unavailable naming `path`
-// if it cannot be written.
+// CSV "rollout,step,x,y" of `coverage.trajectories` (for
+// deploy/local/plot_multigoal.py); Unavailable naming `path` if it cannot be
+// written.
 absl::Status WriteTrajectoriesCsv(const GoalCoverage& coverage,
                                   const std::string& path);
 

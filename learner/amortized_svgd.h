@@ -1,7 +1,6 @@
-// Amortized SVGD, the sampling network's update under SQL: K particles per
-// state drawn from the network, the Stein direction toward the target whose
-// score is given, and that direction as the gradient of a surrogate loss.
-// Pure functions on tensors and the network passed in; thread-compatible.
+// Amortized SVGD, the sampling network's update under SQL: particles drawn
+// from the network, moved along the Stein direction toward the target as the
+// gradient of a surrogate loss. Pure functions; thread-compatible.
 #ifndef SOFTQ_LEARNER_AMORTIZED_SVGD_H_
 #define SOFTQ_LEARNER_AMORTIZED_SVGD_H_
 

@@ -1,10 +1,6 @@
-// The learner's evaluations of its sampling network (eval/evaluation.h), each
-// of fresh rollouts (EvaluationSeed of the run's seed and the update count),
-// fed to the stopping rule (SolvedStreak) and, when reported, one line on
-// stdout and one row of --eval_csv with the replay's env-step count at the
-// time. DDPG is evaluated with its deterministic policy, SQL with its
-// stochastic one (the policy it learned is the distribution).
-// Thread-compatible.
+// The learner's evaluations of its sampling network (eval/evaluation.h), the
+// stopping rule they feed, and their report (a stdout line, an --eval_csv
+// row). Thread-compatible.
 #ifndef SOFTQ_LEARNER_LEARNER_EVALUATIONS_H_
 #define SOFTQ_LEARNER_LEARNER_EVALUATIONS_H_
 
@@ -30,6 +26,10 @@ struct LearnerEvaluationOptions {
   std::vector<std::string> shards;  // asked for their insert counts
 };
 
+// Each evaluation is of fresh rollouts (EvaluationSeed of the run's seed and
+// the update count); its CSV row carries the replay's env-step count at the
+// time. DDPG is evaluated with its deterministic policy, SQL with its
+// stochastic one (the policy it learned is the distribution).
 class LearnerEvaluations {
  public:
   LearnerEvaluations(const SqlConfig& sql, LearnerEvaluationOptions options);

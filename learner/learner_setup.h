@@ -1,7 +1,6 @@
-// The learner's start-up choices, each one decision from its flags' values:
-// the device, the networks' starting point (a fine-tuning source, then the
-// run's own checkpoint to resume) and whether updates replay as a CUDA graph.
-// Each says what it chose on `log` (learner_main: stdout). Thread-compatible.
+// The learner's start-up choices from its flags: the device, the networks'
+// starting point, CUDA graph or eager updates. Each prints what it chose on
+// `log`. Thread-compatible.
 #ifndef SOFTQ_LEARNER_LEARNER_SETUP_H_
 #define SOFTQ_LEARNER_LEARNER_SETUP_H_
 

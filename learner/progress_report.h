@@ -1,8 +1,5 @@
-// The learner's periodic report, every --log_interval_s: one progress line on
-// stdout, one row of --metrics_csv and the Prometheus gauges of
-// --metrics_port, all from the same snapshot: updates and their rate, the
-// share of the interval spent waiting for batches, the last update's scalars,
-// the parameter version and the last evaluation. Thread-compatible.
+// The learner's periodic report: a progress line on stdout, a --metrics_csv
+// row and the Prometheus gauges, all from one snapshot. Thread-compatible.
 #ifndef SOFTQ_LEARNER_PROGRESS_REPORT_H_
 #define SOFTQ_LEARNER_PROGRESS_REPORT_H_
 
@@ -25,6 +22,9 @@ struct ProgressReportOptions {
   MetricsExporter* metrics = nullptr;  // outlives the report; null: none
 };
 
+// The snapshot: updates and their rate, the share of the interval spent
+// waiting for batches, the last update's scalars, the parameter version and
+// the last evaluation.
 class ProgressReport {
  public:
   // The run's clock starts at `start` with the agent at update `start_step`.

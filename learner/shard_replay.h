@@ -1,7 +1,5 @@
-// ShardReplay: the replay memory D of the single-process trainer: one
-// replay::Shard (replay/shard.h: the table, uniform sampler and rate limiter a
-// replay_server serves, without the network) that the actor writes into
-// (TransitionSink) and the learner samples from (BatchSource).
+// ShardReplay: the single-process trainer's replay, one in-memory replay::Shard
+// behind the actor's TransitionSink and the learner's BatchSource.
 // Thread-safe: the Shard is.
 #ifndef SOFTQ_LEARNER_SHARD_REPLAY_H_
 #define SOFTQ_LEARNER_SHARD_REPLAY_H_
@@ -17,6 +15,8 @@
 
 namespace softq {
 
+// The same table, sampler and rate limiter a replay_server serves
+// (replay/shard.h), without the network.
 class ShardReplay : public TransitionSink, public BatchSource {
  public:
   // A shard built with `options` (Shard::Create: InvalidArgument for bad

@@ -30,7 +30,7 @@ step() { echo "cmake_smoke_test: $* ($(( SECONDS ))s)"; }
 # 1. Every source file of the Bazel targets the CMake build mirrors is in CMakeLists.txt.
 step "checking file lists against BUILD files in $src"
 missing=()
-for pkg in common env policy replay learner actor bench; do
+for pkg in common env policy eval replay learner actor bench; do
   while read -r f; do
     case "$pkg/$f" in replay/child_process.cc) continue ;; esac  # test-only helper
     grep -q "$pkg/$f" "$src/CMakeLists.txt" || missing+=("$pkg/$f")
