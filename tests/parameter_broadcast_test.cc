@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "actor/parameter_subscriber.h"
+#include "learner/parameter_server.h"
 #include "learner/parameter_service.h"
 #include "policy/acting_policy.h"
 #include "policy/networks.h"
@@ -22,26 +23,28 @@ namespace {
 constexpr int64_t kObs = 2, kAct = 2;
 const std::vector<int64_t> kHidden = {8};
 
-// A ParameterService behind a gRPC server on 127.0.0.1 (`port` 0: any free
-// one).
+// A ParameterService behind the learner's gRPC server (ParameterServer) on
+// 127.0.0.1 (`port` 0: any free one).
 struct LearnerEnd {
   explicit LearnerEnd(int port = 0, uint64_t incarnation = 0)
       : service(incarnation) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
-                             grpc::InsecureServerCredentials(), &bound_port);
-    builder.RegisterService(&service);
-    server = builder.BuildAndStart();
+    absl::StatusOr<std::unique_ptr<ParameterServer>> started =
+        ParameterServer::Start("127.0.0.1", port, &service);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) {
+      server = *std::move(started);
+      bound_port = server->port();
+    }
   }
   ~LearnerEnd() {
     service.Shutdown();
-    server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    if (server != nullptr) server->Shutdown(absl::Seconds(5));
   }
   std::string address() const { return absl::StrCat("127.0.0.1:", bound_port); }
 
   ParameterService service;
   int bound_port = 0;
-  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<ParameterServer> server;
 };
 
 // The parameters of a fresh sampling network.
