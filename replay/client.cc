@@ -10,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
+#include "replay/busy.h"
 
 namespace softq {
 namespace {
@@ -399,6 +400,9 @@ void ReplayWriter::RequeueLocked(int from) {
 
 void ReplayWriter::Run(int index) {
   Shard& shard = *shards_[index];
+  // How long to wait before retrying a shard that said it was busy (at its
+  // limit of streams): doubles while it stays busy.
+  absl::Duration busy_backoff = kMinBackoff;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -409,6 +413,7 @@ void ReplayWriter::Run(int index) {
       if (stopping_) return;
     }
     const grpc::Status status = Stream(index);
+    const bool busy = IsShardBusy(status);
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
@@ -416,7 +421,7 @@ void ReplayWriter::Run(int index) {
       shard.sent = 0;
       shard.last_error = status.error_message();
       if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-          !shard.pending.empty()) {
+          !busy && !shard.pending.empty()) {
         // The server refused a message as too large: drop it rather than resend
         // forever.
         error_ = absl::ResourceExhaustedError(
@@ -427,6 +432,16 @@ void ReplayWriter::Run(int index) {
         continue;
       }
       RequeueLocked(index);
+    }
+    if (busy) {
+      // Down for a while, its batches sent elsewhere; not retried at once.
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), busy_backoff);
+      busy_backoff = std::min(2 * busy_backoff, kMaxBackoff);
+    } else {
+      busy_backoff = kMinBackoff;
     }
     absl::Duration backoff = kMinBackoff;
     while (true) {
@@ -787,11 +802,16 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
       continue;
     }
     const int index = eligible[call->shard];
-    if (failure.ok()) failure = ShardError(shard.address, index, call->status);
-    // Down, or held back by its rate limiter: skipped for a backoff, so that
-    // the next rounds draw from the other shards.
-    if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        call->status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // A shard at its limit of waiting calls is retried like one that is down.
+    const grpc::Status status =
+        IsShardBusy(call->status) ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                 call->status.error_message())
+                                  : call->status;
+    if (failure.ok()) failure = ShardError(shard.address, index, status);
+    // Down, busy, or held back by its rate limiter: skipped for a backoff, so
+    // that the next rounds draw from the other shards.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       shard.known = false;
       shard.retry_at = absl::Now() + shard.backoff;
       shard.backoff = std::min(2 * shard.backoff, kMaxBackoff);

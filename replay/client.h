@@ -85,7 +85,8 @@ class ReplayWriter {
   // Validates `batch` (InvalidArgument naming the field) and queues it for a
   // shard. Blocks on back-pressure for at most rpc_timeout: then
   // DEADLINE_EXCEEDED; UNAVAILABLE naming the shards, without waiting, while
-  // none is reachable.
+  // none is reachable (a shard that refused a stream as busy, replay/busy.h,
+  // counts as unreachable until a backoff of 0.1 to 1 s has passed).
   // Also returns (once) an error a shard gave an earlier batch, e.g.
   // INVALID_ARGUMENT for dimensions that differ from the table's; that batch
   // was dropped, and this call's batch is not queued (insert it again to

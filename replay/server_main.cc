@@ -91,6 +91,15 @@ ABSL_FLAG(uint64_t, max_tracked_actors, softq::kDefaultTrackedActors,
           "actor ids whose inserts the stats count one by one (the first "
           "seen); later ids are counted together as other actors. At most "
           "1048576 (what a checkpoint holds)");
+ABSL_FLAG(int32_t, max_insert_streams,
+          softq::ServiceLimits().max_insert_streams,
+          "Insert streams served at once (each holds 2 threads); one more is "
+          "refused at once with RESOURCE_EXHAUSTED 'replay shard busy', which "
+          "clients retry later");
+ABSL_FLAG(int32_t, max_waiting_calls, softq::ServiceLimits().max_waiting_calls,
+          "Sample and Checkpoint calls in progress at once (each holds a "
+          "thread while it waits on the rate limiter or a checkpoint); one "
+          "more is refused as --max_insert_streams");
 ABSL_FLAG(int32_t, max_message_bytes, softq::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent");
 
@@ -179,6 +188,10 @@ int Main(int argc, char** argv) {
           CheckBoundFlag("max_abs_observation",
                          absl::GetFlag(FLAGS_max_abs_observation)),
           CheckBoundFlag("max_abs_reward", absl::GetFlag(FLAGS_max_abs_reward)),
+          FlagInRange("max_insert_streams",
+                      absl::GetFlag(FLAGS_max_insert_streams), 1, 100000),
+          FlagInRange("max_waiting_calls",
+                      absl::GetFlag(FLAGS_max_waiting_calls), 1, 100000),
           FlagInRange(
               "max_tracked_actors",
               static_cast<double>(absl::GetFlag(FLAGS_max_tracked_actors)), 1,
@@ -296,7 +309,10 @@ int Main(int argc, char** argv) {
     shard = *std::move(created);
   }
 
-  ReplayService service(shard.get(), checkpoint_path);
+  ServiceLimits limits;
+  limits.max_insert_streams = absl::GetFlag(FLAGS_max_insert_streams);
+  limits.max_waiting_calls = absl::GetFlag(FLAGS_max_waiting_calls);
+  ReplayService service(shard.get(), checkpoint_path, limits);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "replay/busy.h"
 
 namespace softq {
 namespace {
@@ -28,8 +29,38 @@ constexpr int kInsertMethodIndex = 0;
 
 }  // namespace
 
-ReplayService::ReplayService(Shard* shard, std::string checkpoint_path)
-    : shard_(shard), checkpoint_path_(std::move(checkpoint_path)) {
+// Takes one of `limit` slots counted by `count` for the life of a call, or
+// says why not (ok() false).
+class ReplayService::Slot {
+ public:
+  Slot(std::atomic<int>* count, int limit, const char* what, const char* flag)
+      : count_(count) {
+    if (count_->fetch_add(1) < limit) return;
+    count_->fetch_sub(1);
+    count_ = nullptr;
+    refusal_ = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat(kShardBusyPrefix, "it serves at most ", limit, " ", what,
+                     " at once (", flag, "); retry later"));
+  }
+  ~Slot() {
+    if (count_ != nullptr) count_->fetch_sub(1);
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  bool ok() const { return count_ != nullptr; }
+  const grpc::Status& refusal() const { return refusal_; }
+
+ private:
+  std::atomic<int>* count_;
+  grpc::Status refusal_;
+};
+
+ReplayService::ReplayService(Shard* shard, std::string checkpoint_path,
+                             ServiceLimits limits)
+    : shard_(shard),
+      checkpoint_path_(std::move(checkpoint_path)),
+      limits_(limits) {
   MarkMethodStreamed(
       kInsertMethodIndex,
       new grpc::internal::BidiStreamingHandler<ReplayService, grpc::ByteBuffer,
@@ -43,6 +74,10 @@ ReplayService::ReplayService(Shard* shard, std::string checkpoint_path)
 grpc::Status ReplayService::InsertStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<proto::InsertResponse, grpc::ByteBuffer>* stream) {
+  // Refused before its second thread starts or anything is read.
+  const Slot slot(&insert_streams_, limits_.max_insert_streams,
+                  "Insert streams", "--max_insert_streams");
+  if (!slot.ok()) return slot.refusal();
   const CancelledFn cancelled = [context] { return context->IsCancelled(); };
   // Acks go out from a second thread so reading the next batch never waits for
   // a write. (buffer_hint on queued acks would save flushes, but gRPC 1.51's
@@ -127,6 +162,9 @@ grpc::Status ReplayService::InsertStream(
 grpc::Status ReplayService::Sample(grpc::ServerContext* context,
                                    const proto::SampleRequest* request,
                                    proto::SampleResponse* response) {
+  const Slot slot(&waiting_calls_, limits_.max_waiting_calls,
+                  "Sample and Checkpoint calls", "--max_waiting_calls");
+  if (!slot.ok()) return slot.refusal();
   if (request->timeout_ms() < 0 ||
       request->timeout_ms() > kMaxSampleTimeoutMs) {
     return grpc::Status(
@@ -162,6 +200,9 @@ grpc::Status ReplayService::Checkpoint(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "the shard was started without --checkpoint_dir");
   }
+  const Slot slot(&waiting_calls_, limits_.max_waiting_calls,
+                  "Sample and Checkpoint calls", "--max_waiting_calls");
+  if (!slot.ok()) return slot.refusal();
   std::shared_ptr<CheckpointRun> run;
   bool writer = false;
   {

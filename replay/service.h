@@ -10,6 +10,7 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,11 +23,24 @@
 
 namespace softq {
 
+// Bounds on the threads clients can hold (each Insert stream holds two, each
+// waiting call one: 1,000 idle streams made 2,012 threads, issue 29). A call
+// beyond them is answered at once with RESOURCE_EXHAUSTED "replay shard busy:
+// ..." (replay/busy.h) and holds nothing; the calls already admitted go on.
+struct ServiceLimits {
+  // Insert streams open at once (--max_insert_streams).
+  int max_insert_streams = 256;
+  // Sample and Checkpoint calls in progress at once, the calls that can wait
+  // (--max_waiting_calls).
+  int max_waiting_calls = 64;
+};
+
 class ReplayService final : public proto::ReplayShard::Service {
  public:
   // `shard` outlives the service. `checkpoint_path` empty: Checkpoint fails
-  // with FAILED_PRECONDITION.
-  ReplayService(Shard* shard, std::string checkpoint_path);
+  // with FAILED_PRECONDITION. `limits` >= 1 each.
+  ReplayService(Shard* shard, std::string checkpoint_path,
+                ServiceLimits limits = ServiceLimits());
 
   // Insert (served by InsertStream, below): stores each batch in order and
   // answers each with its sequence, code and keys. A batch without data, a
@@ -69,8 +83,14 @@ class ReplayService final : public proto::ReplayShard::Service {
     proto::CheckpointResponse response;
   };
 
+  // A slot of a limited kind of call, held while the call runs.
+  class Slot;
+
   Shard* const shard_;
   const std::string checkpoint_path_;
+  const ServiceLimits limits_;
+  std::atomic<int> insert_streams_{0};
+  std::atomic<int> waiting_calls_{0};
   absl::Mutex checkpoint_mu_;
   // The checkpoint being written now (null when none); the calls that arrive
   // meanwhile share it.
