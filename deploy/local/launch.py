@@ -101,6 +101,8 @@ def main():
         # The learner exits 0 under --require_solved only when its run ended with
         # --solved_evaluations solved evaluations in a row; its final line says so too.
         ok = learner_code == 0 and (not multigoal or learned(learner, args.solved_evaluations))
+    except TimeoutError as e:  # a process that did not come up: its own last line says why
+        print(f"launch: {e}")
     finally:
         codes = cluster.stop()
     wall = time.time() - start
