@@ -16,6 +16,8 @@ PACKAGES=(
   libmujoco-dev
   # Python side: the cross-check test, the plots and the Python benchmark peer
   python3-torch python3-numpy python3-matplotlib
+  # the Python actor's module (python/softq: pybind11 over the C++ actor)
+  pybind11-dev python3-dev
   # the replay benchmark's peer (Redis through hiredis)
   redis-server libhiredis-dev
   # cluster launch: Slurm 22.05 for tests/cluster:slurm_test; Node.js for the manifests'

@@ -1,0 +1,1 @@
+"""Example environments for softq.actor, pure Python and numpy (no simulator)."""
