@@ -1,0 +1,65 @@
+// external: an environment that only the actors step, in another process or
+// language (the Python actor, python/softq). It carries the task's sizes, which
+// the learner needs to build its networks, and nothing else: Reset gives zeros
+// and Step fails, so whatever evaluates it (the learner's own evaluation) says
+// so in one line; its returns come from the actors' finished episodes.
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "env/environment.h"
+#include "env/registry.h"
+
+namespace softq {
+namespace {
+
+class ExternalEnv : public Environment {
+ public:
+  explicit ExternalEnv(EnvSpec spec) : spec_(spec) {}
+  EnvSpec spec() const override { return spec_; }
+  void Seed(uint64_t) override {}
+  std::vector<float> Reset() override {
+    return std::vector<float>(spec_.observation_dim, 0.0f);
+  }
+  absl::StatusOr<StepResult> Step(absl::Span<const float>) override {
+    return absl::FailedPreconditionError(
+        "external: stepped by the actors only (their returns are the "
+        "evaluation)");
+  }
+
+ private:
+  const EnvSpec spec_;
+};
+
+absl::StatusOr<std::unique_ptr<Environment>> MakeExternal(EnvConfig& config,
+                                                          uint64_t) {
+  for (const char* key : {"observation_dim", "action_dim"}) {
+    if (!config.Has(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--env_config: external needs ", key,
+                       " (e.g. observation_dim=3,action_dim=1)"));
+    }
+  }
+  EnvSpec spec;
+  absl::StatusOr<int> obs = config.Int("observation_dim", 0, 1, 4096);
+  if (!obs.ok()) return obs.status();
+  absl::StatusOr<int> act = config.Int("action_dim", 0, 1, 256);
+  if (!act.ok()) return act.status();
+  absl::StatusOr<int> max_steps = config.Int("max_steps", 0, 0, 1 << 30);
+  if (!max_steps.ok()) return max_steps.status();
+  spec.observation_dim = *obs;
+  spec.action_dim = *act;
+  spec.max_episode_steps = *max_steps;
+  return std::make_unique<ExternalEnv>(spec);
+}
+
+}  // namespace
+
+SOFTQ_REGISTER_ENVIRONMENT(
+    "external",
+    "a task stepped only by the actors (python3 -m softq.actor): its sizes; "
+    "keys: observation_dim, action_dim (required), max_steps (0)",
+    MakeExternal);
+
+}  // namespace softq
