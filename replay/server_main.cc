@@ -352,7 +352,7 @@ int Main(int argc, char** argv) {
   while (!WaitForShutdown(absl::Seconds(1))) {
     if (metrics == nullptr) continue;
     proto::ShardStats stats;
-    shard->Stats(&stats);
+    shard->Stats(&stats, /*per_actor=*/false);
     metrics->Set("softq_replay_size", stats.size(), "transitions held");
     metrics->Set("softq_replay_capacity", stats.capacity(),
                  "most transitions held");

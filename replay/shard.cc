@@ -355,7 +355,7 @@ absl::Status Shard::UpdatePriorities(
   return absl::OkStatus();
 }
 
-void Shard::Stats(proto::ShardStats* out) const {
+void Shard::Stats(proto::ShardStats* out, bool per_actor) const {
   const TableInfo info = table_->Info();
   out->set_shard_id(options_.shard_id);
   out->set_size(info.size);
@@ -363,7 +363,7 @@ void Shard::Stats(proto::ShardStats* out) const {
   out->set_inserts_total(info.inserts_total);
   out->set_observation_dim(info.observation_dim);
   out->set_action_dim(info.action_dim);
-  const ActorCounts actors = table_->Actors();
+  const ActorCounts actors = table_->Actors(/*tracked=*/per_actor);
   for (const auto& [actor, count] : actors.tracked) {
     proto::ActorCount* a = out->add_per_actor();
     a->set_actor_id(actor);

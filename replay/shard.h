@@ -137,8 +137,11 @@ class Shard {
                                 proto::UpdatePrioritiesResponse* out)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Fills every field of `out`. Never waits on the rate limiter.
-  void Stats(proto::ShardStats* out) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Fills every field of `out` (per_actor only with `per_actor`: up to
+  // max_tracked_actors entries copied under the table's lock, which the
+  // once-a-second metrics refresh skips). Never waits on the rate limiter.
+  void Stats(proto::ShardStats* out, bool per_actor = true) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes the checkpoint to `path` (replay/checkpoint.h). Inserts and samples
   // wait while it runs. On a durable shard, a checkpoint to its checkpoint path

@@ -286,9 +286,12 @@ void Table::SetMaxTrackedActors(uint64_t n) {
   }
 }
 
-ActorCounts Table::Actors() const {
+ActorCounts Table::Actors(bool tracked) const {
   absl::MutexLock lock(&mu_);
-  return actors_;
+  if (tracked) return actors_;
+  ActorCounts counts;
+  counts.other = actors_.other;
+  return counts;
 }
 
 TableInfo Table::Info() const {

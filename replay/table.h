@@ -153,8 +153,9 @@ class Table {
   void SetMaxTrackedActors(uint64_t n) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A copy of the per-actor counts, O(tracked actors) under the table's lock:
-  // for stats and checkpoints, not for the sampling path.
-  ActorCounts Actors() const ABSL_LOCKS_EXCLUDED(mu_);
+  // for stats and checkpoints, not for the sampling path. `tracked` false:
+  // `other` only, O(1).
+  ActorCounts Actors(bool tracked = true) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Counters only, O(1).
   TableInfo Info() const ABSL_LOCKS_EXCLUDED(mu_);

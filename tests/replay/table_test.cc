@@ -144,6 +144,11 @@ TEST(Shard, SampleTimeDoesNotGrowWithTheNumberOfActors) {
   EXPECT_EQ(stats.per_actor_size(), static_cast<int>(kDefaultTrackedActors));
   EXPECT_EQ(stats.other_actors_inserted(), 200000 - kDefaultTrackedActors);
   EXPECT_EQ(stats.max_tracked_actors(), kDefaultTrackedActors);
+  // Without the per-actor list (the metrics refresh): the other count only.
+  proto::ShardStats brief;
+  (*shard)->Stats(&brief, /*per_actor=*/false);
+  EXPECT_EQ(brief.per_actor_size(), 0);
+  EXPECT_EQ(brief.other_actors_inserted(), 200000 - kDefaultTrackedActors);
 }
 
 // This process's resident memory, from /proc/self/statm.
