@@ -143,6 +143,15 @@ def check_spaces(env, name):
     return obs_size, act_shape, low, high
 
 
+def env_config_of(spec):
+    """`--env_config` for a learner on `--env=external` training the environment MODULE:CALLABLE
+    names: "observation_dim=O,action_dim=A" of one instance (ValueError, one line, if its
+    spaces are not Box; FlagError if it does not load)."""
+    env = load_factory(spec)()
+    obs_size, act_shape, _, _ = check_spaces(env, spec)
+    return f"observation_dim={obs_size},action_dim={int(np.prod(act_shape))}"
+
+
 def run(args, core):
     tag = f"actor {args.actor_id}: "
     core.install_shutdown_handlers()

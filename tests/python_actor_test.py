@@ -1,0 +1,202 @@
+"""Python actors (python3 -m softq.actor, python/softq) on the distributed system, separate
+processes on 127.0.0.1. Run by tests/python_actor_test.sh as
+`python_actor_test.py BIN_DIR PYTHON_DIR` (PYTHON_DIR holds softq/ with _softq_actor.so).
+
+1. Training: 2 replay shards, a learner on `--env=external` (sizes only: it has no C++
+   environment for the task) and 2 Python actors stepping the example environment
+   (softq.examples.multigoal, numpy). Checks: both actors pick up parameters and their
+   versions advance while they step; each shard holds transitions of both actors, and at
+   least as many as were acknowledged; every acknowledged transition's ids (--acked_ids_out)
+   are distinct and carry the actor's id; SIGTERM: both flush and exit 0; the actors' mean
+   episode return after training clears, by a margin, what the untrained policy got (the
+   learner's evaluation on `external` is the actors' returns).
+2. Bad input: an environment that returns NaN in an observation, an infinite reward, a
+   wrong-shaped observation, raises in step, or has a non-Box action space: the actor exits
+   1 with one line naming the environment, the step and the field, after flushing; bad flags
+   exit 2 with one line.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "deploy", "local"))
+from cluster import Cluster, Process  # noqa: E402
+
+failures = []
+SHARD_FLAGS = ["--capacity=200000", "--min_size_to_sample=200", "--samples_per_insert=32",
+               "--error_buffer=6400"]
+EXTERNAL = ["--env=external", "--env_config=observation_dim=2,action_dim=2"]
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def python_env(python_dir):
+    path = os.pathsep.join([python_dir, HERE])
+    return {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}
+
+
+def actor_argv(cluster, actor_id, env, flags=()):
+    return ["/usr/bin/python3", "-m", "softq.actor", f"--env={env}",
+            f"--replay={','.join(cluster.shard_addresses)}",
+            f"--learner={cluster.learner_address}", f"--actor_id={actor_id}", *flags]
+
+
+def start_actor(cluster, python_dir, actor_id, env, flags=()):
+    # Process starts argv as is; PYTHONPATH reaches the child through os.environ.
+    os.environ.update(python_env(python_dir))
+    p = Process(f"actor{actor_id}", actor_argv(cluster, actor_id, env, flags))
+    cluster.processes.append(p)
+    return p
+
+
+def reports(process):
+    """(env_steps, return, version) of each report line."""
+    out = []
+    for line in process.lines:
+        m = re.search(r"env steps +(\d+) .* return +(-?[\d.]+) +version (\d+)", line)
+        if m:
+            out.append((int(m.group(1)), float(m.group(2)), int(m.group(3))))
+    return out
+
+
+def acked_ids(path, actor_id):
+    with open(path) as f:
+        rows = [tuple(int(x) for x in line.split()) for line in f if line.endswith("\n")]
+    return rows, all(a == actor_id and (e >> 40) == actor_id for a, e, _ in rows)
+
+
+def training(bin_dir, python_dir, work):
+    cluster = Cluster(bin_dir)
+    try:
+        cluster.start_shards(2, SHARD_FLAGS)
+        learner = cluster.start_learner(EXTERNAL + ["--max_updates=4000", "--eval_interval=0",
+                                                    "--log_interval_s=5", "--seed=0"])
+        actors = []
+        for i in range(2):
+            actors.append(start_actor(cluster, python_dir, i, "softq.examples.multigoal:make",
+                                      ["--num_envs=4", "--report_interval_s=2", "--seed=0",
+                                       f"--acked_ids_out={os.path.join(work, f'acked{i}')}"]))
+        for a in actors:
+            a.wait_for(lambda l: "got parameters version" in l, 60)
+            check(True, f"{a.name} picked up the learner's parameters")
+        learner_code = learner.wait(400)
+        check(learner_code == 0, f"the learner ran its 4000 updates and exited 0 ({learner_code})")
+        time.sleep(3)  # a last report with the final parameters
+        for a in actors:
+            a.signal(15)
+        for a in actors:
+            code = a.wait(30)
+            check(code == 0, f"{a.name} exits 0 on SIGTERM ({code})")
+        for a in actors:
+            r = reports(a)
+            versions = [v for _, _, v in r]
+            steps = [s for s, _, _ in r]
+            check(len(r) >= 3 and versions == sorted(versions) and versions[-1] > versions[0]
+                  and steps == sorted(steps),
+                  f"{a.name} kept stepping while its parameter version advanced: "
+                  f"{[(s, v) for s, _, v in r[:6]]}...")
+        # Untrained: the first report of each actor (version 1, random f_phi); trained: the
+        # last two reports of each.
+        first = [reports(a)[0][1] for a in actors if reports(a)]
+        last = [x[1] for a in actors for x in reports(a)[-2:]]
+        untrained = sum(first) / max(1, len(first))
+        trained = sum(last) / max(1, len(last))
+        print(f"returns: untrained {first}, trained {last}", flush=True)
+        check(trained > untrained + 100,
+              f"the actors' mean episode return after training ({trained:.1f}) clears the "
+              f"untrained policy's ({untrained:.1f}) by more than 100")
+        stats = cluster.stats()
+        acked = 0
+        for i, a in enumerate(actors):
+            line = a.wait_for(lambda l: "transitions acknowledged" in l, 5)
+            n = int(re.search(r"(\d+) transitions acknowledged", line).group(1))
+            acked += n
+            rows, own = acked_ids(os.path.join(work, f"acked{i}"), i)
+            ids = {(e, s) for _, e, s in rows}
+            check(len(rows) == n and len(ids) == n and own and n > 0,
+                  f"{a.name}: --acked_ids_out lists its {n} acknowledged transitions once each, "
+                  f"episode ids carrying actor id {i} ({len(rows)} lines, {len(ids)} distinct)")
+        inserted = 0
+        for sh in stats["shards"]:
+            per_actor = {int(x.get("actor_id", 0)): int(x["inserted"])
+                         for x in sh["stats"]["per_actor"]}
+            inserted += int(sh["stats"]["inserts_total"])
+            check(per_actor.get(0, 0) > 0 and per_actor.get(1, 0) > 0,
+                  f"shard {sh['stats'].get('shard_id', 0)} holds transitions of both Python "
+                  f"actors: {per_actor}")
+        check(inserted >= acked > 0,
+              f"the shards hold every acknowledged transition ({inserted} >= {acked})")
+    finally:
+        print(f"exit codes: {cluster.stop()}", flush=True)
+
+
+BAD = [
+    ("nan_observation", r"step at step \d+ \(episode step \d+\): observation\[1\] is nan"),
+    ("inf_reward", r"step at step \d+ \(episode step \d+\): reward is inf"),
+    ("wrong_shape", r"step at step \d+ \(episode step \d+\): observation has 3 values, "
+                    r"expected 2"),
+    ("raises", r"step at step \d+ \(episode step \d+\): raised RuntimeError: the simulator "
+               r"diverged"),
+    ("discrete_actions", r"action_space is Discrete, not a Box"),
+]
+
+
+def bad_input(bin_dir, python_dir):
+    cluster = Cluster(bin_dir)
+    try:
+        cluster.start_shards(1, SHARD_FLAGS)
+        cluster.start_learner(EXTERNAL + ["--max_updates=0", "--eval_interval=0"])
+        procs = [(name, pattern, start_actor(cluster, python_dir, 10 + k,
+                                             f"python_actor_envs:{name}",
+                                             ["--num_envs=2", "--steps_per_write=1"]))
+                 for k, (name, pattern) in enumerate(BAD)]
+        for name, pattern, p in procs:
+            code = p.wait(60)
+            errors = [l for l in p.lines if re.search(pattern, l)]
+            check(code == 1 and len(errors) == 1
+                  and f"python_actor_envs:{name} #" in errors[0],
+                  f"{name}: exit 1 ({code}) with one line naming the environment, the step "
+                  f"and the field: {errors or p.lines[-3:]}")
+            if name != "discrete_actions":
+                stored = [l for l in p.lines if "transitions acknowledged" in l]
+                check(len(stored) == 1 and " 0 transitions" not in stored[0],
+                      f"{name}: flushed the steps before the fault: {stored}")
+    finally:
+        print(f"exit codes: {cluster.stop()}", flush=True)
+    env = python_env(python_dir)
+    for flags, what in [(["--env=nocolon", "--replay=127.0.0.1:1", "--learner=127.0.0.1:2"],
+                         "--env=nocolon"),
+                        (["--env=a:b", "--replay=x", "--learner=127.0.0.1:2"], "--replay=x"),
+                        (["--env=a:b", "--replay=127.0.0.1:1", "--learner=127.0.0.1:2",
+                          "--num_envs=0"], "--num_envs=0"),
+                        (["--env=no_such_module:make", "--replay=127.0.0.1:1",
+                          "--learner=127.0.0.1:2"], "cannot import no_such_module")]:
+        out = subprocess.run(["/usr/bin/python3", "-m", "softq.actor", *flags], env=env,
+                             capture_output=True, text=True, timeout=60)
+        lines = out.stderr.strip().splitlines()
+        check(out.returncode == 2 and len(lines) == 1 and what in lines[0],
+              f"bad flag {what}: exit 2 ({out.returncode}) with one line: {lines}")
+
+
+def main():
+    bin_dir, python_dir = sys.argv[1], os.path.abspath(sys.argv[2])
+    work = tempfile.mkdtemp(prefix="softq_python_actor_", dir=os.environ.get("TEST_TMPDIR"))
+    for part in (bad_input, lambda b, p: training(b, p, work)):
+        try:
+            part(bin_dir, python_dir)
+        except Exception as e:  # noqa: BLE001: report and go on to the summary
+            check(False, f"{type(e).__name__}: {e}")
+    print(f"{len(failures)} failure(s)" if failures else "all checks passed", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
