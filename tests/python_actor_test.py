@@ -10,7 +10,11 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    are distinct and carry the actor's id; SIGTERM: both flush and exit 0; the actors' mean
    episode return after training clears, by a margin, what the untrained policy got (the
    learner's evaluation on `external` is the actors' returns).
-2. Bad input: an environment that returns NaN in an observation, an infinite reward, a
+2. The local launcher: deploy/local/launch.py --python_env=MODULE:CALLABLE starts Python
+   actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
+   read from one instance; every process exits 0. A non-Box environment stops the launch
+   with one line naming it, exit 2.
+3. Bad input: an environment that returns NaN in an observation, an infinite reward, a
    wrong-shaped observation, raises in step, or has a non-Box action space: the actor exits
    1 with one line naming the environment, the step and the field, after flushing; bad flags
    exit 2 with one line.
@@ -186,10 +190,35 @@ def bad_input(bin_dir, python_dir):
               f"bad flag {what}: exit 2 ({out.returncode}) with one line: {lines}")
 
 
+def launcher(bin_dir, python_dir, work):
+    launch = os.path.join(HERE, "..", "deploy", "local", "launch.py")
+    base = ["/usr/bin/python3", launch, f"--bin_dir={bin_dir}", "--shards=1", "--actors=2",
+            "--envs_per_actor=2", "--max_updates=300", f"--out={os.path.join(work, 'launch')}"]
+    env = python_env(python_dir)
+    out = subprocess.run(base + ["--python_env=softq.examples.multigoal:make"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    print(out.stdout[-2500:], out.stderr[-1500:], sep="\n", flush=True)
+    codes = re.search(r"launch: exit codes (\{.*\})", out.stdout)
+    check(out.returncode == 0 and codes is not None
+          and "'actor0': 0" in codes.group(1) and "'actor1': 0" in codes.group(1)
+          and "learner on --env=external --env_config=observation_dim=2,action_dim=2"
+          in out.stdout and "[actor1] actor 1: got parameters" in out.stdout,
+          f"launch.py --python_env: Python actors and a learner on external, all exit 0 "
+          f"({out.returncode}, {codes.group(1) if codes else None})")
+    out = subprocess.run(base + ["--python_env=python_actor_envs:discrete_actions"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    lines = out.stderr.strip().splitlines()
+    check(out.returncode == 2 and len(lines) == 1 and "discrete_actions" in lines[0]
+          and "not a Box" in lines[0],
+          f"launch.py --python_env with a Discrete action space: exit 2 ({out.returncode}), "
+          f"one line: {lines[-2:]}")
+
+
 def main():
     bin_dir, python_dir = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="softq_python_actor_", dir=os.environ.get("TEST_TMPDIR"))
-    for part in (bad_input, lambda b, p: training(b, p, work)):
+    for part in (bad_input, lambda b, p: training(b, p, work),
+                 lambda b, p: launcher(b, p, work)):
         try:
             part(bin_dir, python_dir)
         except Exception as e:  # noqa: BLE001: report and go on to the summary

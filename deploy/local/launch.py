@@ -10,6 +10,11 @@ checkpoint left in --out by an earlier run is removed first, unless --resume.
 Any other registered environment (--env, --env_config; `actor_main --env=help` lists them)
 trains for --max_updates and succeeds when every process exits cleanly; the learner's
 progress lines report its evaluation returns.
+--python_env=MODULE:CALLABLE starts Python actors (python3 -m softq.actor, python/softq; needs
+`bazel build //python/softq:_softq_actor.so`) stepping that Gymnasium-style environment in
+place of C++ ones; the learner gets `--env=external` with the environment's sizes (read from
+one instance) unless --env names a C++ environment of the same task, and the actors' report
+lines carry the episode returns.
 
   python3 deploy/local/launch.py --bin_dir=bazel-bin --shards=2 --actors=2 --out=out/demo
 """
@@ -23,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, Process  # noqa: E402
 
 
 def main():
@@ -32,10 +37,14 @@ def main():
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--envs_per_actor", type=int, default=4)
-    parser.add_argument("--env", default="multigoal",
+    parser.add_argument("--env", default=None,
                         help="environment by name, for the learner and every actor")
     parser.add_argument("--env_config", default="",
                         help="its parameters, key=value,key=value")
+    parser.add_argument("--python_env", default="",
+                        help="MODULE:CALLABLE: Python actors step this Gymnasium-style "
+                             "environment (the learner: --env=external with its sizes, "
+                             "unless --env is given)")
     parser.add_argument("--max_updates", type=int, default=30000)
     parser.add_argument("--samples_per_insert", type=float, default=32.0,
                         help="replay rate limit: sampled transitions per inserted one "
@@ -52,6 +61,26 @@ def main():
         parser.error("--shards and --actors must be at least 1")
     if args.solved_evaluations < 1:
         parser.error("--solved_evaluations must be at least 1")
+    python_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+    python_env = {**os.environ, "OPENBLAS_NUM_THREADS": "1",
+                  "PYTHONPATH": os.pathsep.join(
+                      [os.path.abspath(python_dir)] + [p for p in os.environ.get(
+                          "PYTHONPATH", "").split(os.pathsep) if p]),
+                  "SOFTQ_MODULE_DIR": os.path.abspath(os.path.join(args.bin_dir, "python",
+                                                                   "softq"))}
+    if args.python_env and args.env is None:
+        probe = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sys; from softq.actor import env_config_of; "
+             "print(env_config_of(sys.argv[1]))", args.python_env],
+            env=python_env, capture_output=True, text=True, timeout=120)
+        if probe.returncode != 0:
+            last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"launch: --python_env={args.python_env}: {last}", file=sys.stderr)
+            return 2
+        args.env, args.env_config = "external", probe.stdout.strip()
+        print(f"launch: {args.python_env}: learner on --env=external "
+              f"--env_config={args.env_config}")
+    args.env = args.env or "multigoal"
     multigoal = args.env == "multigoal"
     os.makedirs(args.out, exist_ok=True)
     checkpoint_dir = os.path.join(args.out, "learner_checkpoint")
@@ -80,17 +109,22 @@ def main():
         criterion = ["--stop_when_solved", "--require_solved",
                      f"--solved_evaluations={args.solved_evaluations}",
                      f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}"]
+        # external: no environment of its own to evaluate on; the actors report the returns.
+        eval_interval = 0 if args.env == "external" else 1000
         learner = cluster.start_learner(env_flags + (criterion if multigoal else []) + [
-            f"--max_updates={args.max_updates}", "--eval_interval=1000",
+            f"--max_updates={args.max_updates}", f"--eval_interval={eval_interval}",
             "--log_interval_s=5", f"--seed={args.seed}",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--export_torchscript={exported}"])
-        actors = [cluster.start_actor(i, cluster.learner_address,
-                                      env_flags + [f"--num_envs={args.envs_per_actor}",
-                                                   f"--seed={args.seed}",
-                                                   "--report_interval_s=10"])
-                  for i in range(args.actors)]
+        actor_flags = [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
+                       "--report_interval_s=10"]
+        if args.python_env:
+            actors = [start_python_actor(cluster, i, args.python_env, python_env, actor_flags)
+                      for i in range(args.actors)]
+        else:
+            actors = [cluster.start_actor(i, cluster.learner_address, env_flags + actor_flags)
+                      for i in range(args.actors)]
         while learner.running() and not stop_requested:
             crashed = [p.name for p in actors + cluster.processes[:args.shards] if not p.running()]
             if crashed:
@@ -127,6 +161,23 @@ def main():
     print(f"launch: FAILED after {wall:.1f} s (learner solved {args.solved_evaluations} "
           f"evaluations in a row: {ok}, unclean exits: {crashed})")
     return 1
+
+
+def start_python_actor(cluster, actor_id, python_env, environ, flags):
+    """A Python actor (python3 -m softq.actor) stepping `python_env`, as Cluster.start_actor
+    starts a C++ one (its name starts with "actor": stopped first, flushed)."""
+    argv = ["/usr/bin/python3", "-m", "softq.actor", f"--env={python_env}",
+            f"--replay={','.join(cluster.shard_addresses)}",
+            f"--learner={cluster.learner_address}", f"--actor_id={actor_id}", *flags]
+    saved = dict(os.environ)
+    os.environ.update(environ)  # Process passes this process's environment on
+    try:
+        p = Process(f"actor{actor_id}", argv, cluster.echo)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    cluster.processes.append(p)
+    return p
 
 
 def learned(learner, required):
