@@ -207,5 +207,52 @@ TEST(ReplayServerLimits, AWriterRetriesABusyShardAndLosesNothing) {
   EXPECT_EQ(testing::Stats(server->stub.get())->size(), 8u);
 }
 
+// The learner's sampler likewise skips a shard at its limit of waiting calls
+// and retries it, instead of ending with its RESOURCE_EXHAUSTED.
+TEST(ReplayServerLimits, ASamplerRetriesABusyShard) {
+  absl::StatusOr<testing::ServerProcess> server =
+      StartServer({"--capacity=10000", "--samples_per_insert=1",
+                   "--error_buffer=5", "--max_waiting_calls=1"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  OpenStream s = Open(server->stub.get());
+  ASSERT_EQ(InsertOn(s, 10, 0), 0);
+  const auto sample = [&](int64_t timeout_ms) {
+    grpc::ClientContext context;
+    proto::SampleRequest request;
+    request.set_batch_size(1);
+    request.set_timeout_ms(timeout_ms);
+    proto::SampleResponse response;
+    return server->stub->Sample(&context, request, &response);
+  };
+  // Sample up to the ratio's allowance; then the one waiting call: a Sample
+  // the rate limiter holds.
+  int drawn = 0;
+  while (sample(0).ok() && drawn < 1000) ++drawn;
+  ASSERT_LT(drawn, 1000);
+  grpc::Status held;
+  std::thread holder([&] { held = sample(20000); });
+  for (int tries = 0; tries < 500; ++tries) {
+    if (testing::Stats(server->stub.get())->rate_limiter().blocked_samples() ==
+        1)
+      break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ReplayClientOptions options;
+  options.addresses = {server->address};
+  absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler =
+      ReplaySampler::Create(options, /*batch_size=*/4, /*prefetch=*/1);
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  absl::SleepFor(absl::Milliseconds(500));  // refused as busy meanwhile
+  ASSERT_EQ(InsertOn(s, 100, 10), 0);       // releases the held Sample
+  holder.join();
+  EXPECT_TRUE(held.ok()) << held.error_message();
+  absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->keys.size(), 4u);
+  sampler->reset();
+  s.stream->WritesDone();
+  EXPECT_TRUE(s.stream->Finish().ok());
+}
+
 }  // namespace
 }  // namespace softq
