@@ -24,8 +24,8 @@ class ExternalEnv : public Environment {
   }
   absl::StatusOr<StepResult> Step(absl::Span<const float>) override {
     return absl::FailedPreconditionError(
-        "external: stepped by the actors only (their returns are the "
-        "evaluation)");
+        "external: stepped by the actors only (their report lines and "
+        "softq_actor_episode_return metrics give the returns)");
   }
 
  private:
@@ -46,11 +46,11 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeExternal(EnvConfig& config,
   if (!obs.ok()) return obs.status();
   absl::StatusOr<int> act = config.Int("action_dim", 0, 1, 256);
   if (!act.ok()) return act.status();
-  absl::StatusOr<int> max_steps = config.Int("max_steps", 0, 0, 1 << 30);
-  if (!max_steps.ok()) return max_steps.status();
   spec.observation_dim = *obs;
   spec.action_dim = *act;
-  spec.max_episode_steps = *max_steps;
+  // One step, so that an evaluation (the learner's) steps it and says why it
+  // cannot, instead of reporting zero returns from empty rollouts.
+  spec.max_episode_steps = 1;
   return std::make_unique<ExternalEnv>(spec);
 }
 
@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Environment>> MakeExternal(EnvConfig& config,
 SOFTQ_REGISTER_ENVIRONMENT(
     "external",
     "a task stepped only by the actors (python3 -m softq.actor): its sizes; "
-    "keys: observation_dim, action_dim (required), max_steps (0)",
+    "keys: observation_dim, action_dim (both required)",
     MakeExternal);
 
 }  // namespace softq
