@@ -125,20 +125,30 @@ void CudaGraphUpdate::StepNetworks(State& s) {
     agent.q_optimizer().CountNextStep();
   }
   agent.PolicyGradients(s.inputs, s.noise, &beside_backward);
-  c10::Event policy_read_q(c10::DeviceType::CUDA);
-  policy_read_q.record(main);
+  // The non-finite guard (SqlAgent::StepNetworks): each half checks its loss
+  // and its whole gradients on its own stream; the critic's stream then waits
+  // for the policy's check (which also orders Q's step after the policy's read
+  // of Q), records the verdict, and both steps take it: both skipped, or both
+  // taken. No host branch: the graph replays the same kernels either way.
+  beside_backward.Join();
+  agent.CheckPolicyHalf();
+  c10::Event policy_checked(c10::DeviceType::CUDA);
+  policy_checked.record(main);
+  c10::Event verdict(c10::DeviceType::CUDA);
   {
     c10::StreamGuard on_critic_stream(critic);
     if (s.draws_noise) s.noise.value_actions.uniform_(-1.0, 1.0);
     StreamSideWork beside_critic_backward(*s.critic_gradient_stream);
     agent.CriticGradients(s.inputs, s.noise, &beside_critic_backward);
     beside_critic_backward.Join();
-    policy_read_q.block(
-        critic);  // Q's step overwrites what the policy's half read
-    agent.q_optimizer().Step();
+    agent.CheckCriticHalf();
+    policy_checked.block(critic);
+    agent.RecordChecks();
+    verdict.record(critic);
+    agent.q_optimizer().Step(agent.skip_);
   }
-  beside_backward.Join();
-  agent.policy_optimizer().Step();
+  verdict.block(main);
+  agent.policy_optimizer().Step(agent.skip_);
   StreamWaits(main, critic);
 }
 

@@ -108,7 +108,16 @@ void FlatAdam::CountNextStep() {
   counted_ahead_ = true;
 }
 
-void FlatAdam::Step() {
+void FlatAdam::Step() { Step(torch::Tensor()); }
+
+torch::Tensor FlatAdam::GradientsFinite() {
+  Reattach();
+  torch::NoGradGuard no_grad;
+  GatherGradients();
+  return torch::isfinite(grads_).all();
+}
+
+void FlatAdam::Step(const torch::Tensor& found_inf) {
   Reattach();
   torch::NoGradGuard no_grad;
   GatherGradients();
@@ -117,11 +126,28 @@ void FlatAdam::Step() {
   if (fused_step_.defined()) {
     // On a GPU, LibTorch's fused Adam: one kernel for the moments and the step,
     // which takes its bias corrections from the device step count (as float32,
-    // which that kernel wants).
-    at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_},
-                     /*max_exp_avg_sqs=*/{}, {fused_step_}, learning_rate_,
-                     beta1_, beta2_, /*weight_decay=*/0.0, eps_,
-                     /*amsgrad=*/false, /*maximize=*/false);
+    // which that kernel wants). With found_inf at 1 the kernel returns at once;
+    // the count taken for it is taken back on the device.
+    if (found_inf.defined()) {
+      at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_},
+                       /*max_exp_avg_sqs=*/{}, {fused_step_}, learning_rate_,
+                       beta1_, beta2_, /*weight_decay=*/0.0, eps_,
+                       /*amsgrad=*/false, /*maximize=*/false,
+                       /*grad_scale=*/{}, found_inf);
+    } else {
+      at::_fused_adam_({params_}, {grads_}, {exp_avg_}, {exp_avg_sq_},
+                       /*max_exp_avg_sqs=*/{}, {fused_step_}, learning_rate_,
+                       beta1_, beta2_, /*weight_decay=*/0.0, eps_,
+                       /*amsgrad=*/false, /*maximize=*/false);
+    }
+    if (found_inf.defined()) {
+      step_.sub_(found_inf);
+      fused_step_.copy_(step_);
+    }
+    return;
+  }
+  if (found_inf.defined() && found_inf.item<float>() != 0) {
+    step_.sub_(1);  // skipped: nothing else was touched
     return;
   }
   exp_avg_.mul_(beta1_).add_(grads_, 1.0 - beta1_);

@@ -15,7 +15,10 @@
 // backward, copy_, named_parameters work as before). If something re-points one
 // of them (Module::load's set_), the next ZeroGrad/Step notices by address,
 // copies it into its slice and re-points it. A parameter without a gradient at
-// Step counts as a zero gradient. Not thread-safe.
+// Step counts as a zero gradient. A step may be skipped by a device-side flag
+// (Step(found_inf)): parameters, moments and step count then stay as they were,
+// decided on the device (no host branch, as a CUDA graph needs). Not
+// thread-safe.
 #ifndef SOFTQ_LEARNER_FLAT_ADAM_H_
 #define SOFTQ_LEARNER_FLAT_ADAM_H_
 
@@ -46,6 +49,17 @@ class FlatAdam {
   // One Adam step from the current gradients (gathered into flat_gradients()
   // first).
   void Step();
+  // The same step, or none where `found_inf` (0-d float32 on the parameters'
+  // device, 0 or 1) is 1: then parameters, moments and step count are left as
+  // they were (a count taken ahead by CountNextStep is taken back). On a CUDA
+  // device the fused kernel reads the flag itself (its found_inf, as AMP's
+  // GradScaler uses it) and the step count is corrected on the device; on the
+  // CPU the flag is read on the host, where that costs no synchronization.
+  void Step(const torch::Tensor& found_inf);
+  // Gathers the gradients into flat_gradients() (as Step does; none copied when
+  // they are in their slots) and returns whether all of them are finite: a 0-d
+  // bool tensor on the device (no synchronization).
+  torch::Tensor GradientsFinite();
   // Counts the next Step now (the device's step count, and on a GPU its float32
   // copy), so that work queued elsewhere (another CUDA stream) does it while
   // the gradients are still being computed; that Step then does not count

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace softq {
 
 NamedTensors ParametersOnHost(const torch::nn::Module& module) {
@@ -21,6 +23,18 @@ NamedTensors ParametersOnHost(const torch::nn::Module& module) {
     offset += n;
   }
   return params;
+}
+
+absl::Status CheckFinite(const NamedTensors& params) {
+  for (const auto& [name, tensor] : params) {
+    const torch::Tensor finite = torch::isfinite(tensor.detach()).reshape({-1});
+    if (finite.all().item<bool>()) continue;
+    const int64_t index = finite.logical_not().nonzero()[0][0].item<int64_t>();
+    return absl::FailedPreconditionError(
+        absl::StrCat("non-finite parameter ", name, "[", index,
+                     "] = ", tensor.reshape({-1})[index].item<double>()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace softq

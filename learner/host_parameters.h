@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "absl/status/status.h"
 #include "common/tensor_codec.h"
 
 namespace softq {
@@ -14,6 +15,10 @@ namespace softq {
 // tensor made by one copy (on a GPU one wait for the device, not one per
 // tensor).
 NamedTensors ParametersOnHost(const torch::nn::Module& module);
+
+// OK when every value of `params` is finite; else FailedPrecondition naming the
+// first tensor and flat index holding a NaN or an infinity, and the value.
+absl::Status CheckFinite(const NamedTensors& params);
 
 }  // namespace softq
 

@@ -41,8 +41,24 @@ absl::Status Learner::Step(absl::Duration timeout) {
           absl::StrCat("update: ", e.what_without_backtrace()));
     }
   }
-  if (agent_->step() % options_.publish_interval == 0) Publish();
+  const bool publish = agent_->step() % options_.publish_interval == 0;
+  if (options_.max_skipped_updates > 0 &&
+      (publish || !agent_->device().is_cuda())) {
+    const SkippedUpdates skipped = agent_->Skipped();
+    if (skipped.consecutive >= options_.max_skipped_updates) {
+      return SkippedUpdatesError(skipped, agent_->step());
+    }
+  }
+  if (publish) Publish();
   return absl::OkStatus();
+}
+
+absl::Status SkippedUpdatesError(const SkippedUpdates& skipped, int64_t step) {
+  return absl::AbortedError(absl::StrCat(
+      skipped.consecutive, " updates in a row skipped: non-finite ",
+      NonFiniteCauses(skipped.last_cause), ", the last at update ",
+      skipped.last_step, "; the parameters are update ",
+      step - skipped.consecutive, "'s"));
 }
 
 void Learner::Publish() {

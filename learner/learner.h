@@ -3,7 +3,9 @@
 // SqlAgent update, and every `publish_interval` updates publishes the sampling
 // network with a new version. In one process the source is an in-memory replay
 // and the publisher an actor's policy; in a cluster they are the replay client
-// and the parameter service. Not thread-safe.
+// and the parameter service. Updates with a non-finite loss or gradient are
+// skipped by the agent (SqlAgent::Skipped); after `max_skipped_updates` of them
+// in a row the learner stops (Step returns Aborted). Not thread-safe.
 #ifndef SOFTQ_LEARNER_LEARNER_H_
 #define SOFTQ_LEARNER_LEARNER_H_
 
@@ -36,6 +38,12 @@ class ParameterPublisher {
 
 struct LearnerOptions {
   int64_t publish_interval = 100;  // updates between publications
+  // Consecutive skipped updates (a non-finite loss or gradient: poison in the
+  // replay, or a diverged network) after which Step returns Aborted; 0: never.
+  // Read after every update on the CPU, and at each publication on a GPU
+  // (where reading the device's counter synchronizes, as a publication does
+  // anyway): there the stop may come up to publish_interval - 1 updates later.
+  int64_t max_skipped_updates = 100;
 };
 
 class Learner {
@@ -51,7 +59,11 @@ class Learner {
   // so is a CUDA graph's. A batch whose shapes are not the agent's
   // observation_dim/action_dim (actors on another
   // --env) is InvalidArgument naming the field, before any update; a LibTorch
-  // error inside the update is Internal.
+  // error inside the update is Internal. Aborted once max_skipped_updates
+  // updates in a row were skipped, its message one line naming the cause and
+  // the update ("100 updates in a row skipped: non-finite critic loss, critic
+  // gradient, the last at update 1234; the parameters are update 1134's");
+  // nothing is published then.
   absl::Status Step(absl::Duration timeout);
 
   // From now on updates through `graph` (made for this learner's agent; it
@@ -72,6 +84,10 @@ class Learner {
   uint64_t version_;
   CudaGraphUpdate* graph_ = nullptr;
 };
+
+// The Aborted status Learner::Step returns for `skipped` (consecutive >= 1)
+// at agent step `step`.
+absl::Status SkippedUpdatesError(const SkippedUpdates& skipped, int64_t step);
 
 }  // namespace softq
 

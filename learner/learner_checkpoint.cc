@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "learner/host_parameters.h"
 
 namespace softq {
 namespace {
@@ -80,6 +81,18 @@ absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version,
                                    const std::string& dir) {
   const std::string path = LearnerCheckpointPath(dir);
   const std::string tmp = path + ".tmp";
+  // A diverged network is never written over the last good checkpoint.
+  for (const auto& [name, module] :
+       {std::pair<const char*, const torch::nn::Module*>{"q", &*agent.q()},
+        {"q_target", &*agent.q_target()},
+        {"policy", &*agent.policy()},
+        {"policy_target", &*agent.policy_target()}}) {
+    if (absl::Status s = CheckFinite(ParametersOnHost(*module)); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint not written (", path,
+                       " keeps the last one): ", name, ": ", s.message()));
+    }
+  }
   try {  // LibTorch reports I/O errors by exception; none leaves this function.
     std::filesystem::create_directories(dir);
     torch::serialize::OutputArchive archive;

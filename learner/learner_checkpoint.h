@@ -17,7 +17,8 @@ namespace softq {
 std::string LearnerCheckpointPath(const std::string& dir);
 
 // Saves `agent` (step included) and `version` to LearnerCheckpointPath(dir),
-// creating `dir`.
+// creating `dir`. FailedPrecondition, and nothing written (the previous
+// checkpoint stays), when a network holds a NaN or an infinity.
 absl::Status SaveLearnerCheckpoint(SqlAgent& agent, uint64_t version,
                                    const std::string& dir);
 

@@ -10,7 +10,9 @@
 // Prints "learner listening on <host>:<port>" once the parameter service
 // serves. Exit status: 0 after SIGTERM, --max_updates or (with
 // --stop_when_solved) --solved_evaluations solved evaluations in a row; 1 on a
-// fatal error, or when --require_solved and the run did not end with
+// fatal error, after --max_nonfinite_updates updates in a row were skipped for
+// a non-finite loss or gradient (one line naming it; no checkpoint, publication
+// or export after it), or when --require_solved and the run did not end with
 // --solved_evaluations solved evaluations in a row (the final one included);
 // 2 for bad flags. Every evaluation rolls out fresh start states
 // (EvaluationSeed of --seed and the update count).
@@ -78,6 +80,10 @@ ABSL_FLAG(int64_t, batch_size, 64, "minibatch size");
 ABSL_FLAG(int32_t, prefetch, 16, "batches sampled ahead from the shards");
 ABSL_FLAG(int64_t, publish_interval, 20,
           "updates between parameter publications");
+ABSL_FLAG(int64_t, max_nonfinite_updates, 100,
+          "stop (exit 1, one line naming the cause; no final checkpoint: the "
+          "last good one stays) after this many updates in a row were "
+          "skipped for a non-finite loss or gradient");
 ABSL_FLAG(int64_t, max_updates, 0,
           "stop after this many updates (0: run until SIGTERM)");
 ABSL_FLAG(int64_t, eval_interval, 1000,
@@ -132,6 +138,8 @@ absl::Status CheckLearnerFlags(const absl::Status& sql) {
       FlagInRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1, 64),
       FlagAtLeast("publish_interval", absl::GetFlag(FLAGS_publish_interval), 1),
       FlagAtLeast("max_updates", absl::GetFlag(FLAGS_max_updates), 0),
+      FlagAtLeast("max_nonfinite_updates",
+                  absl::GetFlag(FLAGS_max_nonfinite_updates), 1),
       FlagAtLeast("eval_interval", absl::GetFlag(FLAGS_eval_interval), 0),
       FlagAtLeast("eval_rollouts", absl::GetFlag(FLAGS_eval_rollouts), 1),
       FlagInRange("solved_evaluations", absl::GetFlag(FLAGS_solved_evaluations),
@@ -163,7 +171,9 @@ bool SaveCheckpoint(SqlAgent& agent, const Learner& learner) {
 // The training loop: updates until SIGTERM, --max_updates or (with
 // --stop_when_solved) a met streak; evaluates every --eval_interval updates,
 // checkpoints every --checkpoint_interval, reports every --log_interval_s.
-// Returns 0, or 1 after an update failed.
+// Returns 0, 1 after an update failed, or kStoppedNonFinite after
+// --max_nonfinite_updates skipped updates in a row (its line printed).
+constexpr int kStoppedNonFinite = -1;
 int Train(SqlAgent& agent, Learner& learner, const ReplayBatchSource& source,
           LearnerEvaluations& evaluations, ProgressReport& report,
           const ParameterService& service, absl::Time start) {
@@ -189,12 +199,22 @@ int Train(SqlAgent& agent, Learner& learner, const ReplayBatchSource& source,
       }
     } else if (absl::IsDeadlineExceeded(m)) {
       waiting = m;
+    } else if (absl::IsAborted(m)) {
+      const std::string dir = absl::GetFlag(FLAGS_checkpoint_dir);
+      std::cerr << "learner: stopped: " << m.message()
+                << " (--max_nonfinite_updates="
+                << absl::GetFlag(FLAGS_max_nonfinite_updates) << "); "
+                << (dir.empty() ? std::string("no checkpoint written")
+                                : "last good checkpoint kept in " + dir)
+                << std::endl;
+      return kStoppedNonFinite;
     } else {
       std::cerr << "learner: step failed: " << m << std::endl;
       return 1;
     }
     report.MaybeReport(agent, source, learner.version(), evaluations.last(),
-                       waiting, service.subscribers());
+                       waiting, service.subscribers(),
+                       service.refused_publications());
   }
   return 0;
 }
@@ -320,7 +340,9 @@ int Run(const char* program) {
   }
   ReplayBatchSource source(sampler->get(), device->is_cuda());
   Learner learner(&agent, &source, &service,
-                  {absl::GetFlag(FLAGS_publish_interval)}, *version + 1);
+                  {absl::GetFlag(FLAGS_publish_interval),
+                   absl::GetFlag(FLAGS_max_nonfinite_updates)},
+                  *version + 1);
   if (graph->graph != nullptr) {
     learner.UseCudaGraph(graph->graph.get());
     std::cout << "learner: updates as a CUDA graph on " << graph->streams
@@ -342,8 +364,13 @@ int Run(const char* program) {
              absl::GetFlag(FLAGS_eval_csv), shards});
   int exit_code =
       Train(agent, learner, source, evaluations, report, service, start);
-  exit_code = std::max(exit_code,
-                       Finish(agent, learner, evaluations, start_step, start));
+  if (exit_code == kStoppedNonFinite) {
+    // Poison or divergence: no final publication, checkpoint or export.
+    exit_code = 1;
+  } else {
+    exit_code = std::max(
+        exit_code, Finish(agent, learner, evaluations, start_step, start));
+  }
   service.Shutdown();
   sampler->reset();
   (*server)->Shutdown(absl::Seconds(2));

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "absl/time/clock.h"
+#include "learner/host_parameters.h"
 
 namespace softq {
 namespace {
@@ -21,6 +22,11 @@ ParameterService::ParameterService(uint64_t incarnation)
 
 void ParameterService::Publish(const NamedTensors& params, uint64_t version,
                                int64_t learner_step) {
+  if (!CheckFinite(params).ok()) {
+    absl::MutexLock lock(&mu_);
+    ++refused_;
+    return;
+  }
   auto message = std::make_shared<proto::NetworkParameters>();
   message->set_version(version);
   message->set_learner_step(static_cast<uint64_t>(learner_step));
@@ -95,6 +101,11 @@ grpc::Status ParameterService::GetLatest(grpc::ServerContext*,
 uint64_t ParameterService::latest_version() const {
   absl::MutexLock lock(&mu_);
   return latest_ == nullptr ? 0 : latest_->version();
+}
+
+uint64_t ParameterService::refused_publications() const {
+  absl::MutexLock lock(&mu_);
+  return refused_;
 }
 
 int ParameterService::subscribers() const {

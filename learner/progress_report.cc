@@ -22,10 +22,12 @@ ProgressReport::ProgressReport(const ProgressReportOptions& options,
 void ProgressReport::MaybeReport(const SqlAgent& agent,
                                  const ReplayBatchSource& source,
                                  uint64_t version, const Evaluation* evaluation,
-                                 const absl::Status& waiting, int subscribers) {
+                                 const absl::Status& waiting, int subscribers,
+                                 uint64_t refused_publications) {
   const absl::Time now = absl::Now();
   if (now - last_time_ < options_.interval) return;
   const UpdateMetrics last = agent.LastMetrics();
+  const SkippedUpdates skipped = agent.Skipped();
   const double rate =
       (agent.step() - last_step_) / absl::ToDoubleSeconds(now - last_time_);
   const double wall = absl::ToDoubleSeconds(now - start_);
@@ -36,9 +38,9 @@ void ProgressReport::MaybeReport(const SqlAgent& agent,
       << absl::StrFormat(
              "learner: %7.1fs  updates %7d  %6.1f upd/s  replay wait "
              "%3.0f%%  sampled %9d  "
-             "critic %.4f  Q %.2f  version %d%s%s",
+             "critic %.4f  Q %.2f  skipped %d  version %d%s%s",
              wall, agent.step(), rate, 100 * wait_share, source.sampled(),
-             last.critic_loss, last.mean_q, version,
+             last.critic_loss, last.mean_q, skipped.total, version,
              evaluation != nullptr ? "  eval " + evaluation->Summary() : "",
              waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
       << std::endl;
@@ -66,6 +68,13 @@ void ProgressReport::MaybeReport(const SqlAgent& agent,
                  "seconds spent waiting for batches from the replay");
     metrics->Set("softq_learner_critic_loss", last.critic_loss,
                  "soft Q loss of the last update");
+    metrics->Set("softq_learner_skipped_updates_total", skipped.total,
+                 "updates skipped because a loss or gradient was not finite "
+                 "(networks and optimizer state left as they were)");
+    metrics->Set("softq_learner_publications_refused_total",
+                 refused_publications,
+                 "parameter versions not published because a value was not "
+                 "finite");
     metrics->Set("softq_learner_parameter_version", version,
                  "version of the last published parameters");
     metrics->Set("softq_learner_eval_goals_covered", goals,

@@ -23,8 +23,8 @@ struct ProgressReportOptions {
 };
 
 // The snapshot: updates and their rate, the share of the interval spent
-// waiting for batches, the last update's scalars, the parameter version and
-// the last evaluation.
+// waiting for batches, the last update's scalars, the updates skipped for
+// non-finite values, the parameter version and the last evaluation.
 class ProgressReport {
  public:
   // The run's clock starts at `start` with the agent at update `start_step`.
@@ -34,10 +34,12 @@ class ProgressReport {
   // Reports when `interval` has passed since the last report (or the start).
   // `evaluation`: the last one, null before the first; `waiting`: non-OK while
   // the last batch request timed out (its message is shown); `subscribers`:
-  // actors on the parameter stream.
+  // actors on the parameter stream; `refused_publications`: versions the
+  // parameter service refused as non-finite.
   void MaybeReport(const SqlAgent& agent, const ReplayBatchSource& source,
                    uint64_t version, const Evaluation* evaluation,
-                   const absl::Status& waiting, int subscribers);
+                   const absl::Status& waiting, int subscribers,
+                   uint64_t refused_publications = 0);
 
  private:
   const ProgressReportOptions options_;

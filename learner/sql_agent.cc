@@ -1,5 +1,7 @@
 #include "learner/sql_agent.h"
 
+#include <utility>
+
 #include "learner/host_parameters.h"
 #include "learner/sql_math.h"
 
@@ -34,7 +36,12 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
                               device)),
       q_optimizer_(q_->parameters(), config.q_learning_rate),
       policy_optimizer_(policy_->parameters(), config.policy_learning_rate) {
-  one_ = torch::ones({}, torch::TensorOptions().device(device));
+  const auto on_device = torch::TensorOptions().device(device);
+  one_ = torch::ones({}, on_device);
+  checks_ = torch::ones({4}, on_device.dtype(torch::kBool));
+  cause_bits_ = torch::tensor({1.0, 2.0, 4.0, 8.0}, torch::kFloat64).to(device);
+  skip_ = torch::zeros({}, on_device);
+  skipped_ = torch::zeros({5}, on_device.dtype(torch::kFloat64));
   CopyParameters(*q_, *q_target_);
   CopyParameters(*policy_, *policy_target_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
@@ -176,8 +183,69 @@ void SqlAgent::StepNetworks(const TransitionTensors& batch,
                             const UpdateNoise& noise) {
   PolicyGradients(batch, noise);
   CriticGradients(batch, noise);
-  q_optimizer_.Step();
-  policy_optimizer_.Step();
+  CheckPolicyHalf();
+  CheckCriticHalf();
+  RecordChecks();
+  q_optimizer_.Step(skip_);
+  policy_optimizer_.Step(skip_);
+}
+
+void SqlAgent::CheckCriticHalf() {
+  torch::NoGradGuard no_grad;
+  checks_.narrow(0, 0, 2).copy_(
+      torch::stack({torch::isfinite(sql::CriticLoss(last_.q, last_.target)),
+                    q_optimizer_.GradientsFinite()}));
+}
+
+void SqlAgent::CheckPolicyHalf() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor loss =
+      config_.algorithm == Algorithm::kDdpg
+          ? last_.policy_loss
+          : sql::SvgdSurrogate(last_.svgd_particles, last_.svgd_loss_gradient);
+  checks_.narrow(0, 2, 2).copy_(torch::stack(
+      {torch::isfinite(loss), policy_optimizer_.GradientsFinite()}));
+}
+
+void SqlAgent::RecordChecks() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor failed = checks_.logical_not();
+  const torch::Tensor skip = failed.any();
+  skip_.copy_(skip);
+  // skipped_ = [total, consecutive, last cause, last skipped index, updates].
+  const torch::Tensor bad = skip.to(torch::kFloat64);
+  const torch::Tensor updates = skipped_[4] + 1;
+  skipped_.copy_(torch::stack(
+      {skipped_[0] + bad, (skipped_[1] + 1) * bad,
+       torch::where(skip, (failed * cause_bits_).sum(), skipped_[2]),
+       torch::where(skip, updates, skipped_[3]), updates}));
+}
+
+SkippedUpdates SqlAgent::Skipped() const {
+  const torch::Tensor host = skipped_.cpu();
+  const auto v = host.accessor<double, 1>();
+  SkippedUpdates out;
+  out.total = static_cast<int64_t>(v[0]);
+  out.consecutive = static_cast<int64_t>(v[1]);
+  out.last_cause = static_cast<int>(v[2]);
+  // step_ and the update index advance together: the last skipped update was
+  // (updates - its index) updates ago.
+  if (out.total > 0) out.last_step = step_ - static_cast<int64_t>(v[4] - v[3]);
+  return out;
+}
+
+std::string NonFiniteCauses(int cause) {
+  std::string out;
+  for (const auto& [bit, name] :
+       {std::pair{kNonFiniteCriticLoss, "critic loss"},
+        std::pair{kNonFiniteCriticGradient, "critic gradient"},
+        std::pair{kNonFinitePolicyLoss, "policy loss"},
+        std::pair{kNonFinitePolicyGradient, "policy gradient"}}) {
+    if ((cause & bit) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out.empty() ? "none" : out;
 }
 
 void SqlAgent::PolicyGradients(const TransitionTensors& batch,

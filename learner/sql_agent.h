@@ -5,7 +5,10 @@
 // parameters, as in the authors' code. With Algorithm::kDdpg the same networks
 // train as DDPG instead (see SqlConfig::algorithm; its update is in
 // ddpg_update.cc). The loss builders are public so tests can check them
-// against an independent implementation. Not thread-safe: one caller at a time.
+// against an independent implementation. An update whose losses or gradients
+// are not all finite is skipped on the device (no host branch: the same in a
+// CUDA graph): networks and optimizer state stay as they were, and Skipped()
+// counts it and says why. Not thread-safe: one caller at a time.
 //
 // The configuration and its checks: sql_config.h; the SVGD step:
 // amortized_svgd.h; the copy of parameters to the host: host_parameters.h.
@@ -13,6 +16,8 @@
 #define SOFTQ_LEARNER_SQL_AGENT_H_
 
 #include <torch/torch.h>
+
+#include <string>
 
 #include "common/tensor_codec.h"
 #include "learner/amortized_svgd.h"
@@ -45,6 +50,26 @@ struct UpdateMetricTensors {
 };
 UpdateMetrics ReduceMetrics(const UpdateMetricTensors& metrics);
 
+// What made an update non-finite: bits of SkippedUpdates::last_cause.
+enum NonFiniteCause : int {
+  kNonFiniteCriticLoss = 1,
+  kNonFiniteCriticGradient = 2,
+  kNonFinitePolicyLoss = 4,
+  kNonFinitePolicyGradient = 8,
+};
+// "critic loss, critic gradient" for those bits ("none" for 0).
+std::string NonFiniteCauses(int cause);
+
+// The updates an agent skipped because a loss or a gradient was not finite
+// (the critic's loss J_Q, the policy's objective, and either network's
+// gradients are checked; one of them non-finite skips both networks' steps).
+struct SkippedUpdates {
+  int64_t total = 0;        // since the agent was made
+  int64_t consecutive = 0;  // since its last applied update
+  int last_cause = 0;       // the last skipped update's NonFiniteCause bits
+  int64_t last_step = 0;    // that update's number (step() just after it)
+};
+
 // The random draws of one update: value_actions [M, D] uniform in [-1, 1]
 // (shared by the batch, as in the reference), policy_noise [B, K, D] standard
 // normal.
@@ -62,8 +87,10 @@ class SqlAgent {
   void Update(const TransitionTensors& batch);
   void Update(const TransitionTensors& batch, const UpdateNoise& noise);
   // Scalars of the last update (synchronizes with the device); zeros before the
-  // first.
+  // first. A skipped update's are those it computed (non-finite ones).
   UpdateMetrics LastMetrics() const;
+  // The updates skipped so far (reads the device's counters: synchronizes).
+  SkippedUpdates Skipped() const;
   UpdateNoise DrawNoise(int64_t batch_size) const;
 
   // J_Q for `batch` with the given proposal actions; gradients flow into q()
@@ -103,7 +130,9 @@ class SqlAgent {
   FlatAdam& policy_optimizer() { return policy_optimizer_; }
   const SqlConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
-  // Updates done so far (restored from checkpoints by the learner).
+  // Updates done so far, skipped ones included (restored from checkpoints by
+  // the learner). The target networks follow their schedule on skipped updates
+  // too, from the unchanged networks.
   int64_t step() const { return step_; }
   void set_step(int64_t step) { step_ = step; }
 
@@ -116,11 +145,21 @@ class SqlAgent {
 
   // `batch` on the agent's device (asynchronous copies from pinned memory).
   TransitionTensors BatchOnDevice(const TransitionTensors& batch) const;
-  // The device part of an update: both losses, both backward passes, both Adam
-  // steps, the metric tensors. No host synchronization and no host state that
+  // The device part of an update: both losses, both backward passes, the
+  // finiteness checks, both Adam steps (skipped together on a non-finite
+  // check), the metric tensors. No host synchronization and no host state that
   // changes from call to call, so a CUDA graph can capture it.
   void StepNetworks(const TransitionTensors& device_batch,
                     const UpdateNoise& noise);
+  // The finiteness checks of an update, on the device, after its halves (each
+  // after its half's gradients are complete, on that half's stream): the
+  // critic's loss and Q's gradients, the policy's objective and its gradients.
+  // RecordChecks, after both, sets skip_ (1: skip both steps) and the counters
+  // Skipped() reads. Then q_optimizer_.Step(skip_),
+  // policy_optimizer_.Step(skip_).
+  void CheckCriticHalf();
+  void CheckPolicyHalf();
+  void RecordChecks();
   // The score of the policy's target under kSql, without the squashing's term
   // (SoftQSvgdOptions adds it): Q's action gradient.
   Score SoftQScore();
@@ -158,6 +197,13 @@ class SqlAgent {
   UpdateMetricTensors last_;
   torch::Tensor
       one_;  // 1: seeds kDdpg's policy backward pass (saves a fill per update)
+  // On the device. checks_: bool [4], the last update's checks in
+  // NonFiniteCause's order, true where finite; cause_bits_: float64 [4], those
+  // bits. skip_: 0-d float32, 1 when the last update was skipped (FlatAdam's
+  // found_inf). skipped_: float64 [5]: total, consecutive, last cause, the
+  // last skipped update's index, updates run (indices count from 1 in this
+  // agent's life).
+  torch::Tensor checks_, cause_bits_, skip_, skipped_;
 };
 
 }  // namespace softq

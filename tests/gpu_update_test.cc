@@ -5,11 +5,15 @@
 // ATen operations' numbers; FlatAdam takes torch::optim::Adam's steps. Every
 // case skips without a CUDA device (Debian's LibTorch is CPU-only); on a GPU
 // host, deploy/gpu/run_on_cuda_host.sh builds this test with CMake and runs it
-// (`check`), and its demo's learner leaves out what a failed case covers.
+// (`check`), and its demo's learner leaves out what a failed case covers. A
+// poisoned batch (an infinite reward) is skipped on the device, eagerly and
+// inside a replayed graph: the networks and optimizers stay as they were.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "learner/cuda_graph_update.h"
@@ -174,6 +178,99 @@ TEST(GpuCudaGraph, OnOneStreamDrawsItsOwnNoiseAnewOnEveryReplay) {
 TEST(GpuCudaGraph, OnTwoStreamsDrawsItsOwnNoiseAnewOnEveryReplay) {
   SKIP_WITHOUT_CUDA_GRAPHS();
   ExpectAGraphToDrawItsNoiseAnewOnEveryReplay(2);
+}
+
+// Clones of the parameters of Q and the sampling network.
+std::vector<torch::Tensor> NetworkParameters(SqlAgent& agent) {
+  std::vector<torch::Tensor> out;
+  for (const torch::Tensor& p : agent.q()->parameters())
+    out.push_back(p.detach().clone());
+  for (const torch::Tensor& p : agent.policy()->parameters())
+    out.push_back(p.detach().clone());
+  return out;
+}
+
+bool SameParameters(const std::vector<torch::Tensor>& a,
+                    const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!torch::equal(a[i], b[i])) return false;
+  return true;
+}
+
+// `streams` 0: eager updates on the GPU (FlatAdam's fused kernel told to skip
+// by its found_inf); 1 or 2: a CUDA graph, the poison arriving in a replay.
+// The poisoned update changes nothing (the next good one gives what an agent
+// that never saw the poison gives) and is counted.
+void ExpectAPoisonedUpdateToBeSkippedOnTheGpu(int streams) {
+  torch::manual_seed(0);
+  SqlAgent agent(SqlConfig{}, torch::kCUDA);
+  torch::manual_seed(0);
+  SqlAgent clean(SqlConfig{}, torch::kCUDA);
+  std::unique_ptr<CudaGraphUpdate> graph;
+  if (streams > 0) {
+    absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> made =
+        CudaGraphUpdate::Create(&agent, /*warmup_updates=*/3, streams);
+    ASSERT_TRUE(made.ok()) << made.status();
+    graph = *std::move(made);
+  }
+  const auto update = [&](const TransitionTensors& batch,
+                          const UpdateNoise& noise) {
+    if (graph == nullptr) {
+      agent.Update(batch, noise);
+    } else {
+      ASSERT_TRUE(graph->Update(batch, noise).ok());
+    }
+  };
+  for (int i = 0; i < 5; ++i) {  // to a replay
+    const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
+    const UpdateNoise noise = clean.DrawNoise(64);
+    update(batch, noise);
+    clean.Update(batch, noise);
+  }
+  if (graph != nullptr) {
+    ASSERT_TRUE(graph->captured());
+  }
+  const std::vector<torch::Tensor> before = NetworkParameters(agent);
+  TransitionTensors poisoned = RandomBatch(64);
+  poisoned.rewards[7] = std::numeric_limits<float>::infinity();
+  update(On(poisoned, torch::kCUDA), clean.DrawNoise(64));
+  EXPECT_TRUE(SameParameters(NetworkParameters(agent), before));
+  EXPECT_EQ(agent.q_optimizer().steps(), 5);
+  EXPECT_EQ(agent.policy_optimizer().steps(), 5);
+  SkippedUpdates skipped = agent.Skipped();
+  EXPECT_EQ(skipped.total, 1);
+  EXPECT_EQ(skipped.consecutive, 1);
+  EXPECT_EQ(skipped.last_step, 6);
+  EXPECT_NE(skipped.last_cause & kNonFiniteCriticLoss, 0);
+
+  const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
+  const UpdateNoise noise = clean.DrawNoise(64);
+  update(batch, noise);
+  clean.Update(batch, noise);
+  EXPECT_EQ(agent.Skipped().consecutive, 0);
+  EXPECT_EQ(agent.q_optimizer().steps(), 6);
+  const std::vector<torch::Tensor> a = NetworkParameters(agent),
+                                   b = NetworkParameters(clean);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LE((a[i] - b[i]).abs().max().item<double>(), 1e-5)
+        << "parameter " << i;
+  }
+}
+
+TEST(GpuUpdate, SkipsAPoisonedUpdateEagerly) {
+  SKIP_WITHOUT_CUDA();
+  ExpectAPoisonedUpdateToBeSkippedOnTheGpu(0);
+}
+
+TEST(GpuCudaGraph, OnOneStreamSkipsAPoisonedUpdateInAReplay) {
+  SKIP_WITHOUT_CUDA_GRAPHS();
+  ExpectAPoisonedUpdateToBeSkippedOnTheGpu(1);
+}
+
+TEST(GpuCudaGraph, OnTwoStreamsSkipsAPoisonedUpdateInAReplay) {
+  SKIP_WITHOUT_CUDA_GRAPHS();
+  ExpectAPoisonedUpdateToBeSkippedOnTheGpu(2);
 }
 
 TEST(GpuFusedKernels, TheSteinKernelGivesTheAtenOperationsNumbers) {

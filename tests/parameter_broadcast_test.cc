@@ -5,13 +5,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "actor/parameter_subscriber.h"
+#include "common/tensor_codec.h"
 #include "learner/parameter_server.h"
 #include "learner/parameter_service.h"
 #include "policy/acting_policy.h"
@@ -95,7 +99,7 @@ TEST(ParameterBroadcast, TheSubscriberTakesEachNewVersionAsItIsPublished) {
   EXPECT_EQ(learner.service.subscribers(), 1);
 }
 
-TEST(ParameterBroadcast, NonFiniteParametersAreRejectedAndTheHeldOnesKept) {
+TEST(ParameterBroadcast, NonFiniteParametersAreNeverSentAndTheHeldOnesKept) {
   LearnerEnd learner;
   learner.service.Publish(FreshParameters(), 1, 0);
   ActingPolicy policy = DeterministicPolicy();
@@ -106,11 +110,64 @@ TEST(ParameterBroadcast, NonFiniteParametersAreRejectedAndTheHeldOnesKept) {
   NamedTensors diverged = FreshParameters();
   diverged[0].second[0][0] = std::nanf("");
   learner.service.Publish(diverged, 2, 10);
-  ASSERT_TRUE(Eventually([&] { return subscriber.rejected() == 1; }));
-  EXPECT_EQ(policy.version(), 1u);
-  EXPECT_TRUE(torch::equal(ActionsOf(policy), held));
-  EXPECT_TRUE(
-      subscriber.network_mismatch().ok());  // the next version may be fine
+  EXPECT_EQ(learner.service.refused_publications(), 1u);
+  EXPECT_EQ(learner.service.latest_version(), 1u);
+  learner.service.Publish(FreshParameters(), 3, 20);
+  ASSERT_TRUE(Eventually([&] { return policy.version() == 3; }));
+  EXPECT_EQ(subscriber.rejected(), 0u);
+  EXPECT_EQ(subscriber.applied(), 2u);
+  EXPECT_FALSE(torch::equal(ActionsOf(policy), held));
+}
+
+// A learner that sends what ParameterService refuses (an older learner, or
+// another implementation): a Subscribe stream of the given messages.
+class RawParameterService final : public proto::ParameterService::Service {
+ public:
+  explicit RawParameterService(std::vector<proto::NetworkParameters> messages)
+      : messages_(std::move(messages)) {}
+  grpc::Status Subscribe(
+      grpc::ServerContext* context, const proto::SubscribeRequest*,
+      grpc::ServerWriter<proto::NetworkParameters>* writer) override {
+    for (const proto::NetworkParameters& m : messages_) writer->Write(m);
+    while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(10));
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::vector<proto::NetworkParameters> messages_;
+};
+
+proto::NetworkParameters Message(const NamedTensors& params, uint64_t version) {
+  proto::NetworkParameters m;
+  m.set_version(version);
+  m.set_incarnation(7);
+  EncodeNamedTensors(params, m.mutable_tensors());
+  return m;
+}
+
+TEST(ParameterBroadcast, NonFiniteParametersAreRejectedAndTheHeldOnesKept) {
+  NamedTensors diverged = FreshParameters();
+  diverged[0].second[0][0] = std::nanf("");
+  RawParameterService service(
+      {Message(FreshParameters(), 1), Message(diverged, 2)});
+  int port = 0;
+  std::unique_ptr<grpc::Server> server =
+      grpc::ServerBuilder()
+          .AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                            &port)
+          .RegisterService(&service)
+          .BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  {
+    ActingPolicy policy = DeterministicPolicy();
+    ParameterSubscriber subscriber(absl::StrCat("127.0.0.1:", port), &policy);
+    ASSERT_TRUE(subscriber.WaitForParameters(absl::Seconds(10)));
+    ASSERT_TRUE(Eventually([&] { return subscriber.rejected() == 1; }));
+    EXPECT_EQ(policy.version(), 1u);
+    EXPECT_TRUE(
+        subscriber.network_mismatch().ok());  // the next version may be fine
+  }
+  server->Shutdown(std::chrono::system_clock::now());
 }
 
 TEST(ParameterBroadcast, AnotherNetworksParametersAreReportedAsAMismatch) {
