@@ -29,6 +29,8 @@ PACKAGES=(
   libc-ares2 libre2-9 libssl3
   # GoogleTest 1.12 (static libraries): tests/gpu_update_test on the GPU
   libgtest-dev
+  # MuJoCo 2.2.2 and what it links: the MuJoCo environments (env/) and bench/env_bench
+  libmujoco-dev libmujoco2.2.2 libccd2 liblodepng0 libqhull-r8.0 libtinyxml2-9
 )
 
 pin=false
