@@ -14,7 +14,12 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
    read from one instance; every process exits 0. A non-Box environment stops the launch
    with one line naming it, exit 2.
-3. Bad input: an environment that returns NaN in an observation, an infinite reward, a
+3. Side by side and kill -9: a learner on the C++ `multigoal`, a C++ actor (actor_main) and
+   Python actors on the numpy mirror feed one shard; both kinds' transitions are stored, the
+   Python actor serves the C++ actor's Prometheus metrics, and a Python actor killed with -9
+   lost nothing acknowledged: the shard holds at least as many of its transitions as its
+   --acked_ids_out listed when it died.
+4. Bad input: an environment that returns NaN in an observation, an infinite reward, a
    wrong-shaped observation, raises in step, or has a non-Box action space: the actor exits
    1 with one line naming the environment, the step and the field, after flushing; bad flags
    exit 2 with one line.
@@ -214,10 +219,52 @@ def launcher(bin_dir, python_dir, work):
           f"one line: {lines[-2:]}")
 
 
+def side_by_side(bin_dir, python_dir, work):
+    from cluster import scrape_metric
+    cluster = Cluster(bin_dir)
+    try:
+        cluster.start_shards(1, SHARD_FLAGS)
+        cluster.start_learner(["--env=multigoal", "--max_updates=0", "--eval_interval=0",
+                               "--log_interval_s=5"])
+        cpp = cluster.start_actor(0, cluster.learner_address,
+                                  ["--env=multigoal", "--num_envs=2", "--report_interval_s=1"])
+        py = start_actor(cluster, python_dir, 1, "softq.examples.multigoal:make",
+                         ["--num_envs=2", "--report_interval_s=1", "--metrics_port=0"])
+        killed_ids = os.path.join(work, "acked_killed")
+        killed = start_actor(cluster, python_dir, 2, "softq.examples.multigoal:make",
+                             ["--num_envs=2", "--report_interval_s=1", "--steps_per_write=4",
+                              f"--acked_ids_out={killed_ids}"])
+        for a in (cpp, py, killed):
+            a.wait_for(lambda l: re.search(r"acked [1-9]", l) is not None, 90)
+        port = int(py.wait_for(lambda l: "metrics on port" in l, 5).rsplit(" ", 1)[1])
+        steps = scrape_metric(port, "softq_actor_env_steps_total")
+        version = scrape_metric(port, "softq_actor_parameter_version")
+        check(steps is not None and steps > 0 and version is not None and version >= 1,
+              f"the Python actor serves /metrics: env steps {steps}, version {version}")
+        time.sleep(2)
+        killed.signal(9)
+        killed.wait(10)
+        listed = len(acked_ids(killed_ids, 2)[0])
+        time.sleep(1)
+        per_actor = {int(x.get("actor_id", 0)): int(x["inserted"])
+                     for x in cluster.stats()["shards"][0]["stats"]["per_actor"]}
+        check(per_actor.get(0, 0) > 0 and per_actor.get(1, 0) > 0,
+              f"the shard holds the C++ actor's and the Python actor's transitions: {per_actor}")
+        check(listed > 0 and per_actor.get(2, 0) >= listed,
+              f"the Python actor killed with -9 lost nothing acknowledged: the shard holds "
+              f"{per_actor.get(2, 0)} of its transitions, it had {listed} acknowledged")
+        for a in (cpp, py):
+            a.signal(15)
+            check(a.wait(30) == 0, f"{a.name} exits 0 on SIGTERM beside the other kind")
+    finally:
+        print(f"exit codes: {cluster.stop()}", flush=True)
+
+
 def main():
     bin_dir, python_dir = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="softq_python_actor_", dir=os.environ.get("TEST_TMPDIR"))
     for part in (bad_input, lambda b, p: training(b, p, work),
+                 lambda b, p: side_by_side(b, p, work),
                  lambda b, p: launcher(b, p, work)):
         try:
             part(bin_dir, python_dir)
