@@ -19,11 +19,14 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    Python actor serves the C++ actor's Prometheus metrics, and a Python actor killed with -9
    lost nothing acknowledged: the shard holds at least as many of its transitions as its
    --acked_ids_out listed when it died.
-4. Bad input: an environment that returns NaN in an observation, an infinite reward, a
+4. A shard killed with -9 under a Python actor: the actor goes on, its batches now stored by
+   the other shard (the C++ writer's re-sends), and exits 0 on SIGTERM.
+5. Bad input: an environment that returns NaN in an observation, an infinite reward, a
    wrong-shaped observation, raises in step, or has a non-Box action space: the actor exits
    1 with one line naming the environment, the step and the field, after flushing; bad flags
    exit 2 with one line.
 """
+import json
 import os
 import re
 import subprocess
@@ -260,11 +263,42 @@ def side_by_side(bin_dir, python_dir, work):
         print(f"exit codes: {cluster.stop()}", flush=True)
 
 
+def shard_kill(bin_dir, python_dir):
+    cluster = Cluster(bin_dir)
+    try:
+        shards = cluster.start_shards(2, SHARD_FLAGS)
+        cluster.start_learner(["--env=multigoal", "--max_updates=0", "--eval_interval=0"])
+        actor = start_actor(cluster, python_dir, 5, "softq.examples.multigoal:make",
+                            ["--num_envs=2", "--report_interval_s=1", "--steps_per_write=2"])
+        actor.wait_for(lambda l: re.search(r"acked [1-9]", l) is not None, 90)
+        shards[0].signal(9)
+        shards[0].wait(10)
+        survivor = cluster.shard_addresses[1]
+        time.sleep(1)
+        out = subprocess.run([cluster.bin["replay_stats"], f"--shards={survivor}", "--json"],
+                             capture_output=True, text=True, timeout=30)
+        first = json.loads(out.stdout)["shards"][0]["stats"]
+        time.sleep(4)
+        out = subprocess.run([cluster.bin["replay_stats"], f"--shards={survivor}", "--json"],
+                             capture_output=True, text=True, timeout=30)
+        later = json.loads(out.stdout)["shards"][0]["stats"]
+        check(int(later["inserts_total"]) > int(first["inserts_total"]) > 0,
+              f"after shard 0's kill -9 the actor's batches go to shard 1: "
+              f"{first['inserts_total']} then {later['inserts_total']} inserted")
+        actor.signal(15)
+        check(actor.wait(30) == 0, "the Python actor exits 0 on SIGTERM after the shard's death")
+        line = actor.wait_for(lambda l: "transitions acknowledged" in l, 5)
+        resent = int(re.search(r"(\d+) batches re-sent", line).group(1))
+        check(resent > 0, f"the batches in flight to the dead shard were re-sent ({resent})")
+    finally:
+        print(f"exit codes: {cluster.stop()}", flush=True)
+
+
 def main():
     bin_dir, python_dir = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="softq_python_actor_", dir=os.environ.get("TEST_TMPDIR"))
     for part in (bad_input, lambda b, p: training(b, p, work),
-                 lambda b, p: side_by_side(b, p, work),
+                 lambda b, p: side_by_side(b, p, work), shard_kill,
                  lambda b, p: launcher(b, p, work)):
         try:
             part(bin_dir, python_dir)

@@ -265,7 +265,8 @@ def run(args, core):
     if unflushed:
         print(f"{tag}replay flush: {unflushed}", file=sys.stderr, flush=True)
     print(f"{tag}stopped after {actor.env_steps} env steps, {actor.acknowledged} transitions "
-          f"acknowledged ({time.monotonic() - start:.1f} s)", flush=True)
+          f"acknowledged, {actor.resent_batches} batches re-sent after a shard went away "
+          f"({time.monotonic() - start:.1f} s)", flush=True)
     acked_error = actor.acked_ids_error()
     if acked_error:
         print(f"{tag}--acked_ids_out: {acked_error}", file=sys.stderr, flush=True)
