@@ -20,6 +20,11 @@
 #   --env (multigoal) --env_config ("")   the environment and its parameters, given to the
 #                             learner and every actor alike (quoted: a value may hold spaces)
 #   --replay_flags, --learner_flags, --actor_flags ("")  extra flags of the binaries
+#   --python_env (none)       MODULE:CALLABLE: Python actors (python3 -m softq.actor) step this
+#                             Gymnasium-style environment in place of actor_main; give the
+#                             learner --env=external --env_config=observation_dim=O,action_dim=A
+#   --python_dir              with --python_env: the directory holding softq/ (python/ of a
+#                             checkout) with _softq_actor.so beside its .py files, on every node
 #   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +36,7 @@ actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
 replay_port=17000 learner_port=17100
 replay_metrics_port=-1 learner_metrics_port=-1 actor_metrics_port=-1
 replay_flags="" learner_flags="" actor_flags="" env=multigoal env_config=""
+python_env="" python_dir=""
 sbatch_args=()
 while (($#)); do
   case "$1" in
@@ -43,7 +49,7 @@ while (($#)); do
           learner_mem | learner_gres | actors | actor_nodes | actor_cpus | actor_mem | \
           replay_port | learner_port | replay_metrics_port | learner_metrics_port | \
           actor_metrics_port | env | env_config | \
-          replay_flags | learner_flags | actor_flags)
+          replay_flags | learner_flags | actor_flags | python_env | python_dir)
           printf -v "$name" '%s' "$value" ;;
         *) echo "submit.sh: unknown flag --${name} (see the header of $0)" >&2; exit 2 ;;
       esac
@@ -59,6 +65,13 @@ fi
 for b in replay_server replay_stats learner_main actor_main; do
   [[ -x "$bin/$b" ]] || { echo "submit.sh: --bin=$bin has no executable $b" >&2; exit 2; }
 done
+if [[ -n "$python_env" ]]; then
+  [[ -f "$python_dir/softq/actor.py" && -f "$python_dir/softq/_softq_actor.so" ]] || {
+    echo "submit.sh: --python_dir=$python_dir holds no softq/actor.py and softq/_softq_actor.so" >&2
+    exit 2
+  }
+  python_dir="$(cd "$python_dir" && pwd)"
+fi
 for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpus; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --$n=${!n}: must be a positive integer" >&2; exit 2; }
 done
@@ -86,6 +99,7 @@ export SOFTQ_REPLAY_PORT="$replay_port" SOFTQ_LEARNER_PORT="$learner_port"
 export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PORT="$learner_metrics_port"
 export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
 export SOFTQ_ENV="$env" SOFTQ_ENV_CONFIG="$env_config"
+export SOFTQ_PYTHON_ENV="$python_env" SOFTQ_PYTHON_DIR="$python_dir"
 export SOFTQ_REPLAY_FLAGS="$replay_flags" SOFTQ_LEARNER_FLAGS="$learner_flags" SOFTQ_ACTOR_FLAGS="$actor_flags"
 exec sbatch --export=ALL "${sbatch_args[@]}" "${common[@]}" "${replay[@]}" \
   : "${common[@]}" "${learner[@]}" : "${common[@]}" "${actor[@]}" "$here/softq.sbatch"

@@ -5,6 +5,8 @@
 # execs the binary so that Slurm's SIGTERM reaches it directly.
 # The environment: SOFTQ_ENV (multigoal), SOFTQ_ENV_CONFIG (""), for the learner and actors.
 # Extra flags: SOFTQ_REPLAY_FLAGS, SOFTQ_LEARNER_FLAGS, SOFTQ_ACTOR_FLAGS (word-split).
+# SOFTQ_PYTHON_ENV (MODULE:CALLABLE): the actors are Python ones (python3 -m softq.actor from
+# SOFTQ_PYTHON_DIR) stepping that environment; SOFTQ_ENV/SOFTQ_ENV_CONFIG then go to the learner only.
 # Metrics (Prometheus /metrics on the node's address): SOFTQ_REPLAY_METRICS_PORT and
 # SOFTQ_ACTOR_METRICS_PORT (base + local rank), SOFTQ_LEARNER_METRICS_PORT; 0: any free port;
 # -1 (default): off.
@@ -37,6 +39,13 @@ case "$role" in
       --env_config="${SOFTQ_ENV_CONFIG:-}" ${SOFTQ_LEARNER_FLAGS:-}
     ;;
   actor)
+    if [[ -n "${SOFTQ_PYTHON_ENV:-}" ]]; then
+      # shellcheck disable=SC2086
+      PYTHONPATH="${SOFTQ_PYTHON_DIR}${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 -m softq.actor \
+        --env="$SOFTQ_PYTHON_ENV" --replay="$SOFTQ_REPLAY_ADDRESSES" \
+        --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
+        --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" ${SOFTQ_ACTOR_FLAGS:-}
+    fi
     # shellcheck disable=SC2086
     exec "${SOFTQ_BIN}/actor_main" --replay="$SOFTQ_REPLAY_ADDRESSES" \
       --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
