@@ -107,6 +107,9 @@ def training(bin_dir, python_dir, work):
         for a in actors:
             code = a.wait(30)
             check(code == 0, f"{a.name} exits 0 on SIGTERM ({code})")
+            # The learner is gone: the rate limiter holds the last inserts, said calmly.
+            errors = [l for l in a.lines if "replay flush:" in l]
+            check(not errors, f"{a.name}'s final flush reports no error: {errors}")
         for a in actors:
             r = reports(a)
             versions = [v for _, _, v in r]

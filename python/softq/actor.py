@@ -261,9 +261,11 @@ def run(args, core):
                     metrics.set(name, float(value), help_text)
             returns.clear()
             last_report, last_steps = now, actor.env_steps
-    unflushed = actor.flush(2.0)
-    if unflushed:
-        print(f"{tag}replay flush: {unflushed}", file=sys.stderr, flush=True)
+    error, note = actor.flush(2.0)
+    if error:
+        print(f"{tag}replay flush: {error}", file=sys.stderr, flush=True)
+    elif note:
+        print(tag + note, flush=True)
     print(f"{tag}stopped after {actor.env_steps} env steps, {actor.acknowledged} transitions "
           f"acknowledged, {actor.resent_batches} batches re-sent after a shard went away "
           f"({time.monotonic() - start:.1f} s)", flush=True)

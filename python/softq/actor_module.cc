@@ -20,11 +20,13 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "actor/actor.h"
@@ -328,15 +330,36 @@ class PyActor {
   }
 
   // Writes what the actor gathered, then waits up to `timeout_s` for every
-  // queued batch to be acknowledged. Returns "" or the reason some were not.
-  std::string Flush(double timeout_s) {
+  // queued batch to be acknowledged. Returns (error, message): ("", "") when
+  // all are stored; as actor_main, batches held back by the shards' rate
+  // limiter (the learner has stopped sampling, as at the end of a run) are
+  // said as such with error "" (expected); any other cause is the error.
+  std::pair<std::string, std::string> Flush(double timeout_s) {
     py::gil_scoped_release release;
     absl::Status s = actor_->Flush();
-    if (!s.ok() && !absl::IsCancelled(s)) return std::string(s.message());
+    if (!s.ok() && !absl::IsCancelled(s)) return {std::string(s.message()), ""};
     s = writer_->Flush(absl::Seconds(timeout_s));
-    if (s.ok()) return "";
-    return absl::StrCat(writer_->pending_batches(),
-                        " batches left unstored: ", s.message());
+    if (s.ok()) return {"", ""};
+    const size_t pending = writer_->pending_batches();
+    std::vector<std::string> limited;
+    double samples_per_insert = 0;
+    const std::vector<absl::StatusOr<proto::ShardStats>> stats =
+        QueryStatsEach(addresses_, absl::Seconds(1));
+    for (size_t i = 0; i < stats.size(); ++i) {
+      if (stats[i].ok() && stats[i]->rate_limiter().blocked_inserts() > 0) {
+        limited.push_back(addresses_[i]);
+        samples_per_insert = stats[i]->rate_limiter().samples_per_insert();
+      }
+    }
+    if (absl::IsDeadlineExceeded(s) && !limited.empty()) {
+      return {"", absl::StrCat(pending, " batches left unstored: shard(s) ",
+                               absl::StrJoin(limited, ", "),
+                               " hold inserts until the learner samples "
+                               "(samples_per_insert ",
+                               samples_per_insert,
+                               "); every acknowledged transition is stored")};
+    }
+    return {absl::StrCat(pending, " batches left unstored: ", s.message()), ""};
   }
 
   std::string NetworkMismatch() const {
