@@ -17,8 +17,9 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
 3. Side by side and kill -9: a learner on the C++ `multigoal`, a C++ actor (actor_main) and
    Python actors on the numpy mirror feed one shard; both kinds' transitions are stored, the
    Python actor serves the C++ actor's Prometheus metrics, and a Python actor killed with -9
-   lost nothing acknowledged: the shard holds at least as many of its transitions as its
-   --acked_ids_out listed when it died.
+   lost nothing acknowledged, checked by identity: every (episode, step) its --acked_ids_out
+   listed when it died is among what the shard holds (its checkpoint, read back by
+   tests/faults:replay_ctl ids).
 4. A shard killed with -9 under a Python actor: the actor goes on, its batches now stored by
    the other shard (the C++ writer's re-sends), and exits 0 on SIGTERM.
 5. Bad input: an environment that returns NaN in an observation, an infinite reward, a
@@ -228,8 +229,9 @@ def launcher(bin_dir, python_dir, work):
 def side_by_side(bin_dir, python_dir, work):
     from cluster import scrape_metric
     cluster = Cluster(bin_dir)
+    os.makedirs(os.path.join(work, "ckpt"), exist_ok=True)
     try:
-        cluster.start_shards(1, SHARD_FLAGS)
+        cluster.start_shards(1, SHARD_FLAGS + [f"--checkpoint_dir={os.path.join(work, 'ckpt')}"])
         cluster.start_learner(["--env=multigoal", "--max_updates=0", "--eval_interval=0",
                                "--log_interval_s=5"])
         cpp = cluster.start_actor(0, cluster.learner_address,
@@ -257,8 +259,17 @@ def side_by_side(bin_dir, python_dir, work):
         check(per_actor.get(0, 0) > 0 and per_actor.get(1, 0) > 0,
               f"the shard holds the C++ actor's and the Python actor's transitions: {per_actor}")
         check(listed > 0 and per_actor.get(2, 0) >= listed,
-              f"the Python actor killed with -9 lost nothing acknowledged: the shard holds "
-              f"{per_actor.get(2, 0)} of its transitions, it had {listed} acknowledged")
+              f"the Python actor killed with -9: the shard holds {per_actor.get(2, 0)} of its "
+              f"transitions, it had {listed} acknowledged")
+        ids = subprocess.run([os.path.join(bin_dir, "tests", "faults", "replay_ctl"), "ids",
+                              cluster.shard_addresses[0]], capture_output=True, text=True,
+                             timeout=60)
+        held = {tuple(int(x) for x in line.split()) for line in ids.stdout.splitlines()}
+        acked = {(e, st) for _, e, st in acked_ids(killed_ids, 2)[0]}
+        missing = acked - held
+        check(ids.returncode == 0 and acked and not missing,
+              f"the Python actor killed with -9 lost nothing acknowledged, by identity: "
+              f"{len(acked)} acknowledged ids, {len(missing)} not held ({ids.stderr.strip()})")
         for a in (cpp, py):
             a.signal(15)
             check(a.wait(30) == 0, f"{a.name} exits 0 on SIGTERM beside the other kind")
