@@ -12,7 +12,8 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    learner's evaluation on `external` is the actors' returns).
 2. The local launcher: deploy/local/launch.py --python_env=MODULE:CALLABLE starts Python
    actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
-   read from one instance; every process exits 0. A non-Box environment stops the launch
+   read from one instance; every process exits 0 and the launcher reports the actors'
+   returns (the learner cannot evaluate an external task). A non-Box environment stops the launch
    with one line naming it, exit 2.
 3. Side by side and kill -9: a learner on the C++ `multigoal`, a C++ actor (actor_main) and
    Python actors on the numpy mirror feed one shard; both kinds' transitions are stored, the
@@ -205,7 +206,7 @@ def bad_input(bin_dir, python_dir):
 def launcher(bin_dir, python_dir, work):
     launch = os.path.join(HERE, "..", "deploy", "local", "launch.py")
     base = ["/usr/bin/python3", launch, f"--bin_dir={bin_dir}", "--shards=1", "--actors=2",
-            "--envs_per_actor=2", "--max_updates=300", f"--out={os.path.join(work, 'launch')}"]
+            "--envs_per_actor=2", "--max_updates=1500", f"--out={os.path.join(work, 'launch')}"]
     env = python_env(python_dir)
     out = subprocess.run(base + ["--python_env=softq.examples.multigoal:make"], env=env,
                          capture_output=True, text=True, timeout=300)
@@ -217,6 +218,10 @@ def launcher(bin_dir, python_dir, work):
           in out.stdout and "[actor1] actor 1: got parameters" in out.stdout,
           f"launch.py --python_env: Python actors and a learner on external, all exit 0 "
           f"({out.returncode}, {codes.group(1) if codes else None})")
+    m = re.search(r"launch: actors' mean episode return: first report (\S+), last report (\S+)",
+                  out.stdout)
+    check(m is not None and m.group(1) != "None", f"launch.py reports the actors' returns for the external task: "
+                         f"{m.group(0) if m else None}")
     out = subprocess.run(base + ["--python_env=python_actor_envs:discrete_actions"], env=env,
                          capture_output=True, text=True, timeout=300)
     lines = out.stderr.strip().splitlines()

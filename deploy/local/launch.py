@@ -101,6 +101,7 @@ def main():
     cluster = Cluster(args.bin_dir)
     start = time.time()
     ok = False
+    actors = []
     try:
         cluster.start_shards(args.shards, [
             "--capacity=1000000", "--min_size_to_sample=100",
@@ -117,8 +118,9 @@ def main():
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--export_torchscript={exported}"])
+        # external: the actors' report lines are the only returns, so they come more often.
         actor_flags = [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
-                       "--report_interval_s=10"]
+                       f"--report_interval_s={2 if args.env == 'external' else 10}"]
         if args.python_env:
             actors = [start_python_actor(cluster, i, args.python_env, python_env, actor_flags)
                       for i in range(args.actors)]
@@ -151,6 +153,10 @@ def main():
                                                           "plot_multigoal.py"),
                         rollouts, os.path.join(args.out, "multigoal.png"),
                         f"distributed SQL: {args.shards} shards, {args.actors} actors"])
+    if args.env == "external" and actors:
+        # The learner cannot evaluate an external task: the actors' episode returns stand in.
+        first, last = actor_returns(actors)
+        print(f"launch: actors' mean episode return: first report {first}, last report {last}")
     if ok and not crashed and not multigoal:
         print(f"launch: {args.env} trained for {args.max_updates} updates in {wall:.1f} s")
         return 0
@@ -178,6 +184,20 @@ def start_python_actor(cluster, actor_id, python_env, environ, flags):
         os.environ.update(saved)
     cluster.processes.append(p)
     return p
+
+
+def actor_returns(actors):
+    """Mean episode return over the actors' first and over their last report lines (actor_main's
+    and softq.actor's "... return R  version V ..."), rounded; None where none reported."""
+    firsts, lasts = [], []
+    for p in actors:
+        returns = [float(m.group(1)) for line in p.lines
+                   for m in [re.search(r"episodes +\d+ +return +(-?[\d.]+)", line)] if m]
+        if returns:
+            firsts.append(returns[0])
+            lasts.append(returns[-1])
+    mean = (lambda xs: round(sum(xs) / len(xs), 1) if xs else None)
+    return mean(firsts), mean(lasts)
 
 
 def learned(learner, required):
