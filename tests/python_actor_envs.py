@@ -69,3 +69,14 @@ def raises():
 
 def discrete_actions():
     return DiscreteActions()
+
+
+class ResetReturnsObservationOnly(MultiGoal):
+    """The old Gym API: reset returns the observation alone, not (obs, info)."""
+
+    def reset(self, seed=None, options=None):
+        return super().reset(seed=seed)[0]
+
+
+def old_reset():
+    return ResetReturnsObservationOnly()

@@ -24,9 +24,10 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
 4. A shard killed with -9 under a Python actor: the actor goes on, its batches now stored by
    the other shard (the C++ writer's re-sends), and exits 0 on SIGTERM.
 5. Bad input: an environment that returns NaN in an observation, an infinite reward, a
-   wrong-shaped observation, raises in step, or has a non-Box action space: the actor exits
-   1 with one line naming the environment, the step and the field, after flushing; bad flags
-   exit 2 with one line.
+   wrong-shaped observation, raises in step, has a non-Box action space, or whose reset
+   returns the observation alone (the old Gym API): the actor exits 1 with one line naming
+   the environment, the step and the field, after flushing; bad flags exit 2 with one line.
+   (Run first, then 1-4.)
 """
 import json
 import os
@@ -163,6 +164,8 @@ BAD = [
     ("raises", r"step at step \d+ \(episode step \d+\): raised RuntimeError: the simulator "
                r"diverged"),
     ("discrete_actions", r"action_space is Discrete, not a Box"),
+    ("old_reset", r"reset at step 0 \(episode step 0\): returned ndarray .*, expected "
+                  r"\(obs, info\)"),
 ]
 
 
@@ -182,7 +185,7 @@ def bad_input(bin_dir, python_dir):
                   and f"python_actor_envs:{name} #" in errors[0],
                   f"{name}: exit 1 ({code}) with one line naming the environment, the step "
                   f"and the field: {errors or p.lines[-3:]}")
-            if name != "discrete_actions":
+            if name not in ("discrete_actions", "old_reset"):
                 stored = [l for l in p.lines if "transitions acknowledged" in l]
                 check(len(stored) == 1 and " 0 transitions" not in stored[0],
                       f"{name}: flushed the steps before the fault: {stored}")
