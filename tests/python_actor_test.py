@@ -191,6 +191,20 @@ def bad_input(bin_dir, python_dir):
                       f"{name}: flushed the steps before the fault: {stored}")
     finally:
         print(f"exit codes: {cluster.stop()}", flush=True)
+    # No learner yet: the actor waits for parameters (the C++ subscriber's reconnects) and
+    # SIGTERM still ends it cleanly.
+    cluster = Cluster(bin_dir)
+    try:
+        cluster.start_shards(1, SHARD_FLAGS)
+        cluster.learner_address = "127.0.0.1:1"
+        waiting = start_actor(cluster, python_dir, 20, "softq.examples.multigoal:make")
+        waiting.wait_for(lambda l: "waiting for parameters" in l, 60)
+        time.sleep(2)
+        waiting.signal(15)
+        code = waiting.wait(15)
+        check(code == 0, f"an actor waiting for a learner that is down exits 0 on SIGTERM ({code})")
+    finally:
+        cluster.stop()
     env = python_env(python_dir)
     for flags, what in [(["--env=nocolon", "--replay=127.0.0.1:1", "--learner=127.0.0.1:2"],
                          "--env=nocolon"),
