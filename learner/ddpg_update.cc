@@ -31,7 +31,9 @@ void SqlAgent::DdpgCriticGradients(const TransitionTensors& batch,
   const torch::Tensor target = CriticTarget(batch, noise.value_actions);
   last_.q = q.detach();
   last_.target = target;
-  q.backward(sql::CriticLossGradient(q, target));
+  q.backward(critic_weights_.defined()
+                 ? sql::WeightedCriticLossGradient(q, target, critic_weights_)
+                 : sql::CriticLossGradient(q, target));
 }
 
 }  // namespace softq

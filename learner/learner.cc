@@ -35,7 +35,11 @@ absl::Status Learner::Step(absl::Duration timeout) {
     if (absl::Status s = graph_->Update(*batch); !s.ok()) return s;
   } else {
     try {
+      // Prioritized replay (eager updates only): weights in, priorities out.
+      agent_->SetCriticWeights(source_->ImportanceWeights(agent_->step()));
       agent_->Update(*batch);
+      const UpdateMetricTensors& last = agent_->LastMetricTensors();
+      source_->Updated(last.q, last.target);
     } catch (const c10::Error& e) {
       return absl::InternalError(
           absl::StrCat("update: ", e.what_without_backtrace()));

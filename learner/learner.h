@@ -26,6 +26,19 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual absl::StatusOr<TransitionTensors> Next(absl::Duration timeout) = 0;
+  // Prioritized replay. Importance weights [B] for the batch Next last
+  // returned, weighing the critic's loss (`update`: the agent's updates so far,
+  // for annealing); undefined (the default): unweighted.
+  virtual torch::Tensor ImportanceWeights(int64_t update) {
+    (void)update;
+    return torch::Tensor();
+  }
+  // Called after the update on that batch with its q and TD targets [B] (on
+  // the agent's device), e.g. to send new priorities. Default: nothing.
+  virtual void Updated(const torch::Tensor& q, const torch::Tensor& target) {
+    (void)q;
+    (void)target;
+  }
 };
 
 // Receives each published version of the sampling network.

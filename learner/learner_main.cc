@@ -36,6 +36,7 @@
 #include "learner/learner_setup.h"
 #include "learner/parameter_server.h"
 #include "learner/parameter_service.h"
+#include "learner/priority_updater.h"
 #include "learner/progress_report.h"
 #include "learner/replay_batch_source.h"
 #include "learner/sql_flags.h"
@@ -115,6 +116,22 @@ ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
+ABSL_FLAG(bool, prioritized, false,
+          "prioritized experience replay: send priorities |TD error| + "
+          "--priority_epsilon to the shards in the background (run them with "
+          "--sampler=prioritized; their --priority_exponent is alpha) and "
+          "weigh the critic's loss by importance weights (eager updates only: "
+          "--cuda_graph=auto becomes false)");
+ABSL_FLAG(double, priority_epsilon, 1e-3,
+          "--prioritized: added to |TD error| so no item's priority is 0");
+ABSL_FLAG(double, importance_beta, 0.4,
+          "--prioritized: importance-weight exponent beta at the first update, "
+          "annealed linearly to 1");
+ABSL_FLAG(int64_t, importance_beta_updates, 100000,
+          "--prioritized: updates over which beta reaches 1 (0: 1 at once)");
+ABSL_FLAG(int32_t, priority_queue, 64,
+          "--prioritized: batches of priorities queued for the shards; when "
+          "full the oldest is dropped, never an update stalled");
 ABSL_FLAG(int64_t, seed, 0,
           "random seed (networks, noise, the replay sampler's split over the "
           "shards)");
@@ -152,6 +169,20 @@ absl::Status CheckLearnerFlags(const absl::Status& sql) {
       FlagInRange("torch_threads", absl::GetFlag(FLAGS_torch_threads), 1, 256),
       FlagInRange("cuda_graph_streams", absl::GetFlag(FLAGS_cuda_graph_streams),
                   0, 2),
+      FlagInRange("priority_epsilon", absl::GetFlag(FLAGS_priority_epsilon),
+                  1e-12, 1e6),
+      FlagInRange("importance_beta", absl::GetFlag(FLAGS_importance_beta), 0.0,
+                  1.0),
+      FlagAtLeast("importance_beta_updates",
+                  absl::GetFlag(FLAGS_importance_beta_updates), 0),
+      FlagInRange("priority_queue", absl::GetFlag(FLAGS_priority_queue), 1,
+                  1 << 16),
+      absl::GetFlag(FLAGS_prioritized) &&
+              absl::GetFlag(FLAGS_cuda_graph) == "true"
+          ? absl::InvalidArgumentError(
+                "--prioritized with --cuda_graph=true: importance weights "
+                "reach eager updates only (use --cuda_graph=auto or false)")
+          : absl::OkStatus(),
   });
 }
 
@@ -305,9 +336,11 @@ int Run(const char* program) {
     std::cerr << "learner: " << version.status().message() << std::endl;
     return 1;
   }
-  absl::StatusOr<GraphChoice> graph =
-      ChooseCudaGraph(agent, absl::GetFlag(FLAGS_cuda_graph),
-                      absl::GetFlag(FLAGS_cuda_graph_streams), std::cout);
+  absl::StatusOr<GraphChoice> graph = ChooseCudaGraph(
+      agent,
+      absl::GetFlag(FLAGS_prioritized) ? std::string("false")
+                                       : absl::GetFlag(FLAGS_cuda_graph),
+      absl::GetFlag(FLAGS_cuda_graph_streams), std::cout);
   if (!graph.ok()) return ReportFlagError(program, graph.status());
 
   std::unique_ptr<MetricsExporter> metrics;
@@ -338,7 +371,25 @@ int Run(const char* program) {
     std::cerr << "learner: " << sampler.status() << std::endl;
     return 1;
   }
-  ReplayBatchSource source(sampler->get(), device->is_cuda());
+  // --prioritized: priorities go back to the shards on the updater's thread.
+  std::unique_ptr<PriorityUpdater> priorities;
+  PrioritizedReplay prioritized;
+  if (absl::GetFlag(FLAGS_prioritized)) {
+    ReplaySampler* replay = sampler->get();
+    priorities = std::make_unique<PriorityUpdater>(
+        [replay](const PriorityUpdate& u) {
+          return replay->UpdatePriorities(u.keys, u.shard_index, u.priorities);
+        },
+        absl::GetFlag(FLAGS_priority_queue));
+    prioritized = {priorities.get(), absl::GetFlag(FLAGS_priority_epsilon),
+                   absl::GetFlag(FLAGS_importance_beta),
+                   absl::GetFlag(FLAGS_importance_beta_updates)};
+    std::cout << "learner: prioritized replay (priorities |TD error| + "
+              << prioritized.epsilon << ", beta " << prioritized.beta0
+              << " to 1 over " << prioritized.beta_anneal_updates << " updates)"
+              << std::endl;
+  }
+  ReplayBatchSource source(sampler->get(), device->is_cuda(), prioritized);
   Learner learner(&agent, &source, &service,
                   {absl::GetFlag(FLAGS_publish_interval),
                    absl::GetFlag(FLAGS_max_nonfinite_updates)},
@@ -372,6 +423,16 @@ int Run(const char* program) {
         exit_code, Finish(agent, learner, evaluations, start_step, start));
   }
   service.Shutdown();
+  if (priorities != nullptr) {
+    std::cout << "learner: priorities sent " << priorities->sent()
+              << ", dropped " << priorities->dropped() << ", failed "
+              << priorities->failed()
+              << (priorities->failed() > 0
+                      ? " (last: " + priorities->last_error().ToString() + ")"
+                      : std::string())
+              << std::endl;
+    priorities.reset();  // joins its thread before the sampler goes
+  }
   sampler->reset();
   (*server)->Shutdown(absl::Seconds(2));
   if (exit_code == 0 && absl::GetFlag(FLAGS_require_solved) &&

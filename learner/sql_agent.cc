@@ -293,9 +293,20 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch,
       config_.fused_kernels);
   last_.q = q;
   last_.target = step.target;
+  // Prioritized replay: dJ_Q/dq of the weighted loss,
+  // sql::WeightedCriticLossGradient (q_gradient is (q - y) / B).
+  const torch::Tensor q_gradient = critic_weights_.defined()
+                                       ? step.q_gradient * critic_weights_
+                                       : step.q_gradient;
   SideWork at_once;
-  q_->ParameterGradients(kept, step.q_gradient, q_optimizer_.GradientSlots(),
+  q_->ParameterGradients(kept, q_gradient, q_optimizer_.GradientSlots(),
                          aside != nullptr ? *aside : at_once);
+}
+
+void SqlAgent::SetCriticWeights(const torch::Tensor& weights) {
+  critic_weights_ = weights.defined() ? weights.to(device_, torch::kFloat32,
+                                                   /*non_blocking=*/false)
+                                      : torch::Tensor();
 }
 
 void SqlAgent::FinishUpdate() {

@@ -86,6 +86,15 @@ class SqlAgent {
   // from pinned memory). Draws its own noise.
   void Update(const TransitionTensors& batch);
   void Update(const TransitionTensors& batch, const UpdateNoise& noise);
+  // Prioritized replay: importance weights [B] (any device and floating type)
+  // for the critic's loss of the following eager updates
+  // (sql::WeightedCriticLoss), until set again; undefined: unweighted. Not
+  // seen by a CUDA graph captured earlier (CudaGraphUpdate): eager updates
+  // only.
+  void SetCriticWeights(const torch::Tensor& weights);
+  // The last update's unreduced metric tensors (q and the TD target [B] on the
+  // device, among others); undefined before the first update.
+  const UpdateMetricTensors& LastMetricTensors() const { return last_; }
   // Scalars of the last update (synchronizes with the device); zeros before the
   // first. A skipped update's are those it computed (non-finite ones).
   UpdateMetrics LastMetrics() const;
@@ -195,6 +204,7 @@ class SqlAgent {
   FlatAdam policy_optimizer_;
   int64_t step_ = 0;
   UpdateMetricTensors last_;
+  torch::Tensor critic_weights_;  // [B] float32 on the device, or undefined
   torch::Tensor
       one_;  // 1: seeds kDdpg's policy backward pass (saves a fill per update)
   // On the device. checks_: bool [4], the last update's checks in

@@ -44,6 +44,40 @@ torch::Tensor CriticLossGradient(const torch::Tensor& q,
   return (q.detach() - target) / static_cast<double>(q.size(0));
 }
 
+torch::Tensor WeightedCriticLoss(const torch::Tensor& q,
+                                 const torch::Tensor& target,
+                                 const torch::Tensor& weights) {
+  const torch::Tensor root = weights.to(q.scalar_type()).sqrt();
+  return CriticLoss(root * q, root * target);
+}
+
+torch::Tensor WeightedCriticLossGradient(const torch::Tensor& q,
+                                         const torch::Tensor& target,
+                                         const torch::Tensor& weights) {
+  torch::NoGradGuard no_grad;
+  return CriticLossGradient(q, target) * weights.to(q.scalar_type());
+}
+
+torch::Tensor ImportanceWeights(const torch::Tensor& probabilities,
+                                double total_size, double beta) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w =
+      (probabilities.to(torch::kFloat64) * total_size).pow(-beta);
+  return w / w.max();
+}
+
+double AnnealedBeta(double beta0, int64_t update, int64_t anneal_updates) {
+  if (anneal_updates <= 0 || update >= anneal_updates) return 1.0;
+  return beta0 + (1.0 - beta0) * static_cast<double>(update) /
+                     static_cast<double>(anneal_updates);
+}
+
+torch::Tensor TdPriorities(const torch::Tensor& q, const torch::Tensor& target,
+                           double epsilon) {
+  torch::NoGradGuard no_grad;
+  return ((target - q.detach()).abs() + epsilon).to(torch::kFloat32);
+}
+
 CriticGradient SoftCriticGradient(const torch::Tensor& q,
                                   const torch::Tensor& next_q,
                                   const torch::Tensor& rewards,

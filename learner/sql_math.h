@@ -24,6 +24,33 @@ torch::Tensor SoftTdTarget(const torch::Tensor& rewards,
 // J_Q = mean(0.5 * (target - q)^2).
 torch::Tensor CriticLoss(const torch::Tensor& q, const torch::Tensor& target);
 
+// Prioritized replay (Schaul et al. 2016). The critic's loss with importance
+// weights w [B]: J_Q = mean(0.5 * w * (target - q)^2), formed as CriticLoss of
+// sqrt(w) * q and sqrt(w) * target, so that with every w = 1 it is CriticLoss's
+// exact number. Its gradient dJ_Q/dq = w * (q - target) / B (no gradient), with
+// w = 1 CriticLossGradient's exact number.
+torch::Tensor WeightedCriticLoss(const torch::Tensor& q,
+                                 const torch::Tensor& target,
+                                 const torch::Tensor& weights);
+torch::Tensor WeightedCriticLossGradient(const torch::Tensor& q,
+                                         const torch::Tensor& target,
+                                         const torch::Tensor& weights);
+
+// Importance weights w_i = (N * P(i))^-beta / max_j (N * P(j))^-beta for the
+// probabilities [B] with which each row was drawn (over all shards) from N
+// items; float64 [B] in (0, 1], no gradient. beta in [0, 1].
+torch::Tensor ImportanceWeights(const torch::Tensor& probabilities,
+                                double total_size, double beta);
+
+// beta annealed linearly from `beta0` at update 0 to 1 at `anneal_updates`
+// (and after); anneal_updates <= 0: 1 at once.
+double AnnealedBeta(double beta0, int64_t update, int64_t anneal_updates);
+
+// Priorities from the TD errors: |target - q| + epsilon, float32 [B], no
+// gradient (the shard raises them to its --priority_exponent alpha).
+torch::Tensor TdPriorities(const torch::Tensor& q, const torch::Tensor& target,
+                           double epsilon);
+
 // dJ_Q/dq = (q - target) / B for q and target [B], no gradient.
 torch::Tensor CriticLossGradient(const torch::Tensor& q,
                                  const torch::Tensor& target);
