@@ -142,12 +142,60 @@ std::string CheckpointPath(const std::string& dir,
   return absl::StrCat(dir, "/replay-", shard_id, ".ckpt");
 }
 
+void EncodeCheckpointItems(const CheckpointHeader& header, const Table& table,
+                           const Sampler& sampler, uint64_t first_key,
+                           uint64_t end_key, std::string* out) {
+  const uint32_t od = header.info.observation_dim;
+  const uint32_t ad = header.info.action_dim;
+  auto put = [out](const void* data, size_t n) {
+    out->append(static_cast<const char*>(data), n);
+  };
+  table
+      .ForEachItem(
+          [&](uint64_t key, const ItemView& item) {
+            const uint8_t done = item.done ? 1 : 0;
+            put(item.observation, od * sizeof(float));
+            put(item.action, ad * sizeof(float));
+            put(&item.reward, sizeof(float));
+            put(item.next_observation, od * sizeof(float));
+            put(&done, 1);
+            if (header.info.has_ids) {
+              put(&item.episode_id, sizeof(uint64_t));
+              put(&item.step_id, sizeof(uint32_t));
+            }
+            if (header.priorities) {
+              const float p = sampler.Get(table.SlotOfKey(key));
+              put(&p, sizeof(float));
+            }
+            return absl::OkStatus();
+          },
+          first_key, end_key)
+      .IgnoreError();  // the callback never fails
+}
+
 absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
                                                   const Table& table,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total) {
-  const TableInfo info = table.Info();
-  const ActorCounts actors = table.Actors();
+  CheckpointHeader header;
+  header.info = table.Info();
+  header.actors = table.Actors();
+  header.samples_total = samples_total;
+  header.priorities = sampler.keeps_priorities();
+  return WriteCheckpointInSlices(
+      path, header, /*slice_items=*/4096,
+      [&](uint64_t first_key, uint64_t end_key, std::string* out) {
+        EncodeCheckpointItems(header, table, sampler, first_key, end_key, out);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<CheckpointWritten> WriteCheckpointInSlices(
+    const std::string& path, const CheckpointHeader& header,
+    uint64_t slice_items, const ReadCheckpointItemsFn& read_items) {
+  const TableInfo& info = header.info;
+  const ActorCounts& actors = header.actors;
+  const uint64_t samples_total = header.samples_total;
   // The reader's limit, checked here: a checkpoint written is one it reads.
   if (actors.tracked.size() > kMaxTrackedActors) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -160,8 +208,8 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
       ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(absl::StrCat("open ", tmp));
   Writer w(fd);
-  const uint32_t flags = (info.has_ids ? kHasIds : 0) |
-                         (sampler.keeps_priorities() ? kHasPriorities : 0);
+  const uint32_t flags =
+      (info.has_ids ? kHasIds : 0) | (header.priorities ? kHasPriorities : 0);
   w.Append(kMagic, sizeof(kMagic));
   w.Put(kVersion);
   w.Put(info.observation_dim);
@@ -182,24 +230,20 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
     w.Put(kOtherActorsId);
     w.Put(actors.other);
   }
-  const uint32_t od = info.observation_dim, ad = info.action_dim;
-  absl::Status items =
-      table.ForEachItem([&](uint64_t key, const ItemView& item) {
-        w.Append(item.observation, od * sizeof(float));
-        w.Append(item.action, ad * sizeof(float));
-        w.Put(item.reward);
-        w.Append(item.next_observation, od * sizeof(float));
-        w.Put(static_cast<uint8_t>(item.done ? 1 : 0));
-        if (flags & kHasIds) {
-          w.Put(item.episode_id);
-          w.Put(item.step_id);
-        }
-        if (flags & kHasPriorities) w.Put(sampler.Get(table.SlotOfKey(key)));
-        return absl::OkStatus();
-      });
+  absl::Status items;
+  std::string slice;
+  for (uint64_t first = info.oldest_key; items.ok() && first < info.next_key;) {
+    const uint64_t end = info.next_key - first > slice_items
+                             ? first + slice_items
+                             : info.next_key;
+    slice.clear();
+    items = read_items(first, end, &slice);
+    w.Append(slice.data(), slice.size());
+    first = end;
+  }
   const uint32_t crc = w.crc();
   w.Put(crc);
-  absl::Status s = w.Flush();
+  absl::Status s = items.ok() ? w.Flush() : items;
   if (s.ok() && ::fsync(fd) != 0) s = Errno(absl::StrCat("fsync ", tmp));
   if (::close(fd) != 0 && s.ok()) s = Errno(absl::StrCat("close ", tmp));
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {

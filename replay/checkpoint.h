@@ -26,6 +26,7 @@
 #define SOFTQ_REPLAY_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,37 @@ absl::StatusOr<CheckpointWritten> WriteCheckpoint(const std::string& path,
                                                   const Table& table,
                                                   const Sampler& sampler,
                                                   uint64_t samples_total);
+
+// What a checkpoint's header holds, taken at one instant: the snapshot whose
+// items [info.oldest_key, info.next_key) the file holds.
+struct CheckpointHeader {
+  TableInfo info;
+  ActorCounts actors;
+  uint64_t samples_total = 0;
+  bool priorities = false;  // items carry the sampler's priorities
+};
+
+// Appends to `out` the file's encoding of `table`'s items with keys in
+// [first_key, end_key), in the layout `header` names (ids, priorities from
+// `sampler`). REQUIRES: those keys held, no insert and no sampler change
+// while it runs (the shard's lock).
+void EncodeCheckpointItems(const CheckpointHeader& header, const Table& table,
+                           const Sampler& sampler, uint64_t first_key,
+                           uint64_t end_key, std::string* out);
+
+// Appends the encoding of items [first_key, end_key) to `out`, or fails.
+using ReadCheckpointItemsFn = std::function<absl::Status(
+    uint64_t first_key, uint64_t end_key, std::string* out)>;
+
+// Writes the checkpoint of `header`'s snapshot, its items fetched in key order
+// by `read_items`, at most `slice_items` keys per call: each call may take and
+// drop the caller's lock, so inserts and samples run between slices (the
+// caller keeps the snapshot's items from being overwritten until they are
+// read). Errors and file handling as WriteCheckpoint; an error from
+// `read_items` is returned and nothing replaces <path>.
+absl::StatusOr<CheckpointWritten> WriteCheckpointInSlices(
+    const std::string& path, const CheckpointHeader& header,
+    uint64_t slice_items, const ReadCheckpointItemsFn& read_items);
 
 // What the reader of a checkpoint expects of it, checked against the header
 // before anything is allocated: a damaged or foreign header must not make the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "replay/crc32.h"
@@ -271,7 +272,10 @@ InsertLog::InsertLog(std::string path, const InsertLogOptions& options, int fd,
                      uint64_t bytes)
     : path_(std::move(path)), options_(options), fd_(fd), bytes_(bytes) {}
 
-InsertLog::~InsertLog() { ::close(fd_); }
+InsertLog::~InsertLog() {
+  absl::MutexLock lock(&mu_);
+  ::close(fd_);
+}
 
 absl::Status InsertLog::Append(uint64_t first_key, float default_priority,
                                absl::Span<const float> priorities,
@@ -368,6 +372,83 @@ absl::Status InsertLog::Reset() {
     return Errno(absl::StrCat("fdatasync ", path_));
   }
   broken_ = absl::OkStatus();
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Appends bytes [from, to) of `src` to `dst`.
+absl::Status CopyRange(int src, uint64_t from, uint64_t to, int dst,
+                       const std::string& what) {
+  std::vector<char> buffer(std::min<uint64_t>(to - from, 1 << 20));
+  while (from < to) {
+    const size_t n = std::min<uint64_t>(to - from, buffer.size());
+    if (!ReadAt(src, from, buffer.data(), n)) {
+      return Errno(absl::StrCat("read ", what));
+    }
+    if (absl::Status s = WriteAll(dst, buffer.data(), n); !s.ok()) return s;
+    from += n;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status InsertLog::DropBefore(uint64_t offset) {
+  uint64_t copied = 0;
+  int fd = -1;
+  {
+    absl::MutexLock lock(&mu_);
+    if (offset < kFileHeaderBytes || offset > bytes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("insert log ", path_, ": cannot drop the bytes before ",
+                       offset, " of ", bytes_));
+    }
+    copied = bytes_;
+    fd = fd_;  // only this method replaces it
+  }
+  const std::string tmp = path_ + ".tmp";
+  const int out = ::open(
+      tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) return Errno(absl::StrCat("open ", tmp));
+  auto fail = [&](absl::Status s) {
+    ::close(out);
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  char header[kFileHeaderBytes];
+  std::memcpy(header, kMagic, sizeof(kMagic));
+  std::memcpy(header + sizeof(kMagic), &kVersion, 4);
+  if (absl::Status s = WriteAll(out, header, sizeof(header)); !s.ok()) {
+    return fail(s);
+  }
+  // Records up to `copied` no longer change (CutBack only takes back the last
+  // record before the caller's next Append): copied without the lock.
+  if (absl::Status s = CopyRange(fd, offset, copied, out, path_); !s.ok()) {
+    return fail(s);
+  }
+  absl::MutexLock lock(&mu_);
+  if (bytes_ < copied) {  // the last record copied was cut back meanwhile
+    if (bytes_ < offset ||
+        ::ftruncate(
+            out, static_cast<off_t>(kFileHeaderBytes + bytes_ - offset)) != 0) {
+      return fail(Errno(absl::StrCat("truncate ", tmp)));
+    }
+  } else if (absl::Status s = CopyRange(fd_, copied, bytes_, out, path_);
+             !s.ok()) {
+    return fail(s);
+  }
+  if (options_.fsync && ::fdatasync(out) != 0) {
+    return fail(Errno(absl::StrCat("fdatasync ", tmp)));
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    return fail(Errno(absl::StrCat("rename ", tmp, " to ", path_)));
+  }
+  ::close(fd_);
+  fd_ = out;
+  bytes_ = kFileHeaderBytes + bytes_ - offset;
+  if (bytes_ == kFileHeaderBytes) broken_ = absl::OkStatus();
+  if (options_.fsync) return SyncDirectoryOf(path_);
   return absl::OkStatus();
 }
 

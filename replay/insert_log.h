@@ -126,6 +126,15 @@ class InsertLog {
   // logged insert is durably in place.
   absl::Status Reset() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Drops the records before byte `offset` (a length the log had: records
+  // end there), keeping those after it: call once a checkpoint holding every
+  // insert logged before `offset` is durably in place. The records after it
+  // are copied to "<path>.tmp" (most of them without the lock, so Append
+  // waits only for the last few) which is renamed over the log: a kill at any
+  // point leaves the old log or the new one whole. On failure the log is
+  // unchanged. REQUIRES: not called concurrently with itself or Reset.
+  absl::Status DropBefore(uint64_t offset) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Current length of the file in bytes (header included).
   uint64_t bytes() const ABSL_LOCKS_EXCLUDED(mu_);
   const std::string& path() const { return path_; }
@@ -137,7 +146,7 @@ class InsertLog {
   const std::string path_;
   const InsertLogOptions options_;
   mutable absl::Mutex mu_;
-  const int fd_;  // O_APPEND
+  int fd_ ABSL_GUARDED_BY(mu_);  // O_APPEND; replaced only by DropBefore
   uint64_t bytes_ ABSL_GUARDED_BY(mu_);
   absl::Status broken_ ABSL_GUARDED_BY(mu_);  // non-OK: the tail is unknown
 };

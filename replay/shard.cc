@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -200,11 +201,32 @@ absl::StatusOr<KeyRange> Shard::Insert(
     }
     logged_crc = InsertLogPayloadCrc(priority_span, logged);
   }
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (!log_error_.ok()) return log_error_;
-  if (absl::Status s = rate_limiter_.AwaitCanInsert(&mu_, deadline, cancelled);
-      !s.ok())
-    return s;
+  // Admitted by the rate limiter, and evicting nothing a running checkpoint
+  // has yet to copy, both at once.
+  while (true) {
+    if (absl::Status s =
+            rate_limiter_.AwaitCanInsert(&mu_, deadline, cancelled);
+        !s.ok())
+      return s;
+    if (EvictsNothingUncopiedLocked(n)) break;
+    auto copied = [this, n]() {
+      mu_.AssertHeld();
+      return EvictsNothingUncopiedLocked(n);
+    };
+    const absl::Time step =
+        std::min(deadline, absl::Now() + absl::Milliseconds(100));
+    if (mu_.AwaitWithDeadline(absl::Condition(&copied), step)) continue;
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          "deadline passed while a checkpoint copied the items this insert "
+          "evicts");
+    }
+    if (cancelled && cancelled()) {
+      return absl::CancelledError("insert cancelled during a checkpoint");
+    }
+  }
   if (!log_error_.ok()) return log_error_;  // set while we waited
   const float default_priority =
       sampler_->keeps_priorities() ? sampler_->max_priority() : 0.0f;
@@ -249,19 +271,25 @@ absl::StatusOr<KeyRange> Shard::Insert(
   insert_rate_.Add(n, absl::Now());
   if (log_ != nullptr && durability_.log_max_bytes > 0 &&
       log_->bytes() >= auto_checkpoint_bytes_) {
-    // Bound the log (and the time a restart spends replaying it). A failure
-    // is reported (one line, and the count) and retried after as many bytes
-    // again; the batch is logged either way.
-    if (absl::StatusOr<CheckpointWritten> written =
-            CheckpointLocked(durability_.checkpoint_path);
-        !written.ok()) {
-      auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
-      ++checkpoint_failures_;
-      std::cerr << "replay shard " << options_.shard_id
-                << ": automatic checkpoint to " << durability_.checkpoint_path
-                << " failed (insert log " << log_->bytes()
-                << " bytes; retried after " << durability_.log_max_bytes
-                << " more): " << written.status().message() << std::endl;
+    // Bound the log (and the time a restart spends replaying it), without the
+    // lock, unless a checkpoint is running. A failure is reported (one line,
+    // and the count) and retried after as many bytes again; the batch is
+    // logged either way.
+    lock.Release();
+    if (checkpoint_mu_.TryLock()) {
+      absl::StatusOr<CheckpointWritten> written =
+          CheckpointInSlices(durability_.checkpoint_path);
+      checkpoint_mu_.Unlock();
+      if (!written.ok()) {
+        absl::MutexLock relock(&mu_);
+        auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
+        ++checkpoint_failures_;
+        std::cerr << "replay shard " << options_.shard_id
+                  << ": automatic checkpoint to " << durability_.checkpoint_path
+                  << " failed (insert log " << log_->bytes()
+                  << " bytes; retried after " << durability_.log_max_bytes
+                  << " more): " << written.status().message() << std::endl;
+      }
     }
   }
   return keys;
@@ -391,27 +419,65 @@ void Shard::Stats(proto::ShardStats* out, bool per_actor) const {
 }
 
 absl::StatusOr<CheckpointWritten> Shard::Checkpoint(const std::string& path) {
-  absl::MutexLock lock(&mu_);
-  return CheckpointLocked(path);
+  absl::MutexLock lock(&checkpoint_mu_);
+  return CheckpointInSlices(path);
 }
 
-absl::StatusOr<CheckpointWritten> Shard::CheckpointLocked(
+bool Shard::EvictsNothingUncopiedLocked(uint64_t n) const {
+  if (copy_cursor_ >= copy_end_) return true;
+  const TableInfo info = table_->Info();
+  // The insert evicts the keys below next_key + n - capacity (a batch larger
+  // than the table is refused by it anyway).
+  return n > info.capacity || info.next_key + n <= info.capacity + copy_cursor_;
+}
+
+absl::StatusOr<CheckpointWritten> Shard::CheckpointInSlices(
     const std::string& path) {
-  absl::StatusOr<CheckpointWritten> written =
-      WriteCheckpoint(path, *table_, *sampler_, samples_total_);
-  if (written.ok()) ++checkpoints_written_;
-  if (!written.ok() || log_ == nullptr || path != durability_.checkpoint_path) {
-    return written;
+  const bool drops_log = log_ != nullptr && path == durability_.checkpoint_path;
+  // The snapshot: the header, and the log's length, which ends with the last
+  // insert the snapshot holds (inserts are logged under mu_).
+  CheckpointHeader header;
+  uint64_t log_bytes = 0;
+  bool log_error_before = false;
+  {
+    absl::MutexLock lock(&mu_);
+    header.info = table_->Info();
+    header.actors = table_->Actors();
+    header.samples_total = samples_total_;
+    header.priorities = sampler_->keeps_priorities();
+    if (drops_log) log_bytes = log_->bytes();
+    log_error_before = !log_error_.ok();
+    copy_cursor_ = header.info.oldest_key;
+    copy_end_ = header.info.next_key;
   }
-  // The checkpoint now holds every logged insert and is durably renamed into
-  // place: the log can start over. (A kill between the two leaves records the
-  // checkpoint holds; recovery skips them by key.)
-  if (absl::Status s = log_->Reset(); !s.ok()) {
+  absl::StatusOr<CheckpointWritten> written = WriteCheckpointInSlices(
+      path, header, kCheckpointSliceItems,
+      [&](uint64_t first_key, uint64_t end_key, std::string* out) {
+        absl::MutexLock lock(&mu_);
+        EncodeCheckpointItems(header, *table_, *sampler_, first_key, end_key,
+                              out);
+        copy_cursor_ = end_key;
+        return absl::OkStatus();
+      });
+  {
+    absl::MutexLock lock(&mu_);
+    copy_cursor_ = copy_end_ = 0;
+    if (written.ok()) ++checkpoints_written_;
+  }
+  if (!written.ok() || !drops_log) return written;
+  // The checkpoint now holds every insert logged before log_bytes and is
+  // durably renamed into place: those records go, the later ones stay. (A
+  // kill between the two leaves records the checkpoint holds; recovery skips
+  // them by key.)
+  if (absl::Status s = log_->DropBefore(log_bytes); !s.ok()) {
     return absl::InternalError(absl::StrCat(
         "checkpoint ", path,
-        " written, but the insert log was not emptied: ", s.message()));
+        " written, but the insert log was not cut back: ", s.message()));
   }
-  log_error_ = absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  // A record the table refused was logged before the snapshot (inserts are
+  // refused from then on), so it is gone now.
+  if (log_error_before) log_error_ = absl::OkStatus();
   auto_checkpoint_bytes_ = log_->bytes() + durability_.log_max_bytes;
   return written;
 }

@@ -10,7 +10,13 @@
 // Durability (Shard::Open): a shard opened with a checkpoint path and an insert
 // log writes every stored batch to the log (replay/insert_log.h) before Insert
 // returns, so an acknowledged insert survives kill -9 of the process; a
-// checkpoint to that path empties the log.
+// checkpoint to that path drops the logged inserts it holds.
+//
+// Checkpoints do not stop the world: the header is taken at one instant (the
+// snapshot) and the items are copied under the lock a slice of
+// kCheckpointSliceItems at a time, written without it. An insert that would
+// evict an item of the snapshot not yet copied waits for that slice; the log
+// keeps every insert after the snapshot, so checkpoint + log stays exact.
 #ifndef SOFTQ_REPLAY_SHARD_H_
 #define SOFTQ_REPLAY_SHARD_H_
 
@@ -65,7 +71,8 @@ struct DurabilityOptions {
   std::string log_path;         // InsertLogPath(dir, shard_id)
   InsertLogOptions log;
   // When the log grows past this many bytes, the insert that crossed it writes
-  // a checkpoint (and so empties the log) before returning. 0: never.
+  // a checkpoint (and so empties the log) before returning, unless one is
+  // running. 0: never.
   uint64_t log_max_bytes = uint64_t{1} << 30;
 };
 
@@ -81,6 +88,9 @@ struct ShardRecovery {
   uint64_t transitions_replayed = 0;
   InsertLogRecovery log;
 };
+
+// Items a checkpoint copies per hold of the shard's lock.
+inline constexpr uint64_t kCheckpointSliceItems = 2048;
 
 class Shard {
  public:
@@ -143,10 +153,13 @@ class Shard {
   void Stats(proto::ShardStats* out, bool per_actor = true) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Writes the checkpoint to `path` (replay/checkpoint.h). Inserts and samples
-  // wait while it runs. On a durable shard, a checkpoint to its checkpoint path
-  // then empties the insert log (Internal if that fails; the checkpoint is
-  // written, and the logged records it holds are skipped at recovery).
+  // Writes the checkpoint of the shard as it is when called to `path`
+  // (replay/checkpoint.h). Inserts and samples go on while it runs, except for
+  // a slice's copy (about a millisecond); an insert that would evict an item
+  // not yet copied waits for its slice. Checkpoints run one at a time. On a
+  // durable shard, a checkpoint to its checkpoint path then drops the logged
+  // inserts it holds (Internal if that fails; the checkpoint is written, and
+  // those records are skipped at recovery).
   absl::StatusOr<CheckpointWritten> Checkpoint(const std::string& path)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -170,12 +183,22 @@ class Shard {
   absl::Status ApplyLoggedLocked(InsertLogRecord&& record,
                                  ShardRecovery* recovery)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<CheckpointWritten> CheckpointLocked(const std::string& path)
+  absl::StatusOr<CheckpointWritten> CheckpointInSlices(const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // True when an insert of `n` items evicts no item a running checkpoint has
+  // yet to copy.
+  bool EvictsNothingUncopiedLocked(uint64_t n) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ShardOptions options_;
   const absl::Time start_;
+  // Held for a whole checkpoint (they run one at a time); taken before mu_.
+  absl::Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
+  // Keys [copy_cursor_, copy_end_) of the running checkpoint's snapshot are
+  // not copied yet (empty when none runs).
+  uint64_t copy_cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t copy_end_ ABSL_GUARDED_BY(mu_) = 0;
   // The table has its own lock too; it changes only under mu_, which keeps it
   // consistent with the sampler.
   const std::unique_ptr<Table> table_;

@@ -253,10 +253,12 @@ void Table::KeysOfSlots(absl::Span<const uint64_t> slots,
 }
 
 absl::Status Table::ForEachItem(
-    const std::function<absl::Status(uint64_t, const ItemView&)>& fn) const {
+    const std::function<absl::Status(uint64_t, const ItemView&)>& fn,
+    uint64_t first_key, uint64_t end_key) const {
   absl::MutexLock lock(&mu_);
   const bool ids = !episode_ids_.empty();
-  for (uint64_t key = oldest_key_; key < next_key_; ++key) {
+  const uint64_t end = std::min(end_key, next_key_);
+  for (uint64_t key = std::max(first_key, oldest_key_); key < end; ++key) {
     const uint64_t s = key % capacity_;
     const ItemView item{observations_.data() + s * observation_dim_,
                         actions_.data() + s * action_dim_,

@@ -134,11 +134,12 @@ class Table {
       ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t SlotOfKey(uint64_t key) const { return key % capacity_; }
 
-  // Calls `fn` for every held item in key order under the table's lock,
-  // stopping at the first error, which it returns. `fn` must not call back into
-  // the table.
+  // Calls `fn` for every held item with a key in [first_key, end_key) in key
+  // order under the table's lock, stopping at the first error, which it
+  // returns. `fn` must not call back into the table.
   absl::Status ForEachItem(
-      const std::function<absl::Status(uint64_t, const ItemView&)>& fn) const
+      const std::function<absl::Status(uint64_t, const ItemView&)>& fn,
+      uint64_t first_key = 0, uint64_t end_key = UINT64_MAX) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Restore support: overwrites the accounting counters (after re-inserting the
