@@ -29,7 +29,12 @@ CASES = {
                              ("cuda_graph_streams", "two", "3"),
                              ("fused_kernels", "maybe", None),
                              ("kernel_update_ratio", "half", "0.01"),
-                             ("max_nonfinite_updates", "many", "0")],
+                             ("max_nonfinite_updates", "many", "0"),
+                             ("prioritized", "maybe", None),
+                             ("priority_epsilon", "tiny", "0"),
+                             ("importance_beta", "x", "1.5"),
+                             ("importance_beta_updates", "x", "-1"),
+                             ("priority_queue", "x", "0")],
     "actor/actor_main": [("num_envs", "four", "0"), ("actor_id", "x", "-3"),
                          ("hidden", None, "128,-1"), ("learner", None, "nocolon")],
     "learner/train_in_process": [("max_env_steps", "many", "-1"), ("batch_size", "x", "0"),
@@ -74,6 +79,9 @@ def main():
     # on the CPU (the default, auto, takes a graph only on a GPU).
     learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
     check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph=true"], "cuda_graph")
+    # Prioritized replay's importance weights reach eager updates only, not a CUDA graph.
+    check("learner/learner_main", learner + ["--prioritized", "--cuda_graph=true"],
+          "prioritized")
     # An actor's writes larger than a shard takes in one message; a list where one learner goes.
     actor = [os.path.join(bin_dir, "actor/actor_main")] + REQUIRED["actor/actor_main"]
     check("actor/actor_main", actor + ["--num_envs=4096", "--steps_per_write=300"],
