@@ -54,6 +54,10 @@ def main():
     parser.add_argument("--solved_evaluations", type=int, default=2,
                         help="consecutive evaluations that must meet the criterion before the "
                              "learner stops, exports and the demo reports success")
+    parser.add_argument("--prioritized", action="store_true",
+                        help="prioritized experience replay: shards with --sampler=prioritized, "
+                             "the learner with --prioritized (priorities from TD errors, "
+                             "importance-weighted critic loss)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the learner checkpoint an earlier run left in --out")
     args = parser.parse_args()
@@ -105,7 +109,8 @@ def main():
     try:
         cluster.start_shards(args.shards, [
             "--capacity=1000000", "--min_size_to_sample=100",
-            f"--samples_per_insert={args.samples_per_insert}", "--error_buffer=6400"])
+            f"--samples_per_insert={args.samples_per_insert}", "--error_buffer=6400"]
+            + (["--sampler=prioritized"] if args.prioritized else []))
         env_flags = [f"--env={args.env}", f"--env_config={args.env_config}"]
         criterion = ["--stop_when_solved", "--require_solved",
                      f"--solved_evaluations={args.solved_evaluations}",
@@ -117,7 +122,8 @@ def main():
             "--log_interval_s=5", f"--seed={args.seed}",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
-            f"--export_torchscript={exported}"])
+            f"--export_torchscript={exported}"]
+            + (["--prioritized"] if args.prioritized else []))
         # external: the actors' report lines are the only returns, so they come more often.
         actor_flags = [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
                        f"--report_interval_s={2 if args.env == 'external' else 10}"]
