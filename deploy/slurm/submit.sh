@@ -25,6 +25,8 @@
 #                             learner --env=external --env_config=observation_dim=O,action_dim=A
 #   --python_dir              with --python_env: the directory holding softq/ (python/ of a
 #                             checkout) with _softq_actor.so beside its .py files, on every node
+#   --prioritized             prioritized experience replay: the shards with
+#                             --sampler=prioritized, the learner with --prioritized
 #   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,12 +38,13 @@ actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
 replay_port=17000 learner_port=17100
 replay_metrics_port=-1 learner_metrics_port=-1 actor_metrics_port=-1
 replay_flags="" learner_flags="" actor_flags="" env=multigoal env_config=""
-python_env="" python_dir=""
+python_env="" python_dir="" prioritized=0
 sbatch_args=()
 while (($#)); do
   case "$1" in
     --) shift; sbatch_args=("$@"); break ;;
     --overcommit) overcommit=1 ;;
+    --prioritized) prioritized=1 ;;
     --*=*)
       name="${1%%=*}"; name="${name#--}"; value="${1#*=}"
       case "$name" in
@@ -100,6 +103,10 @@ export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PO
 export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
 export SOFTQ_ENV="$env" SOFTQ_ENV_CONFIG="$env_config"
 export SOFTQ_PYTHON_ENV="$python_env" SOFTQ_PYTHON_DIR="$python_dir"
+if ((prioritized)); then
+  replay_flags="--sampler=prioritized${replay_flags:+ $replay_flags}"
+  learner_flags="--prioritized${learner_flags:+ $learner_flags}"
+fi
 export SOFTQ_REPLAY_FLAGS="$replay_flags" SOFTQ_LEARNER_FLAGS="$learner_flags" SOFTQ_ACTOR_FLAGS="$actor_flags"
 exec sbatch --export=ALL "${sbatch_args[@]}" "${common[@]}" "${replay[@]}" \
   : "${common[@]}" "${learner[@]}" : "${common[@]}" "${actor[@]}" "$here/softq.sbatch"
