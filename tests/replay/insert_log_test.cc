@@ -281,6 +281,31 @@ TEST(InsertLog, ResetEmptiesTheLog) {
   EXPECT_EQ(records[0].first_key, 8u);
 }
 
+TEST(InsertLog, DropBeforeKeepsTheRecordsAfterTheOffset) {
+  const std::string path = testing::TempDir("wal_drop") + "/a.wal";
+  const std::vector<uint64_t> offsets = WriteThree(path);
+  std::vector<InsertLogRecord> ignored;
+  absl::StatusOr<std::unique_ptr<InsertLog>> log =
+      OpenCollecting(path, &ignored, nullptr);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_FALSE((*log)->DropBefore(offsets.back() + 1).ok());
+  EXPECT_EQ((*log)->bytes(), offsets.back());  // unchanged by the refusal
+  // Drop the first record: the second and third stay, appends go on after.
+  ASSERT_TRUE((*log)->DropBefore(offsets[1]).ok());
+  EXPECT_EQ((*log)->bytes(), kFileHeader + offsets.back() - offsets[1]);
+  EXPECT_EQ(FileSize(path), (*log)->bytes());
+  EXPECT_EQ(FileSize(path + ".tmp"), 0u);  // renamed away
+  ASSERT_TRUE(Append(log->get(), 14, MakeBatch(2, 14)).ok());
+  log->reset();
+  std::vector<InsertLogRecord> records;
+  ASSERT_TRUE(OpenCollecting(path, &records, nullptr).ok());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].first_key, 5u);
+  EXPECT_EQ(records[0].batch.rewards_size(), 6);
+  EXPECT_EQ(records[1].first_key, 11u);
+  EXPECT_EQ(records[2].first_key, 14u);
+}
+
 // --wal_fsync's promise (replay_server: "one fdatasync per batch"): with
 // options.fsync every Append makes exactly one fdatasync(2) of the log, after
 // its record is in the file and before Append returns; so do Reset and the cut
