@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -15,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "learner/priority_updater.h"
 #include "learner/replay_batch_source.h"
@@ -117,6 +120,36 @@ TEST(WeightedCriticLoss, AnUpdateWithAllWeightsOneIsTheUnweightedUpdate) {
   once.Update(batch, noise);
   EXPECT_FALSE(
       torch::equal(other.q()->parameters()[0], once.q()->parameters()[0]));
+}
+
+// The updater never blocks its caller: while one update is being sent, a full
+// queue drops its oldest; what is queued is sent in order; errors are counted.
+TEST(PriorityUpdater, DropsTheOldestWhenFullAndSendsTheRestInOrder) {
+  absl::Notification gate;
+  std::atomic<int> started{0};
+  std::vector<uint64_t> order;  // touched by the updater's thread only
+  absl::Status answer = absl::OkStatus();
+  {
+    PriorityUpdater updater(
+        [&](const PriorityUpdate& u) {
+          ++started;
+          gate.WaitForNotification();
+          order.push_back(u.keys[0]);
+          return u.keys[0] == 4 ? absl::UnavailableError("shard 1 gone")
+                                : absl::OkStatus();
+        },
+        /*max_queued=*/2);
+    updater.Push({{1}, {0}, {1.0f}});
+    while (started.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+    for (uint64_t key : {2, 3, 4}) updater.Push({{key}, {0}, {1.0f}});
+    EXPECT_EQ(updater.dropped(), 1u);  // 2: the oldest queued
+    gate.Notify();
+    ASSERT_TRUE(updater.Flush(absl::Seconds(10)).ok());
+    EXPECT_EQ(updater.sent(), 2u);
+    EXPECT_EQ(updater.failed(), 1u);
+    EXPECT_TRUE(absl::IsUnavailable(updater.last_error()));
+  }  // joins its thread
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 3, 4}));
 }
 
 // Priority of MakeBatch's item `id` in the test below: 1 to 4.
