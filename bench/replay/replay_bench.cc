@@ -10,6 +10,9 @@
 // running shard's.
 //
 //   bazel run -c opt //bench/replay:replay_bench
+//   bazel run -c opt //bench/replay:replay_bench -- --mode=checkpoint_stall
+//     (Shard::Checkpoint of a full 1e6 x obs 100 shard, in process, while one
+//     thread inserts and one samples batches of 256: the longest call of each)
 //
 // Every server is a child process on 127.0.0.1, stopped at the end.
 #include <grpcpp/grpcpp.h>
@@ -18,12 +21,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -35,8 +40,14 @@
 #include "proto/replay.grpc.pb.h"
 #include "replay/child_process.h"
 #include "replay/client.h"
+#include "replay/shard.h"
 
-ABSL_FLAG(std::string, mode, "bench", "bench, or discard_server (internal)");
+ABSL_FLAG(std::string, mode, "bench",
+          "bench, checkpoint_stall (the longest insert and sample during a "
+          "checkpoint of a full in-process shard), or discard_server "
+          "(internal)");
+ABSL_FLAG(uint64_t, stall_capacity, 1000000,
+          "checkpoint_stall: items (observation_dim 100) in the full shard");
 ABSL_FLAG(uint32_t, observation_dim, 2,
           "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
@@ -463,6 +474,104 @@ std::string RestoreRow(Server shard, const std::string& server_binary,
       restored.peak / (running.anon + running.file));
 }
 
+// --mode=checkpoint_stall: --repeats checkpoints of a full shard to a file
+// under $TMPDIR while one thread inserts and one samples; per checkpoint its
+// time and the longest insert and sample that overlapped it.
+int RunCheckpointStall() {
+  ShardOptions options;
+  options.capacity = absl::GetFlag(FLAGS_stall_capacity);
+  options.observation_dim = 100;
+  options.action_dim = 2;
+  options.seed = 1;
+  absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
+  if (!shard.ok()) {
+    std::cerr << shard.status() << std::endl;
+    return 1;
+  }
+  std::mt19937 gen(1);
+  const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
+  const proto::TransitionBatch batch = RandomBatch(n, 100, 2, &gen);
+  const google::protobuf::RepeatedField<float> none;
+  auto insert = [&]() {
+    return (*shard)->Insert(batch, none, absl::Now() + absl::Seconds(60));
+  };
+  while ((*shard)->table().size() < options.capacity) {
+    if (absl::StatusOr<KeyRange> k = insert(); !k.ok()) {
+      std::cerr << k.status() << std::endl;
+      return 1;
+    }
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/replay_bench_stall_XXXXXX");
+  if (::mkdtemp(dir.data()) == nullptr) {
+    std::cerr << "cannot create a directory for the checkpoint\n";
+    return 1;
+  }
+  const std::string path = dir + "/replay-0.ckpt";
+  std::cout << absl::StrFormat(
+      "checkpoint of a full shard, %d x obs 100 act 2, while 1 thread inserts "
+      "and 1 samples batches of %d\n%-8s %10s %14s %10s %18s %10s %18s\n",
+      options.capacity, n, "repeat", "file MB", "checkpoint ms", "inserts",
+      "longest insert ms", "samples", "longest sample ms");
+  for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
+    std::atomic<bool> done{false};
+    absl::Mutex mu;
+    absl::Duration longest_insert, longest_sample;
+    uint64_t inserts = 0, samples = 0;
+    absl::Status error;
+    auto loop = [&](auto call, absl::Duration* longest, uint64_t* count) {
+      while (!done.load()) {
+        const absl::Time start = absl::Now();
+        const absl::Status s = call();
+        const absl::Duration took = absl::Now() - start;
+        absl::MutexLock lock(&mu);
+        if (!s.ok()) {
+          error = s;
+          return;
+        }
+        *longest = std::max(*longest, took);
+        ++*count;
+      }
+    };
+    std::thread inserter(
+        loop, [&] { return insert().status(); }, &longest_insert, &inserts);
+    std::thread sampler(
+        loop,
+        [&] {
+          proto::SampleResponse response;
+          return (*shard)->Sample(absl::GetFlag(FLAGS_sample_batch),
+                                  absl::Now() + absl::Seconds(60), nullptr,
+                                  &response);
+        },
+        &longest_sample, &samples);
+    absl::SleepFor(absl::Milliseconds(200));
+    {
+      absl::MutexLock lock(&mu);
+      longest_insert = longest_sample = absl::ZeroDuration();
+      inserts = samples = 0;
+    }
+    const absl::Time start = absl::Now();
+    absl::StatusOr<CheckpointWritten> written = (*shard)->Checkpoint(path);
+    const absl::Duration took = absl::Now() - start;
+    done = true;  // calls stalled by the checkpoint end after it: counted
+    inserter.join();
+    sampler.join();
+    if (!written.ok() || !error.ok()) {
+      std::cerr << (written.ok() ? error : written.status()) << std::endl;
+      return 1;
+    }
+    std::cout << absl::StrFormat(
+        "%-8d %10.1f %14.1f %10d %18.1f %10d %18.1f\n", r + 1,
+        written->bytes / 1e6, absl::ToDoubleMilliseconds(took), inserts,
+        absl::ToDoubleMilliseconds(longest_insert), samples,
+        absl::ToDoubleMilliseconds(longest_sample));
+  }
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  return 0;
+}
+
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
@@ -665,5 +774,7 @@ int main(int argc, char** argv) {
       absl::OnDeadlockCycle::kIgnore);  // as in replay_server
   if (absl::GetFlag(FLAGS_mode) == "discard_server")
     return softq::RunDiscardServer();
+  if (absl::GetFlag(FLAGS_mode) == "checkpoint_stall")
+    return softq::RunCheckpointStall();
   return softq::RunBench(argv[0]);
 }
