@@ -142,6 +142,12 @@ std::string CheckpointPath(const std::string& dir,
   return absl::StrCat(dir, "/replay-", shard_id, ".ckpt");
 }
 
+uint64_t CheckpointItemBytes(const CheckpointHeader& header) {
+  return (2ull * header.info.observation_dim + header.info.action_dim + 1) *
+             sizeof(float) +
+         1 + (header.info.has_ids ? 12 : 0) + (header.priorities ? 4 : 0);
+}
+
 void EncodeCheckpointItems(const CheckpointHeader& header, const Table& table,
                            const Sampler& sampler, uint64_t first_key,
                            uint64_t end_key, std::string* out) {

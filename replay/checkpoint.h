@@ -88,6 +88,9 @@ void EncodeCheckpointItems(const CheckpointHeader& header, const Table& table,
                            const Sampler& sampler, uint64_t first_key,
                            uint64_t end_key, std::string* out);
 
+// Bytes of one item in the layout `header` names.
+uint64_t CheckpointItemBytes(const CheckpointHeader& header);
+
 // Appends the encoding of items [first_key, end_key) to `out`, or fails.
 using ReadCheckpointItemsFn = std::function<absl::Status(
     uint64_t first_key, uint64_t end_key, std::string* out)>;

@@ -210,10 +210,13 @@ absl::StatusOr<KeyRange> Shard::Insert(
             rate_limiter_.AwaitCanInsert(&mu_, deadline, cancelled);
         !s.ok())
       return s;
-    if (EvictsNothingUncopiedLocked(n)) break;
+    if (CanSaveEvictionsLocked(n)) {
+      SaveEvictionsLocked(n);
+      break;
+    }
     auto copied = [this, n]() {
       mu_.AssertHeld();
-      return EvictsNothingUncopiedLocked(n);
+      return CanSaveEvictionsLocked(n);
     };
     const absl::Time step =
         std::min(deadline, absl::Now() + absl::Milliseconds(100));
@@ -423,12 +426,35 @@ absl::StatusOr<CheckpointWritten> Shard::Checkpoint(const std::string& path) {
   return CheckpointInSlices(path);
 }
 
-bool Shard::EvictsNothingUncopiedLocked(uint64_t n) const {
-  if (copy_cursor_ >= copy_end_) return true;
+void Shard::UnsavedEvictionsLocked(uint64_t n, uint64_t* from,
+                                   uint64_t* to) const {
+  *from = *to = 0;
+  if (copy_cursor_ >= copy_end_) return;
   const TableInfo info = table_->Info();
-  // The insert evicts the keys below next_key + n - capacity (a batch larger
-  // than the table is refused by it anyway).
-  return n > info.capacity || info.next_key + n <= info.capacity + copy_cursor_;
+  // A batch larger than the table is refused by it: it evicts nothing.
+  if (n > info.capacity || info.next_key + n <= info.capacity) return;
+  *from = std::max(copy_cursor_, saved_end_);
+  *to = std::max(*from, std::min(info.next_key + n - info.capacity, copy_end_));
+}
+
+bool Shard::CanSaveEvictionsLocked(uint64_t n) const {
+  uint64_t from, to;
+  UnsavedEvictionsLocked(n, &from, &to);
+  return from == to ||
+         saved_bytes_ + (to - from) * CheckpointItemBytes(copy_header_) <=
+             kCheckpointSavedBytes;
+}
+
+void Shard::SaveEvictionsLocked(uint64_t n) {
+  uint64_t from, to;
+  UnsavedEvictionsLocked(n, &from, &to);
+  if (from == to) return;
+  SavedItems items{from, to, std::string()};
+  EncodeCheckpointItems(copy_header_, *table_, *sampler_, from, to,
+                        &items.bytes);
+  saved_bytes_ += items.bytes.size();
+  saved_.push_back(std::move(items));
+  saved_end_ = to;
 }
 
 absl::StatusOr<CheckpointWritten> Shard::CheckpointInSlices(
@@ -447,21 +473,40 @@ absl::StatusOr<CheckpointWritten> Shard::CheckpointInSlices(
     header.priorities = sampler_->keeps_priorities();
     if (drops_log) log_bytes = log_->bytes();
     log_error_before = !log_error_.ok();
-    copy_cursor_ = header.info.oldest_key;
+    copy_cursor_ = saved_end_ = header.info.oldest_key;
     copy_end_ = header.info.next_key;
+    copy_header_ = header;
   }
+  const uint64_t item_bytes = CheckpointItemBytes(header);
   absl::StatusOr<CheckpointWritten> written = WriteCheckpointInSlices(
       path, header, kCheckpointSliceItems,
       [&](uint64_t first_key, uint64_t end_key, std::string* out) {
         absl::MutexLock lock(&mu_);
-        EncodeCheckpointItems(header, *table_, *sampler_, first_key, end_key,
-                              out);
+        // Items evicted meanwhile come from saved_ (they lead), the rest
+        // from the table.
+        uint64_t key = first_key;
+        while (key < end_key && !saved_.empty() &&
+               saved_.front().first_key <= key) {
+          SavedItems& front = saved_.front();
+          const uint64_t stop = std::min(end_key, front.end_key);
+          out->append(front.bytes, (key - front.first_key) * item_bytes,
+                      (stop - key) * item_bytes);
+          key = stop;
+          if (stop == front.end_key) {
+            saved_bytes_ -= front.bytes.size();
+            saved_.pop_front();
+          }
+        }
+        EncodeCheckpointItems(header, *table_, *sampler_, key, end_key, out);
         copy_cursor_ = end_key;
+        saved_end_ = std::max(saved_end_, end_key);
         return absl::OkStatus();
       });
   {
     absl::MutexLock lock(&mu_);
-    copy_cursor_ = copy_end_ = 0;
+    copy_cursor_ = copy_end_ = saved_end_ = 0;
+    saved_.clear();
+    saved_bytes_ = 0;
     if (written.ok()) ++checkpoints_written_;
   }
   if (!written.ok() || !drops_log) return written;

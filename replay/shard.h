@@ -14,12 +14,14 @@
 //
 // Checkpoints do not stop the world: the header is taken at one instant (the
 // snapshot) and the items are copied under the lock a slice of
-// kCheckpointSliceItems at a time, written without it. An insert that would
-// evict an item of the snapshot not yet copied waits for that slice; the log
-// keeps every insert after the snapshot, so checkpoint + log stays exact.
+// kCheckpointSliceItems at a time, written without it. An insert that evicts
+// items of the snapshot not yet copied first copies them aside for the
+// checkpoint (up to kCheckpointSavedBytes, then it waits for the writes); the
+// log keeps every insert after the snapshot, so checkpoint + log stays exact.
 #ifndef SOFTQ_REPLAY_SHARD_H_
 #define SOFTQ_REPLAY_SHARD_H_
 
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -91,6 +93,9 @@ struct ShardRecovery {
 
 // Items a checkpoint copies per hold of the shard's lock.
 inline constexpr uint64_t kCheckpointSliceItems = 2048;
+// Bytes of items evicted during a checkpoint that inserts save for it before
+// they wait for the checkpoint's writes instead.
+inline constexpr uint64_t kCheckpointSavedBytes = uint64_t{256} << 20;
 
 class Shard {
  public:
@@ -155,8 +160,9 @@ class Shard {
 
   // Writes the checkpoint of the shard as it is when called to `path`
   // (replay/checkpoint.h). Inserts and samples go on while it runs, except for
-  // a slice's copy (about a millisecond); an insert that would evict an item
-  // not yet copied waits for its slice. Checkpoints run one at a time. On a
+  // a slice's copy (about a millisecond); an insert that evicts items not yet
+  // copied copies them aside first (waiting for the writes once
+  // kCheckpointSavedBytes are aside). Checkpoints run one at a time. On a
   // durable shard, a checkpoint to its checkpoint path then drops the logged
   // inserts it holds (Internal if that fails; the checkpoint is written, and
   // those records are skipped at recovery).
@@ -185,10 +191,17 @@ class Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<CheckpointWritten> CheckpointInSlices(const std::string& path)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) ABSL_LOCKS_EXCLUDED(mu_);
-  // True when an insert of `n` items evicts no item a running checkpoint has
-  // yet to copy.
-  bool EvictsNothingUncopiedLocked(uint64_t n) const
+  // The items of the running checkpoint's snapshot an insert of `n` items
+  // evicts that are neither copied nor saved yet: [*from, *to).
+  void UnsavedEvictionsLocked(uint64_t n, uint64_t* from, uint64_t* to) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True when an insert of `n` items may go on now: SaveEvictionsLocked has
+  // room for what it evicts.
+  bool CanSaveEvictionsLocked(uint64_t n) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Encodes those items into saved_ for the checkpoint. REQUIRES:
+  // CanSaveEvictionsLocked(n).
+  void SaveEvictionsLocked(uint64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ShardOptions options_;
   const absl::Time start_;
@@ -196,9 +209,20 @@ class Shard {
   absl::Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   // Keys [copy_cursor_, copy_end_) of the running checkpoint's snapshot are
-  // not copied yet (empty when none runs).
+  // not written yet (empty when none runs); of those, [copy_cursor_,
+  // saved_end_) were evicted by inserts, which saved them first, encoded in
+  // the checkpoint's layout, in saved_ (in key order, saved_bytes_ in all).
+  struct SavedItems {
+    uint64_t first_key = 0;
+    uint64_t end_key = 0;
+    std::string bytes;
+  };
   uint64_t copy_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t copy_end_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t saved_end_ ABSL_GUARDED_BY(mu_) = 0;
+  CheckpointHeader copy_header_ ABSL_GUARDED_BY(mu_);
+  std::deque<SavedItems> saved_ ABSL_GUARDED_BY(mu_);
+  uint64_t saved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // The table has its own lock too; it changes only under mu_, which keeps it
   // consistent with the sampler.
   const std::unique_ptr<Table> table_;
