@@ -48,6 +48,9 @@ ABSL_FLAG(std::string, mode, "bench",
           "(internal)");
 ABSL_FLAG(uint64_t, stall_capacity, 1000000,
           "checkpoint_stall: items (observation_dim 100) in the full shard");
+ABSL_FLAG(double, stall_insert_rate, 0,
+          "checkpoint_stall: transitions/s the inserting thread paces itself "
+          "to; 0: flat out");
 ABSL_FLAG(uint32_t, observation_dim, 2,
           "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
@@ -509,19 +512,28 @@ int RunCheckpointStall() {
     return 1;
   }
   const std::string path = dir + "/replay-0.ckpt";
+  const double rate = absl::GetFlag(FLAGS_stall_insert_rate);
   std::cout << absl::StrFormat(
       "checkpoint of a full shard, %d x obs 100 act 2, while 1 thread inserts "
-      "and 1 samples batches of %d\n%-8s %10s %14s %10s %18s %10s %18s\n",
-      options.capacity, n, "repeat", "file MB", "checkpoint ms", "inserts",
-      "longest insert ms", "samples", "longest sample ms");
+      "(%s) and 1 samples batches of %d\n%-8s %10s %14s %10s %18s %10s %18s\n",
+      options.capacity,
+      rate > 0 ? absl::StrCat(rate, " transitions/s") : std::string("flat out"),
+      n, "repeat", "file MB", "checkpoint ms", "inserts", "longest insert ms",
+      "samples", "longest sample ms");
   for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
     std::atomic<bool> done{false};
     absl::Mutex mu;
     absl::Duration longest_insert, longest_sample;
     uint64_t inserts = 0, samples = 0;
     absl::Status error;
-    auto loop = [&](auto call, absl::Duration* longest, uint64_t* count) {
+    auto loop = [&](auto call, absl::Duration* longest, uint64_t* count,
+                    double per_second) {
+      absl::Time due = absl::Now();
       while (!done.load()) {
+        if (per_second > 0) {
+          due += absl::Seconds(n / per_second);
+          absl::SleepFor(due - absl::Now());
+        }
         const absl::Time start = absl::Now();
         const absl::Status s = call();
         const absl::Duration took = absl::Now() - start;
@@ -535,7 +547,8 @@ int RunCheckpointStall() {
       }
     };
     std::thread inserter(
-        loop, [&] { return insert().status(); }, &longest_insert, &inserts);
+        loop, [&] { return insert().status(); }, &longest_insert, &inserts,
+        rate);
     std::thread sampler(
         loop,
         [&] {
@@ -544,7 +557,7 @@ int RunCheckpointStall() {
                                   absl::Now() + absl::Seconds(60), nullptr,
                                   &response);
         },
-        &longest_sample, &samples);
+        &longest_sample, &samples, 0.0);
     absl::SleepFor(absl::Milliseconds(200));
     {
       absl::MutexLock lock(&mu);
