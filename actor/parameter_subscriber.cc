@@ -2,15 +2,17 @@
 
 #include <iostream>
 
+#include "common/grpc_security.h"
 #include "common/tensor_codec.h"
 
 namespace softq {
 
 ParameterSubscriber::ParameterSubscriber(const std::string& learner_address,
-                                         ActingPolicy* policy)
+                                         ActingPolicy* policy,
+                                         const SecurityConfig& security)
     : policy_(policy),
-      stub_(proto::ParameterService::NewStub(grpc::CreateChannel(
-          learner_address, grpc::InsecureChannelCredentials()))) {
+      stub_(proto::ParameterService::NewStub(
+          MakeChannel(learner_address, security))) {
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/security.h"
 #include "policy/acting_policy.h"
 #include "proto/parameters.grpc.pb.h"
 
@@ -23,8 +24,10 @@ namespace softq {
 
 class ParameterSubscriber {
  public:
-  // `policy` outlives the subscriber. Starts the thread at once.
-  ParameterSubscriber(const std::string& learner_address, ActingPolicy* policy);
+  // `policy` outlives the subscriber. Calls the learner with `security`'s
+  // credentials (common/grpc_security.h). Starts the thread at once.
+  ParameterSubscriber(const std::string& learner_address, ActingPolicy* policy,
+                      const SecurityConfig& security = SecurityConfig());
   ~ParameterSubscriber();
 
   // Blocks until the policy holds some version, or `timeout`. Returns whether

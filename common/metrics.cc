@@ -12,15 +12,19 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/security.h"
 
 namespace softq {
 
 absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
-    const std::string& host, int port) {
+    const std::string& host, int port, const std::string& token) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -42,7 +46,7 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::unique_ptr<MetricsExporter> exporter(
-      new MetricsExporter(fd, ntohs(addr.sin_port)));
+      new MetricsExporter(fd, ntohs(addr.sin_port), token));
   exporter->thread_ = std::thread([e = exporter.get()] { e->Serve(); });
   return exporter;
 }
@@ -86,12 +90,37 @@ struct Client {
   size_t sent = 0;
 };
 
+// Whether `request`'s headers hold "Authorization: Bearer <token>" (the
+// header's name in any case).
+bool Authorized(const std::string& request, const std::string& token) {
+  bool first = true;
+  for (absl::string_view line : absl::StrSplit(request, "\r\n")) {
+    if (first) {  // the request line
+      first = false;
+      continue;
+    }
+    if (line.empty()) break;
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos ||
+        !absl::EqualsIgnoreCase(line.substr(0, colon), "authorization")) {
+      continue;
+    }
+    return BearerTokenMatches(
+        absl::StripAsciiWhitespace(line.substr(colon + 1)), token);
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string MetricsExporter::Respond(const std::string& request) const {
-  std::string status = "200 OK", body;
-  if (absl::StartsWith(request, "GET /metrics ") ||
-      absl::StartsWith(request, "GET / ")) {
+  std::string status = "200 OK", body, extra;
+  if (!token_.empty() && !Authorized(request, token_)) {
+    status = "401 Unauthorized";
+    body = "the job token is required: Authorization: Bearer <token>\n";
+    extra = "WWW-Authenticate: Bearer\r\n";
+  } else if (absl::StartsWith(request, "GET /metrics ") ||
+             absl::StartsWith(request, "GET / ")) {
     body = Render();
   } else {
     status = "404 Not Found";
@@ -100,7 +129,7 @@ std::string MetricsExporter::Respond(const std::string& request) const {
   return absl::StrCat(
       "HTTP/1.0 ", status,
       "\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: ",
-      body.size(), "\r\nConnection: close\r\n\r\n", body);
+      body.size(), "\r\n", extra, "Connection: close\r\n\r\n", body);
 }
 
 void MetricsExporter::Serve() {

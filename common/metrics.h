@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -25,9 +26,11 @@ namespace softq {
 class MetricsExporter {
  public:
   // Listens on host:port (an IPv4 address; port 0: any free port). Unavailable
-  // if the port cannot be bound.
+  // if the port cannot be bound. A non-empty `token` (the job's, secure mode)
+  // is required of every request as "Authorization: Bearer <token>": 401
+  // without it.
   static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
-      const std::string& host, int port);
+      const std::string& host, int port, const std::string& token = "");
   ~MetricsExporter();
 
   // Connections served at once; more wait in the listen queue.
@@ -44,9 +47,11 @@ class MetricsExporter {
   std::string Render() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  MetricsExporter(int fd, int port) : listen_fd_(fd), port_(port) {}
+  MetricsExporter(int fd, int port, std::string token)
+      : listen_fd_(fd), port_(port), token_(std::move(token)) {}
   void Serve() ABSL_LOCKS_EXCLUDED(mu_);
-  // The HTTP response to `request`: the page for GET /metrics (or /), else 404.
+  // The HTTP response to `request`: 401 without the token (when one is
+  // required), the page for GET /metrics (or /), else 404.
   std::string Respond(const std::string& request) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -56,6 +61,7 @@ class MetricsExporter {
   };
   const int listen_fd_;
   const int port_;
+  const std::string token_;  // "": none required
   mutable absl::Mutex mu_;
   std::map<std::string, Metric> metrics_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

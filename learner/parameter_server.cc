@@ -6,17 +6,19 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_security.h"
 
 namespace softq {
 
 absl::StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Start(
-    const std::string& host, int port, ParameterService* service) {
+    const std::string& host, int port, ParameterService* service,
+    const SecurityConfig& security) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+                           MakeServerCredentials(security), &bound_port);
   // No SO_REUSEPORT: with it gRPC 1.51 adds a listener per extra poller on
   // the requested port, i.e. unadvertised ports of their own under --port=0.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

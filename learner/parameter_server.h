@@ -1,6 +1,7 @@
 // The gRPC server of the learner's ParameterService: built with gRPC health
 // checking and reflection, listening on exactly one port, stopped with a
-// grace period. Thread-compatible: start and stop it from one thread.
+// grace period, with the job's credentials (common/grpc_security.h) on that
+// port. Thread-compatible: start and stop it from one thread.
 #ifndef SOFTQ_LEARNER_PARAMETER_SERVER_H_
 #define SOFTQ_LEARNER_PARAMETER_SERVER_H_
 
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/security.h"
 #include "learner/parameter_service.h"
 
 namespace softq {
@@ -18,9 +20,11 @@ namespace softq {
 class ParameterServer {
  public:
   // Serves `service` (which outlives the server) on host:port, port 0 picking
-  // a free one. Unavailable "cannot listen on host:port" when it cannot bind.
+  // a free one, secured by `security` (insecure when it is the insecure
+  // config). Unavailable "cannot listen on host:port" when it cannot bind.
   static absl::StatusOr<std::unique_ptr<ParameterServer>> Start(
-      const std::string& host, int port, ParameterService* service);
+      const std::string& host, int port, ParameterService* service,
+      const SecurityConfig& security = SecurityConfig());
 
   // The port it listens on.
   int port() const { return port_; }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/grpc_security.h"
 #include "common/grpc_status.h"
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
@@ -123,8 +124,9 @@ bool IsTransient(grpc::StatusCode code) {
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address,
-                                                 absl::Duration keepalive) {
+std::shared_ptr<grpc::Channel> MakeReplayChannel(
+    const std::string& address, absl::Duration keepalive,
+    const SecurityConfig& security) {
   grpc::ChannelArguments args;
   const int keepalive_ms = static_cast<int>(
       absl::ToInt64Milliseconds(std::max(keepalive, kMinKeepalive)));
@@ -137,8 +139,7 @@ std::shared_ptr<grpc::Channel> MakeReplayChannel(const std::string& address,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return MakeChannel(address, security, args);
 }
 
 void PermitReplayKeepalive(grpc::ServerBuilder* builder) {
@@ -193,7 +194,8 @@ int64_t PayloadBytes(const proto::TransitionBatch& b) {
   return 4 * static_cast<int64_t>(b.observations_size() +
                                   b.next_observations_size() +
                                   b.actions_size() + b.rewards_size()) +
-         b.dones_size() + 12 * static_cast<int64_t>(b.episode_ids_size());
+         b.dones_size() + 12 * static_cast<int64_t>(b.episode_ids_size()) +
+         8 * static_cast<int64_t>(b.finished_returns_size());
 }
 
 bool Mergeable(const proto::InsertRequest& a, const proto::InsertRequest& b) {
@@ -246,7 +248,8 @@ absl::StatusOr<std::unique_ptr<ReplayWriter>> ReplayWriter::Create(
   for (const std::string& address : writer->options_.addresses) {
     auto shard = std::make_unique<Shard>();
     shard->address = address;
-    shard->channel = MakeReplayChannel(address, writer->options_.keepalive);
+    shard->channel = MakeReplayChannel(address, writer->options_.keepalive,
+                                       writer->options_.security);
     shard->stub = proto::ReplayShard::NewStub(shard->channel);
     writer->shards_.push_back(std::move(shard));
   }
@@ -599,7 +602,8 @@ absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
   for (const std::string& address : sampler->options_.addresses) {
     auto shard = std::make_unique<Shard>();
     shard->address = address;
-    shard->channel = MakeReplayChannel(address, sampler->options_.keepalive);
+    shard->channel = MakeReplayChannel(address, sampler->options_.keepalive,
+                                       sampler->options_.security);
     shard->stub = proto::ReplayShard::NewStub(shard->channel);
     sampler->shards_.push_back(std::move(shard));
   }
@@ -929,14 +933,15 @@ absl::Status ReplaySampler::UpdatePriorities(
 // QueryStats
 
 std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
-    const std::vector<std::string>& addresses, absl::Duration timeout) {
+    const std::vector<std::string>& addresses, absl::Duration timeout,
+    const SecurityConfig& security) {
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<AsyncCall<proto::ShardStats>>> calls;
   std::vector<std::unique_ptr<proto::ReplayShard::Stub>> stubs;
   const absl::Time deadline = absl::Now() + timeout;
   for (size_t i = 0; i < addresses.size(); ++i) {
-    stubs.push_back(
-        proto::ReplayShard::NewStub(MakeReplayChannel(addresses[i])));
+    stubs.push_back(proto::ReplayShard::NewStub(
+        MakeReplayChannel(addresses[i], absl::Seconds(10), security)));
     auto call = std::make_unique<AsyncCall<proto::ShardStats>>();
     call->shard = static_cast<int>(i);
     call->context.set_deadline(ToChrono(deadline));
@@ -968,12 +973,13 @@ std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
 }
 
 absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
-    const std::vector<std::string>& addresses, absl::Duration timeout) {
+    const std::vector<std::string>& addresses, absl::Duration timeout,
+    const SecurityConfig& security) {
   if (addresses.empty())
     return absl::InvalidArgumentError("QueryStats: addresses is empty");
   std::vector<proto::ShardStats> out;
   for (absl::StatusOr<proto::ShardStats>& s :
-       QueryStatsEach(addresses, timeout)) {
+       QueryStatsEach(addresses, timeout, security)) {
     if (!s.ok()) return s.status();
     out.push_back(*std::move(s));
   }

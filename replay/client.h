@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/security.h"
 #include "proto/replay.grpc.pb.h"
 
 namespace softq {
@@ -58,6 +59,8 @@ struct ReplayClientOptions {
   // acknowledged is never reported. Must be quick and must not call the writer.
   // Unset: nothing is called.
   std::function<void(const proto::TransitionBatch&)> on_acknowledged;
+  // The job's credentials (common/security.h); default: insecure.
+  SecurityConfig security;
 };
 
 // OK, or InvalidArgument naming the bad field
@@ -204,15 +207,19 @@ class ReplaySampler {
 // until `timeout`. UNAVAILABLE (or the call's status) naming the first shard
 // that did not answer.
 absl::StatusOr<std::vector<proto::ShardStats>> QueryStats(
-    const std::vector<std::string>& addresses, absl::Duration timeout);
+    const std::vector<std::string>& addresses, absl::Duration timeout,
+    const SecurityConfig& security = SecurityConfig());
 // Same, one result per shard, for tools that show partial answers.
 std::vector<absl::StatusOr<proto::ShardStats>> QueryStatsEach(
-    const std::vector<std::string>& addresses, absl::Duration timeout);
+    const std::vector<std::string>& addresses, absl::Duration timeout,
+    const SecurityConfig& security = SecurityConfig());
 
 // Channel to a shard with the client's settings (short reconnect backoff, no
-// client-side message size limit, keepalive pings every `keepalive`).
+// client-side message size limit, keepalive pings every `keepalive`) and
+// `security`'s credentials (common/grpc_security.h).
 std::shared_ptr<grpc::Channel> MakeReplayChannel(
-    const std::string& address, absl::Duration keepalive = absl::Seconds(10));
+    const std::string& address, absl::Duration keepalive = absl::Seconds(10),
+    const SecurityConfig& security = SecurityConfig());
 
 // What a replay server's builder needs to accept those pings (as often as
 // every second, also on connections without calls).

@@ -10,7 +10,9 @@
 // acknowledged: kill -9 loses nothing acknowledged (see replay/insert_log.h). A
 // bad flag, or a --checkpoint_dir no file can be created in: one line, exit 2.
 // A checkpoint that cannot be restored, or a port that cannot be bound: one
-// line, exit 1.
+// line, exit 1. With --tls_ca, --tls_cert, --tls_key and --auth_token_file
+// (common/security_flags.h) every call (health and reflection included) needs
+// the job's client certificate and token, and /metrics the token.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -33,7 +35,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags.h"
+#include "common/grpc_security.h"
 #include "common/metrics.h"
+#include "common/security_flags.h"
 #include "common/shutdown.h"
 #include "common/transition_check.h"
 #include "replay/client.h"
@@ -203,6 +207,8 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return ReportFlagError(argv[0], s);
   }
+  absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
+  if (!security.ok()) return ReportFlagError(argv[0], security.status());
   options.max_tracked_actors = absl::GetFlag(FLAGS_max_tracked_actors);
   options.limits.max_abs_observation =
       static_cast<float>(absl::GetFlag(FLAGS_max_abs_observation));
@@ -309,6 +315,7 @@ int Main(int argc, char** argv) {
     shard = *std::move(created);
   }
 
+  WarnIfInsecure(*security, argv[0]);
   ServiceLimits limits;
   limits.max_insert_streams = absl::GetFlag(FLAGS_max_insert_streams);
   limits.max_waiting_calls = absl::GetFlag(FLAGS_max_waiting_calls);
@@ -319,7 +326,7 @@ int Main(int argc, char** argv) {
   const std::string host = absl::GetFlag(FLAGS_host);
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", absl::GetFlag(FLAGS_port)),
-                           grpc::InsecureServerCredentials(), &bound_port);
+                           MakeServerCredentials(*security), &bound_port);
   // Without SO_REUSEPORT: gRPC 1.51 otherwise opens one more listener per
   // extra poller, bound to the requested port, so with --port=0 each gets a
   // port of its own that is served but never printed (grpc/grpc#24730); it
@@ -341,8 +348,8 @@ int Main(int argc, char** argv) {
 
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
-    absl::StatusOr<std::unique_ptr<MetricsExporter>> m =
-        MetricsExporter::Start(host, absl::GetFlag(FLAGS_metrics_port));
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
+        host, absl::GetFlag(FLAGS_metrics_port), security->token);
     if (!m.ok()) return Fail(argv[0], m.status());
     metrics = *std::move(m);
     std::cerr << "replay_server: metrics on " << host << ":" << metrics->port()

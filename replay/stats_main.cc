@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/flags.h"
+#include "common/security_flags.h"
 #include "replay/client.h"
 
 ABSL_FLAG(std::string, shards, "", "comma-separated host:port of the shards");
@@ -81,7 +82,7 @@ int TryConnect(const addrinfo& ai, absl::Duration timeout) {
 // Finds out why the shard at `address` did not answer `call_error`: resolves
 // its host and tries a TCP connection to each of the host's addresses.
 Failure Diagnose(const std::string& address, const absl::Status& call_error,
-                 absl::Duration timeout) {
+                 absl::Duration timeout, bool secure) {
   const size_t colon = address.rfind(':');
   std::string host = address.substr(0, colon);
   const std::string port = address.substr(colon + 1);
@@ -125,7 +126,11 @@ Failure Diagnose(const std::string& address, const absl::Status& call_error,
       return {"timeout",
               absl::StrCat("timeout: ", address,
                            " accepts connections but did not answer within ", t,
-                           " (", fallback, ")")};
+                           " (", fallback, ")",
+                           secure ? ""
+                                  : "; a secured shard answers only clients "
+                                    "with the job's --tls_* and "
+                                    "--auth_token_file")};
     }
     return {"error", fallback};
   }
@@ -154,9 +159,13 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return ReportFlagError(argv[0], s);
   }
+  absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
+  if (!security.ok()) return ReportFlagError(argv[0], security.status());
+  WarnIfInsecure(*security, argv[0]);
   const std::vector<std::string> addresses = absl::StrSplit(shards, ',');
   const std::vector<absl::StatusOr<proto::ShardStats>> stats = QueryStatsEach(
-      addresses, absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+      addresses, absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)),
+      *security);
   // Each shard that did not answer is looked at in parallel (a connection
   // attempt waits up to --timeout_ms).
   std::vector<std::future<Failure>> probes(stats.size());
@@ -164,7 +173,8 @@ int Main(int argc, char** argv) {
     if (stats[i].ok()) continue;
     probes[i] = std::async(std::launch::async, Diagnose, addresses[i],
                            stats[i].status(),
-                           absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+                           absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)),
+                           security->secure());
   }
   std::vector<Failure> failures(stats.size());
   for (size_t i = 0; i < stats.size(); ++i) {

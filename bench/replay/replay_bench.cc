@@ -13,6 +13,11 @@
 //   bazel run -c opt //bench/replay:replay_bench -- --mode=checkpoint_stall
 //     (Shard::Checkpoint of a full 1e6 x obs 100 shard, in process, while one
 //     thread inserts and one samples batches of 256: the longest call of each)
+//   bazel run -c opt //bench/replay:replay_bench -- --mode=security
+//     --credentials_dir=DIR (deploy/local/make_credentials.sh DIR): two shards,
+//     one insecure and one with mutual TLS and the job token, inserts and
+//     samples of batches of 256, alternating, repeated; medians side by side
+//     (bench/security_bench.sh)
 //
 // Every server is a child process on 127.0.0.1, stopped at the end.
 #include <grpcpp/grpcpp.h>
@@ -24,6 +29,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -37,6 +43,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "common/security.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/child_process.h"
 #include "replay/client.h"
@@ -44,8 +51,11 @@
 
 ABSL_FLAG(std::string, mode, "bench",
           "bench, checkpoint_stall (the longest insert and sample during a "
-          "checkpoint of a full in-process shard), or discard_server "
-          "(internal)");
+          "checkpoint of a full in-process shard), security (TLS + token "
+          "against insecure, same run), or discard_server (internal)");
+ABSL_FLAG(std::string, credentials_dir, "",
+          "security: ca.crt, job.crt, job.key and token "
+          "(deploy/local/make_credentials.sh)");
 ABSL_FLAG(uint64_t, stall_capacity, 1000000,
           "checkpoint_stall: items (observation_dim 100) in the full shard");
 ABSL_FLAG(double, stall_insert_rate, 0,
@@ -202,7 +212,8 @@ std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad,
 
 // The shard through the client library actors use (acked, windowed stream).
 double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
-                   uint64_t total, bool coalesce) {
+                   uint64_t total, bool coalesce,
+                   const SecurityConfig& security = SecurityConfig()) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
   // Actors hand their batches over (std::move): copies are made before the
@@ -216,6 +227,7 @@ double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
   options.rpc_timeout = absl::Seconds(60);
   if (!coalesce) options.coalesce_bytes = 0;
   options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight);
+  options.security = security;
   std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
   const absl::Time start = absl::Now();
   for (proto::TransitionBatch& batch : batches) {
@@ -255,9 +267,11 @@ double InsertRaw(const std::string& address, uint32_t od, uint32_t ad,
 
 // Transitions per second drawn by a loop of Sample(batch) RPCs (the same for
 // shard and limit).
-double SampleGrpc(const std::string& address) {
+double SampleGrpc(const std::string& address,
+                  const SecurityConfig& security = SecurityConfig()) {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
-  auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
+  auto stub = proto::ReplayShard::NewStub(
+      MakeReplayChannel(address, absl::Seconds(10), security));
   proto::SampleRequest request;
   request.set_batch_size(n);
   request.set_timeout_ms(10000);
@@ -276,9 +290,11 @@ double SampleGrpc(const std::string& address) {
 
 // The learner's path: ReplaySampler with background prefetch (learner_main's
 // default, 16).
-double SampleClient(const std::string& address) {
+double SampleClient(const std::string& address,
+                    const SecurityConfig& security = SecurityConfig()) {
   ReplayClientOptions options;
   options.addresses = {address};
+  options.security = security;
   std::unique_ptr<ReplaySampler> sampler =
       *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 16);
   uint64_t drawn = 0;
@@ -585,6 +601,116 @@ int RunCheckpointStall() {
   return 0;
 }
 
+// Mutual TLS and the job token against insecure: two shards of the same
+// flags, the same inserts and samples alternating between them, medians of
+// --repeats rounds side by side.
+int RunSecurityBench(const char* argv0) {
+  const std::string dir = absl::GetFlag(FLAGS_credentials_dir);
+  absl::StatusOr<SecurityConfig> security = LoadSecurityConfig(
+      {dir + "/ca.crt", dir + "/job.crt", dir + "/job.key", dir + "/token"});
+  if (dir.empty() || !security.ok()) {
+    std::cerr << "--credentials_dir=" << dir << ": "
+              << (dir.empty() ? "needed (deploy/local/make_credentials.sh DIR)"
+                              : std::string(security.status().message()))
+              << std::endl;
+    return 2;
+  }
+  const std::string server_binary = FindServerBinary(argv0);
+  const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::cout << absl::StrFormat(
+      "%-44s %14s %14s %9s   rounds (insecure / secure)\n",
+      absl::StrCat("transitions/s (batches of ",
+                   absl::GetFlag(FLAGS_insert_batch), ")"),
+      "insecure", "TLS+token", "secure/in");
+  struct Config {
+    uint32_t od, ad;
+    uint64_t inserts;
+  };
+  for (const Config& c : {Config{2, 2, absl::GetFlag(FLAGS_small_inserts)},
+                          Config{100, 2, absl::GetFlag(FLAGS_large_inserts)}}) {
+    const std::vector<std::string> base = {
+        server_binary, "--port=0", absl::StrCat("--capacity=", capacity)};
+    std::vector<std::string> secured = base;
+    for (const std::string& f :
+         {"--tls_ca=" + dir + "/ca.crt", "--tls_cert=" + dir + "/job.crt",
+          "--tls_key=" + dir + "/job.key",
+          "--auth_token_file=" + dir + "/token"}) {
+      secured.push_back(f);
+    }
+    absl::StatusOr<Server> plain = Start(base, "replay_server listening on ");
+    absl::StatusOr<Server> secure =
+        Start(secured, "replay_server listening on ");
+    if (!plain.ok() || !secure.ok()) {
+      std::cerr << "cannot start the shards: " << plain.status() << " "
+                << secure.status() << "\n";
+      return 1;
+    }
+    // Filled once, untimed (the table's pages committed), as RunBench does.
+    InsertShard(plain->address, c.od, c.ad, capacity, true);
+    InsertShard(secure->address, c.od, c.ad, capacity, true, *security);
+    const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
+    struct Measure {
+      std::string name;
+      std::function<double(const std::string&, const SecurityConfig&)> run;
+      std::vector<double> in, sec;
+    };
+    std::vector<Measure> measures = {
+        {absl::StrCat("insert  ", dims, " (ReplayWriter)"),
+         [&c](const std::string& a, const SecurityConfig& s) {
+           return InsertShard(a, c.od, c.ad, c.inserts, true, s);
+         },
+         {},
+         {}},
+        {absl::StrCat("sample  ", dims, " (RPC loop)"),
+         [](const std::string& a, const SecurityConfig& s) {
+           return SampleGrpc(a, s);
+         },
+         {},
+         {}},
+        {absl::StrCat("sample  ", dims, " (ReplaySampler)"),
+         [](const std::string& a, const SecurityConfig& s) {
+           return SampleClient(a, s);
+         },
+         {},
+         {}},
+    };
+    for (int r = 0; r < repeats; ++r) {
+      std::cerr << "round " << r + 1 << "/" << repeats << " " << dims
+                << std::endl;
+      for (Measure& m : measures) {
+        // Which goes first alternates from round to round.
+        if (r % 2 == 0) {
+          m.in.push_back(m.run(plain->address, SecurityConfig()));
+          m.sec.push_back(m.run(secure->address, *security));
+        } else {
+          m.sec.push_back(m.run(secure->address, *security));
+          m.in.push_back(m.run(plain->address, SecurityConfig()));
+        }
+      }
+    }
+    for (const Measure& m : measures) {
+      std::string rounds;
+      for (size_t i = 0; i < m.in.size(); ++i) {
+        absl::StrAppendFormat(&rounds, "%s%.0f/%.0f", i == 0 ? "" : " ",
+                              m.in[i], m.sec[i]);
+      }
+      std::cout << absl::StrFormat("%-44s %14.0f %14.0f %8.3fx   %s\n", m.name,
+                                   median(m.in), median(m.sec),
+                                   median(m.sec) / median(m.in), rounds);
+    }
+    for (Server* s : {&*plain, &*secure}) {
+      s->process->Signal(SIGTERM).IgnoreError();
+      s->process->Wait(absl::Seconds(30)).IgnoreError();
+    }
+  }
+  return 0;
+}
+
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
@@ -789,5 +915,7 @@ int main(int argc, char** argv) {
     return softq::RunDiscardServer();
   if (absl::GetFlag(FLAGS_mode) == "checkpoint_stall")
     return softq::RunCheckpointStall();
+  if (absl::GetFlag(FLAGS_mode) == "security")
+    return softq::RunSecurityBench(argv[0]);
   return softq::RunBench(argv[0]);
 }

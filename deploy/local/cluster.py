@@ -2,7 +2,10 @@
 
 Used by deploy/local/demo.sh (through launch.py) and by the end-to-end tests. Every process
 listens on 127.0.0.1 with a port it picks itself (--port=0) and prints; its output is echoed
-with a prefix and kept for inspection. stop() sends SIGTERM to every process still running,
+with a prefix and kept for inspection. Cluster(..., credentials=DIR) runs the job secured: DIR
+holds ca.crt, job.crt, job.key and token (deploy/local/make_credentials.sh) and every process
+gets them as --tls_ca, --tls_cert, --tls_key, --auth_token_file; without it every process runs
+in insecure mode. stop() sends SIGTERM to every process still running,
 waits, and SIGKILLs stragglers, so nothing started here outlives the caller.
 Python 3 standard library only.
 """
@@ -25,11 +28,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def scrape_metric(port, name, timeout=5, host="127.0.0.1"):
+def security_flags(credentials):
+    """The four flags that run a process with the credentials in directory `credentials`
+    (make_credentials.sh's files); [] for None (insecure mode)."""
+    if not credentials:
+        return []
+    c = os.path.abspath(credentials)
+    return [f"--tls_ca={c}/ca.crt", f"--tls_cert={c}/job.crt", f"--tls_key={c}/job.key",
+            f"--auth_token_file={c}/token"]
+
+
+def scrape_metric(port, name, timeout=5, host="127.0.0.1", token=None):
     """The value of gauge/counter `name` at http://host:port/metrics (Prometheus text
-    format), or None when the endpoint does not answer or lacks it."""
+    format), or None when the endpoint does not answer or lacks it. `token`: the job's, sent
+    as "Authorization: Bearer <token>" (what a secured process requires)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as r:
+        request = urllib.request.Request(f"http://{host}:{port}/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             text = r.read().decode()
     except OSError:
         return None
@@ -101,7 +117,7 @@ class Process:
 
 
 class Cluster:
-    def __init__(self, bin_dir, echo=True):
+    def __init__(self, bin_dir, echo=True, credentials=None):
         self.bin = {
             "replay_server": os.path.join(bin_dir, "replay", "replay_server"),
             "replay_stats": os.path.join(bin_dir, "replay", "replay_stats"),
@@ -109,12 +125,14 @@ class Cluster:
             "actor": os.path.join(bin_dir, "actor", "actor_main"),
         }
         self.echo = echo
+        self.credentials = credentials
+        self.security = security_flags(credentials)
         self.processes = []
         self.shard_addresses = []
         self.learner_address = None
 
     def start(self, name, binary, flags):
-        p = Process(name, [self.bin[binary]] + list(flags), self.echo)
+        p = Process(name, [self.bin[binary]] + self.security + list(flags), self.echo)
         self.processes.append(p)
         return p
 
@@ -141,7 +159,8 @@ class Cluster:
         """The replay_stats --json answer for every shard (a list of dicts)."""
         import json
         out = subprocess.run([self.bin["replay_stats"], f"--shards={','.join(self.shard_addresses)}",
-                              "--json"], capture_output=True, text=True, timeout=30)
+                              "--json", *self.security], capture_output=True, text=True,
+                             timeout=30)
         if out.returncode != 0:
             raise RuntimeError(f"replay_stats failed: {out.stderr}")
         return json.loads(out.stdout)

@@ -15,7 +15,10 @@ Waits for the first parameters, reports like actor_main every --report_interval_
 (optionally as Prometheus metrics), and on SIGTERM flushes what is queued and exits 0. An
 environment that raises, returns NaN/inf or a wrong shape, or has no Box spaces: one line
 naming it, the step and the field; then what is queued is flushed and the actor exits 1.
-Bad flags: one line, exit 2. Do not import torch in this process (two LibTorch copies).
+Bad flags: one line, exit 2. --tls_ca, --tls_cert, --tls_key, --auth_token_file as the C++
+binaries take them: all four, mutual TLS and the job's token on every call (and on /metrics);
+none, insecure mode (said at start); some, or a bad file: one line naming the flag, exit 2.
+Do not import torch in this process (two LibTorch copies).
 """
 import argparse
 import importlib
@@ -67,6 +70,12 @@ def parse_flags(argv):
                    help="Prometheus /metrics port (0: any free, -1: off)")
     p.add_argument("--metrics_host", default="127.0.0.1")
     p.add_argument("--seed", type=int, default=0, help="random seed (combined with --actor_id)")
+    for name, text in [("tls_ca", "PEM CA certificate(s) of the job"),
+                       ("tls_cert", "PEM certificate this actor presents (softq-job)"),
+                       ("tls_key", "PEM private key of --tls_cert"),
+                       ("auth_token_file", "file holding the job's secret token")]:
+        p.add_argument(f"--{name}", default="",
+                       help=text + " (all four: secure mode; none: insecure)")
     p.add_argument("--acked_ids_out", default="",
                    help="file listing every acknowledged transition, 'actor episode step' "
                         "per line (for tests)")
@@ -157,6 +166,12 @@ def run(args, core):
     core.install_shutdown_handlers()
     print(tag + core.configure_torch_threads(), flush=True)
     try:
+        security = core.load_security(args.tls_ca, args.tls_cert, args.tls_key,
+                                      args.auth_token_file)
+    except ValueError as e:
+        sys.stderr.write(f"{PROG}: {e}\n")
+        return 2
+    try:
         factory = load_factory(args.env)
     except FlagError as e:
         sys.stderr.write(f"{PROG}: {e}\n")
@@ -186,7 +201,7 @@ def run(args, core):
     metrics = None
     if args.metrics_port >= 0:
         try:
-            metrics = core.Metrics.start(args.metrics_host, args.metrics_port)
+            metrics = core.Metrics.start(args.metrics_host, args.metrics_port, security)
         except (ValueError, RuntimeError) as e:
             sys.stderr.write(f"{PROG}: --metrics_port: {e}\n")
             return 2
@@ -197,10 +212,14 @@ def run(args, core):
                            args.hidden, seed=args.seed, steps_per_write=args.steps_per_write,
                            max_in_flight_batches=args.max_in_flight_batches,
                            deterministic=args.deterministic_policy,
-                           action_noise=args.action_noise, acked_ids_out=args.acked_ids_out)
+                           action_noise=args.action_noise, acked_ids_out=args.acked_ids_out,
+                           security=security)
     except ValueError as e:
         sys.stderr.write(f"{PROG}: {e}\n")
         return 2
+    if not security.secure:
+        sys.stderr.write(core.insecure_warning(PROG) + "\n")
+        sys.stderr.flush()
     print(f"{tag}{args.num_envs} x {args.env}: observation {obs_size}, action "
           f"{int(np.prod(act_shape))}; waiting for parameters from {args.learner}", flush=True)
 

@@ -32,7 +32,9 @@
 #include "actor/actor.h"
 #include "actor/parameter_subscriber.h"
 #include "actor/replay_sink.h"
+#include "common/grpc_security.h"
 #include "common/metrics.h"
+#include "common/security.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "common/transition_check.h"
@@ -234,7 +236,7 @@ class PyActor {
           const std::string& learner, int actor_id,
           const std::vector<int64_t>& hidden, int64_t seed, int steps_per_write,
           int max_in_flight_batches, bool deterministic, double action_noise,
-          const std::string& acked_ids_out) {
+          const std::string& acked_ids_out, const SecurityConfig& security) {
     const int64_t n = static_cast<int64_t>(py::len(envs));
     const int64_t transitions = n * steps_per_write;
     const int64_t action_dim = static_cast<int64_t>(action_low.size());
@@ -275,6 +277,7 @@ class PyActor {
     options.addresses = absl::StrSplit(replay, ',', absl::SkipEmpty());
     options.rpc_timeout = absl::Seconds(1);  // as actor_main: SIGTERM honoured
     options.max_in_flight_batches = max_in_flight_batches;
+    options.security = security;
     if (acked_ids_ != nullptr) {
       options.on_acknowledged =
           [file = acked_ids_.get()](const proto::TransitionBatch& batch) {
@@ -282,10 +285,12 @@ class PyActor {
           };
     }
     addresses_ = options.addresses;
+    security_ = security;
     absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
         ReplayWriter::Create(options);
     ThrowIfError(writer.status());
-    subscriber_ = std::make_unique<ParameterSubscriber>(learner, policy_.get());
+    subscriber_ =
+        std::make_unique<ParameterSubscriber>(learner, policy_.get(), security);
     writer_ = *std::move(writer);
     sink_ = std::make_unique<ReplaySink>(writer_.get());
     std::vector<std::unique_ptr<Environment>> wrapped;
@@ -344,7 +349,7 @@ class PyActor {
     std::vector<std::string> limited;
     double samples_per_insert = 0;
     const std::vector<absl::StatusOr<proto::ShardStats>> stats =
-        QueryStatsEach(addresses_, absl::Seconds(1));
+        QueryStatsEach(addresses_, absl::Seconds(1), security_);
     for (size_t i = 0; i < stats.size(); ++i) {
       if (stats[i].ok() && stats[i]->rate_limiter().blocked_inserts() > 0) {
         limited.push_back(addresses_[i]);
@@ -384,6 +389,7 @@ class PyActor {
 
  private:
   std::vector<std::string> addresses_;
+  SecurityConfig security_;
   std::unique_ptr<AckedIdsFile> acked_ids_;  // outlives the writer
   std::unique_ptr<ActingPolicy> policy_;
   std::unique_ptr<ParameterSubscriber> subscriber_;
@@ -400,12 +406,36 @@ PYBIND11_MODULE(_softq_actor, m) {
   m.doc() =
       "softq's C++ actor (replay writer, parameter subscriber, acting "
       "policy) stepping Python environments";
+  py::class_<softq::SecurityConfig>(m, "Security")
+      .def(py::init<>(), "insecure mode")
+      .def_property_readonly("secure", &softq::SecurityConfig::secure);
+  m.def(
+      "load_security",
+      [](const std::string& tls_ca, const std::string& tls_cert,
+         const std::string& tls_key, const std::string& auth_token_file) {
+        absl::StatusOr<softq::SecurityConfig> security =
+            softq::LoadSecurityConfig(
+                {tls_ca, tls_cert, tls_key, auth_token_file});
+        softq::ThrowIfError(security.status());
+        {
+          py::gil_scoped_release release;
+          softq::ThrowIfError(softq::CheckCredentialsWork(*security));
+        }
+        return *std::move(security);
+      },
+      py::arg("tls_ca"), py::arg("tls_cert"), py::arg("tls_key"),
+      py::arg("auth_token_file"),
+      "the job's credentials as the C++ binaries' four flags take them "
+      "(common/security.h): all empty is insecure mode; ValueError naming "
+      "the flag otherwise");
+  m.def("insecure_warning", &softq::InsecureWarning, py::arg("program"));
   py::class_<PyActor>(m, "Actor")
       .def(py::init<py::list, const std::string&, int,
                     const std::vector<ssize_t>&, const std::vector<float>&,
                     const std::vector<float>&, const std::string&,
                     const std::string&, int, const std::vector<int64_t>&,
-                    int64_t, int, int, bool, double, const std::string&>(),
+                    int64_t, int, int, bool, double, const std::string&,
+                    const softq::SecurityConfig&>(),
            py::arg("envs"), py::arg("name"), py::arg("observation_dim"),
            py::arg("action_shape"), py::arg("action_low"),
            py::arg("action_high"), py::arg("replay"), py::arg("learner"),
@@ -413,7 +443,8 @@ PYBIND11_MODULE(_softq_actor, m) {
            py::arg("steps_per_write") = 16,
            py::arg("max_in_flight_batches") = 8,
            py::arg("deterministic") = false, py::arg("action_noise") = 0.0,
-           py::arg("acked_ids_out") = "")
+           py::arg("acked_ids_out") = "",
+           py::arg("security") = softq::SecurityConfig())
       .def("wait_for_parameters", &PyActor::WaitForParameters,
            py::arg("timeout_s"))
       .def("step", &PyActor::Step)
@@ -433,12 +464,14 @@ PYBIND11_MODULE(_softq_actor, m) {
   py::class_<softq::MetricsExporter>(m, "Metrics")
       .def_static(
           "start",
-          [](const std::string& host, int port) {
-            auto e = softq::MetricsExporter::Start(host, port);
+          [](const std::string& host, int port,
+             const softq::SecurityConfig& security) {
+            auto e = softq::MetricsExporter::Start(host, port, security.token);
             softq::ThrowIfError(e.status());
             return std::move(*e);
           },
-          py::arg("host"), py::arg("port"))
+          py::arg("host"), py::arg("port"),
+          py::arg("security") = softq::SecurityConfig())
       .def_property_readonly("port", &softq::MetricsExporter::port)
       .def("set", &softq::MetricsExporter::Set, py::arg("name"),
            py::arg("value"), py::arg("help"));
