@@ -17,6 +17,7 @@
 #include "actor/replay_sink.h"
 #include "common/flags.h"
 #include "common/metrics.h"
+#include "common/security_flags.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "common/transition_check.h"
@@ -74,11 +75,12 @@ namespace {
 // as at the end of a run), that is expected and is said as such; any other
 // cause is reported as the error it is.
 void ReportUnflushed(const std::string& tag, const absl::Status& flush,
-                     const std::vector<std::string>& shards, size_t pending) {
+                     const std::vector<std::string>& shards,
+                     const SecurityConfig& security, size_t pending) {
   std::vector<std::string> limited;
   double samples_per_insert = 0;
   const std::vector<absl::StatusOr<proto::ShardStats>> stats =
-      QueryStatsEach(shards, absl::Seconds(1));
+      QueryStatsEach(shards, absl::Seconds(1), security);
   for (size_t i = 0; i < stats.size(); ++i) {
     if (stats[i].ok() && stats[i]->rate_limiter().blocked_inserts() > 0) {
       limited.push_back(shards[i]);
@@ -139,6 +141,8 @@ int Run(const char* program) {
       FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
   });
   if (!flags_ok.ok()) return ReportFlagError(program, flags_ok);
+  absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
+  if (!security.ok()) return ReportFlagError(program, security.status());
   InstallShutdownHandlers();
   const int actor_id = absl::GetFlag(FLAGS_actor_id);
   const std::string tag = absl::StrCat("actor ", actor_id, ": ");
@@ -147,7 +151,8 @@ int Run(const char* program) {
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
-        absl::GetFlag(FLAGS_metrics_host), absl::GetFlag(FLAGS_metrics_port));
+        absl::GetFlag(FLAGS_metrics_host), absl::GetFlag(FLAGS_metrics_port),
+        security->token);
     if (!m.ok()) return ReportFlagError(program, m.status());
     metrics = *std::move(m);
     std::cout << tag << "metrics on port " << metrics->port() << std::endl;
@@ -177,10 +182,12 @@ int Run(const char* program) {
     }
     acked_ids = *std::move(file);
   }
+  WarnIfInsecure(*security, program);
   ActingPolicy policy(spec.observation_dim, spec.action_dim, *hidden, seed,
                       {absl::GetFlag(FLAGS_deterministic_policy),
                        absl::GetFlag(FLAGS_action_noise)});
-  ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy);
+  ParameterSubscriber subscriber(absl::GetFlag(FLAGS_learner), &policy,
+                                 *security);
   std::cout << tag << "waiting for parameters from "
             << absl::GetFlag(FLAGS_learner) << std::endl;
   // The learner trains a network this actor cannot run: one line, exit 1
@@ -210,6 +217,7 @@ int Run(const char* program) {
   // shard answers.
   options.rpc_timeout = absl::Seconds(1);
   options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight_batches);
+  options.security = *security;
   if (acked_ids != nullptr) {
     options.on_acknowledged =
         [file = acked_ids.get()](const proto::TransitionBatch& batch) {
@@ -294,7 +302,8 @@ int Run(const char* program) {
     std::cerr << tag << "flush: " << s << std::endl;
   }
   if (absl::Status s = (*writer)->Flush(absl::Seconds(2)); !s.ok()) {
-    ReportUnflushed(tag, s, options.addresses, (*writer)->pending_batches());
+    ReportUnflushed(tag, s, options.addresses, options.security,
+                    (*writer)->pending_batches());
   }
   std::cout << tag << "stopped after " << actor.env_steps() << " env steps, "
             << (*writer)->acknowledged() << " transitions acknowledged"

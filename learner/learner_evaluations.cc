@@ -11,9 +11,10 @@ namespace softq {
 namespace {
 
 // Transitions inserted into the shards so far: the actors' env steps.
-int64_t EnvStepsSoFar(const std::vector<std::string>& shards) {
+int64_t EnvStepsSoFar(const std::vector<std::string>& shards,
+                      const SecurityConfig& security) {
   absl::StatusOr<std::vector<proto::ShardStats>> stats =
-      QueryStats(shards, absl::Seconds(2));
+      QueryStats(shards, absl::Seconds(2), security);
   if (!stats.ok()) return -1;
   int64_t total = 0;
   for (const proto::ShardStats& s : *stats) total += s.inserts_total();
@@ -40,7 +41,7 @@ LearnerEvaluations::LearnerEvaluations(const SqlConfig& sql,
 const Evaluation& LearnerEvaluations::Evaluate(const SqlAgent& agent,
                                                uint64_t version) {
   policy_.SetParameters(agent.PolicyParameters(), version).IgnoreError();
-  last_env_steps_ = EnvStepsSoFar(options_.shards);
+  last_env_steps_ = EnvStepsSoFar(options_.shards, options_.security);
   absl::StatusOr<Evaluation> e = softq::Evaluate(
       policy_, {options_.env, options_.env_config, options_.rollouts,
                 EvaluationSeed(options_.seed, agent.step())});

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/security.h"
 #include "eval/evaluation.h"
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
@@ -24,6 +25,7 @@ struct LearnerEvaluationOptions {
   int solved_evaluations = kSolvedEvaluationsRequired;
   std::string eval_csv;             // appended to; "": none
   std::vector<std::string> shards;  // asked for their insert counts
+  SecurityConfig security;          // to call them with
 };
 
 // Each evaluation is of fresh rollouts (EvaluationSeed of the run's seed and

@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/flags.h"
 #include "common/metrics.h"
+#include "common/security_flags.h"
 #include "common/shutdown.h"
 #include "common/torch_threads.h"
 #include "env/environment.h"
@@ -317,6 +318,8 @@ int Run(const char* program) {
   if (absl::Status s = CheckLearnerFlags(sql.status()); !s.ok()) {
     return ReportFlagError(program, s);
   }
+  absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
+  if (!security.ok()) return ReportFlagError(program, security.status());
   absl::StatusOr<torch::Device> device =
       ChooseDevice(absl::GetFlag(FLAGS_device));
   if (!device.ok()) return ReportFlagError(program, device.status());
@@ -342,11 +345,13 @@ int Run(const char* program) {
                                        : absl::GetFlag(FLAGS_cuda_graph),
       absl::GetFlag(FLAGS_cuda_graph_streams), std::cout);
   if (!graph.ok()) return ReportFlagError(program, graph.status());
+  WarnIfInsecure(*security, program);
 
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
-        absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port));
+        absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port),
+        security->token);
     if (!m.ok()) return ReportFlagError(program, m.status());
     metrics = *std::move(m);
     std::cout << "learner metrics on " << absl::GetFlag(FLAGS_host) << ":"
@@ -355,7 +360,7 @@ int Run(const char* program) {
   ParameterService service;
   absl::StatusOr<std::unique_ptr<ParameterServer>> server =
       ParameterServer::Start(absl::GetFlag(FLAGS_host),
-                             absl::GetFlag(FLAGS_port), &service);
+                             absl::GetFlag(FLAGS_port), &service, *security);
   if (!server.ok()) {
     std::cerr << "learner: " << server.status().message() << std::endl;
     return 1;
@@ -363,6 +368,7 @@ int Run(const char* program) {
 
   ReplayClientOptions replay_options;
   replay_options.addresses = shards;
+  replay_options.security = *security;
   replay_options.sample_seed = static_cast<uint64_t>(absl::GetFlag(FLAGS_seed));
   absl::StatusOr<std::unique_ptr<ReplaySampler>> sampler =
       ReplaySampler::Create(replay_options, absl::GetFlag(FLAGS_batch_size),
@@ -412,7 +418,7 @@ int Run(const char* program) {
              absl::GetFlag(FLAGS_eval_rollouts),
              static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)),
              absl::GetFlag(FLAGS_solved_evaluations),
-             absl::GetFlag(FLAGS_eval_csv), shards});
+             absl::GetFlag(FLAGS_eval_csv), shards, *security});
   int exit_code =
       Train(agent, learner, source, evaluations, report, service, start);
   if (exit_code == kStoppedNonFinite) {

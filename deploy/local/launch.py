@@ -15,6 +15,9 @@ progress lines report its evaluation returns.
 place of C++ ones; the learner gets `--env=external` with the environment's sizes (read from
 one instance) unless --env names a C++ environment of the same task, and the actors' report
 lines carry the episode returns.
+Every run is secured: a throwaway CA, job certificate and token are made under --out/credentials
+(deploy/local/make_credentials.sh, openssl) and every process gets them (mutual TLS and the
+token on every call, and on /metrics); --insecure runs without (loopback development only).
 
   python3 deploy/local/launch.py --bin_dir=bazel-bin --shards=2 --actors=2 --out=out/demo
 """
@@ -58,6 +61,9 @@ def main():
                         help="prioritized experience replay: shards with --sampler=prioritized, "
                              "the learner with --prioritized (priorities from TD errors, "
                              "importance-weighted critic loss)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="no TLS and no token (loopback development only); default: a "
+                             "throwaway CA, certificate and token per run under --out")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the learner checkpoint an earlier run left in --out")
     args = parser.parse_args()
@@ -98,11 +104,26 @@ def main():
         # The learner exports only a learned policy: an earlier run's must not stand in.
         os.remove(exported)
 
+    credentials = None
+    if not args.insecure:
+        credentials = os.path.join(args.out, "credentials")
+        made = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "make_credentials.sh"), credentials],
+                              capture_output=True, text=True, timeout=120)
+        if made.returncode != 0:
+            last = (made.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"launch: make_credentials.sh: {last}", file=sys.stderr)
+            return 1
+        print(f"launch: secured: CA, job certificate and token made in {credentials} "
+              "(--insecure runs without)")
+    else:
+        print("launch: --insecure: no TLS and no token (loopback development only)")
+
     stop_requested = []
     signal.signal(signal.SIGINT, lambda *_: stop_requested.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
 
-    cluster = Cluster(args.bin_dir)
+    cluster = Cluster(args.bin_dir, credentials=credentials)
     start = time.time()
     ok = False
     actors = []
@@ -180,7 +201,8 @@ def start_python_actor(cluster, actor_id, python_env, environ, flags):
     starts a C++ one (its name starts with "actor": stopped first, flushed)."""
     argv = ["/usr/bin/python3", "-m", "softq.actor", f"--env={python_env}",
             f"--replay={','.join(cluster.shard_addresses)}",
-            f"--learner={cluster.learner_address}", f"--actor_id={actor_id}", *flags]
+            f"--learner={cluster.learner_address}", f"--actor_id={actor_id}",
+            *cluster.security, *flags]
     saved = dict(os.environ)
     os.environ.update(environ)  # Process passes this process's environment on
     try:
