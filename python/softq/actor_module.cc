@@ -428,7 +428,12 @@ PYBIND11_MODULE(_softq_actor, m) {
       "the job's credentials as the C++ binaries' four flags take them "
       "(common/security.h): all empty is insecure mode; ValueError naming "
       "the flag otherwise");
-  m.def("insecure_warning", &softq::InsecureWarning, py::arg("program"));
+  m.def(
+      "insecure_warning",
+      [](const std::string& program) {
+        return softq::InsecureWarning(program);
+      },
+      py::arg("program"));
   py::class_<PyActor>(m, "Actor")
       .def(py::init<py::list, const std::string&, int,
                     const std::vector<ssize_t>&, const std::vector<float>&,

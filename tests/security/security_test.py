@@ -247,14 +247,20 @@ def bad_flags(bin_dir, python_dir, good, other, work):
                   f"exit {out.returncode}, {lines[-2:]}")
 
 
-def insecure_mode(bin_dir):
+def insecure_mode(bin_dir, python_dir):
     cluster = Cluster(bin_dir)
     try:
         cluster.start_shards(1, ["--observation_dim=2", "--action_dim=2"])
         learner = cluster.start_learner(["--eval_interval=0"])
         actor = cluster.start_actor(0, cluster.learner_address, ["--num_envs=1"])
+        os.environ["PYTHONPATH"] = python_dir  # Process passes the environment on
+        python_actor = Process("actor1", [
+            "/usr/bin/python3", "-m", "softq.actor", "--env=softq.examples.multigoal:make",
+            f"--replay={cluster.shard_addresses[0]}", f"--learner={cluster.learner_address}",
+            "--actor_id=1", "--num_envs=1"])
+        cluster.processes.append(python_actor)
         for p, prog in ((cluster.processes[0], "replay_server"), (learner, "learner_main"),
-                        (actor, "actor_main")):
+                        (actor, "actor_main"), (python_actor, "softq.actor")):
             expected = f"{prog}: insecure: no TLS and no token (loopback development only)"
             try:
                 p.wait_for(lambda l: l == expected, 60)
@@ -281,7 +287,7 @@ def main():
           f"{sorted(os.listdir(good))} {modes}")
     secured_job(bin_dir, good, other, work)
     bad_flags(bin_dir, python_dir, good, other, work)
-    insecure_mode(bin_dir)
+    insecure_mode(bin_dir, python_dir)
     print(f"security_test: {len(failures)} failed", flush=True)
     for f in failures:
         print("FAILED: " + f)
