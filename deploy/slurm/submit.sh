@@ -28,6 +28,13 @@
 #   --prioritized             prioritized experience replay: the shards with
 #                             --sampler=prioritized, the learner with --prioritized
 #   --overcommit              let tasks exceed the CPUs of their nodes (small test clusters)
+#   --credentials_days (30)   validity of the job's certificates
+#   --insecure                no TLS and no token (loopback development only; says so)
+#
+# Secure by default: the job makes its own credentials at start (deploy/local/make_credentials.sh,
+# openssl on the job's first node) in <run_dir>/credentials/<job id>, readable only by the job's
+# user (directory 0700, files 0600, checked), gives them to every process and deletes them at
+# its end. The repository's deploy/ folder (beside this script) must be on every node.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -38,13 +45,14 @@ actors=4 actor_nodes=1 actor_cpus=1 actor_mem=4G
 replay_port=17000 learner_port=17100
 replay_metrics_port=-1 learner_metrics_port=-1 actor_metrics_port=-1
 replay_flags="" learner_flags="" actor_flags="" env=multigoal env_config=""
-python_env="" python_dir="" prioritized=0
+python_env="" python_dir="" prioritized=0 insecure=0 credentials_days=30
 sbatch_args=()
 while (($#)); do
   case "$1" in
     --) shift; sbatch_args=("$@"); break ;;
     --overcommit) overcommit=1 ;;
     --prioritized) prioritized=1 ;;
+    --insecure) insecure=1 ;;
     --*=*)
       name="${1%%=*}"; name="${name#--}"; value="${1#*=}"
       case "$name" in
@@ -52,7 +60,7 @@ while (($#)); do
           learner_mem | learner_gres | actors | actor_nodes | actor_cpus | actor_mem | \
           replay_port | learner_port | replay_metrics_port | learner_metrics_port | \
           actor_metrics_port | env | env_config | \
-          replay_flags | learner_flags | actor_flags | python_env | python_dir)
+          replay_flags | learner_flags | actor_flags | python_env | python_dir | credentials_days)
           printf -v "$name" '%s' "$value" ;;
         *) echo "submit.sh: unknown flag --${name} (see the header of $0)" >&2; exit 2 ;;
       esac
@@ -75,7 +83,7 @@ if [[ -n "$python_env" ]]; then
   }
   python_dir="$(cd "$python_dir" && pwd)"
 fi
-for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpus; do
+for n in shards shard_nodes actors actor_nodes shard_cpus learner_cpus actor_cpus credentials_days; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --$n=${!n}: must be a positive integer" >&2; exit 2; }
 done
 for n in replay_port learner_port replay_metrics_port learner_metrics_port actor_metrics_port; do
@@ -95,6 +103,13 @@ learner=(--nodes=1 --ntasks=1 --cpus-per-task="$learner_cpus" --mem="$learner_me
 [[ -n "$learner_gres" ]] && learner+=(--gres="$learner_gres")
 actor=(--nodes="$actor_nodes" --ntasks="$actors" --cpus-per-task="$actor_cpus" --mem="$actor_mem")
 
+if ((insecure)); then
+  echo "submit.sh: --insecure: the job runs without TLS and without a token; whoever reaches the nodes' ports can read and change its replay and parameters" >&2
+elif [[ ! -x "$here/../local/make_credentials.sh" ]]; then
+  echo "submit.sh: $here/../local/make_credentials.sh is missing (it makes the job's credentials; --insecure runs without)" >&2
+  exit 2
+fi
+
 mkdir -p "$run_dir" || exit 2
 SOFTQ_BIN="$(cd "$bin" && pwd)" && SOFTQ_RUN_DIR="$(cd "$run_dir" && pwd)" || exit 2
 export SOFTQ_BIN SOFTQ_RUN_DIR SOFTQ_SLURM_DIR="$here"
@@ -103,6 +118,7 @@ export SOFTQ_REPLAY_METRICS_PORT="$replay_metrics_port" SOFTQ_LEARNER_METRICS_PO
 export SOFTQ_ACTOR_METRICS_PORT="$actor_metrics_port"
 export SOFTQ_ENV="$env" SOFTQ_ENV_CONFIG="$env_config"
 export SOFTQ_PYTHON_ENV="$python_env" SOFTQ_PYTHON_DIR="$python_dir"
+export SOFTQ_INSECURE="$insecure" SOFTQ_CREDENTIALS_DAYS="$credentials_days"
 if ((prioritized)); then
   replay_flags="--sampler=prioritized${replay_flags:+ $replay_flags}"
   learner_flags="--prioritized${learner_flags:+ $learner_flags}"

@@ -7,6 +7,8 @@
 # Extra flags: SOFTQ_REPLAY_FLAGS, SOFTQ_LEARNER_FLAGS, SOFTQ_ACTOR_FLAGS (word-split).
 # SOFTQ_PYTHON_ENV (MODULE:CALLABLE): the actors are Python ones (python3 -m softq.actor from
 # SOFTQ_PYTHON_DIR) stepping that environment; SOFTQ_ENV/SOFTQ_ENV_CONFIG then go to the learner only.
+# SOFTQ_CREDENTIALS: the job's credentials directory (softq.sbatch): every process gets its
+# files as --tls_ca, --tls_cert, --tls_key, --auth_token_file; empty: insecure mode.
 # Metrics (Prometheus /metrics on the node's address): SOFTQ_REPLAY_METRICS_PORT and
 # SOFTQ_ACTOR_METRICS_PORT (base + local rank), SOFTQ_LEARNER_METRICS_PORT; 0: any free port;
 # -1 (default): off.
@@ -23,17 +25,22 @@ fi
 metrics_port() {
   if (($1 <= 0)); then echo "$1"; else echo $(($1 + SLURM_LOCALID)); fi
 }
+security=()
+if [[ -n "${SOFTQ_CREDENTIALS:-}" ]]; then
+  security=(--tls_ca="${SOFTQ_CREDENTIALS}/ca.crt" --tls_cert="${SOFTQ_CREDENTIALS}/job.crt"
+    --tls_key="${SOFTQ_CREDENTIALS}/job.key" --auth_token_file="${SOFTQ_CREDENTIALS}/token")
+fi
 case "$role" in
   replay)
     # shellcheck disable=SC2086
-    exec "${SOFTQ_BIN}/replay_server" --host="$addr" \
+    exec "${SOFTQ_BIN}/replay_server" "${security[@]}" --host="$addr" \
       --port="$((SOFTQ_REPLAY_PORT + SLURM_LOCALID))" --shard_id="$SLURM_PROCID" \
       --checkpoint_dir="${SOFTQ_RUN_DIR}/replay" \
       --metrics_port="$(metrics_port "${SOFTQ_REPLAY_METRICS_PORT:--1}")" ${SOFTQ_REPLAY_FLAGS:-}
     ;;
   learner)
     # shellcheck disable=SC2086
-    exec "${SOFTQ_BIN}/learner_main" --host="$addr" --port="$SOFTQ_LEARNER_PORT" \
+    exec "${SOFTQ_BIN}/learner_main" "${security[@]}" --host="$addr" --port="$SOFTQ_LEARNER_PORT" \
       --replay="$SOFTQ_REPLAY_ADDRESSES" --checkpoint_dir="${SOFTQ_RUN_DIR}/learner" \
       --metrics_port="${SOFTQ_LEARNER_METRICS_PORT:--1}" --env="${SOFTQ_ENV:-multigoal}" \
       --env_config="${SOFTQ_ENV_CONFIG:-}" ${SOFTQ_LEARNER_FLAGS:-}
@@ -41,13 +48,13 @@ case "$role" in
   actor)
     if [[ -n "${SOFTQ_PYTHON_ENV:-}" ]]; then
       # shellcheck disable=SC2086
-      PYTHONPATH="${SOFTQ_PYTHON_DIR}${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 -m softq.actor \
+      PYTHONPATH="${SOFTQ_PYTHON_DIR}${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 -m softq.actor "${security[@]}" \
         --env="$SOFTQ_PYTHON_ENV" --replay="$SOFTQ_REPLAY_ADDRESSES" \
         --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
         --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" ${SOFTQ_ACTOR_FLAGS:-}
     fi
     # shellcheck disable=SC2086
-    exec "${SOFTQ_BIN}/actor_main" --replay="$SOFTQ_REPLAY_ADDRESSES" \
+    exec "${SOFTQ_BIN}/actor_main" "${security[@]}" --replay="$SOFTQ_REPLAY_ADDRESSES" \
       --learner="$SOFTQ_LEARNER_ADDRESS" --actor_id="$SLURM_PROCID" --metrics_host="$addr" \
       --metrics_port="$(metrics_port "${SOFTQ_ACTOR_METRICS_PORT:--1}")" \
       --env="${SOFTQ_ENV:-multigoal}" --env_config="${SOFTQ_ENV_CONFIG:-}" ${SOFTQ_ACTOR_FLAGS:-}

@@ -3,17 +3,31 @@ loopback addresses only) runs deploy/slurm/submit.sh's heterogeneous job: 2 repl
 n1, the learner on n2, 2 actors on n3. Run by tests/cluster/slurm_test.sh with the binaries'
 paths.
 
-Checks, in order: the job starts on the three nodes; the shards listen on n1's address and the
-learner on n2's, as discovered from the job's layout; the replay stats RPC shows both actors'
-transitions on every shard; the learner's updates advance; every process serves Prometheus
-/metrics on its node's address (shards and actors on base port + local rank) showing that
-progress; `scancel` ends the job cleanly
-(every step exits 0) with the shards' and the learner's checkpoints written; no process of the
-cluster is left. Every wait has a timeout; the daemons are stopped by PID, also on failure.
+Checks, in order: the job starts on the three nodes; it made its own credentials (submit.sh is
+secure by default) in <run_dir>/credentials/<job>, directory 0700 and files 0600; the shards
+listen on n1's address and the learner on n2's, as discovered from the job's layout; the
+replay stats RPC, with the job's credentials, shows both actors' transitions on every shard;
+the learner's updates advance; every process serves Prometheus /metrics on its node's address
+(shards and actors on base port + local rank), with the job's token, showing that progress;
+a shard of the running job refuses a client without credentials (no answer: the TLS handshake
+fails), one with the job's certificate and a wrong token ("wrong job token") and a /metrics
+request without the token (401); no process ran insecure; `scancel` ends the job cleanly
+(every step exits 0) with the shards' and the learner's checkpoints written and the
+credentials deleted; no process of the cluster is left.
+
+Then a second, shorter job through submit.sh's Python-actor branch (--python_env, --python_dir):
+2 Python actors (python3 -m softq.actor) stepping softq.examples.multigoal:make, the learner on
+--env=external: both actors' transitions (observation 2) reach both shards, the learner
+updates, the actors' /metrics count env steps, every step exits 0 after scancel; its
+credentials are its own (another token than the first job's).
+Every wait has a timeout; the daemons are stopped by PID, also on failure.
 """
 import json
 import os
 import re
+import stat
+import urllib.error
+import urllib.request
 import shutil
 import subprocess
 import sys
@@ -62,10 +76,163 @@ def learner_updates(log):
     return [int(m.group(1)) for m in re.finditer(r"learner: +[\d.]+s +updates +(\d+)", log)]
 
 
+CREDENTIAL_FILES = ("ca.crt", "job.crt", "job.key", "token")
+
+
+def security_flags(credentials):
+    return [f"--tls_ca={credentials}/ca.crt", f"--tls_cert={credentials}/job.crt",
+            f"--tls_key={credentials}/job.key", f"--auth_token_file={credentials}/token"]
+
+
+def check_credentials(out, run_dir, job):
+    """The job's credentials directory from its output, checked private; (dir, token) or None."""
+    m = re.search(r"credentials in (\S+) \(", out)
+    if not check(m, f"job {job} made its credentials: {m.group(0) if m else 'no line'}"):
+        return None
+    creds = m.group(1)
+    check(creds == os.path.join(run_dir, "credentials", str(job)),
+          f"credentials in the job's own directory <run_dir>/credentials/{job}: {creds}")
+    modes = {name: stat.S_IMODE(os.stat(os.path.join(creds, name)).st_mode)
+             if os.path.exists(os.path.join(creds, name)) else None for name in CREDENTIAL_FILES}
+    dir_mode = stat.S_IMODE(os.stat(creds).st_mode)
+    check(dir_mode == 0o700 and all(m == 0o600 for m in modes.values()),
+          f"credentials readable by the job's user only: directory {oct(dir_mode)}, files "
+          f"{ {k: oct(v) if v is not None else None for k, v in modes.items()} }")
+    with open(os.path.join(creds, "token")) as f:
+        return creds, f.read().strip()
+
+
+def metrics_status(host, port, token=None):
+    """The HTTP status of GET /metrics (with the token as a bearer token when given)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/metrics",
+                                                           headers=headers), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError as e:
+        return str(e)
+
+
+def check_refused(bins, shard, creds, root, metrics_host, metrics_port):
+    """Clients the running job must refuse: no credentials at all, the job's certificate with
+    another token, /metrics without the token."""
+    r = subprocess.run([bins["replay_stats"], f"--shards={shard}", "--json", "--timeout_ms=2000"],
+                       capture_output=True, text=True, timeout=30)
+    answer = json.loads(r.stdout)["shards"][0] if r.stdout.strip().startswith("{") else {}
+    check(r.returncode != 0 and "stats" not in answer and answer.get("reason") == "timeout"
+          and "secured shard" in answer.get("error", ""),
+          f"a client without credentials gets nothing from shard {shard} (TLS handshake refused): "
+          f"exit {r.returncode}, {answer.get('error', r.stderr.strip())[:160]}")
+    other = os.path.join(root, "other_token")
+    os.makedirs(other, mode=0o700)
+    for name in ("ca.crt", "job.crt", "job.key"):
+        shutil.copy(os.path.join(creds, name), other)
+    with open(os.path.join(other, "token"), "w") as f:
+        f.write("0" * 64 + "\n")
+    os.chmod(os.path.join(other, "token"), 0o600)
+    r = subprocess.run([bins["replay_stats"], f"--shards={shard}", "--json", "--timeout_ms=2000",
+                        *security_flags(other)], capture_output=True, text=True, timeout=30)
+    answer = json.loads(r.stdout)["shards"][0] if r.stdout.strip().startswith("{") else {}
+    check(r.returncode != 0 and "stats" not in answer and "wrong job token" in answer.get("error", ""),
+          f"a client with the job's certificate and another token is refused by shard {shard}: "
+          f"exit {r.returncode}, {answer.get('error', r.stderr.strip())[:160]}")
+    status = metrics_status(metrics_host, metrics_port)
+    check(status == 401, f"/metrics on {metrics_host}:{metrics_port} without the token: {status}")
+
+
+def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs):
+    """submit.sh's Python-actor branch: 2 Python actors on n3 step the example multi-goal task,
+    the learner on --env=external; their transitions reach both shards."""
+    run_dir = os.path.join(root, "run_python")
+    replay_port = free_port(NODE_ADDRESSES["n1"], span=2)
+    learner_port = free_port(NODE_ADDRESSES["n2"])
+    actor_metrics = free_port(NODE_ADDRESSES["n3"], span=2)
+    submit = [
+        os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
+        "--shards=2", "--shard_nodes=1", "--shard_mem=300M",
+        "--learner_cpus=1", "--learner_mem=800M",
+        "--actors=2", "--actor_nodes=1", "--actor_mem=600M",
+        f"--replay_port={replay_port}", f"--learner_port={learner_port}",
+        f"--actor_metrics_port={actor_metrics}",
+        "--python_env=softq.examples.multigoal:make", f"--python_dir={python_dir}",
+        "--env=external", "--env_config=observation_dim=2,action_dim=2",
+        "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
+        "--learner_flags=--eval_interval=0 --log_interval_s=1 --checkpoint_interval=100000 "
+        "--batch_size=32",
+        "--actor_flags=--num_envs=2 --report_interval_s=2",
+        "--", f"--output={root}/job-%j.out", "--parsable"]
+    print("submit (Python actors):", " ".join(submit[:1] + [a if " " not in a else repr(a)
+                                                         for a in submit[1:]]))
+    r = slurm.run(submit, timeout=30)
+    job = int(re.match(r"\d+", r.stdout.strip()).group(0))
+    jobs.append(job)
+    job_out = os.path.join(root, f"job-{job}.out")
+    logs = os.path.join(run_dir, "logs", str(job))
+    serving = wait_until("shards serving", lambda: "replay shards serving" in read(job_out), 90)
+    out = read(job_out)
+    print(out, end="")
+    if not check(serving, f"Python-actor job {job}: the replay shards came up"):
+        return
+    secured = check_credentials(out, run_dir, job)
+    if not secured:
+        return
+    creds, token = secured
+    check(token != first_token, "each job has its own token")
+    shards = re.search(r"replay shards on \S+: (\S+)", out).group(1).split(",")
+
+    def trained():
+        r = subprocess.run([bins["replay_stats"], f"--shards={','.join(shards)}", "--json",
+                            *security_flags(creds)], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            return None
+        s = json.loads(r.stdout)["shards"]
+        per = [{int(a.get("actor_id", 0)): int(a["inserted"]) for a in sh["stats"].get("per_actor", [])}
+               for sh in s]
+        updates = learner_updates(read(os.path.join(logs, "learner-0.log")))
+        if all(p.get(0, 0) > 0 and p.get(1, 0) > 0 for p in per) and updates and updates[-1] >= 50:
+            return s, per, updates
+        return None
+
+    result = wait_until("Python actors' transitions on both shards", trained, 120, interval=2)
+    if not check(result, "both Python actors' transitions reach both shards and the learner "
+                         "updates"):
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            print(f"--- {name}\n" + "\n".join(read(os.path.join(logs, name)).splitlines()[-8:]))
+        return
+    s, per, updates = result
+    for sh, p in zip(s, per):
+        check(int(sh["stats"].get("observation_dim", 0)) == 2,
+              f"shard {sh['address']} holds the example's observations (2) from Python actors "
+              f"{sorted(p)}: {sh['stats'].get('observation_dim')}, per actor {p}")
+    check(True, f"learner (--env=external) updates: {updates[-1]}")
+    for k in range(2):
+        log = read(os.path.join(logs, f"actor-{k}.log"))
+        check("softq.examples.multigoal:make" in log and "got parameters" in log,
+              f"actor {k} is a Python actor on the example that got the learner's parameters")
+        v = scrape_metric(actor_metrics + k, "softq_actor_env_steps_total",
+                          host=NODE_ADDRESSES["n3"], token=token)
+        check(v is not None and v > 0, f"Python actor {k} /metrics: env steps {v}")
+    slurm.run(["scancel", str(job)])
+    gone = wait_until("job gone after scancel", lambda: slurm.job_state(job) is None, 60)
+    tail = wait_until("batch script's last line", lambda: "softq: done:" in read(job_out), 15)
+    out = read(job_out)
+    check(gone and tail and "done: replay=0 learner=0 actor=0" in out,
+          f"Python-actor job: every step exits 0 after scancel: "
+          f"{[l for l in out.splitlines() if 'done:' in l]}")
+    for k in range(2):
+        line = [l for l in read(os.path.join(logs, f"actor-{k}.log")).splitlines()
+                if "stopped after" in l]
+        check(line, f"Python actor {k} stopped on SIGTERM: {line[-1] if line else 'no line'}")
+    check(not os.path.exists(creds), "the Python-actor job deleted its credentials")
+
+
 def main():
     bins = dict(zip(["replay_server", "replay_stats", "learner_main", "actor_main"],
                     [os.path.abspath(p) for p in sys.argv[1:5]]))
     deploy = os.path.abspath(sys.argv[5])
+    python_dir = os.path.abspath(sys.argv[6])
     # Unix socket paths (slurmd's spool) must stay short: not under Bazel's long TEST_TMPDIR.
     root = tempfile.mkdtemp(prefix="softq_slurm_", dir="/tmp")
     bin_dir = os.path.join(root, "bin")
@@ -74,7 +241,7 @@ def main():
         os.symlink(path, os.path.join(bin_dir, name))
     run_dir = os.path.join(root, "run")
     slurm = LocalSlurm(os.path.join(root, "slurm"))
-    job = None
+    jobs = []  # every job submitted, cancelled on the way out
     try:
         slurm.start(timeout=60)
         check(True, f"local Slurm up: slurmctld + slurmd n1..n3 on {sorted(NODE_ADDRESSES.values())}")
@@ -106,6 +273,7 @@ def main():
         print("submit:", " ".join(submit[:1] + [a if " " not in a else repr(a) for a in submit[1:]]))
         r = slurm.run(submit, timeout=30)
         job = int(re.match(r"\d+", r.stdout.strip()).group(0))
+        jobs.append(job)
         job_out = os.path.join(root, f"job-{job}.out")
         logs = os.path.join(run_dir, "logs", str(job))
 
@@ -122,6 +290,11 @@ def main():
         print(out, end="")
         if not check(serving, "the replay shards came up"):
             return
+        secured = check_credentials(out, run_dir, job)
+        if not secured:
+            return
+        creds, token = secured
+        security = security_flags(creds)
         shards = re.search(r"replay shards on \S+: (\S+)", out).group(1).split(",")
         learner_addr = re.search(r"learner on \S+: (\S+)", out).group(1)
         check(shards == [f"127.0.0.11:{replay_port}", f"127.0.0.11:{replay_port + 1}"],
@@ -130,8 +303,8 @@ def main():
               f"learner address from the job layout: n2's NodeAddr: {learner_addr}")
 
         def stats():
-            r = subprocess.run([bins["replay_stats"], f"--shards={','.join(shards)}", "--json"],
-                               capture_output=True, text=True, timeout=30)
+            r = subprocess.run([bins["replay_stats"], f"--shards={','.join(shards)}", "--json",
+                                *security], capture_output=True, text=True, timeout=30)
             return json.loads(r.stdout)["shards"] if r.returncode == 0 else None
 
         def per_actor(shard):
@@ -165,12 +338,17 @@ def main():
                   "softq_actor_env_steps_total") for k in range(2)])
 
             def scraped():
-                values = [scrape_metric(port, name, host=host) for _, host, port, name in endpoints]
+                values = [scrape_metric(port, name, host=host, token=token)
+                          for _, host, port, name in endpoints]
                 return values if all(v is not None and v > 0 for v in values) else None
 
             values = wait_until("every /metrics endpoint showing progress", scraped, 30)
             for (who, host, port, name), v in zip(endpoints, values or [None] * len(endpoints)):
                 check(v is not None and v > 0, f"{who} /metrics on {host}:{port}: {name} = {v}")
+            check_refused(bins, shards[0], creds, root, NODE_ADDRESSES["n1"], replay_metrics)
+            logged = [read(job_out)] + [read(os.path.join(logs, n)) for n in sorted(os.listdir(logs))]
+            check(len(logged) == 6 and not any("insecure" in text for text in logged),
+                  f"no process of the job ran insecure ({len(logged) - 1} logs read)")
         else:
             print("stats:", stats())
             for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
@@ -199,13 +377,17 @@ def main():
             log = read(os.path.join(logs, f"actor-{k}.log"))
             line = [l for l in log.splitlines() if "stopped after" in l]
             check(line, f"actor {k} stopped on SIGTERM: {line[-1] if line else 'no line'}")
+        check(not os.path.exists(creds) and f"credentials {creds} deleted" in out,
+              f"the job deleted its credentials at its end (still there: {os.path.exists(creds)})")
         left = wait_until("job processes gone", lambda: not slurm.strays(), 20, interval=0.5)
         check(left, "no job process left after the job ended: "
                     f"{[read(f'/proc/{p}/cmdline').replace(chr(0), ' ') for p in slurm.strays()]}")
+        python_job(slurm, bins, deploy, python_dir, bin_dir, root, token, jobs)
     finally:
-        if job is not None and slurm.job_state(job) is not None:
-            slurm.run(["scancel", str(job)], check=False)
-            wait_until("job gone (cleanup)", lambda: slurm.job_state(job) is None, 40)
+        for job in jobs:
+            if slurm.job_state(job) is not None:
+                slurm.run(["scancel", str(job)], check=False)
+                wait_until("job gone (cleanup)", lambda: slurm.job_state(job) is None, 40)
         codes = slurm.stop()
         print("daemons stopped:", codes)
         if failures:
