@@ -12,7 +12,7 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
                                 MlpActivations* keep) {
   const int64_t b = observations.size(0);
   const int64_t k = policy_noise.size(1);
-  const int64_t k_fixed = k - MovedParticles(k, update_ratio);
+  const int64_t k_fixed = SplitParticles(k, update_ratio).fixed;
   const torch::Tensor obs =
       observations.unsqueeze(1).expand({b, k, observations.size(1)});
   const torch::Tensor obs_fixed = obs.slice(1, 0, k_fixed);
@@ -24,6 +24,16 @@ AmortizedSvgdStep AmortizedSvgd(SamplingNetwork& policy, const Score& score,
     return keep != nullptr ? policy->ForwardKeeping(o, n, keep)
                            : policy->forward(o, n);
   };
+  if (k_fixed == 0) {
+    // Fewer than 3 particles: each moves along its own score (the kernel's
+    // self term), one pass either way.
+    particles = pass(obs, policy_noise);
+    const torch::Tensor at = particles.detach();
+    sql::SvgdGradient gradient =
+        sql::SelfSvgdLossGradient(at, score(obs, at), options.squashed_score);
+    return {std::move(particles), std::move(gradient.loss_gradient),
+            std::move(gradient.bandwidth)};
+  }
   if (options.one_forward_pass) {
     particles = pass(obs, policy_noise);
     fixed = particles.slice(1, 0, k_fixed).detach();

@@ -33,7 +33,8 @@ struct SvgdOptions {
 };
 
 // Amortized SVGD: draws K = policy_noise.size(1) actions per observation from
-// `policy`, splits them into fixed (the first K - int(K * update_ratio), no
+// `policy`, splits them into fixed (the first SplitParticles(K,
+// update_ratio).fixed, K - int(K * update_ratio) for a valid config; no
 // gradient) and updated particles, and returns the Stein direction Delta toward
 // the target whose score is `score` as the gradient of the surrogate
 // -sum(stop_grad(Delta) * updated) with respect to the policy's output:
@@ -44,7 +45,10 @@ struct SvgdOptions {
 // GPU prefers; `particles` are all K, the fixed ones with zero gradient). With
 // `keep`, no pass records a graph: the policy's pass of `particles` keeps its
 // activations there instead, for SamplingNetworkImpl::ParameterGradients(*keep,
-// particles, loss_gradient, ...).
+// particles, loss_gradient, ...). With K < 3 (a particle schedule's end, down
+// to 1) no particle is fixed: all K are updated, each along its own score
+// (sql::SelfSvgdLossGradient: the kernel's self term), `particles` are all K
+// from one pass whatever `one_forward_pass` says, and the bandwidth is 0.
 struct AmortizedSvgdStep {
   torch::Tensor
       particles;  // [B, Ky or K, D], with the graph into `policy` (or `keep`)

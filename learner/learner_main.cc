@@ -411,7 +411,8 @@ int Run(const char* program) {
   const absl::Time start = absl::Now();
   const int64_t start_step = agent.step();
   ProgressReport report({absl::Seconds(absl::GetFlag(FLAGS_log_interval_s)),
-                         absl::GetFlag(FLAGS_metrics_csv), metrics.get()},
+                         absl::GetFlag(FLAGS_metrics_csv), metrics.get(),
+                         /*annealing=*/sql->anneal_updates > 0},
                         start, start_step);
   LearnerEvaluations evaluations(
       *sql, {absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config),

@@ -44,6 +44,15 @@ absl::StatusOr<uint64_t> StartNetworks(SqlAgent& agent,
       return restored.status();
     }
   }
+  if (const SqlConfig& c = agent.config(); c.anneal_updates > 0) {
+    const ScheduledValues now = agent.scheduled();
+    log << "learner: annealing over the first " << c.anneal_updates
+        << " updates: alpha " << 1.0 / c.reward_scale << " to " << c.final_alpha
+        << " (log-linear), SVGD particles " << c.kernel_particles << " to "
+        << (c.anneal_particles ? 1 : c.kernel_particles)
+        << " (linear); at step " << agent.step() << ": alpha " << now.alpha()
+        << ", K " << now.kernel_particles << std::endl;
+  }
   return version;
 }
 
@@ -58,6 +67,24 @@ absl::StatusOr<GraphChoice> ChooseCudaGraph(SqlAgent& agent,
       streams != 0 ? streams
                    : CudaGraphUpdate::DefaultStreams(agent.config().algorithm);
   const bool cuda = agent.device().is_cuda();
+  // A graph replays the constants and shapes of the update it captured: the
+  // annealed reward scale and particle count would stay at their first values.
+  if (const int64_t anneal = agent.config().anneal_updates; anneal > 0) {
+    if (flag == "true") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--anneal_updates=", anneal,
+          " with --cuda_graph=true: a CUDA graph replays one update's reward "
+          "scale and particle count, the schedule changes them (use "
+          "--cuda_graph=auto or false)"));
+    }
+    if (flag == "auto" && cuda) {
+      log << "learner: eager updates on the GPU: --anneal_updates changes "
+             "the update's reward scale and particle count, which a CUDA "
+             "graph fixes"
+          << std::endl;
+    }
+    return choice;
+  }
   if (flag == "true" ||
       (flag == "auto" && cuda && CudaGraphUpdate::Supported())) {
     absl::StatusOr<std::unique_ptr<CudaGraphUpdate>> g =

@@ -29,8 +29,11 @@ struct NetworkStart {
 };
 
 // Sets `agent`'s networks per `start`: init_from's first, then the run's own
-// checkpoint over them when checkpoint_dir holds one. Returns the restored
-// parameter version (0: nothing restored). An error's message is the line to
+// checkpoint over them when checkpoint_dir holds one (its step, and with it
+// the annealing's point, SqlConfig::anneal_updates, comes back too; init_from
+// leaves the step at 0). Prints the annealing's span and its values at the
+// start step when there is one. Returns the restored parameter version (0:
+// nothing restored). An error's message is the line to
 // print after "learner: " ("--init_from=DIR: ..." or the checkpoint's).
 absl::StatusOr<uint64_t> StartNetworks(SqlAgent& agent,
                                        const NetworkStart& start,
@@ -44,7 +47,10 @@ struct GraphChoice {
 // --cuda_graph: "auto" (a graph on a GPU where the build can capture one),
 // "true" (a graph, or the error), "false" (eager); `streams` as
 // --cuda_graph_streams (0: CudaGraphUpdate::DefaultStreams). Errors keep
-// CudaGraphUpdate::Create's code, phrased "--cuda_graph=<flag>: ...".
+// CudaGraphUpdate::Create's code, phrased "--cuda_graph=<flag>: ...". An agent
+// with an annealing schedule (SqlConfig::anneal_updates) takes eager updates:
+// "auto" chooses them, "true" is InvalidArgument "--anneal_updates=N with
+// --cuda_graph=true: ...".
 absl::StatusOr<GraphChoice> ChooseCudaGraph(SqlAgent& agent,
                                             absl::string_view flag, int streams,
                                             std::ostream& log);

@@ -15,7 +15,8 @@ ProgressReport::ProgressReport(const ProgressReportOptions& options,
     csv_ << "wall_s,updates,updates_per_s,transitions_sampled,critic_loss,"
             "mean_q,"
             "policy_surrogate,kernel_bandwidth,version,eval_goals,eval_reached,"
-            "replay_wait\n";
+            "replay_wait"
+         << (options_.annealing ? ",alpha,kernel_particles\n" : "\n");
   }
 }
 
@@ -34,26 +35,35 @@ void ProgressReport::MaybeReport(const SqlAgent& agent,
   const double wait_share =
       absl::FDivDuration(source.waited() - last_waited_, now - last_time_);
   const int goals = evaluation != nullptr ? evaluation->GoalsCovered() : 0;
+  const ScheduledValues& scheduled = agent.scheduled();
   std::cout
       << absl::StrFormat(
              "learner: %7.1fs  updates %7d  %6.1f upd/s  replay wait "
              "%3.0f%%  sampled %9d  "
-             "critic %.4f  Q %.2f  skipped %d  version %d%s%s",
+             "critic %.4f  Q %.2f  skipped %d  version %d%s%s%s",
              wall, agent.step(), rate, 100 * wait_share, source.sampled(),
              last.critic_loss, last.mean_q, skipped.total, version,
+             options_.annealing
+                 ? absl::StrFormat("  alpha %.4g  K %d", scheduled.alpha(),
+                                   scheduled.kernel_particles)
+                 : "",
              evaluation != nullptr ? "  eval " + evaluation->Summary() : "",
              waiting.ok() ? "" : "  waiting: " + std::string(waiting.message()))
       << std::endl;
   if (csv_.is_open()) {
-    csv_ << absl::StrFormat(
-                "%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d,%.3f\n", wall,
-                agent.step(), rate, source.sampled(), last.critic_loss,
-                last.mean_q, last.policy_surrogate, last.kernel_bandwidth,
-                version, goals,
-                evaluation != nullptr && evaluation->goals
-                    ? evaluation->goals->reached_any
-                    : 0,
-                wait_share)
+    csv_ << absl::StrFormat("%.2f,%d,%.2f,%d,%.6f,%.4f,%.4f,%.6f,%d,%d,%d,%.3f",
+                            wall, agent.step(), rate, source.sampled(),
+                            last.critic_loss, last.mean_q,
+                            last.policy_surrogate, last.kernel_bandwidth,
+                            version, goals,
+                            evaluation != nullptr && evaluation->goals
+                                ? evaluation->goals->reached_any
+                                : 0,
+                            wait_share)
+         << (options_.annealing
+                 ? absl::StrFormat(",%.6g,%d\n", scheduled.alpha(),
+                                   scheduled.kernel_particles)
+                 : "\n")
          << std::flush;
   }
   if (MetricsExporter* metrics = options_.metrics; metrics != nullptr) {
@@ -81,6 +91,14 @@ void ProgressReport::MaybeReport(const SqlAgent& agent,
                  "multigoal: goals reached in the last evaluation");
     metrics->Set("softq_learner_parameter_subscribers", subscribers,
                  "actors subscribed to the parameter stream");
+    if (options_.annealing) {
+      metrics->Set("softq_learner_alpha", scheduled.alpha(),
+                   "temperature alpha = 1 / reward scale of the next update "
+                   "(--anneal_updates)");
+      metrics->Set("softq_learner_kernel_particles", scheduled.kernel_particles,
+                   "SVGD particles per state of the next update "
+                   "(--anneal_updates)");
+    }
   }
   last_time_ = now;
   last_step_ = agent.step();

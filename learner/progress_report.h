@@ -20,11 +20,17 @@ struct ProgressReportOptions {
   absl::Duration interval = absl::Seconds(5);
   std::string metrics_csv;             // appended to; "": none
   MetricsExporter* metrics = nullptr;  // outlives the report; null: none
+  // The agent anneals (SqlConfig::anneal_updates > 0): the line shows the
+  // current alpha and SVGD particle count K (SqlAgent::scheduled), the CSV has
+  // two more columns, alpha and kernel_particles, and the exporter two more
+  // gauges.
+  bool annealing = false;
 };
 
 // The snapshot: updates and their rate, the share of the interval spent
 // waiting for batches, the last update's scalars, the updates skipped for
-// non-finite values, the parameter version and the last evaluation.
+// non-finite values, the parameter version and the last evaluation (and,
+// annealing, the current alpha and K).
 class ProgressReport {
  public:
   // The run's clock starts at `start` with the agent at update `start_step`.

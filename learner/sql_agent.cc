@@ -35,7 +35,8 @@ SqlAgent::SqlAgent(const SqlConfig& config, torch::Device device)
                                               config.action_dim, config.hidden),
                               device)),
       q_optimizer_(q_->parameters(), config.q_learning_rate),
-      policy_optimizer_(policy_->parameters(), config.policy_learning_rate) {
+      policy_optimizer_(policy_->parameters(), config.policy_learning_rate),
+      scheduled_(ScheduleAt(config, 0)) {
   const auto on_device = torch::TensorOptions().device(device);
   one_ = torch::ones({}, on_device);
   checks_ = torch::ones({4}, on_device.dtype(torch::kBool));
@@ -55,7 +56,7 @@ UpdateNoise SqlAgent::DrawNoise(int64_t batch_size) const {
       torch::empty({config_.value_particles, config_.action_dim}, options)
           .uniform_(-1.0, 1.0);
   noise.policy_noise = torch::randn(
-      {batch_size, config_.kernel_particles, config_.action_dim}, options);
+      {batch_size, scheduled_.kernel_particles, config_.action_dim}, options);
   return noise;
 }
 
@@ -80,7 +81,7 @@ torch::Tensor SqlAgent::CriticTarget(const TransitionTensors& batch,
           : sql::SoftValue(NextQParticles(batch, value_actions),
                            config_.action_dim);
   return sql::SoftTdTarget(batch.rewards, batch.dones, next_value,
-                           config_.reward_scale, config_.discount);
+                           scheduled_.reward_scale, config_.discount);
 }
 
 torch::Tensor SqlAgent::CriticLoss(const TransitionTensors& batch,
@@ -289,7 +290,7 @@ void SqlAgent::CriticGradients(const TransitionTensors& batch,
       q_->ForwardKeeping(batch.observations, batch.actions, &kept);
   const sql::CriticGradient step = sql::SoftCriticGradient(
       q, NextQParticles(batch, noise.value_actions), batch.rewards, batch.dones,
-      config_.action_dim, config_.reward_scale, config_.discount,
+      config_.action_dim, scheduled_.reward_scale, config_.discount,
       config_.fused_kernels);
   last_.q = q;
   last_.target = step.target;
@@ -311,6 +312,7 @@ void SqlAgent::SetCriticWeights(const torch::Tensor& weights) {
 
 void SqlAgent::FinishUpdate() {
   ++step_;
+  scheduled_ = ScheduleAt(config_, step_);
   const bool ddpg = config_.algorithm == Algorithm::kDdpg;
   if (config_.target_tau < 1.0) {
     CopyParameters(*q_, *q_target_, config_.target_tau);

@@ -141,9 +141,19 @@ class SqlAgent {
   torch::Device device() const { return device_; }
   // Updates done so far, skipped ones included (restored from checkpoints by
   // the learner). The target networks follow their schedule on skipped updates
-  // too, from the unchanged networks.
+  // too, from the unchanged networks, and so does the annealing.
   int64_t step() const { return step_; }
-  void set_step(int64_t step) { step_ = step; }
+  void set_step(int64_t step) {
+    step_ = step;
+    scheduled_ = ScheduleAt(config_, step_);
+  }
+  // The reward scale (1 / alpha) and the SVGD particle count K the next eager
+  // update uses and DrawNoise draws for: ScheduleAt(config(), step()), which
+  // is config()'s reward_scale and kernel_particles without a schedule
+  // (SqlConfig::anneal_updates). A CudaGraphUpdate replays the values of the
+  // update it captured and does not follow a schedule (learner_setup.h's
+  // ChooseCudaGraph refuses the two together).
+  const ScheduledValues& scheduled() const { return scheduled_; }
 
   // A copy of the sampling network's parameters on the CPU, for publication to
   // actors (views of one host tensor, made by one device-to-host copy).
@@ -189,8 +199,8 @@ class SqlAgent {
   void DdpgPolicyGradients(const TransitionTensors& device_batch);
   void DdpgCriticGradients(const TransitionTensors& device_batch,
                            const UpdateNoise& noise);
-  // The host part: counts the update and refreshes the target networks when
-  // due.
+  // The host part: counts the update, refreshes the target networks when
+  // due and moves the annealing on.
   void FinishUpdate();
 
   SqlConfig config_;
@@ -203,6 +213,7 @@ class SqlAgent {
   FlatAdam q_optimizer_;
   FlatAdam policy_optimizer_;
   int64_t step_ = 0;
+  ScheduledValues scheduled_;  // ScheduleAt(config_, step_)
   UpdateMetricTensors last_;
   torch::Tensor critic_weights_;  // [B] float32 on the device, or undefined
   torch::Tensor

@@ -1,5 +1,6 @@
 #include "learner/sql_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -48,7 +49,55 @@ absl::Status CheckParticleSplit(int64_t kernel_particles,
                           "; SVGD needs at least 1 moved and 2 kept"));
 }
 
+// The schedule's fields, checked only when it is on (anneal_updates > 0).
+absl::Status CheckSchedule(const SqlConfig& c) {
+  if (c.anneal_updates == 0) return absl::OkStatus();
+  if (c.algorithm == Algorithm::kDdpg) {
+    return Bad("anneal_updates", static_cast<double>(c.anneal_updates),
+               "DDPG has no temperature or SVGD particles to anneal "
+               "(SqlConfig.algorithm=sql only)");
+  }
+  if (c.final_alpha > 1.0 / c.reward_scale) {
+    return Bad("final_alpha", c.final_alpha,
+               absl::StrCat("must be at most the starting alpha (SqlConfig."
+                            "reward_scale=",
+                            Number(c.reward_scale), ": alpha ",
+                            1.0 / c.reward_scale, ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+ParticleSplit SplitParticles(int64_t kernel_particles,
+                             double kernel_update_ratio) {
+  if (kernel_particles < 3) return {0, kernel_particles};
+  const int64_t moved =
+      std::clamp<int64_t>(MovedParticles(kernel_particles, kernel_update_ratio),
+                          1, kernel_particles - 2);
+  return {kernel_particles - moved, moved};
+}
+
+ScheduledValues ScheduleAt(const SqlConfig& c, int64_t update) {
+  const int64_t n = c.anneal_updates;
+  if (n <= 0) return {c.reward_scale, c.kernel_particles};
+  if (update >= n) {
+    return {1.0 / c.final_alpha, c.anneal_particles ? 1 : c.kernel_particles};
+  }
+  const int64_t t = std::max<int64_t>(update, 0);
+  // 1 / alpha(t) = reward_scale * (reward_scale * final_alpha)^(-t / N):
+  // pow(x, 0) is exactly 1, so update 0 takes reward_scale itself.
+  const double reward_scale =
+      c.reward_scale *
+      std::pow(c.reward_scale * c.final_alpha,
+               -static_cast<double>(t) / static_cast<double>(n));
+  // 1 + round((K0 - 1) (N - t) / N) in integers, halves rounded up.
+  const int64_t k =
+      c.anneal_particles
+          ? 1 + ((c.kernel_particles - 1) * (n - t) * 2 + n) / (2 * n)
+          : c.kernel_particles;
+  return {reward_scale, k};
+}
 
 int64_t MovedParticles(int64_t kernel_particles, double kernel_update_ratio) {
   return static_cast<int64_t>(static_cast<double>(kernel_particles) *
@@ -81,6 +130,12 @@ absl::Status ValidateSqlConfig(const SqlConfig& c) {
                ? Bad("svgd_repulsion", c.svgd_repulsion,
                      "DDPG has no SVGD step (SqlConfig.algorithm=sql only)")
                : absl::OkStatus(),
+           // At most 2^40: the particle schedule's integer arithmetic,
+           // (K - 1) * N * 2, stays far inside int64.
+           InRange("anneal_updates", static_cast<double>(c.anneal_updates), 0,
+                   1099511627776.0),
+           InRange("final_alpha", c.final_alpha, 1e-9, 1e9),
+           CheckSchedule(c),
        }) {
     if (!s.ok()) return s;
   }

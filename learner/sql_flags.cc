@@ -31,6 +31,19 @@ ABSL_FLAG(double, target_tau, 1.0,
 ABSL_FLAG(double, svgd_repulsion, 1.0,
           "ablation: weight of the repulsive (kernel-gradient) term of the "
           "SVGD direction; 1 is the paper's SQL, 0 removes it (sql only)");
+ABSL_FLAG(int64_t, anneal_updates, 0,
+          "fine-tuning (sql only): over this many updates alpha = "
+          "1/--reward_scale falls log-linearly to --final_alpha and (with "
+          "--anneal_particles) the SVGD particles shrink linearly from "
+          "--kernel_particles to 1, then both stay there; counted from the "
+          "run's first update, resumed with its checkpoint (eager updates "
+          "only); 0: no schedule");
+ABSL_FLAG(double, final_alpha, 1e-3,
+          "--anneal_updates: the temperature alpha reached at its end (at most "
+          "1/--reward_scale)");
+ABSL_FLAG(bool, anneal_particles, true,
+          "--anneal_updates: shrink the SVGD particle set to 1 over the same "
+          "updates (false: --kernel_particles throughout)");
 ABSL_FLAG(
     bool, fused_kernels, true,
     "on a CUDA device, the project's fused kernels where the build has them "
@@ -64,6 +77,9 @@ absl::StatusOr<SqlConfig> SqlConfigFromFlags(int64_t observation_dim,
   c.target_tau = absl::GetFlag(FLAGS_target_tau);
   c.fused_kernels = absl::GetFlag(FLAGS_fused_kernels);
   c.svgd_repulsion = absl::GetFlag(FLAGS_svgd_repulsion);
+  c.anneal_updates = absl::GetFlag(FLAGS_anneal_updates);
+  c.final_alpha = absl::GetFlag(FLAGS_final_alpha);
+  c.anneal_particles = absl::GetFlag(FLAGS_anneal_particles);
   if (absl::Status s = ValidateSqlConfig(c); !s.ok()) {
     // Every field has the flag of its name: "SqlConfig.discount=2: ..." is
     // "--discount=2: ..." on the command line.

@@ -185,6 +185,15 @@ SvgdGradient SvgdLossGradient(const torch::Tensor& fixed,
   return {std::move(gradient), kernel.bandwidth};
 }
 
+SvgdGradient SelfSvgdLossGradient(const torch::Tensor& particles,
+                                  const torch::Tensor& grad_log_p,
+                                  bool squashed) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor score =
+      squashed ? SquashedScore(grad_log_p, particles.detach()) : grad_log_p;
+  return {score.neg(), torch::zeros({particles.size(0)}, particles.options())};
+}
+
 torch::Tensor SvgdSurrogate(const torch::Tensor& particles,
                             const torch::Tensor& loss_gradient) {
   // (A dot product: one operation where multiplying and summing are two.)

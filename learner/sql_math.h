@@ -135,6 +135,20 @@ SvgdGradient SvgdLossGradient(const torch::Tensor& fixed,
                               const torch::Tensor& grad_log_p,
                               const SvgdGradientOptions& options = {});
 
+// SVGD with no kept particle (SplitParticles for K < 3): each particle a_i is
+// its own particle set, and its direction is the kernel's self term,
+//   Delta(a_i) = kappa(a_i, a_i) * g(a_i) + grad_x kappa(x, a_i) at x = a_i
+//              = g(a_i)
+// for any RBF kernel (kappa(a, a) = 1 and its gradient vanishes there): no
+// bandwidth, no repulsion (whatever its weight), gradient ascent on log p.
+// Returns the surrogate's gradient -Delta for `particles` [B, K, D] with
+// `grad_log_p` [B, K, D] taken at them (the squashing's term added first when
+// `squashed`), and a bandwidth of 0 per state ([B]: there is no kernel). No
+// gradient flows through it.
+SvgdGradient SelfSvgdLossGradient(const torch::Tensor& particles,
+                                  const torch::Tensor& grad_log_p,
+                                  bool squashed = false);
+
 // The surrogate's value from its gradient: sum(loss_gradient * particles), a
 // scalar with a gradient into whatever `particles` has one into.
 torch::Tensor SvgdSurrogate(const torch::Tensor& particles,

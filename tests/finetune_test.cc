@@ -1,18 +1,23 @@
 // Specification of fine-tuning from a pretrained learner checkpoint
 // (learner_main --init_from, learner/learner_checkpoint.h) on the swimmer: the
 // fine-tuning learner starts from the pretrained networks (same actions for the
-// same inputs), with fresh optimizers and step.
+// same inputs), with fresh optimizers and step; its annealing schedule
+// (--anneal_updates) resumes from the run's own checkpoint at the point where
+// it stopped.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "env/environment.h"
 #include "env/registry.h"
 #include "learner/learner_checkpoint.h"
+#include "learner/learner_setup.h"
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
 
@@ -209,6 +214,69 @@ TEST(LearnerCheckpoint, ARestoredLearnerTakesTheSameNextStep) {
       EXPECT_TRUE(torch::allclose(a[i], b[i], /*rtol=*/1e-6, /*atol=*/1e-8))
           << i;
     }
+  }
+}
+
+// The paper's fine-tuning schedule (SqlConfig::anneal_updates) across a
+// restart: a learner started with --init_from, checkpointed mid-schedule into
+// its --checkpoint_dir and restarted from there (with --init_from still on its
+// command line) continues at the same alpha and K as a run that never stopped.
+TEST(FineTuning, AScheduleResumedMidwayContinuesWhereItStopped) {
+  torch::manual_seed(8);
+  SqlAgent pretrained(SwimmerConfig());
+  TrainABit(pretrained, 25);  // the pretrained checkpoint's step is 25
+  const std::string pretrained_dir = TempDir("schedule_pretrained");
+  ASSERT_TRUE(SaveLearnerCheckpoint(pretrained, 3, pretrained_dir).ok());
+  SqlConfig config = SwimmerConfig();
+  config.kernel_particles = 16;
+  config.anneal_updates = 30;  // alpha 1/30 to 0.001, K 16 to 1
+  const NetworkStart start{pretrained_dir, "all",
+                           TempDir("schedule_checkpoint")};
+
+  // Uninterrupted: 40 updates through the schedule's end.
+  std::vector<ScheduledValues> uninterrupted;
+  {
+    SqlAgent agent(config);
+    std::ostringstream log;
+    ASSERT_TRUE(StartNetworks(agent, {pretrained_dir, "all", ""}, log).ok());
+    EXPECT_EQ(agent.step(), 0);  // fine-tuning counts from its own start
+    EXPECT_NE(log.str().find("annealing over the first 30 updates"),
+              std::string::npos)
+        << log.str();
+    for (int i = 0; i < 40; ++i) {
+      uninterrupted.push_back(agent.scheduled());
+      TrainABit(agent, 1);
+    }
+  }
+  EXPECT_EQ(uninterrupted[0].reward_scale, 30.0);
+  EXPECT_EQ(uninterrupted[0].kernel_particles, 16);
+  EXPECT_EQ(uninterrupted[35].kernel_particles, 1);
+  EXPECT_EQ(uninterrupted[35].reward_scale, 1000.0);
+
+  // Stopped after 12 updates (its last checkpoint), then restarted.
+  {
+    SqlAgent first(config);
+    std::ostringstream log;
+    ASSERT_TRUE(StartNetworks(first, start, log).ok());
+    EXPECT_EQ(first.step(), 0);
+    TrainABit(first, 12);
+    ASSERT_TRUE(SaveLearnerCheckpoint(first, 5, start.checkpoint_dir).ok());
+  }
+  SqlAgent resumed(config);
+  std::ostringstream log;
+  absl::StatusOr<uint64_t> version = StartNetworks(resumed, start, log);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 5u);
+  ASSERT_EQ(resumed.step(), 12);
+  EXPECT_NE(log.str().find("at step 12: alpha"), std::string::npos)
+      << log.str();
+  for (int i = 12; i < 40; ++i) {
+    EXPECT_EQ(resumed.scheduled().reward_scale, uninterrupted[i].reward_scale)
+        << i;
+    EXPECT_EQ(resumed.scheduled().kernel_particles,
+              uninterrupted[i].kernel_particles)
+        << i;
+    TrainABit(resumed, 1);
   }
 }
 

@@ -4,7 +4,11 @@ shard, actors and a learner, each its own process on this machine):
   1. pretrain: SQL on swimmer_speed (reward: speed of the centre of mass, any direction);
   2. four arms on swimmer_target (reach the point (3, 3)), each for --updates updates:
        sql_finetune         SQL starting from the pretrained networks, Q and sampling network
-                            (learner --init_from),
+                            (learner --init_from), by the paper's protocol: over the first
+                            --anneal_updates updates alpha falls log-linearly from
+                            1/--reward_scale to --final_alpha and the SVGD particle set
+                            shrinks linearly to 1 (learner --anneal_updates, --final_alpha,
+                            --anneal_particles),
        sql_finetune_policy  SQL starting from the pretrained sampling network with a fresh Q
                             network (--init_from --init_networks=policy),
        sql_scratch          SQL from a random initialization,
@@ -158,6 +162,13 @@ def main():
     parser.add_argument("--eval_interval", type=int, default=2000)
     parser.add_argument("--eval_rollouts", type=int, default=10)
     parser.add_argument("--final_evals", type=int, default=3)
+    parser.add_argument("--anneal_updates", type=int, default=5000,
+                        help="sql_finetune: updates over which alpha falls to --final_alpha "
+                             "and the particles shrink to 1 (0: no annealing)")
+    parser.add_argument("--final_alpha", type=float, default=0.001,
+                        help="sql_finetune: alpha at the end of the annealing")
+    parser.add_argument("--anneal_particles", choices=("true", "false"), default="true",
+                        help="sql_finetune: shrink the SVGD particle set to 1 while annealing")
     parser.add_argument("--ddpg_action_noise", type=float, default=0.2)
     parser.add_argument("--ddpg_target_tau", type=float, default=0.01)
     parser.add_argument("--arms", default=",".join(ARMS),
@@ -167,6 +178,10 @@ def main():
     args = parser.parse_args()
     if min(args.seeds, args.pretrain_seeds, args.updates, args.pretrain_updates) < 1:
         parser.error("--seeds, --pretrain_seeds, --updates, --pretrain_updates must be >= 1")
+    if args.anneal_updates < 0:
+        parser.error("--anneal_updates must be >= 0")
+    if args.anneal_updates > 0 and not 0 < args.final_alpha <= 1 / args.reward_scale:
+        parser.error(f"--final_alpha must be in (0, 1/--reward_scale = {1 / args.reward_scale:g}]")
     args.arms = [a for a in args.arms.split(",") if a]
     unknown = [a for a in args.arms if a not in ARMS]
     if unknown or not args.arms:
@@ -187,13 +202,15 @@ def main():
                                 stop_requested)
     ddpg_learner = ["--algorithm=ddpg", f"--target_tau={args.ddpg_target_tau}"]
     ddpg_actor = ["--deterministic_policy", f"--action_noise={args.ddpg_action_noise}"]
+    anneal = [f"--anneal_updates={args.anneal_updates}", f"--final_alpha={args.final_alpha}",
+              f"--anneal_particles={args.anneal_particles}"]
     for seed in range(args.seeds):
         for arm in args.arms:
             if stop_requested:
                 break
             pretrained = os.path.join(args.out, "pretrain", f"seed{seed % args.pretrain_seeds}",
                                       "learner_checkpoint")
-            learner_flags = {"sql_finetune": [f"--init_from={pretrained}"],
+            learner_flags = {"sql_finetune": [f"--init_from={pretrained}", *anneal],
                              "sql_finetune_policy": [f"--init_from={pretrained}",
                                                      "--init_networks=policy"],
                              "sql_scratch": [], "ddpg_scratch": ddpg_learner}[arm]

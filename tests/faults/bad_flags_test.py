@@ -34,7 +34,10 @@ CASES = {
                              ("priority_epsilon", "tiny", "0"),
                              ("importance_beta", "x", "1.5"),
                              ("importance_beta_updates", "x", "-1"),
-                             ("priority_queue", "x", "0")],
+                             ("priority_queue", "x", "0"),
+                             ("anneal_updates", "many", "-1"),
+                             ("final_alpha", "tiny", "0"),
+                             ("anneal_particles", "maybe", None)],
     "actor/actor_main": [("num_envs", "four", "0"), ("actor_id", "x", "-3"),
                          ("hidden", None, "128,-1"), ("learner", None, "nocolon")],
     "learner/train_in_process": [("max_env_steps", "many", "-1"), ("batch_size", "x", "0"),
@@ -82,6 +85,17 @@ def main():
     # Prioritized replay's importance weights reach eager updates only, not a CUDA graph.
     check("learner/learner_main", learner + ["--prioritized", "--cuda_graph=true"],
           "prioritized")
+    # Fine-tuning's annealing: a CUDA graph fixes the update's reward scale and particle
+    # count (the line names both flags); DDPG has no temperature; the final alpha above the
+    # starting one (1 / --reward_scale = 10).
+    check("learner/learner_main", learner + ["--anneal_updates=100", "--cuda_graph=true"],
+          "anneal_updates")
+    check("learner/learner_main", learner + ["--anneal_updates=100", "--cuda_graph=true"],
+          "cuda_graph")
+    check("learner/learner_main", learner + ["--anneal_updates=100", "--algorithm=ddpg"],
+          "anneal_updates")
+    check("learner/learner_main", learner + ["--anneal_updates=100", "--final_alpha=20"],
+          "final_alpha")
     # An actor's writes larger than a shard takes in one message; a list where one learner goes.
     actor = [os.path.join(bin_dir, "actor/actor_main")] + REQUIRED["actor/actor_main"]
     check("actor/actor_main", actor + ["--num_envs=4096", "--steps_per_write=300"],
