@@ -1,33 +1,48 @@
 """deploy/k8s, checked without a Kubernetes cluster. Run by tests/cluster/k8s_test.sh with the
 binaries' paths and deploy/k8s's folder.
 
-1. Renders the kustomize base and the GPU-learner overlay (deploy/k8s/validate/render.js) and
-   validates every object against the Kubernetes API schemas (npm kubernetes-models), unknown
-   fields included (deploy/k8s/validate/validate.js).
+1. Renders the kustomize base and the overlays gpu-learner and python-actors
+   (deploy/k8s/validate/render.js) and validates every object against the Kubernetes API
+   schemas (npm kubernetes-models), unknown fields included (deploy/k8s/validate/validate.js).
 2. Checks that the manifests agree with each other: the shard list in the learner's and the
    actors' --replay names every StatefulSet replica through the headless Service; Services
-   select pods that exist and point at named container ports; gRPC probes and Prometheus
+   select pods that exist and point at named container ports; probes (a stats query with the
+   job's credentials on the shards, the port on the learner and actors) and Prometheus
    annotations use the ports the binaries are told to listen on; every $(VAR) is defined; the
-   overlay, and only it, requests a GPU and runs --device=cuda.
-3. Checks that every flag in the manifests exists in the binary it is passed to (--help).
-4. Runs the base's containers as rendered, on this machine: Kubernetes' $(VAR) expansion with
-   the ConfigMap, the actor's shell command for real; only the network names (Service DNS,
-   0.0.0.0, fixed ports) are mapped onto 127.0.0.1, the checkpoint volumes onto a temporary
-   folder, the metrics ports onto free ports, the learner's periodic evaluation turned off.
-   The actor gets parameters and its transitions, under the id its pod name hashes to, reach
-   both shards; the learner updates; every container's /metrics (what Prometheus scrapes by
-   the pods' annotations) reports that progress; all exit 0 on SIGTERM with checkpoints
-   written.
+   GPU overlay, and only it, requests a GPU and runs --device=cuda; the Python overlay runs
+   python3 -m softq.actor on $(PYTHON_ENV) and the learner on --env=external with the sizes.
+   Security: every container gets --tls_ca, --tls_cert, --tls_key and --auth_token_file under
+   /etc/softq/credentials, where its pod mounts the Secret softq-credentials read-only
+   (defaultMode without group or other bits).
+3. Checks that every flag in the manifests (probes included) exists in the program it is
+   passed to (--help; the Python actor's from python/softq with its built module).
+4. Runs the base's containers as rendered, on this machine, secured with credentials made by
+   deploy/local/make_credentials.sh mapped onto /etc/softq/credentials: Kubernetes' $(VAR)
+   expansion with the ConfigMap, the actor's shell command for real; only the network names
+   (Service DNS, 0.0.0.0, fixed ports) are mapped onto 127.0.0.1, the checkpoint volumes onto a
+   temporary folder, the metrics ports onto free ports, the learner's periodic evaluation
+   turned off. Beside the base's actor runs the python-actors overlay's actor container as
+   rendered (its ConfigMap, /opt/softq/python mapped onto python/softq): the example
+   multi-goal task has the base learner's sizes. Each actor gets parameters and its
+   transitions, under the id its pod name hashes to, reach both shards; the learner updates;
+   the shards' exec probes answer, the learner's and actors' probe ports accept connections;
+   every container's /metrics, with the job's token (what Prometheus scrapes by the pods'
+   annotations), reports that progress, and without it answers 401; a client without
+   credentials gets nothing from a shard; no process runs insecure; all exit 0 on SIGTERM
+   with checkpoints written.
 """
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "local"))
@@ -36,6 +51,11 @@ from cluster import Process, free_port, scrape_metric  # noqa: E402
 failures = []
 T0 = time.time()
 BIN_PREFIX = "/opt/softq/bin/"
+PYTHON_ACTOR = "softq.actor"  # python3 -m softq.actor, from /opt/softq/python
+IMAGE_PYTHON_DIR = "/opt/softq/python"
+CREDENTIALS_DIR = "/etc/softq/credentials"
+SECURITY_FLAGS = {"tls_ca": "ca.crt", "tls_cert": "job.crt", "tls_key": "job.key",
+                  "auth_token_file": "token"}
 
 
 def check(condition, what):
@@ -68,7 +88,15 @@ def binary_of(container):
         m = re.search(re.escape(BIN_PREFIX) + r"(\w+)", w)
         if m:
             return m.group(1)
+        if re.search(r"python3 -m " + re.escape(PYTHON_ACTOR) + r"(\s|$)", w):
+            return PYTHON_ACTOR
     return None
+
+
+def probe_commands(container):
+    """The exec probes' commands of a container."""
+    return [container[p]["exec"]["command"] for p in ("readinessProbe", "livenessProbe")
+            if "exec" in container.get(p, {})]
 
 
 def k8s_expand(text, env):
@@ -101,9 +129,12 @@ def container_env(container, configmaps, pod_name):
     return env
 
 
-def help_flags(binary):
-    out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
-    return set(re.findall(r"^\s+--(\w+) \(", out.stdout, re.M))
+def help_flags(argv, env=None):
+    """The flags a program lists in --help: the C++ binaries' "  --name (text)" lines, or with
+    `env` (the Python actor) argparse's "  --name VALUE" lines."""
+    out = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=60, env=env)
+    pattern = r"^  --(\w+)(?:\s|$)" if env else r"^\s+--(\w+) \("
+    return set(re.findall(pattern, out.stdout, re.M))
 
 
 def check_consistency(variant, objects):
@@ -154,13 +185,22 @@ def check_consistency(variant, objects):
                 p = c.get(probe)
                 if not p:
                     continue
-                if "grpc" in p:
-                    ok = str(p["grpc"]["port"]) == flags.get("port") and p["grpc"]["port"] in ports
-                    check(ok, f"{variant}: {c['name']} {probe}: gRPC health on --port={flags.get('port')}")
-                elif "httpGet" in p:
-                    port = named.get(p["httpGet"]["port"], p["httpGet"]["port"])
-                    check(str(port) == flags.get("metrics_port"),
-                          f"{variant}: {c['name']} {probe}: HTTP on --metrics_port={flags.get('metrics_port')}")
+                if "exec" in p:
+                    # A stats query of this very shard, with the container's own credentials.
+                    cmd = p["exec"]["command"]
+                    pf = flag_values(cmd[1:])
+                    check(cmd[0] == BIN_PREFIX + "replay_stats" and "port" in flags and
+                          pf.get("shards") == f"127.0.0.1:{flags['port']}" and
+                          all(pf.get(f) == flags.get(f) for f in SECURITY_FLAGS),
+                          f"{variant}: {c['name']} {probe}: replay_stats of 127.0.0.1:--port="
+                          f"{flags.get('port')} with the container's credentials: {pf}")
+                elif "tcpSocket" in p:
+                    port = named.get(p["tcpSocket"]["port"], p["tcpSocket"]["port"])
+                    check(str(port) in (flags.get("port"), flags.get("metrics_port")),
+                          f"{variant}: {c['name']} {probe}: TCP port {port} is --port or --metrics_port")
+                else:
+                    check(False, f"{variant}: {c['name']} {probe}: exec or tcpSocket (the kubelet's "
+                                 f"gRPC and HTTP probes carry no client certificate or token): {p}")
             ann = w["spec"]["template"]["metadata"].get("annotations", {})
             if int(flags.get("metrics_port", -1)) >= 0:
                 check(ann.get("prometheus.io/scrape") == "true",
@@ -170,8 +210,9 @@ def check_consistency(variant, objects):
                       int(ann["prometheus.io/port"]) in ports,
                       f"{variant}: {c['name']} Prometheus scrape port = --metrics_port={flags.get('metrics_port')}")
             if "port" in flags:
-                check(c.get("readinessProbe", {}).get("grpc") is not None,
-                      f"{variant}: {c['name']} (a gRPC server) has a gRPC readiness probe")
+                check(c.get("readinessProbe") is not None,
+                      f"{variant}: {c['name']} (a gRPC server) has a readiness probe")
+            check_security(variant, w, c, flags)
             env = container_env(c, configmaps, "pod-0")
             words = c.get("command", []) + c.get("args", [])
             undefined = {m for w_ in words for m in re.findall(r"(?<!\$)\$\((\w+)\)", w_)
@@ -179,6 +220,23 @@ def check_consistency(variant, objects):
             check(not undefined, f"{variant}: {c['name']}: every $(VAR) is defined {sorted(undefined)}")
 
     learner = containers(learner_sts)[0]
+    actor_c = containers(actor)[0]
+    actor_env = container_env(actor_c, configmaps, "actor-0")
+    learner_env = container_env(learner, configmaps, "learner-0")
+    if variant.endswith("python-actors"):
+        sizes = flag_values([k8s_expand(w, learner_env) for w in learner["args"]])
+        check(binary_of(actor_c) == PYTHON_ACTOR and
+              actor_env.get("PYTHONPATH") == IMAGE_PYTHON_DIR and
+              re.fullmatch(r"[\w.]+:\w+", actor_env.get("PYTHON_ENV", "")) and
+              flag_values(actor_c["args"]).get("env") == "$(PYTHON_ENV)",
+              f"{variant}: actors run python3 -m softq.actor on PYTHON_ENV="
+              f"{actor_env.get('PYTHON_ENV')} from PYTHONPATH={actor_env.get('PYTHONPATH')}")
+        check(sizes.get("env") == "external" and
+              re.fullmatch(r"observation_dim=\d+,action_dim=\d+", sizes.get("env_config", "")),
+              f"{variant}: the learner on --env=external with the sizes: "
+              f"--env={sizes.get('env')} --env_config={sizes.get('env_config')}")
+    else:
+        check(binary_of(actor_c) == "actor_main", f"{variant}: actors run actor_main")
     gpu = learner.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")
     device = container_env(learner, configmaps, "learner-0").get("DEVICE")
     if variant.endswith("gpu-learner"):
@@ -189,41 +247,95 @@ def check_consistency(variant, objects):
         check(gpu is None and device == "cpu", f"{variant}: learner on CPU, no GPU request")
 
 
-def check_flags(variant, objects, bins):
-    known = {name: help_flags(path) for name, path in bins.items()}
+def check_security(variant, workload, c, flags):
+    """The container gets the four security flags under CREDENTIALS_DIR, where its pod mounts
+    the Secret softq-credentials read-only, readable by the owner only."""
+    want = {f: f"{CREDENTIALS_DIR}/{name}" for f, name in SECURITY_FLAGS.items()}
+    got = {f: flags.get(f) for f in SECURITY_FLAGS}
+    check(got == want, f"{variant}: {c['name']} gets the job's credentials: {got}")
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+    mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"] == CREDENTIALS_DIR]
+    secret = volumes.get(mounts[0]["name"], {}).get("secret", {}) if len(mounts) == 1 else {}
+    mode = secret.get("defaultMode")
+    check(len(mounts) == 1 and mounts[0].get("readOnly") is True and
+          secret.get("secretName") == "softq-credentials" and mode is not None and
+          mode & 0o077 == 0 and not secret.get("items"),
+          f"{variant}: {c['name']} mounts the Secret softq-credentials read-only at "
+          f"{CREDENTIALS_DIR}, defaultMode {oct(mode) if mode is not None else None}")
+    if "0.0.0.0" in (flags.get("host"), flags.get("metrics_host")):
+        check(got == want, f"{variant}: {c['name']} binds 0.0.0.0 only with TLS and the token")
+
+
+def check_flags(variant, objects, bins, python_env):
+    known = {name: help_flags([path]) for name, path in bins.items()}
+    known[PYTHON_ACTOR] = help_flags(["/usr/bin/python3", "-m", PYTHON_ACTOR], env=python_env)
     for w in objects:
         for c in containers(w):
             b = binary_of(c)
-            if not check(b in bins, f"{variant}: {c['name']} runs a softq binary: {b}"):
+            if not check(b in known, f"{variant}: {c['name']} runs a softq program: {b}"):
                 continue
             used = set(flag_values(c.get("command", []) + c.get("args", [])))
             unknown = used - known[b]
             check(known[b] and not unknown,
                   f"{variant}: {c['name']}: all {len(used)} flags exist in {b} --help {sorted(unknown)}")
+            for cmd in probe_commands(c):
+                probe_bin = cmd[0].replace(BIN_PREFIX, "")
+                used = set(flag_values(cmd[1:]))
+                unknown = used - known.get(probe_bin, set())
+                check(probe_bin in known and not unknown,
+                      f"{variant}: {c['name']} probe: all {len(used)} flags exist in {probe_bin} "
+                      f"--help {sorted(unknown)}")
 
 
-def run_base(objects, bins, work):
-    """Starts the base's containers as rendered, network names mapped onto 127.0.0.1."""
-    configmaps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+def port_open(port, host="127.0.0.1"):
+    """What a tcpSocket probe checks: the port accepts a connection."""
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def metrics_status(port, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                                           headers=headers), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError as e:
+        return str(e)
+
+
+def run_base(objects, bins, work, creds, python_objects, python_dir):
+    """Starts the base's containers as rendered, and the python-actors overlay's actor beside
+    them, network names mapped onto 127.0.0.1 and the Secret's mount onto `creds`."""
     replay_sts = find(objects, "StatefulSet", "replay")
     learner_sts = find(objects, "StatefulSet", "learner")
     actor = find(objects, "Deployment", "actor")
-    bin_dir = os.path.dirname(bins["replay_server"])
+    python_actor = find(python_objects, "Deployment", "actor")
+    with open(os.path.join(creds, "token")) as f:
+        token = f.read().strip()
     procs = []
+    actors = {}  # process name -> (pod name, the id its pod name hashes to)
 
-    def argv(container, pod_name, mapping):
-        env = container_env(container, configmaps, pod_name)
-        words = [k8s_expand(w, env) for w in container.get("command", []) + container["args"]]
-        out = []
-        for w in words:
+    def argv(container, configmaps_of, pod_name, mapping):
+        configmaps = {o["metadata"]["name"]: o for o in configmaps_of if o["kind"] == "ConfigMap"}
+        mapping = mapping + [(re.escape(CREDENTIALS_DIR), creds),
+                             (re.escape(IMAGE_PYTHON_DIR), python_dir)]
+
+        def local(w):
             w = w.replace(BIN_PREFIX + "replay_server", bins["replay_server"])
             w = w.replace(BIN_PREFIX + "learner_main", bins["learner_main"])
             w = w.replace(BIN_PREFIX + "actor_main", bins["actor_main"])
             for old, new in mapping:
                 w = re.sub(old, new, w)
-            out.append(w)
+            return w
+        env = {k: local(v) for k, v in container_env(container, configmaps, pod_name).items()}
+        words = [local(k8s_expand(w, env)) for w in container.get("command", []) + container["args"]]
         # The container's environment, as the kubelet sets it (the shell command reads it).
-        return ["/usr/bin/env"] + [f"{k}={v}" for k, v in sorted(env.items())] + out, env
+        return ["/usr/bin/env"] + [f"{k}={v}" for k, v in sorted(env.items())] + words
 
     try:
         metrics_ports = {}  # process name -> its metrics port here
@@ -238,15 +350,15 @@ def run_base(objects, bins, work):
             c = containers(replay_sts)[0]
             mount = c["volumeMounts"][0]["mountPath"]
             os.makedirs(work + mount, exist_ok=True)
-            a, _ = argv(c, f"replay-{k}", base_map(f"replay-{k}") + [(r"--port=\d+", "--port=0"),
-                                                      (re.escape(mount), work + mount)])
+            a = argv(c, objects, f"replay-{k}", base_map(f"replay-{k}") + [
+                (r"--port=\d+", "--port=0"), (re.escape(mount), work + mount)])
             p = Process(f"replay-{k}", a)
             procs.append(p)
             shard_addrs.append(p.address(60))
         svc_names = ",".join(f"replay-{k}.replay:7000" for k in range(len(shard_addrs)))
         c = containers(learner_sts)[0]
         mount = c["volumeMounts"][0]["mountPath"]
-        a, _ = argv(c, "learner-0", base_map("learner-0") + [
+        a = argv(c, objects, "learner-0", base_map("learner-0") + [
             (r"--port=\d+", "--port=0"), (re.escape(mount), work + mount),
             (re.escape(svc_names), ",".join(shard_addrs)),
             (r"--eval_interval=\d+", "--eval_interval=0")])
@@ -254,44 +366,78 @@ def run_base(objects, bins, work):
         procs.append(learner)
         learner_addr = learner.address(120)
         check(True, f"shards and learner started with the manifests' flags: {shard_addrs}, {learner_addr}")
-        pod = "actor-6d4cf56db6-x7k2p"
-        c = containers(actor)[0]
-        a, env = argv(c, pod, base_map("actor") + [(re.escape(svc_names), ",".join(shard_addrs)),
-                                          (r"--learner=learner:7100", f"--learner={learner_addr}")])
-        actor_p = Process("actor", a + ["--report_interval_s=2", "--max_steps_per_second=500"])
-        procs.append(actor_p)
-        want_id = int(hashlib.md5(pod.encode()).hexdigest()[:7], 16)
-        line = actor_p.wait_for(lambda l: "got parameters" in l, 60)
-        check(line.startswith(f"actor {want_id}:"),
-              f"the actor's shell command computes --actor_id={want_id} from its pod name: {line}")
+        for name, workload, pod, extra in [
+                ("actor", actor, "actor-6d4cf56db6-x7k2p", ["--max_steps_per_second=500"]),
+                ("actor-python", python_actor, "actor-7f9c8b5d4-q2m8n", [])]:
+            a = argv(containers(workload)[0], python_objects if workload is python_actor else objects,
+                     pod, base_map(name) + [(re.escape(svc_names), ",".join(shard_addrs)),
+                                            (r"--learner=learner:7100", f"--learner={learner_addr}")])
+            procs.append(Process(name, a + ["--report_interval_s=2"] + extra))
+            actors[name] = (pod, int(hashlib.md5(pod.encode()).hexdigest()[:7], 16))
+        for p in procs:
+            if p.name in actors:
+                pod, want_id = actors[p.name]
+                line = p.wait_for(lambda l: "got parameters" in l, 90)
+                check(line.startswith(f"actor {want_id}:"),
+                      f"{p.name}: the shell command computes --actor_id={want_id} from its pod "
+                      f"name: {line}")
+        ids = [want for _, want in actors.values()]
+        python_line = next((l for p in procs if p.name == "actor-python" for l in p.lines
+                            if " x softq.examples" in l), None)
+        check(python_line, f"the overlay's actor is the Python actor on the example: {python_line}")
+        stats_argv = [bins["replay_stats"], f"--shards={','.join(shard_addrs)}", "--json",
+                      f"--tls_ca={creds}/ca.crt", f"--tls_cert={creds}/job.crt",
+                      f"--tls_key={creds}/job.key", f"--auth_token_file={creds}/token"]
 
         def progressed():
-            out = subprocess.run([bins["replay_stats"], f"--shards={','.join(shard_addrs)}", "--json"],
-                                 capture_output=True, text=True, timeout=30)
+            out = subprocess.run(stats_argv, capture_output=True, text=True, timeout=30)
             if out.returncode != 0:
                 return None
             stats = json.loads(out.stdout)["shards"]
             per = [{int(x.get("actor_id", 0)): int(x["inserted"]) for x in s["stats"].get("per_actor", [])}
                    for s in stats]
             ups = [int(m) for m in re.findall(r"updates +(\d+)", "\n".join(learner.lines))]
-            return (per, ups[-1]) if all(p.get(want_id, 0) > 0 for p in per) and ups and ups[-1] > 0 else None
+            done = all(p.get(i, 0) > 0 for p in per for i in ids) and ups and ups[-1] > 0
+            return (per, ups[-1]) if done else None
 
         deadline, result = time.time() + 90, None
         while time.time() < deadline and not result:
             result = progressed()
             time.sleep(1)
-        check(result, f"the actor's transitions reach every shard and the learner updates: {result}")
-        # What Prometheus would scrape from each pod.
+        check(result, f"both actors' transitions (C++ and Python, ids {ids}) reach every shard "
+                      f"and the learner updates: {result}")
+        # The probes as the kubelet would run them: the shards' exec command, the TCP ports.
+        for k, addr in enumerate(shard_addrs):
+            for cmd in probe_commands(containers(replay_sts)[0]):
+                local_cmd = [w.replace(BIN_PREFIX + "replay_stats", bins["replay_stats"])
+                             .replace("127.0.0.1:7000", addr).replace(CREDENTIALS_DIR, creds)
+                             for w in cmd]
+                r = subprocess.run(local_cmd, capture_output=True, text=True, timeout=30)
+                check(r.returncode == 0, f"replay-{k}'s exec probe answers: exit {r.returncode} "
+                                         f"{r.stderr.strip()[-200:]}")
+        check(port_open(int(learner_addr.rsplit(":", 1)[1])) and
+              all(port_open(metrics_ports[n]) for n in actors),
+              "the learner's and the actors' tcpSocket probe ports accept connections")
+        # What Prometheus would scrape from each pod, with the job's token; nothing without it.
         progress = {"replay": "softq_replay_inserts_total", "learner": "softq_learner_updates_total",
                     "actor": "softq_actor_env_steps_total"}
         for name, port in sorted(metrics_ports.items()):
             metric = progress[name.split("-")[0]]
-            value = scrape_metric(port, metric)
-            check(value is not None and value > 0,
-                  f"{name}: /metrics on its --metrics_port reports {metric} = {value}")
+            value = scrape_metric(port, metric, token=token)
+            status = metrics_status(port)
+            check(value is not None and value > 0 and status == 401,
+                  f"{name}: /metrics on its --metrics_port reports {metric} = {value} with the "
+                  f"token, {status} without")
+        r = subprocess.run([bins["replay_stats"], f"--shards={shard_addrs[0]}", "--json",
+                            "--timeout_ms=2000"], capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and '"stats"' not in r.stdout,
+              f"a client without credentials gets nothing from replay-0: exit {r.returncode}, "
+              f"{r.stdout.strip()[:160]}")
+        insecure = [f"{p.name}: {l}" for p in procs for l in p.lines if "insecure" in l]
+        check(not insecure, f"no container runs insecure {insecure}")
     finally:
         codes = {}
-        for group in (["actor"], ["learner-0"], [p.name for p in procs if p.name.startswith("replay")]):
+        for group in (list(actors), ["learner-0"], [p.name for p in procs if p.name.startswith("replay")]):
             for p in procs:
                 if p.name in group:
                     p.signal(15)
@@ -321,11 +467,14 @@ def main():
         return 1
     work = tempfile.mkdtemp(prefix="softq_k8s_", dir=os.environ.get("TEST_TMPDIR"))
     rendered_json = os.path.join(work, "rendered.json")
-    variants = [os.path.join(k8s, "base"), os.path.join(k8s, "overlays", "gpu-learner")]
+    python_dir = os.path.abspath(sys.argv[6])  # python/softq with its built module
+    python_env = dict(os.environ, PYTHONPATH=python_dir)
+    variants = [os.path.join(k8s, "base"), os.path.join(k8s, "overlays", "gpu-learner"),
+                os.path.join(k8s, "overlays", "python-actors")]
     r = subprocess.run(["node", os.path.join(validate, "validate.js"), f"--json={rendered_json}",
                         *variants], capture_output=True, text=True, timeout=120)
     print(r.stdout + r.stderr, end="")
-    check(r.returncode == 0, "every rendered object of the base and the overlay is valid")
+    check(r.returncode == 0, "every rendered object of the base and the overlays is valid")
     if r.returncode != 0 and not os.path.exists(rendered_json):
         return 1
     with open(rendered_json) as f:
@@ -334,13 +483,15 @@ def main():
         name = os.path.relpath(v, k8s)
         check(len(rendered.get(v, [])) >= 6, f"{name}: {len(rendered.get(v, []))} objects rendered")
         check_consistency(name, rendered[v])
-        check_flags(name, rendered[v], bins)
+        check_flags(name, rendered[v], bins, python_env)
     with open(os.path.join(k8s, "Dockerfile")) as f:
         dockerfile = f.read()
     check(all(f"bazel-bin/{p}" in dockerfile for p in
               ("replay/replay_server", "replay/replay_stats", "learner/learner_main", "actor/actor_main"))
           and "/opt/softq/bin" in dockerfile,
           "the Dockerfile installs the four binaries under /opt/softq/bin, as the manifests run them")
+    check("_softq_actor.so" in dockerfile and f"COPY --from=build /out/python {IMAGE_PYTHON_DIR}"
+          in dockerfile, f"the Dockerfile ships python/softq with its module under {IMAGE_PYTHON_DIR}")
     # The image runs install.sh before the rest of the tree is copied in (the runtime stage as
     # /tmp/install.sh): it must need no other file of the repository.
     alone = os.path.join(work, "install_alone")
@@ -351,7 +502,14 @@ def main():
     check(r.returncode == 0 and "COPY deploy/local/install.sh" in dockerfile,
           "deploy/local/install.sh runs alone, as the Dockerfile runs it "
           f"(exit {r.returncode}{': ' + r.stderr.strip()[-200:] if r.returncode else ''})")
-    run_base(rendered[variants[0]], bins, work)
+    # The job's credentials, as the Secret would hold them.
+    creds = os.path.join(work, "credentials")
+    r = subprocess.run(["bash", os.path.join(k8s, "..", "local", "make_credentials.sh"), creds, "1"],
+                       capture_output=True, text=True, timeout=60)
+    if not check(r.returncode == 0, f"credentials made by make_credentials.sh: {r.stdout.strip()}"
+                                    f"{r.stderr.strip()}"):
+        return 1
+    run_base(rendered[variants[0]], bins, work, creds, rendered[variants[2]], python_dir)
     print(f"{len(failures)} failed, {time.time() - T0:.1f}s")
     return 1 if failures else 0
 
