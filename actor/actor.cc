@@ -57,6 +57,7 @@ absl::Status Actor::Step() {
     returns_[i] += r->reward;
     if (r->terminal || r->truncated) {
       finished_returns_.push_back(returns_[i]);
+      pending_.add_finished_returns(returns_[i]);  // the learner's evaluation
       returns_[i] = 0.0;
       ++episodes_;
       step_ids_[i] = 0;

@@ -141,6 +141,12 @@ int Run(const char* program) {
       FlagInRange("metrics_port", absl::GetFlag(FLAGS_metrics_port), -1, 65535),
   });
   if (!flags_ok.ok()) return ReportFlagError(program, flags_ok);
+  if (absl::GetFlag(FLAGS_env) == "external") {
+    return ReportFlagError(
+        program, absl::InvalidArgumentError(
+                     "--env=external: a task only Python actors step (python3 "
+                     "-m softq.actor); actor_main steps a C++ environment"));
+  }
   absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
   if (!security.ok()) return ReportFlagError(program, security.status());
   InstallShutdownHandlers();

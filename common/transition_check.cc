@@ -71,6 +71,11 @@ absl::Status ValidateTransitionShape(const proto::TransitionBatch& batch) {
     return absl::InvalidArgumentError(absl::StrCat(
         "TransitionBatch.actor_id is ", batch.actor_id(), ", expected < 2^31"));
   }
+  if (batch.finished_returns_size() > n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TransitionBatch.finished_returns has ", batch.finished_returns_size(),
+        " values, expected at most ", n, " (one per episode ending in it)"));
+  }
   return absl::OkStatus();
 }
 
@@ -82,6 +87,13 @@ absl::Status ValidateTransitionBatch(const proto::TransitionBatch& batch) {
         CheckFinite("rewards", batch.rewards()),
         CheckFinite("next_observations", batch.next_observations())}) {
     if (!s.ok()) return s;
+  }
+  for (int i = 0; i < batch.finished_returns_size(); ++i) {
+    if (!std::isfinite(batch.finished_returns(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TransitionBatch.finished_returns[", i,
+                       "] is not finite (", batch.finished_returns(i), ")"));
+    }
   }
   return absl::OkStatus();
 }

@@ -15,6 +15,11 @@ std::string Evaluation::Summary() const {
   if (goals) {
     return absl::StrFormat("%s, return %.1f", goals->Summary(), mean_return);
   }
+  if (source == EvaluationSource::kActorEpisodes) {
+    if (returns.empty()) return "no actor episode finished since the last one";
+    return absl::StrFormat("return %.2f +- %.2f over %d actor episodes",
+                           mean_return, return_stddev, returns.size());
+  }
   return absl::StrFormat("return %.2f +- %.2f over %d rollouts", mean_return,
                          return_stddev, returns.size());
 }
@@ -46,7 +51,17 @@ absl::StatusOr<Evaluation> Evaluate(ActingPolicy& policy,
   }
   absl::StatusOr<std::vector<double>> returns = RollOut(policy, envs, observe);
   if (!returns.ok()) return returns.status();
-  result.returns = *std::move(returns);
+  Evaluation summary = EvaluationOfReturns(*std::move(returns));
+  summary.goals = std::move(result.goals);
+  return summary;
+}
+
+Evaluation EvaluationOfReturns(std::vector<double> returns,
+                               EvaluationSource source) {
+  Evaluation result;
+  result.source = source;
+  result.returns = std::move(returns);
+  if (result.returns.empty()) return result;
   const double n = static_cast<double>(result.returns.size());
   double sum = 0, sq = 0;
   for (double r : result.returns) sum += r;

@@ -23,10 +23,16 @@ struct EvaluationOptions {
   uint64_t seed = 0;
 };
 
+// Where an evaluation's returns come from: rollouts of the policy made for it
+// (Evaluate), or episodes the actors finished with the policies they were
+// acting with (a task only they can step: the learner on `external`).
+enum class EvaluationSource { kRollouts, kActorEpisodes };
+
 // One evaluation. The learner and the in-process trainer both evaluate through
 // Evaluate and stop on SolvedStreak.
 struct Evaluation {
-  std::vector<double> returns;  // one per rollout
+  EvaluationSource source = EvaluationSource::kRollouts;
+  std::vector<double> returns;  // one per rollout or episode
   double mean_return = 0;
   double return_stddev = 0;
   std::optional<GoalCoverage> goals;  // the multi-goal task only
@@ -35,7 +41,7 @@ struct Evaluation {
   bool Solved() const { return goals && goals->Solved(); }
   int GoalsCovered() const { return goals ? goals->GoalsCovered() : 0; }
   // Multi-goal: "goals 4/4 (...), reached 95%, return -12.3"; else
-  // "return 1.23 +- 0.45 over 100 rollouts".
+  // "return 1.23 +- 0.45 over 100 rollouts" (or "... actor episodes").
   std::string Summary() const;
 };
 
@@ -44,6 +50,11 @@ struct Evaluation {
 // environment's step error otherwise.
 absl::StatusOr<Evaluation> Evaluate(ActingPolicy& policy,
                                     const EvaluationOptions& options);
+
+// The mean and standard deviation of `returns` (zeros when empty).
+Evaluation EvaluationOfReturns(
+    std::vector<double> returns,
+    EvaluationSource source = EvaluationSource::kRollouts);
 
 // The seed of the evaluation a run seeded `run_seed` makes at training step
 // `step` (its updates or env steps): a different one at every step, so that

@@ -1,5 +1,6 @@
 #include "learner/learner_evaluations.h"
 
+#include <algorithm>
 #include <iostream>
 #include <utility>
 
@@ -11,10 +12,8 @@ namespace softq {
 namespace {
 
 // Transitions inserted into the shards so far: the actors' env steps.
-int64_t EnvStepsSoFar(const std::vector<std::string>& shards,
-                      const SecurityConfig& security) {
-  absl::StatusOr<std::vector<proto::ShardStats>> stats =
-      QueryStats(shards, absl::Seconds(2), security);
+int64_t EnvStepsSoFar(
+    const absl::StatusOr<std::vector<proto::ShardStats>>& stats) {
   if (!stats.ok()) return -1;
   int64_t total = 0;
   for (const proto::ShardStats& s : *stats) total += s.inserts_total();
@@ -23,10 +22,30 @@ int64_t EnvStepsSoFar(const std::vector<std::string>& shards,
 
 }  // namespace
 
+std::vector<double> ActorEpisodeReturns(
+    const std::vector<proto::ShardStats>& stats,
+    absl::flat_hash_map<std::string, uint64_t>* seen) {
+  std::vector<double> returns;
+  for (const proto::ShardStats& s : stats) {
+    uint64_t& before = (*seen)[s.shard_id()];
+    // A restarted shard counts from 0 again: all it holds is new.
+    const uint64_t fresh = s.episodes_total() >= before
+                               ? s.episodes_total() - before
+                               : s.episodes_total();
+    before = s.episodes_total();
+    const int held = s.recent_returns_size();
+    const int take = static_cast<int>(std::min<uint64_t>(fresh, held));
+    returns.insert(returns.end(), s.recent_returns().end() - take,
+                   s.recent_returns().end());
+  }
+  return returns;
+}
+
 LearnerEvaluations::LearnerEvaluations(const SqlConfig& sql,
                                        LearnerEvaluationOptions options)
     : options_(std::move(options)),
       multigoal_(options_.env == "multigoal"),
+      external_(options_.env == "external"),
       policy_(sql.observation_dim, sql.action_dim, sql.hidden,
               options_.seed + 17,
               {/*deterministic=*/sql.algorithm == Algorithm::kDdpg}),
@@ -40,11 +59,25 @@ LearnerEvaluations::LearnerEvaluations(const SqlConfig& sql,
 
 const Evaluation& LearnerEvaluations::Evaluate(const SqlAgent& agent,
                                                uint64_t version) {
-  policy_.SetParameters(agent.PolicyParameters(), version).IgnoreError();
-  last_env_steps_ = EnvStepsSoFar(options_.shards, options_.security);
-  absl::StatusOr<Evaluation> e = softq::Evaluate(
-      policy_, {options_.env, options_.env_config, options_.rollouts,
-                EvaluationSeed(options_.seed, agent.step())});
+  const absl::StatusOr<std::vector<proto::ShardStats>> stats =
+      QueryStats(options_.shards, absl::Seconds(2), options_.security);
+  last_env_steps_ = EnvStepsSoFar(stats);
+  absl::StatusOr<Evaluation> e;
+  if (external_) {
+    // No environment here: the actors' episodes finished since the last
+    // evaluation, with the parameters they had then.
+    if (stats.ok()) {
+      e = EvaluationOfReturns(ActorEpisodeReturns(*stats, &episodes_seen_),
+                              EvaluationSource::kActorEpisodes);
+    } else {
+      e = stats.status();
+    }
+  } else {
+    policy_.SetParameters(agent.PolicyParameters(), version).IgnoreError();
+    e = softq::Evaluate(policy_,
+                        {options_.env, options_.env_config, options_.rollouts,
+                         EvaluationSeed(options_.seed, agent.step())});
+  }
   if (!e.ok()) {
     std::cerr << "learner: evaluation failed: " << e.status() << std::endl;
     e = Evaluation();

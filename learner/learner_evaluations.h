@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/security.h"
 #include "eval/evaluation.h"
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
+#include "proto/replay.pb.h"
 
 namespace softq {
 
@@ -28,7 +30,16 @@ struct LearnerEvaluationOptions {
   SecurityConfig security;          // to call them with
 };
 
-// Each evaluation is of fresh rollouts (EvaluationSeed of the run's seed and
+// The returns of the episodes the actors finished since the last call, from
+// every shard's stats (ShardStats.recent_returns, the latest of its
+// episodes_total); `seen` holds each shard's episodes_total at the last call.
+std::vector<double> ActorEpisodeReturns(
+    const std::vector<proto::ShardStats>& stats,
+    absl::flat_hash_map<std::string, uint64_t>* seen);
+
+// On `external` (a task only the actors step) an evaluation is the actors'
+// episodes finished since the last one (ActorEpisodeReturns). Elsewhere, each
+// evaluation is of fresh rollouts (EvaluationSeed of the run's seed and
 // the update count); its CSV row carries the replay's env-step count at the
 // time. DDPG is evaluated with its deterministic policy, SQL with its
 // stochastic one (the policy it learned is the distribution).
@@ -56,6 +67,8 @@ class LearnerEvaluations {
  private:
   const LearnerEvaluationOptions options_;
   const bool multigoal_;
+  const bool external_;
+  absl::flat_hash_map<std::string, uint64_t> episodes_seen_;  // per shard id
   ActingPolicy policy_;
   SolvedStreak streak_;
   std::optional<Evaluation> last_;

@@ -40,6 +40,7 @@
 #include "learner/priority_updater.h"
 #include "learner/progress_report.h"
 #include "learner/replay_batch_source.h"
+#include "learner/replay_sizes.h"
 #include "learner/sql_flags.h"
 #include "replay/client.h"
 
@@ -313,8 +314,12 @@ int Run(const char* program) {
       absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config), 0);
   if (!probe.ok()) return ReportFlagError(program, probe.status());
   const EnvSpec spec = (*probe)->spec();
+  // `external` without sizes: the flags are checked with placeholder sizes,
+  // the real ones read from the replay below.
+  const bool sizes_from_replay = spec.observation_dim == 0;
   absl::StatusOr<SqlConfig> sql =
-      SqlConfigFromFlags(spec.observation_dim, spec.action_dim);
+      SqlConfigFromFlags(sizes_from_replay ? 1 : spec.observation_dim,
+                         sizes_from_replay ? 1 : spec.action_dim);
   if (absl::Status s = CheckLearnerFlags(sql.status()); !s.ok()) {
     return ReportFlagError(program, s);
   }
@@ -325,6 +330,19 @@ int Run(const char* program) {
   if (!device.ok()) return ReportFlagError(program, device.status());
 
   InstallShutdownHandlers();
+  if (sizes_from_replay) {
+    absl::StatusOr<ReplaySizes> sizes =
+        WaitForReplaySizes(shards, *security, ShutdownRequested, std::cout);
+    if (!sizes.ok()) {
+      std::cerr << "learner: " << sizes.status().message() << std::endl;
+      return absl::IsCancelled(sizes.status()) ? 0 : 1;
+    }
+    sql->observation_dim = sizes->observation_dim;
+    sql->action_dim = sizes->action_dim;
+    std::cout << "learner: external: observation_dim " << sizes->observation_dim
+              << ", action_dim " << sizes->action_dim
+              << ", read from the replay" << std::endl;
+  }
   std::cout << "learner: device " << device->str() << ", "
             << ConfigureTorchThreads(absl::GetFlag(FLAGS_torch_threads))
             << std::endl;

@@ -51,6 +51,12 @@ int main(int argc, char** argv) {
       softq::MakeEnvironment(absl::GetFlag(FLAGS_env),
                              absl::GetFlag(FLAGS_env_config), 0);
   if (!probe.ok()) return softq::ReportFlagError(argv[0], probe.status());
+  if (absl::GetFlag(FLAGS_env) == "external") {
+    return softq::ReportFlagError(
+        argv[0], absl::InvalidArgumentError(
+                     "--env=external: a task only actors in other processes "
+                     "step; train_in_process steps a C++ environment"));
+  }
   const softq::EnvSpec spec = (*probe)->spec();
   absl::StatusOr<softq::SqlConfig> sql =
       softq::SqlConfigFromFlags(spec.observation_dim, spec.action_dim);

@@ -68,6 +68,10 @@ bool WellFormed(const proto::TransitionBatch& b, const BatchLimits& limits) {
     return false;
   }
   if (b.actor_id() > static_cast<uint32_t>(INT32_MAX)) return false;
+  if (b.finished_returns_size() > n) return false;
+  for (double r : b.finished_returns()) {
+    if (!std::isfinite(r)) return false;
+  }
   constexpr float kFinite = std::numeric_limits<float>::max();
   return AllWithin(b.observations(), limits.max_abs_observation) &&
          AllWithin(b.actions(), kFinite) &&

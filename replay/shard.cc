@@ -272,6 +272,11 @@ absl::StatusOr<KeyRange> Shard::Insert(
   }
   rate_limiter_.Inserted(&mu_, n, table_->size());
   insert_rate_.Add(n, absl::Now());
+  for (double r : batch.finished_returns()) {
+    if (recent_returns_.size() == kRecentReturns) recent_returns_.pop_front();
+    recent_returns_.push_back(r);
+  }
+  episodes_total_ += static_cast<uint64_t>(batch.finished_returns_size());
   if (log_ != nullptr && durability_.log_max_bytes > 0 &&
       log_->bytes() >= auto_checkpoint_bytes_) {
     // Bound the log (and the time a restart spends replaying it), without the
@@ -408,6 +413,8 @@ void Shard::Stats(proto::ShardStats* out, bool per_actor) const {
   absl::MutexLock lock(&mu_);
   out->set_samples_total(samples_total_);
   out->set_checkpoints_total(checkpoints_written_);
+  out->set_episodes_total(episodes_total_);
+  for (double r : recent_returns_) out->add_recent_returns(r);
   out->set_insert_rate(insert_rate_.Rate(now));
   out->set_sample_rate(sample_rate_.Rate(now));
   out->set_storage_bytes(info.storage_bytes + sampler_->bytes());

@@ -232,6 +232,11 @@ class Shard {
   uint64_t samples_total_ ABSL_GUARDED_BY(mu_) = 0;
   RateTracker insert_rate_ ABSL_GUARDED_BY(mu_);
   RateTracker sample_rate_ ABSL_GUARDED_BY(mu_);
+  // The actors' finished episodes (TransitionBatch.finished_returns) of stored
+  // batches: their count, and the latest kRecentReturns returns.
+  static constexpr size_t kRecentReturns = 1000;
+  uint64_t episodes_total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<double> recent_returns_ ABSL_GUARDED_BY(mu_);
   // Durable shards only (set by Open before the shard is shared).
   std::unique_ptr<InsertLog> log_;
   DurabilityOptions durability_;

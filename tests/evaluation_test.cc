@@ -10,6 +10,7 @@
 
 #include "env/multigoal.h"
 #include "eval/goal_coverage.h"
+#include "learner/learner_evaluations.h"
 #include "policy/acting_policy.h"
 #include "policy/networks.h"
 
@@ -151,6 +152,39 @@ TEST(EvaluationSeed, GivesEachEvaluationOfARunFreshStartStates) {
     EXPECT_NE(a->goals->trajectories[i][0], b->goals->trajectories[i][0])
         << "rollout " << i;
   }
+}
+
+// The learner's evaluation of `external`: each shard's episodes since the last
+// call, once each, the latest of what it keeps; a restarted shard counts anew.
+TEST(ActorEpisodeReturns, TakesEachShardsEpisodesSinceTheLastCallOnce) {
+  auto shard = [](const std::string& id, uint64_t total,
+                  std::vector<double> recent) {
+    proto::ShardStats s;
+    s.set_shard_id(id);
+    s.set_episodes_total(total);
+    for (double r : recent) s.add_recent_returns(r);
+    return s;
+  };
+  absl::flat_hash_map<std::string, uint64_t> seen;
+  EXPECT_EQ(
+      ActorEpisodeReturns({shard("a", 2, {1, 2}), shard("b", 1, {5})}, &seen),
+      (std::vector<double>{1, 2, 5}));
+  EXPECT_EQ(
+      ActorEpisodeReturns({shard("a", 2, {1, 2}), shard("b", 1, {5})}, &seen),
+      std::vector<double>{});
+  EXPECT_EQ(ActorEpisodeReturns({shard("a", 4, {1, 2, 3, 4}),
+                                 shard("b", 3, {6, 7})},  // keeps 2 of 3 new
+                                &seen),
+            (std::vector<double>{3, 4, 6, 7}));
+  EXPECT_EQ(ActorEpisodeReturns({shard("a", 1, {9})}, &seen),  // restarted
+            std::vector<double>{9});
+  const Evaluation e =
+      EvaluationOfReturns({1, 3}, EvaluationSource::kActorEpisodes);
+  EXPECT_EQ(e.mean_return, 2);
+  EXPECT_EQ(e.return_stddev, 1);
+  EXPECT_EQ(e.Summary(), "return 2.00 +- 1.00 over 2 actor episodes");
+  EXPECT_EQ(EvaluationOfReturns({}, EvaluationSource::kActorEpisodes).Summary(),
+            "no actor episode finished since the last one");
 }
 
 }  // namespace

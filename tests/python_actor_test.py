@@ -2,19 +2,22 @@
 processes on 127.0.0.1. Run by tests/python_actor_test.sh as
 `python_actor_test.py BIN_DIR PYTHON_DIR` (PYTHON_DIR holds softq/ with _softq_actor.so).
 
-1. Training: 2 replay shards, a learner on `--env=external` (sizes only: it has no C++
-   environment for the task) and 2 Python actors stepping the example environment
-   (softq.examples.multigoal, numpy). Checks: both actors pick up parameters and their
-   versions advance while they step; each shard holds transitions of both actors, and at
-   least as many as were acknowledged; every acknowledged transition's ids (--acked_ids_out)
-   are distinct and carry the actor's id; SIGTERM: both flush and exit 0; the actors' mean
-   episode return after training clears, by a margin, what the untrained policy got (the
-   learner's evaluation on `external` is the actors' returns).
+1. Training: 2 replay shards, a learner on `--env=external` with no sizes (it has no C++
+   environment for the task and reads the sizes from the replay's first stored batch) and
+   2 Python actors stepping the example environment (softq.examples.multigoal, numpy).
+   Checks: the learner reads observation_dim 2, action_dim 2 from the replay (the actors
+   step with their own initial network until its parameters arrive); both actors pick up
+   parameters and their versions advance while they step; each shard holds
+   transitions of both actors, and at least as many as were acknowledged; every
+   acknowledged transition's ids (--acked_ids_out) are distinct and carry the actor's id;
+   SIGTERM: both flush and exit 0; the learner's evaluations are the actors' finished
+   episodes (reported to the shards with their transitions): every episode an actor
+   reported is counted once over them, and the last clears, by a margin, what the untrained
+   policy got (the actors' first report, version 1).
 2. The local launcher: deploy/local/launch.py --python_env=MODULE:CALLABLE starts Python
    actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
-   read from one instance; every process exits 0 and the launcher reports the actors'
-   returns (the learner cannot evaluate an external task). A non-Box environment stops the launch
-   with one line naming it, exit 2.
+   read from one instance; every process exits 0 and the learner's evaluation lines give the
+   actors' returns. A non-Box environment stops the launch with one line naming it, exit 2.
 3. Side by side and kill -9: a learner on the C++ `multigoal`, a C++ actor (actor_main) and
    Python actors on the numpy mirror feed one shard; both kinds' transitions are stored, the
    Python actor serves the C++ actor's Prometheus metrics, and a Python actor killed with -9
@@ -32,6 +35,7 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,18 +96,26 @@ def training(bin_dir, python_dir, work):
     cluster = Cluster(bin_dir)
     try:
         cluster.start_shards(2, SHARD_FLAGS)
-        learner = cluster.start_learner(EXTERNAL + ["--max_updates=4000", "--eval_interval=0",
-                                                    "--log_interval_s=5", "--seed=0"])
+        # It listens only once it has the sizes, so its port is chosen here.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        learner = cluster.start("learner", "learner", [
+            f"--replay={','.join(cluster.shard_addresses)}", f"--port={port}",
+            "--env=external", "--max_updates=6000", "--eval_interval=1500",
+            "--log_interval_s=5", "--seed=0"])
+        cluster.learner_address = f"127.0.0.1:{port}"
         actors = []
         for i in range(2):
             actors.append(start_actor(cluster, python_dir, i, "softq.examples.multigoal:make",
                                       ["--num_envs=4", "--report_interval_s=2", "--seed=0",
+                                       "--initial_policy=local",
                                        f"--acked_ids_out={os.path.join(work, f'acked{i}')}"]))
         for a in actors:
             a.wait_for(lambda l: "got parameters version" in l, 60)
             check(True, f"{a.name} picked up the learner's parameters")
         learner_code = learner.wait(400)
-        check(learner_code == 0, f"the learner ran its 4000 updates and exited 0 ({learner_code})")
+        check(learner_code == 0, f"the learner ran its 6000 updates and exited 0 ({learner_code})")
         time.sleep(3)  # a last report with the final parameters
         for a in actors:
             a.signal(15)
@@ -121,16 +133,29 @@ def training(bin_dir, python_dir, work):
                   and steps == sorted(steps),
                   f"{a.name} kept stepping while its parameter version advanced: "
                   f"{[(s, v) for s, _, v in r[:6]]}...")
+        check(any("external: observation_dim 2, action_dim 2, read from the replay" in l
+                  for l in learner.lines),
+              "the learner on external without sizes read them from the replay")
         # Untrained: the first report of each actor (version 1, random f_phi); trained: the
-        # last two reports of each.
+        # learner's last evaluation, the actors' episodes since the one before.
         first = [reports(a)[0][1] for a in actors if reports(a)]
-        last = [x[1] for a in actors for x in reports(a)[-2:]]
         untrained = sum(first) / max(1, len(first))
-        trained = sum(last) / max(1, len(last))
-        print(f"returns: untrained {first}, trained {last}", flush=True)
-        check(trained > untrained + 100,
-              f"the actors' mean episode return after training ({trained:.1f}) clears the "
-              f"untrained policy's ({untrained:.1f}) by more than 100")
+        evals = [(int(m.group(1)), float(m.group(2)), int(m.group(3))) for l in learner.lines
+                 for m in [re.search(r"learner: eval at update (\d+): return (-?[\d.]+) \+- "
+                                     r"[\d.]+ over (\d+) actor episodes", l)] if m]
+        print(f"returns: untrained {first}, learner's evaluations {evals}", flush=True)
+        check([u for u, _, _ in evals] == [1500, 3000, 4500, 6000],
+              f"the learner evaluated at updates 1500..6000 from the actors' episodes: {evals}")
+        finished = sum(([int(m.group(1)) for l in a.lines
+                         for m in [re.search(r"episodes +(\d+) +return", l)] if m] or [0])[-1]
+                       for a in actors)
+        counted = sum(k for _, _, k in evals)
+        check(0 < counted <= finished,
+              f"the learner's evaluations count {counted} actor episodes, none twice (the "
+              f"actors finished {finished})")
+        check(len(evals) == 4 and evals[-1][1] > untrained + 100,
+              f"the learner's last evaluation ({evals[-1][1] if evals else None}) clears the "
+              f"untrained policy's return ({untrained:.1f}) by more than 100")
         stats = cluster.stats()
         acked = 0
         for i, a in enumerate(actors):
@@ -235,10 +260,10 @@ def launcher(bin_dir, python_dir, work):
           in out.stdout and "[actor1] actor 1: got parameters" in out.stdout,
           f"launch.py --python_env: Python actors and a learner on external, all exit 0 "
           f"({out.returncode}, {codes.group(1) if codes else None})")
-    m = re.search(r"launch: actors' mean episode return: first report (\S+), last report (\S+)",
-                  out.stdout)
-    check(m is not None and m.group(1) != "None", f"launch.py reports the actors' returns for the external task: "
-                         f"{m.group(0) if m else None}")
+    evals = re.findall(r"learner: eval at update \d+: return -?[\d.]+ \+- [\d.]+ over [1-9]\d* "
+                       r"actor episodes", out.stdout)
+    check(len(evals) >= 1, f"the launched learner evaluates the external task from the actors' "
+                           f"episodes: {evals}")
     out = subprocess.run(base + ["--python_env=python_actor_envs:discrete_actions"], env=env,
                          capture_output=True, text=True, timeout=300)
     lines = out.stderr.strip().splitlines()

@@ -13,8 +13,8 @@ progress lines report its evaluation returns.
 --python_env=MODULE:CALLABLE starts Python actors (python3 -m softq.actor, python/softq; needs
 `bazel build //python/softq:_softq_actor.so`) stepping that Gymnasium-style environment in
 place of C++ ones; the learner gets `--env=external` with the environment's sizes (read from
-one instance) unless --env names a C++ environment of the same task, and the actors' report
-lines carry the episode returns.
+one instance) unless --env names a C++ environment of the same task; its evaluations are the
+returns of the episodes the actors finished (reported to the shards with their transitions).
 Every run is secured: a throwaway CA, job certificate and token are made under --out/credentials
 (deploy/local/make_credentials.sh, openssl) and every process gets them (mutual TLS and the
 token on every call, and on /metrics); --insecure runs without (loopback development only).
@@ -136,18 +136,16 @@ def main():
         criterion = ["--stop_when_solved", "--require_solved",
                      f"--solved_evaluations={args.solved_evaluations}",
                      f"--rollouts_csv={os.path.join(args.out, 'multigoal_rollouts.csv')}"]
-        # external: no environment of its own to evaluate on; the actors report the returns.
-        eval_interval = 0 if args.env == "external" else 1000
+        # On external the learner's evaluation is the actors' episodes since the last one.
         learner = cluster.start_learner(env_flags + (criterion if multigoal else []) + [
-            f"--max_updates={args.max_updates}", f"--eval_interval={eval_interval}",
+            f"--max_updates={args.max_updates}", "--eval_interval=1000",
             "--log_interval_s=5", f"--seed={args.seed}",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--metrics_csv={os.path.join(args.out, 'learner_metrics.csv')}",
             f"--export_torchscript={exported}"]
             + (["--prioritized"] if args.prioritized else []))
-        # external: the actors' report lines are the only returns, so they come more often.
         actor_flags = [f"--num_envs={args.envs_per_actor}", f"--seed={args.seed}",
-                       f"--report_interval_s={2 if args.env == 'external' else 10}"]
+                       "--report_interval_s=10"]
         if args.python_env:
             actors = [start_python_actor(cluster, i, args.python_env, python_env, actor_flags)
                       for i in range(args.actors)]
@@ -180,10 +178,6 @@ def main():
                                                           "plot_multigoal.py"),
                         rollouts, os.path.join(args.out, "multigoal.png"),
                         f"distributed SQL: {args.shards} shards, {args.actors} actors"])
-    if args.env == "external" and actors:
-        # The learner cannot evaluate an external task: the actors' episode returns stand in.
-        first, last = actor_returns(actors)
-        print(f"launch: actors' mean episode return: first report {first}, last report {last}")
     if ok and not crashed and not multigoal:
         print(f"launch: {args.env} trained for {args.max_updates} updates in {wall:.1f} s")
         return 0
@@ -212,20 +206,6 @@ def start_python_actor(cluster, actor_id, python_env, environ, flags):
         os.environ.update(saved)
     cluster.processes.append(p)
     return p
-
-
-def actor_returns(actors):
-    """Mean episode return over the actors' first and over their last report lines (actor_main's
-    and softq.actor's "... return R  version V ..."), rounded; None where none reported."""
-    firsts, lasts = [], []
-    for p in actors:
-        returns = [float(m.group(1)) for line in p.lines
-                   for m in [re.search(r"episodes +\d+ +return +(-?[\d.]+)", line)] if m]
-        if returns:
-            firsts.append(returns[0])
-            lasts.append(returns[-1])
-    mean = (lambda xs: round(sum(xs) / len(xs), 1) if xs else None)
-    return mean(firsts), mean(lasts)
 
 
 def learned(learner, required):

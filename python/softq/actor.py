@@ -76,6 +76,11 @@ def parse_flags(argv):
                        ("auth_token_file", "file holding the job's secret token")]:
         p.add_argument(f"--{name}", default="",
                        help=text + " (all four: secure mode; none: insecure)")
+    p.add_argument("--initial_policy", choices=["learner", "local"], default="learner",
+                   help="learner: wait for the learner's first parameters before stepping; "
+                        "local: step at once with this actor's own randomly initialised "
+                        "network (version 0) until they arrive (a learner on --env=external "
+                        "without sizes reads them from the first stored batch)")
     p.add_argument("--acked_ids_out", default="",
                    help="file listing every acknowledged transition, 'actor episode step' "
                         "per line (for tests)")
@@ -220,8 +225,10 @@ def run(args, core):
     if not security.secure:
         sys.stderr.write(core.insecure_warning(PROG) + "\n")
         sys.stderr.flush()
+    waiting = (f"waiting for parameters from {args.learner}" if args.initial_policy == "learner"
+               else f"acting with its own initial network until {args.learner}'s arrive")
     print(f"{tag}{args.num_envs} x {args.env}: observation {obs_size}, action "
-          f"{int(np.prod(act_shape))}; waiting for parameters from {args.learner}", flush=True)
+          f"{int(np.prod(act_shape))}; {waiting}", flush=True)
 
     def network_mismatch():
         m = actor.network_mismatch()
@@ -231,12 +238,15 @@ def run(args, core):
                   file=sys.stderr, flush=True)
         return bool(m)
 
-    while not actor.wait_for_parameters(1.0):
-        if core.shutdown_requested():
-            return 0
-        if network_mismatch():
-            return 1
-    print(f"{tag}got parameters version {actor.parameter_version}", flush=True)
+    announced = False
+    if args.initial_policy == "learner":
+        while not actor.wait_for_parameters(1.0):
+            if core.shutdown_requested():
+                return 0
+            if network_mismatch():
+                return 1
+        print(f"{tag}got parameters version {actor.parameter_version}", flush=True)
+        announced = True
 
     start = last_report = time.monotonic()
     last_steps = 0
@@ -253,6 +263,9 @@ def run(args, core):
             exit_code = 1
             break
         returns.extend(actor.take_episode_returns())
+        if not announced and actor.parameter_version > 0:
+            print(f"{tag}got parameters version {actor.parameter_version}", flush=True)
+            announced = True
         now = time.monotonic()
         if now - last_report >= args.report_interval_s:
             if network_mismatch():

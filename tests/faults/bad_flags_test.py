@@ -111,6 +111,14 @@ def main():
               "env_config")
         check(binary, base + ["--env=swimmer_speed", "--env_config=max_steps=0"], "env_config")
         check(binary, base + ["--env=swimmer_speed", "--env_config=max_steps"], "env_config")
+    # external (a task only Python actors step): both sizes or neither; no C++ actor or
+    # in-process trainer steps it.
+    check("learner/learner_main", learner + ["--env=external",
+                                             "--env_config=observation_dim=3"], "env_config")
+    check("actor/actor_main", actor + ["--env=external"], "env")
+    check("learner/train_in_process",
+          [os.path.join(bin_dir, "learner/train_in_process")]
+          + REQUIRED["learner/train_in_process"] + ["--env=external"], "env")
     # A table larger than this machine's memory (or its container's limit), refused at start.
     shard = [os.path.join(bin_dir, "replay/replay_server")]
     check("replay/replay_server",

@@ -74,6 +74,20 @@ BatchLimits Bounds(float observation, float reward) {
   return limits;
 }
 
+TEST(CheckTransitionBatch, TakesAtMostOneFiniteEpisodeReturnPerTransition) {
+  proto::TransitionBatch b = MakeBatch(3, 0);
+  for (double r : {1.0, -2.0, 3.5}) b.add_finished_returns(r);
+  EXPECT_TRUE(CheckTransitionBatch(b).ok());
+  ExpectSameVerdict(b);
+  b.add_finished_returns(4.0);
+  EXPECT_FALSE(CheckTransitionBatch(b).ok());
+  ExpectSameVerdict(b);
+  b = MakeBatch(3, 0);
+  b.add_finished_returns(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_FALSE(CheckTransitionBatch(b).ok());
+  ExpectSameVerdict(b);
+}
+
 TEST(CheckTransitionBatch, RefusesAnObservationBeyondItsBoundNamingIt) {
   // 9 transitions of 7-float observations: 63 floats, SIMD body and tail.
   const proto::TransitionBatch good = MakeBatch(9, 0, 7, 3);

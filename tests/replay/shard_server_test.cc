@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -100,6 +101,45 @@ TEST(ReplayShard, AcknowledgesAnInsertedBatchWithItsKeysAndCountsIt) {
     EXPECT_DOUBLE_EQ(sample->probabilities(i), 1.0 / 8);
   }
   EXPECT_EQ(testing::Stats(server->stub.get())->samples_total(), 50u);
+}
+
+// The actors' finished episodes travel with their transitions
+// (TransitionBatch.finished_returns): counted and kept for GetStats, never
+// stored in the table or sampled; a refused batch's are not counted.
+TEST(ReplayShard, KeepsTheLatestEpisodeReturnsOfStoredBatchesForItsStats) {
+  absl::StatusOr<ServerProcess> server = StartServer({"--capacity=100000"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (int i = 0; i < 1002; ++i) {
+    proto::TransitionBatch batch = MakeBatch(2, 2 * i, 2, 2, 4);
+    batch.add_finished_returns(i);
+    ASSERT_EQ(InsertOnce(server->stub.get(), Request(batch))->code(), 0) << i;
+  }
+  proto::TransitionBatch bad = MakeBatch(2, 9000, 2, 2, 4);
+  bad.add_finished_returns(1.0);
+  bad.add_finished_returns(std::numeric_limits<double>::infinity());
+  absl::StatusOr<proto::InsertResponse> r =
+      InsertOnce(server->stub.get(), Request(bad));
+  EXPECT_EQ(r->code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(r->error(),
+            "TransitionBatch.finished_returns[1] is not finite (inf)");
+  bad = MakeBatch(1, 9000, 2, 2, 4);
+  bad.add_finished_returns(1.0);
+  bad.add_finished_returns(2.0);
+  r = InsertOnce(server->stub.get(), Request(bad));
+  EXPECT_EQ(r->code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(r->error(),
+            "TransitionBatch.finished_returns has 2 values, expected at most 1 "
+            "(one per episode ending in it)");
+  absl::StatusOr<proto::ShardStats> stats = testing::Stats(server->stub.get());
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->inserts_total(), 2004u);
+  EXPECT_EQ(stats->episodes_total(), 1002u);
+  ASSERT_EQ(stats->recent_returns_size(), 1000);
+  EXPECT_EQ(stats->recent_returns(0), 2.0);  // the oldest two dropped
+  EXPECT_EQ(stats->recent_returns(999), 1001.0);
+  absl::StatusOr<proto::SampleResponse> sample = Sample(server->stub.get(), 64);
+  ASSERT_TRUE(sample.ok()) << sample.status();
+  EXPECT_EQ(sample->batch().finished_returns_size(), 0);
 }
 
 TEST(ReplayShard, EvictsTheOldestTransitionsAtCapacity) {
