@@ -19,7 +19,8 @@ Then a second, shorter job through submit.sh's Python-actor branch (--python_env
 2 Python actors (python3 -m softq.actor) stepping softq.examples.multigoal:make, the learner on
 --env=external: both actors' transitions (observation 2) reach both shards, the learner
 updates, the actors' /metrics count env steps, every step exits 0 after scancel; its
-credentials are its own (another token than the first job's).
+credentials are its own (another token than the first job's). Last, a job submitted with
+--insecure says so, makes no credentials and its shards answer a client without any.
 Every wait has a timeout; the daemons are stopped by PID, also on failure.
 """
 import json
@@ -211,9 +212,13 @@ def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs
         log = read(os.path.join(logs, f"actor-{k}.log"))
         check("softq.examples.multigoal:make" in log and "got parameters" in log,
               f"actor {k} is a Python actor on the example that got the learner's parameters")
-        v = scrape_metric(actor_metrics + k, "softq_actor_env_steps_total",
-                          host=NODE_ADDRESSES["n3"], token=token)
-        check(v is not None and v > 0, f"Python actor {k} /metrics: env steps {v}")
+
+    def scraped():  # the Python actor sets its metrics at its reports (--report_interval_s)
+        values = [scrape_metric(actor_metrics + k, "softq_actor_env_steps_total",
+                                host=NODE_ADDRESSES["n3"], token=token) for k in range(2)]
+        return values if all(v is not None and v > 0 for v in values) else None
+    values = wait_until("both Python actors' /metrics", scraped, 30) or [None, None]
+    check(all(values), f"Python actors' /metrics (with the job's token): env steps {values}")
     slurm.run(["scancel", str(job)])
     gone = wait_until("job gone after scancel", lambda: slurm.job_state(job) is None, 60)
     tail = wait_until("batch script's last line", lambda: "softq: done:" in read(job_out), 15)
@@ -226,6 +231,45 @@ def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs
                 if "stopped after" in l]
         check(line, f"Python actor {k} stopped on SIGTERM: {line[-1] if line else 'no line'}")
     check(not os.path.exists(creds), "the Python-actor job deleted its credentials")
+
+
+def insecure_job(slurm, bins, deploy, bin_dir, root, jobs):
+    """submit.sh --insecure: says so, makes no credentials, its shards answer anyone."""
+    run_dir = os.path.join(root, "run_insecure")
+    replay_port = free_port(NODE_ADDRESSES["n1"], span=2)
+    r = slurm.run([os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
+                   "--insecure", "--shard_mem=300M", "--learner_cpus=1", "--learner_mem=800M",
+                   "--actors=1", "--actor_mem=600M", f"--replay_port={replay_port}",
+                   f"--learner_port={free_port(NODE_ADDRESSES['n2'])}",
+                   "--", f"--output={root}/job-%j.out", "--parsable"], timeout=30)
+    job = int(re.match(r"\d+", r.stdout.strip()).group(0))
+    jobs.append(job)
+    check("--insecure" in r.stderr and "without TLS" in r.stderr,
+          f"submit.sh --insecure says so: {r.stderr.strip()[:120]}")
+    job_out = os.path.join(root, f"job-{job}.out")
+    serving = wait_until("shards serving", lambda: "replay shards serving" in read(job_out), 60)
+    shards = f"127.0.0.11:{replay_port},127.0.0.11:{replay_port + 1}"
+    r = subprocess.run([bins["replay_stats"], f"--shards={shards}", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    out = read(job_out)
+    check(serving and r.returncode == 0 and "softq: insecure:" in out and
+          not os.path.exists(os.path.join(run_dir, "credentials")),
+          f"--insecure job {job}: no credentials made, its shards answer a client without any "
+          f"(replay_stats exit {r.returncode})")
+    logs = os.path.join(run_dir, "logs", str(job))
+
+    def warned():
+        names = sorted(os.listdir(logs)) if os.path.isdir(logs) else []
+        said = [n for n in names if "insecure" in read(os.path.join(logs, n))]
+        return said if len(said) == 4 else None
+    said = wait_until("every process saying insecure", warned, 60, interval=0.5)
+    check(said, f"--insecure job: every process says it runs insecure: {said}")
+    slurm.run(["scancel", str(job)])
+    gone = wait_until("job gone after scancel", lambda: slurm.job_state(job) is None, 60)
+    tail = wait_until("batch script's last line", lambda: "softq: done:" in read(job_out), 15)
+    check(gone and tail and "done: replay=0 learner=0 actor=0" in read(job_out),
+          f"--insecure job: every step exits 0 after scancel: "
+          f"{[l for l in read(job_out).splitlines() if 'done:' in l]}")
 
 
 def main():
@@ -383,6 +427,7 @@ def main():
         check(left, "no job process left after the job ended: "
                     f"{[read(f'/proc/{p}/cmdline').replace(chr(0), ' ') for p in slurm.strays()]}")
         python_job(slurm, bins, deploy, python_dir, bin_dir, root, token, jobs)
+        insecure_job(slurm, bins, deploy, bin_dir, root, jobs)
     finally:
         for job in jobs:
             if slurm.job_state(job) is not None:
