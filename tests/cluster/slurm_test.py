@@ -18,7 +18,7 @@ credentials deleted; no process of the cluster is left.
 Then a second, shorter job through submit.sh's Python-actor branch (--python_env, --python_dir):
 2 Python actors (python3 -m softq.actor) stepping softq.examples.multigoal:make, the learner on
 --env=external: both actors' transitions (observation 2) reach both shards, the learner
-updates, the actors' /metrics count env steps, every step exits 0 after scancel; its
+updates and evaluates from the episodes they finished, the actors' /metrics count env steps, every step exits 0 after scancel; its
 credentials are its own (another token than the first job's). Last, a job submitted with
 --insecure says so, makes no credentials and its shards answer a client without any.
 Every wait has a timeout; the daemons are stopped by PID, also on failure.
@@ -160,7 +160,7 @@ def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs
         "--python_env=softq.examples.multigoal:make", f"--python_dir={python_dir}",
         "--env=external", "--env_config=observation_dim=2,action_dim=2",
         "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
-        "--learner_flags=--eval_interval=0 --log_interval_s=1 --checkpoint_interval=100000 "
+        "--learner_flags=--eval_interval=200 --log_interval_s=1 --checkpoint_interval=100000 "
         "--batch_size=32",
         "--actor_flags=--num_envs=2 --report_interval_s=2",
         "--", f"--output={root}/job-%j.out", "--parsable"]
@@ -191,23 +191,26 @@ def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs
         s = json.loads(r.stdout)["shards"]
         per = [{int(a.get("actor_id", 0)): int(a["inserted"]) for a in sh["stats"].get("per_actor", [])}
                for sh in s]
-        updates = learner_updates(read(os.path.join(logs, "learner-0.log")))
-        if all(p.get(0, 0) > 0 and p.get(1, 0) > 0 for p in per) and updates and updates[-1] >= 50:
-            return s, per, updates
+        learner_log = read(os.path.join(logs, "learner-0.log"))
+        updates = learner_updates(learner_log)
+        evals = re.findall(r"eval at update \d+: return \S+ \+- \S+ over [1-9]\d* actor episodes",
+                           learner_log)
+        if all(p.get(0, 0) > 0 and p.get(1, 0) > 0 for p in per) and updates and evals:
+            return s, per, updates, evals
         return None
 
     result = wait_until("Python actors' transitions on both shards", trained, 120, interval=2)
     if not check(result, "both Python actors' transitions reach both shards and the learner "
-                         "updates"):
+                         "updates and evaluates from their finished episodes"):
         for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
             print(f"--- {name}\n" + "\n".join(read(os.path.join(logs, name)).splitlines()[-8:]))
         return
-    s, per, updates = result
+    s, per, updates, evals = result
     for sh, p in zip(s, per):
         check(int(sh["stats"].get("observation_dim", 0)) == 2,
               f"shard {sh['address']} holds the example's observations (2) from Python actors "
               f"{sorted(p)}: {sh['stats'].get('observation_dim')}, per actor {p}")
-    check(True, f"learner (--env=external) updates: {updates[-1]}")
+    check(True, f"learner (--env=external) updates: {updates[-1]}; {evals[0]}")
     for k in range(2):
         log = read(os.path.join(logs, f"actor-{k}.log"))
         check("softq.examples.multigoal:make" in log and "got parameters" in log,
