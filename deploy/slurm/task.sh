@@ -14,7 +14,7 @@
 # -1 (default): off.
 set -euo pipefail
 role="$1"
-# shellcheck source=node_addr.sh
+# shellcheck source-path=SCRIPTDIR source=node_addr.sh
 source "$(dirname "${BASH_SOURCE[0]}")/node_addr.sh"
 addr=$(node_addr "$SLURMD_NODENAME" || true)  # set -e must not end it without a word
 if [[ -z "$addr" ]]; then
