@@ -38,21 +38,29 @@ absl::StatusOr<Evaluation> Evaluate(ActingPolicy& policy,
     envs.push_back(*std::move(env));
   }
   Evaluation result;
-  RolloutObserver observe;
+  result.ends.resize(options.rollouts);
   if (options.env == "multigoal") {
     result.goals.emplace();
     result.goals->rollouts = options.rollouts;
     result.goals->trajectories.resize(options.rollouts);
-    observe = [coverage = &*result.goals](int i,
-                                          const std::vector<float>& observation,
-                                          const StepResult* step) {
-      coverage->Observe(i, observation, step);
-    };
   }
+  const RolloutObserver observe =
+      [&result](int i, const std::vector<float>& observation,
+                const StepResult* step) {
+        RolloutEnd& end = result.ends[i];
+        end.final_observation = observation;
+        if (step != nullptr) {
+          ++end.steps;
+          end.terminal = step->terminal;
+          end.last_reward = step->reward;
+        }
+        if (result.goals) result.goals->Observe(i, observation, step);
+      };
   absl::StatusOr<std::vector<double>> returns = RollOut(policy, envs, observe);
   if (!returns.ok()) return returns.status();
   Evaluation summary = EvaluationOfReturns(*std::move(returns));
   summary.goals = std::move(result.goals);
+  summary.ends = std::move(result.ends);
   return summary;
 }
 

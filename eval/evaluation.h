@@ -28,11 +28,22 @@ struct EvaluationOptions {
 // acting with (a task only they can step: the learner on `external`).
 enum class EvaluationSource { kRollouts, kActorEpisodes };
 
+// How one rollout ended: what tells a run that reached a goal or crossed a
+// finish line (a terminal step paying the task's bonus) and where (the final
+// observation holds the position on the swimmer and quadruped tasks).
+struct RolloutEnd {
+  int steps = 0;           // env steps taken
+  bool terminal = false;   // ended in a terminal state (not the time limit)
+  double last_reward = 0;  // the reward of its last step
+  std::vector<float> final_observation;
+};
+
 // One evaluation. The learner and the in-process trainer both evaluate through
 // Evaluate and stop on SolvedStreak.
 struct Evaluation {
   EvaluationSource source = EvaluationSource::kRollouts;
-  std::vector<double> returns;  // one per rollout or episode
+  std::vector<double> returns;   // one per rollout or episode
+  std::vector<RolloutEnd> ends;  // one per rollout (Evaluate only)
   double mean_return = 0;
   double return_stddev = 0;
   std::optional<GoalCoverage> goals;  // the multi-goal task only

@@ -55,6 +55,15 @@ LearnerEvaluations::LearnerEvaluations(const SqlConfig& sql,
     csv_ << "updates,env_steps,wall_s,mean_return,return_stddev,goals_"
             "covered\n";
   }
+  if (!options_.episodes_csv.empty()) {
+    episodes_csv_.open(options_.episodes_csv, std::ios::app);
+    episodes_csv_
+        << "updates,env_steps,rollout,return,steps,terminal,last_reward";
+    for (int i = 0; i < sql.observation_dim; ++i) {
+      episodes_csv_ << ",obs_" << i;
+    }
+    episodes_csv_ << "\n";
+  }
 }
 
 const Evaluation& LearnerEvaluations::Evaluate(const SqlAgent& agent,
@@ -97,6 +106,19 @@ void LearnerEvaluations::Report(int64_t update, double wall_s) {
                             last_env_steps_, wall_s, last_->mean_return,
                             last_->return_stddev, last_->GoalsCovered())
          << std::flush;
+  }
+  if (episodes_csv_.is_open()) {
+    for (size_t i = 0; i < last_->ends.size(); ++i) {
+      const RolloutEnd& end = last_->ends[i];
+      episodes_csv_ << absl::StrFormat(
+          "%d,%d,%d,%.4f,%d,%d,%.4f", update, last_env_steps_, i,
+          last_->returns[i], end.steps, end.terminal ? 1 : 0, end.last_reward);
+      for (float x : end.final_observation) {
+        episodes_csv_ << absl::StrFormat(",%.4f", x);
+      }
+      episodes_csv_ << "\n";
+    }
+    episodes_csv_ << std::flush;
   }
 }
 

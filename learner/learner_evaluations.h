@@ -25,7 +25,11 @@ struct LearnerEvaluationOptions {
   int rollouts = 100;
   uint64_t seed = 0;  // the run's
   int solved_evaluations = kSolvedEvaluationsRequired;
-  std::string eval_csv;             // appended to; "": none
+  std::string eval_csv;  // appended to; "": none
+  // Appended to, one row per rollout of every evaluation (RolloutEnd):
+  // updates, env steps, rollout, return, steps, terminal, last reward, the
+  // final observation (obs_0, ...); "": none. No rows on `external`.
+  std::string episodes_csv;
   std::vector<std::string> shards;  // asked for their insert counts
   SecurityConfig security;          // to call them with
 };
@@ -54,7 +58,7 @@ class LearnerEvaluations {
 
   // Reports last(), made at update `update`, `wall_s` into the run:
   // "learner: eval at update N: <summary>[, solved k of m in a row]" and its
-  // --eval_csv row. REQUIRES: an evaluation was made.
+  // --eval_csv row and --episodes_csv rows. REQUIRES: an evaluation was made.
   void Report(int64_t update, double wall_s);
 
   const Evaluation* last() const { return last_ ? &*last_ : nullptr; }
@@ -75,6 +79,7 @@ class LearnerEvaluations {
   int64_t last_update_ = -1;
   int64_t last_env_steps_ = -1;  // the replay's inserts at last_ (-1: unknown)
   std::ofstream csv_;
+  std::ofstream episodes_csv_;
 };
 
 }  // namespace softq

@@ -109,6 +109,10 @@ ABSL_FLAG(std::string, metrics_csv, "",
 ABSL_FLAG(std::string, eval_csv, "",
           "append one row per evaluation: updates, env steps, wall time, "
           "return, goals");
+ABSL_FLAG(std::string, episodes_csv, "",
+          "append one row per rollout of every evaluation: updates, env steps, "
+          "rollout, return, steps, terminal (0/1), last step's reward, final "
+          "observation (obs_0, ...): where each rollout ended");
 ABSL_FLAG(std::string, rollouts_csv, "",
           "write the final evaluation's rollouts here");
 ABSL_FLAG(std::string, export_torchscript, "",
@@ -437,7 +441,8 @@ int Run(const char* program) {
              absl::GetFlag(FLAGS_eval_rollouts),
              static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)),
              absl::GetFlag(FLAGS_solved_evaluations),
-             absl::GetFlag(FLAGS_eval_csv), shards, *security});
+             absl::GetFlag(FLAGS_eval_csv), absl::GetFlag(FLAGS_episodes_csv),
+             shards, *security});
   int exit_code =
       Train(agent, learner, source, evaluations, report, service, start);
   if (exit_code == kStoppedNonFinite) {

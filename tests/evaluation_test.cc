@@ -100,6 +100,34 @@ TEST(Evaluate, GivesTheReturnsMeanAndStddevOnAnyEnvironment) {
       << e->Summary();
 }
 
+TEST(Evaluate, SaysHowEachRolloutEndedTimeOutOrTerminalBonus) {
+  torch::manual_seed(5);
+  ActingPolicy policy(10, 2, {16}, /*seed=*/5);
+  // A finish line 1 cm away: every rollout crosses it on some step, a
+  // terminal step paying the finish reward, at x beyond +-0.01.
+  absl::StatusOr<Evaluation> e = Evaluate(
+      policy,
+      {"swimmer_explore", "max_steps=200,finish=0.01,finish_reward=7", 4, 3});
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->ends.size(), 4u);
+  for (const RolloutEnd& end : e->ends) {
+    EXPECT_TRUE(end.terminal);
+    EXPECT_GT(end.steps, 0);
+    EXPECT_LT(end.steps, 200);
+    EXPECT_GT(end.last_reward, 6.99);  // the bonus, less <= 2e-4 control cost
+    ASSERT_EQ(end.final_observation.size(), 10u);
+  }
+  // No finish line within reach: every rollout runs to the time limit.
+  e = Evaluate(policy, {"swimmer_explore", "max_steps=20,finish=50", 3, 3});
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->ends.size(), 3u);
+  for (const RolloutEnd& end : e->ends) {
+    EXPECT_FALSE(end.terminal);
+    EXPECT_EQ(end.steps, 20);
+    EXPECT_LT(end.last_reward, 7.0);
+  }
+}
+
 TEST(Evaluate, RejectsAnUnknownEnvironmentOrNoRollouts) {
   ActingPolicy policy(2, 2, {8}, /*seed=*/3);
   EXPECT_EQ(Evaluate(policy, {"cartpole", "", 5, 0}).status().code(),
