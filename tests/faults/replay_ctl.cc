@@ -27,8 +27,11 @@
 //       flush of up to 2 s) prints {"batches":B,"acknowledged":N}: batches
 //       0..B-1 were handed to the writer, N transitions acknowledged.
 //
-// Exit 0 on success; 1 (one line on stderr naming the shard) when a call
-// fails; 2 for a malformed command line. Deadline of each RPC: 30 s.
+// --tls_ca, --tls_cert, --tls_key, --auth_token_file (before the command) call
+// a secured job's shards (common/security_flags.h); none: insecure, said in
+// one line on stderr. Exit 0 on success; 1 (one line on stderr naming the
+// shard) when a call fails; 2 for a malformed command line. Deadline of each
+// RPC: 30 s.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -45,6 +48,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/flags.h"
+#include "common/security.h"
+#include "common/security_flags.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/checkpoint.h"
 #include "replay/client.h"
@@ -53,8 +59,14 @@ namespace softq {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: replay_ctl checkpoint HOST:PORT | replay_ctl ids HOST:PORT | "
-    "replay_ctl insert HOST:PORT[,...] ACTOR_ID SECONDS ACKED_PATH";
+    "usage: replay_ctl [--tls_ca=F --tls_cert=F --tls_key=F "
+    "--auth_token_file=F] checkpoint HOST:PORT | ids HOST:PORT | "
+    "insert HOST:PORT[,...] ACTOR_ID SECONDS ACKED_PATH";
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address,
+                                       const SecurityConfig& security) {
+  return MakeReplayChannel(address, absl::Seconds(10), security);
+}
 
 void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() +
@@ -73,8 +85,9 @@ absl::StatusOr<proto::CheckpointResponse> Checkpoint(
   return response;
 }
 
-int PrintCheckpoint(const std::string& address) {
-  auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
+int PrintCheckpoint(const std::string& address,
+                    const SecurityConfig& security) {
+  auto stub = proto::ReplayShard::NewStub(Channel(address, security));
   absl::StatusOr<proto::CheckpointResponse> r = Checkpoint(stub.get());
   if (!r.ok()) {
     std::cerr << "replay_ctl: " << address << ": " << r.status().message()
@@ -86,8 +99,8 @@ int PrintCheckpoint(const std::string& address) {
   return 0;
 }
 
-int PrintIds(const std::string& address) {
-  auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
+int PrintIds(const std::string& address, const SecurityConfig& security) {
+  auto stub = proto::ReplayShard::NewStub(Channel(address, security));
   const auto fail = [&address](const absl::Status& s) {
     std::cerr << "replay_ctl: " << address << ": " << s << std::endl;
     return 1;
@@ -175,7 +188,7 @@ proto::TransitionBatch MakeBatch(uint32_t actor_id, uint64_t index) {
 }
 
 int Insert(const std::string& addresses, uint32_t actor_id, double seconds,
-           const std::string& acked_path) {
+           const std::string& acked_path, const SecurityConfig& security) {
   const int fd =
       ::open(acked_path.c_str(),
              O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -189,6 +202,7 @@ int Insert(const std::string& addresses, uint32_t actor_id, double seconds,
   options.addresses = absl::StrSplit(addresses, ',', absl::SkipEmpty());
   options.rpc_timeout = absl::Milliseconds(200);
   options.max_in_flight_batches = 1;
+  options.security = security;
   options.on_acknowledged = [&acked](const proto::TransitionBatch& batch) {
     acked.Record(batch);
   };
@@ -243,16 +257,22 @@ int Insert(const std::string& addresses, uint32_t actor_id, double seconds,
 }
 
 int Main(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<std::vector<std::string>> parsed =
+      ParseFlagsFromArgs(argc, argv);
+  if (!parsed.ok()) return ReportFlagError("replay_ctl", parsed.status());
+  absl::StatusOr<SecurityConfig> security = SecurityFromFlags();
+  if (!security.ok()) return ReportFlagError("replay_ctl", security.status());
+  WarnIfInsecure(*security, "replay_ctl");
+  const std::vector<std::string>& args = *parsed;
   if (args.size() == 2 && args[0] == "checkpoint")
-    return PrintCheckpoint(args[1]);
-  if (args.size() == 2 && args[0] == "ids") return PrintIds(args[1]);
+    return PrintCheckpoint(args[1], *security);
+  if (args.size() == 2 && args[0] == "ids") return PrintIds(args[1], *security);
   uint32_t actor_id = 0;
   double seconds = 0;
   if (args.size() == 5 && args[0] == "insert" &&
       absl::SimpleAtoi(args[2], &actor_id) && actor_id < (1u << 31) &&
       absl::SimpleAtod(args[3], &seconds) && seconds > 0 && seconds < 3600) {
-    return Insert(args[1], actor_id, seconds, args[4]);
+    return Insert(args[1], actor_id, seconds, args[4], *security);
   }
   std::cerr << "replay_ctl: " << kUsage << std::endl;
   return 2;
