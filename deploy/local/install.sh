@@ -30,6 +30,8 @@ PACKAGES=(
   clang-format
   # the Debian source tarball (.debian.tar.xz) third_party/absl_tsan/build.sh unpacks
   xz-utils
+  # the job's throwaway CA, certificate and token (deploy/local/make_credentials.sh)
+  openssl
 )
 
 missing=()
