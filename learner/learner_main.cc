@@ -119,6 +119,9 @@ ABSL_FLAG(std::string, export_torchscript, "",
           "write the final sampling network here (with --require_solved: only "
           "when the run learned)");
 ABSL_FLAG(double, log_interval_s, 5.0, "seconds between progress lines");
+ABSL_FLAG(std::string, metrics_host, "",
+          "address /metrics listens on (e.g. a monitoring network's); empty: "
+          "--host's");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(int32_t, torch_threads, 1, "LibTorch intra-op threads");
@@ -371,13 +374,15 @@ int Run(const char* program) {
 
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    const std::string metrics_host = absl::GetFlag(FLAGS_metrics_host).empty()
+                                         ? absl::GetFlag(FLAGS_host)
+                                         : absl::GetFlag(FLAGS_metrics_host);
     absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
-        absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port),
-        security->token);
+        metrics_host, absl::GetFlag(FLAGS_metrics_port), security->token);
     if (!m.ok()) return ReportFlagError(program, m.status());
     metrics = *std::move(m);
-    std::cout << "learner metrics on " << absl::GetFlag(FLAGS_host) << ":"
-              << metrics->port() << std::endl;
+    std::cout << "learner metrics on " << metrics_host << ":" << metrics->port()
+              << std::endl;
   }
   ParameterService service;
   absl::StatusOr<std::unique_ptr<ParameterServer>> server =
@@ -437,12 +442,12 @@ int Run(const char* program) {
                          /*annealing=*/sql->anneal_updates > 0},
                         start, start_step);
   LearnerEvaluations evaluations(
-      *sql, {absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config),
-             absl::GetFlag(FLAGS_eval_rollouts),
-             static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)),
-             absl::GetFlag(FLAGS_solved_evaluations),
-             absl::GetFlag(FLAGS_eval_csv), absl::GetFlag(FLAGS_episodes_csv),
-             shards, *security});
+      *sql,
+      {absl::GetFlag(FLAGS_env), absl::GetFlag(FLAGS_env_config),
+       absl::GetFlag(FLAGS_eval_rollouts),
+       static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)),
+       absl::GetFlag(FLAGS_solved_evaluations), absl::GetFlag(FLAGS_eval_csv),
+       absl::GetFlag(FLAGS_episodes_csv), shards, *security});
   int exit_code =
       Train(agent, learner, source, evaluations, report, service, start);
   if (exit_code == kStoppedNonFinite) {

@@ -81,6 +81,9 @@ ABSL_FLAG(uint64_t, wal_max_bytes, uint64_t{1} << 30,
 ABSL_FLAG(uint64_t, seed, 0,
           "seed of the sampling draws, mixed with --shard_id (0: random); "
           "equal seeds and equal inserts give equal samples");
+ABSL_FLAG(std::string, metrics_host, "",
+          "address /metrics listens on (e.g. a monitoring network's); empty: "
+          "--host's");
 ABSL_FLAG(int32_t, metrics_port, -1,
           "Prometheus /metrics port (0: any free, -1: off)");
 ABSL_FLAG(double, max_abs_observation, softq::kDefaultMaxAbsObservation,
@@ -348,12 +351,15 @@ int Main(int argc, char** argv) {
 
   std::unique_ptr<MetricsExporter> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    const std::string metrics_host = absl::GetFlag(FLAGS_metrics_host).empty()
+                                         ? host
+                                         : absl::GetFlag(FLAGS_metrics_host);
     absl::StatusOr<std::unique_ptr<MetricsExporter>> m = MetricsExporter::Start(
-        host, absl::GetFlag(FLAGS_metrics_port), security->token);
+        metrics_host, absl::GetFlag(FLAGS_metrics_port), security->token);
     if (!m.ok()) return Fail(argv[0], m.status());
     metrics = *std::move(m);
-    std::cerr << "replay_server: metrics on " << host << ":" << metrics->port()
-              << std::endl;
+    std::cerr << "replay_server: metrics on " << metrics_host << ":"
+              << metrics->port() << std::endl;
   }
   // Wait for SIGTERM; meanwhile refresh the Prometheus gauges every second.
   while (!WaitForShutdown(absl::Seconds(1))) {

@@ -1,6 +1,7 @@
-"""Each server listens on exactly the ports it prints (issue 29): replay_server and
-learner_main started with --port=0, with and without --metrics_port=0, have listening TCP
-sockets on the printed gRPC port (and the printed metrics port) and on no other port. gRPC
+"""Each server listens on exactly the addresses it prints (issue 29): replay_server and
+learner_main started with --port=0, with and without --metrics_port=0 (and with /metrics on
+an address of its own, --metrics_host=127.0.0.2), have listening TCP sockets on the printed
+gRPC host:port (and the printed metrics host:port) and on no other. gRPC
 1.51 with SO_REUSEPORT (its default) opened one more listener per extra poller, each bound
 to port 0 again, so a second, unprinted port served the same services. Run by
 tests/faults/fault_test.sh as `listen_ports_test.py BIN_DIR [replay|learner]...`.
@@ -39,13 +40,19 @@ def listening_ports(pid):
                 fields = line.split()
                 local, state, inode = fields[1], fields[3], fields[9]
                 if state == "0A" and inode in inodes:
-                    ports.append(int(local.rsplit(":", 1)[1], 16))
+                    address, port = local.rsplit(":", 1)
+                    if address.startswith("0000000000000000FFFF0000"):
+                        address = address[-8:]  # an IPv4-mapped IPv6 address
+                    if len(address) == 8:  # IPv4, little-endian hex
+                        address = ".".join(str(int(address[i:i + 2], 16))
+                                           for i in (6, 4, 2, 0))
+                    ports.append(f"{address}:{int(port, 16)}")
     return sorted(ports)
 
 
 def start(argv, want):
     """Starts argv and reads its stdout and stderr until each prefix in `want` began a line
-    ending in :PORT (15 s at most); returns (process, {prefix: port})."""
+    ending in HOST:PORT (15 s at most); returns (process, {prefix: "HOST:PORT"})."""
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     ports = {}
@@ -64,7 +71,7 @@ def start(argv, want):
             text = line.decode(errors="replace").strip()
             for prefix in want:
                 if text.startswith(prefix):
-                    ports[prefix] = int(text.rsplit(":", 1)[1])
+                    ports[prefix] = text.rsplit(" ", 1)[1]
     return p, ports
 
 
@@ -97,12 +104,17 @@ def main():
         check("replay_server", [shard, "--port=0"], ["replay_server listening on "])
         check("replay_server", [shard, "--port=0", "--metrics_port=0"],
               ["replay_server listening on ", "replay_server: metrics on "])
+        check("replay_server", [shard, "--port=0", "--metrics_port=0",
+                                "--metrics_host=127.0.0.2"],
+              ["replay_server listening on 127.0.0.1:", "replay_server: metrics on 127.0.0.2:"])
     if "learner" in which:
         learner = [os.path.join(bin_dir, "learner/learner_main"), "--replay=127.0.0.1:1",
                    "--device=cpu", "--port=0"]
         check("learner_main", learner, ["learner listening on "])
         check("learner_main", learner + ["--metrics_port=0"],
               ["learner metrics on ", "learner listening on "])
+        check("learner_main", learner + ["--metrics_port=0", "--metrics_host=127.0.0.2"],
+              ["learner metrics on 127.0.0.2:", "learner listening on 127.0.0.1:"])
     print(f"listen ports: {len(failures)} failed")
     return 1 if failures else 0
 
