@@ -1,8 +1,11 @@
 #include "learner/replay_batch_source.h"
 
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/tensor_codec.h"
 #include "learner/sql_math.h"
 
 namespace softq {
@@ -13,12 +16,33 @@ absl::StatusOr<TransitionTensors> ReplayBatchSource::Next(
   absl::StatusOr<SampledBatch> sampled = sampler_->Next(timeout);
   waited_ += absl::Now() - start;
   if (!sampled.ok()) return sampled.status();
-  // One packed tensor: on a GPU, one asynchronous copy from page-locked memory
-  // per batch.
-  absl::StatusOr<TransitionTensors> batch = DecodeTransitions(
-      sampled->batch, DecodeOptions{/*packed=*/true, pin_memory_});
-  if (!batch.ok()) return batch.status();
-  sampled_ += batch->rewards.size(0);
+  // The sampler's rows are already the packed layout: the tensor takes them
+  // over (no copy), or, for a GPU, one copy into page-locked memory so that
+  // the batch's copy to the device is asynchronous.
+  const int64_t n = sampled->size();
+  const int64_t width = sampled->width();
+  if (width != PackedWidth(sampled->observation_dim, sampled->action_dim) ||
+      sampled->rows.size() != static_cast<size_t>(n * width)) {
+    return absl::InternalError(
+        absl::StrCat("replay batch: ", sampled->rows.size(), " floats for ", n,
+                     " rows of width ", width));
+  }
+  torch::Tensor packed;
+  if (pin_memory_) {
+    packed = torch::empty(
+        {n, width},
+        torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+    std::memcpy(packed.data_ptr<float>(), sampled->rows.data(),
+                sampled->rows.size() * sizeof(float));
+  } else {
+    auto* rows = new SampledRows(std::move(sampled->rows));
+    packed = torch::from_blob(
+        rows->data(), {n, width}, [rows](void*) { delete rows; },
+        torch::TensorOptions().dtype(torch::kFloat32));
+  }
+  TransitionTensors batch =
+      PackedTransitions(packed, sampled->observation_dim, sampled->action_dim);
+  sampled_ += n;
   if (prioritized_.updater != nullptr) {
     keys_ = std::move(sampled->keys);
     shard_index_ = std::move(sampled->shard_index);

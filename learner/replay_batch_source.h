@@ -1,11 +1,12 @@
 // ReplayBatchSource: the learner's BatchSource over the replay service
-// (replay/client.h): takes the sampler's prefetched batches and decodes them
-// (validated) into one packed tensor each (TransitionTensors::packed),
-// page-locked when the learner runs on a GPU so that the batch is one
-// asynchronous copy. With PrioritizedReplay set it also gives each batch's
-// importance weights (from the probabilities the sampler drew its rows with)
-// and queues the priorities from its TD errors on a PriorityUpdater.
-// Thread-compatible.
+// (replay/client.h): hands out the sampler's prefetched batches as one packed
+// tensor each (TransitionTensors::packed), which takes over the sampler's rows
+// as they are, or copies them once into page-locked memory when the learner
+// runs on a GPU so that the batch is one asynchronous copy. The values are not
+// checked again: the shards validated them when they were inserted. With
+// PrioritizedReplay set it also gives each batch's importance weights (from the
+// probabilities the sampler drew its rows with) and queues the priorities from
+// its TD errors on a PriorityUpdater. Thread-compatible.
 #ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 #define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 

@@ -1,7 +1,10 @@
 #include "replay/client.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,7 @@
 #include "common/transition_check.h"
 #include "replay/batch_check.h"
 #include "replay/busy.h"
+#include "replay/sample_decoder.h"
 
 namespace softq {
 namespace {
@@ -64,46 +68,6 @@ uint64_t RpcItems(uint64_t capacity, int batch_size, uint32_t observation_dim,
   const uint64_t rows =
       std::min({capacity, kMaxRowsPerSample, kMaxBytesPerSample / row_bytes});
   return std::max<uint64_t>(batch_size, rows);
-}
-
-// OK if `answer` is a well-shaped batch (ValidateTransitionShape) of the `rows`
-// rows asked for, with a key and a probability for each; its values are checked
-// where the learner decodes it.
-absl::Status CheckAnswer(const proto::SampleResponse& answer, uint32_t rows) {
-  if (absl::Status s = ValidateTransitionShape(answer.batch()); !s.ok()) {
-    return s;
-  }
-  const int n = static_cast<int>(rows);
-  if (TransitionCount(answer.batch()) != n || answer.keys_size() != n ||
-      answer.probabilities_size() != n) {
-    return absl::InternalError(
-        absl::StrCat("Sample answer holds ", TransitionCount(answer.batch()),
-                     " transitions, ", answer.keys_size(), " keys and ",
-                     answer.probabilities_size(), " probabilities; ", rows,
-                     " were asked for"));
-  }
-  return absl::OkStatus();
-}
-
-// Appends rows [start, start + rows) of `from` to `to` (same dimensions), their
-// episode and step ids with `ids`.
-void AppendRows(const proto::TransitionBatch& from, int start, int rows,
-                bool ids, proto::TransitionBatch* to) {
-  const auto append = [start, rows](const auto& field, int width, auto* into) {
-    into->Add(field.begin() + start * width,
-              field.begin() + (start + rows) * width);
-  };
-  const int o = static_cast<int>(from.observation_dim());
-  const int d = static_cast<int>(from.action_dim());
-  append(from.observations(), o, to->mutable_observations());
-  append(from.actions(), d, to->mutable_actions());
-  append(from.rewards(), 1, to->mutable_rewards());
-  append(from.next_observations(), o, to->mutable_next_observations());
-  append(from.dones(), 1, to->mutable_dones());
-  if (ids) {
-    append(from.episode_ids(), 1, to->mutable_episode_ids());
-    append(from.step_ids(), 1, to->mutable_step_ids());
-  }
 }
 
 absl::Status ShardError(const std::string& address, int index,
@@ -176,6 +140,11 @@ absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ReplayClientOptions.rpc_timeout is ",
         absl::FormatDuration(options.rpc_timeout), ", expected > 0"));
+  }
+  if (options.sample_rounds_in_flight < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReplayClientOptions.sample_rounds_in_flight is ",
+                     options.sample_rounds_in_flight, ", expected >= 1"));
   }
   if (options.max_in_flight_batches < 1) {
     return absl::InvalidArgumentError(
@@ -568,6 +537,8 @@ struct ReplaySampler::Shard {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<proto::ReplayShard::Stub> stub;
+  // Sample with its answer as bytes, for the sample decoder.
+  std::unique_ptr<grpc::GenericStub> generic;
   bool known = false;  // size fields valid
   uint64_t size = 0;
   uint64_t capacity = 0;
@@ -578,6 +549,55 @@ struct ReplaySampler::Shard {
   absl::Duration backoff = kMinBackoff;
   std::string last_error;
 };
+
+// One Sample RPC of a round: its answer's rows fill `runs`.
+struct ReplaySampler::Call {
+  Round* round = nullptr;
+  int shard = 0;  // index into shards_
+  std::vector<RowRun> runs;
+  grpc::ClientContext context;
+  grpc::ByteBuffer answer;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> reader;
+};
+
+// Batches drawn together, their calls in flight; owned by Run's thread.
+struct ReplaySampler::Round {
+  Round(int count, int batch_size)
+      : count(count), assembler(count, batch_size) {}
+  const int count;
+  SampleAssembler assembler;
+  std::vector<std::unique_ptr<Call>> calls;
+  size_t pending = 0;                     // calls not finished
+  std::vector<double> shard_probability;  // P(shard), by index into shards_
+  uint64_t total_size = 0;
+  absl::Status error;  // the first call's that failed
+};
+
+namespace {
+
+constexpr char kSampleMethod[] = "/softq.proto.ReplayShard/Sample";
+// A round holds about this many bytes of rows (fewer, larger RPCs for small
+// rows; several rounds in flight for large ones).
+constexpr int64_t kRoundBytes = int64_t{1} << 20;
+
+grpc::ByteBuffer SerializedRequest(const proto::SampleRequest& request) {
+  grpc::Slice slice(request.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+int SampleRoundBatches(int batch_size, int prefetch, int rounds_in_flight,
+                       uint32_t observation_dim, uint32_t action_dim) {
+  const int64_t batch_bytes =
+      std::max<int64_t>(1, batch_size) *
+      SampledTransitionBytes(observation_dim, action_dim);
+  const int64_t rounds = std::max(1, rounds_in_flight);
+  const int64_t share = (prefetch + rounds - 1) / rounds;
+  return static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(share, kRoundBytes / batch_bytes)));
+}
 
 ReplaySampler::ReplaySampler(ReplayClientOptions options, int batch_size,
                              int prefetch)
@@ -605,6 +625,7 @@ absl::StatusOr<std::unique_ptr<ReplaySampler>> ReplaySampler::Create(
     shard->channel = MakeReplayChannel(address, sampler->options_.keepalive,
                                        sampler->options_.security);
     shard->stub = proto::ReplayShard::NewStub(shard->channel);
+    shard->generic = std::make_unique<grpc::GenericStub>(shard->channel);
     sampler->shards_.push_back(std::move(shard));
   }
   sampler->thread_ = std::thread([s = sampler.get()] { s->Run(); });
@@ -636,39 +657,90 @@ absl::StatusOr<SampledBatch> ReplaySampler::Next(absl::Duration timeout) {
 }
 
 void ReplaySampler::Run() {
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<Round>> rounds;  // in flight
+  int on_the_way = 0;                          // their batches
+  int round_size = 1;                          // the last round's batches
+  absl::Time retry_at = absl::InfinitePast();
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || static_cast<int>(ready_.size()) < prefetch_;
-      };
-      mu_.Await(absl::Condition(&room));
-      if (stopping_) return;
+    bool stopping = false;
+    // New rounds while the prefetch has room; with rounds on their way, only
+    // for a whole round (not one small round per batch the learner takes).
+    while (static_cast<int>(rounds.size()) < options_.sample_rounds_in_flight &&
+           absl::Now() >= retry_at) {
+      int room = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        stopping = stopping_;
+        room = prefetch_ - static_cast<int>(ready_.size()) - on_the_way;
+      }
+      if (stopping || room <= 0 || (!rounds.empty() && room < round_size)) {
+        break;
+      }
+      absl::StatusOr<std::unique_ptr<Round>> round = StartRound(room, &cq);
+      if (!round.ok()) {
+        absl::MutexLock lock(&mu_);
+        if (IsTransient(static_cast<grpc::StatusCode>(round.status().code()))) {
+          last_error_ = round.status();
+          retry_at = absl::Now() + absl::Milliseconds(20);
+        } else {
+          ready_.push_back(round.status());
+          last_error_ = absl::OkStatus();
+        }
+        break;
+      }
+      on_the_way += (*round)->count;
+      round_size = (*round)->count;
+      rounds.push_back(*std::move(round));
     }
-    int count;
-    {
+    if (rounds.empty()) {
       absl::MutexLock lock(&mu_);
-      count = prefetch_ - static_cast<int>(ready_.size());
+      if (stopping_) break;
+      if (absl::Now() < retry_at) {
+        // A brief pause before the next attempt; the destructor's stopping_
+        // cuts it short.
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_;
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&stop), retry_at);
+      } else {
+        auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || static_cast<int>(ready_.size()) < prefetch_;
+        };
+        mu_.Await(absl::Condition(&room));
+      }
+      continue;
     }
-    absl::StatusOr<std::vector<SampledBatch>> batches =
-        Draw(std::max(count, 1));
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;  // not shut down yet: never
+    Call* call = static_cast<Call*>(tag);
+    Finished(call);
+    Round* round = call->round;
+    if (--round->pending > 0) continue;
+    auto it = std::find_if(rounds.begin(), rounds.end(),
+                           [round](const auto& r) { return r.get() == round; });
+    std::unique_ptr<Round> done = std::move(*it);
+    rounds.erase(it);
+    on_the_way -= done->count;
+    absl::StatusOr<std::vector<SampledBatch>> batches = Complete(done.get());
     absl::MutexLock lock(&mu_);
     if (batches.ok()) {
       for (SampledBatch& b : *batches) ready_.push_back(std::move(b));
       last_error_ = absl::OkStatus();
-      continue;
-    }
-    if (!IsTransient(static_cast<grpc::StatusCode>(batches.status().code()))) {
+    } else if (!IsTransient(
+                   static_cast<grpc::StatusCode>(batches.status().code()))) {
       ready_.push_back(batches.status());
       last_error_ = absl::OkStatus();
-      continue;
+    } else {
+      last_error_ = batches.status();
+      retry_at = absl::Now() + absl::Milliseconds(20);
     }
-    last_error_ = batches.status();
-    // Brief pause before the next attempt; the destructor's stopping_ cuts it
-    // short.
-    auto stop = [this]()
-                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(20));
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
   }
 }
 
@@ -696,10 +768,12 @@ void ReplaySampler::RefreshSizes() {
       calls.push_back(std::move(call));
     }
   }
+  if (calls.empty()) return;
   AwaitAll<proto::ShardStats>(&cq, calls.size());
   absl::MutexLock lock(&mu_);
-  in_flight_.clear();
   for (const auto& call : calls) {
+    in_flight_.erase(
+        std::find(in_flight_.begin(), in_flight_.end(), &call->context));
     Shard& shard = *shards_[call->shard];
     if (call->status.ok()) {
       shard.known = true;
@@ -721,7 +795,8 @@ void ReplaySampler::RefreshSizes() {
   }
 }
 
-absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
+absl::StatusOr<std::unique_ptr<ReplaySampler::Round>> ReplaySampler::StartRound(
+    int count, grpc::CompletionQueue* cq) {
   RefreshSizes();
   std::vector<int> eligible;
   std::vector<double> weights;
@@ -748,142 +823,135 @@ absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Draw(int count) {
   double total = 0;
   for (double w : weights) total += w;
 
-  // `count` batches, each split multinomially over the shards by size. Each
-  // shard's parts of all of them go out together, in as few RPCs as RpcItems
-  // allows, all in flight at once; the rows that come back are dealt to the
-  // batches in order (draws with replacement, so which row goes to which batch
-  // does not matter).
+  // The round's size: at most `count` batches, about kRoundBytes of rows, and
+  // a share of the prefetch that lets sample_rounds_in_flight rounds overlap.
+  const Shard& first = *shards_[eligible.front()];
+  const int batches = std::min(
+      count, SampleRoundBatches(batch_size_, prefetch_,
+                                options_.sample_rounds_in_flight,
+                                first.observation_dim, first.action_dim));
+
+  // Each batch split multinomially over the shards by size; batch b takes its
+  // rows from eligible[0], then eligible[1], ... Each shard's parts of the
+  // round go out together, in as few RPCs as RpcItems allows.
   std::discrete_distribution<int> pick(weights.begin(), weights.end());
-  std::vector<std::vector<uint32_t>>
-      parts(  // parts[b][j]: batch b's rows from eligible[j]
-          count, std::vector<uint32_t>(eligible.size(), 0));
+  std::vector<std::vector<uint32_t>> parts(  // parts[b][j]: from eligible[j]
+      batches, std::vector<uint32_t>(eligible.size(), 0));
   for (std::vector<uint32_t>& part : parts) {
     for (int i = 0; i < batch_size_; ++i) ++part[pick(split_gen_)];
   }
-  grpc::CompletionQueue cq;
-  std::vector<std::unique_ptr<AsyncCall<proto::SampleResponse>>> calls;
-  std::vector<uint32_t> requested;  // rows asked of each call
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_)
-      return absl::CancelledError("the sampler is being destroyed");
-    const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
-    for (size_t j = 0; j < eligible.size(); ++j) {
-      uint64_t wanted = 0;
-      for (const std::vector<uint32_t>& part : parts) wanted += part[j];
-      const Shard& shard = *shards_[eligible[j]];
-      const uint64_t limit = RpcItems(shard.capacity, batch_size_,
-                                      shard.observation_dim, shard.action_dim);
-      while (wanted > 0) {
-        const auto rows = static_cast<uint32_t>(std::min(wanted, limit));
-        wanted -= rows;
-        auto call = std::make_unique<AsyncCall<proto::SampleResponse>>();
-        call->shard = static_cast<int>(j);  // index into eligible
-        call->context.set_deadline(
-            ToChrono(absl::Now() + wait + options_.rpc_timeout));
-        proto::SampleRequest request;
-        request.set_batch_size(rows);
-        request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
-        call->reader = shards_[eligible[j]]->stub->AsyncSample(&call->context,
-                                                               request, &cq);
-        call->reader->Finish(&call->response, &call->status, call.get());
-        in_flight_.push_back(&call->context);
-        calls.push_back(std::move(call));
-        requested.push_back(rows);
+  auto round = std::make_unique<Round>(batches, batch_size_);
+  round->total_size = static_cast<uint64_t>(total);
+  round->shard_probability.assign(shards_.size(), 0.0);
+  const absl::Duration wait = std::min(kSampleWait, options_.rpc_timeout);
+  for (size_t j = 0; j < eligible.size(); ++j) {
+    const Shard& shard = *shards_[eligible[j]];
+    round->shard_probability[eligible[j]] = weights[j] / total;
+    const uint64_t limit = RpcItems(shard.capacity, batch_size_,
+                                    shard.observation_dim, shard.action_dim);
+    std::unique_ptr<Call> call;
+    uint64_t rows = 0;  // in `call`
+    auto send = [&]() {
+      proto::SampleRequest request;
+      request.set_batch_size(static_cast<uint32_t>(rows));
+      request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
+      call->context.set_deadline(
+          ToChrono(absl::Now() + wait + options_.rpc_timeout));
+      call->reader = shard.generic->PrepareUnaryCall(
+          &call->context, kSampleMethod, SerializedRequest(request), cq);
+      round->calls.push_back(std::move(call));
+      rows = 0;
+    };
+    for (int b = 0; b < batches; ++b) {
+      uint32_t offset = 0;
+      for (size_t k = 0; k < j; ++k) offset += parts[b][k];
+      for (uint32_t need = parts[b][j]; need > 0;) {
+        if (call == nullptr) {
+          call = std::make_unique<Call>();
+          call->round = round.get();
+          call->shard = eligible[j];
+        }
+        const auto take =
+            static_cast<uint32_t>(std::min<uint64_t>(need, limit - rows));
+        call->runs.push_back(
+            RowRun{b, static_cast<int>(offset), static_cast<int>(take)});
+        offset += take;
+        need -= take;
+        rows += take;
+        if (rows == limit) send();
       }
     }
+    if (call != nullptr) send();
   }
-  AwaitAll<proto::SampleResponse>(&cq, calls.size());
   {
     absl::MutexLock lock(&mu_);
-    in_flight_.clear();
-  }
-  absl::Status failure;
-  for (const auto& call : calls) {
-    Shard& shard = *shards_[eligible[call->shard]];
-    if (call->status.ok()) {
-      shard.size = call->response.table_size();
-      continue;
+    if (stopping_) {
+      return absl::CancelledError("the sampler is being destroyed");
     }
-    const int index = eligible[call->shard];
-    // A shard at its limit of waiting calls is retried like one that is down.
-    const grpc::Status status =
-        IsShardBusy(call->status) ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+    for (const std::unique_ptr<Call>& call : round->calls) {
+      in_flight_.push_back(&call->context);
+    }
+  }
+  round->pending = round->calls.size();
+  for (const std::unique_ptr<Call>& call : round->calls) {
+    call->reader->StartCall();
+    call->reader->Finish(&call->answer, &call->status, call.get());
+  }
+  return round;
+}
+
+void ReplaySampler::Finished(Call* call) {
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(
+        std::find(in_flight_.begin(), in_flight_.end(), &call->context));
+  }
+  Round& round = *call->round;
+  Shard& shard = *shards_[call->shard];
+  if (call->status.ok()) {
+    if (!round.error.ok()) return;  // the round is lost anyway
+    uint64_t table_size = 0;
+    const absl::Status s =
+        round.assembler.Add(&call->answer, call->runs, call->shard,
+                            round.shard_probability[call->shard], &table_size);
+    call->answer.Clear();
+    if (s.ok()) {
+      shard.size = table_size;
+      return;
+    }
+    round.error = absl::Status(
+        s.code(), absl::StrCat("shard addresses[", call->shard, "] (",
+                               shard.address, "): ", s.message()));
+    shard.known = false;  // refresh its stats before the next round
+    shard.last_error = std::string(s.message());
+    return;
+  }
+  // A shard at its limit of waiting calls is retried like one that is down.
+  const grpc::Status status = IsShardBusy(call->status)
+                                  ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                                  call->status.error_message())
                                   : call->status;
-    if (failure.ok()) failure = ShardError(shard.address, index, status);
-    // Down, busy, or held back by its rate limiter: skipped for a backoff, so
-    // that the next rounds draw from the other shards.
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      shard.known = false;
+  if (round.error.ok())
+    round.error = ShardError(shard.address, call->shard, status);
+  // Down, busy, or held back by its rate limiter: skipped for a backoff, so
+  // that the next rounds draw from the other shards.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    if (shard.known) {
       shard.retry_at = absl::Now() + shard.backoff;
       shard.backoff = std::min(2 * shard.backoff, kMaxBackoff);
-    } else {
-      shard.known = false;  // refresh its stats before the next round
     }
-    shard.last_error = call->status.error_message();
+    shard.known = false;
+  } else {
+    shard.known = false;  // refresh its stats before the next round
   }
-  if (!failure.ok()) return failure;
+  shard.last_error = call->status.error_message();
+}
 
-  // Every answer: the rows asked for, of one set of dimensions; episode and
-  // step ids are kept only if every answer has them.
-  const proto::TransitionBatch& first = calls.front()->response.batch();
-  bool ids = true;
-  for (size_t c = 0; c < calls.size(); ++c) {
-    const proto::SampleResponse& r = calls[c]->response;
-    const std::string& address = shards_[eligible[calls[c]->shard]]->address;
-    if (r.batch().observation_dim() != first.observation_dim() ||
-        r.batch().action_dim() != first.action_dim()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("shards hold different dimensions: ", address,
-                       " has observation_dim ", r.batch().observation_dim(),
-                       " and action_dim ", r.batch().action_dim(), ", others ",
-                       first.observation_dim(), " and ", first.action_dim()));
-    }
-    if (absl::Status s = CheckAnswer(r, requested[c]); !s.ok()) {
-      return absl::InternalError(absl::StrCat(address, ": ", s.message()));
-    }
-    ids = ids && r.batch().episode_ids_size() == r.batch().rewards_size();
-  }
-
-  std::vector<std::vector<const proto::SampleResponse*>> answers(
-      eligible.size());
-  for (const auto& call : calls)
-    answers[call->shard].push_back(&call->response);
-  struct Cursor {
-    size_t answer = 0;
-    int row = 0;
-  };
-  std::vector<Cursor> cursors(eligible.size());
-  std::vector<SampledBatch> out(count);
-  for (int b = 0; b < count; ++b) {
-    SampledBatch& o = out[b];
-    o.total_size = static_cast<uint64_t>(total);
-    o.batch.set_observation_dim(first.observation_dim());
-    o.batch.set_action_dim(first.action_dim());
-    o.keys.reserve(batch_size_);
-    o.shard_index.reserve(batch_size_);
-    o.probabilities.reserve(batch_size_);
-    for (size_t j = 0; j < eligible.size(); ++j) {
-      const double shard_probability = weights[j] / total;
-      for (int need = static_cast<int>(parts[b][j]); need > 0;) {
-        Cursor& at = cursors[j];
-        const proto::SampleResponse& r = *answers[j][at.answer];
-        const int rows = std::min(need, r.keys_size() - at.row);
-        AppendRows(r.batch(), at.row, rows, ids, &o.batch);
-        for (int i = at.row; i < at.row + rows; ++i) {
-          o.keys.push_back(r.keys(i));
-          o.shard_index.push_back(eligible[j]);
-          o.probabilities.push_back(shard_probability * r.probabilities(i));
-        }
-        need -= rows;
-        at.row += rows;
-        if (at.row == r.keys_size()) at = {at.answer + 1, 0};
-      }
-    }
-  }
-  return out;
+absl::StatusOr<std::vector<SampledBatch>> ReplaySampler::Complete(
+    Round* round) {
+  if (!round->error.ok()) return round->error;
+  return std::move(round->assembler).Finish(round->total_size);
 }
 
 absl::Status ReplaySampler::UpdatePriorities(

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "common/security.h"
 #include "proto/replay.grpc.pb.h"
+#include "replay/sampled_batch.h"
 
 namespace softq {
 
@@ -49,8 +50,15 @@ struct ReplayClientOptions {
   int64_t coalesce_bytes = 256 << 10;
   // ReplaySampler: seeds its split of each batch over the shards (unset:
   // std::random_device). With shards started with --seed that hold the same
-  // items and answer every round in one RPC each, the batches repeat.
+  // items, sample_rounds_in_flight 1, and every round answered in one RPC per
+  // shard, the batches repeat (with more rounds in flight a shard may serve
+  // them in either order).
   std::optional<uint64_t> sample_seed;
+  // ReplaySampler: rounds of batches whose Sample RPCs are in flight at once
+  // (at most one RPC per shard each, unless a round is wider than a shard
+  // answers in one), so that the shards draw and send the next rounds while
+  // the sampler decodes one. At least 1.
+  int sample_rounds_in_flight = 4;
   // ReplayWriter: called once per message a shard acknowledges as stored (OK),
   // with that message's batch (all the caller's batches coalesced into it), on
   // the writer's ack thread and under the writer's lock, before acknowledged()
@@ -136,24 +144,14 @@ class ReplayWriter {
   std::vector<std::thread> threads_;
 };
 
-// A batch drawn from all shards.
-struct SampledBatch {
-  proto::TransitionBatch
-      batch;  // actor_id 0; episode/step ids only if every shard has them
-  std::vector<uint64_t> keys;    // item key within its shard
-  std::vector<int> shard_index;  // index into ReplayClientOptions::addresses
-  // Overall probability of each item in one draw: P(shard) * P(item | shard),
-  // with P(shard) = shard size / total size. Importance weight: (N * p)^-beta,
-  // N = total_size.
-  std::vector<double> probabilities;
-  uint64_t total_size = 0;  // items held by the shards the batch was drawn from
-};
-
 // Sampler used by the learner. A background thread draws batches ahead (up to
-// `prefetch`, whose RPCs are all in flight together): each batch is split over
-// the shards in proportion to their sizes (multinomially) and the per-shard
-// samples are fetched in parallel. Shards that are down or not yet sampleable
-// are skipped and retried with backoff, as long as one shard answers.
+// `prefetch`, counting those ready and those on their way) in rounds of
+// several batches, up to sample_rounds_in_flight rounds at once: each batch
+// is split over the shards in proportion to their sizes (multinomially), each
+// shard's parts of a round are fetched in one RPC, and each answer is decoded
+// as it arrives straight into the rows of its batches (SampledBatch,
+// replay/sample_decoder.h). Shards that are down or not yet sampleable are
+// skipped and retried with backoff, as long as one shard answers.
 //
 // Thread-safe; the background thread is joined by the destructor.
 class ReplaySampler {
@@ -180,12 +178,21 @@ class ReplaySampler {
 
  private:
   struct Shard;
+  struct Round;
+  struct Call;
   ReplaySampler(ReplayClientOptions options, int batch_size, int prefetch);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  // One attempt at `count` batches, all their RPCs in flight together.
-  // Transient problems return UNAVAILABLE/DEADLINE_EXCEEDED (and no batch).
-  absl::StatusOr<std::vector<SampledBatch>> Draw(int count)
+  // Starts a round of at most `count` batches on `cq` (fewer when its rows
+  // would make large RPCs). Transient problems (no shard can be sampled)
+  // return UNAVAILABLE.
+  absl::StatusOr<std::unique_ptr<Round>> StartRound(int count,
+                                                    grpc::CompletionQueue* cq)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes one finished call: decodes its answer into its round, or notes its
+  // shard's failure.
+  void Finished(Call* call) ABSL_LOCKS_EXCLUDED(mu_);
+  // A round whose calls have all finished: its batches, or the first error.
+  absl::StatusOr<std::vector<SampledBatch>> Complete(Round* round);
   void RefreshSizes() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReplayClientOptions options_;
@@ -202,6 +209,13 @@ class ReplaySampler {
   std::vector<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
+
+// Batches in one round of a ReplaySampler with these settings (each shard's
+// share of a round travels in one RPC): about 1 MiB of rows, and at most
+// prefetch / rounds_in_flight (rounded up) so that the rounds overlap; at
+// least 1. Pure; for benchmarks that mimic the sampler's RPCs.
+int SampleRoundBatches(int batch_size, int prefetch, int rounds_in_flight,
+                       uint32_t observation_dim, uint32_t action_dim);
 
 // Stats of every shard, queried in parallel; connection attempts are retried
 // until `timeout`. UNAVAILABLE (or the call's status) naming the first shard

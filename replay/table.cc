@@ -185,16 +185,20 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
   const uint32_t od = observation_dim_, ad = action_dim_;
   out->set_observation_dim(od);
   out->set_action_dim(ad);
-  auto grow = [n](google::protobuf::RepeatedField<float>* f, uint64_t dim) {
-    const int old = f->size();
-    f->Resize(old + static_cast<int>(n * dim), 0.0f);
-    return f->mutable_data() + old;
+  // Room for the rows, left uninitialized (every value is written below).
+  auto grow = [n](auto* field, uint64_t per_row) {
+    const int count = static_cast<int>(n * per_row);
+    field->Reserve(field->size() + count);
+    return field->AddNAlreadyReserved(count);
   };
   float* obs = grow(out->mutable_observations(), od);
   float* next = grow(out->mutable_next_observations(), od);
   float* act = grow(out->mutable_actions(), ad);
   float* rew = grow(out->mutable_rewards(), 1);
+  bool* done = grow(out->mutable_dones(), 1);
   const bool ids = !episode_ids_.empty();
+  uint64_t* episode = ids ? grow(out->mutable_episode_ids(), 1) : nullptr;
+  uint32_t* step = ids ? grow(out->mutable_step_ids(), 1) : nullptr;
   // Sampled keys are scattered over a table that may be far larger than the
   // caches: touch every line first so the misses overlap instead of being taken
   // one row at a time.
@@ -219,10 +223,10 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
                 od * sizeof(float));
     std::memcpy(act + i * ad, actions_.data() + s * ad, ad * sizeof(float));
     rew[i] = rewards_[s];
-    out->add_dones(dones_[s] != 0);
+    done[i] = dones_[s] != 0;
     if (ids) {
-      out->add_episode_ids(episode_ids_[s]);
-      out->add_step_ids(step_ids_[s]);
+      episode[i] = episode_ids_[s];
+      step[i] = step_ids_[s];
     }
   }
   return absl::OkStatus();

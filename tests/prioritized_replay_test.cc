@@ -219,7 +219,7 @@ TEST(PrioritizedReplay, PrioritiesFromTheLearnerChangeWhatTwoShardsSample) {
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_EQ(s->total_size, 40u);
     for (int i = 0; i < 64; ++i) {
-      const int id = static_cast<int>(s->batch.rewards(i));
+      const int id = static_cast<int>(s->reward(i));
       ++counts[id];
       ASSERT_NEAR(s->probabilities[i], PriorityOf(id) / 100.0, 1e-6)
           << "id " << id;

@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -103,10 +105,10 @@ TEST(ReplayClient, RoundTripAcrossThreeShardsAgreesWithTheirStats) {
     absl::StatusOr<SampledBatch> batch = (*sampler)->Next(absl::Seconds(20));
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_EQ(batch->keys.size(), 64u);
-    ASSERT_EQ(batch->batch.rewards_size(), 64);
+    ASSERT_EQ(batch->size(), 64);
     EXPECT_EQ(batch->total_size, 300u);
     for (int i = 0; i < 64; ++i) {
-      const int id = CheckedId(batch->batch, i);
+      const int id = CheckedId(*batch, i);
       ASSERT_GE(id, 0);
       // Whole batches of 10 take 10 consecutive keys of their shard: the
       // shard and the key identify the item (whichever shard a batch went to).
@@ -159,7 +161,7 @@ TEST(ReplayClient, SamplesShardsInProportionToTheirSizes) {
     ASSERT_TRUE(batch.ok()) << batch.status();
     EXPECT_EQ(batch->total_size, 400u);
     for (size_t i = 0; i < batch->keys.size(); ++i) {
-      const int id = CheckedId(batch->batch, static_cast<int>(i));
+      const int id = CheckedId(*batch, static_cast<int>(i));
       EXPECT_EQ(batch->shard_index[i], id >= 1000 ? 1 : 0);
       EXPECT_NEAR(batch->probabilities[i], 1.0 / 400,
                   1e-12);  // (size/400) * (1/size)
@@ -192,6 +194,7 @@ std::vector<std::vector<int>> SeededDraws(std::optional<uint64_t> sample_seed,
     shards.push_back(*std::move(shard));
   }
   options.sample_seed = sample_seed;
+  options.sample_rounds_in_flight = 1;  // the shards draw in the order asked
   std::unique_ptr<ReplaySampler> sampler =
       *ReplaySampler::Create(options, /*batch_size=*/50, /*prefetch=*/2);
   std::vector<std::vector<int>> ids;
@@ -201,7 +204,7 @@ std::vector<std::vector<int>> SeededDraws(std::optional<uint64_t> sample_seed,
     if (!batch.ok()) return ids;
     ids.emplace_back();
     for (size_t i = 0; i < batch->keys.size(); ++i) {
-      ids.back().push_back(CheckedId(batch->batch, static_cast<int>(i)));
+      ids.back().push_back(CheckedId(*batch, static_cast<int>(i)));
     }
   }
   return ids;
@@ -245,11 +248,12 @@ TEST(ReplayClient, SamplerDealsARoundWiderThanAShardAcrossSeveralRpcs) {
     absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_EQ(batch->keys.size(), 64u);
-    ASSERT_EQ(batch->batch.rewards_size(), 64);
-    ASSERT_EQ(batch->batch.observations_size(), 64 * 3);
-    ASSERT_EQ(batch->batch.actions_size(), 64 * 2);
+    ASSERT_EQ(batch->size(), 64);
+    ASSERT_EQ(batch->observation_dim, 3u);
+    ASSERT_EQ(batch->action_dim, 2u);
+    ASSERT_EQ(batch->rows.size(), 64u * (2 * 3 + 2 + 2));
     for (int i = 0; i < 64; ++i) {
-      const int id = CheckedId(batch->batch, i);
+      const int id = CheckedId(*batch, i);
       ASSERT_GE(id, 0) << "row " << i << " of batch " << round
                        << " mixes two transitions";
       EXPECT_EQ(batch->keys[i], static_cast<uint64_t>(id));
@@ -257,6 +261,89 @@ TEST(ReplayClient, SamplerDealsARoundWiderThanAShardAcrossSeveralRpcs) {
       EXPECT_NEAR(batch->probabilities[i], 1.0 / 100, 1e-12);
     }
   }
+}
+
+TEST(ReplayClient, SampledRowsAreBitIdenticalToTheInsertedOnesAcrossTwoShards) {
+  // Random transitions of observation 111 (with episode and step ids) in two
+  // shards, 300 and 500 of them, each shard's by its own writer, so that the
+  // shard index and the key name the row inserted (a fresh shard's keys count
+  // from 0). Batches of 64, 16 prefetched in rounds overlapping: every
+  // float of every row is the inserted one bit for bit, and so are its done,
+  // ids, key, shard and probability (uniform: 1 / 800).
+  constexpr uint32_t kObs = 111, kAct = 8;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> u(-1e5f, 1e5f);
+  std::vector<ServerProcess> servers;
+  std::vector<proto::TransitionBatch> inserted;
+  ReplayClientOptions both;
+  for (int shard = 0; shard < 2; ++shard) {
+    absl::StatusOr<ServerProcess> s = StartServer({"--capacity=1000"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    proto::TransitionBatch b;
+    b.set_observation_dim(kObs);
+    b.set_action_dim(kAct);
+    for (int i = 0; i < (shard == 0 ? 300 : 500); ++i) {
+      for (uint32_t j = 0; j < kObs; ++j) b.add_observations(u(gen));
+      for (uint32_t j = 0; j < kAct; ++j) b.add_actions(u(gen) / 1e5f);
+      b.add_rewards(u(gen));
+      for (uint32_t j = 0; j < kObs; ++j) b.add_next_observations(u(gen));
+      b.add_dones(gen() % 3 == 0);
+      b.add_episode_ids(gen());
+      b.add_step_ids(static_cast<uint32_t>(gen() % 1000));
+    }
+    ReplayClientOptions one;
+    one.addresses = {s->address};
+    std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(one);
+    ASSERT_TRUE(writer->Insert(b).ok());
+    ASSERT_TRUE(writer->Flush(absl::Seconds(20)).ok());
+    inserted.push_back(b);
+    both.addresses.push_back(s->address);
+    servers.push_back(*std::move(s));
+  }
+  std::unique_ptr<ReplaySampler> sampler =
+      *ReplaySampler::Create(both, /*batch_size=*/64, /*prefetch=*/16);
+  const auto same = [](const float* a, const float* b, uint32_t n) {
+    return std::memcmp(a, b, n * sizeof(float)) == 0;
+  };
+  int rows = 0;
+  std::set<int> shards_seen;
+  for (int k = 0; k < 40; ++k) {
+    absl::StatusOr<SampledBatch> batch = sampler->Next(absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->size(), 64);
+    ASSERT_EQ(batch->observation_dim, kObs);
+    ASSERT_EQ(batch->action_dim, kAct);
+    ASSERT_EQ(batch->rows.size(), 64u * (2 * kObs + kAct + 2));
+    ASSERT_EQ(batch->episode_ids.size(), 64u);
+    ASSERT_EQ(batch->step_ids.size(), 64u);
+    EXPECT_EQ(batch->total_size, 800u);
+    for (int i = 0; i < 64; ++i, ++rows) {
+      const int shard = batch->shard_index[i];
+      ASSERT_TRUE(shard == 0 || shard == 1) << shard;
+      shards_seen.insert(shard);
+      const proto::TransitionBatch& b = inserted[shard];
+      const uint64_t key = batch->keys[i];
+      ASSERT_LT(key, static_cast<uint64_t>(b.rewards_size())) << shard;
+      const int r = static_cast<int>(key);
+      EXPECT_TRUE(
+          same(batch->observation(i), b.observations().data() + r * kObs, kObs))
+          << "shard " << shard << " key " << key;
+      EXPECT_TRUE(same(batch->action(i), b.actions().data() + r * kAct, kAct))
+          << "shard " << shard << " key " << key;
+      const float reward = batch->reward(i);
+      EXPECT_TRUE(same(&reward, b.rewards().data() + r, 1))
+          << "shard " << shard << " key " << key;
+      EXPECT_TRUE(same(batch->next_observation(i),
+                       b.next_observations().data() + r * kObs, kObs))
+          << "shard " << shard << " key " << key;
+      EXPECT_EQ(batch->done(i), b.dones(r));
+      EXPECT_EQ(batch->episode_ids[i], b.episode_ids(r));
+      EXPECT_EQ(batch->step_ids[i], b.step_ids(r));
+      EXPECT_NEAR(batch->probabilities[i], 1.0 / 800, 1e-12);
+    }
+  }
+  EXPECT_EQ(rows, 40 * 64);
+  EXPECT_EQ(shards_seen.size(), 2u);
 }
 
 TEST(ReplayClient, SamplerReportsABatchWiderThanTheShardsCapacity) {

@@ -66,6 +66,19 @@ int CheckedId(const proto::TransitionBatch& b, int i) {
   return id;
 }
 
+int CheckedId(const SampledBatch& b, int i) {
+  const int id = static_cast<int>(b.reward(i));
+  for (uint32_t j = 0; j < b.observation_dim; ++j) {
+    if (b.observation(i)[j] != id + j / 100.0f) return -1;
+    if (b.next_observation(i)[j] != id + 0.5f + j / 100.0f) return -1;
+  }
+  for (uint32_t j = 0; j < b.action_dim; ++j) {
+    if (b.action(i)[j] != -id / 1e6f - j / 1000.0f) return -1;
+  }
+  if (b.done(i) != (id % 2 == 1)) return -1;
+  return id;
+}
+
 std::string TempDir(const std::string& name) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);

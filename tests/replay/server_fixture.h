@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/child_process.h"
+#include "replay/sampled_batch.h"
 
 namespace softq {
 namespace testing {
@@ -41,6 +42,8 @@ proto::TransitionBatch MakeBatch(int n, int first_id,
 // The id of item i of `batch` (its reward), after checking every field against
 // MakeBatch's pattern; -1 when the item is inconsistent.
 int CheckedId(const proto::TransitionBatch& batch, int i);
+// The same for row i of a sampled batch.
+int CheckedId(const SampledBatch& batch, int i);
 
 // A fresh directory under $TEST_TMPDIR.
 std::string TempDir(const std::string& name);
