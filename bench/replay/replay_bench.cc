@@ -1,13 +1,18 @@
-// replay_bench: insert and sample throughput of one replay shard over loopback,
-// side by side with (a) the limit, a bare gRPC stream of the same messages to a
-// server that discards them (and answers Sample with a prebuilt batch of the
-// same size), and (b) redis-server holding the same transitions, written and
-// read with pipelining through hiredis. Also the shard's resident memory at
-// capacity 1e6 multi-goal transitions against their raw bytes, and (--wal)
-// insert throughput of a shard that logs every insert before acknowledging it,
-// then its restart from the checkpoint it writes at SIGTERM: restore speed
-// against reading the same file (the limit) and peak memory against the
-// running shard's.
+// replay_bench: insert and sample throughput of one replay shard over loopback
+// at the observation sizes of real tasks (2, 17, 27, 111) and batches of 64
+// and 256, through the client library the actors and the learner use
+// (ReplayWriter, ReplaySampler), side by side with (a) the limit: the same
+// traffic on bare gRPC to a server that acknowledges inserts without storing
+// them and answers Sample with a prebuilt batch, with the writer's coalescing
+// and window and the sampler's RPC sizes and RPCs in flight, and (b)
+// redis-server holding the same transitions, a value per transition, MSET and
+// MGET per batch pipelined as deep (skipped, and said so, without
+// redis-server). Repeats with the systems alternating, medians; the CPU and
+// the load average are printed with the table. Also the shard's resident
+// memory at capacity against its raw bytes, and (--wal) insert throughput of
+// a shard that logs every insert before acknowledging it, then its restart
+// from the checkpoint it writes at SIGTERM: restore speed against reading the
+// same file (the limit) and peak memory against the running shard's.
 //
 //   bazel run -c opt //bench/replay:replay_bench
 //   bazel run -c opt //bench/replay:replay_bench -- --mode=checkpoint_stall
@@ -20,6 +25,7 @@
 //     (bench/security_bench.sh)
 //
 // Every server is a child process on 127.0.0.1, stopped at the end.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -29,8 +35,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -38,8 +46,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
@@ -48,6 +60,12 @@
 #include "replay/child_process.h"
 #include "replay/client.h"
 #include "replay/shard.h"
+
+namespace {
+int ReplayClientOptionsDefaultRounds() {
+  return softq::ReplayClientOptions().sample_rounds_in_flight;
+}
+}  // namespace
 
 ABSL_FLAG(std::string, mode, "bench",
           "bench, checkpoint_stall (the longest insert and sample during a "
@@ -66,12 +84,23 @@ ABSL_FLAG(uint32_t, observation_dim, 2,
 ABSL_FLAG(uint32_t, action_dim, 2, "discard_server: dims of its Sample answer");
 ABSL_FLAG(uint32_t, sample_batch, 256, "transitions per sampled batch");
 ABSL_FLAG(uint32_t, insert_batch, 256, "transitions per inserted batch");
+ABSL_FLAG(std::string, obs_sizes, "2,17,27,111",
+          "bench: the observation sizes measured, of 2 (multi-goal, action "
+          "2), 17 (swimmer-like, action 2), 27 (quadruped, action 8) and 111 "
+          "(Ant with contacts, action 8)");
+ABSL_FLAG(std::string, batch_sizes, "64,256",
+          "bench: the batch sizes measured (inserted and sampled), "
+          "comma-separated");
 ABSL_FLAG(int32_t, max_in_flight, 8, "ReplayWriter max_in_flight_batches");
+ABSL_FLAG(int32_t, sample_rounds, ReplayClientOptionsDefaultRounds(),
+          "ReplaySampler sample_rounds_in_flight (and the sample limit's RPCs "
+          "in flight)");
 ABSL_FLAG(uint64_t, capacity, 1000000, "shard capacity (and Redis key ring)");
 ABSL_FLAG(uint64_t, small_inserts, 2000000,
-          "transitions inserted at observation_dim 2");
+          "transitions inserted per measurement at the small sizes");
 ABSL_FLAG(uint64_t, large_inserts, 400000,
-          "transitions inserted at observation_dim 100");
+          "transitions inserted per measurement at observation_dim 100 "
+          "(scaled by 100 / observation_dim, at most --small_inserts)");
 ABSL_FLAG(double, sample_seconds, 1,
           "seconds of sampling per system and repeat");
 ABSL_FLAG(int32_t, repeats, 3,
@@ -87,6 +116,9 @@ ABSL_FLAG(bool, wal_fsync, false, "that shard also gets --wal_fsync");
 
 namespace softq {
 namespace {
+
+// learner_main's --prefetch default: the sampler's batches drawn ahead.
+constexpr int kPrefetch = 16;
 
 proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad,
                                    std::mt19937* gen) {
@@ -114,38 +146,55 @@ uint64_t RawBytes(uint32_t od, uint32_t ad) {
 
 class DiscardService final : public proto::ReplayShard::Service {
  public:
-  DiscardService(uint32_t od, uint32_t ad, uint32_t n) {
-    std::mt19937 gen(7);
-    *sample_.mutable_batch() = RandomBatch(n, od, ad, &gen);
-    for (uint32_t i = 0; i < n; ++i) {
-      sample_.add_keys(i);
-      sample_.add_probabilities(1.0 / n);
-    }
-    sample_.set_table_size(n);
-  }
+  DiscardService(uint32_t od, uint32_t ad) : od_(od), ad_(ad) {}
+  // Acknowledges every message as a shard does, storing nothing.
   grpc::Status Insert(
       grpc::ServerContext*,
       grpc::ServerReaderWriter<proto::InsertResponse, proto::InsertRequest>*
           stream) override {
     proto::InsertRequest request;
+    proto::InsertResponse response;
     while (stream->Read(&request)) {
+      response.set_sequence(request.sequence());
+      response.set_count(request.batch().rewards_size());
+      if (!stream->Write(response)) break;
     }
     return grpc::Status::OK;
   }
-  grpc::Status Sample(grpc::ServerContext*, const proto::SampleRequest*,
+  // Answers with a prebuilt batch of the size asked for (built once per size).
+  grpc::Status Sample(grpc::ServerContext*, const proto::SampleRequest* request,
                       proto::SampleResponse* response) override {
-    *response = sample_;
+    const uint32_t n = request->batch_size();
+    const proto::SampleResponse* answer = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      std::unique_ptr<proto::SampleResponse>& a = answers_[n];
+      if (a == nullptr) {
+        a = std::make_unique<proto::SampleResponse>();
+        std::mt19937 gen(7);
+        *a->mutable_batch() = RandomBatch(n, od_, ad_, &gen);
+        for (uint32_t i = 0; i < n; ++i) {
+          a->add_keys(i);
+          a->add_probabilities(1.0 / n);
+        }
+        a->set_table_size(n);
+      }
+      answer = a.get();  // never freed while the server runs
+    }
+    *response = *answer;
     return grpc::Status::OK;
   }
 
  private:
-  proto::SampleResponse sample_;
+  const uint32_t od_, ad_;
+  absl::Mutex mu_;
+  std::map<uint32_t, std::unique_ptr<proto::SampleResponse>> answers_
+      ABSL_GUARDED_BY(mu_);
 };
 
 int RunDiscardServer() {
   DiscardService service(absl::GetFlag(FLAGS_observation_dim),
-                         absl::GetFlag(FLAGS_action_dim),
-                         absl::GetFlag(FLAGS_sample_batch));
+                         absl::GetFlag(FLAGS_action_dim));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -244,25 +293,126 @@ double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
   return writer->acknowledged() / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// The limit: the same messages on one stream, no acks, to a server that drops
-// them.
+// The limit of the writer's path: the same batches, coalesced as the writer
+// coalesces at most (ReplayClientOptions::coalesce_bytes) into messages built
+// before the clock starts, on one stream to a server that acknowledges each
+// message without storing it, with at most --max_in_flight batches
+// unacknowledged (the writer's window).
 double InsertRaw(const std::string& address, uint32_t od, uint32_t ad,
                  uint64_t total) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
-  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  const int window = std::max(1, absl::GetFlag(FLAGS_max_in_flight));
+  std::vector<proto::InsertRequest> batches = Requests(od, ad, n);
+  const int64_t batch_bytes =
+      static_cast<int64_t>(n) * ((2 * od + ad + 1) * 4 + 1);
+  const int per_message = static_cast<int>(std::clamp<int64_t>(
+      ReplayClientOptions().coalesce_bytes / batch_bytes, 1, window));
+  std::vector<proto::InsertRequest> messages(batches.size());
+  for (size_t m = 0; m < messages.size(); ++m) {
+    for (int k = 0; k < per_message; ++k) {
+      messages[m].mutable_batch()->MergeFrom(
+          batches[(m + k) % batches.size()].batch());
+    }
+  }
   auto stub = proto::ReplayShard::NewStub(MakeReplayChannel(address));
   grpc::ClientContext context;
+  absl::Mutex mu;
+  int unacked = 0;     // batches; guarded by mu
+  uint64_t acked = 0;  // transitions; guarded by mu
   const absl::Time start = absl::Now();
   auto stream = stub->Insert(&context);
+  std::thread reader([&] {
+    proto::InsertResponse response;
+    while (stream->Read(&response)) {
+      absl::MutexLock lock(&mu);
+      unacked -= per_message;
+      acked += response.count();
+    }
+  });
   uint64_t sent = 0;
-  for (uint64_t i = 0; sent < total; sent += n, ++i) {
-    proto::InsertRequest& r = requests[i % requests.size()];
+  for (uint64_t i = 0; sent < total; ++i) {
+    {
+      absl::MutexLock lock(&mu);
+      auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return unacked + per_message <= window;
+      };
+      mu.Await(absl::Condition(&room));
+      unacked += per_message;
+    }
+    proto::InsertRequest& r = messages[i % messages.size()];
     r.set_sequence(i + 1);
     if (!stream->Write(r)) break;
+    sent += static_cast<uint64_t>(per_message) * n;
   }
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return unacked <= 0; };
+    mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(60));
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   stream->WritesDone();
-  if (!stream->Finish().ok()) return 0;
-  return sent / absl::ToDoubleSeconds(absl::Now() - start);
+  reader.join();
+  stream->Finish().IgnoreError();
+  absl::MutexLock lock(&mu);
+  return acked / seconds;
+}
+
+// The limit of the sampler's path: Sample RPCs of the sizes ReplaySampler
+// sends (SampleRoundBatches batches of --sample_batch per RPC), as many in
+// flight as its rounds, to a server answering with a prebuilt batch; the
+// answers are received as bytes and dropped (no decoding).
+double SampleRawPrefetch(const std::string& address, uint32_t od, uint32_t ad) {
+  const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
+  const int in_flight = absl::GetFlag(FLAGS_sample_rounds);
+  const int rows = n * SampleRoundBatches(n, kPrefetch, in_flight, od, ad);
+  grpc::GenericStub stub(MakeReplayChannel(address));
+  proto::SampleRequest request;
+  request.set_batch_size(rows);
+  request.set_timeout_ms(10000);
+  const std::string bytes = request.SerializeAsString();
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer answer;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> reader;
+  };
+  grpc::CompletionQueue cq;
+  auto start_call = [&]() {
+    auto call = new Call;
+    grpc::Slice slice(bytes);
+    call->reader =
+        stub.PrepareUnaryCall(&call->context, "/softq.proto.ReplayShard/Sample",
+                              grpc::ByteBuffer(&slice, 1), &cq);
+    call->reader->StartCall();
+    call->reader->Finish(&call->answer, &call->status, call);
+  };
+  uint64_t drawn = 0;
+  bool failed = false;
+  const absl::Time start = absl::Now();
+  const absl::Time end =
+      start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+  for (int i = 0; i < in_flight; ++i) start_call();
+  int pending = in_flight;
+  while (pending > 0) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    std::unique_ptr<Call> call(static_cast<Call*>(tag));
+    --pending;
+    if (!call->status.ok()) failed = true;
+    drawn += rows;
+    if (absl::Now() < end && !failed) {
+      start_call();
+      ++pending;
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return failed ? 0 : drawn / seconds;
 }
 
 // Transitions per second drawn by a loop of Sample(batch) RPCs (the same for
@@ -295,8 +445,9 @@ double SampleClient(const std::string& address,
   ReplayClientOptions options;
   options.addresses = {address};
   options.security = security;
-  std::unique_ptr<ReplaySampler> sampler =
-      *ReplaySampler::Create(options, absl::GetFlag(FLAGS_sample_batch), 16);
+  options.sample_rounds_in_flight = absl::GetFlag(FLAGS_sample_rounds);
+  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(
+      options, absl::GetFlag(FLAGS_sample_batch), kPrefetch);
   uint64_t drawn = 0;
   const absl::Time start = absl::Now();
   const absl::Time end =
@@ -322,20 +473,22 @@ class Redis {
   redisContext* c_;
 };
 
-// Each transition is one value (its raw bytes) under key "t<slot>", slot =
-// index % capacity.
+// Each transition is one Redis value (its row: observation, action, reward,
+// next observation, done byte) under key "t<slot>", slot = index % capacity,
+// as a shard's ring holds it. Keys and values are made before the clock
+// starts; one MSET per batch, pipelined --max_in_flight deep (the writer's
+// window) on one connection.
 double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total,
-                   uint64_t capacity) {
+                   const std::vector<std::string>& keys) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
-  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  const int depth = std::max(1, absl::GetFlag(FLAGS_max_in_flight));
   const uint64_t item = RawBytes(od, ad);
-  std::string value(item, '\0');
-  const absl::Time start = absl::Now();
-  uint64_t key = 0;
-  for (uint64_t sent = 0, i = 0; sent < total; sent += n, ++i) {
-    const proto::TransitionBatch& b = requests[i % requests.size()].batch();
-    for (uint32_t t = 0; t < n; ++t, ++key) {
-      char* p = value.data();
+  std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
+  std::vector<std::string> values(requests.size(), std::string(n * item, 0));
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const proto::TransitionBatch& b = requests[r].batch();
+    for (uint32_t t = 0; t < n; ++t) {
+      char* p = values[r].data() + t * item;
       std::memcpy(p, b.observations().data() + t * od, od * 4);
       p += od * 4;
       std::memcpy(p, b.actions().data() + t * ad, ad * 4);
@@ -345,53 +498,96 @@ double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total,
       std::memcpy(p, b.next_observations().data() + t * od, od * 4);
       p += od * 4;
       *p = b.dones(t) ? 1 : 0;
-      const std::string k = absl::StrCat("t", key % capacity);
-      redisAppendCommand(redis->get(), "SET %b %b", k.data(), k.size(),
-                         value.data(), value.size());
-    }
-    for (uint32_t t = 0; t < n; ++t) {
-      void* reply = nullptr;
-      if (redisGetReply(redis->get(), &reply) != REDIS_OK) return 0;
-      freeReplyObject(reply);
     }
   }
-  return total / absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<const char*> argv(2 * n + 1);
+  std::vector<size_t> lengths(2 * n + 1);
+  argv[0] = "MSET";
+  lengths[0] = 4;
+  const uint64_t batches = (total + n - 1) / n;
+  uint64_t key = 0;
+  auto append = [&](uint64_t i) {
+    const std::string& v = values[i % values.size()];
+    for (uint32_t t = 0; t < n; ++t, ++key) {
+      const std::string& k = keys[key % keys.size()];
+      argv[1 + 2 * t] = k.data();
+      lengths[1 + 2 * t] = k.size();
+      argv[2 + 2 * t] = v.data() + t * item;
+      lengths[2 + 2 * t] = item;
+    }
+    redisAppendCommandArgv(redis->get(), static_cast<int>(argv.size()),
+                           argv.data(), lengths.data());
+  };
+  const absl::Time start = absl::Now();
+  uint64_t appended = 0;
+  for (; appended < std::min<uint64_t>(depth, batches); ++appended) {
+    append(appended);
+  }
+  for (uint64_t done = 0; done < batches; ++done) {
+    void* reply = nullptr;
+    if (redisGetReply(redis->get(), &reply) != REDIS_OK) return 0;
+    freeReplyObject(reply);
+    if (appended < batches) append(appended++);
+  }
+  return batches * n / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-// Random GETs, pipelined per batch, decoded into a TransitionBatch like the
-// shard's answer.
-double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held) {
+// Random transitions, one MGET of --sample_batch keys per batch (the key
+// lists drawn before the clock starts), pipelined as deep as ReplaySampler's
+// batches in flight, each reply decoded into the packed rows of a
+// SampledBatch as the sampler's answers are.
+double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held,
+                   const std::vector<std::string>& keys) {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
+  const int rounds = absl::GetFlag(FLAGS_sample_rounds);
+  const int depth = rounds * SampleRoundBatches(n, kPrefetch, rounds, od, ad);
   std::mt19937_64 gen(3);
   std::uniform_int_distribution<uint64_t> pick(0, held - 1);
+  std::vector<std::vector<const char*>> argv(64);
+  std::vector<std::vector<size_t>> lengths(64);
+  for (size_t m = 0; m < argv.size(); ++m) {
+    argv[m].push_back("MGET");
+    lengths[m].push_back(4);
+    for (uint32_t t = 0; t < n; ++t) {
+      const std::string& k = keys[pick(gen)];
+      argv[m].push_back(k.data());
+      lengths[m].push_back(k.size());
+    }
+  }
+  const uint64_t item = RawBytes(od, ad);
   uint64_t drawn = 0;
+  uint64_t next = 0;
+  auto append = [&]() {
+    const size_t m = next++ % argv.size();
+    redisAppendCommandArgv(redis->get(), static_cast<int>(argv[m].size()),
+                           argv[m].data(), lengths[m].data());
+  };
   const absl::Time start = absl::Now();
   const absl::Time end =
       start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
-  while (absl::Now() < end) {
-    for (uint32_t t = 0; t < n; ++t) {
-      const std::string k = absl::StrCat("t", pick(gen));
-      redisAppendCommand(redis->get(), "GET %b", k.data(), k.size());
-    }
-    proto::TransitionBatch batch;
-    batch.set_observation_dim(od);
-    batch.set_action_dim(ad);
-    for (uint32_t t = 0; t < n; ++t) {
-      void* r = nullptr;
-      if (redisGetReply(redis->get(), &r) != REDIS_OK) return 0;
-      redisReply* reply = static_cast<redisReply*>(r);
-      if (reply->type == REDIS_REPLY_STRING &&
-          reply->len == static_cast<size_t>(RawBytes(od, ad))) {
-        const float* f = reinterpret_cast<const float*>(reply->str);
-        batch.mutable_observations()->Add(f, f + od);
-        batch.mutable_actions()->Add(f + od, f + od + ad);
-        batch.add_rewards(f[od + ad]);
-        batch.mutable_next_observations()->Add(f + od + ad + 1,
-                                               f + 2 * od + ad + 1);
-        batch.add_dones(reply->str[(2 * od + ad + 1) * 4] != 0);
+  for (int i = 0; i < depth; ++i) append();
+  for (int pending = depth; pending > 0; --pending) {
+    void* r = nullptr;
+    if (redisGetReply(redis->get(), &r) != REDIS_OK) return 0;
+    redisReply* reply = static_cast<redisReply*>(r);
+    SampledBatch batch;
+    batch.observation_dim = od;
+    batch.action_dim = ad;
+    batch.rows.resize(static_cast<size_t>(n) * batch.width());
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
+      for (uint32_t t = 0; t < n; ++t) {
+        const redisReply* v = reply->element[t];
+        if (v->type != REDIS_REPLY_STRING || v->len != item) continue;
+        float* row = batch.rows.data() + t * batch.width();
+        std::memcpy(row, v->str, item - 1);
+        row[batch.width() - 1] = v->str[item - 1] != 0 ? 1.0f : 0.0f;
         ++drawn;
       }
-      freeReplyObject(reply);
+    }
+    freeReplyObject(reply);
+    if (absl::Now() < end) {
+      append();
+      ++pending;
     }
   }
   return drawn / absl::ToDoubleSeconds(absl::Now() - start);
@@ -424,11 +620,6 @@ ProcMemory ReadProcMemory(pid_t pid) {
   std::fclose(f);
   return m;
 }
-
-struct Row {
-  std::string name;
-  double shard, raw, redis;
-};
 
 // Seconds to read `path` into newly allocated memory of its size (what a
 // restore must at least do: read the file and commit as much memory); its size
@@ -711,30 +902,107 @@ int RunSecurityBench(const char* argv0) {
   return 0;
 }
 
+// The CPU's model name (/proc/cpuinfo), for the tables.
+std::string CpuName() {
+  FILE* f = std::fopen("/proc/cpuinfo", "r");
+  if (f == nullptr) return "unknown CPU";
+  char line[512];
+  std::string name = "unknown CPU";
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::strncmp(line, "model name", 10) == 0) {
+      const char* colon = std::strchr(line, ':');
+      if (colon != nullptr) {
+        name = std::string(absl::StripAsciiWhitespace(colon + 1));
+        break;
+      }
+    }
+  }
+  std::fclose(f);
+  return name;
+}
+
+// The 1, 5 and 15 minute load averages (/proc/loadavg).
+std::string LoadAverage() {
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  double a = 0, b = 0, c = 0;
+  const int got = std::fscanf(f, "%lf %lf %lf", &a, &b, &c);
+  std::fclose(f);
+  return got == 3 ? absl::StrFormat("%.2f %.2f %.2f", a, b, c) : "?";
+}
+
+// One row of the table: each system's results, one per repeat.
+struct Row {
+  explicit Row(std::string name) : name(std::move(name)) {}
+  std::string name;
+  std::vector<double> shard, limit, redis;
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string Repeats(const std::vector<double>& v) {
+  std::string out;
+  for (double x : v)
+    absl::StrAppendFormat(&out, "%s%.0f", out.empty() ? "" : " ", x);
+  return out.empty() ? "-" : out;
+}
+
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+  const std::string redis_binary = absl::GetFlag(FLAGS_redis_binary);
+  const bool have_redis = ::access(redis_binary.c_str(), X_OK) == 0;
+  std::vector<uint32_t> batch_sizes;
+  for (absl::string_view b :
+       absl::StrSplit(absl::GetFlag(FLAGS_batch_sizes), ',')) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(b, &n) || n < 1) {
+      std::cerr << "--batch_sizes: \"" << b << "\" is not a batch size\n";
+      return 2;
+    }
+    batch_sizes.push_back(n);
+  }
+  const std::string load_before = LoadAverage();
   std::vector<Row> rows;
-  std::string memory;
-  std::vector<std::string> restores;
+  std::vector<std::string> memory, restores;
   struct Config {
     uint32_t od, ad;
-    uint64_t inserts;
+    const char* task;
   };
-  for (const Config& c : {Config{2, 2, absl::GetFlag(FLAGS_small_inserts)},
-                          Config{100, 2, absl::GetFlag(FLAGS_large_inserts)}}) {
+  const std::vector<std::string> obs_sizes =
+      absl::StrSplit(absl::GetFlag(FLAGS_obs_sizes), ',');
+  for (const Config& c :
+       {Config{2, 2, "multi-goal"}, Config{17, 2, "swimmer-like"},
+        Config{27, 8, "quadruped"}, Config{111, 8, "Ant with contacts"}}) {
+    if (std::find(obs_sizes.begin(), obs_sizes.end(), absl::StrCat(c.od)) ==
+        obs_sizes.end()) {
+      continue;
+    }
+    // About as many bytes per insert measurement at every size.
+    const uint64_t inserts = std::max<uint64_t>(
+        1, std::min(absl::GetFlag(FLAGS_small_inserts),
+                    absl::GetFlag(FLAGS_large_inserts) * 100 / c.od));
     // No --observation_dim: the storage is allocated by the first insert, so
     // the RSS of the empty shard is the process's own baseline (gRPC,
     // libraries).
     absl::StatusOr<Server> shard = Start(
         {server_binary, "--port=0", absl::StrCat("--capacity=", capacity)},
         "replay_server listening on ");
-    absl::StatusOr<Server> discard = Start(
-        {"/proc/self/exe", "--mode=discard_server",
-         absl::StrCat("--observation_dim=", c.od),
-         absl::StrCat("--action_dim=", c.ad),
-         absl::StrCat("--sample_batch=", absl::GetFlag(FLAGS_sample_batch))},
-        "discard_server listening on ");
+    absl::StatusOr<Server> discard =
+        Start({"/proc/self/exe", "--mode=discard_server",
+               absl::StrCat("--observation_dim=", c.od),
+               absl::StrCat("--action_dim=", c.ad)},
+              "discard_server listening on ");
+    if (!shard.ok() || !discard.ok()) {
+      std::cerr << "cannot start servers: " << shard.status() << " "
+                << discard.status() << "\n";
+      return 1;
+    }
     // The same shard with its insert log on (--checkpoint_dir), in a fresh
     // directory under $TMPDIR.
     absl::StatusOr<Server> wal_shard = absl::UnavailableError("--wal=false");
@@ -761,93 +1029,93 @@ int RunBench(const char* argv0) {
         return 1;
       }
     }
-    if (!shard.ok() || !discard.ok()) {
-      std::cerr << "cannot start servers: " << shard.status() << " "
-                << discard.status() << "\n";
-      return 1;
-    }
-    const int redis_port = UnusedLoopbackPort();
-    absl::StatusOr<std::unique_ptr<ChildProcess>> redis_process =
-        ChildProcess::Start({absl::GetFlag(FLAGS_redis_binary), "--port",
-                             absl::StrCat(redis_port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--loglevel",
-                             "warning"});
-    if (!redis_process.ok()) return 1;
+    std::unique_ptr<ChildProcess> redis_process;
     std::unique_ptr<Redis> redis;
-    for (int i = 0; i < 200; ++i) {
-      redis = std::make_unique<Redis>(redis_port);
-      if (redis->ok()) break;
-      absl::SleepFor(absl::Milliseconds(25));
-    }
-    if (!redis->ok()) {
-      std::cerr << "cannot reach redis-server on 127.0.0.1:" << redis_port
-                << "\n";
-      return 1;
+    std::vector<std::string> keys;
+    if (have_redis) {
+      const int redis_port = UnusedLoopbackPort();
+      absl::StatusOr<std::unique_ptr<ChildProcess>> p =
+          ChildProcess::Start({redis_binary, "--port", absl::StrCat(redis_port),
+                               "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--loglevel", "warning"});
+      if (!p.ok()) {
+        std::cerr << "cannot start " << redis_binary << ": " << p.status()
+                  << "\n";
+        return 1;
+      }
+      redis_process = *std::move(p);
+      for (int i = 0; i < 200; ++i) {
+        redis = std::make_unique<Redis>(redis_port);
+        if (redis->ok()) break;
+        absl::SleepFor(absl::Milliseconds(25));
+      }
+      if (!redis->ok()) {
+        std::cerr << "cannot reach redis-server on 127.0.0.1:" << redis_port
+                  << "\n";
+        return 1;
+      }
+      keys.reserve(capacity);
+      for (uint64_t i = 0; i < capacity; ++i)
+        keys.push_back(absl::StrCat("t", i));
     }
     const uint64_t empty_rss = ShardStats(shard->address)->resident_bytes();
-    // A shard commits its table's memory as it first fills it (a page fault per
-    // page, ~0.5 s for 1e6 transitions of obs 100): fill it once, untimed, so
-    // that every timed round measures the steady state, the ring overwriting
-    // its oldest items.
+    // Every store filled once to capacity, untimed (a shard commits its
+    // table's memory as it first fills it), so that every timed round
+    // measures the steady state, the ring overwriting its oldest items.
+    absl::SetFlag(&FLAGS_insert_batch, 256);
     InsertShard(shard->address, c.od, c.ad, capacity, /*coalesce=*/true);
     if (wal_shard.ok()) {
       InsertShard(wal_shard->address, c.od, c.ad, capacity, /*coalesce=*/true);
     }
-    const std::string dims = absl::StrFormat("obs %d act %d", c.od, c.ad);
-    const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
-    // Another process may share the machine: alternate the systems and keep the
-    // median.
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
-    std::vector<double> shard_in, plain_in, raw_in, redis_in, shard_s, client_s,
-        raw_s, redis_s, wal_in;
-    const uint64_t held = std::min(c.inserts, capacity);
-    for (int r = 0; r < repeats; ++r) {
-      std::cerr << "round " << r + 1 << "/" << repeats << " " << dims
-                << std::endl;
-      shard_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts,
-                                     /*coalesce=*/true));
-      if (wal_shard.ok()) {
-        wal_in.push_back(InsertShard(wal_shard->address, c.od, c.ad, c.inserts,
-                                     /*coalesce=*/true));
+    if (redis != nullptr) InsertRedis(redis.get(), c.od, c.ad, capacity, keys);
+    const std::string dims =
+        absl::StrFormat("obs %d act %d (%s)", c.od, c.ad, c.task);
+    for (uint32_t n : batch_sizes) {
+      // The measurements read the batch size from these flags.
+      absl::SetFlag(&FLAGS_insert_batch, n);
+      absl::SetFlag(&FLAGS_sample_batch, n);
+      const std::string at = absl::StrFormat("%s, batch %d", dims, n);
+      Row insert(absl::StrCat("insert ", at, ": ReplayWriter"));
+      Row wal(absl::StrCat("insert ", at, ": ReplayWriter, WAL",
+                           absl::GetFlag(FLAGS_wal_fsync) ? "+fsync" : ""));
+      Row sample(absl::StrCat("sample ", at, ": ReplaySampler"));
+      for (int r = 0; r < repeats; ++r) {
+        std::cerr << "round " << r + 1 << "/" << repeats << " " << at
+                  << std::endl;
+        insert.shard.push_back(InsertShard(shard->address, c.od, c.ad, inserts,
+                                           /*coalesce=*/true));
+        insert.limit.push_back(
+            InsertRaw(discard->address, c.od, c.ad, inserts));
+        if (redis != nullptr) {
+          insert.redis.push_back(
+              InsertRedis(redis.get(), c.od, c.ad, inserts, keys));
+        }
+        if (wal_shard.ok()) {
+          wal.shard.push_back(InsertShard(wal_shard->address, c.od, c.ad,
+                                          inserts, /*coalesce=*/true));
+        }
+        sample.shard.push_back(SampleClient(shard->address));
+        sample.limit.push_back(SampleRawPrefetch(discard->address, c.od, c.ad));
+        if (redis != nullptr) {
+          sample.redis.push_back(
+              SampleRedis(redis.get(), c.od, c.ad, capacity, keys));
+        }
       }
-      raw_in.push_back(InsertRaw(discard->address, c.od, c.ad, c.inserts));
-      redis_in.push_back(
-          InsertRedis(redis.get(), c.od, c.ad, c.inserts, capacity));
-      plain_in.push_back(InsertShard(shard->address, c.od, c.ad, c.inserts,
-                                     /*coalesce=*/false));
-      shard_s.push_back(SampleGrpc(shard->address));
-      raw_s.push_back(SampleGrpc(discard->address));
-      redis_s.push_back(SampleRedis(redis.get(), c.od, c.ad, held));
-      client_s.push_back(SampleClient(shard->address));
+      rows.push_back(insert);
+      if (wal_shard.ok()) {
+        wal.limit = insert.limit;
+        wal.redis = insert.redis;
+        rows.push_back(wal);
+      }
+      rows.push_back(sample);
     }
-    Row insert{absl::StrCat("insert  ", dims, " (ReplayWriter)"),
-               median(shard_in), median(raw_in), median(redis_in)};
-    Row plain{absl::StrCat("insert  ", dims, " (no coalescing)"),
-              median(plain_in), insert.raw, insert.redis};
-    Row sample{absl::StrCat("sample  ", dims, " (RPC loop)"), median(shard_s),
-               median(raw_s), median(redis_s)};
-    Row prefetch{absl::StrCat("sample  ", dims, " (ReplaySampler)"),
-                 median(client_s), sample.raw, sample.redis};
-    rows.push_back(insert);
-    if (!wal_in.empty()) {
-      rows.push_back(
-          Row{absl::StrCat("insert  ", dims, " (ReplayWriter, WAL",
-                           absl::GetFlag(FLAGS_wal_fsync) ? "+fsync)" : ")"),
-              median(wal_in), insert.raw, insert.redis});
-    }
-    rows.push_back(plain);
-    rows.push_back(sample);
-    rows.push_back(prefetch);
     if (c.od == 2) {
       absl::StatusOr<proto::ShardStats> stats = ShardStats(shard->address);
       if (stats.ok()) {
         const double raw =
             static_cast<double>(stats->size()) * RawBytes(c.od, c.ad);
         const ProcMemory m = ReadProcMemory(shard->process->pid());
-        memory = absl::StrFormat(
+        memory.push_back(absl::StrFormat(
             "shard memory at capacity: %d transitions obs 2 act 2 (raw %.1f "
             "MB) -> RSS %.1f MB "
             "= %.2fx raw (of which anonymous %.1f MB = %.2fx raw, "
@@ -858,18 +1126,21 @@ int RunBench(const char* argv0) {
             stats->resident_bytes() / raw, m.anon / 1e6, m.anon / raw,
             m.file / 1e6, empty_rss / 1e6,
             (static_cast<double>(stats->resident_bytes()) - empty_rss) / raw,
-            stats->storage_bytes() / 1e6);
+            stats->storage_bytes() / 1e6));
       }
     }
     redis.reset();
-    (*redis_process)->Signal(SIGTERM).IgnoreError();
-    (*redis_process)->Wait(absl::Seconds(10)).IgnoreError();
+    if (redis_process != nullptr) {
+      redis_process->Signal(SIGTERM).IgnoreError();
+      redis_process->Wait(absl::Seconds(10)).IgnoreError();
+    }
     shard->process->Signal(SIGTERM).IgnoreError();
     shard->process->Wait(absl::Seconds(30)).IgnoreError();
     discard->process.reset();
     if (wal_shard.ok()) {
-      restores.push_back(RestoreRow(*std::move(wal_shard), server_binary,
-                                    capacity, wal_dir, dims));
+      restores.push_back(
+          RestoreRow(*std::move(wal_shard), server_binary, capacity, wal_dir,
+                     absl::StrFormat("obs %d act %d", c.od, c.ad)));
       const std::string files[] = {absl::StrCat(wal_dir, "/replay-0.wal"),
                                    absl::StrCat(wal_dir, "/replay-0.ckpt")};
       for (const std::string& f : files) ::unlink(f.c_str());
@@ -877,16 +1148,40 @@ int RunBench(const char* argv0) {
     }
   }
   std::cout << absl::StrFormat(
-      "%-40s %14s %14s %14s %10s %12s\n",
-      "transitions/s (batches of " +
-          absl::StrCat(absl::GetFlag(FLAGS_sample_batch)) + ")",
-      "replay shard", "raw gRPC", "redis", "shard/raw", "shard/redis");
+      "CPU: %s, %d cores online; load average (1/5/15 min) %s before, %s "
+      "after\nshard capacity %d, filled before timing; %d repeats, systems "
+      "alternating, median shown; %g s of sampling per system and repeat\n"
+      "limit: insert = the same batches coalesced into messages of up to "
+      "%d KiB, one stream, at most %d batches unacknowledged, to a server that "
+      "acknowledges without storing; sample = Sample RPCs of ReplaySampler's "
+      "sizes, as many in flight (%d), answers received as bytes, not decoded\n"
+      "redis: %s\n\n",
+      CpuName(), std::thread::hardware_concurrency(), load_before,
+      LoadAverage(), capacity, repeats, absl::GetFlag(FLAGS_sample_seconds),
+      ReplayClientOptions().coalesce_bytes >> 10,
+      absl::GetFlag(FLAGS_max_in_flight), absl::GetFlag(FLAGS_sample_rounds),
+      have_redis
+          ? "a value per transition; one MSET per batch pipelined as deep as "
+            "the writer's window, one MGET per batch pipelined as deep as the "
+            "sampler's batches in flight, decoded into packed rows; keys and "
+            "values made before the clock starts"
+          : absl::StrCat("skipped (no ", redis_binary, ")"));
+  std::cout << absl::StrFormat(
+      "%-62s %12s %12s %12s %8s %8s   %s\n", "transitions/s (median)", "replay",
+      "limit", "redis", "/limit", "/redis", "repeats: replay | limit | redis");
   for (const Row& r : rows) {
-    std::cout << absl::StrFormat("%-40s %14.0f %14.0f %14.0f %9.2fx %11.2fx\n",
-                                 r.name, r.shard, r.raw, r.redis,
-                                 r.shard / r.raw, r.shard / r.redis);
+    const double shard = Median(r.shard), limit = Median(r.limit);
+    const std::string redis =
+        r.redis.empty() ? "skipped" : absl::StrFormat("%.0f", Median(r.redis));
+    const std::string vs_redis =
+        r.redis.empty() ? "-"
+                        : absl::StrFormat("%.2fx", shard / Median(r.redis));
+    std::cout << absl::StrFormat(
+        "%-62s %12.0f %12.0f %12s %7.2fx %8s   %s | %s | %s\n", r.name, shard,
+        limit, redis, shard / limit, vs_redis, Repeats(r.shard),
+        Repeats(r.limit), Repeats(r.redis));
   }
-  std::cout << memory << std::endl;
+  for (const std::string& m : memory) std::cout << m << std::endl;
   if (!restores.empty()) {
     std::cout << absl::StrFormat(
         "\ncheckpoint restore at capacity (SIGTERM's checkpoint; the shard "
