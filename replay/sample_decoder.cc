@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -70,6 +71,32 @@ bool SkipField(CodedInputStream* in, uint32_t tag) {
   }
 }
 
+// Hands `rows` consecutive chunks of `bytes` bytes of the stream to
+// `take(const char*)` in order, straight from the stream's buffers (a chunk
+// cut by a buffer boundary through `scratch`). False when the stream ends.
+template <typename Take>
+bool ReadChunks(CodedInputStream* in, int bytes, int rows, std::string* scratch,
+                Take take) {
+  while (rows > 0) {
+    const void* data = nullptr;
+    int size = 0;
+    if (!in->GetDirectBufferPointer(&data, &size)) return false;
+    const int fit = std::min(rows, size / bytes);
+    if (fit == 0) {
+      scratch->resize(bytes);
+      if (!in->ReadRaw(scratch->data(), bytes)) return false;
+      take(scratch->data());
+      --rows;
+      continue;
+    }
+    const char* p = static_cast<const char*>(data);
+    for (int k = 0; k < fit; ++k) take(p + k * bytes);
+    if (!in->Skip(fit * bytes)) return false;
+    rows -= fit;
+  }
+  return true;
+}
+
 // The decoding of one answer into the assembler's batches.
 class AnswerDecoder {
  public:
@@ -121,14 +148,12 @@ class AnswerDecoder {
           for (const RowRun& run : runs_) {
             double* p =
                 batches_[run.batch].probabilities.data() + run.first_row;
-            for (int k = 0; k < run.count; ++k) {
-              uint64_t bits = 0;
-              if (!in_->ReadLittleEndian64(&bits)) {
-                return Bad("probabilities is cut short");
-              }
-              double value;
-              std::memcpy(&value, &bits, sizeof(value));
-              p[k] = shard_probability * value;
+            if (!ReadChunks(in_, 8, run.count, &scratch_, [&](const char* c) {
+                  double value;
+                  std::memcpy(&value, c, sizeof(value));
+                  *p++ = shard_probability * value;
+                })) {
+              return Bad("probabilities is cut short");
             }
           }
           probabilities = true;
@@ -291,10 +316,11 @@ class AnswerDecoder {
       SampledBatch& b = batches_[run.batch];
       const int64_t width = b.width();
       float* to = b.rows.data() + run.first_row * width + column;
-      for (int k = 0; k < run.count; ++k, to += width) {
-        if (!in_->ReadRaw(to, bytes)) {
-          return Bad(absl::StrCat("batch.", name, " is cut short"));
-        }
+      if (!ReadChunks(in_, bytes, run.count, &scratch_, [&](const char* c) {
+            std::memcpy(to, c, bytes);
+            to += width;
+          })) {
+        return Bad(absl::StrCat("batch.", name, " is cut short"));
       }
     }
     return absl::OkStatus();
@@ -311,10 +337,11 @@ class AnswerDecoder {
       SampledBatch& b = batches_[run.batch];
       const int64_t width = b.width();
       float* to = b.rows.data() + run.first_row * width + width - 1;
-      for (int k = 0; k < run.count; ++k, to += width) {
-        uint8_t done = 0;
-        if (!in_->ReadRaw(&done, 1)) return Bad("batch.dones is cut short");
-        *to = done != 0 ? 1.0f : 0.0f;
+      if (!ReadChunks(in_, 1, run.count, &scratch_, [&](const char* c) {
+            *to = *c != 0 ? 1.0f : 0.0f;
+            to += width;
+          })) {
+        return Bad("batch.dones is cut short");
       }
     }
     return absl::OkStatus();
@@ -354,6 +381,7 @@ class AnswerDecoder {
   int rows_ = 0;
   uint32_t observation_dim_ = 0, action_dim_ = 0;
   bool prepared_ = false;
+  std::string scratch_;  // a value cut by a buffer boundary
 };
 
 }  // namespace

@@ -938,7 +938,10 @@ struct Row {
   std::vector<double> shard, limit, redis;
 };
 
+// The median of the repeats that worked (a failed one reads 0: its error is
+// on stderr, and it is printed among the repeats).
 double Median(std::vector<double> v) {
+  v.erase(std::remove(v.begin(), v.end(), 0.0), v.end());
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
