@@ -18,7 +18,9 @@
 namespace softq {
 namespace {
 
-std::string HttpGet(int port, const std::string& path) {
+// The response to GET `path`, with `headers` ("Name: value\r\n" each).
+std::string HttpGet(int port, const std::string& path,
+                    const std::string& headers = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -29,7 +31,7 @@ std::string HttpGet(int port, const std::string& path) {
     return "";
   }
   const std::string request =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
   if (write(fd, request.data(), request.size()) < 0) return "";
   std::string response;
   char buf[4096];
@@ -131,6 +133,23 @@ TEST(MetricsExporter, APortInUseIsAnError) {
   absl::StatusOr<std::unique_ptr<MetricsExporter>> second =
       MetricsExporter::Start("127.0.0.1", (*first)->port());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Secure mode (the job's token, common/security.h): 401 without it.
+TEST(MetricsExporter, WithATokenServesOnlyRequestsThatCarryIt) {
+  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
+      MetricsExporter::Start("127.0.0.1", 0, "s3cret");
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  (*exporter)->Set("softq_test_value", 7, "a test value");
+  const int port = (*exporter)->port();
+  std::string page = HttpGet(port, "/metrics");
+  EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 401"));
+  EXPECT_THAT(page, ::testing::Not(::testing::HasSubstr("softq_test_value")));
+  EXPECT_THAT(HttpGet(port, "/metrics", "Authorization: Bearer wrong\r\n"),
+              ::testing::StartsWith("HTTP/1.0 401"));
+  page = HttpGet(port, "/metrics", "authorization:  Bearer s3cret\r\n");
+  EXPECT_THAT(page, ::testing::StartsWith("HTTP/1.0 200"));
+  EXPECT_THAT(page, ::testing::HasSubstr("softq_test_value 7"));
 }
 
 }  // namespace

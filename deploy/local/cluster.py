@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 
@@ -51,6 +52,20 @@ def scrape_metric(port, name, timeout=5, host="127.0.0.1", token=None):
         return None
     m = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? +(\S+)$", text, re.M)
     return float(m.group(1)) if m else None
+
+
+def metrics_status(port, host="127.0.0.1", token=None):
+    """The HTTP status of GET http://host:port/metrics (with the token as a bearer token when
+    given), or the error's text when nothing answered."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        request = urllib.request.Request(f"http://{host}:{port}/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError as e:
+        return str(e)
 
 
 class Process:

@@ -41,12 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "local"))
-from cluster import Process, free_port, scrape_metric  # noqa: E402
+from cluster import Process, free_port, metrics_status, scrape_metric  # noqa: E402
 
 failures = []
 T0 = time.time()
@@ -294,18 +292,6 @@ def port_open(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
-
-
-def metrics_status(port, token=None):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
-                                                           headers=headers), timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError as e:
-        return str(e)
 
 
 def run_base(objects, bins, work, creds, python_objects, python_dir):

@@ -27,8 +27,6 @@ import json
 import os
 import re
 import stat
-import urllib.error
-import urllib.request
 import shutil
 import subprocess
 import sys
@@ -38,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "local"))
-from cluster import scrape_metric  # noqa: E402
+from cluster import metrics_status, scrape_metric  # noqa: E402
 from local_slurm import NODE_ADDRESSES, LocalSlurm, free_port  # noqa: E402
 
 failures = []
@@ -103,19 +101,6 @@ def check_credentials(out, run_dir, job):
         return creds, f.read().strip()
 
 
-def metrics_status(host, port, token=None):
-    """The HTTP status of GET /metrics (with the token as a bearer token when given)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/metrics",
-                                                           headers=headers), timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError as e:
-        return str(e)
-
-
 def check_refused(bins, shard, creds, root, metrics_host, metrics_port):
     """Clients the running job must refuse: no credentials at all, the job's certificate with
     another token, /metrics without the token."""
@@ -139,7 +124,7 @@ def check_refused(bins, shard, creds, root, metrics_host, metrics_port):
     check(r.returncode != 0 and "stats" not in answer and "wrong job token" in answer.get("error", ""),
           f"a client with the job's certificate and another token is refused by shard {shard}: "
           f"exit {r.returncode}, {answer.get('error', r.stderr.strip())[:160]}")
-    status = metrics_status(metrics_host, metrics_port)
+    status = metrics_status(metrics_port, host=metrics_host)
     check(status == 401, f"/metrics on {metrics_host}:{metrics_port} without the token: {status}")
 
 

@@ -1,17 +1,12 @@
-// The job's credentials as files (LoadSecurityConfig), the token compare
-// (BearerTokenMatches) and /metrics behind the token (MetricsExporter).
-#include <arpa/inet.h>
+// The job's credentials as files (LoadSecurityConfig) and the token compare
+// (BearerTokenMatches); /metrics behind the token: tests/metrics_test.cc.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <string>
 
-#include "common/metrics.h"
 #include "common/security.h"
 
 namespace softq {
@@ -92,43 +87,6 @@ TEST(LoadSecurityConfig, BadFilesNameTheirFlag) {
   files.tls_cert = "/nonexistent/job.crt";
   EXPECT_THAT(Error(files),
               StartsWith("--tls_cert=/nonexistent/job.crt: cannot read it"));
-}
-
-std::string HttpGet(int port, const std::string& headers) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request =
-      "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
-  if (write(fd, request.data(), request.size()) < 0) return "";
-  std::string response;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
-    response.append(buf, n);
-  close(fd);
-  return response;
-}
-
-TEST(MetricsExporter, WithATokenServesOnlyRequestsThatCarryIt) {
-  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
-      MetricsExporter::Start("127.0.0.1", 0, "s3cret");
-  ASSERT_TRUE(exporter.ok()) << exporter.status();
-  (*exporter)->Set("softq_test_value", 7, "a test value");
-  const int port = (*exporter)->port();
-  std::string page = HttpGet(port, "");
-  EXPECT_THAT(page, StartsWith("HTTP/1.0 401"));
-  EXPECT_THAT(page, ::testing::Not(HasSubstr("softq_test_value")));
-  EXPECT_THAT(HttpGet(port, "Authorization: Bearer wrong\r\n"),
-              StartsWith("HTTP/1.0 401"));
-  page = HttpGet(port, "authorization:  Bearer s3cret\r\n");
-  EXPECT_THAT(page, StartsWith("HTTP/1.0 200"));
-  EXPECT_THAT(page, HasSubstr("softq_test_value 7"));
 }
 
 }  // namespace
