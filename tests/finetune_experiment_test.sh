@@ -20,6 +20,12 @@ fail() { echo "FAIL: $*"; exit 1; }
 toy=(--bin_dir="$bin_dir" --updates=100 --eval_interval=50 --eval_rollouts=2
      --min_replay_size=100 --max_steps=50)
 
+# --- flags: --help works; a bad flag is one line, exit 2 ---
+/usr/bin/python3 "$script" --help > /dev/null || fail "--help failed"
+rc=0; /usr/bin/python3 "$script" --arms=sql,bogus > "$tmp/bad.log" 2>&1 || rc=$?
+[[ $rc -eq 2 && $(wc -l < "$tmp/bad.log") -eq 1 ]] && grep -q "arms: unknown \['sql', 'bogus'\]" "$tmp/bad.log" \
+  || fail "a bad --arms: exit $rc, $(cat "$tmp/bad.log")"
+
 # --- fig4 on the quadruped ---
 out="$tmp/fig4"
 rm -rf "$out"
@@ -37,6 +43,8 @@ for task in hallway_wide hallway_narrow maze_u; do
     grep -qE "^  $arm +1 " "$out/summary.txt" || fail "summary.txt: no $task line for $arm"
   done
 done
+# every evaluation's rollouts ended somewhere: a distance from the start on every row
+[[ $(grep -c ',nan$' "$out/curves.csv" || true) -eq 0 ]] || fail "curves.csv: evaluations without a distance"
 for algorithm in sql ddpg; do
   n=$(grep -c "\[learner\] learner: networks initialized from $out/pretrain/$algorithm/seed0/learner_checkpoint.* (all)" "$out.log" || true)
   [[ $n -eq 3 ]] || fail "$n $algorithm fine-tuning learners started from the pretrained checkpoint, expected 3"

@@ -30,10 +30,11 @@ shard, actors and a learner, each its own process on this machine), one command 
   the body's x at the end. A run "reached" when at least --reach_share of the rollouts of one
   of its last --final_evals evaluations did ("ever": any rollout of any evaluation).
 
-Outputs under --out: every run's evaluations in <task>/<arm>/seed<k>/eval.csv (pretraining:
-pretrain/<sql|ddpg>/seed<p>/), a "done" marker per finished run (a rerun skips finished
-runs: an interrupted experiment continues where it stopped); curves.csv (every evaluation of
-every run: return vs. environment steps); <experiment>.png (per task, return vs. the task's
+Outputs under --out: every run's evaluations in <task>/<arm>/seed<k>/eval.csv and how each
+of their rollouts ended in episodes.csv (pretraining: pretrain/<sql|ddpg>/seed<p>/), a "done"
+marker per finished run (a rerun skips finished runs: an interrupted experiment continues
+where it stopped); curves.csv (every evaluation of every run: return vs. environment steps,
+and how far from the start its rollouts ended, on average); <experiment>.png (per task, return vs. the task's
 environment steps, mean and one standard deviation over seeds, as the paper draws it),
 pretrain.png; summary.txt (per task and arm: final return and area under the curve, mean and
 95% t-interval over seeds, each arm's difference to the first arm with a 95% bootstrap
@@ -108,11 +109,11 @@ class Run:
     processes."""
 
     def __init__(self, name, out, env, env_config, seed, updates, algorithm, reward_scale,
-                 q_learning_rate, learner_flags=(), episodes=False):
+                 q_learning_rate, learner_flags=()):
         self.name, self.out, self.env, self.env_config = name, out, env, env_config
         self.seed, self.updates, self.algorithm = seed, updates, algorithm
         self.reward_scale, self.q_learning_rate = reward_scale, q_learning_rate
-        self.learner_flags, self.episodes = list(learner_flags), episodes
+        self.learner_flags = list(learner_flags)
 
     def done(self):
         return os.path.exists(os.path.join(self.out, "done"))
@@ -153,6 +154,8 @@ def plan(args):
                                 (100 if algorithm == "sql" else 200) + p, args.pretrain_updates,
                                 algorithm, args.reward_scale, args.q_learning_rate,
                                 ddpg_learner if algorithm == "ddpg" else []))
+    if args.pretrain_only:
+        return runs
     anneal = [f"--anneal_updates={args.anneal_updates}", f"--final_alpha={args.final_alpha}",
               f"--anneal_particles={args.anneal_particles}"]
     for seed in range(args.seeds):
@@ -175,8 +178,7 @@ def plan(args):
                         flags += anneal
                 runs.append(Run(f"{task}/{arm}/seed{seed}",
                                 os.path.join(args.out, task, arm, f"seed{seed}"), env, config,
-                                seed, args.updates, algorithm, reward_scale, q_lr, flags,
-                                episodes=args.experiment == "exploration"))
+                                seed, args.updates, algorithm, reward_scale, q_lr, flags))
     return runs
 
 
@@ -208,8 +210,7 @@ def run_one(args, run, stop_requested, prefix):
             f"--q_learning_rate={run.q_learning_rate}",
             f"--eval_interval={args.eval_interval}", f"--eval_rollouts={args.eval_rollouts}",
             f"--eval_csv={os.path.join(run.out, 'eval.csv')}",
-            *([f"--episodes_csv={os.path.join(run.out, 'episodes.csv')}"]
-              if run.episodes else []),
+            f"--episodes_csv={os.path.join(run.out, 'episodes.csv')}",
             f"--metrics_csv={os.path.join(run.out, 'learner_metrics.csv')}",
             f"--checkpoint_dir={os.path.join(run.out, 'learner_checkpoint')}",
             "--checkpoint_interval=10000", "--log_interval_s=30", *run.learner_flags])
@@ -303,10 +304,28 @@ def wilson(k, n, z=1.96):
 
 # --- results -----------------------------------------------------------------------------
 
-def read_evals(path):
-    with open(path) as f:
+# The final observation's planar position (m): the quadruped's centre of mass (its last two
+# observations), the swimmer's head (its first two; the body's centre when straight).
+POSITION = {"quadruped": ("obs_27", "obs_28"), "swimmer": ("obs_0", "obs_1")}
+
+
+def read_evals(run):
+    """[(updates, env steps, mean return, return stddev, mean distance)] of a run's
+    evaluations; mean distance: how far from the start (m) its rollouts ended, on average
+    (nan without episodes.csv)."""
+    distances = {}
+    path = os.path.join(run.out, "episodes.csv")
+    if os.path.exists(path):
+        x, y = POSITION[body_of(run.env)]
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                distances.setdefault(int(r["updates"]), []).append(
+                    math.hypot(float(r[x]), float(r[y])))
+    with open(os.path.join(run.out, "eval.csv")) as f:
         return [(int(r["updates"]), int(r["env_steps"]), float(r["mean_return"]),
-                 float(r["return_stddev"])) for r in csv.DictReader(f)]
+                 float(r["return_stddev"]),
+                 mean_std(distances[int(r["updates"])])[0] if int(r["updates"]) in distances
+                 else float("nan")) for r in csv.DictReader(f)]
 
 
 def finished_curves(args, runs):
@@ -318,8 +337,7 @@ def finished_curves(args, runs):
             continue
         parts = run.name.split("/")
         key = (parts[0], parts[1])
-        curves.setdefault(key, []).append((run.seed, read_evals(os.path.join(run.out,
-                                                                             "eval.csv"))))
+        curves.setdefault(key, []).append((run.seed, read_evals(run)))
     return curves
 
 
@@ -328,11 +346,12 @@ def write_curves_csv(args, curves):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["experiment", "task", "arm", "seed", "updates", "env_steps", "mean_return",
-                    "return_stddev"])
+                    "return_stddev", "mean_distance"])
         for (task, arm), runs in sorted(curves.items()):
             for seed, evals in runs:
-                for updates, steps, ret, std in evals:
-                    w.writerow([args.experiment, task, arm, seed, updates, steps, ret, std])
+                for updates, steps, ret, std, distance in evals:
+                    w.writerow([args.experiment, task, arm, seed, updates, steps, ret, std,
+                                f"{distance:.3f}"])
     return path
 
 
@@ -435,10 +454,11 @@ def exploration_table(args, runs):
             if task == "swimmer_explore":
                 counts = {d: sum(r["direction"] == d for r in mine)
                           for d in ("forward", "backward", "both")}
-                flo, fhi = wilson(counts["forward"], k) if k else (float("nan"),) * 2
                 line += (f"; forward {counts['forward']}, backward {counts['backward']}, both "
-                         f"{counts['both']} (forward share of reaching runs 95% "
-                         f"[{flo:.0%}, {fhi:.0%}])")
+                         f"{counts['both']}")
+                if k:
+                    flo, fhi = wilson(counts["forward"], k)
+                    line += f" (forward share of reaching runs 95% [{flo:.0%}, {fhi:.0%}])"
             lines.append(line)
     return lines
 
@@ -493,11 +513,13 @@ def summarize(args, runs):
              f"{args.eval_rollouts} rollouts per evaluation"]
     pretrain = [a for a in ("sql", "ddpg") if ("pretrain", a) in curves]
     if pretrain:
-        lines.append(f"pretraining on {spec['pretrain_env']}: final return per seed")
+        lines.append(f"pretraining on {spec['pretrain_env']}: per seed the final evaluation's "
+                     "return (the mean distance from the start its rollouts ended at, m)")
         for a in pretrain:
-            finals = [ev[-1][2] for _, ev in curves[("pretrain", a)] if ev]
-            lines.append(f"  {a:<6}" + ", ".join(f"{x:.2f}" for x in finals))
-    for task in args.tasks:
+            lines.append(f"  {a:<6}" + ", ".join(
+                f"{ev[-1][2]:.2f}" + (f" ({ev[-1][4]:.2f} m)" if ev[-1][4] == ev[-1][4] else "")
+                for _, ev in curves[("pretrain", a)] if ev))
+    for task in args.tasks if not args.pretrain_only else []:
         lines += curve_table(args, task, args.arms, curves)
     if args.experiment == "exploration":
         lines += exploration_table(args, runs)
@@ -529,7 +551,7 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=5, help="runs per task and arm")
     parser.add_argument("--pretrain_seeds", type=int, default=5,
                         help="pretraining runs per algorithm; downstream seed k starts from "
-                             "k % this")
+                             "k %% this")
     parser.add_argument("--pretrain_updates", type=int, default=100000,
                         help="budget of each pretraining run (learner updates; one env step "
                              "per update by default)")
@@ -570,6 +592,8 @@ def parse_args(argv=None):
                         help="sql_finetune: shrink the SVGD particle set to 1 while annealing")
     parser.add_argument("--ddpg_action_noise", type=float, default=0.2)
     parser.add_argument("--ddpg_target_tau", type=float, default=0.01)
+    parser.add_argument("--pretrain_only", action="store_true",
+                        help="fig4*: only the pretraining runs (to choose their budget)")
     parser.add_argument("--plot_only", action="store_true",
                         help="only summarize the finished runs under --out")
     parser.add_argument("--verbose", action="store_true", help="echo every process's output")
