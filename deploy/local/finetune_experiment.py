@@ -488,7 +488,8 @@ def plot(args, curves, tasks, arms, name, xlabel):
                     f"({len(runs)})")
             ax.fill_between(steps, [m - s for m, s in stats], [m + s for m, s in stats],
                             color=COLORS.get(arm), alpha=0.2)
-        ax.set_title(task)
+        ax.set_title(f"pretraining: {EXPERIMENTS[args.experiment]['pretrain_env']}"
+                     if task == "pretrain" else task)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("evaluation return")
         ax.legend(loc="best", fontsize=7)
