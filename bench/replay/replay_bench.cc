@@ -161,6 +161,15 @@ class DiscardService final : public proto::ReplayShard::Service {
     }
     return grpc::Status::OK;
   }
+  // Sizes as a full shard's, so that a ReplaySampler samples it.
+  grpc::Status GetStats(grpc::ServerContext*, const proto::StatsRequest*,
+                        proto::ShardStats* stats) override {
+    stats->set_size(1000000);
+    stats->set_capacity(1000000);
+    stats->set_observation_dim(od_);
+    stats->set_action_dim(ad_);
+    return grpc::Status::OK;
+  }
   // Answers with a prebuilt batch of the size asked for (built once per size).
   grpc::Status Sample(grpc::ServerContext*, const proto::SampleRequest* request,
                       proto::SampleResponse* response) override {
@@ -1082,6 +1091,10 @@ int RunBench(const char* argv0) {
       Row wal(absl::StrCat("insert ", at, ": ReplayWriter, WAL",
                            absl::GetFlag(FLAGS_wal_fsync) ? "+fsync" : ""));
       Row sample(absl::StrCat("sample ", at, ": ReplaySampler"));
+      // The sampler against the limit's server: its own cost (decoding)
+      // beside the transport's, without the shard's.
+      Row decode(
+          absl::StrCat("sample ", at, ": ReplaySampler, limit's server"));
       for (int r = 0; r < repeats; ++r) {
         std::cerr << "round " << r + 1 << "/" << repeats << " " << at
                   << std::endl;
@@ -1099,6 +1112,7 @@ int RunBench(const char* argv0) {
         }
         sample.shard.push_back(SampleClient(shard->address));
         sample.limit.push_back(SampleRawPrefetch(discard->address, c.od, c.ad));
+        decode.shard.push_back(SampleClient(discard->address));
         if (redis != nullptr) {
           sample.redis.push_back(
               SampleRedis(redis.get(), c.od, c.ad, capacity, keys));
@@ -1111,6 +1125,8 @@ int RunBench(const char* argv0) {
         rows.push_back(wal);
       }
       rows.push_back(sample);
+      decode.limit = sample.limit;
+      rows.push_back(decode);
     }
     if (c.od == 2) {
       absl::StatusOr<proto::ShardStats> stats = ShardStats(shard->address);
@@ -1157,7 +1173,9 @@ int RunBench(const char* argv0) {
       "limit: insert = the same batches coalesced into messages of up to "
       "%d KiB, one stream, at most %d batches unacknowledged, to a server that "
       "acknowledges without storing; sample = Sample RPCs of ReplaySampler's "
-      "sizes, as many in flight (%d), answers received as bytes, not decoded\n"
+      "sizes, as many in flight (%d), answers received as bytes, not decoded; "
+      "'limit's server': ReplaySampler sampling that server (its prebuilt "
+      "answers) instead of the shard\n"
       "redis: %s\n\n",
       CpuName(), std::thread::hardware_concurrency(), load_before,
       LoadAverage(), capacity, repeats, absl::GetFlag(FLAGS_sample_seconds),
@@ -1174,8 +1192,9 @@ int RunBench(const char* argv0) {
       "limit", "redis", "/limit", "/redis", "repeats: replay | limit | redis");
   for (const Row& r : rows) {
     const double shard = Median(r.shard), limit = Median(r.limit);
-    const std::string redis =
-        r.redis.empty() ? "skipped" : absl::StrFormat("%.0f", Median(r.redis));
+    const std::string redis = r.redis.empty()
+                                  ? (have_redis ? "-" : "skipped")
+                                  : absl::StrFormat("%.0f", Median(r.redis));
     const std::string vs_redis =
         r.redis.empty() ? "-"
                         : absl::StrFormat("%.2fx", shard / Median(r.redis));
