@@ -556,6 +556,7 @@ struct ReplaySampler::Call {
   int shard = 0;  // index into shards_
   std::vector<RowRun> runs;
   grpc::ClientContext context;
+  grpc::ByteBuffer request;  // the serialized SampleRequest
   grpc::ByteBuffer answer;
   grpc::Status status;
   std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> reader;
@@ -857,8 +858,7 @@ absl::StatusOr<std::unique_ptr<ReplaySampler::Round>> ReplaySampler::StartRound(
       request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
       call->context.set_deadline(
           ToChrono(absl::Now() + wait + options_.rpc_timeout));
-      call->reader = shard.generic->PrepareUnaryCall(
-          &call->context, kSampleMethod, SerializedRequest(request), cq);
+      call->request = SerializedRequest(request);
       round->calls.push_back(std::move(call));
       rows = 0;
     };
@@ -892,8 +892,13 @@ absl::StatusOr<std::unique_ptr<ReplaySampler::Round>> ReplaySampler::StartRound(
       in_flight_.push_back(&call->context);
     }
   }
+  // Prepared only now that the round is sure to run: a call prepared and never
+  // started would leak its request's buffer. A context the destructor cancels
+  // before its call exists cancels the call as it starts (it ends CANCELLED).
   round->pending = round->calls.size();
   for (const std::unique_ptr<Call>& call : round->calls) {
+    call->reader = shards_[call->shard]->generic->PrepareUnaryCall(
+        &call->context, kSampleMethod, call->request, cq);
     call->reader->StartCall();
     call->reader->Finish(&call->answer, &call->status, call.get());
   }
