@@ -25,7 +25,7 @@
 #include "env/registry.h"
 #include "learner/replay_batch_source.h"
 #include "learner/shard_replay.h"
-#include "replay/child_process.h"
+#include "tests/support/child_process.h"
 
 ABSL_FLAG(double, seconds, 10, "seconds per actor measurement");
 ABSL_FLAG(int32_t, updates, 1000, "updates per learner measurement");

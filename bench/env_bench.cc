@@ -52,8 +52,8 @@
 #include "common/torch_threads.h"
 #include "env/registry.h"
 #include "policy/acting_policy.h"
-#include "replay/child_process.h"
 #include "replay/client.h"
+#include "tests/support/child_process.h"
 
 ABSL_FLAG(std::string, envs, "",
           "bodies to measure, comma-separated registry names (default: every "

@@ -28,8 +28,8 @@
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"
 #include "proto/parameters.grpc.pb.h"
-#include "replay/child_process.h"
 #include "tests/replay/server_fixture.h"
+#include "tests/support/child_process.h"
 
 namespace softq {
 namespace {

@@ -57,9 +57,9 @@
 #include "common/flags.h"
 #include "common/security.h"
 #include "proto/replay.grpc.pb.h"
-#include "replay/child_process.h"
 #include "replay/client.h"
 #include "replay/shard.h"
+#include "tests/support/child_process.h"
 
 namespace {
 int ReplayClientOptionsDefaultRounds() {

@@ -29,9 +29,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
-#include "replay/child_process.h"
 #include "replay/client.h"
 #include "replay/shard.h"
+#include "tests/support/child_process.h"
 
 ABSL_FLAG(int32_t, seconds, 60, "soak duration");
 ABSL_FLAG(int32_t, actors, 8, "writer streams (one ReplayWriter each)");

@@ -18,8 +18,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "replay/child_process.h"
 #include "tests/replay/server_fixture.h"
+#include "tests/support/child_process.h"
 
 namespace softq {
 namespace {

@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "proto/replay.grpc.pb.h"
-#include "replay/child_process.h"
 #include "replay/sampled_batch.h"
+#include "tests/support/child_process.h"
 
 namespace softq {
 namespace testing {

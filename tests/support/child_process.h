@@ -4,8 +4,8 @@
 // crashed test.
 //
 // Not thread-safe: one owner thread.
-#ifndef SOFTQ_REPLAY_CHILD_PROCESS_H_
-#define SOFTQ_REPLAY_CHILD_PROCESS_H_
+#ifndef SOFTQ_TESTS_SUPPORT_CHILD_PROCESS_H_
+#define SOFTQ_TESTS_SUPPORT_CHILD_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -70,4 +70,4 @@ int UnusedLoopbackPort();
 
 }  // namespace softq
 
-#endif  // SOFTQ_REPLAY_CHILD_PROCESS_H_
+#endif  // SOFTQ_TESTS_SUPPORT_CHILD_PROCESS_H_

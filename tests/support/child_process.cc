@@ -1,4 +1,4 @@
-#include "replay/child_process.h"
+#include "tests/support/child_process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
