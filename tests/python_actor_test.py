@@ -12,8 +12,9 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    acknowledged transition's ids (--acked_ids_out) are distinct and carry the actor's id;
    SIGTERM: both flush and exit 0; the learner's evaluations are the actors' finished
    episodes (reported to the shards with their transitions): every episode an actor
-   reported is counted once over them, and the last clears, by a margin, what the untrained
-   policy got (the actors' first report, version 1).
+   reported is counted once over them, and after 12000 updates the last clears, by more
+   than 100, both the learner's first and what the actors' first report got (about -230
+   against -400 to -1250 untrained, -550 to -780 first).
 2. The local launcher: deploy/local/launch.py --python_env=MODULE:CALLABLE starts Python
    actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
    read from one instance; every process exits 0 and the learner's evaluation lines give the
@@ -102,7 +103,7 @@ def training(bin_dir, python_dir, work):
             port = probe.getsockname()[1]
         learner = cluster.start("learner", "learner", [
             f"--replay={','.join(cluster.shard_addresses)}", f"--port={port}",
-            "--env=external", "--max_updates=6000", "--eval_interval=1500",
+            "--env=external", "--max_updates=12000", "--eval_interval=3000",
             "--log_interval_s=5", "--seed=0"])
         cluster.learner_address = f"127.0.0.1:{port}"
         actors = []
@@ -115,7 +116,7 @@ def training(bin_dir, python_dir, work):
             a.wait_for(lambda l: "got parameters version" in l, 60)
             check(True, f"{a.name} picked up the learner's parameters")
         learner_code = learner.wait(400)
-        check(learner_code == 0, f"the learner ran its 6000 updates and exited 0 ({learner_code})")
+        check(learner_code == 0, f"the learner ran its 12000 updates and exited 0 ({learner_code})")
         time.sleep(3)  # a last report with the final parameters
         for a in actors:
             a.signal(15)
@@ -144,8 +145,8 @@ def training(bin_dir, python_dir, work):
                  for m in [re.search(r"learner: eval at update (\d+): return (-?[\d.]+) \+- "
                                      r"[\d.]+ over (\d+) actor episodes", l)] if m]
         print(f"returns: untrained {first}, learner's evaluations {evals}", flush=True)
-        check([u for u, _, _ in evals] == [1500, 3000, 4500, 6000],
-              f"the learner evaluated at updates 1500..6000 from the actors' episodes: {evals}")
+        check([u for u, _, _ in evals] == [3000, 6000, 9000, 12000],
+              f"the learner evaluated at updates 3000..12000 from the actors' episodes: {evals}")
         finished = sum(([int(m.group(1)) for l in a.lines
                          for m in [re.search(r"episodes +(\d+) +return", l)] if m] or [0])[-1]
                        for a in actors)
@@ -156,6 +157,8 @@ def training(bin_dir, python_dir, work):
         check(len(evals) == 4 and evals[-1][1] > untrained + 100,
               f"the learner's last evaluation ({evals[-1][1] if evals else None}) clears the "
               f"untrained policy's return ({untrained:.1f}) by more than 100")
+        check(len(evals) == 4 and evals[-1][1] > evals[0][1] + 100,
+              f"the learner's last evaluation clears its first by more than 100: {evals}")
         stats = cluster.stats()
         acked = 0
         for i, a in enumerate(actors):
