@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "common/malloc_policy.h"
 #include "common/metrics.h"
 #include "common/security_flags.h"
 #include "common/shutdown.h"
@@ -481,6 +482,7 @@ int Run(const char* program) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
+  softq::KeepFreedMemoryForReuse();
   softq::RestartWithOpenBlasKernelsForThisCpu(argv);
   if (auto code = softq::ParseFlags(argc, argv,
                                     "the SQL learner: --replay=host:port,...");

@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/grpc_security.h"
+#include "common/malloc_policy.h"
 #include "common/metrics.h"
 #include "common/security_flags.h"
 #include "common/shutdown.h"
@@ -418,5 +419,6 @@ int main(int argc, char** argv) {
   // serializes an insert into its own arena keeps those pages, so a durable
   // shard's RSS grows over a long run (bench/soak, --durable_dir, shows it).
   mallopt(M_ARENA_MAX, 2);
+  softq::KeepFreedMemoryForReuse();
   return softq::Main(argc, argv);
 }

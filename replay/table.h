@@ -1,6 +1,8 @@
 // Storage of one replay shard: a fixed-capacity FIFO ring of transitions kept
-// in flat, preallocated float arrays (one per field), so an insert is a few
-// memcpy's and holds no per-item allocation. The arrays are reserved whole and
+// in one flat, preallocated float array, a row per slot laid out as a sampled
+// row (sampled_batch.h: observation | action | reward | next observation |
+// done), so that reading a sampled item touches one contiguous span and an
+// insert holds no per-item allocation. The arrays are reserved whole and
 // their pages committed as the ring first fills (huge_page_allocator.h). Items
 // get monotonically increasing keys; key k lives in slot k % capacity and is
 // held iff oldest_key() <= k < next_key(). Observation and action sizes are
@@ -25,6 +27,7 @@
 #include "absl/types/span.h"
 #include "proto/transition.pb.h"
 #include "replay/huge_page_allocator.h"
+#include "replay/sampled_batch.h"
 
 namespace softq {
 
@@ -182,12 +185,8 @@ class Table {
   uint64_t max_tracked_actors_ ABSL_GUARDED_BY(mu_) = kDefaultTrackedActors;
   template <typename T>
   using Array = std::vector<T, HugePageAllocator<T>>;
-  // capacity * dim floats each; allocated once.
-  Array<float> observations_ ABSL_GUARDED_BY(mu_);
-  Array<float> actions_ ABSL_GUARDED_BY(mu_);
-  Array<float> rewards_ ABSL_GUARDED_BY(mu_);
-  Array<float> next_observations_ ABSL_GUARDED_BY(mu_);
-  Array<uint8_t> dones_ ABSL_GUARDED_BY(mu_);
+  // capacity rows of SampledRowWidth floats; allocated once.
+  Array<float> rows_ ABSL_GUARDED_BY(mu_);
   // Allocated by the first batch that carries ids (most actors send none).
   Array<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);
   Array<uint32_t> step_ids_ ABSL_GUARDED_BY(mu_);

@@ -55,6 +55,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "common/malloc_policy.h"
 #include "common/security.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/client.h"
@@ -1221,6 +1222,9 @@ int RunBench(const char* argv0) {
 }  // namespace softq
 
 int main(int argc, char** argv) {
+  // As the shard and the learner whose sampler it measures (and the limit's
+  // server and client, which run in this process too).
+  softq::KeepFreedMemoryForReuse();
   if (std::optional<int> code =
           softq::ParseFlags(argc, argv, "replay shard benchmark");
       code) {

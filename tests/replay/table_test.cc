@@ -85,7 +85,8 @@ TEST(Table, RejectsABatchLargerThanItsCapacity) {
 TEST(Table, CountsInsertsPerActorAndAllocatesOnce) {
   Table table(100, 2, 2);
   const uint64_t bytes = table.Info().storage_bytes;
-  EXPECT_EQ(bytes, 100u * (7 * sizeof(float) + 1));
+  // A row of 2 + 2 + 1 + 2 floats and the done flag as a float.
+  EXPECT_EQ(bytes, 100u * 8 * sizeof(float));
   ASSERT_TRUE(table.Insert(MakeBatch(3, 0, 2, 2, /*actor_id=*/7)).ok());
   ASSERT_TRUE(table.Insert(MakeBatch(2, 3, 2, 2, /*actor_id=*/9)).ok());
   ASSERT_TRUE(table.Insert(MakeBatch(1, 5, 2, 2, /*actor_id=*/7)).ok());
