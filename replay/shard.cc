@@ -311,7 +311,7 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
         "SampleRequest.batch_size is ", batch_size, ", expected 1..",
         options_.capacity, " (the table's capacity)"));
   }
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (absl::Status s = rate_limiter_.AwaitCanSample(&mu_, deadline, cancelled);
       !s.ok())
     return s;
@@ -331,22 +331,29 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
   out->Clear();
   std::vector<uint64_t> slots(batch_size);
   out->mutable_probabilities()->Resize(static_cast<int>(batch_size), 0.0);
+  double* probabilities = out->mutable_probabilities()->mutable_data();
   for (uint32_t i = 0; i < batch_size; ++i) {
     const SampledSlot s = sampler_->Sample(gen_, size);
     slots[i] = s.slot;
-    out->set_probabilities(static_cast<int>(i), s.probability);
+    probabilities[i] = s.probability;
   }
   out->mutable_keys()->Resize(static_cast<int>(batch_size), 0);
   table_->KeysOfSlots(slots, out->mutable_keys()->mutable_data());
-  if (absl::Status s = table_->Read(out->keys(), out->mutable_batch());
-      !s.ok()) {
-    return absl::InternalError(
-        absl::StrCat("sampled a key not held: ", s.message()));
-  }
   out->set_table_size(size);
   samples_total_ += batch_size;
   rate_limiter_.Sampled(&mu_, batch_size);
   sample_rate_.Add(batch_size, absl::Now());
+  // The rows are copied under the table's lock alone: the shard's is released
+  // once the table's is held, so no insert evicts a drawn item before it is
+  // copied, inserts wait for this copy only, and other Samples draw meanwhile
+  // (a sampler calling flat out no longer keeps inserts waiting for tens of
+  // ms). Nothing guarded by mu_ is touched after this call.
+  if (absl::Status s = table_->Read(out->keys(), out->mutable_batch(),
+                                    [&lock] { lock.Release(); });
+      !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("sampled a key not held: ", s.message()));
+  }
   return absl::OkStatus();
 }
 
@@ -437,11 +444,14 @@ void Shard::UnsavedEvictionsLocked(uint64_t n, uint64_t* from,
                                    uint64_t* to) const {
   *from = *to = 0;
   if (copy_cursor_ >= copy_end_) return;
-  const TableInfo info = table_->Info();
+  // Without the table's lock: this runs in the condition an insert waits on,
+  // which a Sample evaluates while it holds that lock (Shard::Sample).
+  const uint64_t capacity = table_->capacity();
+  const uint64_t next_key = table_->NextKeyUnlocked();
   // A batch larger than the table is refused by it: it evicts nothing.
-  if (n > info.capacity || info.next_key + n <= info.capacity) return;
+  if (n > capacity || next_key + n <= capacity) return;
   *from = std::max(copy_cursor_, saved_end_);
-  *to = std::max(*from, std::min(info.next_key + n - info.capacity, copy_end_));
+  *to = std::max(*from, std::min(next_key + n - capacity, copy_end_));
 }
 
 bool Shard::CanSaveEvictionsLocked(uint64_t n) const {

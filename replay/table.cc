@@ -16,7 +16,8 @@ Table::Table(uint64_t capacity, uint32_t observation_dim, uint32_t action_dim,
     : capacity_(std::max<uint64_t>(capacity, 1)),
       bytes_beside_per_item_(bytes_beside_per_item),
       oldest_key_(first_key),
-      next_key_(first_key) {
+      next_key_(first_key),
+      next_key_unlocked_(first_key) {
   if (observation_dim > 0 && action_dim > 0) {
     absl::MutexLock lock(&mu_);
     // A failure leaves the dimensions unset; the first insert then reports it.
@@ -140,6 +141,7 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
     }
   }
   next_key_ += n;
+  next_key_unlocked_.store(next_key_, std::memory_order_release);
   if (next_key_ - oldest_key_ > capacity_) oldest_key_ = next_key_ - capacity_;
   inserts_total_ += n;
   // Bounded: a client inventing actor ids grows the map to the bound, then
@@ -156,8 +158,10 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
 }
 
 absl::Status Table::Read(absl::Span<const uint64_t> keys,
-                         proto::TransitionBatch* out) const {
+                         proto::TransitionBatch* out,
+                         const std::function<void()>& locked) const {
   absl::MutexLock lock(&mu_);
+  if (locked) locked();
   for (size_t i = 0; i < keys.size(); ++i) {
     if (keys[i] < oldest_key_ || keys[i] >= next_key_) {
       return absl::NotFoundError(absl::StrCat(

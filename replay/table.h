@@ -15,7 +15,9 @@
 #ifndef SOFTQ_REPLAY_TABLE_H_
 #define SOFTQ_REPLAY_TABLE_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -122,9 +124,14 @@ class Table {
 
   // Appends the items with `keys` (in order, repeats allowed) to `out`, setting
   // its dimensions. NotFound naming the first key not held; then `out` is
-  // unchanged.
+  // unchanged. `locked`, when given, runs once the table's lock is held and
+  // before anything is read: a caller that serializes its inserts under a lock
+  // of its own releases it there, so that the items it drew stay held while
+  // they are copied and its inserts wait only for this copy.
   absl::Status Read(absl::Span<const uint64_t> keys,
-                    proto::TransitionBatch* out) const ABSL_LOCKS_EXCLUDED(mu_);
+                    proto::TransitionBatch* out,
+                    const std::function<void()>& locked = nullptr) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // True when `key` is held now.
   bool Contains(uint64_t key) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -164,6 +171,11 @@ class Table {
   // Counters only, O(1).
   TableInfo Info() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t capacity() const { return capacity_; }
+  // Info().next_key without the table's lock (for conditions evaluated while
+  // another thread holds it): exact when the caller serializes with inserts.
+  uint64_t NextKeyUnlocked() const {
+    return next_key_unlocked_.load(std::memory_order_acquire);
+  }
   uint64_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -180,6 +192,7 @@ class Table {
   uint32_t action_dim_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t oldest_key_ ABSL_GUARDED_BY(mu_);
   uint64_t next_key_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> next_key_unlocked_;  // next_key_, stored after it
   uint64_t inserts_total_ ABSL_GUARDED_BY(mu_) = 0;
   ActorCounts actors_ ABSL_GUARDED_BY(mu_);
   uint64_t max_tracked_actors_ ABSL_GUARDED_BY(mu_) = kDefaultTrackedActors;

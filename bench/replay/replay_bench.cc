@@ -732,16 +732,24 @@ int RunCheckpointStall() {
   const double rate = absl::GetFlag(FLAGS_stall_insert_rate);
   std::cout << absl::StrFormat(
       "checkpoint of a full shard, %d x obs 100 act 2, while 1 thread inserts "
-      "(%s) and 1 samples batches of %d\n%-8s %10s %14s %10s %18s %10s %18s\n",
+      "(%s) and 1 samples batches of %d; then the same threads as long with "
+      "no checkpoint (baseline)\n%-8s %10s %14s %10s %18s %10s %18s   %10s "
+      "%18s %10s %18s\n",
       options.capacity,
       rate > 0 ? absl::StrCat(rate, " transitions/s") : std::string("flat out"),
       n, "repeat", "file MB", "checkpoint ms", "inserts", "longest insert ms",
-      "samples", "longest sample ms");
-  for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
+      "samples", "longest sample ms", "inserts", "baseline insert", "samples",
+      "baseline sample");
+  // One window of the two threads: with a checkpoint (its time) or without
+  // one for `length` (the baseline: what the same threads stall on this
+  // machine with no checkpoint). False on error, printed.
+  struct Window {
+    absl::Duration took, longest_insert, longest_sample;
+    uint64_t inserts = 0, samples = 0, file_bytes = 0;
+  };
+  auto window = [&](bool checkpoint, absl::Duration length, Window* w) -> bool {
     std::atomic<bool> done{false};
     absl::Mutex mu;
-    absl::Duration longest_insert, longest_sample;
-    uint64_t inserts = 0, samples = 0;
     absl::Status error;
     auto loop = [&](auto call, absl::Duration* longest, uint64_t* count,
                     double per_second) {
@@ -764,8 +772,8 @@ int RunCheckpointStall() {
       }
     };
     std::thread inserter(
-        loop, [&] { return insert().status(); }, &longest_insert, &inserts,
-        rate);
+        loop, [&] { return insert().status(); }, &w->longest_insert,
+        &w->inserts, rate);
     std::thread sampler(
         loop,
         [&] {
@@ -774,28 +782,46 @@ int RunCheckpointStall() {
                                   absl::Now() + absl::Seconds(60), nullptr,
                                   &response);
         },
-        &longest_sample, &samples, 0.0);
+        &w->longest_sample, &w->samples, 0.0);
     absl::SleepFor(absl::Milliseconds(200));
     {
       absl::MutexLock lock(&mu);
-      longest_insert = longest_sample = absl::ZeroDuration();
-      inserts = samples = 0;
+      w->longest_insert = w->longest_sample = absl::ZeroDuration();
+      w->inserts = w->samples = 0;
     }
     const absl::Time start = absl::Now();
-    absl::StatusOr<CheckpointWritten> written = (*shard)->Checkpoint(path);
-    const absl::Duration took = absl::Now() - start;
+    absl::Status status;
+    if (checkpoint) {
+      absl::StatusOr<CheckpointWritten> written = (*shard)->Checkpoint(path);
+      if (written.ok()) w->file_bytes = written->bytes;
+      status = written.status();
+    } else {
+      absl::SleepFor(length);
+    }
+    w->took = absl::Now() - start;
     done = true;  // calls stalled by the checkpoint end after it: counted
     inserter.join();
     sampler.join();
-    if (!written.ok() || !error.ok()) {
-      std::cerr << (written.ok() ? error : written.status()) << std::endl;
+    if (!status.ok() || !error.ok()) {
+      std::cerr << (status.ok() ? error : status) << std::endl;
+      return false;
+    }
+    return true;
+  };
+  for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
+    Window with, without;
+    if (!window(true, absl::ZeroDuration(), &with) ||
+        !window(false, with.took, &without)) {
       return 1;
     }
     std::cout << absl::StrFormat(
-        "%-8d %10.1f %14.1f %10d %18.1f %10d %18.1f\n", r + 1,
-        written->bytes / 1e6, absl::ToDoubleMilliseconds(took), inserts,
-        absl::ToDoubleMilliseconds(longest_insert), samples,
-        absl::ToDoubleMilliseconds(longest_sample));
+        "%-8d %10.1f %14.1f %10d %18.1f %10d %18.1f   %10d %18.1f %10d "
+        "%18.1f\n",
+        r + 1, with.file_bytes / 1e6, absl::ToDoubleMilliseconds(with.took),
+        with.inserts, absl::ToDoubleMilliseconds(with.longest_insert),
+        with.samples, absl::ToDoubleMilliseconds(with.longest_sample),
+        without.inserts, absl::ToDoubleMilliseconds(without.longest_insert),
+        without.samples, absl::ToDoubleMilliseconds(without.longest_sample));
   }
   ::unlink(path.c_str());
   ::rmdir(dir.c_str());
