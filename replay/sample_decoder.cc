@@ -317,7 +317,7 @@ class AnswerDecoder {
       const int64_t width = b.width();
       float* to = b.rows.data() + run.first_row * width + column;
       if (!ReadChunks(in_, bytes, run.count, &scratch_, [&](const char* c) {
-            std::memcpy(to, c, bytes);
+            CopyField(to, c, bytes);
             to += width;
           })) {
         return Bad(absl::StrCat("batch.", name, " is cut short"));

@@ -207,10 +207,10 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
     if (i + ahead < n) prefetch_row(keys[i + ahead]);
     const uint64_t s = keys[i] % capacity_;
     const float* row = rows_.data() + s * width;
-    std::memcpy(obs + i * od, row, od * sizeof(float));
-    std::memcpy(act + i * ad, row + od, ad * sizeof(float));
+    CopyField(obs + i * od, row, od * sizeof(float));
+    CopyField(act + i * ad, row + od, ad * sizeof(float));
     rew[i] = row[od + ad];
-    std::memcpy(next + i * od, row + od + ad + 1, od * sizeof(float));
+    CopyField(next + i * od, row + od + ad + 1, od * sizeof(float));
     done[i] = row[width - 1] != 0.0f;
     if (ids) {
       episode[i] = episode_ids_[s];
