@@ -1,5 +1,5 @@
 """End to end, separate processes on 127.0.0.1: 2 replay shards, 2 actors, 1 learner on the
-multi-goal task. Run by tests/distributed_test.sh with the binaries' paths.
+multi-goal task. Run by tests/python_test.sh with the binaries' folder.
 
 Checks, in order: an actor started before the learner waits, then picks up parameters; a
 learner started before any data waits on the rate limiter instead of crashing; actors'

@@ -5,7 +5,7 @@ learner: separate processes on 127.0.0.1), as README.md's "Environments" shows. 
 every process exits 0, the learner sized its networks from the model (observation 4 = the
 hinge angle and 3 velocities; action 3), trained and evaluated it, and exported its policy;
 and that a model that does not load, or a body it lacks, stops the launch with one line
-naming it. Run by tests/own_model_test.sh with the binaries' folder.
+naming it. Run by tests/python_test.sh with the binaries' folder.
 """
 import os
 import re
