@@ -128,6 +128,26 @@ def check_refused(bins, shard, creds, root, metrics_host, metrics_port):
     check(status == 401, f"/metrics on {metrics_host}:{metrics_port} without the token: {status}")
 
 
+# The resources of the two-shard, two-actor jobs: one node each for the shards, the learner
+# and the actors, memory within what the test's nodes have.
+TWO_BY_TWO = ["--shards=2", "--shard_nodes=1", "--shard_mem=300M", "--learner_cpus=1",
+              "--learner_mem=800M", "--actors=2", "--actor_nodes=1", "--actor_mem=600M"]
+
+
+def submit(slurm, deploy, bin_dir, run_dir, root, jobs, label, flags):
+    """Submits deploy/slurm/submit.sh with `flags` (its output in root/job-%j.out), prints the
+    command under `label` (unless None), records the job in `jobs`: (job id, the run)."""
+    argv = [os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
+            *flags, "--", f"--output={root}/job-%j.out", "--parsable"]
+    if label is not None:
+        print(f"{label}:", " ".join(argv[:1] + [a if " " not in a else repr(a)
+                                                for a in argv[1:]]))
+    r = slurm.run(argv, timeout=30)
+    job = int(re.match(r"\d+", r.stdout.strip()).group(0))
+    jobs.append(job)
+    return job, r
+
+
 def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs):
     """submit.sh's Python-actor branch: 2 Python actors on n3 step the example multi-goal task,
     the learner on --env=external; their transitions reach both shards."""
@@ -135,25 +155,15 @@ def python_job(slurm, bins, deploy, python_dir, bin_dir, root, first_token, jobs
     replay_port = free_port(NODE_ADDRESSES["n1"], span=2)
     learner_port = free_port(NODE_ADDRESSES["n2"])
     actor_metrics = free_port(NODE_ADDRESSES["n3"], span=2)
-    submit = [
-        os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
-        "--shards=2", "--shard_nodes=1", "--shard_mem=300M",
-        "--learner_cpus=1", "--learner_mem=800M",
-        "--actors=2", "--actor_nodes=1", "--actor_mem=600M",
-        f"--replay_port={replay_port}", f"--learner_port={learner_port}",
+    job, _ = submit(slurm, deploy, bin_dir, run_dir, root, jobs, "submit (Python actors)", [
+        *TWO_BY_TWO, f"--replay_port={replay_port}", f"--learner_port={learner_port}",
         f"--actor_metrics_port={actor_metrics}",
         "--python_env=softq.examples.multigoal:make", f"--python_dir={python_dir}",
         "--env=external", "--env_config=observation_dim=2,action_dim=2",
         "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
         "--learner_flags=--eval_interval=200 --log_interval_s=1 --checkpoint_interval=100000 "
         "--batch_size=32",
-        "--actor_flags=--num_envs=2 --report_interval_s=2",
-        "--", f"--output={root}/job-%j.out", "--parsable"]
-    print("submit (Python actors):", " ".join(submit[:1] + [a if " " not in a else repr(a)
-                                                         for a in submit[1:]]))
-    r = slurm.run(submit, timeout=30)
-    job = int(re.match(r"\d+", r.stdout.strip()).group(0))
-    jobs.append(job)
+        "--actor_flags=--num_envs=2 --report_interval_s=2"])
     job_out = os.path.join(root, f"job-{job}.out")
     logs = os.path.join(run_dir, "logs", str(job))
     serving = wait_until("shards serving", lambda: "replay shards serving" in read(job_out), 90)
@@ -225,13 +235,10 @@ def insecure_job(slurm, bins, deploy, bin_dir, root, jobs):
     """submit.sh --insecure: says so, makes no credentials, its shards answer anyone."""
     run_dir = os.path.join(root, "run_insecure")
     replay_port = free_port(NODE_ADDRESSES["n1"], span=2)
-    r = slurm.run([os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
-                   "--insecure", "--shard_mem=300M", "--learner_cpus=1", "--learner_mem=800M",
-                   "--actors=1", "--actor_mem=600M", f"--replay_port={replay_port}",
-                   f"--learner_port={free_port(NODE_ADDRESSES['n2'])}",
-                   "--", f"--output={root}/job-%j.out", "--parsable"], timeout=30)
-    job = int(re.match(r"\d+", r.stdout.strip()).group(0))
-    jobs.append(job)
+    job, r = submit(slurm, deploy, bin_dir, run_dir, root, jobs, None, [
+        "--insecure", "--shard_mem=300M", "--learner_cpus=1", "--learner_mem=800M",
+        "--actors=1", "--actor_mem=600M", f"--replay_port={replay_port}",
+        f"--learner_port={free_port(NODE_ADDRESSES['n2'])}"])
     check("--insecure" in r.stderr and "without TLS" in r.stderr,
           f"submit.sh --insecure says so: {r.stderr.strip()[:120]}")
     job_out = os.path.join(root, f"job-{job}.out")
@@ -286,12 +293,8 @@ def main():
         while learner_metrics == learner_port:
             learner_metrics = free_port(NODE_ADDRESSES["n2"])
         actor_metrics = free_port(NODE_ADDRESSES["n3"], span=2)
-        submit = [
-            os.path.join(deploy, "submit.sh"), f"--bin={bin_dir}", f"--run_dir={run_dir}",
-            "--shards=2", "--shard_nodes=1", "--shard_mem=300M",
-            "--learner_cpus=1", "--learner_mem=800M",
-            "--actors=2", "--actor_nodes=1", "--actor_mem=600M",
-            f"--replay_port={replay_port}", f"--learner_port={learner_port}",
+        job, r = submit(slurm, deploy, bin_dir, run_dir, root, jobs, "submit", [
+            *TWO_BY_TWO, f"--replay_port={replay_port}", f"--learner_port={learner_port}",
             f"--replay_metrics_port={replay_metrics}", f"--learner_metrics_port={learner_metrics}",
             f"--actor_metrics_port={actor_metrics}",
             # The environment reaches the learner and both actors with its parameters (a
@@ -300,12 +303,7 @@ def main():
             "--replay_flags=--min_size_to_sample=200 --samples_per_insert=16 --error_buffer=3200",
             "--learner_flags=--eval_interval=0 --eval_rollouts=10 --log_interval_s=1 "
             "--checkpoint_interval=100000 --batch_size=32",
-            "--actor_flags=--num_envs=2 --report_interval_s=2 --max_steps_per_second=400",
-            "--", f"--output={root}/job-%j.out", "--parsable"]
-        print("submit:", " ".join(submit[:1] + [a if " " not in a else repr(a) for a in submit[1:]]))
-        r = slurm.run(submit, timeout=30)
-        job = int(re.match(r"\d+", r.stdout.strip()).group(0))
-        jobs.append(job)
+            "--actor_flags=--num_envs=2 --report_interval_s=2 --max_steps_per_second=400"])
         job_out = os.path.join(root, f"job-{job}.out")
         logs = os.path.join(run_dir, "logs", str(job))
 
