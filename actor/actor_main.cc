@@ -22,7 +22,9 @@
 #include "common/torch_threads.h"
 #include "common/transition_check.h"
 #include "env/registry.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_stats.h"
+#include "replay/replay_writer.h"
 
 ABSL_FLAG(std::string, replay, "",
           "comma-separated host:port of the replay shards");

@@ -1,7 +1,7 @@
 // ReplaySink: an actor's TransitionSink over the replay service
-// (replay/client.h). Write blocks while the shards push back, retrying until
-// the batch is queued or shutdown is requested: a slow replay slows the actor
-// instead of growing its memory. Thread-compatible.
+// (ReplayWriter, replay/replay_writer.h). Write blocks while the shards push
+// back, retrying until the batch is queued or shutdown is requested: a slow
+// replay slows the actor instead of growing its memory. Thread-compatible.
 //
 // AckedIdsFile: the identities of the transitions the replay acknowledged to
 // this actor (actor_main --acked_ids_out), for tests that look each one up in
@@ -19,7 +19,8 @@
 #include "absl/synchronization/mutex.h"
 #include "actor/actor.h"
 #include "proto/transition.pb.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_writer.h"
 
 namespace softq {
 

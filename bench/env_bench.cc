@@ -52,7 +52,8 @@
 #include "common/torch_threads.h"
 #include "env/registry.h"
 #include "policy/acting_policy.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_writer.h"
 #include "tests/support/child_process.h"
 
 ABSL_FLAG(std::string, envs, "",

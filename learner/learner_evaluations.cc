@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "replay/client.h"
+#include "replay/replay_stats.h"
 
 namespace softq {
 namespace {

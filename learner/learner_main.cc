@@ -43,7 +43,8 @@
 #include "learner/replay_batch_source.h"
 #include "learner/replay_sizes.h"
 #include "learner/sql_flags.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
 
 ABSL_FLAG(std::string, replay, "",
           "comma-separated host:port of the replay shards");

@@ -1,12 +1,12 @@
 // ReplayBatchSource: the learner's BatchSource over the replay service
-// (replay/client.h): hands out the sampler's prefetched batches as one packed
-// tensor each (TransitionTensors::packed), which takes over the sampler's rows
-// as they are, or copies them once into page-locked memory when the learner
-// runs on a GPU so that the batch is one asynchronous copy. The values are not
-// checked again: the shards validated them when they were inserted. With
-// PrioritizedReplay set it also gives each batch's importance weights (from the
-// probabilities the sampler drew its rows with) and queues the priorities from
-// its TD errors on a PriorityUpdater. Thread-compatible.
+// (replay/replay_sampler.h): hands out the sampler's prefetched batches as one
+// packed tensor each (TransitionTensors::packed), which takes over the
+// sampler's rows as they are, or copies them once into page-locked memory when
+// the learner runs on a GPU so that the batch is one asynchronous copy. The
+// values are not checked again: the shards validated them when they were
+// inserted. With PrioritizedReplay set it also gives each batch's importance
+// weights (from the probabilities the sampler drew its rows with) and queues
+// the priorities from its TD errors on a PriorityUpdater. Thread-compatible.
 #ifndef SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 #define SOFTQ_LEARNER_REPLAY_BATCH_SOURCE_H_
 
@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "learner/learner.h"
 #include "learner/priority_updater.h"
-#include "replay/client.h"
+#include "replay/replay_sampler.h"
 
 namespace softq {
 

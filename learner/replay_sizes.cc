@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "replay/client.h"
+#include "replay/replay_stats.h"
 
 namespace softq {
 

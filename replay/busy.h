@@ -1,8 +1,9 @@
 // How a shard says it is at its limit of concurrent Insert streams or waiting
 // calls (replay_server --max_insert_streams, --max_waiting_calls):
 // RESOURCE_EXHAUSTED with a message that starts with kShardBusyPrefix. Clients
-// (replay/client.h) retry such a refusal later, like an unreachable shard; any
-// other RESOURCE_EXHAUSTED (a message too large) is about the request itself.
+// (replay/replay_writer.h, replay/replay_sampler.h) retry such a refusal later,
+// like an unreachable shard; any other RESOURCE_EXHAUSTED (a message too large)
+// is about the request itself.
 // Pure, thread-safe.
 #ifndef SOFTQ_REPLAY_BUSY_H_
 #define SOFTQ_REPLAY_BUSY_H_

@@ -1,6 +1,6 @@
 // SampledBatch: one batch the learner draws from the replay shards
-// (ReplaySampler, replay/client.h), its transitions packed row by row in the
-// layout of the learner's packed tensor (common/tensor_codec.h,
+// (ReplaySampler, replay/replay_sampler.h), its transitions packed row by row
+// in the layout of the learner's packed tensor (common/tensor_codec.h,
 // TransitionTensors::packed), so that handing it to LibTorch is one copy or
 // none. A plain value: thread-compatible.
 #ifndef SOFTQ_REPLAY_SAMPLED_BATCH_H_

@@ -41,7 +41,7 @@
 #include "common/security_flags.h"
 #include "common/shutdown.h"
 #include "common/transition_check.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
 #include "replay/service.h"
 #include "replay/shard.h"
 

@@ -33,7 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "common/flags.h"
 #include "common/security_flags.h"
-#include "replay/client.h"
+#include "replay/replay_stats.h"
 
 ABSL_FLAG(std::string, shards, "", "comma-separated host:port of the shards");
 ABSL_FLAG(bool, json, false, "print JSON instead of a table");

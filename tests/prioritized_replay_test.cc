@@ -23,7 +23,9 @@
 #include "learner/replay_batch_source.h"
 #include "learner/sql_agent.h"
 #include "learner/sql_math.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_writer.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {

@@ -8,7 +8,9 @@
 #include <memory>
 
 #include "absl/time/clock.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_writer.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {

@@ -58,7 +58,10 @@
 #include "common/malloc_policy.h"
 #include "common/security.h"
 #include "proto/replay.grpc.pb.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_stats.h"
+#include "replay/replay_writer.h"
 #include "replay/shard.h"
 #include "tests/support/child_process.h"
 

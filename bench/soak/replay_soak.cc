@@ -29,7 +29,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_stats.h"
+#include "replay/replay_writer.h"
 #include "replay/shard.h"
 #include "tests/support/child_process.h"
 

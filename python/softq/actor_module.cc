@@ -40,7 +40,9 @@
 #include "common/transition_check.h"
 #include "env/environment.h"
 #include "policy/acting_policy.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_stats.h"
+#include "replay/replay_writer.h"
 
 namespace py = pybind11;
 

@@ -53,7 +53,8 @@
 #include "common/security_flags.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/checkpoint.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_writer.h"
 
 namespace softq {
 namespace {

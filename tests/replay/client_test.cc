@@ -1,7 +1,5 @@
 // The client library against real shard processes: spreading, sampling in
 // proportion to shard sizes, failover, and errors that name the shard.
-#include "replay/client.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,6 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_stats.h"
+#include "replay/replay_writer.h"
 #include "tests/replay/server_fixture.h"
 #include "tests/support/child_process.h"
 

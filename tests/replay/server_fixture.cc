@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
 
 namespace softq {
 namespace testing {

@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "replay/busy.h"
-#include "replay/client.h"
+#include "replay/replay_channel.h"
+#include "replay/replay_sampler.h"
+#include "replay/replay_writer.h"
 #include "tests/replay/server_fixture.h"
 
 namespace softq {
