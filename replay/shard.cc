@@ -167,6 +167,20 @@ absl::StatusOr<std::unique_ptr<Shard>> Shard::Restore(
   return shard;
 }
 
+void Shard::AwaitTurnLocked(Kind kind) {
+  const Kind other = kind == kInsertKind ? kSampleKind : kInsertKind;
+  // Only changes made under mu_ (a turn taken, a waiter let in) can make this
+  // true, so the mutex re-evaluates it when it should.
+  auto my_turn = [this, kind, other]() {
+    mu_.AssertHeld();
+    return last_turn_ != kind ||
+           waiting_[other].load(std::memory_order_relaxed) == 0;
+  };
+  mu_.Await(absl::Condition(&my_turn));
+  waiting_[kind].fetch_sub(1, std::memory_order_relaxed);
+  last_turn_ = kind;
+}
+
 absl::StatusOr<KeyRange> Shard::Insert(
     const proto::TransitionBatch& batch,
     const google::protobuf::RepeatedField<float>& priorities,
@@ -201,7 +215,9 @@ absl::StatusOr<KeyRange> Shard::Insert(
     }
     logged_crc = InsertLogPayloadCrc(priority_span, logged);
   }
+  waiting_[kInsertKind].fetch_add(1, std::memory_order_relaxed);
   absl::ReleasableMutexLock lock(&mu_);
+  AwaitTurnLocked(kInsertKind);
   if (!log_error_.ok()) return log_error_;
   // Admitted by the rate limiter, and evicting nothing a running checkpoint
   // has yet to copy, both at once.
@@ -311,7 +327,9 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
         "SampleRequest.batch_size is ", batch_size, ", expected 1..",
         options_.capacity, " (the table's capacity)"));
   }
+  waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
   absl::ReleasableMutexLock lock(&mu_);
+  AwaitTurnLocked(kSampleKind);
   if (absl::Status s = rate_limiter_.AwaitCanSample(&mu_, deadline, cancelled);
       !s.ok())
     return s;

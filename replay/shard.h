@@ -21,6 +21,7 @@
 #ifndef SOFTQ_REPLAY_SHARD_H_
 #define SOFTQ_REPLAY_SHARD_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <random>
@@ -203,6 +204,15 @@ class Shard {
   // CanSaveEvictionsLocked(n).
   void SaveEvictionsLocked(uint64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Inserts and samples take turns at mu_ while both kinds wait: absl::Mutex is
+  // not fair, and a caller that takes it again as soon as it lets go (an
+  // insert stream flat out) would keep the other kind waiting for tens of ms.
+  // A caller counts itself in waiting_ before taking mu_, then
+  // AwaitTurnLocked: it goes on unless the other kind waits and the last one
+  // let in was of its own kind.
+  enum Kind { kInsertKind = 0, kSampleKind = 1 };
+  void AwaitTurnLocked(Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const ShardOptions options_;
   const absl::Time start_;
   // Held for a whole checkpoint (they run one at a time); taken before mu_.
@@ -217,6 +227,8 @@ class Shard {
     uint64_t end_key = 0;
     std::string bytes;
   };
+  std::atomic<int> waiting_[2] = {};  // callers of each Kind not yet let in
+  Kind last_turn_ ABSL_GUARDED_BY(mu_) = kSampleKind;
   uint64_t copy_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t copy_end_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t saved_end_ ABSL_GUARDED_BY(mu_) = 0;
