@@ -172,13 +172,14 @@ absl::Status EncodeTransitions(const TransitionTensors& batch,
 TransitionTensors PackedTransitions(const torch::Tensor& packed,
                                     int64_t observation_dim,
                                     int64_t action_dim) {
-  const int64_t o = observation_dim, d = action_dim;
+  const RowLayout layout(observation_dim, action_dim);
   TransitionTensors t;
-  t.observations = packed.narrow(1, 0, o);
-  t.actions = packed.narrow(1, o, d);
-  t.rewards = packed.select(1, o + d);
-  t.next_observations = packed.narrow(1, o + d + 1, o);
-  t.dones = packed.select(1, 2 * o + d + 1);
+  t.observations = packed.narrow(1, 0, observation_dim);
+  t.actions = packed.narrow(1, layout.action(), action_dim);
+  t.rewards = packed.select(1, layout.reward());
+  t.next_observations =
+      packed.narrow(1, layout.next_observation(), observation_dim);
+  t.dones = packed.select(1, layout.done());
   t.packed = packed;
   return t;
 }
@@ -193,20 +194,11 @@ absl::StatusOr<TransitionTensors> DecodeTransitions(
                                   .dtype(torch::kFloat32)
                                   .pinned_memory(options.pinned);
   if (options.packed) {
-    // Row by row: observation, action, reward, next observation, done.
-    const int64_t width = PackedWidth(obs_dim, act_dim);
-    torch::Tensor packed = torch::empty({n, width}, tensor_options);
+    const RowLayout layout(obs_dim, act_dim);
+    torch::Tensor packed = torch::empty({n, layout.width()}, tensor_options);
     float* row = packed.data_ptr<float>();
-    const float* obs = in.observations().data();
-    const float* act = in.actions().data();
-    const float* next = in.next_observations().data();
-    for (int64_t i = 0; i < n; ++i, row += width) {
-      std::memcpy(row, obs + i * obs_dim, obs_dim * sizeof(float));
-      std::memcpy(row + obs_dim, act + i * act_dim, act_dim * sizeof(float));
-      row[obs_dim + act_dim] = in.rewards(static_cast<int>(i));
-      std::memcpy(row + obs_dim + act_dim + 1, next + i * obs_dim,
-                  obs_dim * sizeof(float));
-      row[width - 1] = in.dones(static_cast<int>(i)) ? 1.0f : 0.0f;
+    for (int64_t i = 0; i < n; ++i, row += layout.width()) {
+      PackRow(in, i, layout, row);
     }
     return PackedTransitions(packed, obs_dim, act_dim);
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/row_layout.h"
 #include "proto/tensor.pb.h"
 #include "proto/transition.pb.h"
 
@@ -20,10 +21,9 @@ inline constexpr int kMaxTensorRank = 8;
 inline constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
 
 // A batch of N transitions as float32 tensors. `packed`, when defined, is one
-// tensor [N, 2 O + D + 2] (observations | actions | reward | next observations
-// | done) of which the five fields are column views (PackedTransitions): a
-// batch that one copy moves to a device. Code that replaces a field must reset
-// `packed`.
+// tensor [N, 2 O + D + 2] of rows in common/row_layout.h's layout, of which the
+// five fields are column views (PackedTransitions): a batch that one copy moves
+// to a device. Code that replaces a field must reset `packed`.
 struct TransitionTensors {
   torch::Tensor observations;       // [N, observation_dim]
   torch::Tensor actions;            // [N, action_dim]
@@ -33,11 +33,8 @@ struct TransitionTensors {
   torch::Tensor packed = {};  // optional, see above
 };
 
-// Columns of a packed batch: 2 O + D + 2.
-inline int64_t PackedWidth(int64_t observation_dim, int64_t action_dim) {
-  return 2 * observation_dim + action_dim + 2;
-}
-// The five fields as column views of `packed` [N, PackedWidth(O, D)], with
+// The five fields as column views of `packed` [N, RowLayout(O, D).width()]
+// (common/row_layout.h), with
 // `packed` set.
 TransitionTensors PackedTransitions(const torch::Tensor& packed,
                                     int64_t observation_dim,

@@ -189,7 +189,7 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
       s.draws_noise = noise == nullptr;
       const int64_t o = agent.config().observation_dim,
                     d = agent.config().action_dim;
-      s.packed = torch::empty({size, PackedWidth(o, d)},
+      s.packed = torch::empty({size, RowLayout(o, d).width()},
                               torch::TensorOptions().device(agent.device()));
       s.inputs = PackedTransitions(s.packed, o, d);
       s.noise = agent.DrawNoise(size);

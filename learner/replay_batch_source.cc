@@ -21,8 +21,7 @@ absl::StatusOr<TransitionTensors> ReplayBatchSource::Next(
   // the batch's copy to the device is asynchronous.
   const int64_t n = sampled->size();
   const int64_t width = sampled->width();
-  if (width != PackedWidth(sampled->observation_dim, sampled->action_dim) ||
-      sampled->rows.size() != static_cast<size_t>(n * width)) {
+  if (sampled->rows.size() != static_cast<size_t>(n * width)) {
     return absl::InternalError(
         absl::StrCat("replay batch: ", sampled->rows.size(), " floats for ", n,
                      " rows of width ", width));

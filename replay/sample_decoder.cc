@@ -206,13 +206,13 @@ class AnswerDecoder {
           s = Floats("observations", 0, observation_dim_);
           break;
         case Tag(kActions, kLength):
-          s = Floats("actions", observation_dim_, action_dim_);
+          s = Floats("actions", Layout().action(), action_dim_);
           break;
         case Tag(kRewards, kLength):
-          s = Floats("rewards", observation_dim_ + action_dim_, 1);
+          s = Floats("rewards", Layout().reward(), 1);
           break;
         case Tag(kNextObservations, kLength):
-          s = Floats("next_observations", observation_dim_ + action_dim_ + 1,
+          s = Floats("next_observations", Layout().next_observation(),
                      observation_dim_);
           break;
         case Tag(kDones, kLength):
@@ -336,7 +336,7 @@ class AnswerDecoder {
     for (const RowRun& run : runs_) {
       SampledBatch& b = batches_[run.batch];
       const int64_t width = b.width();
-      float* to = b.rows.data() + run.first_row * width + width - 1;
+      float* to = b.rows.data() + run.first_row * width + b.layout().done();
       if (!ReadChunks(in_, 1, run.count, &scratch_, [&](const char* c) {
             *to = *c != 0 ? 1.0f : 0.0f;
             to += width;
@@ -379,6 +379,7 @@ class AnswerDecoder {
   std::vector<SampledBatch>& batches_;
   std::vector<int>& rows_with_ids_;
   int rows_ = 0;
+  RowLayout Layout() const { return RowLayout(observation_dim_, action_dim_); }
   uint32_t observation_dim_ = 0, action_dim_ = 0;
   bool prepared_ = false;
   std::string scratch_;  // a value cut by a buffer boundary

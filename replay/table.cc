@@ -46,7 +46,7 @@ absl::Status Table::CheckStorageFits(uint64_t capacity,
                                      uint32_t action_dim, bool ids,
                                      uint64_t bytes_beside_per_item) {
   const uint64_t floats_per_item =
-      static_cast<uint64_t>(SampledRowWidth(observation_dim, action_dim));
+      static_cast<uint64_t>(RowLayout(observation_dim, action_dim).width());
   return CheckFitsInMemory(
       std::max<uint64_t>(capacity, 1),
       floats_per_item * sizeof(float) + (ids ? 12 : 0) + bytes_beside_per_item,
@@ -66,7 +66,7 @@ absl::Status Table::AllocateLocked(uint32_t observation_dim,
       !s.ok()) {
     return s;
   }
-  rows_.resize(capacity_ * SampledRowWidth(observation_dim, action_dim));
+  rows_.resize(capacity_ * RowLayout(observation_dim, action_dim).width());
   if (ids) {
     episode_ids_.resize(capacity_);
     step_ids_.resize(capacity_);
@@ -119,19 +119,11 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
   // whole.
   const uint64_t first = next_key_;
   const uint64_t slot = first % capacity_;
-  const uint64_t od = observation_dim_, ad = action_dim_;
-  const uint64_t width = SampledRowWidth(observation_dim_, action_dim_);
-  const float* obs = batch.observations().data();
-  const float* next = batch.next_observations().data();
-  const float* act = batch.actions().data();
+  const RowLayout layout(observation_dim_, action_dim_);
+  const uint64_t width = layout.width();
   for (uint64_t i = 0, s = slot; i < n;
        ++i, s = (s + 1 == capacity_ ? 0 : s + 1)) {
-    float* row = rows_.data() + s * width;
-    std::memcpy(row, obs + i * od, od * sizeof(float));
-    std::memcpy(row + od, act + i * ad, ad * sizeof(float));
-    row[od + ad] = batch.rewards(i);
-    std::memcpy(row + od + ad + 1, next + i * od, od * sizeof(float));
-    row[width - 1] = batch.dones(i) ? 1.0f : 0.0f;
+    PackRow(batch, static_cast<int64_t>(i), layout, rows_.data() + s * width);
   }
   if (!episode_ids_.empty()) {
     for (uint64_t i = 0, s = slot; i < n;
@@ -190,7 +182,8 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
   // Sampled rows are scattered over a table that may be far larger than the
   // caches: the lines of a row further on are requested while row i is copied,
   // so that the misses overlap.
-  const uint64_t width = SampledRowWidth(od, ad);
+  const RowLayout layout(od, ad);
+  const uint64_t width = layout.width();
   const uint64_t row_bytes = width * sizeof(float);
   auto prefetch_row = [&](uint64_t key) {
     const char* c =
@@ -208,10 +201,11 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
     const uint64_t s = keys[i] % capacity_;
     const float* row = rows_.data() + s * width;
     CopyField(obs + i * od, row, od * sizeof(float));
-    CopyField(act + i * ad, row + od, ad * sizeof(float));
-    rew[i] = row[od + ad];
-    CopyField(next + i * od, row + od + ad + 1, od * sizeof(float));
-    done[i] = row[width - 1] != 0.0f;
+    CopyField(act + i * ad, row + layout.action(), ad * sizeof(float));
+    rew[i] = row[layout.reward()];
+    CopyField(next + i * od, row + layout.next_observation(),
+              od * sizeof(float));
+    done[i] = row[layout.done()] != 0.0f;
     if (ids) {
       episode[i] = episode_ids_[s];
       step[i] = step_ids_[s];
@@ -249,16 +243,16 @@ absl::Status Table::ForEachItem(
     uint64_t first_key, uint64_t end_key) const {
   absl::MutexLock lock(&mu_);
   const bool ids = !episode_ids_.empty();
-  const uint64_t width = SampledRowWidth(observation_dim_, action_dim_);
+  const RowLayout layout(observation_dim_, action_dim_);
   const uint64_t end = std::min(end_key, next_key_);
   for (uint64_t key = std::max(first_key, oldest_key_); key < end; ++key) {
     const uint64_t s = key % capacity_;
-    const float* row = rows_.data() + s * width;
+    const float* row = rows_.data() + s * layout.width();
     const ItemView item{row,
-                        row + observation_dim_,
-                        row[observation_dim_ + action_dim_],
-                        row + observation_dim_ + action_dim_ + 1,
-                        row[width - 1] != 0.0f,
+                        row + layout.action(),
+                        row[layout.reward()],
+                        row + layout.next_observation(),
+                        row[layout.done()] != 0.0f,
                         ids ? episode_ids_[s] : 0,
                         ids ? step_ids_[s] : 0};
     if (absl::Status st = fn(key, item); !st.ok()) return st;

@@ -1,12 +1,12 @@
 // Storage of one replay shard: a fixed-capacity FIFO ring of transitions kept
 // in one flat, preallocated float array, a row per slot laid out as a sampled
-// row (sampled_batch.h: observation | action | reward | next observation |
-// done), so that reading a sampled item touches one contiguous span and an
-// insert holds no per-item allocation. The arrays are reserved whole and
-// their pages committed as the ring first fills (huge_page_allocator.h). Items
-// get monotonically increasing keys; key k lives in slot k % capacity and is
-// held iff oldest_key() <= k < next_key(). Observation and action sizes are
-// fixed by the constructor or, when given as 0, by the first insert.
+// row (common/row_layout.h), so that reading a sampled item touches one
+// contiguous span and an insert holds no per-item allocation. The arrays are
+// reserved whole and their pages committed as the ring first fills
+// (huge_page_allocator.h). Items get monotonically increasing keys; key k lives
+// in slot k % capacity and is held iff oldest_key() <= k < next_key().
+// Observation and action sizes are fixed by the constructor or, when given as
+// 0, by the first insert.
 //
 // Invariant used by the samplers: while the ring has not wrapped, keys start at
 // 0, so the held items always occupy slots [0, size()).
@@ -27,9 +27,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "common/row_layout.h"
 #include "proto/transition.pb.h"
 #include "replay/huge_page_allocator.h"
-#include "replay/sampled_batch.h"
 
 namespace softq {
 
@@ -198,7 +198,8 @@ class Table {
   uint64_t max_tracked_actors_ ABSL_GUARDED_BY(mu_) = kDefaultTrackedActors;
   template <typename T>
   using Array = std::vector<T, HugePageAllocator<T>>;
-  // capacity rows of SampledRowWidth floats; allocated once.
+  // capacity rows of RowLayout(observation_dim_, action_dim_).width() floats;
+  // allocated once.
   Array<float> rows_ ABSL_GUARDED_BY(mu_);
   // Allocated by the first batch that carries ids (most actors send none).
   Array<uint64_t> episode_ids_ ABSL_GUARDED_BY(mu_);

@@ -167,7 +167,7 @@ TEST(TensorCodec, PackedDecodingHoldsTheSameTransitionsInOneTensor) {
   ASSERT_TRUE(packed.ok()) << packed.status();
   ASSERT_TRUE(packed->packed.defined());
   EXPECT_EQ(packed->packed.sizes(),
-            (std::vector<int64_t>{9, PackedWidth(3, 2)}));
+            (std::vector<int64_t>{9, RowLayout(3, 2).width()}));
   EXPECT_TRUE(packed->packed.is_contiguous());
   EXPECT_TRUE(torch::equal(packed->observations, original.observations));
   EXPECT_TRUE(torch::equal(packed->actions, original.actions));
