@@ -5,7 +5,8 @@
 //
 // Thread-safe: every public method may be called concurrently. Insert and
 // Sample may block in the rate limiter (releasing the lock) until their
-// deadline.
+// deadline; while both kinds wait for the lock they take turns, so a caller
+// of one kind flat out does not starve the other.
 //
 // Durability (Shard::Open): a shard opened with a checkpoint path and an insert
 // log writes every stored batch to the log (replay/insert_log.h) before Insert
