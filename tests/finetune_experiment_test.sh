@@ -10,6 +10,8 @@
 #    outcome of every run counted (all swimmer runs reached a finish line, with a direction;
 #    no maze run reached the goal) with its intervals, progress lines on the terminal;
 #  - resume: a rerun skips finished runs and runs only an unfinished one;
+#  - --parallel=2 (fig4 and Ctrl-C): two runs at once, a fine-tuning run after its
+#    pretraining run;
 #  - Ctrl-C: exit 130 and no process of the experiment left.
 # Whether fine-tuning or SQL wins is the long run's question (README), not this test's.
 set -euo pipefail
@@ -30,8 +32,30 @@ rc=0; /usr/bin/python3 "$script" --arms=sql,bogus > "$tmp/bad.log" 2>&1 || rc=$?
 out="$tmp/fig4"
 rm -rf "$out"
 /usr/bin/python3 "$script" "${toy[@]}" --out="$out" --seeds=1 --pretrain_seeds=1 \
-  --pretrain_updates=100 --anneal_updates=50 --verbose > "$out.log" 2>&1 \
+  --pretrain_updates=100 --anneal_updates=50 --parallel=2 --verbose > "$out.log" 2>&1 \
   || { tail -40 "$out.log"; fail "fig4 exited non-zero"; }
+grep -q "^experiment: fig4: 14 runs, 0 already done, into $out, 2 at a time" "$out.log" \
+  || fail "no start line with --parallel=2"
+# two at a time, and a fine-tuning run only after its pretraining run finished
+/usr/bin/python3 - "$out.log" <<'PY' || fail "--parallel=2: runs not two at a time or out of order"
+import re, sys
+running, most, finished = set(), 0, set()
+for line in open(sys.argv[1]):
+    m = re.match(r"experiment: \[\d+/\d+\] (\S+): (\S+)", line)
+    if not m:
+        continue
+    name, what = m.groups()
+    if what == "finished":
+        running.discard(name)
+        finished.add(name)
+    elif what.startswith("quadruped"):
+        running.add(name)
+        most = max(most, len(running))
+        arm = name.split("/")[1]
+        if arm.endswith("_finetune") and f"pretrain/{arm.split('_')[0]}/seed0" not in finished:
+            sys.exit(f"{name} started before its pretraining run finished")
+sys.exit(0 if most == 2 else f"at most {most} runs at once")
+PY
 for run in pretrain/sql/seed0 pretrain/ddpg/seed0; do
   [[ -f "$out/$run/done" ]] || fail "$run did not finish"
 done
@@ -98,15 +122,17 @@ rm "$out/maze_blocked/ddpg/seed1/done"
 # --- Ctrl-C: exit 130, every process the command started stopped ---
 out="$tmp/interrupted"
 rm -rf "$out"
-/usr/bin/python3 "$script" "${explore[@]/--out=*/--out=$out}" --updates=100000 > "$out.log" 2>&1 &
+/usr/bin/python3 "$script" "${explore[@]/--out=*/--out=$out}" --updates=100000 --parallel=2 \
+  > "$out.log" 2>&1 &
 pid=$!
 for _ in $(seq 120); do
   grep -q "eval at update" "$out.log" 2>/dev/null && break
   sleep 0.5
 done
 grep -q "eval at update" "$out.log" || { kill "$pid"; fail "the interrupted run never evaluated"; }
-children=$(pgrep -P "$pid" || true)  # the shard, the learner and the actor
-[[ $(echo $children | wc -w) -eq 3 ]] || fail "expected 3 processes of the run, found: $children"
+sleep 1
+children=$(pgrep -P "$pid" || true)  # two runs' shard, learner and actor
+[[ $(echo $children | wc -w) -eq 6 ]] || fail "expected 6 processes of two runs, found: $children"
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 [[ $rc -eq 130 ]] || { tail -20 "$out.log"; fail "Ctrl-C: exit $rc, expected 130"; }
@@ -114,6 +140,7 @@ for child in $children; do
   ! kill -0 "$child" 2> /dev/null || fail "process $child left after Ctrl-C: $(ps -o args= -p "$child")"
 done
 grep -q "stopped (rerun the same command to continue)" "$out.log" || fail "no stop line"
-[[ ! -e "$out/swimmer_explore/sql/seed0/done" ]] || fail "the interrupted run was marked done"
+[[ ! -e "$out/swimmer_explore/sql/seed0/done" && ! -e "$out/swimmer_explore/ddpg/seed0/done" ]] \
+  || fail "an interrupted run was marked done"
 cat "$tmp/fig4/summary.txt" "$tmp/exploration/summary.txt"
 echo "PASS"

@@ -51,6 +51,7 @@ import random
 import shutil
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -593,6 +594,9 @@ def parse_args(argv=None):
                         help="sql_finetune: shrink the SVGD particle set to 1 while annealing")
     parser.add_argument("--ddpg_action_noise", type=float, default=0.2)
     parser.add_argument("--ddpg_target_tau", type=float, default=0.01)
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="runs at once (each is its own shard, actors and learner; a "
+                             "downstream run waits for its pretraining run)")
     parser.add_argument("--pretrain_only", action="store_true",
                         help="fig4*: only the pretraining runs (to choose their budget)")
     parser.add_argument("--plot_only", action="store_true",
@@ -637,6 +641,8 @@ def parse_args(argv=None):
         args.q_learning_rate = spec["q_learning_rate"]
     if args.reward_scale is not None and args.reward_scale <= 0:
         parser.error("--reward_scale must be > 0")
+    if args.parallel < 1:
+        parser.error("--parallel must be >= 1")
     if args.anneal_updates is None:
         args.anneal_updates = args.updates // 4
     if args.anneal_updates < 0:
@@ -646,6 +652,59 @@ def parse_args(argv=None):
         parser.error(f"--final_alpha must be in (0, 1/--reward_scale = "
                      f"{1 / args.reward_scale:g}]")
     return args
+
+
+def run_all(args, runs, stop_requested, started, todo):
+    """Runs `runs` in order, --parallel at a time; a run that starts from a pretraining run
+    waits for it to end and is skipped when it did not finish. Returns the failures."""
+    cond = threading.Condition()
+    state = {"next": 0, "running": set(), "ran": 0, "failures": 0}
+
+    def pretrained_run(run):
+        flags = [f.split("=", 1)[1] for f in run.learner_flags if f.startswith("--init_from=")]
+        return os.path.dirname(flags[0]) if flags else None
+
+    def worker():
+        while True:
+            with cond:
+                if stop_requested or state["next"] == len(runs):
+                    return
+                i = state["next"]
+                run = runs[i]
+                state["next"] += 1
+                state["running"].add(run.out)
+                source = pretrained_run(run)
+                cond.wait_for(lambda: source not in state["running"] or stop_requested)
+            if stop_requested:
+                return
+            fresh, t0 = not run.done(), time.time()
+            if source and not os.path.exists(os.path.join(source, "done")):
+                print(f"experiment: {run.name}: its pretraining run did not finish, skipped",
+                      flush=True)
+                ok, fresh = False, False
+            else:
+                ok = run_one(args, run, stop_requested, f"[{i + 1}/{len(runs)}]")
+            with cond:
+                state["running"].discard(run.out)
+                state["failures"] += not ok
+                if fresh and not stop_requested:
+                    state["ran"] += 1
+                    ran, left = state["ran"], todo - state["ran"]
+                    rate = (time.time() - started) / ran
+                    print(f"experiment: {ran}/{todo} runs in {time.time() - started:.0f} s "
+                          f"(this one {time.time() - t0:.0f} s); about "
+                          f"{left * rate / 60:.0f} min left", flush=True)
+                cond.notify_all()
+
+    workers = [threading.Thread(target=worker) for _ in range(max(1, args.parallel))]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):  # signals reach the main thread here
+        time.sleep(0.2)
+        if stop_requested:
+            with cond:
+                cond.notify_all()
+    return state["failures"]
 
 
 def main():
@@ -660,31 +719,11 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop_requested.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
     started = time.time()
-    failures = 0
     todo = sum(not r.done() for r in runs)
     print(f"experiment: {args.experiment}: {len(runs)} runs, {len(runs) - todo} already done, "
-          f"into {args.out}", flush=True)
-    ran = 0
-    for i, run in enumerate(runs):
-        if stop_requested:
-            break
-        pretrained = [f.split("=", 1)[1] for f in run.learner_flags
-                      if f.startswith("--init_from=")]
-        if pretrained and not os.path.exists(os.path.join(os.path.dirname(pretrained[0]),
-                                                          "done")):
-            print(f"experiment: {run.name}: its pretraining run did not finish, skipped")
-            failures += 1
-            continue
-        fresh = not run.done()
-        t0 = time.time()
-        failures += not run_one(args, run, stop_requested, f"[{i + 1}/{len(runs)}]")
-        if fresh and not stop_requested:
-            ran += 1
-            left = todo - ran
-            rate = (time.time() - started) / ran
-            print(f"experiment: {ran}/{todo} runs in {time.time() - started:.0f} s "
-                  f"(this one {time.time() - t0:.0f} s); about {left * rate / 60:.0f} min left",
-                  flush=True)
+          f"into {args.out}" + (f", {args.parallel} at a time" if args.parallel > 1 else ""),
+          flush=True)
+    failures = run_all(args, runs, stop_requested, started, todo)
     print(f"experiment: {time.time() - started:.0f} s, {failures} failed runs"
           + (", stopped (rerun the same command to continue)" if stop_requested else ""))
     summarize(args, runs)
