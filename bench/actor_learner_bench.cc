@@ -1,16 +1,18 @@
 // What the network costs the actor and the learner, in one run:
 //   actor:   env steps/s with policy inference, alone (transitions discarded)
-//   vs streaming
-//            to a replay shard process over loopback;
-//   learner: SQL updates/s with batches from an in-process table vs prefetched
-//   from replay
-//            shard processes (--shards, --prefetch); and batches/s from each
+//            vs streaming to a replay shard process over loopback;
+//   learner: SQL updates/s (on --device) with batches from an in-process table
+//            vs prefetched from replay shard processes (--shards, --prefetch),
+//            both holding the same transitions of --observation_dim and
+//            --action_dim, batches of --batch_size; and batches/s from each
 //            source alone, with no update: the most updates/s a faster learner
-//            (a GPU's) could be fed.
+//            could be fed.
 // Target for both ratios: >= 0.9. Starts and stops its own replay_server
 // processes.
 //
 //   bazel run //bench:actor_learner_bench
+//   ... -- --observation_dim=29 --action_dim=8 --batch_size=256 --device=cuda
+//   (quadruped-sized data on a GPU: deploy/gpu/run_on_cuda_host.sh)
 #include <signal.h>
 
 #include <iostream>
@@ -23,6 +25,7 @@
 #include "common/flags.h"
 #include "common/torch_threads.h"
 #include "env/registry.h"
+#include "learner/learner_setup.h"
 #include "learner/replay_batch_source.h"
 #include "learner/shard_replay.h"
 #include "tests/support/child_process.h"
@@ -38,6 +41,11 @@ ABSL_FLAG(int32_t, prefetch, 16,
 ABSL_FLAG(int32_t, num_envs, 4, "environments per actor");
 ABSL_FLAG(int32_t, steps_per_write, 16,
           "actor steps per replay message (actor_main default)");
+ABSL_FLAG(int32_t, observation_dim, 2,
+          "learner rows: observation size (2: multi-goal; 29: the quadruped)");
+ABSL_FLAG(int32_t, action_dim, 2, "learner rows: action size");
+ABSL_FLAG(int32_t, batch_size, 64, "learner minibatch size");
+ABSL_FLAG(std::string, device, "cpu", "learner device: cpu, cuda or auto");
 ABSL_FLAG(std::string, replay_server, "",
           "replay_server binary (default: from runfiles)");
 
@@ -75,25 +83,30 @@ double ActorStepsPerSecond(TransitionSink* sink, double seconds) {
          absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-proto::TransitionBatch RandomBatch(int n) {
+proto::TransitionBatch RandomBatch(int n, int od, int ad) {
   proto::TransitionBatch b;
-  b.set_observation_dim(2);
-  b.set_action_dim(2);
+  b.set_observation_dim(od);
+  b.set_action_dim(ad);
   for (int i = 0; i < n; ++i) {
-    for (int d = 0; d < 2; ++d) {
-      b.add_observations((i % 97) * 0.1f - 5);
-      b.add_actions(((i * 7 + d) % 19) * 0.1f - 0.9f);
-      b.add_next_observations((i % 89) * 0.1f - 4);
+    for (int d = 0; d < od; ++d) {
+      b.add_observations(((i + d) % 97) * 0.1f - 5);
+      b.add_next_observations(((i + d) % 89) * 0.1f - 4);
     }
+    for (int d = 0; d < ad; ++d)
+      b.add_actions(((i * 7 + d) % 19) * 0.1f - 0.9f);
     b.add_rewards(-(i % 50));
     b.add_dones(i % 31 == 0);
   }
   return b;
 }
 
-double UpdatesPerSecond(BatchSource* source, int updates) {
+double UpdatesPerSecond(BatchSource* source, int updates,
+                        torch::Device device) {
   torch::manual_seed(0);
-  SqlAgent agent(SqlConfig{});
+  SqlConfig config;
+  config.observation_dim = absl::GetFlag(FLAGS_observation_dim);
+  config.action_dim = absl::GetFlag(FLAGS_action_dim);
+  SqlAgent agent(config, device);
   for (int i = 0; i < 20; ++i) agent.Update(*source->Next(absl::Seconds(30)));
   const absl::Time start = absl::Now();
   for (int i = 0; i < updates; ++i) {
@@ -104,6 +117,7 @@ double UpdatesPerSecond(BatchSource* source, int updates) {
     }
     agent.Update(*batch);
   }
+  agent.Skipped();  // waits for the device
   return updates / absl::ToDoubleSeconds(absl::Now() - start);
 }
 
@@ -134,6 +148,15 @@ int Run(const char* argv0) {
   if (binary.empty())
     binary = std::string(argv0) + ".runfiles/softq/replay/replay_server";
   std::cout << ConfigureTorchThreads(1) << "\n";
+  absl::StatusOr<torch::Device> device =
+      ChooseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::cerr << device.status().message() << std::endl;
+    return 2;
+  }
+  const int od = absl::GetFlag(FLAGS_observation_dim);
+  const int ad = absl::GetFlag(FLAGS_action_dim);
+  const int batch_size = absl::GetFlag(FLAGS_batch_size);
   const double seconds = absl::GetFlag(FLAGS_seconds);
 
   // Actor: alone vs streaming to one shard.
@@ -160,14 +183,15 @@ int Run(const char* argv0) {
   // transitions.
   const int updates = absl::GetFlag(FLAGS_updates);
   ShardOptions local_options;
-  local_options.observation_dim = 2;
-  local_options.action_dim = 2;
+  local_options.observation_dim = od;
+  local_options.action_dim = ad;
   local_options.rate_limiter.min_size_to_sample = 100;
   local_options.seed = 1;
   std::unique_ptr<ShardReplay> local =
-      *ShardReplay::Create(local_options, /*batch_size=*/64);
-  for (int i = 0; i < 20; ++i) local->Write(RandomBatch(1000)).IgnoreError();
-  const double from_local = UpdatesPerSecond(local.get(), updates);
+      *ShardReplay::Create(local_options, batch_size);
+  for (int i = 0; i < 20; ++i)
+    local->Write(RandomBatch(1000, od, ad)).IgnoreError();
+  const double from_local = UpdatesPerSecond(local.get(), updates, *device);
   const double local_batches =
       BatchesPerSecond(local.get(), absl::GetFlag(FLAGS_batches));
   std::vector<std::unique_ptr<ChildProcess>> shards;
@@ -185,13 +209,14 @@ int Run(const char* argv0) {
   }
   {
     std::unique_ptr<ReplayWriter> fill = *ReplayWriter::Create(options);
-    for (int i = 0; i < 20; ++i) fill->Insert(RandomBatch(1000)).IgnoreError();
+    for (int i = 0; i < 20; ++i)
+      fill->Insert(RandomBatch(1000, od, ad)).IgnoreError();
     fill->Flush(absl::Seconds(30)).IgnoreError();
   }
-  std::unique_ptr<ReplaySampler> sampler =
-      *ReplaySampler::Create(options, 64, absl::GetFlag(FLAGS_prefetch));
-  ReplayBatchSource remote(sampler.get(), false);
-  const double from_shards = UpdatesPerSecond(&remote, updates);
+  std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(
+      options, batch_size, absl::GetFlag(FLAGS_prefetch));
+  ReplayBatchSource remote(sampler.get(), device->is_cuda());
+  const double from_shards = UpdatesPerSecond(&remote, updates, *device);
   const double shard_batches =
       BatchesPerSecond(&remote, absl::GetFlag(FLAGS_batches));
   sampler.reset();
@@ -203,17 +228,18 @@ int Run(const char* argv0) {
   std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement",
                                "baseline", "distributed", "ratio");
   std::cout << absl::StrFormat(
-      "%-58s %12.0f %12.0f %6.2fx\n",
+      "%-72s %12.0f %12.0f %6.2fx\n",
       absl::StrFormat("actor env steps/s (%d envs): alone vs -> 1 shard",
                       absl::GetFlag(FLAGS_num_envs)),
       alone, streaming, streaming / alone);
   std::cout << absl::StrFormat(
-      "%-58s %12.1f %12.1f %6.2fx\n",
-      absl::StrFormat("learner updates/s (batch 64): local table vs %d shards",
-                      shard_count),
+      "%-72s %12.1f %12.1f %6.2fx\n",
+      absl::StrFormat("learner updates/s (%s, batch %d, obs %d act %d): "
+                      "local table vs %d shards",
+                      device->str(), batch_size, od, ad, shard_count),
       from_local, from_shards, from_shards / from_local);
   std::cout << absl::StrFormat(
-      "%-58s %12.0f %12.0f %6.2fx\n",
+      "%-72s %12.0f %12.0f %6.2fx\n",
       absl::StrFormat("learner batches/s, no update: local table vs %d shards",
                       shard_count),
       local_batches, shard_batches, shard_batches / local_batches);

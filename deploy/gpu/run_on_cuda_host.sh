@@ -284,6 +284,18 @@ bench() {
     log "FAILED: actor_learner_bench"
     failures=$((failures + 1))
   fi
+  # The learner's updates/s on the GPU at batch 256 on quadruped-sized rows (obs 29, act 8),
+  # from 2 shards vs from an in-process table, in one run (issue 28).
+  if [ "$DEVICE" = cuda ]; then
+    log "learner on the GPU, batch 256, quadruped-sized rows: local table vs 2 shards:"
+    if ! "$BUILD/bench/actor_learner_bench" --seconds=1 --updates=2000 --batches=5000 \
+        --observation_dim=29 --action_dim=8 --batch_size=256 --device=cuda \
+        --replay_server="$BUILD/replay/replay_server" 2>&1 | tail -4 \
+        | tee "$RESULTS/learner_from_shards_gpu.txt" | summary; then
+      log "FAILED: actor_learner_bench on the GPU"
+      failures=$((failures + 1))
+    fi
+  fi
   if [ "${BENCH_CPU_UPDATES:-100}" = 0 ]; then return; fi
   if [ "$(seconds_left)" -lt 240 ]; then
     log "no CPU rows: $(seconds_left) s of TIME_BUDGET left"
