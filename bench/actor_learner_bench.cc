@@ -225,7 +225,7 @@ int Run(const char* argv0) {
     s->Wait(absl::Seconds(10)).IgnoreError();
   }
 
-  std::cout << absl::StrFormat("\n%-58s %12s %12s %7s\n", "measurement",
+  std::cout << absl::StrFormat("\n%-72s %12s %12s %7s\n", "measurement",
                                "baseline", "distributed", "ratio");
   std::cout << absl::StrFormat(
       "%-72s %12.0f %12.0f %6.2fx\n",
