@@ -405,6 +405,13 @@ def run_base(objects, bins, work, creds, python_objects, python_dir):
               all(port_open(metrics_ports[n]) for n in actors),
               "the learner's and the actors' tcpSocket probe ports accept connections")
         # What Prometheus would scrape from each pod, with the job's token; nothing without it.
+        # An actor sets its metrics at its reports (--report_interval_s=2): after its first.
+        for p in procs:
+            if p.name in actors:
+                try:
+                    p.wait_for(lambda l: ": env steps " in l, 60)
+                except TimeoutError as e:
+                    check(False, f"{p.name} reports its progress: {e}")
         progress = {"replay": "softq_replay_inserts_total", "learner": "softq_learner_updates_total",
                     "actor": "softq_actor_env_steps_total"}
         for name, port in sorted(metrics_ports.items()):
