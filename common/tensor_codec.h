@@ -34,8 +34,7 @@ struct TransitionTensors {
 };
 
 // The five fields as column views of `packed` [N, RowLayout(O, D).width()]
-// (common/row_layout.h), with
-// `packed` set.
+// (common/row_layout.h), with `packed` set.
 TransitionTensors PackedTransitions(const torch::Tensor& packed,
                                     int64_t observation_dim,
                                     int64_t action_dim);

@@ -696,7 +696,7 @@ def run_all(args, runs, stop_requested, started, todo):
                           f"{left * rate / 60:.0f} min left", flush=True)
                 cond.notify_all()
 
-    workers = [threading.Thread(target=worker) for _ in range(max(1, args.parallel))]
+    workers = [threading.Thread(target=worker) for _ in range(args.parallel)]
     for w in workers:
         w.start()
     while any(w.is_alive() for w in workers):  # signals reach the main thread here
