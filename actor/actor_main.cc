@@ -121,6 +121,25 @@ absl::Status CheckBatchSize(const EnvSpec& spec) {
                       kMaxBatchTransitions, kDefaultMaxMessageBytes >> 20));
 }
 
+// The actor's series (those of python/softq/actor.py too): set when the
+// endpoint starts, so that a scrape before the first report finds them, and at
+// every report.
+void PublishMetrics(MetricsExporter* metrics, int64_t env_steps, double rate,
+                    double mean_return, int64_t episodes, uint64_t version,
+                    uint64_t acknowledged) {
+  metrics->Set("softq_actor_env_steps_total", env_steps,
+               "environment steps taken, over all of the actor's envs");
+  metrics->Set("softq_actor_env_steps_per_second", rate,
+               "environment steps per second since the last report");
+  metrics->Set("softq_actor_episode_return", mean_return,
+               "mean return of the episodes finished since the last report");
+  metrics->Set("softq_actor_episodes_total", episodes, "episodes finished");
+  metrics->Set("softq_actor_parameter_version", version,
+               "version of the sampling network's parameters in use");
+  metrics->Set("softq_actor_transitions_acknowledged_total", acknowledged,
+               "transitions the replay shards acknowledged");
+}
+
 int Run(const char* program) {
   absl::StatusOr<std::vector<int64_t>> hidden =
       FlagWidthList("hidden", absl::GetFlag(FLAGS_hidden));
@@ -163,6 +182,7 @@ int Run(const char* program) {
         security->token);
     if (!m.ok()) return ReportFlagError(program, m.status());
     metrics = *std::move(m);
+    PublishMetrics(metrics.get(), 0, 0, 0, 0, 0, 0);  // until the first report
     std::cout << tag << "metrics on port " << metrics->port() << std::endl;
   }
 
@@ -288,18 +308,8 @@ int Run(const char* program) {
                        (*writer)->acknowledged(), sink.waits())
                 << std::endl;
       if (metrics != nullptr) {
-        metrics->Set("softq_actor_env_steps_total", actor.env_steps(),
-                     "environment steps taken, over all of the actor's envs");
-        metrics->Set("softq_actor_env_steps_per_second", rate,
-                     "environment steps per second since the last report");
-        metrics->Set("softq_actor_episode_return", mean_return,
-                     "mean return of the episodes finished since the last "
-                     "report");
-        metrics->Set("softq_actor_parameter_version", version,
-                     "version of the sampling network's parameters in use");
-        metrics->Set("softq_actor_transitions_acknowledged_total",
-                     (*writer)->acknowledged(),
-                     "transitions the replay shards acknowledged");
+        PublishMetrics(metrics.get(), actor.env_steps(), rate, mean_return,
+                       actor.episodes(), version, (*writer)->acknowledged());
       }
       returns.clear();
       last_report = now;

@@ -32,6 +32,9 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    returns the observation alone (the old Gym API): the actor exits 1 with one line naming
    the environment, the step and the field, after flushing; bad flags exit 2 with one line.
    (Run first, then 1-4.)
+6. Metrics from the start: a C++ and a Python actor with `--report_interval_s=3600` serve
+   the same six `softq_actor_*` series, at zero, before their first report (a scrape then
+   found nothing before), and exit 0 on SIGTERM.
 """
 import json
 import os
@@ -327,6 +330,32 @@ def side_by_side(bin_dir, python_dir, work):
         print(f"exit codes: {cluster.stop()}", flush=True)
 
 
+ACTOR_SERIES = ["softq_actor_env_steps_total", "softq_actor_env_steps_per_second",
+                "softq_actor_episode_return", "softq_actor_episodes_total",
+                "softq_actor_parameter_version", "softq_actor_transitions_acknowledged_total"]
+
+
+def metrics_from_start(bin_dir, python_dir):
+    from cluster import scrape_metric
+    cluster = Cluster(bin_dir)
+    try:
+        cluster.start_shards(1, SHARD_FLAGS)
+        cluster.start_learner(["--env=multigoal", "--max_updates=0", "--eval_interval=0"])
+        flags = ["--num_envs=1", "--report_interval_s=3600", "--metrics_port=0"]
+        actors = [cluster.start_actor(0, cluster.learner_address, ["--env=multigoal", *flags]),
+                  start_actor(cluster, python_dir, 1, "softq.examples.multigoal:make", flags)]
+        for a, kind in zip(actors, ("C++", "Python")):
+            port = int(a.wait_for(lambda l: "metrics on port" in l, 60).rsplit(" ", 1)[1])
+            values = {name: scrape_metric(port, name) for name in ACTOR_SERIES}
+            check(all(v is not None for v in values.values()),
+                  f"the {kind} actor serves every series before its first report: {values}")
+        for a in actors:
+            a.signal(15)
+            check(a.wait(30) == 0, f"{a.name} exits 0 on SIGTERM")
+    finally:
+        print(f"exit codes: {cluster.stop()}", flush=True)
+
+
 def shard_kill(bin_dir, python_dir):
     cluster = Cluster(bin_dir)
     try:
@@ -362,7 +391,7 @@ def main():
     bin_dir, python_dir = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="softq_python_actor_", dir=os.environ.get("TEST_TMPDIR"))
     for part in (bad_input, lambda b, p: training(b, p, work),
-                 lambda b, p: side_by_side(b, p, work), shard_kill,
+                 lambda b, p: side_by_side(b, p, work), shard_kill, metrics_from_start,
                  lambda b, p: launcher(b, p, work)):
         try:
             part(bin_dir, python_dir)

@@ -166,6 +166,24 @@ def env_config_of(spec):
     return f"observation_dim={obs_size},action_dim={int(np.prod(act_shape))}"
 
 
+def publish_metrics(metrics, env_steps, rate, mean_return, episodes, version, acknowledged):
+    """The actor's series (actor_main's too): set when the endpoint starts, so that a scrape
+    before the first report finds them, and at every report."""
+    for name, value, help_text in [
+            ("softq_actor_env_steps_total", env_steps,
+             "environment steps taken, over all of the actor's envs"),
+            ("softq_actor_env_steps_per_second", rate,
+             "environment steps per second since the last report"),
+            ("softq_actor_episode_return", mean_return,
+             "mean return of the episodes finished since the last report"),
+            ("softq_actor_episodes_total", episodes, "episodes finished"),
+            ("softq_actor_parameter_version", version,
+             "version of the sampling network's parameters in use"),
+            ("softq_actor_transitions_acknowledged_total", acknowledged,
+             "transitions the replay shards acknowledged")]:
+        metrics.set(name, float(value), help_text)
+
+
 def run(args, core):
     tag = f"actor {args.actor_id}: "
     core.install_shutdown_handlers()
@@ -210,6 +228,7 @@ def run(args, core):
         except (ValueError, RuntimeError) as e:
             sys.stderr.write(f"{PROG}: --metrics_port: {e}\n")
             return 2
+        publish_metrics(metrics, 0, 0.0, 0.0, 0, 0, 0)  # until the first report
         print(f"{tag}metrics on port {metrics.port}", flush=True)
     try:
         actor = core.Actor(envs, args.env, obs_size, list(act_shape), low.tolist(),
@@ -278,19 +297,8 @@ def run(args, core):
                   f"{actor.parameter_version}  learner step {actor.latest_learner_step}  "
                   f"acked {actor.acknowledged}  waits {actor.waits}", flush=True)
             if metrics is not None:
-                for name, value, help_text in [
-                        ("softq_actor_env_steps_total", actor.env_steps,
-                         "environment steps taken, over all of the actor's envs"),
-                        ("softq_actor_env_steps_per_second", rate,
-                         "environment steps per second since the last report"),
-                        ("softq_actor_episode_return", mean_return,
-                         "mean return of the episodes finished since the last report"),
-                        ("softq_actor_episodes_total", actor.episodes, "episodes finished"),
-                        ("softq_actor_parameter_version", actor.parameter_version,
-                         "version of the sampling network's parameters in use"),
-                        ("softq_actor_transitions_acknowledged_total", actor.acknowledged,
-                         "transitions the replay shards acknowledged")]:
-                    metrics.set(name, float(value), help_text)
+                publish_metrics(metrics, actor.env_steps, rate, mean_return, actor.episodes,
+                                actor.parameter_version, actor.acknowledged)
             returns.clear()
             last_report, last_steps = now, actor.env_steps
     error, note = actor.flush(2.0)
