@@ -361,14 +361,23 @@ absl::StatusOr<std::unique_ptr<ReplaySampler::Round>> ReplaySampler::StartRound(
                                 options_.sample_rounds_in_flight,
                                 first.observation_dim, first.action_dim));
 
-  // Each batch split multinomially over the shards by size; batch b takes its
-  // rows from eligible[0], then eligible[1], ... Each shard's parts of the
-  // round go out together, in as few RPCs as RpcItems allows.
-  std::discrete_distribution<int> pick(weights.begin(), weights.end());
+  // Each batch split multinomially over the shards by size, drawn as one
+  // binomial per shard but the last (the rows left out of the shards before,
+  // with the shard's share of the weight left), not one draw per row; batch b
+  // takes its rows from eligible[0], then eligible[1], ... Each shard's parts
+  // of the round go out together, in as few RPCs as RpcItems allows.
   std::vector<std::vector<uint32_t>> parts(  // parts[b][j]: from eligible[j]
       batches, std::vector<uint32_t>(eligible.size(), 0));
   for (std::vector<uint32_t>& part : parts) {
-    for (int i = 0; i < batch_size_; ++i) ++part[pick(split_gen_)];
+    int left = batch_size_;
+    double rest = total;
+    for (size_t j = 0; j + 1 < eligible.size() && left > 0; ++j) {
+      const double p = std::clamp(weights[j] / rest, 0.0, 1.0);
+      part[j] = std::binomial_distribution<int>(left, p)(split_gen_);
+      left -= static_cast<int>(part[j]);
+      rest -= weights[j];
+    }
+    part.back() += left;
   }
   auto round = std::make_unique<Round>(batches, batch_size_);
   round->total_size = static_cast<uint64_t>(total);
