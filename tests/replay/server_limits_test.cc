@@ -56,6 +56,14 @@ int InsertOn(OpenStream& s, int n, int first_id) {
   return response.code();
 }
 
+// Why `s` ended (its status), for a failure message.
+std::string Ended(OpenStream& s) {
+  s.stream->WritesDone();
+  const grpc::Status status = s.stream->Finish();
+  return absl::StrCat("the stream ended: ", status.error_code(), " ",
+                      status.error_message());
+}
+
 int Threads(pid_t pid) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -73,7 +81,8 @@ TEST(ReplayServerLimits,
   std::vector<OpenStream> admitted;
   for (int i = 0; i < 3; ++i) {
     admitted.push_back(Open(server->stub.get()));
-    ASSERT_EQ(InsertOn(admitted.back(), 2, 10 * i), 0) << i;
+    ASSERT_EQ(InsertOn(admitted.back(), 2, 10 * i), 0)
+        << i << " " << Ended(admitted.back());
   }
   // The fourth: refused at once, nothing of it stored.
   OpenStream extra = Open(server->stub.get());
@@ -106,7 +115,7 @@ TEST(ReplayServerLimits, RefusedStreamsHoldNoThreads) {
   std::vector<OpenStream> admitted;
   for (int i = 0; i < 4; ++i) {
     admitted.push_back(Open(server->stub.get()));
-    ASSERT_EQ(InsertOn(admitted.back(), 1, i), 0);
+    ASSERT_EQ(InsertOn(admitted.back(), 1, i), 0) << Ended(admitted.back());
   }
   const int before = Threads(server->process->pid());
   // 200 more idle streams, kept open by the client: each refused.
@@ -172,7 +181,7 @@ TEST(ReplayServerLimits, RefusesTheWaitingCallBeyondItsLimitAndKeepsTheOthers) {
             std::string::npos);
   // The two waiting ones are served once the table holds enough.
   OpenStream s = Open(server->stub.get());
-  ASSERT_EQ(InsertOn(s, 100, 0), 0);
+  ASSERT_EQ(InsertOn(s, 100, 0), 0) << Ended(s);
   for (std::thread& t : samplers) t.join();
   for (const grpc::Status& w : waited) EXPECT_TRUE(w.ok()) << w.error_message();
   s.stream->WritesDone();
@@ -186,7 +195,7 @@ TEST(ReplayServerLimits, AWriterRetriesABusyShardAndLosesNothing) {
       StartServer({"--capacity=10000", "--max_insert_streams=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   OpenStream holder = Open(server->stub.get());
-  ASSERT_EQ(InsertOn(holder, 1, 0), 0);
+  ASSERT_EQ(InsertOn(holder, 1, 0), 0) << Ended(holder);
   ReplayClientOptions options;
   options.addresses = {server->address};
   absl::StatusOr<std::unique_ptr<ReplayWriter>> writer =
@@ -217,7 +226,7 @@ TEST(ReplayServerLimits, ASamplerRetriesABusyShard) {
                    "--error_buffer=5", "--max_waiting_calls=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   OpenStream s = Open(server->stub.get());
-  ASSERT_EQ(InsertOn(s, 10, 0), 0);
+  ASSERT_EQ(InsertOn(s, 10, 0), 0) << Ended(s);
   const auto sample = [&](int64_t timeout_ms) {
     grpc::ClientContext context;
     proto::SampleRequest request;
