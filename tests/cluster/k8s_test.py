@@ -405,7 +405,8 @@ def run_base(objects, bins, work, creds, python_objects, python_dir):
               all(port_open(metrics_ports[n]) for n in actors),
               "the learner's and the actors' tcpSocket probe ports accept connections")
         # What Prometheus would scrape from each pod, with the job's token; nothing without it.
-        # An actor sets its metrics at its reports (--report_interval_s=2): after its first.
+        # An actor's series hold zeros until its first report (--report_interval_s=2), and the
+        # checks below want progress: scraped after that report.
         for p in procs:
             if p.name in actors:
                 try:
