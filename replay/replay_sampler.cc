@@ -394,6 +394,7 @@ absl::StatusOr<std::unique_ptr<ReplaySampler::Round>> ReplaySampler::StartRound(
       proto::SampleRequest request;
       request.set_batch_size(static_cast<uint32_t>(rows));
       request.set_timeout_ms(absl::ToInt64Milliseconds(wait));
+      request.set_packed_rows(true);
       call->context.set_deadline(
           ToChrono(absl::Now() + wait + options_.rpc_timeout));
       call->request = SerializedRequest(request);

@@ -10,9 +10,11 @@
 #include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/row_layout.h"
 #include "common/transition_check.h"
 
-// Packed floats and doubles are copied as they are on the wire: little-endian.
+// Rows, probabilities and ids are copied as they are on the wire:
+// little-endian.
 #ifndef ABSL_IS_LITTLE_ENDIAN
 #error "replay/sample_decoder.cc assumes a little-endian host"
 #endif
@@ -32,19 +34,16 @@ constexpr uint32_t Tag(uint32_t field, WireType type) {
   return field << 3 | type;
 }
 
-// Field numbers of proto/replay.proto's SampleResponse and
-// proto/transition.proto's TransitionBatch.
-enum : uint32_t { kBatch = 1, kKeys = 2, kProbabilities = 3, kTableSize = 4 };
+// Field numbers of proto/replay.proto's SampleResponse (packed_rows form).
 enum : uint32_t {
-  kObservationDim = 1,
-  kActionDim = 2,
-  kObservations = 3,
-  kActions = 4,
-  kRewards = 5,
-  kNextObservations = 6,
-  kDones = 7,
-  kEpisodeIds = 9,
-  kStepIds = 10,
+  kKeys = 2,
+  kProbabilities = 3,
+  kTableSize = 4,
+  kObservationDim = 5,
+  kActionDim = 6,
+  kRows = 7,
+  kEpisodeIds = 8,
+  kStepIds = 9,
 };
 
 absl::Status Bad(absl::string_view what) {
@@ -112,156 +111,84 @@ class AnswerDecoder {
   }
 
   absl::Status Decode(double shard_probability, uint64_t* table_size) {
-    bool batch = false, keys = false, probabilities = false;
-    while (const uint32_t tag = in_->ReadTag()) {
-      switch (tag) {
-        case Tag(kBatch, kLength): {
-          if (batch) return Bad("batch appears twice");
-          uint32_t length = 0;
-          if (!in_->ReadVarint32(&length)) return Bad("batch is cut short");
-          const CodedInputStream::Limit limit =
-              in_->PushLimit(static_cast<int>(length));
-          if (absl::Status s = DecodeBatch(); !s.ok()) return s;
-          in_->PopLimit(limit);
-          batch = true;
-          break;
-        }
-        case Tag(kKeys, kLength): {
-          if (keys) return Bad("keys appears twice");
-          if (absl::Status s =
-                  Varints("keys", [](SampledBatch& b, int row,
-                                     uint64_t v) { b.keys[row] = v; });
-              !s.ok()) {
-            return s;
-          }
-          keys = true;
-          break;
-        }
-        case Tag(kProbabilities, kLength): {
-          if (probabilities) return Bad("probabilities appears twice");
-          uint32_t length = 0;
-          if (!in_->ReadVarint32(&length) ||
-              length != static_cast<uint64_t>(rows_) * 8) {
-            return Bad(absl::StrCat("probabilities holds ", length / 8,
-                                    " values, expected ", rows_));
-          }
-          for (const RowRun& run : runs_) {
-            double* p =
-                batches_[run.batch].probabilities.data() + run.first_row;
-            if (!ReadChunks(in_, 8, run.count, &scratch_, [&](const char* c) {
-                  double value;
-                  std::memcpy(&value, c, sizeof(value));
-                  *p++ = shard_probability * value;
-                })) {
-              return Bad("probabilities is cut short");
-            }
-          }
-          probabilities = true;
-          break;
-        }
-        case Tag(kTableSize, kVarint):
-          if (!in_->ReadVarint64(table_size)) return Bad("table_size");
-          break;
-        default:
-          if (!SkipField(in_, tag)) {
-            return Bad(absl::StrCat("field ", tag >> 3, " is malformed"));
-          }
-      }
-    }
-    if (!in_->ConsumedEntireMessage()) return Bad("malformed bytes");
-    if (!batch) return Bad("batch is missing");
-    if (!keys)
-      return Bad(absl::StrCat("keys is missing, ", rows_, " expected"));
-    if (!probabilities) {
-      return Bad(
-          absl::StrCat("probabilities is missing, ", rows_, " expected"));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  // The TransitionBatch, within its length limit.
-  absl::Status DecodeBatch() {
     uint32_t seen = 0;  // bit per field number
     while (const uint32_t tag = in_->ReadTag()) {
       const uint32_t field = tag >> 3;
-      if (field >= kObservations && field <= kStepIds && field != 8) {
+      if (field >= kKeys && field <= kStepIds && field != kTableSize &&
+          field != kObservationDim && field != kActionDim) {
         if ((tag & 7) != kLength) {
-          return Bad(absl::StrCat("batch field ", field, " is not packed"));
+          return Bad(absl::StrCat("field ", field, " is not packed"));
         }
         if (seen & (1u << field)) {
-          return Bad(absl::StrCat("batch field ", field, " appears twice"));
+          return Bad(absl::StrCat("field ", field, " appears twice"));
         }
+      }
+      if (field == kRows || field == kEpisodeIds || field == kStepIds) {
         if (absl::Status s = Prepare(); !s.ok()) return s;
       }
       absl::Status s;
       switch (tag) {
+        case Tag(kKeys, kLength):
+          s = Keys();
+          break;
+        case Tag(kProbabilities, kLength):
+          s = Fixed("probabilities", 8,
+                    [&](SampledBatch& b, int row, const char* c) {
+                      double value;
+                      std::memcpy(&value, c, sizeof(value));
+                      b.probabilities[row] = shard_probability * value;
+                    });
+          break;
+        case Tag(kTableSize, kVarint):
+          if (!in_->ReadVarint64(table_size)) return Bad("table_size");
+          break;
         case Tag(kObservationDim, kVarint):
           if (!in_->ReadVarint32(&observation_dim_)) return Bad("dimensions");
           break;
         case Tag(kActionDim, kVarint):
           if (!in_->ReadVarint32(&action_dim_)) return Bad("dimensions");
           break;
-        case Tag(kObservations, kLength):
-          s = Floats("observations", 0, observation_dim_);
-          break;
-        case Tag(kActions, kLength):
-          s = Floats("actions", Layout().action(), action_dim_);
-          break;
-        case Tag(kRewards, kLength):
-          s = Floats("rewards", Layout().reward(), 1);
-          break;
-        case Tag(kNextObservations, kLength):
-          s = Floats("next_observations", Layout().next_observation(),
-                     observation_dim_);
-          break;
-        case Tag(kDones, kLength):
-          s = Dones();
+        case Tag(kRows, kLength):
+          s = Rows();
           break;
         case Tag(kEpisodeIds, kLength):
-          s = Varints("batch.episode_ids",
-                      [](SampledBatch& b, int row, uint64_t v) {
-                        if (b.episode_ids.empty())
-                          b.episode_ids.resize(b.keys.size());
-                        b.episode_ids[row] = v;
-                      });
+          s = Fixed("episode_ids", 8,
+                    [](SampledBatch& b, int row, const char* c) {
+                      if (b.episode_ids.empty())
+                        b.episode_ids.resize(b.keys.size());
+                      std::memcpy(&b.episode_ids[row], c, 8);
+                    });
           break;
         case Tag(kStepIds, kLength):
-          s = Varints("batch.step_ids",
-                      [](SampledBatch& b, int row, uint64_t v) {
-                        if (b.step_ids.empty())
-                          b.step_ids.resize(b.keys.size());
-                        b.step_ids[row] = static_cast<uint32_t>(v);
-                      });
+          s = Fixed("step_ids", 4, [](SampledBatch& b, int row, const char* c) {
+            if (b.step_ids.empty()) b.step_ids.resize(b.keys.size());
+            std::memcpy(&b.step_ids[row], c, 4);
+          });
           break;
         default:
           if (!SkipField(in_, tag)) {
-            return Bad(absl::StrCat("batch field ", field, " is malformed"));
+            return Bad(absl::StrCat("field ", field, " is malformed"));
           }
       }
       if (!s.ok()) return s;
       if (field < 32) seen |= 1u << field;
     }
-    if (!in_->ConsumedEntireMessage()) return Bad("malformed batch");
-    if (absl::Status s = Prepare(); !s.ok()) return s;  // dimensions checked
+    if (!in_->ConsumedEntireMessage()) return Bad("malformed bytes");
     struct Required {
       uint32_t field;
       const char* name;
     };
-    for (const Required& r :
-         {Required{kObservations, "observations"},
-          Required{kActions, "actions"}, Required{kRewards, "rewards"},
-          Required{kNextObservations, "next_observations"},
-          Required{kDones, "dones"}}) {
+    for (const Required& r : {Required{kRows, "rows"}, Required{kKeys, "keys"},
+                              Required{kProbabilities, "probabilities"}}) {
       if (!(seen & (1u << r.field))) {
-        return Bad(absl::StrCat("batch.", r.name, " is missing, ", rows_,
-                                " rows expected"));
+        return Bad(
+            absl::StrCat(r.name, " is missing, ", rows_, " rows expected"));
       }
     }
     const bool episode_ids = seen & (1u << kEpisodeIds);
     const bool step_ids = seen & (1u << kStepIds);
     if (episode_ids != step_ids) {
-      return Bad("batch.episode_ids and batch.step_ids: one without the other");
+      return Bad("episode_ids and step_ids: one without the other");
     }
     if (episode_ids) {
       for (const RowRun& run : runs_) rows_with_ids_[run.batch] += run.count;
@@ -269,19 +196,19 @@ class AnswerDecoder {
     return absl::OkStatus();
   }
 
+ private:
   // Checks the dimensions once, and gives each batch the answer's rows its
   // first answer's dimensions; FailedPrecondition when they differ.
   absl::Status Prepare() {
     if (prepared_) return absl::OkStatus();
     if (observation_dim_ < 1 || observation_dim_ > kMaxObservationDim) {
-      return Bad(absl::StrCat("batch.observation_dim is ", observation_dim_,
+      return Bad(absl::StrCat("observation_dim is ", observation_dim_,
                               ", expected 1..", kMaxObservationDim,
-                              " before the batch's values"));
+                              " before the rows"));
     }
     if (action_dim_ < 1 || action_dim_ > kMaxActionDim) {
-      return Bad(absl::StrCat("batch.action_dim is ", action_dim_,
-                              ", expected 1..", kMaxActionDim,
-                              " before the batch's values"));
+      return Bad(absl::StrCat("action_dim is ", action_dim_, ", expected 1..",
+                              kMaxActionDim, " before the rows"));
     }
     for (const RowRun& run : runs_) {
       SampledBatch& b = batches_[run.batch];
@@ -301,75 +228,66 @@ class AnswerDecoder {
     return absl::OkStatus();
   }
 
-  // A packed float field of `per_row` floats per row, into columns
-  // [column, column + per_row) of each row.
-  absl::Status Floats(const char* name, uint32_t column, uint32_t per_row) {
+  // The rows, a run's straight into its batch's rows: one copy per run (and
+  // per buffer gRPC delivered it in).
+  absl::Status Rows() {
+    const uint64_t row_bytes =
+        RowLayout(observation_dim_, action_dim_).width() * sizeof(float);
     uint32_t length = 0;
-    const uint64_t expected = static_cast<uint64_t>(rows_) * per_row * 4;
-    if (!in_->ReadVarint32(&length) || length != expected) {
-      return Bad(absl::StrCat("batch.", name, " holds ", length / 4,
-                              " floats, expected ", rows_, " rows x ",
-                              per_row));
+    if (!in_->ReadVarint32(&length) ||
+        length != static_cast<uint64_t>(rows_) * row_bytes) {
+      return Bad(absl::StrCat("rows holds ", length, " bytes, expected ", rows_,
+                              " rows x ", row_bytes));
     }
-    const int bytes = static_cast<int>(per_row * 4);
     for (const RowRun& run : runs_) {
       SampledBatch& b = batches_[run.batch];
-      const int64_t width = b.width();
-      float* to = b.rows.data() + run.first_row * width + column;
-      if (!ReadChunks(in_, bytes, run.count, &scratch_, [&](const char* c) {
-            CopyField(to, c, bytes);
-            to += width;
-          })) {
-        return Bad(absl::StrCat("batch.", name, " is cut short"));
+      if (!in_->ReadRaw(b.rows.data() + run.first_row * b.width(),
+                        static_cast<int>(run.count * row_bytes))) {
+        return Bad("rows is cut short");
       }
     }
     return absl::OkStatus();
   }
 
-  // Packed bools, one byte each as protobuf writes them, into the last column.
-  absl::Status Dones() {
+  // The packed keys, one varint per row.
+  absl::Status Keys() {
     uint32_t length = 0;
-    if (!in_->ReadVarint32(&length) || length != static_cast<uint32_t>(rows_)) {
-      return Bad(absl::StrCat("batch.dones holds ", length,
-                              " bytes, expected one per row, ", rows_));
-    }
-    for (const RowRun& run : runs_) {
-      SampledBatch& b = batches_[run.batch];
-      const int64_t width = b.width();
-      float* to = b.rows.data() + run.first_row * width + b.layout().done();
-      if (!ReadChunks(in_, 1, run.count, &scratch_, [&](const char* c) {
-            *to = *c != 0 ? 1.0f : 0.0f;
-            to += width;
-          })) {
-        return Bad("batch.dones is cut short");
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // A packed varint field with one value per row, each handed to `set`.
-  template <typename Set>
-  absl::Status Varints(const char* name, Set set) {
-    uint32_t length = 0;
-    if (!in_->ReadVarint32(&length))
-      return Bad(absl::StrCat(name, " is cut short"));
+    if (!in_->ReadVarint32(&length)) return Bad("keys is cut short");
     const CodedInputStream::Limit limit =
         in_->PushLimit(static_cast<int>(length));
     for (const RowRun& run : runs_) {
-      SampledBatch& b = batches_[run.batch];
+      uint64_t* key = batches_[run.batch].keys.data() + run.first_row;
       for (int k = 0; k < run.count; ++k) {
-        uint64_t v = 0;
-        if (!in_->ReadVarint64(&v)) {
-          return Bad(
-              absl::StrCat(name, " holds fewer than ", rows_, " values"));
+        if (!in_->ReadVarint64(key + k)) {
+          return Bad(absl::StrCat("keys holds fewer than ", rows_, " values"));
         }
-        set(b, run.first_row + k, v);
       }
     }
     if (in_->BytesUntilLimit() != 0) {
-      return Bad(absl::StrCat(name, " holds more than ", rows_, " values"));
+      return Bad(absl::StrCat("keys holds more than ", rows_, " values"));
     }
     in_->PopLimit(limit);
+    return absl::OkStatus();
+  }
+
+  // A packed fixed-width field of `bytes` per value, one value per row, each
+  // handed to `set(batch, row, bytes)`.
+  template <typename Set>
+  absl::Status Fixed(const char* name, int bytes, Set set) {
+    uint32_t length = 0;
+    if (!in_->ReadVarint32(&length) ||
+        length != static_cast<uint64_t>(rows_) * bytes) {
+      return Bad(absl::StrCat(name, " holds ", length / bytes,
+                              " values, expected ", rows_));
+    }
+    for (const RowRun& run : runs_) {
+      SampledBatch& b = batches_[run.batch];
+      int row = run.first_row;
+      if (!ReadChunks(in_, bytes, run.count, &scratch_,
+                      [&](const char* c) { set(b, row++, c); })) {
+        return Bad(absl::StrCat(name, " is cut short"));
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -379,7 +297,6 @@ class AnswerDecoder {
   std::vector<SampledBatch>& batches_;
   std::vector<int>& rows_with_ids_;
   int rows_ = 0;
-  RowLayout Layout() const { return RowLayout(observation_dim_, action_dim_); }
   uint32_t observation_dim_ = 0, action_dim_ = 0;
   bool prepared_ = false;
   std::string scratch_;  // a value cut by a buffer boundary

@@ -1,9 +1,10 @@
 // SampleAssembler: builds a round of sampled batches from the shards' Sample
-// answers, decoding each answer's wire bytes (a proto::SampleResponse as the
-// shard's protobuf serializer wrote it: fields in number order, repeated
-// fields packed, once each) straight into the rows of its batches: no
-// SampleResponse message, no copy of a proto field. The shard validated every
-// value when it was inserted (the trust boundary); here only shapes are
+// answers in their packed_rows form (proto/replay.proto), decoding each
+// answer's wire bytes straight into the rows of its batches: a run of rows is
+// one copy, no SampleResponse message. Fields are expected as protobuf's
+// serializer and the shard (replay/packed_sample.h) write them: the dimensions
+// before the rows, repeated fields packed, once each. The shard validated
+// every value when it was inserted (the trust boundary); here only shapes are
 // checked: dimensions, and one value per row in every field.
 // Thread-compatible.
 #ifndef SOFTQ_REPLAY_SAMPLE_DECODER_H_

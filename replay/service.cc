@@ -24,8 +24,12 @@ absl::Time Deadline(const grpc::ServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
-// The index of Insert among ReplayShard's methods (proto/replay.proto).
+// The indices of Insert and Sample among ReplayShard's methods
+// (proto/replay.proto).
 constexpr int kInsertMethodIndex = 0;
+constexpr int kSampleMethodIndex = 1;
+
+void DeleteBytes(void* bytes) { delete[] static_cast<char*>(bytes); }
 
 }  // namespace
 
@@ -69,6 +73,14 @@ ReplayService::ReplayService(Shard* shard, std::string checkpoint_path,
              grpc::ServerReaderWriter<proto::InsertResponse, grpc::ByteBuffer>*
                  stream) { return service->InsertStream(context, stream); },
           this));
+  MarkMethodStreamed(
+      kSampleMethodIndex,
+      new grpc::internal::StreamedUnaryHandler<proto::SampleRequest,
+                                               grpc::ByteBuffer>(
+          [this](
+              grpc::ServerContext* context,
+              grpc::ServerUnaryStreamer<proto::SampleRequest, grpc::ByteBuffer>*
+                  stream) { return SampleStream(context, stream); }));
 }
 
 grpc::Status ReplayService::InsertStream(
@@ -159,25 +171,53 @@ grpc::Status ReplayService::InsertStream(
   return ended;
 }
 
-grpc::Status ReplayService::Sample(grpc::ServerContext* context,
-                                   const proto::SampleRequest* request,
-                                   proto::SampleResponse* response) {
+grpc::Status ReplayService::SampleStream(
+    grpc::ServerContext* context,
+    grpc::ServerUnaryStreamer<proto::SampleRequest, grpc::ByteBuffer>* stream) {
   const Slot slot(&waiting_calls_, limits_.max_waiting_calls,
                   "Sample and Checkpoint calls", "--max_waiting_calls");
   if (!slot.ok()) return slot.refusal();
-  if (request->timeout_ms() < 0 ||
-      request->timeout_ms() > kMaxSampleTimeoutMs) {
+  proto::SampleRequest request;
+  if (!stream->Read(&request)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the SampleRequest does not parse");
+  }
+  if (request.timeout_ms() < 0 || request.timeout_ms() > kMaxSampleTimeoutMs) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("SampleRequest.timeout_ms is ", request->timeout_ms(),
+        absl::StrCat("SampleRequest.timeout_ms is ", request.timeout_ms(),
                      ", expected 0..", kMaxSampleTimeoutMs));
   }
   const absl::Time deadline =
       std::min(Deadline(context),
-               absl::Now() + absl::Milliseconds(request->timeout_ms()));
-  return ToGrpcStatus(shard_->Sample(
-      request->batch_size(), deadline,
-      [context] { return context->IsCancelled(); }, response));
+               absl::Now() + absl::Milliseconds(request.timeout_ms()));
+  const auto cancelled = [context] { return context->IsCancelled(); };
+  grpc::ByteBuffer answer;
+  if (request.packed_rows()) {
+    absl::StatusOr<PackedSample> packed =
+        shard_->SamplePacked(request.batch_size(), deadline, cancelled);
+    if (!packed.ok()) return ToGrpcStatus(packed.status());
+    const size_t size = packed->size;
+    grpc::Slice slice(packed->bytes.release(), size, DeleteBytes);
+    answer = grpc::ByteBuffer(&slice, 1);
+  } else {
+    proto::SampleResponse response;
+    if (absl::Status s = shard_->Sample(request.batch_size(), deadline,
+                                        cancelled, &response);
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    bool own = false;
+    if (grpc::Status s =
+            grpc::SerializationTraits<proto::SampleResponse>::Serialize(
+                response, &answer, &own);
+        !s.ok()) {
+      return s;
+    }
+  }
+  // Sent with the status, in one batch.
+  stream->Write(answer, grpc::WriteOptions().set_last_message());
+  return grpc::Status::OK;
 }
 
 grpc::Status ReplayService::UpdatePriorities(

@@ -49,9 +49,8 @@ class ReplayService final : public proto::ReplayShard::Service {
   // side; a message that does not parse as an InsertRequest ends it with
   // INVALID_ARGUMENT naming the message (nothing of it is stored, nothing after
   // it is read).
-  grpc::Status Sample(grpc::ServerContext* context,
-                      const proto::SampleRequest* request,
-                      proto::SampleResponse* response) override;
+  // Sample (served by SampleStream, below): one draw, answered with the
+  // transitions as SampleResponse.batch or, asked packed_rows, as .rows.
   grpc::Status UpdatePriorities(
       grpc::ServerContext* context,
       const proto::UpdatePrioritiesRequest* request,
@@ -75,6 +74,13 @@ class ReplayService final : public proto::ReplayShard::Service {
   grpc::Status InsertStream(grpc::ServerContext* context,
                             grpc::ServerReaderWriter<proto::InsertResponse,
                                                      grpc::ByteBuffer>* stream);
+
+  // Sample with its answer as bytes: the packed_rows form is written straight
+  // from the table (Shard::SamplePacked), not built as a SampleResponse.
+  grpc::Status SampleStream(
+      grpc::ServerContext* context,
+      grpc::ServerUnaryStreamer<proto::SampleRequest, grpc::ByteBuffer>*
+          stream);
 
   // A checkpoint being written, and its result once `done` is notified.
   struct CheckpointRun {

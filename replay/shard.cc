@@ -319,25 +319,26 @@ absl::StatusOr<KeyRange> Shard::Insert(
   return keys;
 }
 
-absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
-                           const CancelledFn& cancelled,
-                           proto::SampleResponse* out) {
+absl::Status Shard::CheckSampleSize(uint32_t batch_size) const {
   if (batch_size < 1 || batch_size > options_.capacity) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SampleRequest.batch_size is ", batch_size, ", expected 1..",
         options_.capacity, " (the table's capacity)"));
   }
-  waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
-  absl::ReleasableMutexLock lock(&mu_);
+  return absl::OkStatus();
+}
+
+absl::Status Shard::DrawLocked(uint32_t batch_size, absl::Time deadline,
+                               const CancelledFn& cancelled, Draw* draw) {
   AwaitTurnLocked(kSampleKind);
   if (absl::Status s = rate_limiter_.AwaitCanSample(&mu_, deadline, cancelled);
       !s.ok())
     return s;
   // The response's size, bounded before anything is drawn or counted (the
   // dimensions are known once the table holds an item).
-  const TableInfo info = table_->Info();
-  const auto row_bytes = static_cast<uint64_t>(
-      SampledTransitionBytes(info.observation_dim, info.action_dim));
+  draw->info = table_->Info();
+  const auto row_bytes = static_cast<uint64_t>(SampledTransitionBytes(
+      draw->info.observation_dim, draw->info.action_dim));
   if (batch_size * row_bytes > options_.max_sample_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("SampleRequest.batch_size is ", batch_size, ": ",
@@ -346,33 +347,74 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
                      "-byte message limit (--max_message_bytes)"));
   }
   const uint64_t size = table_->size();
-  out->Clear();
   std::vector<uint64_t> slots(batch_size);
-  out->mutable_probabilities()->Resize(static_cast<int>(batch_size), 0.0);
-  double* probabilities = out->mutable_probabilities()->mutable_data();
+  draw->probabilities.resize(batch_size);
   for (uint32_t i = 0; i < batch_size; ++i) {
     const SampledSlot s = sampler_->Sample(gen_, size);
     slots[i] = s.slot;
-    probabilities[i] = s.probability;
+    draw->probabilities[i] = s.probability;
   }
-  out->mutable_keys()->Resize(static_cast<int>(batch_size), 0);
-  table_->KeysOfSlots(slots, out->mutable_keys()->mutable_data());
-  out->set_table_size(size);
+  draw->keys.resize(batch_size);
+  table_->KeysOfSlots(slots, draw->keys.data());
+  draw->table_size = size;
   samples_total_ += batch_size;
   rate_limiter_.Sampled(&mu_, batch_size);
   sample_rate_.Add(batch_size, absl::Now());
-  // The rows are copied under the table's lock alone: the shard's is released
-  // once the table's is held, so no insert evicts a drawn item before it is
-  // copied, inserts wait for this copy only, and other Samples draw meanwhile
-  // (a sampler calling flat out no longer keeps inserts waiting for tens of
-  // ms). Nothing guarded by mu_ is touched after this call.
-  if (absl::Status s = table_->Read(out->keys(), out->mutable_batch(),
+  return absl::OkStatus();
+}
+
+// The rows are copied under the table's lock alone: the shard's is released
+// once the table's is held, so no insert evicts a drawn item before it is
+// copied, inserts wait for this copy only, and other Samples draw meanwhile (a
+// sampler calling flat out no longer keeps inserts waiting for tens of ms).
+// Nothing guarded by mu_ is touched after the table's read.
+absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
+                           const CancelledFn& cancelled,
+                           proto::SampleResponse* out) {
+  if (absl::Status s = CheckSampleSize(batch_size); !s.ok()) return s;
+  waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
+  absl::ReleasableMutexLock lock(&mu_);
+  Draw draw;
+  if (absl::Status s = DrawLocked(batch_size, deadline, cancelled, &draw);
+      !s.ok()) {
+    return s;
+  }
+  out->Clear();
+  out->mutable_keys()->Add(draw.keys.begin(), draw.keys.end());
+  out->mutable_probabilities()->Add(draw.probabilities.begin(),
+                                    draw.probabilities.end());
+  out->set_table_size(draw.table_size);
+  if (absl::Status s = table_->Read(draw.keys, out->mutable_batch(),
                                     [&lock] { lock.Release(); });
       !s.ok()) {
     return absl::InternalError(
         absl::StrCat("sampled a key not held: ", s.message()));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<PackedSample> Shard::SamplePacked(uint32_t batch_size,
+                                                 absl::Time deadline,
+                                                 const CancelledFn& cancelled) {
+  if (absl::Status s = CheckSampleSize(batch_size); !s.ok()) return s;
+  waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
+  absl::ReleasableMutexLock lock(&mu_);
+  Draw draw;
+  if (absl::Status s = DrawLocked(batch_size, deadline, cancelled, &draw);
+      !s.ok()) {
+    return s;
+  }
+  PackedSampleBuilder answer(draw.keys, draw.probabilities, draw.table_size,
+                             draw.info.observation_dim, draw.info.action_dim,
+                             draw.info.has_ids);
+  if (absl::Status s =
+          table_->ReadRows(draw.keys, answer.rows(), answer.episode_ids(),
+                           answer.step_ids(), [&lock] { lock.Release(); });
+      !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("sampled a key not held: ", s.message()));
+  }
+  return std::move(answer).Finish();
 }
 
 absl::Status Shard::UpdatePriorities(

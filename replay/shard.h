@@ -27,6 +27,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -37,6 +38,7 @@
 #include "replay/batch_check.h"
 #include "replay/checkpoint.h"
 #include "replay/insert_log.h"
+#include "replay/packed_sample.h"
 #include "replay/rate_limiter.h"
 #include "replay/rate_tracker.h"
 #include "replay/sampler.h"
@@ -145,6 +147,12 @@ class Shard {
   absl::Status Sample(uint32_t batch_size, absl::Time deadline,
                       const CancelledFn& cancelled, proto::SampleResponse* out)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // As Sample, but the answer in its packed_rows form (SampleRequest), built
+  // straight from the table (replay/packed_sample.h).
+  absl::StatusOr<PackedSample> SamplePacked(uint32_t batch_size,
+                                            absl::Time deadline,
+                                            const CancelledFn& cancelled)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets priorities by key; evicted keys are counted as missing.
   // InvalidArgument (nothing changed) when the arrays differ in length, exceed
@@ -213,6 +221,21 @@ class Shard {
   // let in was of its own kind.
   enum Kind { kInsertKind = 0, kSampleKind = 1 };
   void AwaitTurnLocked(Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // What a Sample drew, before its rows are read.
+  struct Draw {
+    std::vector<uint64_t> keys;
+    std::vector<double> probabilities;  // of each item within this shard
+    uint64_t table_size = 0;
+    TableInfo info;
+  };
+  // InvalidArgument unless 1 <= batch_size <= capacity.
+  absl::Status CheckSampleSize(uint32_t batch_size) const;
+  // A Sample's part under mu_, once counted in waiting_: its turn, the rate
+  // limiter, the size check and the draw, counted.
+  absl::Status DrawLocked(uint32_t batch_size, absl::Time deadline,
+                          const CancelledFn& cancelled, Draw* draw)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ShardOptions options_;
   const absl::Time start_;

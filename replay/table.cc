@@ -149,11 +149,7 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
   return KeyRange{first, static_cast<uint32_t>(n)};
 }
 
-absl::Status Table::Read(absl::Span<const uint64_t> keys,
-                         proto::TransitionBatch* out,
-                         const std::function<void()>& locked) const {
-  absl::MutexLock lock(&mu_);
-  if (locked) locked();
+absl::Status Table::CheckHeldLocked(absl::Span<const uint64_t> keys) const {
   for (size_t i = 0; i < keys.size(); ++i) {
     if (keys[i] < oldest_key_ || keys[i] >= next_key_) {
       return absl::NotFoundError(absl::StrCat(
@@ -161,6 +157,15 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
           oldest_key_, ", ", next_key_, ")"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Table::Read(absl::Span<const uint64_t> keys,
+                         proto::TransitionBatch* out,
+                         const std::function<void()>& locked) const {
+  absl::MutexLock lock(&mu_);
+  if (locked) locked();
+  if (absl::Status s = CheckHeldLocked(keys); !s.ok()) return s;
   const uint64_t n = keys.size();
   const uint32_t od = observation_dim_, ad = action_dim_;
   out->set_observation_dim(od);
@@ -209,6 +214,27 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
     if (ids) {
       episode[i] = episode_ids_[s];
       step[i] = step_ids_[s];
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
+                             char* episode_ids, char* step_ids,
+                             const std::function<void()>& locked) const {
+  absl::MutexLock lock(&mu_);
+  if (locked) locked();
+  if (absl::Status s = CheckHeldLocked(keys); !s.ok()) return s;
+  const uint64_t row_bytes =
+      RowLayout(observation_dim_, action_dim_).width() * sizeof(float);
+  const bool ids = !episode_ids_.empty();
+  const char* table = reinterpret_cast<const char*>(rows_.data());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const uint64_t s = keys[i] % capacity_;
+    std::memcpy(rows + i * row_bytes, table + s * row_bytes, row_bytes);
+    if (ids) {
+      std::memcpy(episode_ids + i * 8, &episode_ids_[s], 8);
+      std::memcpy(step_ids + i * 4, &step_ids_[s], 4);
     }
   }
   return absl::OkStatus();

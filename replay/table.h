@@ -133,6 +133,15 @@ class Table {
                     const std::function<void()>& locked = nullptr) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // As Read, but the items go row after row into `rows` (RowLayout width
+  // floats each, unaligned bytes), and, when the table stores them (Info's
+  // has_ids), their episode and step ids into `episode_ids` (8 bytes each) and
+  // `step_ids` (4 bytes each), all little-endian. NotFound naming the first key
+  // not held; then nothing was written.
+  absl::Status ReadRows(absl::Span<const uint64_t> keys, char* rows,
+                        char* episode_ids, char* step_ids,
+                        const std::function<void()>& locked = nullptr) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // True when `key` is held now.
   bool Contains(uint64_t key) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -181,6 +190,9 @@ class Table {
  private:
   absl::Status AllocateLocked(uint32_t observation_dim, uint32_t action_dim,
                               bool ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // NotFound naming the first of `keys` not held.
+  absl::Status CheckHeldLocked(absl::Span<const uint64_t> keys) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t SizeLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return next_key_ - oldest_key_;
   }

@@ -56,6 +56,7 @@
 #include "absl/time/clock.h"
 #include "common/flags.h"
 #include "common/malloc_policy.h"
+#include "common/row_layout.h"
 #include "common/security.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/replay_channel.h"
@@ -174,18 +175,32 @@ class DiscardService final : public proto::ReplayShard::Service {
     stats->set_action_dim(ad_);
     return grpc::Status::OK;
   }
-  // Answers with a prebuilt batch of the size asked for (built once per size).
+  // Answers with a prebuilt answer of the size and form asked for (built once
+  // per size and form; the packed_rows form is what ReplaySampler asks for).
   grpc::Status Sample(grpc::ServerContext*, const proto::SampleRequest* request,
                       proto::SampleResponse* response) override {
     const uint32_t n = request->batch_size();
     const proto::SampleResponse* answer = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      std::unique_ptr<proto::SampleResponse>& a = answers_[n];
+      std::unique_ptr<proto::SampleResponse>& a =
+          answers_[{n, request->packed_rows()}];
       if (a == nullptr) {
         a = std::make_unique<proto::SampleResponse>();
         std::mt19937 gen(7);
-        *a->mutable_batch() = RandomBatch(n, od_, ad_, &gen);
+        const proto::TransitionBatch batch = RandomBatch(n, od_, ad_, &gen);
+        if (request->packed_rows()) {
+          const RowLayout layout(od_, ad_);
+          std::vector<float> rows(n * layout.width());
+          for (uint32_t i = 0; i < n; ++i) {
+            PackRow(batch, i, layout, rows.data() + i * layout.width());
+          }
+          a->set_observation_dim(od_);
+          a->set_action_dim(ad_);
+          a->set_rows(rows.data(), rows.size() * sizeof(float));
+        } else {
+          *a->mutable_batch() = batch;
+        }
         for (uint32_t i = 0; i < n; ++i) {
           a->add_keys(i);
           a->add_probabilities(1.0 / n);
@@ -201,8 +216,9 @@ class DiscardService final : public proto::ReplayShard::Service {
  private:
   const uint32_t od_, ad_;
   absl::Mutex mu_;
-  std::map<uint32_t, std::unique_ptr<proto::SampleResponse>> answers_
-      ABSL_GUARDED_BY(mu_);
+  // By batch size and packed_rows.
+  std::map<std::pair<uint32_t, bool>, std::unique_ptr<proto::SampleResponse>>
+      answers_ ABSL_GUARDED_BY(mu_);
 };
 
 int RunDiscardServer() {
@@ -382,6 +398,7 @@ double SampleRawPrefetch(const std::string& address, uint32_t od, uint32_t ad) {
   proto::SampleRequest request;
   request.set_batch_size(rows);
   request.set_timeout_ms(10000);
+  request.set_packed_rows(true);  // as ReplaySampler asks
   const std::string bytes = request.SerializeAsString();
   struct Call {
     grpc::ClientContext context;

@@ -41,6 +41,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/row_layout.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/checkpoint.h"
 #include "replay/crc32.h"
@@ -446,8 +447,14 @@ TEST_F(FuzzedShard, SampleAnswersEveryMutatedRequestWithAStatus) {
       ++ok;
       ASSERT_GE(request.batch_size(), 1u);
       ASSERT_EQ(response.keys_size(), static_cast<int>(request.batch_size()));
-      ASSERT_EQ(response.batch().rewards_size(),
-                static_cast<int>(request.batch_size()));
+      if (request.packed_rows()) {
+        ASSERT_EQ(response.rows().size(), uint64_t{request.batch_size()} *
+                                              RowLayout(kObs, kAct).width() *
+                                              sizeof(float));
+      } else {
+        ASSERT_EQ(response.batch().rewards_size(),
+                  static_cast<int>(request.batch_size()));
+      }
       for (double p : response.probabilities())
         ASSERT_TRUE(p > 0 && p <= 1) << p;
     } else {

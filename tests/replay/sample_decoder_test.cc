@@ -1,7 +1,7 @@
-// The sample decoder (replay/sample_decoder.h) on answers serialized by
-// protobuf, cut into slices as gRPC may deliver them: every row lands whole in
-// the row its run names, and answers of the wrong shape are refused with the
-// field named.
+// The sample decoder (replay/sample_decoder.h) on packed_rows answers
+// serialized by protobuf, cut into slices as gRPC may deliver them: every row
+// lands whole in the row its run names, and answers of the wrong shape are
+// refused with the field named.
 #include "replay/sample_decoder.h"
 
 #include <gmock/gmock.h>
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/row_layout.h"
 #include "proto/replay.pb.h"
 
 namespace softq {
@@ -19,31 +20,29 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// An answer of `n` rows with random values (ids when `ids`), keys 1000 + i and
-// probabilities 1 / (i + 2).
+// A packed_rows answer of `n` rows with random values (done 0 or 1; ids when
+// `ids`), keys 1000 + i and probabilities 1 / (i + 2).
 proto::SampleResponse RandomAnswer(int n, uint32_t od, uint32_t ad, bool ids,
                                    uint32_t seed) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> u(-1e6f, 1e6f);
+  const RowLayout layout(od, ad);
+  std::vector<float> rows(n * layout.width());
   proto::SampleResponse r;
-  proto::TransitionBatch* b = r.mutable_batch();
-  b->set_observation_dim(od);
-  b->set_action_dim(ad);
-  b->set_actor_id(3);
   for (int i = 0; i < n; ++i) {
-    for (uint32_t j = 0; j < od; ++j) b->add_observations(u(gen));
-    for (uint32_t j = 0; j < ad; ++j) b->add_actions(u(gen));
-    b->add_rewards(u(gen));
-    for (uint32_t j = 0; j < od; ++j) b->add_next_observations(u(gen));
-    b->add_dones(gen() % 2 == 0);
+    float* row = rows.data() + i * layout.width();
+    for (int64_t j = 0; j < layout.done(); ++j) row[j] = u(gen);
+    row[layout.done()] = gen() % 2 == 0 ? 1.0f : 0.0f;
     if (ids) {
-      b->add_episode_ids(uint64_t{1} << 40 | gen());
-      b->add_step_ids(static_cast<uint32_t>(gen()));
+      r.add_episode_ids(uint64_t{1} << 40 | gen());
+      r.add_step_ids(static_cast<uint32_t>(gen()));
     }
     r.add_keys(1000 + i);
     r.add_probabilities(1.0 / (i + 2));
   }
-  b->add_finished_returns(1.5);
+  r.set_observation_dim(od);
+  r.set_action_dim(ad);
+  r.set_rows(rows.data(), rows.size() * sizeof(float));
   r.set_table_size(777);
   return r;
 }
@@ -57,27 +56,17 @@ grpc::ByteBuffer Slices(const std::string& bytes, size_t slice) {
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
-bool SameBits(const float* a, const float* b, size_t n) {
-  return std::memcmp(a, b, n * sizeof(float)) == 0;
-}
-
 // Row `row` of `batch` holds row `i` of `answer`, bit for bit.
 void ExpectRow(const SampledBatch& batch, int row,
                const proto::SampleResponse& answer, int i, int shard,
                double shard_probability) {
-  const proto::TransitionBatch& b = answer.batch();
-  const uint32_t od = b.observation_dim(), ad = b.action_dim();
-  EXPECT_TRUE(
-      SameBits(batch.observation(row), b.observations().data() + i * od, od))
+  const int64_t width =
+      RowLayout(answer.observation_dim(), answer.action_dim()).width();
+  EXPECT_EQ(std::memcmp(batch.observation(row),
+                        answer.rows().data() + i * width * sizeof(float),
+                        width * sizeof(float)),
+            0)
       << "row " << row;
-  EXPECT_TRUE(SameBits(batch.action(row), b.actions().data() + i * ad, ad))
-      << "row " << row;
-  const float reward = batch.reward(row);
-  EXPECT_TRUE(SameBits(&reward, b.rewards().data() + i, 1)) << "row " << row;
-  EXPECT_TRUE(SameBits(batch.next_observation(row),
-                       b.next_observations().data() + i * od, od))
-      << "row " << row;
-  EXPECT_EQ(batch.done(row), b.dones(i)) << "row " << row;
   EXPECT_EQ(batch.keys[row], answer.keys(i));
   EXPECT_EQ(batch.shard_index[row], shard);
   EXPECT_EQ(batch.probabilities[row],
@@ -125,10 +114,8 @@ TEST(SampleAssembler, DecodesTwoShardsAnswersIntoTheRowsTheirRunsName) {
         Where{0, 3, &b, 0, 1, 0.25}, Where{0, 4, &b, 1, 1, 0.25},
         Where{1, 2, &b, 2, 1, 0.25}, Where{1, 4, &b, 4, 1, 0.25}}) {
     ExpectRow(batches[w.batch], w.row, *w.answer, w.i, w.shard, w.p);
-    EXPECT_EQ(batches[w.batch].episode_ids[w.row],
-              w.answer->batch().episode_ids(w.i));
-    EXPECT_EQ(batches[w.batch].step_ids[w.row],
-              w.answer->batch().step_ids(w.i));
+    EXPECT_EQ(batches[w.batch].episode_ids[w.row], w.answer->episode_ids(w.i));
+    EXPECT_EQ(batches[w.batch].step_ids[w.row], w.answer->step_ids(w.i));
   }
 }
 
@@ -164,40 +151,46 @@ TEST(SampleAssembler, RefusesAnswersOfTheWrongShapeNamingTheField) {
     std::function<void(proto::SampleResponse*)> spoil;
     std::string field;
   };
+  // 4 rows of 2 * 3 + 2 + 2 = 10 floats.
   const std::vector<Case> cases = {
-      {"a reward short",
-       [](proto::SampleResponse* r) {
-         r->mutable_batch()->mutable_rewards()->RemoveLast();
-       },
-       "batch.rewards holds 3 floats, expected 4 rows x 1"},
-      {"an observation float extra",
-       [](proto::SampleResponse* r) {
-         r->mutable_batch()->add_observations(1);
-       },
-       "batch.observations holds 13 floats, expected 4 rows x 3"},
+      {"a row short",
+       [](proto::SampleResponse* r) { r->mutable_rows()->resize(3 * 40); },
+       "rows holds 120 bytes, expected 4 rows x 40"},
+      {"a byte extra",
+       [](proto::SampleResponse* r) { r->mutable_rows()->push_back('x'); },
+       "rows holds 161 bytes, expected 4 rows x 40"},
       {"no observation_dim",
-       [](proto::SampleResponse* r) {
-         r->mutable_batch()->set_observation_dim(0);
-       },
-       "batch.observation_dim is 0"},
+       [](proto::SampleResponse* r) { r->set_observation_dim(0); },
+       "observation_dim is 0"},
       {"action_dim too large",
-       [](proto::SampleResponse* r) {
-         r->mutable_batch()->set_action_dim(300);
-       },
-       "batch.action_dim is 300"},
+       [](proto::SampleResponse* r) { r->set_action_dim(300); },
+       "action_dim is 300"},
       {"a key short",
        [](proto::SampleResponse* r) { r->mutable_keys()->RemoveLast(); },
        "keys holds fewer than 4 values"},
       {"a key extra", [](proto::SampleResponse* r) { r->add_keys(9); },
        "keys holds more than 4 values"},
+      {"a probability short",
+       [](proto::SampleResponse* r) {
+         r->mutable_probabilities()->RemoveLast();
+       },
+       "probabilities holds 3 values, expected 4"},
       {"no probabilities",
        [](proto::SampleResponse* r) { r->clear_probabilities(); },
        "probabilities is missing"},
-      {"no dones",
-       [](proto::SampleResponse* r) { r->mutable_batch()->clear_dones(); },
-       "batch.dones is missing"},
-      {"no batch", [](proto::SampleResponse* r) { r->clear_batch(); },
-       "batch is missing"},
+      {"no rows", [](proto::SampleResponse* r) { r->clear_rows(); },
+       "rows is missing"},
+      {"episode ids without step ids",
+       [](proto::SampleResponse* r) {
+         for (int i = 0; i < 4; ++i) r->add_episode_ids(i);
+       },
+       "episode_ids and step_ids: one without the other"},
+      {"a step id short",
+       [](proto::SampleResponse* r) {
+         for (int i = 0; i < 4; ++i) r->add_episode_ids(i);
+         for (int i = 0; i < 3; ++i) r->add_step_ids(i);
+       },
+       "step_ids holds 3 values, expected 4"},
   };
   for (const Case& c : cases) {
     proto::SampleResponse bad = good;
@@ -209,7 +202,7 @@ TEST(SampleAssembler, RefusesAnswersOfTheWrongShapeNamingTheField) {
   // Fewer rows than asked for.
   const absl::Status s = DecodeError(good, 5);
   EXPECT_THAT(std::string(s.message()),
-              HasSubstr("batch.observations holds 12 floats, expected 5 rows"));
+              HasSubstr("keys holds fewer than 5 values"));
 }
 
 TEST(SampleAssembler, RefusesShardsOfDifferentDimensions) {
