@@ -229,7 +229,21 @@ absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
       RowLayout(observation_dim_, action_dim_).width() * sizeof(float);
   const bool ids = !episode_ids_.empty();
   const char* table = reinterpret_cast<const char*>(rows_.data());
+  // As in Read: the lines of a row further on are requested while row i is
+  // copied, so that the misses overlap.
+  auto prefetch_row = [&](uint64_t key) {
+    const char* c = table + key % capacity_ * row_bytes;
+    for (uint64_t off = 0; off < row_bytes; off += 64) {
+      __builtin_prefetch(c + off);
+    }
+    __builtin_prefetch(c + row_bytes - 1);
+  };
+  const size_t ahead = std::clamp<uint64_t>(2048 / row_bytes, 4, 32);
+  for (size_t i = 0; i < std::min(keys.size(), ahead); ++i) {
+    prefetch_row(keys[i]);
+  }
   for (size_t i = 0; i < keys.size(); ++i) {
+    if (i + ahead < keys.size()) prefetch_row(keys[i + ahead]);
     const uint64_t s = keys[i] % capacity_;
     std::memcpy(rows + i * row_bytes, table + s * row_bytes, row_bytes);
     if (ids) {
