@@ -1220,7 +1220,8 @@ int RunBench(const char* argv0) {
       "limit: insert = the same batches coalesced into messages of up to "
       "%d KiB, one stream, at most %d batches unacknowledged, to a server that "
       "acknowledges without storing; sample = Sample RPCs of ReplaySampler's "
-      "sizes, as many in flight (%d), answers received as bytes, not decoded; "
+      "sizes in the packed_rows form it asks for, as many in flight (%d), "
+      "answers received as bytes, not decoded; "
       "'limit's server': ReplaySampler sampling that server (its prebuilt "
       "answers) instead of the shard\n"
       "redis: %s\n\n",
