@@ -228,6 +228,11 @@ absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
   const uint64_t row_bytes =
       RowLayout(observation_dim_, action_dim_).width() * sizeof(float);
   const bool ids = !episode_ids_.empty();
+  if (ids != (episode_ids != nullptr && step_ids != nullptr)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the table ", ids ? "stores" : "stores no", " episode and step ids; ",
+        "the read was given room for ", ids ? "none" : "them"));
+  }
   const char* table = reinterpret_cast<const char*>(rows_.data());
   // As in Read: the lines of a row further on are requested while row i is
   // copied, so that the misses overlap.

@@ -136,8 +136,9 @@ class Table {
   // As Read, but the items go row after row into `rows` (RowLayout width
   // floats each, unaligned bytes), and, when the table stores them (Info's
   // has_ids), their episode and step ids into `episode_ids` (8 bytes each) and
-  // `step_ids` (4 bytes each), all little-endian. NotFound naming the first key
-  // not held; then nothing was written.
+  // `step_ids` (4 bytes each), all little-endian; the ids' are null when it
+  // stores none. NotFound naming the first key not held, FailedPrecondition
+  // when the ids' room does not match; then nothing was written.
   absl::Status ReadRows(absl::Span<const uint64_t> keys, char* rows,
                         char* episode_ids, char* step_ids,
                         const std::function<void()>& locked = nullptr) const

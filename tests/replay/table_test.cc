@@ -8,7 +8,9 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "common/row_layout.h"
 #include "replay/memory_limit.h"
 #include "replay/shard.h"
 #include "tests/replay/server_fixture.h"
@@ -281,6 +283,48 @@ TEST(Table, KeepsEpisodeAndStepIdsWhenSent) {
   ASSERT_EQ(out.episode_ids_size(), 1);
   EXPECT_EQ(out.episode_ids(0), 12u);
   EXPECT_EQ(out.step_ids(0), 1u);
+}
+
+TEST(Table, ReadsRowsWholeAsItStoresThemAndTheirIds) {
+  Table table(4, 3, 2);
+  ASSERT_TRUE(table.Insert(MakeBatch(2, 100, 3, 2)).ok());  // keys 0, 1
+  proto::TransitionBatch batch = MakeBatch(4, 102, 3, 2);   // keys 2..5
+  for (int i = 2; i < 6; ++i) {
+    batch.add_episode_ids(50 + i);
+    batch.add_step_ids(i);
+  }
+  ASSERT_TRUE(table.Insert(batch).ok());  // 0 and 1 evicted
+  const RowLayout layout(3, 2);
+  const std::vector<uint64_t> keys = {5, 2, 5};
+  std::vector<float> rows(keys.size() * layout.width());
+  std::vector<uint64_t> episodes(keys.size());
+  std::vector<uint32_t> steps(keys.size());
+  ASSERT_TRUE(table
+                  .ReadRows(keys, reinterpret_cast<char*>(rows.data()),
+                            reinterpret_cast<char*>(episodes.data()),
+                            reinterpret_cast<char*>(steps.data()))
+                  .ok());
+  std::vector<float> expected(layout.width());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    PackRow(batch, static_cast<int64_t>(keys[i]) - 2, layout, expected.data());
+    EXPECT_EQ(std::vector<float>(rows.begin() + i * layout.width(),
+                                 rows.begin() + (i + 1) * layout.width()),
+              expected)
+        << "key " << keys[i];
+    EXPECT_EQ(episodes[i], 50 + keys[i]);
+    EXPECT_EQ(steps[i], keys[i]);
+  }
+  // A key evicted, or no room for the ids it stores: refused, nothing written.
+  std::vector<float> untouched(layout.width(), -7.0f);
+  const absl::Status evicted =
+      table.ReadRows({1}, reinterpret_cast<char*>(untouched.data()),
+                     reinterpret_cast<char*>(episodes.data()),
+                     reinterpret_cast<char*>(steps.data()));
+  EXPECT_TRUE(absl::IsNotFound(evicted)) << evicted;
+  const absl::Status no_room = table.ReadRows(
+      {2}, reinterpret_cast<char*>(untouched.data()), nullptr, nullptr);
+  EXPECT_TRUE(absl::IsFailedPrecondition(no_room)) << no_room;
+  EXPECT_EQ(untouched, std::vector<float>(layout.width(), -7.0f));
 }
 
 }  // namespace
