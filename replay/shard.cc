@@ -368,9 +368,9 @@ absl::Status Shard::DrawLocked(uint32_t batch_size, absl::Time deadline,
 // copied, inserts wait for this copy only, and other Samples draw meanwhile (a
 // sampler calling flat out no longer keeps inserts waiting for tens of ms).
 // Nothing guarded by mu_ is touched after the table's read.
-absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
-                           const CancelledFn& cancelled,
-                           proto::SampleResponse* out) {
+absl::Status Shard::DrawAndRead(uint32_t batch_size, absl::Time deadline,
+                                const CancelledFn& cancelled,
+                                const ReadFn& read) {
   if (absl::Status s = CheckSampleSize(batch_size); !s.ok()) return s;
   waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
   absl::ReleasableMutexLock lock(&mu_);
@@ -379,42 +379,50 @@ absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
       !s.ok()) {
     return s;
   }
-  out->Clear();
-  out->mutable_keys()->Add(draw.keys.begin(), draw.keys.end());
-  out->mutable_probabilities()->Add(draw.probabilities.begin(),
-                                    draw.probabilities.end());
-  out->set_table_size(draw.table_size);
-  if (absl::Status s = table_->Read(draw.keys, out->mutable_batch(),
-                                    [&lock] { lock.Release(); });
-      !s.ok()) {
+  if (absl::Status s = read(draw, [&lock] { lock.Release(); }); !s.ok()) {
     return absl::InternalError(
         absl::StrCat("sampled a key not held: ", s.message()));
   }
   return absl::OkStatus();
 }
 
+absl::Status Shard::Sample(uint32_t batch_size, absl::Time deadline,
+                           const CancelledFn& cancelled,
+                           proto::SampleResponse* out) {
+  return DrawAndRead(
+      batch_size, deadline, cancelled,
+      [out, this](const Draw& draw, const std::function<void()>& release) {
+        out->Clear();
+        out->mutable_keys()->Add(draw.keys.begin(), draw.keys.end());
+        out->mutable_probabilities()->Add(draw.probabilities.begin(),
+                                          draw.probabilities.end());
+        out->set_table_size(draw.table_size);
+        return table_->Read(draw.keys, out->mutable_batch(), release);
+      });
+}
+
 absl::StatusOr<PackedSample> Shard::SamplePacked(uint32_t batch_size,
                                                  absl::Time deadline,
                                                  const CancelledFn& cancelled) {
-  if (absl::Status s = CheckSampleSize(batch_size); !s.ok()) return s;
-  waiting_[kSampleKind].fetch_add(1, std::memory_order_relaxed);
-  absl::ReleasableMutexLock lock(&mu_);
-  Draw draw;
-  if (absl::Status s = DrawLocked(batch_size, deadline, cancelled, &draw);
+  PackedSample packed;
+  if (absl::Status s = DrawAndRead(
+          batch_size, deadline, cancelled,
+          [&packed, this](const Draw& draw,
+                          const std::function<void()>& release) {
+            PackedSampleBuilder answer(draw.keys, draw.probabilities,
+                                       draw.table_size,
+                                       draw.info.observation_dim,
+                                       draw.info.action_dim, draw.info.has_ids);
+            absl::Status s =
+                table_->ReadRows(draw.keys, answer.rows(), answer.episode_ids(),
+                                 answer.step_ids(), release);
+            packed = std::move(answer).Finish();
+            return s;
+          });
       !s.ok()) {
     return s;
   }
-  PackedSampleBuilder answer(draw.keys, draw.probabilities, draw.table_size,
-                             draw.info.observation_dim, draw.info.action_dim,
-                             draw.info.has_ids);
-  if (absl::Status s =
-          table_->ReadRows(draw.keys, answer.rows(), answer.episode_ids(),
-                           answer.step_ids(), [&lock] { lock.Release(); });
-      !s.ok()) {
-    return absl::InternalError(
-        absl::StrCat("sampled a key not held: ", s.message()));
-  }
-  return std::move(answer).Finish();
+  return packed;
 }
 
 absl::Status Shard::UpdatePriorities(

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -236,6 +237,14 @@ class Shard {
   absl::Status DrawLocked(uint32_t batch_size, absl::Time deadline,
                           const CancelledFn& cancelled, Draw* draw)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A Sample: the draw under mu_, then `read(draw, release)`, which reads the
+  // drawn rows from the table and calls `release` (mu_'s) once it holds the
+  // table's lock. Its error (a key not held) is returned as Internal.
+  using ReadFn = std::function<absl::Status(
+      const Draw& draw, const std::function<void()>& release)>;
+  absl::Status DrawAndRead(uint32_t batch_size, absl::Time deadline,
+                           const CancelledFn& cancelled, const ReadFn& read)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const ShardOptions options_;
   const absl::Time start_;
