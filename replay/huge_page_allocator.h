@@ -1,7 +1,8 @@
-// std::allocator replacement for the table's big flat arrays: allocations of 32
+// std::allocator replacement for the table's big flat arrays: allocations of 4
 // MiB or more are mmap'ed and marked MADV_HUGEPAGE, so random sampling over a
-// large table takes far fewer TLB misses (Debian's default
-// transparent-huge-page mode is "madvise"). Smaller ones are calloc'ed.
+// table larger than the TLB's reach takes far fewer TLB misses (Debian's
+// default transparent-huge-page mode is "madvise"; the 32 MB table of 1e6
+// multi-goal rows is such a table). Smaller ones are calloc'ed.
 // New storage is always zero and default construction writes nothing, so
 // resize() of an empty vector leaves the kernel's zero pages untouched: a big
 // table commits memory as it fills, not all at once when it is created.
@@ -24,7 +25,7 @@ class HugePageAllocator {
  public:
   using value_type = T;
   static constexpr size_t kHugePage = size_t{2} << 20;
-  static constexpr size_t kThreshold = size_t{32} << 20;
+  static constexpr size_t kThreshold = size_t{4} << 20;
 
   HugePageAllocator() = default;
   template <typename U>
