@@ -40,11 +40,6 @@ void PermitReplayKeepalive(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
 }
 
-void KeepReplayServerThreads(grpc::ServerBuilder* builder) {
-  builder->SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 8);
-}
-
 absl::Status ValidateClientOptions(const ReplayClientOptions& options) {
   if (options.addresses.empty()) {
     return absl::InvalidArgumentError("ReplayClientOptions.addresses is empty");

@@ -1,7 +1,6 @@
 // The replay client library's settings (ReplayClientOptions, checked by
 // ValidateClientOptions) and its gRPC channel to a shard (MakeReplayChannel;
-// PermitReplayKeepalive and KeepReplayServerThreads for the server). Pure
-// functions: thread-safe.
+// PermitReplayKeepalive for the server). Pure functions: thread-safe.
 #ifndef SOFTQ_REPLAY_REPLAY_CHANNEL_H_
 #define SOFTQ_REPLAY_REPLAY_CHANNEL_H_
 
@@ -83,12 +82,6 @@ std::shared_ptr<grpc::Channel> MakeReplayChannel(
 // What a replay server's builder needs to accept those pings (as often as
 // every second, also on connections without calls).
 void PermitReplayKeepalive(grpc::ServerBuilder* builder);
-
-// Lets a replay server's builder keep up to 8 threads waiting for calls
-// between calls. With gRPC's default (2), a few Sample calls at once (a
-// ReplaySampler keeps 4 in flight) made and ended a thread for almost every
-// call.
-void KeepReplayServerThreads(grpc::ServerBuilder* builder);
 
 // Internal to the replay client library (replay_writer.cc, replay_sampler.cc,
 // replay_stats.cc): helpers they share. Not for other callers.

@@ -46,6 +46,11 @@ enum : uint32_t {
   kStepIds = 9,
 };
 
+// The fields that come length-delimited, once each.
+constexpr uint32_t kLengthFields = 1u << kKeys | 1u << kProbabilities |
+                                   1u << kRows | 1u << kEpisodeIds |
+                                   1u << kStepIds;
+
 absl::Status Bad(absl::string_view what) {
   return absl::InternalError(absl::StrCat("Sample answer: ", what));
 }
@@ -114,8 +119,7 @@ class AnswerDecoder {
     uint32_t seen = 0;  // bit per field number
     while (const uint32_t tag = in_->ReadTag()) {
       const uint32_t field = tag >> 3;
-      if (field >= kKeys && field <= kStepIds && field != kTableSize &&
-          field != kObservationDim && field != kActionDim) {
+      if (field < 32 && (kLengthFields >> field & 1)) {
         if ((tag & 7) != kLength) {
           return Bad(absl::StrCat("field ", field, " is not packed"));
         }

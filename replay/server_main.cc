@@ -339,7 +339,11 @@ int Main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   PermitReplayKeepalive(&builder);  // clients find a frozen shard by its pings
-  KeepReplayServerThreads(&builder);
+  // Up to 8 threads kept waiting between calls: with gRPC's default (2), a few
+  // Sample calls at once (a ReplaySampler keeps 4 in flight) made and ended a
+  // thread for almost every call.
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 8);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {

@@ -149,6 +149,34 @@ absl::StatusOr<KeyRange> Table::Insert(const proto::TransitionBatch& batch,
   return KeyRange{first, static_cast<uint32_t>(n)};
 }
 
+namespace {
+
+// Calls copy(i, slot) for each of `keys` in order, where slot is the key's
+// slot in `table` (rows of `row_bytes`). Sampled rows are scattered over a
+// table that may be far larger than the caches: the lines of a row further on
+// (about 2 KiB ahead: 32 rows at observation 2, 4 at observation 111) are
+// requested while row i is copied, so that the misses overlap.
+template <typename Copy>
+void ForEachRowPrefetched(absl::Span<const uint64_t> keys, uint64_t capacity,
+                          const char* table, uint64_t row_bytes, Copy copy) {
+  auto prefetch_row = [&](uint64_t key) {
+    const char* c = table + key % capacity * row_bytes;
+    for (uint64_t off = 0; off < row_bytes; off += 64) {
+      __builtin_prefetch(c + off);
+    }
+    __builtin_prefetch(c + row_bytes - 1);
+  };
+  const size_t n = keys.size();
+  const size_t ahead = std::clamp<uint64_t>(2048 / row_bytes, 4, 32);
+  for (size_t i = 0; i < std::min(n, ahead); ++i) prefetch_row(keys[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + ahead < n) prefetch_row(keys[i + ahead]);
+    copy(i, keys[i] % capacity);
+  }
+}
+
+}  // namespace
+
 absl::Status Table::CheckHeldLocked(absl::Span<const uint64_t> keys) const {
   for (size_t i = 0; i < keys.size(); ++i) {
     if (keys[i] < oldest_key_ || keys[i] >= next_key_) {
@@ -184,38 +212,23 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
   const bool ids = !episode_ids_.empty();
   uint64_t* episode = ids ? grow(out->mutable_episode_ids(), 1) : nullptr;
   uint32_t* step = ids ? grow(out->mutable_step_ids(), 1) : nullptr;
-  // Sampled rows are scattered over a table that may be far larger than the
-  // caches: the lines of a row further on are requested while row i is copied,
-  // so that the misses overlap.
   const RowLayout layout(od, ad);
   const uint64_t width = layout.width();
-  const uint64_t row_bytes = width * sizeof(float);
-  auto prefetch_row = [&](uint64_t key) {
-    const char* c =
-        reinterpret_cast<const char*>(rows_.data() + key % capacity_ * width);
-    for (uint64_t off = 0; off < row_bytes; off += 64) {
-      __builtin_prefetch(c + off);
-    }
-    __builtin_prefetch(c + row_bytes - 1);
-  };
-  // About 2 KiB ahead: 32 rows at observation 2, 4 at observation 111.
-  const uint64_t ahead = std::clamp<uint64_t>(2048 / row_bytes, 4, 32);
-  for (uint64_t i = 0; i < std::min(n, ahead); ++i) prefetch_row(keys[i]);
-  for (uint64_t i = 0; i < n; ++i) {
-    if (i + ahead < n) prefetch_row(keys[i + ahead]);
-    const uint64_t s = keys[i] % capacity_;
-    const float* row = rows_.data() + s * width;
-    CopyField(obs + i * od, row, od * sizeof(float));
-    CopyField(act + i * ad, row + layout.action(), ad * sizeof(float));
-    rew[i] = row[layout.reward()];
-    CopyField(next + i * od, row + layout.next_observation(),
-              od * sizeof(float));
-    done[i] = row[layout.done()] != 0.0f;
-    if (ids) {
-      episode[i] = episode_ids_[s];
-      step[i] = step_ids_[s];
-    }
-  }
+  ForEachRowPrefetched(
+      keys, capacity_, reinterpret_cast<const char*>(rows_.data()),
+      width * sizeof(float), [&](size_t i, uint64_t s) {
+        const float* row = rows_.data() + s * width;
+        CopyField(obs + i * od, row, od * sizeof(float));
+        CopyField(act + i * ad, row + layout.action(), ad * sizeof(float));
+        rew[i] = row[layout.reward()];
+        CopyField(next + i * od, row + layout.next_observation(),
+                  od * sizeof(float));
+        done[i] = row[layout.done()] != 0.0f;
+        if (ids) {
+          episode[i] = episode_ids_[s];
+          step[i] = step_ids_[s];
+        }
+      });
   return absl::OkStatus();
 }
 
@@ -234,28 +247,14 @@ absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
         "the read was given room for ", ids ? "none" : "them"));
   }
   const char* table = reinterpret_cast<const char*>(rows_.data());
-  // As in Read: the lines of a row further on are requested while row i is
-  // copied, so that the misses overlap.
-  auto prefetch_row = [&](uint64_t key) {
-    const char* c = table + key % capacity_ * row_bytes;
-    for (uint64_t off = 0; off < row_bytes; off += 64) {
-      __builtin_prefetch(c + off);
-    }
-    __builtin_prefetch(c + row_bytes - 1);
-  };
-  const size_t ahead = std::clamp<uint64_t>(2048 / row_bytes, 4, 32);
-  for (size_t i = 0; i < std::min(keys.size(), ahead); ++i) {
-    prefetch_row(keys[i]);
-  }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (i + ahead < keys.size()) prefetch_row(keys[i + ahead]);
-    const uint64_t s = keys[i] % capacity_;
-    std::memcpy(rows + i * row_bytes, table + s * row_bytes, row_bytes);
-    if (ids) {
-      std::memcpy(episode_ids + i * 8, &episode_ids_[s], 8);
-      std::memcpy(step_ids + i * 4, &step_ids_[s], 4);
-    }
-  }
+  ForEachRowPrefetched(
+      keys, capacity_, table, row_bytes, [&](size_t i, uint64_t s) {
+        std::memcpy(rows + i * row_bytes, table + s * row_bytes, row_bytes);
+        if (ids) {
+          std::memcpy(episode_ids + i * 8, &episode_ids_[s], 8);
+          std::memcpy(step_ids + i * 4, &step_ids_[s], 4);
+        }
+      });
   return absl::OkStatus();
 }
 
