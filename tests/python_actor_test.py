@@ -13,8 +13,9 @@ processes on 127.0.0.1. Run by tests/python_actor_test.sh as
    SIGTERM: both flush and exit 0; the learner's evaluations are the actors' finished
    episodes (reported to the shards with their transitions): every episode an actor
    reported is counted once over them, and after 12000 updates the last clears, by more
-   than 100, both the learner's first and what the actors' first report got (about -230
-   against -400 to -1250 untrained, -550 to -780 first).
+   than 100, both the learner's first and the actors' episodes before its 600th update
+   (about -230 against -430 to -600 early, -430 to -890 first; one actor's first report
+   alone, a dozen episodes, has read -195).
 2. The local launcher: deploy/local/launch.py --python_env=MODULE:CALLABLE starts Python
    actors in place of C++ ones, the learner on `--env=external` with the environment's sizes
    read from one instance; every process exits 0 and the learner's evaluation lines give the
@@ -82,12 +83,36 @@ def start_actor(cluster, python_dir, actor_id, env, flags=()):
 
 def reports(process):
     """(env_steps, return, version) of each report line."""
+    return [(s, r, v) for s, _, r, v, _ in report_fields(process)]
+
+
+def report_fields(process):
+    """(env_steps, episodes, return, version, learner_step) of each report line; the return
+    is the mean over the episodes finished since the report before."""
     out = []
     for line in process.lines:
-        m = re.search(r"env steps +(\d+) .* return +(-?[\d.]+) +version (\d+)", line)
+        m = re.search(r"env steps +(\d+) .* episodes +(\d+) +return +(-?[\d.]+) +version (\d+)"
+                      r" +learner step (\d+)", line)
         if m:
-            out.append((int(m.group(1)), float(m.group(2)), int(m.group(3))))
+            out.append((int(m.group(1)), int(m.group(2)), float(m.group(3)), int(m.group(4)),
+                        int(m.group(5))))
     return out
+
+
+def early_return(actors, learner_steps):
+    """The episode-weighted mean return of the actors' reports made before the learner's
+    first `learner_steps` updates (each actor's first report always counts): one report
+    holds a dozen episodes, too few to stand for the untrained policy alone."""
+    total, episodes = 0.0, 0
+    for a in actors:
+        before = 0
+        for k, (_, seen, mean, _, step) in enumerate(report_fields(a)):
+            if k > 0 and step > learner_steps:
+                break
+            total += mean * (seen - before)
+            episodes += seen - before
+            before = seen
+    return total / episodes if episodes else 0.0
 
 
 def acked_ids(path, actor_id):
@@ -140,14 +165,16 @@ def training(bin_dir, python_dir, work):
         check(any("external: observation_dim 2, action_dim 2, read from the replay" in l
                   for l in learner.lines),
               "the learner on external without sizes read them from the replay")
-        # Untrained: the first report of each actor (version 1, random f_phi); trained: the
-        # learner's last evaluation, the actors' episodes since the one before.
+        # Untrained: the actors' episodes before the learner's first 600 updates (5% of its
+        # 12000); trained: the learner's last evaluation, the actors' episodes since the one
+        # before.
         first = [reports(a)[0][1] for a in actors if reports(a)]
-        untrained = sum(first) / max(1, len(first))
+        untrained = early_return(actors, 600)
         evals = [(int(m.group(1)), float(m.group(2)), int(m.group(3))) for l in learner.lines
                  for m in [re.search(r"learner: eval at update (\d+): return (-?[\d.]+) \+- "
                                      r"[\d.]+ over (\d+) actor episodes", l)] if m]
-        print(f"returns: untrained {first}, learner's evaluations {evals}", flush=True)
+        print(f"returns: first reports {first}, before update 600 {untrained:.1f}, learner's "
+              f"evaluations {evals}", flush=True)
         check([u for u, _, _ in evals] == [3000, 6000, 9000, 12000],
               f"the learner evaluated at updates 3000..12000 from the actors' episodes: {evals}")
         finished = sum(([int(m.group(1)) for l in a.lines
@@ -159,7 +186,7 @@ def training(bin_dir, python_dir, work):
               f"actors finished {finished})")
         check(len(evals) == 4 and evals[-1][1] > untrained + 100,
               f"the learner's last evaluation ({evals[-1][1] if evals else None}) clears the "
-              f"untrained policy's return ({untrained:.1f}) by more than 100")
+              f"actors' return before update 600 ({untrained:.1f}) by more than 100")
         check(len(evals) == 4 and evals[-1][1] > evals[0][1] + 100,
               f"the learner's last evaluation clears its first by more than 100: {evals}")
         stats = cluster.stats()
