@@ -137,13 +137,20 @@ proto::TransitionBatch RandomBatch(uint32_t n, uint32_t od, uint32_t ad,
   for (uint32_t i = 0; i < n; ++i) b.add_rewards(u(*gen));
   for (uint32_t i = 0; i < n * od; ++i) b.add_next_observations(u(*gen));
   for (uint32_t i = 0; i < n; ++i) b.add_dones(u(*gen) > 0.9f);
+  // Ids as actors send them (the shard then stores and samples them): an
+  // episode id per 32 steps, the step within its episode.
+  for (uint32_t i = 0; i < n; ++i) {
+    b.add_episode_ids((uint64_t{1} << 40) | i / 32);
+    b.add_step_ids(i % 32);
+  }
   return b;
 }
 
-// Raw bytes of one transition: obs, act, reward, next_obs (floats) and a done
-// byte.
+// Raw bytes of one transition as an actor sends it: obs, act, reward,
+// next_obs (floats), a done byte, its episode id (8 bytes) and step id (4).
+constexpr uint64_t kIdBytes = 8 + 4;
 uint64_t RawBytes(uint32_t od, uint32_t ad) {
-  return (2ull * od + ad + 1) * 4 + 1;
+  return (2ull * od + ad + 1) * 4 + 1 + kIdBytes;
 }
 
 // ------------------------------------------------------------------------
@@ -204,6 +211,10 @@ class DiscardService final : public proto::ReplayShard::Service {
         for (uint32_t i = 0; i < n; ++i) {
           a->add_keys(i);
           a->add_probabilities(1.0 / n);
+          if (request->packed_rows()) {
+            a->add_episode_ids(batch.episode_ids(i));
+            a->add_step_ids(batch.step_ids(i));
+          }
         }
         a->set_table_size(n);
       }
@@ -527,7 +538,11 @@ double InsertRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t total,
       p += 4;
       std::memcpy(p, b.next_observations().data() + t * od, od * 4);
       p += od * 4;
-      *p = b.dones(t) ? 1 : 0;
+      *p++ = b.dones(t) ? 1 : 0;
+      const uint64_t episode = b.episode_ids(t);
+      const uint32_t step = b.step_ids(t);
+      std::memcpy(p, &episode, 8);
+      std::memcpy(p + 8, &step, 4);
     }
   }
   std::vector<const char*> argv(2 * n + 1);
@@ -604,13 +619,18 @@ double SampleRedis(Redis* redis, uint32_t od, uint32_t ad, uint64_t held,
     batch.observation_dim = od;
     batch.action_dim = ad;
     batch.rows.resize(static_cast<size_t>(n) * batch.width());
+    batch.episode_ids.resize(n);
+    batch.step_ids.resize(n);
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
       for (uint32_t t = 0; t < n; ++t) {
         const redisReply* v = reply->element[t];
         if (v->type != REDIS_REPLY_STRING || v->len != item) continue;
         float* row = batch.rows.data() + t * batch.width();
-        std::memcpy(row, v->str, item - 1);
-        row[batch.width() - 1] = v->str[item - 1] != 0 ? 1.0f : 0.0f;
+        const char* done = v->str + item - kIdBytes - 1;
+        std::memcpy(row, v->str, done - v->str);
+        row[batch.width() - 1] = *done != 0 ? 1.0f : 0.0f;
+        std::memcpy(&batch.episode_ids[t], done + 1, 8);
+        std::memcpy(&batch.step_ids[t], done + 9, 4);
         ++drawn;
       }
     }
@@ -1216,7 +1236,9 @@ int RunBench(const char* argv0) {
   std::cout << absl::StrFormat(
       "CPU: %s, %d cores online; load average (1/5/15 min) %s before, %s "
       "after\nshard capacity %d, filled before timing; %d repeats, systems "
-      "alternating, median shown; %g s of sampling per system and repeat\n"
+      "alternating, median shown; %g s of sampling per system and repeat; "
+      "every transition carries an episode id and a step id, as actors send "
+      "them, stored and sampled with it\n"
       "limit: insert = the same batches coalesced into messages of up to "
       "%d KiB, one stream, at most %d batches unacknowledged, to a server that "
       "acknowledges without storing; sample = Sample RPCs of ReplaySampler's "
@@ -1230,7 +1252,8 @@ int RunBench(const char* argv0) {
       ReplayClientOptions().coalesce_bytes >> 10,
       absl::GetFlag(FLAGS_max_in_flight), absl::GetFlag(FLAGS_sample_rounds),
       have_redis
-          ? "a value per transition; one MSET per batch pipelined as deep as "
+          ? "a value per transition (its row, done byte and ids); one MSET per "
+            "batch pipelined as deep as "
             "the writer's window, one MGET per batch pipelined as deep as the "
             "sampler's batches in flight, decoded into packed rows; keys and "
             "values made before the clock starts"
