@@ -73,9 +73,10 @@ int ReplayClientOptionsDefaultRounds() {
 }  // namespace
 
 ABSL_FLAG(std::string, mode, "bench",
-          "bench, checkpoint_stall (the longest insert and sample during a "
-          "checkpoint of a full in-process shard), security (TLS + token "
-          "against insecure, same run), or discard_server (internal)");
+          "bench, shard_sample (Shard::SamplePacked in one process from 1, 2 "
+          "and 4 threads), checkpoint_stall (the longest insert and sample "
+          "during a checkpoint of a full in-process shard), security (TLS + "
+          "token against insecure, same run), or discard_server (internal)");
 ABSL_FLAG(std::string, credentials_dir, "",
           "security: ca.crt, job.crt, job.key and token "
           "(deploy/local/make_credentials.sh)");
@@ -1030,6 +1031,106 @@ std::string Repeats(const std::vector<double>& v) {
   return out.empty() ? "-" : out;
 }
 
+// --mode=shard_sample: Shard::SamplePacked in this process, no RPC, on a full
+// shard (capacity --capacity, ids stored) at each of --obs_sizes, asking for
+// the rows of one ReplaySampler round per call, from 1, 2 and 4 threads at
+// once (the shard's server serves concurrent Sample calls on as many threads):
+// rows/s summed over the threads, median of --repeats windows of
+// --sample_seconds.
+int RunShardSample() {
+  const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+  const std::vector<std::string> obs_sizes =
+      absl::StrSplit(absl::GetFlag(FLAGS_obs_sizes), ',');
+  std::cout << absl::StrFormat(
+      "CPU: %s, %d cores online; load average (1/5/15 min) %s before\n"
+      "Shard::SamplePacked in one process (no RPC) on a full shard of %d "
+      "transitions with ids; each call asks for one ReplaySampler round's "
+      "rows (prefetch %d, %d rounds in flight, batches of %d); rows/s summed "
+      "over the threads, median of %d windows of %g s (all printed)\n"
+      "%-34s %10s %14s %14s %14s   %s\n",
+      CpuName(), std::thread::hardware_concurrency(), LoadAverage(),
+      absl::GetFlag(FLAGS_capacity), kPrefetch,
+      absl::GetFlag(FLAGS_sample_rounds), n, repeats,
+      absl::GetFlag(FLAGS_sample_seconds), "rows/s (median)", "rows/call",
+      "1 thread", "2 threads", "4 threads", "windows: 1 | 2 | 4 threads");
+  for (const auto& [od, ad] : std::vector<std::pair<uint32_t, uint32_t>>{
+           {2, 2}, {17, 2}, {27, 8}, {111, 8}}) {
+    if (std::find(obs_sizes.begin(), obs_sizes.end(), absl::StrCat(od)) ==
+        obs_sizes.end()) {
+      continue;
+    }
+    ShardOptions options;
+    options.capacity = absl::GetFlag(FLAGS_capacity);
+    options.seed = 1;
+    options.rate_limiter.min_size_to_sample = 1;
+    absl::StatusOr<std::unique_ptr<Shard>> shard = Shard::Create(options);
+    if (!shard.ok()) {
+      std::cerr << shard.status() << std::endl;
+      return 1;
+    }
+    std::mt19937 gen(1);
+    const proto::TransitionBatch batch =
+        RandomBatch(absl::GetFlag(FLAGS_insert_batch), od, ad, &gen);
+    const google::protobuf::RepeatedField<float> none;
+    while ((*shard)->table().size() < options.capacity) {
+      if (absl::StatusOr<KeyRange> k =
+              (*shard)->Insert(batch, none, absl::InfiniteFuture());
+          !k.ok()) {
+        std::cerr << k.status() << std::endl;
+        return 1;
+      }
+    }
+    const uint32_t rows =
+        n * static_cast<uint32_t>(SampleRoundBatches(
+                n, kPrefetch, absl::GetFlag(FLAGS_sample_rounds), od, ad));
+    std::string line = absl::StrFormat("obs %d act %d", od, ad);
+    std::string windows;
+    std::vector<double> medians;
+    for (int threads : {1, 2, 4}) {
+      std::vector<double> rates;
+      for (int r = 0; r < repeats; ++r) {
+        std::atomic<uint64_t> total{0};
+        absl::Mutex mu;
+        absl::Status error;
+        const absl::Time end =
+            absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
+        const absl::Time start = absl::Now();
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) {
+          pool.emplace_back([&] {
+            uint64_t mine = 0;
+            while (absl::Now() < end) {
+              absl::StatusOr<PackedSample> s =
+                  (*shard)->SamplePacked(rows, absl::InfiniteFuture(), nullptr);
+              if (!s.ok()) {
+                absl::MutexLock lock(&mu);
+                error = s.status();
+                break;
+              }
+              mine += rows;
+            }
+            total += mine;
+          });
+        }
+        for (std::thread& t : pool) t.join();
+        if (!error.ok()) {
+          std::cerr << error << std::endl;
+          return 1;
+        }
+        rates.push_back(total.load() /
+                        absl::ToDoubleSeconds(absl::Now() - start));
+      }
+      medians.push_back(Median(rates));
+      absl::StrAppend(&windows, threads == 1 ? "" : " | ", Repeats(rates));
+    }
+    std::cout << absl::StrFormat("%-34s %10d %14.0f %14.0f %14.0f   %s\n", line,
+                                 rows, medians[0], medians[1], medians[2],
+                                 windows);
+  }
+  return 0;
+}
+
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
@@ -1306,6 +1407,8 @@ int main(int argc, char** argv) {
     return softq::RunDiscardServer();
   if (absl::GetFlag(FLAGS_mode) == "checkpoint_stall")
     return softq::RunCheckpointStall();
+  if (absl::GetFlag(FLAGS_mode) == "shard_sample")
+    return softq::RunShardSample();
   if (absl::GetFlag(FLAGS_mode) == "security")
     return softq::RunSecurityBench(argv[0]);
   return softq::RunBench(argv[0]);
