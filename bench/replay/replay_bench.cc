@@ -154,6 +154,44 @@ uint64_t RawBytes(uint32_t od, uint32_t ad) {
   return (2ull * od + ad + 1) * 4 + 1 + kIdBytes;
 }
 
+// The observation sizes of real tasks the bench measures, with their action
+// sizes.
+struct TaskSize {
+  uint32_t od, ad;
+  const char* task;
+};
+
+// Those of kTaskSizes that --obs_sizes names, in that order.
+std::vector<TaskSize> SelectedTaskSizes() {
+  static constexpr TaskSize kTaskSizes[] = {{2, 2, "multi-goal"},
+                                            {17, 2, "swimmer-like"},
+                                            {27, 8, "quadruped"},
+                                            {111, 8, "Ant with contacts"}};
+  const std::vector<std::string> names =
+      absl::StrSplit(absl::GetFlag(FLAGS_obs_sizes), ',');
+  std::vector<TaskSize> out;
+  for (const TaskSize& t : kTaskSizes) {
+    if (std::find(names.begin(), names.end(), absl::StrCat(t.od)) !=
+        names.end()) {
+      out.push_back(t);
+    }
+  }
+  return out;
+}
+
+// Inserts `batch` into an in-process shard until it holds its capacity.
+absl::Status FillShard(Shard* shard, const proto::TransitionBatch& batch) {
+  const google::protobuf::RepeatedField<float> none;
+  while (shard->table().size() < shard->options().capacity) {
+    if (absl::StatusOr<KeyRange> k =
+            shard->Insert(batch, none, absl::Now() + absl::Seconds(60));
+        !k.ok()) {
+      return k.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
 // ------------------------------------------------------------------------
 // discard server
 
@@ -756,11 +794,9 @@ int RunCheckpointStall() {
   auto insert = [&]() {
     return (*shard)->Insert(batch, none, absl::Now() + absl::Seconds(60));
   };
-  while ((*shard)->table().size() < options.capacity) {
-    if (absl::StatusOr<KeyRange> k = insert(); !k.ok()) {
-      std::cerr << k.status() << std::endl;
-      return 1;
-    }
+  if (absl::Status s = FillShard(shard->get(), batch); !s.ok()) {
+    std::cerr << s << std::endl;
+    return 1;
   }
   const char* tmp = std::getenv("TMPDIR");
   std::string dir =
@@ -1040,8 +1076,6 @@ std::string Repeats(const std::vector<double>& v) {
 int RunShardSample() {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
-  const std::vector<std::string> obs_sizes =
-      absl::StrSplit(absl::GetFlag(FLAGS_obs_sizes), ',');
   std::cout << absl::StrFormat(
       "CPU: %s, %d cores online; load average (1/5/15 min) %s before\n"
       "Shard::SamplePacked in one process (no RPC) on a full shard of %d "
@@ -1054,12 +1088,7 @@ int RunShardSample() {
       absl::GetFlag(FLAGS_sample_rounds), n, repeats,
       absl::GetFlag(FLAGS_sample_seconds), "rows/s (median)", "rows/call",
       "1 thread", "2 threads", "4 threads", "windows: 1 | 2 | 4 threads");
-  for (const auto& [od, ad] : std::vector<std::pair<uint32_t, uint32_t>>{
-           {2, 2}, {17, 2}, {27, 8}, {111, 8}}) {
-    if (std::find(obs_sizes.begin(), obs_sizes.end(), absl::StrCat(od)) ==
-        obs_sizes.end()) {
-      continue;
-    }
+  for (const auto& [od, ad, task] : SelectedTaskSizes()) {
     ShardOptions options;
     options.capacity = absl::GetFlag(FLAGS_capacity);
     options.seed = 1;
@@ -1070,16 +1099,12 @@ int RunShardSample() {
       return 1;
     }
     std::mt19937 gen(1);
-    const proto::TransitionBatch batch =
-        RandomBatch(absl::GetFlag(FLAGS_insert_batch), od, ad, &gen);
-    const google::protobuf::RepeatedField<float> none;
-    while ((*shard)->table().size() < options.capacity) {
-      if (absl::StatusOr<KeyRange> k =
-              (*shard)->Insert(batch, none, absl::InfiniteFuture());
-          !k.ok()) {
-        std::cerr << k.status() << std::endl;
-        return 1;
-      }
+    if (absl::Status s = FillShard(
+            shard->get(),
+            RandomBatch(absl::GetFlag(FLAGS_insert_batch), od, ad, &gen));
+        !s.ok()) {
+      std::cerr << s << std::endl;
+      return 1;
     }
     const uint32_t rows =
         n * static_cast<uint32_t>(SampleRoundBatches(
@@ -1150,19 +1175,7 @@ int RunBench(const char* argv0) {
   const std::string load_before = LoadAverage();
   std::vector<Row> rows;
   std::vector<std::string> memory, restores;
-  struct Config {
-    uint32_t od, ad;
-    const char* task;
-  };
-  const std::vector<std::string> obs_sizes =
-      absl::StrSplit(absl::GetFlag(FLAGS_obs_sizes), ',');
-  for (const Config& c :
-       {Config{2, 2, "multi-goal"}, Config{17, 2, "swimmer-like"},
-        Config{27, 8, "quadruped"}, Config{111, 8, "Ant with contacts"}}) {
-    if (std::find(obs_sizes.begin(), obs_sizes.end(), absl::StrCat(c.od)) ==
-        obs_sizes.end()) {
-      continue;
-    }
+  for (const TaskSize& c : SelectedTaskSizes()) {
     // About as many bytes per insert measurement at every size.
     const uint64_t inserts = std::max<uint64_t>(
         1, std::min(absl::GetFlag(FLAGS_small_inserts),
