@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Compiles (syntax and types, no linking) every C++ source that the LibTorch API touches
-# against a second LibTorch's headers, so an API difference between Debian's 1.13 and 2.x
-# shows up here, on a machine without the 2.x libraries. Linking and running against 2.x
-# happen on a CUDA host (run_on_cuda_host.sh build). The test command (deploy/local/test.sh)
-# runs it.
+# Compiles (syntax and types, no linking) every C++ source of the CMake build (the CUDA hosts'
+# build) that the LibTorch API touches against a second LibTorch's headers, so an API
+# difference between Debian's 1.13 and 2.x shows up here, on a machine without the 2.x
+# libraries. Linking and running against 2.x happen on a CUDA host (run_on_cuda_host.sh
+# build). The test command (deploy/local/test.sh) runs it.
 #
 #   bash deploy/gpu/check_libtorch_api.sh                 # fetches Debian trixie's
 #                                                         # libtorch-dev 2.6 headers
@@ -191,8 +191,11 @@ touches_torch() {
 # Sources checked together per translation unit (check_together); 1 checks each on its own.
 group="${CHECK_GROUP:-8}"
 torch_sources=() other_sources=()
-for src in $(git ls-files 'env/*.cc' 'policy/*.cc' 'actor/*.cc' 'learner/*.cc' 'common/*.cc' \
-                          'bench/*.cc' 'tests/*.cc' 'cmake/*.cc'); do
+# The sources are the CMake build's (CMakeLists.txt and cmake/*.cmake name each one): that
+# build is the one that meets LibTorch 2.x, on the CUDA hosts. The rest (most tests) are built
+# only by Bazel, against Debian's LibTorch.
+for src in $(grep -ohE '\<[a-z]+/[A-Za-z0-9_/]+\.cc\>' CMakeLists.txt cmake/*.cmake | sort -u); do
+  [[ -f "$src" ]] || { echo "check_libtorch_api: CMakeLists.txt names $src, which is not here" >&2; exit 1; }
   if touches_torch "$src"; then torch_sources+=("$src"); else other_sources+=("$src"); fi
 done
 # shellcheck disable=SC2016  # "$1" is bash -c's own argument

@@ -6,7 +6,7 @@
 # report; it builds Debian's Abseil source with TSan once per output base; see
 # tests/faults/README.md), each in its own output directory, then checks the tree's
 # formatting (.clang-format) and compiles the sources against LibTorch 2.x's headers, 2.6
-# and 2.14 (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch).
+# and 2.14, side by side (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch).
 # Ends with "N passed, N failed, N skipped" over the test targets of the three runs and the
 # three checks (deploy/local/test_results.py): a target whose every case skipped, or a check
 # that could not run, is a skip, named above that line; it exits non-zero when anything
@@ -61,20 +61,28 @@ fi
 phase clang-format
 
 # The same sources against LibTorch 2.x's headers: Debian trixie's 2.6 (C++17) and sid's
-# 2.14 (the newest, C++20), one check each. Exit 2: no headers to check against.
-for suite in trixie sid; do
-  api_log=$(mktemp)
-  bash deploy/gpu/check_libtorch_api.sh "$suite" >"$api_log" 2>&1
-  api=$?
-  grep -v '^ok ' "$api_log"
+# 2.14 (the newest, C++20), one check each. The two run side by side: each has serial stretches
+# (its precompiled header, the CUDA branch) that the other's compiles fill. Exit 2: no headers
+# to check against.
+suites=(trixie sid)
+declare -A api_log api_pid
+for suite in "${suites[@]}"; do
+  api_log[$suite]=$(mktemp)
+  bash deploy/gpu/check_libtorch_api.sh "$suite" >"${api_log[$suite]}" 2>&1 &
+  api_pid[$suite]=$!
+done
+for suite in "${suites[@]}"; do
+  api=0
+  wait "${api_pid[$suite]}" || api=$?
+  grep -v '^ok ' "${api_log[$suite]}"
   case "$api" in
     0) record check "check_libtorch_api $suite" passed ;;
-    2) record check "check_libtorch_api $suite" skipped "no LibTorch 2.x headers to check against: $(tail -1 "$api_log")" ;;
-    *) record check "check_libtorch_api $suite" failed "$(tail -1 "$api_log")" ;;
+    2) record check "check_libtorch_api $suite" skipped "no LibTorch 2.x headers to check against: $(tail -1 "${api_log[$suite]}")" ;;
+    *) record check "check_libtorch_api $suite" failed "$(tail -1 "${api_log[$suite]}")" ;;
   esac
-  rm -f "$api_log"
-  phase "check_libtorch_api $suite"
+  rm -f "${api_log[$suite]}"
 done
+phase "check_libtorch_api ${suites[*]}"
 
 # Only the GPU cases may skip here: the Bazel build links Debian's CPU-only LibTorch.
 /usr/bin/python3 deploy/local/test_results.py summary "$results" \

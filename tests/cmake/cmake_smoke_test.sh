@@ -12,15 +12,18 @@
 set -euo pipefail
 
 src="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
-# A throw-away build (no BUILD_DIR) is unoptimized: it only has to compile, link and start, and
-# the Bazel build compiles the same sources with -O2 -Werror (warnings only optimization finds).
-# A given BUILD_DIR (run_on_cuda_host.sh's) keeps the project's Release build.
+# A throw-away build (no BUILD_DIR) is unoptimized and a unity build of the LibTorch users
+# (SOFTQ_UNITY: 8 sources per translation unit, so the precompiled header loads once per 8): it
+# only has to compile, link and start, and the Bazel build compiles every source on its own,
+# with -O2 -Werror (warnings only optimization finds). A given BUILD_DIR (run_on_cuda_host.sh's)
+# keeps the project's Release build, source by source.
 build_type=()
 if [ $# -ge 1 ]; then
   build="$1"
 else
   build="${TEST_TMPDIR:-$(mktemp -d)}/cmake-build"
   [[ "${SOFTQ_CMAKE_ARGS:-}" == *CMAKE_BUILD_TYPE* ]] || build_type=(-DCMAKE_BUILD_TYPE=None)
+  [[ "${SOFTQ_CMAKE_ARGS:-}" == *SOFTQ_UNITY* ]] || build_type+=(-DSOFTQ_UNITY=ON)
 fi
 jobs="${SOFTQ_CMAKE_JOBS:-2}"
 export OPENBLAS_NUM_THREADS=1
