@@ -1,6 +1,6 @@
 #include "actor/actor.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstring>
 

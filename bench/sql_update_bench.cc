@@ -6,7 +6,11 @@
 // (a few ops per tensor) vs the FlatAdam the agent uses (one flat buffer).
 //
 //   bazel run //bench:sql_update_bench -- --threads=1,2 --batch_sizes=64
-#include <torch/torch.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <cstdio>

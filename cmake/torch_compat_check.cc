@@ -2,7 +2,8 @@
 // configured with (Debian's 1.13 in CI, a wheel's 2.x on a CUDA host) and runs
 // it: prints the version and whether CUDA is usable, and exits non-zero if a
 // CPU generator does not reproduce or ZeroGradInPlace does not zero in place.
-#include <torch/torch.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include <cstdio>
 

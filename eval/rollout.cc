@@ -1,6 +1,6 @@
 #include "eval/rollout.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstring>
 

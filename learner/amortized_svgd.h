@@ -4,7 +4,7 @@
 #ifndef SOFTQ_LEARNER_AMORTIZED_SVGD_H_
 #define SOFTQ_LEARNER_AMORTIZED_SVGD_H_
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <functional>
 

@@ -22,7 +22,8 @@
 #ifndef SOFTQ_LEARNER_FLAT_ADAM_H_
 #define SOFTQ_LEARNER_FLAT_ADAM_H_
 
-#include <torch/torch.h>
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <vector>

@@ -4,7 +4,8 @@
 #ifndef SOFTQ_LEARNER_HOST_PARAMETERS_H_
 #define SOFTQ_LEARNER_HOST_PARAMETERS_H_
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/status/status.h"
 #include "common/tensor_codec.h"

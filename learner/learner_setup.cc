@@ -1,5 +1,7 @@
 #include "learner/learner_setup.h"
 
+#include <torch/cuda.h>
+
 #include "absl/strings/str_cat.h"
 #include "learner/learner_checkpoint.h"
 

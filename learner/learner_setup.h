@@ -4,7 +4,7 @@
 #ifndef SOFTQ_LEARNER_LEARNER_SETUP_H_
 #define SOFTQ_LEARNER_LEARNER_SETUP_H_
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <memory>

@@ -15,7 +15,7 @@
 #ifndef SOFTQ_LEARNER_SQL_AGENT_H_
 #define SOFTQ_LEARNER_SQL_AGENT_H_
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <string>
 

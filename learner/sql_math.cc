@@ -1,6 +1,7 @@
 #include "learner/sql_math.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cmath>
 

@@ -3,7 +3,8 @@
 #ifndef SOFTQ_POLICY_NAMED_PARAMETERS_H_
 #define SOFTQ_POLICY_NAMED_PARAMETERS_H_
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/status/status.h"
 #include "common/tensor_codec.h"

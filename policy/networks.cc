@@ -1,5 +1,9 @@
 #include "policy/networks.h"
 
+#include <torch/autograd.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/linear.h>
+
 namespace softq {
 namespace {
 

@@ -7,7 +7,9 @@
 #ifndef SOFTQ_POLICY_NETWORKS_H_
 #define SOFTQ_POLICY_NETWORKS_H_
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/types.h>
 
 #include <functional>
 #include <vector>

@@ -6,7 +6,9 @@
 // following the schedule; the flags and their errors; and the CUDA-graph
 // refusal.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cmath>
 #include <sstream>

@@ -2,7 +2,9 @@
 // learner/sql_agent.h) and of the deterministic acting mode it explores with
 // (policy/acting_policy.h).
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "learner/sql_agent.h"
 #include "policy/acting_policy.h"

@@ -5,7 +5,8 @@
 // (--anneal_updates) resumes from the run's own checkpoint at the point where
 // it stopped.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cstdlib>
 #include <filesystem>

@@ -9,7 +9,11 @@
 // poisoned batch (an infinite reward) is skipped on the device, eagerly and
 // inside a replayed graph: the networks and optimizers stay as they were.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <limits>

@@ -10,7 +10,9 @@
 // holds a NaN or an infinity, and its checkpoint is the last good one.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <filesystem>
 #include <string>

@@ -4,7 +4,9 @@
 // one line naming the cause; the parameter service never stores non-finite
 // parameters; a checkpoint of a diverged network is not written.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cmath>
 #include <deque>

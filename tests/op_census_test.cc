@@ -1,7 +1,7 @@
 #include "bench/op_census.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace softq {
 namespace {

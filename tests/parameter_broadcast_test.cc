@@ -3,7 +3,7 @@
 // process on loopback.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <chrono>
 #include <cmath>

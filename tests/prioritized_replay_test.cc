@@ -5,7 +5,8 @@
 // batch source reaching two real prioritized replay_server processes and
 // changing what they sample (chi-square against the priorities).
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <atomic>
 #include <cmath>

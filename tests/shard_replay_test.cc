@@ -4,7 +4,7 @@
 #include "learner/shard_replay.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

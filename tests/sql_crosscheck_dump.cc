@@ -3,7 +3,9 @@
 // for tests/sql_reference.py to recompute independently. The agent first takes
 // a few updates so that Q, its target and the optimizers are not at their
 // initial values.
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <fstream>
 #include <iostream>

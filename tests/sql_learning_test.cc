@@ -1,7 +1,9 @@
 // End to end in one process: the actor, the in-memory replay and the learner,
 // wired as in Algorithm 1, learn a multimodal policy on the multi-goal task.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/autograd.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <iostream>
 #include <string>

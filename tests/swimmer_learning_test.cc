@@ -11,7 +11,7 @@
 // spread of its actions). Deterministic under its seed (one thread, MuJoCo and
 // LibTorch seeded). Each run is its own test, for the BUILD's shards.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <iostream>
 #include <memory>
