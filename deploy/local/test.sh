@@ -5,10 +5,10 @@
 # parameter broadcast's and the metrics exporter's, and the canary whose race TSan must
 # report; it builds Debian's Abseil source with TSan once per output base; see
 # tests/faults/README.md), each in its own output directory, then checks the tree's
-# formatting (.clang-format) and compiles the sources against LibTorch 2.x's headers, 2.6
-# and 2.14, side by side (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch).
+# formatting (.clang-format) and compiles the CMake build's sources against LibTorch 2.14's
+# headers (deploy/gpu/check_libtorch_api.sh: the CUDA hosts' LibTorch).
 # Ends with "N passed, N failed, N skipped" over the test targets of the three runs and the
-# three checks (deploy/local/test_results.py): a target whose every case skipped, or a check
+# two checks (deploy/local/test_results.py): a target whose every case skipped, or a check
 # that could not run, is a skip, named above that line; it exits non-zero when anything
 # failed or when something skipped that must run on this machine.
 set -uo pipefail
@@ -60,29 +60,21 @@ else
 fi
 phase clang-format
 
-# The same sources against LibTorch 2.x's headers: Debian trixie's 2.6 (C++17) and sid's
-# 2.14 (the newest, C++20), one check each. The two run side by side: each has serial stretches
-# (its precompiled header, the CUDA branch) that the other's compiles fill. Exit 2: no headers
-# to check against.
-suites=(trixie sid)
-declare -A api_log api_pid
-for suite in "${suites[@]}"; do
-  api_log[$suite]=$(mktemp)
-  bash deploy/gpu/check_libtorch_api.sh "$suite" >"${api_log[$suite]}" 2>&1 &
-  api_pid[$suite]=$!
-done
-for suite in "${suites[@]}"; do
-  api=0
-  wait "${api_pid[$suite]}" || api=$?
-  grep -v '^ok ' "${api_log[$suite]}"
-  case "$api" in
-    0) record check "check_libtorch_api $suite" passed ;;
-    2) record check "check_libtorch_api $suite" skipped "no LibTorch 2.x headers to check against: $(tail -1 "${api_log[$suite]}")" ;;
-    *) record check "check_libtorch_api $suite" failed "$(tail -1 "${api_log[$suite]}")" ;;
-  esac
-  rm -f "${api_log[$suite]}"
-done
-phase "check_libtorch_api ${suites[*]}"
+# The CMake build's sources against LibTorch 2.x's headers: Debian sid's 2.14, the newest (C++20).
+# With Bazel's own build against Debian's 1.13 (C++17) that covers both ends of the API range
+# the CUDA hosts meet (common/torch_compat.h branches only at 2.0); trixie's 2.6 is checked by
+# hand (check_libtorch_api.sh trixie). Exit 2: no headers to check against.
+api_log=$(mktemp)
+bash deploy/gpu/check_libtorch_api.sh sid >"$api_log" 2>&1
+api=$?
+grep -v '^ok ' "$api_log"
+case "$api" in
+  0) record check "check_libtorch_api sid" passed ;;
+  2) record check "check_libtorch_api sid" skipped "no LibTorch 2.x headers to check against: $(tail -1 "$api_log")" ;;
+  *) record check "check_libtorch_api sid" failed "$(tail -1 "$api_log")" ;;
+esac
+rm -f "$api_log"
+phase "check_libtorch_api sid"
 
 # Only the GPU cases may skip here: the Bazel build links Debian's CPU-only LibTorch.
 /usr/bin/python3 deploy/local/test_results.py summary "$results" \

@@ -3,6 +3,7 @@ out of range each give exactly one line on stderr that names the flag, and exit 
 before any port is opened or any work starts. Run by tests/faults/fault_test.sh as
 `bad_flags_test.py BIN_DIR`.
 """
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -45,12 +46,15 @@ CASES = {
 }
 
 failures = []
-runs = 0
+jobs = []  # (binary, argv, flag): every command line, run two at a time at the end
 
 
 def check(binary, argv, flag):
-    global runs
-    runs += 1
+    jobs.append((binary, argv, flag))
+
+
+def run(job):
+    binary, argv, flag = job
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
@@ -126,7 +130,11 @@ def main():
           "capacity")
     check("replay/replay_server",
           shard + ["--sampler=prioritized", "--capacity=18446744073709551615"], "capacity")
-    print(f"bad flags: {runs} command lines, {len(failures)} failed")
+    # Each run is mostly a process loading LibTorch: two at a time use both cores of a small
+    # machine.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(run, jobs))
+    print(f"bad flags: {len(jobs)} command lines, {len(failures)} failed")
     return 1 if failures else 0
 
 
