@@ -10,17 +10,19 @@ trap 'rm -rf "$work"' EXIT
 api=/usr/include/torch/csrc/api/include
 echo "# bench/header_cost.sh $repeats, commit $(git -C "$(dirname "$0")" rev-parse --short HEAD)," \
      "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(g++ --version | head -1)"
+repeat() {  # repeat COMPILE_ARG...: g++ -std=c++17 -O2 -w COMPILE_ARG... REPEATS times, " user/wall"
+  for _ in $(seq "$repeats"); do
+    /usr/bin/time -f " %U/%e" -o "$work/t" g++ -std=c++17 -O2 -w "$@"
+    printf '%s' "$(cat "$work/t")"
+  done
+}
 cost() {  # cost NAME HEADER...: one line of user/wall seconds per repeat
   local name="$1" h
   shift
   : >"$work/src.cc"
   for h in "$@"; do echo "#include <$h>" >>"$work/src.cc"; done
   printf '%-28s' "$name"
-  for _ in $(seq "$repeats"); do
-    /usr/bin/time -f " %U/%e" -o "$work/t" g++ -std=c++17 -O2 -w -c -I"$api" "$work/src.cc" \
-      -o "$work/src.o"
-    printf '%s' "$(cat "$work/t")"
-  done
+  repeat -c -I"$api" "$work/src.cc" -o "$work/src.o"
   echo "   (user/wall s)"
 }
 cost "torch/torch.h" torch/torch.h
@@ -33,9 +35,5 @@ echo '#include <torch/torch.h>' >"$work/all.h"
 g++ -std=c++17 -O2 -w -I"$api" -x c++-header "$work/all.h" -o "$work/all.h.gch"
 echo '' >"$work/empty.cc"
 printf '%-28s' "empty, with the .gch"
-for _ in $(seq "$repeats"); do
-  /usr/bin/time -f " %U/%e" -o "$work/t" g++ -std=c++17 -O2 -w -Winvalid-pch -include "$work/all.h" \
-    -c "$work/empty.cc" -o "$work/empty.o"
-  printf '%s' "$(cat "$work/t")"
-done
+repeat -Winvalid-pch -include "$work/all.h" -c "$work/empty.cc" -o "$work/empty.o"
 echo "   (user/wall s; .gch $(( $(stat -c %s "$work/all.h.gch") / 1000000 )) MB)"

@@ -17,13 +17,13 @@ src="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
 # only has to compile, link and start, and the Bazel build compiles every source on its own,
 # with -O2 -Werror (warnings only optimization finds). A given BUILD_DIR (run_on_cuda_host.sh's)
 # keeps the project's Release build, source by source.
-build_type=()
+throwaway=()  # configure arguments of the throw-away build
 if [ $# -ge 1 ]; then
   build="$1"
 else
   build="${TEST_TMPDIR:-$(mktemp -d)}/cmake-build"
-  [[ "${SOFTQ_CMAKE_ARGS:-}" == *CMAKE_BUILD_TYPE* ]] || build_type=(-DCMAKE_BUILD_TYPE=None)
-  [[ "${SOFTQ_CMAKE_ARGS:-}" == *SOFTQ_UNITY* ]] || build_type+=(-DSOFTQ_UNITY=ON)
+  [[ "${SOFTQ_CMAKE_ARGS:-}" == *CMAKE_BUILD_TYPE* ]] || throwaway=(-DCMAKE_BUILD_TYPE=None)
+  [[ "${SOFTQ_CMAKE_ARGS:-}" == *SOFTQ_UNITY* ]] || throwaway+=(-DSOFTQ_UNITY=ON)
 fi
 jobs="${SOFTQ_CMAKE_JOBS:-2}"
 export OPENBLAS_NUM_THREADS=1
@@ -49,7 +49,7 @@ generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 step "configuring in $build"
 # shellcheck disable=SC2086  # SOFTQ_CMAKE_ARGS is a list of arguments
-cmake -S "$src" -B "$build" "${generator[@]}" "${build_type[@]}" ${SOFTQ_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 \
+cmake -S "$src" -B "$build" "${generator[@]}" "${throwaway[@]}" ${SOFTQ_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 \
   || { cat "$build.configure.log"; fail "cmake configure"; }
 grep "softq:" "$build.configure.log" || true
 step "building with -j$jobs"
