@@ -6,6 +6,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 #if SOFTQ_CUDA_GRAPHS
 // Only what libc10_cuda/libtorch_cuda define or the device-generic c10 API: no
@@ -40,6 +41,10 @@ struct CudaGraphUpdate::State {
   int64_t batch_size = -1;  // fixed by the first batch
   bool draws_noise =
       true;  // fixed by the first call: noise drawn in the graph or given
+  // Fixed by the first call: the critic's loss weighted (prioritized replay)
+  // by `weights` [B], the graph's input that the agent's critic_weights_ is.
+  bool weighted = false;
+  torch::Tensor weights;
   // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2]
   // holding observations | actions | reward | next observations | done, so that
   // a batch is one launch to copy in; `inputs` are views of its columns.
@@ -168,7 +173,8 @@ CudaGraphUpdate::NewState(SqlAgent* agent, int warmup_updates, int streams) {
 }
 
 absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
-                                  const UpdateNoise* noise) {
+                                  const UpdateNoise* noise,
+                                  const torch::Tensor& critic_weights) {
   State& s = *state_;
   if (s.capture_failed) {
     return absl::FailedPreconditionError(
@@ -183,16 +189,38 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
         "batch of ", size, " transitions; the CUDA graph was captured for ",
         s.batch_size));
   }
+  const bool weighted = critic_weights.defined();
+  if (weighted &&
+      (critic_weights.dim() != 1 || critic_weights.size(0) != size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "critic weights of shape [",
+        absl::StrJoin(critic_weights.sizes(), ", "), "] for a batch of ", size,
+        " transitions; expected [", size, "]"));
+  }
+  if (s.batch_size >= 0 && s.weighted != weighted) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA graph update: ",
+        weighted ? "critic weights" : "no critic weights",
+        " given; every update must pass them or none, as the first did (the "
+        "graph was captured ",
+        s.weighted ? "weighing" : "not weighing", " the critic's loss)"));
+  }
   try {
     if (s.batch_size < 0) {
       s.batch_size = size;
       s.draws_noise = noise == nullptr;
+      s.weighted = weighted;
       const int64_t o = agent.config().observation_dim,
                     d = agent.config().action_dim;
       s.packed = torch::empty({size, RowLayout(o, d).width()},
                               torch::TensorOptions().device(agent.device()));
       s.inputs = PackedTransitions(s.packed, o, d);
       s.noise = agent.DrawNoise(size);
+      if (weighted) {
+        s.weights = torch::empty({size}, torch::TensorOptions()
+                                             .dtype(torch::kFloat32)
+                                             .device(agent.device()));
+      }
     } else if (s.draws_noise != (noise == nullptr)) {
       return absl::FailedPreconditionError(
           absl::StrCat("CUDA graph update: ",
@@ -222,6 +250,10 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
       s.noise.value_actions.copy_(noise->value_actions, true);
       s.noise.policy_noise.copy_(noise->policy_noise, true);
     }
+    // The warm-up updates and the capture read the weights where every
+    // replay's are copied to.
+    if (weighted) s.weights.copy_(critic_weights, /*non_blocking=*/true);
+    agent.critic_weights_ = s.weights;
     if (!s.captured) {
       const c10::cuda::CUDAStream current =
           c10::cuda::getCurrentCUDAStream(s.stream.device_index());
@@ -282,8 +314,8 @@ CudaGraphUpdate::NewState(SqlAgent*, int, int) {
       "headers: deploy/gpu/README.md)");
 }
 
-absl::Status CudaGraphUpdate::Run(const TransitionTensors&,
-                                  const UpdateNoise*) {
+absl::Status CudaGraphUpdate::Run(const TransitionTensors&, const UpdateNoise*,
+                                  const torch::Tensor&) {
   return absl::UnimplementedError("CUDA graphs: this build has none");
 }
 
@@ -331,13 +363,15 @@ UpdateNoise CudaGraphUpdate::last_noise() const {
               : torch::Tensor()};
 }
 
-absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch) {
-  return Run(batch, nullptr);
+absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch,
+                                     const torch::Tensor& critic_weights) {
+  return Run(batch, nullptr, critic_weights);
 }
 
 absl::Status CudaGraphUpdate::Update(const TransitionTensors& batch,
-                                     const UpdateNoise& noise) {
-  return Run(batch, &noise);
+                                     const UpdateNoise& noise,
+                                     const torch::Tensor& critic_weights) {
+  return Run(batch, &noise, critic_weights);
 }
 
 CudaGraphUpdate::CudaGraphUpdate(std::unique_ptr<State> state)

@@ -45,15 +45,21 @@ class CudaGraphUpdate {
   CudaGraphUpdate& operator=(const CudaGraphUpdate&) = delete;
 
   // One update on `batch` (float32, on the agent's device or on the host,
-  // copied asynchronously). InvalidArgument, and no update, when its size
-  // differs from the first batch's (the graph's shapes are fixed); Internal
-  // with LibTorch's message if capture or replay fails. After a failed capture
-  // every later call is FailedPrecondition.
-  absl::Status Update(const TransitionTensors& batch);
+  // copied asynchronously). `critic_weights`, when defined: prioritized
+  // replay's importance weights [B] for the critic's loss (any floating type
+  // and device, as SqlAgent::SetCriticWeights), copied into the graph's own
+  // input. InvalidArgument, and no update, when the batch's size differs from
+  // the first batch's (the graph's shapes are fixed) or the weights' from the
+  // batch's; Internal with LibTorch's message if capture or replay fails.
+  // After a failed capture every later call is FailedPrecondition.
+  absl::Status Update(const TransitionTensors& batch,
+                      const torch::Tensor& critic_weights = {});
   // The same with the given noise (as SqlAgent::Update(batch, noise)) copied
-  // in, e.g. to compare with eager updates. The first update decides: all pass
-  // noise or none (FailedPrecondition, and no update, otherwise).
-  absl::Status Update(const TransitionTensors& batch, const UpdateNoise& noise);
+  // in, e.g. to compare with eager updates. The first update decides, for the
+  // noise and the weights alike: all pass them or none (FailedPrecondition,
+  // and no update, otherwise).
+  absl::Status Update(const TransitionTensors& batch, const UpdateNoise& noise,
+                      const torch::Tensor& critic_weights = {});
 
   // Whether the graph has been captured (from update warmup_updates + 1 on).
   bool captured() const;
@@ -77,8 +83,10 @@ class CudaGraphUpdate {
   // The device part of one update (SqlAgent::StepNetworks) on `state`'s
   // streams.
   static void StepNetworks(State& state);
-  // `noise` null: fresh noise drawn in place.
-  absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise);
+  // `noise` null: fresh noise drawn in place; `critic_weights` undefined:
+  // unweighted.
+  absl::Status Run(const TransitionTensors& batch, const UpdateNoise* noise,
+                   const torch::Tensor& critic_weights);
   std::unique_ptr<State> state_;
 };
 

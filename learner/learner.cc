@@ -31,19 +31,21 @@ absl::Status Learner::Step(absl::Duration timeout) {
         config.observation_dim, ", action_dim ", config.action_dim,
         ": do the actors run the learner's --env?)"));
   }
-  if (graph_ != nullptr) {
-    if (absl::Status s = graph_->Update(*batch); !s.ok()) return s;
-  } else {
-    try {
-      // Prioritized replay (eager updates only): weights in, priorities out.
-      agent_->SetCriticWeights(source_->ImportanceWeights(agent_->step()));
+  try {
+    // Prioritized replay: weights in, priorities out (on a graph's replay, its
+    // metric tensors hold that update's values).
+    const torch::Tensor weights = source_->ImportanceWeights(agent_->step());
+    if (graph_ != nullptr) {
+      if (absl::Status s = graph_->Update(*batch, weights); !s.ok()) return s;
+    } else {
+      agent_->SetCriticWeights(weights);
       agent_->Update(*batch);
-      const UpdateMetricTensors& last = agent_->LastMetricTensors();
-      source_->Updated(last.q, last.target);
-    } catch (const c10::Error& e) {
-      return absl::InternalError(
-          absl::StrCat("update: ", e.what_without_backtrace()));
     }
+    const UpdateMetricTensors& last = agent_->LastMetricTensors();
+    source_->Updated(last.q, last.target);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("update: ", e.what_without_backtrace()));
   }
   const bool publish = agent_->step() % options_.publish_interval == 0;
   if (options_.max_skipped_updates > 0 &&

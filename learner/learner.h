@@ -80,8 +80,8 @@ class Learner {
   absl::Status Step(absl::Duration timeout);
 
   // From now on updates through `graph` (made for this learner's agent; it
-  // outlives the learner) instead of SqlAgent::Update. The source's
-  // ImportanceWeights and Updated (prioritized replay) are then not called.
+  // outlives the learner) instead of SqlAgent::Update, the source's
+  // ImportanceWeights (prioritized replay) copied into the graph's input.
   void UseCudaGraph(CudaGraphUpdate* graph) { graph_ = graph; }
 
   // Publishes the current parameters with the next version.

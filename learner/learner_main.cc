@@ -131,8 +131,8 @@ ABSL_FLAG(bool, prioritized, false,
           "prioritized experience replay: send priorities |TD error| + "
           "--priority_epsilon to the shards in the background (run them with "
           "--sampler=prioritized; their --priority_exponent is alpha) and "
-          "weigh the critic's loss by importance weights (eager updates only: "
-          "--cuda_graph=auto becomes false)");
+          "weigh the critic's loss by importance weights (in eager updates "
+          "and CUDA graphs alike)");
 ABSL_FLAG(double, priority_epsilon, 1e-3,
           "--prioritized: added to |TD error| so no item's priority is 0");
 ABSL_FLAG(double, importance_beta, 0.4,
@@ -188,12 +188,6 @@ absl::Status CheckLearnerFlags(const absl::Status& sql) {
                   absl::GetFlag(FLAGS_importance_beta_updates), 0),
       FlagInRange("priority_queue", absl::GetFlag(FLAGS_priority_queue), 1,
                   1 << 16),
-      absl::GetFlag(FLAGS_prioritized) &&
-              absl::GetFlag(FLAGS_cuda_graph) == "true"
-          ? absl::InvalidArgumentError(
-                "--prioritized with --cuda_graph=true: importance weights "
-                "reach eager updates only (use --cuda_graph=auto or false)")
-          : absl::OkStatus(),
   });
 }
 
@@ -366,11 +360,9 @@ int Run(const char* program) {
     std::cerr << "learner: " << version.status().message() << std::endl;
     return 1;
   }
-  absl::StatusOr<GraphChoice> graph = ChooseCudaGraph(
-      agent,
-      absl::GetFlag(FLAGS_prioritized) ? std::string("false")
-                                       : absl::GetFlag(FLAGS_cuda_graph),
-      absl::GetFlag(FLAGS_cuda_graph_streams), std::cout);
+  absl::StatusOr<GraphChoice> graph =
+      ChooseCudaGraph(agent, absl::GetFlag(FLAGS_cuda_graph),
+                      absl::GetFlag(FLAGS_cuda_graph_streams), std::cout);
   if (!graph.ok()) return ReportFlagError(program, graph.status());
   WarnIfInsecure(*security, program);
 

@@ -88,9 +88,8 @@ class SqlAgent {
   void Update(const TransitionTensors& batch, const UpdateNoise& noise);
   // Prioritized replay: importance weights [B] (any device and floating type)
   // for the critic's loss of the following eager updates
-  // (sql::WeightedCriticLoss), until set again; undefined: unweighted. Not
-  // seen by a CUDA graph captured earlier (CudaGraphUpdate): eager updates
-  // only.
+  // (sql::WeightedCriticLoss), until set again; undefined: unweighted. A
+  // CudaGraphUpdate sets its own (its Update's critic_weights) on every update.
   void SetCriticWeights(const torch::Tensor& weights);
   // The last update's unreduced metric tensors (q and the TD target [B] on the
   // device, among others); undefined before the first update.

@@ -1,8 +1,9 @@
 // The learner's GPU paths against what the CPU tests establish. On a CUDA
 // device: the update's gradients (one policy pass for all particles, the fused
 // kernels, the written-out backward passes) are the CPU update's up to float
-// rounding; a CUDA graph replays the eager update; the fused kernels give the
-// ATen operations' numbers; FlatAdam takes torch::optim::Adam's steps. Every
+// rounding; a CUDA graph replays the eager update, importance weights
+// included; the fused kernels give the ATen operations' numbers; FlatAdam
+// takes torch::optim::Adam's steps. Every
 // case skips without a CUDA device (Debian's LibTorch is CPU-only); on a GPU
 // host, deploy/gpu/run_on_cuda_host.sh builds this test with CMake and runs it
 // (`check`), and its demo's learner leaves out what a failed case covers. A
@@ -103,8 +104,10 @@ TEST(GpuUpdate, GradientsAreTheCpuUpdatesUpToRounding) {
 
 // A CUDA graph on `streams` streams replays the eager update: two agents from
 // the same parameters take 10 updates on the same batches and noise, with the
-// fused kernels and without.
-void ExpectAGraphReplaysTheEagerUpdates(int streams) {
+// fused kernels and without. `weighted`: with prioritized replay's importance
+// weights too, new ones for every update (host tensors, as the learner's
+// batch source gives them), set on the eager agent and passed to the graph.
+void ExpectAGraphReplaysTheEagerUpdates(int streams, bool weighted = false) {
   for (bool fused : {true, false}) {
     SCOPED_TRACE(testing::Message() << "fused kernels " << fused);
     torch::manual_seed(0);
@@ -118,8 +121,12 @@ void ExpectAGraphReplaysTheEagerUpdates(int streams) {
     for (int i = 0; i < 10; ++i) {
       const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
       const UpdateNoise noise = eager.DrawNoise(64);
+      const torch::Tensor weights =
+          weighted ? 0.1 + torch::rand({64}) : torch::Tensor();
+      eager.SetCriticWeights(weights);
       eager.Update(batch, noise);
-      ASSERT_TRUE((*graph)->Update(batch, noise).ok());
+      const absl::Status s = (*graph)->Update(batch, noise, weights);
+      ASSERT_TRUE(s.ok()) << s;
     }
     EXPECT_TRUE((*graph)->captured());
     EXPECT_EQ(graphed.step(), eager.step());
@@ -132,9 +139,25 @@ void ExpectAGraphReplaysTheEagerUpdates(int streams) {
             << "parameter " << i;
       }
     }
-    // Noise given to the first update must be given to every one.
-    EXPECT_EQ((*graph)->Update(On(RandomBatch(64), torch::kCUDA)).code(),
+    // Noise given to the first update must be given to every one; so must
+    // weights, and of the batch's size; an update refused changes nothing.
+    const TransitionTensors batch = On(RandomBatch(64), torch::kCUDA);
+    const UpdateNoise noise = eager.DrawNoise(64);
+    EXPECT_EQ((*graph)->Update(batch).code(),
               absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*graph)
+                  ->Update(batch, noise,
+                           weighted ? torch::Tensor() : torch::ones({64}))
+                  .code(),
+              absl::StatusCode::kFailedPrecondition);
+    if (weighted) {
+      const absl::Status wrong_size =
+          (*graph)->Update(batch, noise, torch::ones({32}));
+      EXPECT_EQ(wrong_size.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(wrong_size.message().find("critic weights"), std::string::npos)
+          << wrong_size;
+    }
+    EXPECT_EQ(graphed.step(), 10);
   }
 }
 
@@ -172,6 +195,17 @@ TEST(GpuCudaGraph, OnOneStreamReplaysTheEagerUpdates) {
 TEST(GpuCudaGraph, OnTwoStreamsReplaysTheEagerUpdates) {
   SKIP_WITHOUT_CUDA_GRAPHS();
   ExpectAGraphReplaysTheEagerUpdates(2);
+}
+
+// Prioritized replay's importance weights reach the graph's critic loss.
+TEST(GpuCudaGraph, OnOneStreamReplaysTheWeightedEagerUpdates) {
+  SKIP_WITHOUT_CUDA_GRAPHS();
+  ExpectAGraphReplaysTheEagerUpdates(1, /*weighted=*/true);
+}
+
+TEST(GpuCudaGraph, OnTwoStreamsReplaysTheWeightedEagerUpdates) {
+  SKIP_WITHOUT_CUDA_GRAPHS();
+  ExpectAGraphReplaysTheEagerUpdates(2, /*weighted=*/true);
 }
 
 TEST(GpuCudaGraph, OnOneStreamDrawsItsOwnNoiseAnewOnEveryReplay) {

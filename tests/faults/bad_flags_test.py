@@ -86,9 +86,6 @@ def main():
     # on the CPU (the default, auto, takes a graph only on a GPU).
     learner = [os.path.join(bin_dir, "learner/learner_main")] + REQUIRED["learner/learner_main"]
     check("learner/learner_main", learner + ["--device=cpu", "--cuda_graph=true"], "cuda_graph")
-    # Prioritized replay's importance weights reach eager updates only, not a CUDA graph.
-    check("learner/learner_main", learner + ["--prioritized", "--cuda_graph=true"],
-          "prioritized")
     # Fine-tuning's annealing: a CUDA graph fixes the update's reward scale and particle
     # count (the line names both flags); DDPG has no temperature; the final alpha above the
     # starting one (1 / --reward_scale = 10).
