@@ -1,5 +1,6 @@
 """The cost of prioritized replay on the learner's updates/s (issue 28): the same learner
-(learner_main, multi-goal sizes, eager CPU updates) against 2 shards, once uniform (shards
+(learner_main, multi-goal sizes; eager CPU updates, or --device=cuda: a GPU learner, a CUDA
+graph by default, which takes the importance weights too) against 2 shards, once uniform (shards
 --sampler=uniform, learner without --prioritized) and once prioritized (shards
 --sampler=prioritized, learner --prioritized: importance weights in the critic's loss,
 priorities sent back in the background), alternating which goes first, --repeats rounds,
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cluster import Cluster  # noqa: E402
 
 
-def one_run(bin_dir, prioritized, updates, fill):
+def one_run(bin_dir, prioritized, updates, fill, device):
     cluster = Cluster(bin_dir, echo=False)
     try:
         sampler = "prioritized" if prioritized else "uniform"
@@ -41,7 +42,7 @@ def one_run(bin_dir, prioritized, updates, fill):
         filler.wait(30)
         learner = cluster.start("learner_timed", "learner", [
             f"--replay={','.join(cluster.shard_addresses)}", "--port=0", "--env=multigoal",
-            f"--max_updates={updates}", "--eval_interval=0", "--device=cpu",
+            f"--max_updates={updates}", "--eval_interval=0", f"--device={device}",
             "--log_interval_s=60"] + (["--prioritized"] if prioritized else []))
         line = learner.wait_for(lambda l: l.startswith("learner: final:"), 1800)
         return float(re.search(r"\(([\d.]+) upd/s\)", line).group(1))
@@ -54,6 +55,7 @@ def main():
     p.add_argument("--bin_dir", default="bazel-bin")
     p.add_argument("--updates", type=int, default=4000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu", help="the timed learner's --device")
     p.add_argument("--fill", type=int, default=20000,
                    help="transitions the actor stores before the learner starts")
     args = p.parse_args()
@@ -63,14 +65,14 @@ def main():
         ["lscpu"], capture_output=True, text=True).stdout.splitlines()
         if l.startswith("Model name")), "unknown")
     print(f"# /usr/bin/python3 bench/prioritized_bench.py --updates={args.updates} "
-          f"--repeats={args.repeats} --fill={args.fill}")
+          f"--repeats={args.repeats} --fill={args.fill} --device={args.device}")
     print(f"# commit {commit}; CPU: {cpu}, {os.cpu_count()} cores; load average before: "
           f"{' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
     rates = {False: [], True: []}
     for r in range(args.repeats):
         for prioritized in ([False, True] if r % 2 == 0 else [True, False]):
             rates[prioritized].append(one_run(args.bin_dir, prioritized, args.updates,
-                                              args.fill))
+                                              args.fill, args.device))
             print(f"round {r}: {'prioritized' if prioritized else 'uniform'} "
                   f"{rates[prioritized][-1]:.1f} upd/s", flush=True)
     uniform, prio = statistics.median(rates[False]), statistics.median(rates[True])

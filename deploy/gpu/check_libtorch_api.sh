@@ -22,10 +22,10 @@
 # given, the archive out of reach).
 # <torch/torch.h> is precompiled once and the sources compile nproc at a time, up to
 # CHECK_GROUP (8) of a folder in one translation unit (check_together); sources that include
-# no LibTorch header (the replay service's) are checked only under C++20, without it. learner/cuda_graph_update.cc's CUDA graph branch is
-# also compiled when CUDA's headers are here (CUDA_INCLUDE, default
-# /usr/local/cuda/include), and so are learner/fused_ops.cc's kernel branch and, by nvcc if
-# there is one, the kernel itself.
+# no LibTorch header (the replay service's) are checked only under C++20, without it.
+# learner/cuda_graph_update.cc's CUDA graph branch is also compiled when CUDA's headers are
+# here (CUDA_INCLUDE, default /usr/local/cuda/include), and so are learner/fused_ops.cc's
+# kernel branch and, by nvcc if there is one, the kernel itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # fetch_headers DIR SUITE VERSION SHA256: Debian SUITE's libtorch-dev VERSION (amd64), whose

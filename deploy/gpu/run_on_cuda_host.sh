@@ -14,7 +14,8 @@
 #            their learner leaves out what failed: see check_fallbacks)
 #   bench    the SQL update benchmark: CPU (C++ vs the wheel's Python) at batch 64/256/1024,
 #            and on the GPU, eager and replayed as a CUDA graph on 1 and 2 streams;
-#            and what 2 replay shards feed a learner (actor_learner_bench)
+#            what 2 replay shards feed a learner (actor_learner_bench), and the cost of
+#            --prioritized on the GPU learner (bench/prioritized_bench.py)
 #   demo     deploy/local/launch.py with the learner on --device=cuda and 8 actors on the CPU
 #   scaling  actor processes 1, 2, 4, 8, 12 against 2 shards and a GPU learner: env steps/s
 #
@@ -294,6 +295,20 @@ bench() {
         | tee "$RESULTS/learner_from_shards_gpu.txt" | summary; then
       log "FAILED: actor_learner_bench on the GPU"
       failures=$((failures + 1))
+    fi
+    # The cost of --prioritized on the GPU learner's updates/s in the configuration the demo
+    # runs (a CUDA graph takes the importance weights as one more input), 2 shards (issue 28).
+    if [ "$(seconds_left)" -lt 240 ]; then
+      log "no --prioritized cost: $(seconds_left) s of TIME_BUDGET left"
+    else
+      [ -v check_flags ] || check_fallbacks
+      log "learner on the GPU, multi-goal: --prioritized vs uniform (prioritized_bench.py):"
+      if ! OPENBLAS_NUM_THREADS=1 "$PYTHON" "$root/bench/prioritized_bench.py" \
+          --bin_dir="$(bin_dir)" --device="$DEVICE" --updates=20000 --repeats=3 2>&1 \
+          | tee "$RESULTS/prioritized_cost_gpu.txt" | tail -2 | summary; then
+        log "FAILED: prioritized_bench.py on the GPU"
+        failures=$((failures + 1))
+      fi
     fi
   fi
   if [ "${BENCH_CPU_UPDATES:-100}" = 0 ]; then return; fi
