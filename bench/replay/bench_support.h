@@ -43,6 +43,8 @@ ABSL_DECLARE_FLAG(std::string, server_binary);
 ABSL_DECLARE_FLAG(std::string, redis_binary);
 ABSL_DECLARE_FLAG(bool, wal);
 ABSL_DECLARE_FLAG(bool, wal_fsync);
+ABSL_DECLARE_FLAG(std::string, server_cpus);
+ABSL_DECLARE_FLAG(std::string, client_cpus);
 
 namespace softq {
 namespace replay_bench {
@@ -76,6 +78,15 @@ absl::Status FillShard(Shard* shard, const proto::TransitionBatch& batch);
 // measured).
 std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad,
                                            uint32_t n);
+
+// `argv` run on --server_cpus (through /usr/bin/taskset, which execs it: the
+// same pid).
+std::vector<std::string> OnServerCpus(std::vector<std::string> argv);
+// Puts this process (every thread it starts from now on) on --client_cpus;
+// InvalidArgument naming the flag for a bad list. Call before any thread.
+absl::Status PinClient();
+// Where the servers and the clients run, for the tables.
+std::string CpuPlacement();
 
 // --server_binary, else replay_server from the runfiles or bazel-bin.
 std::string FindServerBinary(const char* argv0);

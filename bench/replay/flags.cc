@@ -59,3 +59,10 @@ ABSL_FLAG(bool, wal, true,
           "also insert into a shard with --checkpoint_dir (insert log on) in a "
           "temporary directory: the cost of durable acknowledgements");
 ABSL_FLAG(bool, wal_fsync, false, "that shard also gets --wal_fsync");
+ABSL_FLAG(std::string, server_cpus, "",
+          "CPUs (a taskset -c list, e.g. 1) that every server the bench starts "
+          "runs on: shards, the limit's server, redis-server; empty: where the "
+          "scheduler puts them");
+ABSL_FLAG(std::string, client_cpus, "",
+          "CPUs (e.g. 0) that this process, whose threads are the clients, "
+          "runs on; empty: where the scheduler puts it");

@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -156,6 +157,13 @@ struct Row {
 
 int RunBench(const char* argv0) {
   const std::string server_binary = FindServerBinary(argv0);
+  // This binary, for the limit's server (by its path: through taskset,
+  // /proc/self/exe would be taskset's).
+  char self[4096] = {};
+  if (::readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) {
+    std::cerr << "cannot read /proc/self/exe\n";
+    return 1;
+  }
   const uint64_t capacity = absl::GetFlag(FLAGS_capacity);
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
   const std::string redis_binary = absl::GetFlag(FLAGS_redis_binary);
@@ -185,7 +193,7 @@ int RunBench(const char* argv0) {
         {server_binary, "--port=0", absl::StrCat("--capacity=", capacity)},
         "replay_server listening on ");
     absl::StatusOr<Server> discard =
-        Start({"/proc/self/exe", "--mode=discard_server",
+        Start({self, "--mode=discard_server",
                absl::StrCat("--observation_dim=", c.od),
                absl::StrCat("--action_dim=", c.ad)},
               "discard_server listening on ");
@@ -225,10 +233,10 @@ int RunBench(const char* argv0) {
     std::vector<std::string> keys;
     if (have_redis) {
       const int redis_port = UnusedLoopbackPort();
-      absl::StatusOr<std::unique_ptr<ChildProcess>> p =
-          ChildProcess::Start({redis_binary, "--port", absl::StrCat(redis_port),
-                               "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--loglevel", "warning"});
+      absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+          OnServerCpus({redis_binary, "--port", absl::StrCat(redis_port),
+                        "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                        "no", "--loglevel", "warning"}));
       if (!p.ok()) {
         std::cerr << "cannot start " << redis_binary << ": " << p.status()
                   << "\n";
@@ -346,7 +354,7 @@ int RunBench(const char* argv0) {
     }
   }
   std::cout << absl::StrFormat(
-      "CPU: %s, %d cores online; load average (1/5/15 min) %s before, %s "
+      "CPU: %s, %d cores online (%s); load average (1/5/15 min) %s before, %s "
       "after\nshard capacity %d, filled before timing; %d repeats, systems "
       "alternating, median shown; %g s of sampling per system and repeat; "
       "every transition carries an episode id and a step id, as actors send "
@@ -359,8 +367,9 @@ int RunBench(const char* argv0) {
       "'limit's server': ReplaySampler sampling that server (its prebuilt "
       "answers) instead of the shard\n"
       "redis: %s\n\n",
-      CpuName(), std::thread::hardware_concurrency(), load_before,
-      LoadAverage(), capacity, repeats, absl::GetFlag(FLAGS_sample_seconds),
+      CpuName(), std::thread::hardware_concurrency(), CpuPlacement(),
+      load_before, LoadAverage(), capacity, repeats,
+      absl::GetFlag(FLAGS_sample_seconds),
       ReplayClientOptions().coalesce_bytes >> 10,
       absl::GetFlag(FLAGS_max_in_flight), absl::GetFlag(FLAGS_sample_rounds),
       have_redis
@@ -412,6 +421,10 @@ int main(int argc, char** argv) {
           softq::ParseFlags(argc, argv, "replay shard benchmark");
       code) {
     return *code;
+  }
+  if (absl::Status s = softq::replay_bench::PinClient(); !s.ok()) {
+    std::cerr << s.message() << std::endl;
+    return 2;
   }
   absl::SetMutexDeadlockDetectionMode(
       absl::OnDeadlockCycle::kIgnore);  // as in replay_server

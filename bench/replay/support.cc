@@ -1,8 +1,10 @@
 // What replay_bench's modes share (bench_support.h): test data, child
 // servers, the client library measured, the table helpers.
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -82,6 +85,47 @@ absl::Status FillShard(Shard* shard, const proto::TransitionBatch& batch) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> OnServerCpus(std::vector<std::string> argv) {
+  const std::string cpus = absl::GetFlag(FLAGS_server_cpus);
+  if (cpus.empty()) return argv;
+  argv.insert(argv.begin(), {"/usr/bin/taskset", "-c", cpus});
+  return argv;
+}
+
+absl::Status PinClient() {
+  const std::string cpus = absl::GetFlag(FLAGS_client_cpus);
+  if (cpus.empty()) return absl::OkStatus();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (absl::string_view part : absl::StrSplit(cpus, ',')) {
+    const std::vector<absl::string_view> ends = absl::StrSplit(part, '-');
+    int first = -1, last = -1;
+    if (ends.size() > 2 || !absl::SimpleAtoi(ends.front(), &first) ||
+        !absl::SimpleAtoi(ends.back(), &last) || first < 0 || last < first ||
+        last >= CPU_SETSIZE) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--client_cpus=", cpus, ": \"", part, "\" is not a CPU or a range"));
+    }
+    for (int c = first; c <= last; ++c) CPU_SET(c, &set);
+  }
+  if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--client_cpus=", cpus, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::string CpuPlacement() {
+  const std::string servers = absl::GetFlag(FLAGS_server_cpus);
+  const std::string clients = absl::GetFlag(FLAGS_client_cpus);
+  if (servers.empty() && clients.empty()) {
+    return "servers and clients where the scheduler puts them";
+  }
+  return absl::StrCat("servers on CPUs ", servers.empty() ? "any" : servers,
+                      ", clients (this process) on CPUs ",
+                      clients.empty() ? "any" : clients);
+}
+
 std::string FindServerBinary(const char* argv0) {
   if (!absl::GetFlag(FLAGS_server_binary).empty())
     return absl::GetFlag(FLAGS_server_binary);
@@ -101,7 +145,8 @@ std::string FindServerBinary(const char* argv0) {
 
 absl::StatusOr<Server> Start(const std::vector<std::string>& argv,
                              const std::string& prefix) {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(argv);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> p =
+      ChildProcess::Start(OnServerCpus(argv));
   if (!p.ok()) return p.status();
   absl::StatusOr<std::string> line =
       (*p)->WaitForLine(prefix, absl::Seconds(60));
