@@ -187,13 +187,15 @@ def secured_job(bin_dir, good, other, work):
                                     ["--num_envs=4", "--report_interval_s=1",
                                      "--metrics_port=0"])
         actor_metrics = metrics_port(actor, r"metrics on port ")
+        # Waits for all three: stored, sampled, newer versions published (the shard's state is
+        # read before the learner's version, so the learner may have begun sampling in between).
         deadline = time.time() + 120
         state, newer = before, version
         while time.time() < deadline:
             state = shard_state(probe, address, auth)
             newer = learner_version(probe, learner_address, auth)
-            if isinstance(state, tuple) and state[0] > 1000 and newer is not None \
-                    and newer > version + 2:
+            if isinstance(state, tuple) and state[0] > 1000 and state[2] > 0 \
+                    and newer is not None and newer > version + 2:
                 break
             time.sleep(1)
         check(isinstance(state, tuple) and state[0] > 1000 and state[2] > 0,
