@@ -41,9 +41,8 @@ struct CudaGraphUpdate::State {
   int64_t batch_size = -1;  // fixed by the first batch
   bool draws_noise =
       true;  // fixed by the first call: noise drawn in the graph or given
-  // Fixed by the first call: the critic's loss weighted (prioritized replay)
-  // by `weights` [B], the graph's input that the agent's critic_weights_ is.
-  bool weighted = false;
+  // Defined by the first call when it weighs the critic's loss (prioritized
+  // replay): [B], the graph's input that the agent's critic_weights_ is.
   torch::Tensor weights;
   // The graph's batch input at a fixed address: one tensor [B, 2 O + D + 2]
   // holding observations | actions | reward | next observations | done, so that
@@ -197,19 +196,19 @@ absl::Status CudaGraphUpdate::Run(const TransitionTensors& batch,
         absl::StrJoin(critic_weights.sizes(), ", "), "] for a batch of ", size,
         " transitions; expected [", size, "]"));
   }
-  if (s.batch_size >= 0 && s.weighted != weighted) {
+  if (s.batch_size >= 0 && s.weights.defined() != weighted) {
     return absl::FailedPreconditionError(absl::StrCat(
         "CUDA graph update: ",
         weighted ? "critic weights" : "no critic weights",
         " given; every update must pass them or none, as the first did (the "
         "graph was captured ",
-        s.weighted ? "weighing" : "not weighing", " the critic's loss)"));
+        s.weights.defined() ? "weighing" : "not weighing",
+        " the critic's loss)"));
   }
   try {
     if (s.batch_size < 0) {
       s.batch_size = size;
       s.draws_noise = noise == nullptr;
-      s.weighted = weighted;
       const int64_t o = agent.config().observation_dim,
                     d = agent.config().action_dim;
       s.packed = torch::empty({size, RowLayout(o, d).width()},

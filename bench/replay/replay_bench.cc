@@ -167,7 +167,6 @@ struct Row {
   }
   // Each repeat's limit as raw/library.
   std::string LimitRepeats() const {
-    if (library.empty()) return Repeats(raw);
     std::string out;
     for (size_t i = 0; i < raw.size() && i < library.size(); ++i) {
       absl::StrAppendFormat(&out, "%s%.0f/%.0f", i == 0 ? "" : " ", raw[i],
