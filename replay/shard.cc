@@ -363,10 +363,11 @@ absl::Status Shard::DrawLocked(uint32_t batch_size, absl::Time deadline,
   return absl::OkStatus();
 }
 
-// The rows are copied under the table's lock alone: the shard's is released
-// once the table's is held, so no insert evicts a drawn item before it is
-// copied, inserts wait for this copy only, and other Samples draw meanwhile (a
-// sampler calling flat out no longer keeps inserts waiting for tens of ms).
+// The rows are copied under the table's lock alone, held shared: the shard's
+// is released once the table's is held, so no insert evicts a drawn item
+// before it is copied, inserts wait for this copy only, and other Samples draw
+// and copy meanwhile (a sampler calling flat out does not keep inserts waiting
+// for tens of ms, and concurrent Samples do not wait for each other's copies).
 // Nothing guarded by mu_ is touched after the table's read.
 absl::Status Shard::DrawAndRead(uint32_t batch_size, absl::Time deadline,
                                 const CancelledFn& cancelled,

@@ -191,7 +191,7 @@ absl::Status Table::CheckHeldLocked(absl::Span<const uint64_t> keys) const {
 absl::Status Table::Read(absl::Span<const uint64_t> keys,
                          proto::TransitionBatch* out,
                          const std::function<void()>& locked) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   if (locked) locked();
   if (absl::Status s = CheckHeldLocked(keys); !s.ok()) return s;
   const uint64_t n = keys.size();
@@ -235,7 +235,7 @@ absl::Status Table::Read(absl::Span<const uint64_t> keys,
 absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
                              char* episode_ids, char* step_ids,
                              const std::function<void()>& locked) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   if (locked) locked();
   if (absl::Status s = CheckHeldLocked(keys); !s.ok()) return s;
   const uint64_t row_bytes =
@@ -259,12 +259,12 @@ absl::Status Table::ReadRows(absl::Span<const uint64_t> keys, char* rows,
 }
 
 bool Table::Contains(uint64_t key) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return key >= oldest_key_ && key < next_key_;
 }
 
 uint64_t Table::KeyOfSlot(uint64_t slot) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   // The unique held key k with k % capacity == slot: count back from the newest
   // key.
   const uint64_t newest = next_key_ - 1;
@@ -274,7 +274,7 @@ uint64_t Table::KeyOfSlot(uint64_t slot) const {
 
 void Table::KeysOfSlots(absl::Span<const uint64_t> slots,
                         uint64_t* keys) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   const uint64_t newest = next_key_ - 1;
   const uint64_t newest_slot = newest % capacity_;
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -285,7 +285,7 @@ void Table::KeysOfSlots(absl::Span<const uint64_t> slots,
 absl::Status Table::ForEachItem(
     const std::function<absl::Status(uint64_t, const ItemView&)>& fn,
     uint64_t first_key, uint64_t end_key) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   const bool ids = !episode_ids_.empty();
   const RowLayout layout(observation_dim_, action_dim_);
   const uint64_t end = std::min(end_key, next_key_);
@@ -321,7 +321,7 @@ void Table::SetMaxTrackedActors(uint64_t n) {
 }
 
 ActorCounts Table::Actors(bool tracked) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   if (tracked) return actors_;
   ActorCounts counts;
   counts.other = actors_.other;
@@ -329,7 +329,7 @@ ActorCounts Table::Actors(bool tracked) const {
 }
 
 TableInfo Table::Info() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   TableInfo info;
   info.capacity = capacity_;
   info.size = SizeLocked();
@@ -346,7 +346,7 @@ TableInfo Table::Info() const {
 }
 
 uint64_t Table::size() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return SizeLocked();
 }
 

@@ -11,7 +11,9 @@
 // Invariant used by the samplers: while the ring has not wrapped, keys start at
 // 0, so the held items always occupy slots [0, size()).
 //
-// Thread-safe: every method takes the table's own mutex.
+// Thread-safe: every method takes the table's own mutex, the const ones
+// shared (concurrent reads copy in parallel; an insert waits for them, and
+// reads that come after a waiting insert wait for it).
 #ifndef SOFTQ_REPLAY_TABLE_H_
 #define SOFTQ_REPLAY_TABLE_H_
 

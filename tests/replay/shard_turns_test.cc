@@ -45,10 +45,12 @@ class ShardTurns : public ::testing::Test {
     return response.table_size();
   }
 
-  // Runs `calls` one after another 100 ms apart while the table's lock is
-  // held, so that the first stops inside the shard's lock (an insert at its
-  // copy, a sample at its read) and the others wait for that lock in the
-  // order they came; then lets go and waits for them all.
+  // Runs `calls` one after another 100 ms apart while the table is held, so
+  // that the first stops inside the shard's lock (an insert at its copy, a
+  // sample at its read) and the others wait for that lock in the order they
+  // came; then lets go and waits for them all. Reads share the table's lock,
+  // so a read holds it and a writer waits behind that read: reads that come
+  // after a waiting writer wait too.
   void ArriveInOrder(const std::vector<std::function<void()>>& calls) {
     absl::Notification held, release;
     std::thread holder([&] {
@@ -63,6 +65,14 @@ class ShardTurns : public ::testing::Test {
                       .ok());
     });
     held.WaitForNotification();
+    // The writer: sets the counters to what they are (changes nothing).
+    Table& table = const_cast<Table&>(shard_->table());
+    const uint64_t inserts_total = table.Info().inserts_total;
+    ActorCounts actors = table.Actors();
+    std::thread writer([&] {
+      table.SetCounters(inserts_total, std::move(actors));
+    });
+    absl::SleepFor(absl::Milliseconds(100));
     std::vector<std::thread> threads;
     for (const auto& call : calls) {
       threads.emplace_back(call);
@@ -70,6 +80,7 @@ class ShardTurns : public ::testing::Test {
     }
     release.Notify();
     holder.join();
+    writer.join();
     for (std::thread& t : threads) t.join();
   }
 
