@@ -69,9 +69,8 @@ class ShardTurns : public ::testing::Test {
     Table& table = const_cast<Table&>(shard_->table());
     const uint64_t inserts_total = table.Info().inserts_total;
     ActorCounts actors = table.Actors();
-    std::thread writer([&] {
-      table.SetCounters(inserts_total, std::move(actors));
-    });
+    std::thread writer(
+        [&] { table.SetCounters(inserts_total, std::move(actors)); });
     absl::SleepFor(absl::Milliseconds(100));
     std::vector<std::thread> threads;
     for (const auto& call : calls) {

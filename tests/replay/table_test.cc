@@ -8,8 +8,11 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/row_layout.h"
 #include "replay/memory_limit.h"
 #include "replay/shard.h"
@@ -325,6 +328,45 @@ TEST(Table, ReadsRowsWholeAsItStoresThemAndTheirIds) {
       {2}, reinterpret_cast<char*>(untouched.data()), nullptr, nullptr);
   EXPECT_TRUE(absl::IsFailedPrecondition(no_room)) << no_room;
   EXPECT_EQ(untouched, std::vector<float>(layout.width(), -7.0f));
+}
+
+// Reads share the table's lock: a read goes on while another holds it (the
+// shard's concurrent Samples copy their rows side by side), and an insert
+// waits for both.
+TEST(Table, ReadsShareTheLockAndAnInsertWaitsForThem) {
+  Table table(10, 0, 0);
+  ASSERT_TRUE(table.Insert(MakeBatch(4, 100)).ok());
+  absl::Notification held, release, second_read, inserted;
+  std::thread first([&] {
+    proto::TransitionBatch out;
+    EXPECT_TRUE(table
+                    .Read({0}, &out,
+                          [&] {
+                            held.Notify();
+                            release.WaitForNotification();
+                          })
+                    .ok());
+  });
+  held.WaitForNotification();
+  std::thread second([&] {
+    proto::TransitionBatch out;
+    EXPECT_TRUE(table.Read({1, 2}, &out).ok());
+    EXPECT_EQ(out.rewards_size(), 2);
+    second_read.Notify();
+  });
+  EXPECT_TRUE(second_read.WaitForNotificationWithTimeout(absl::Seconds(30)))
+      << "a read waited for another read";
+  std::thread writer([&] {
+    EXPECT_TRUE(table.Insert(MakeBatch(1, 200)).ok());
+    inserted.Notify();
+  });
+  EXPECT_FALSE(inserted.WaitForNotificationWithTimeout(absl::Milliseconds(200)))
+      << "an insert went on while a read held the table";
+  release.Notify();
+  first.join();
+  second.join();
+  writer.join();
+  EXPECT_EQ(table.size(), 5u);
 }
 
 }  // namespace
