@@ -24,6 +24,7 @@
 
 ABSL_DECLARE_FLAG(std::string, mode);
 ABSL_DECLARE_FLAG(std::string, credentials_dir);
+ABSL_DECLARE_FLAG(double, cipher_bytes_per_second);
 ABSL_DECLARE_FLAG(uint64_t, stall_capacity);
 ABSL_DECLARE_FLAG(double, stall_insert_rate);
 ABSL_DECLARE_FLAG(uint32_t, observation_dim);
@@ -110,18 +111,41 @@ std::string LoadAverage();
 double Median(std::vector<double> v);
 std::string Repeats(const std::vector<double>& v);
 
+// The CPU time one measurement costs, inside its timed window only: this
+// process's (the client's, every thread; getrusage) and one server
+// process's (/proc/PID/stat, in clock ticks), and what moved: transitions and
+// their serialized bytes per transition (0 where not counted).
+struct CpuWindow {
+  pid_t server_pid = 0;
+  double client_seconds = 0;
+  double server_seconds = 0;
+  uint64_t transitions = 0;
+  double bytes_per_transition = 0;
+  void Start();
+  void Stop(uint64_t moved);
+  // Microseconds of CPU (client + server) per transition.
+  double MicrosPerTransition() const;
+
+ private:
+  double client_start_ = 0;
+  double server_start_ = 0;
+};
+
 // Transitions/s of the client library: `total` transitions inserted through
 // ReplayWriter (the actors' client; `coalesce` false: no coalescing), Sample
 // RPCs of --sample_batch in a loop, and ReplaySampler with background
 // prefetch (the learner's client) for --sample_seconds. 0 on an error
-// (printed).
+// (printed). A `cpu` given is started and stopped with the clock.
 double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
                    uint64_t total, bool coalesce,
-                   const SecurityConfig& security = SecurityConfig());
+                   const SecurityConfig& security = SecurityConfig(),
+                   CpuWindow* cpu = nullptr);
 double SampleGrpc(const std::string& address,
-                  const SecurityConfig& security = SecurityConfig());
+                  const SecurityConfig& security = SecurityConfig(),
+                  CpuWindow* cpu = nullptr);
 double SampleClient(const std::string& address,
-                    const SecurityConfig& security = SecurityConfig());
+                    const SecurityConfig& security = SecurityConfig(),
+                    CpuWindow* cpu = nullptr);
 
 // The limit (limit.cc): the discarding server (--mode=discard_server, which
 // answers Sample with a prebuilt batch of --observation_dim and --action_dim),

@@ -20,6 +20,10 @@ ABSL_FLAG(std::string, mode, "bench",
 ABSL_FLAG(std::string, credentials_dir, "",
           "security: ca.crt, job.crt, job.key and token "
           "(deploy/local/make_credentials.sh)");
+ABSL_FLAG(double, cipher_bytes_per_second, 0,
+          "security: what one core encrypts per second with the TLS cipher "
+          "(bench/security_bench.sh measures it with openssl speed); 0: no "
+          "cipher-only bound printed");
 ABSL_FLAG(uint64_t, stall_capacity, 1000000,
           "checkpoint_stall: items (observation_dim 100) in the full shard");
 ABSL_FLAG(double, stall_insert_rate, 0,

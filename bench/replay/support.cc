@@ -1,6 +1,7 @@
 // What replay_bench's modes share (bench_support.h): test data, child
 // servers, the client library measured, the table helpers.
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,10 +167,58 @@ std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad,
   return out;
 }
 
+namespace {
+
+double ClientCpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// utime + stime of `pid` (fields 14 and 15 of /proc/PID/stat); 0 if gone.
+double ProcessCpuSeconds(pid_t pid) {
+  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[1024];
+  const bool read = std::fgets(line, sizeof(line), f) != nullptr;
+  std::fclose(f);
+  // The command name (field 2) is in parentheses and may hold spaces.
+  const char* after_name = read ? std::strrchr(line, ')') : nullptr;
+  if (after_name == nullptr) return 0;
+  std::vector<std::string> fields =
+      absl::StrSplit(after_name + 2, ' ', absl::SkipEmpty());
+  uint64_t utime = 0, stime = 0;  // fields 14 and 15: [11] and [12] here
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+}  // namespace
+
+void CpuWindow::Start() {
+  client_start_ = ClientCpuSeconds();
+  server_start_ = ProcessCpuSeconds(server_pid);
+}
+
+void CpuWindow::Stop(uint64_t moved) {
+  client_seconds = ClientCpuSeconds() - client_start_;
+  server_seconds = ProcessCpuSeconds(server_pid) - server_start_;
+  transitions = moved;
+}
+
+double CpuWindow::MicrosPerTransition() const {
+  return transitions == 0
+             ? 0
+             : (client_seconds + server_seconds) * 1e6 / transitions;
+}
+
 // The shard through the client library actors use (acked, windowed stream).
 double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
                    uint64_t total, bool coalesce,
-                   const SecurityConfig& security) {
+                   const SecurityConfig& security, CpuWindow* cpu) {
   const uint32_t n = absl::GetFlag(FLAGS_insert_batch);
   std::vector<proto::InsertRequest> requests = Requests(od, ad, n);
   // Actors hand their batches over (std::move): copies are made before the
@@ -185,6 +234,11 @@ double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
   options.max_in_flight_batches = absl::GetFlag(FLAGS_max_in_flight);
   options.security = security;
   std::unique_ptr<ReplayWriter> writer = *ReplayWriter::Create(options);
+  if (cpu != nullptr) {
+    cpu->bytes_per_transition =
+        static_cast<double>(requests[0].batch().ByteSizeLong()) / n;
+    cpu->Start();
+  }
   const absl::Time start = absl::Now();
   for (proto::TransitionBatch& batch : batches) {
     absl::Status s = writer->Insert(std::move(batch));
@@ -197,12 +251,15 @@ double InsertShard(const std::string& address, uint32_t od, uint32_t ad,
     std::cerr << "flush: " << s << std::endl;
     return 0;
   }
-  return writer->acknowledged() / absl::ToDoubleSeconds(absl::Now() - start);
+  const absl::Duration took = absl::Now() - start;
+  if (cpu != nullptr) cpu->Stop(writer->acknowledged());
+  return writer->acknowledged() / absl::ToDoubleSeconds(took);
 }
 
 // Transitions per second drawn by a loop of Sample(batch) RPCs (the same for
 // shard and limit).
-double SampleGrpc(const std::string& address, const SecurityConfig& security) {
+double SampleGrpc(const std::string& address, const SecurityConfig& security,
+                  CpuWindow* cpu) {
   const uint32_t n = absl::GetFlag(FLAGS_sample_batch);
   auto stub = proto::ReplayShard::NewStub(
       MakeReplayChannel(address, absl::Seconds(10), security));
@@ -210,6 +267,8 @@ double SampleGrpc(const std::string& address, const SecurityConfig& security) {
   request.set_batch_size(n);
   request.set_timeout_ms(10000);
   uint64_t drawn = 0;
+  size_t first_bytes = 0;
+  if (cpu != nullptr) cpu->Start();
   const absl::Time start = absl::Now();
   const absl::Time end =
       start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
@@ -217,15 +276,21 @@ double SampleGrpc(const std::string& address, const SecurityConfig& security) {
     grpc::ClientContext context;
     proto::SampleResponse response;
     if (!stub->Sample(&context, request, &response).ok()) return 0;
+    if (drawn == 0) first_bytes = response.ByteSizeLong();
     drawn += response.batch().rewards_size();
   }
-  return drawn / absl::ToDoubleSeconds(absl::Now() - start);
+  const absl::Duration took = absl::Now() - start;
+  if (cpu != nullptr) {
+    cpu->Stop(drawn);
+    cpu->bytes_per_transition = static_cast<double>(first_bytes) / n;
+  }
+  return drawn / absl::ToDoubleSeconds(took);
 }
 
 // The learner's path: ReplaySampler with background prefetch (learner_main's
 // default, 16).
-double SampleClient(const std::string& address,
-                    const SecurityConfig& security) {
+double SampleClient(const std::string& address, const SecurityConfig& security,
+                    CpuWindow* cpu) {
   ReplayClientOptions options;
   options.addresses = {address};
   options.security = security;
@@ -233,6 +298,7 @@ double SampleClient(const std::string& address,
   std::unique_ptr<ReplaySampler> sampler = *ReplaySampler::Create(
       options, absl::GetFlag(FLAGS_sample_batch), kPrefetch);
   uint64_t drawn = 0;
+  if (cpu != nullptr) cpu->Start();
   const absl::Time start = absl::Now();
   const absl::Time end =
       start + absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
@@ -241,7 +307,9 @@ double SampleClient(const std::string& address,
     if (!b.ok()) return 0;
     drawn += b->keys.size();
   }
-  return drawn / absl::ToDoubleSeconds(absl::Now() - start);
+  const absl::Duration took = absl::Now() - start;
+  if (cpu != nullptr) cpu->Stop(drawn);
+  return drawn / absl::ToDoubleSeconds(took);
 }
 
 // The CPU's model name (/proc/cpuinfo), for the tables.
