@@ -25,7 +25,7 @@ rate=0
 for i in 1 2 3; do
   speed="$(openssl speed -seconds 2 -bytes 16384 -evp aes-256-gcm 2>/dev/null | tail -n 1)"
   echo "# openssl speed -seconds 2 -bytes 16384 -evp aes-256-gcm: $speed"
-  rate="$(awk -v best="$rate" '{sub(/k$/, "", $2); r = $2 * 1000; printf "%.0f", r > best ? r : best}' <<<"$speed")"
+  rate="$(awk -v best="$rate" '{sub(/k$/, "", $2); r = $2 * 1000; printf "%.0f", (r > best ? r : best)}' <<<"$speed")"
 done
 "$bin/bench/replay/replay_bench" --mode=security --credentials_dir="$dir/credentials" \
   --server_binary="$bin/replay/replay_server" --cipher_bytes_per_second="$rate" "$@"
