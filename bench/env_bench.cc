@@ -21,7 +21,6 @@
 //   bazel run -c opt //bench:env_bench -- --envs=multigoal,swimmer_speed
 //   bash bench/env_bench.sh   # writes bench/results/env/env_bench.txt
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,7 +37,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -48,6 +46,7 @@
 #include "absl/time/time.h"
 #include "actor/actor.h"
 #include "actor/replay_sink.h"
+#include "bench/cpu_time.h"
 #include "common/flags.h"
 #include "common/torch_threads.h"
 #include "env/registry.h"
@@ -99,33 +98,6 @@ class DiscardSink : public TransitionSink {
   }
 };
 
-// CPU seconds this process has used, all threads.
-double ProcessCpuSeconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-// CPU seconds (user + system) process `pid` has used, from /proc; 0 if
-// unreadable.
-double ChildCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  if (!std::getline(in, line)) return 0;
-  // Fields after the command name, which is in parentheses and may hold
-  // spaces: state is field 3, utime 14, stime 15.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  const std::vector<std::string> fields =
-      absl::StrSplit(line.substr(close + 2), ' ');
-  double utime = 0, stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
-      !absl::SimpleAtod(fields[12], &stime)) {
-    return 0;
-  }
-  return (utime + stime) / sysconf(_SC_CLK_TCK);
-}
-
 struct Rate {
   double steps_per_second = 0;
   double cores = 0;        // this process: CPU seconds per wall second
@@ -137,8 +109,8 @@ struct Rate {
 template <typename StepFn>
 absl::StatusOr<Rate> Time(double seconds, pid_t child, StepFn step) {
   int64_t steps = 0;
-  const double cpu0 = ProcessCpuSeconds();
-  const double child0 = child != 0 ? ChildCpuSeconds(child) : 0;
+  const double cpu0 = SelfCpuSeconds();
+  const double child0 = child != 0 ? ProcessCpuSeconds(child) : 0;
   const absl::Time start = absl::Now();
   const absl::Time end = start + absl::Seconds(seconds);
   absl::Time now = start;
@@ -149,8 +121,8 @@ absl::StatusOr<Rate> Time(double seconds, pid_t child, StepFn step) {
     now = absl::Now();
   }
   const double wall = absl::ToDoubleSeconds(now - start);
-  const double cpu = ProcessCpuSeconds() - cpu0;
-  const double child_cpu = child != 0 ? ChildCpuSeconds(child) - child0 : 0;
+  const double cpu = SelfCpuSeconds() - cpu0;
+  const double child_cpu = child != 0 ? ProcessCpuSeconds(child) - child0 : 0;
   return Rate{steps / wall, cpu / wall, child_cpu / wall};
 }
 

@@ -112,9 +112,9 @@ double Median(std::vector<double> v);
 std::string Repeats(const std::vector<double>& v);
 
 // The CPU time one measurement costs, inside its timed window only: this
-// process's (the client's, every thread; getrusage) and one server
-// process's (/proc/PID/stat, in clock ticks), and what moved: transitions and
-// their serialized bytes per transition (0 where not counted).
+// process's (the client's, every thread) and one server process's
+// (bench/cpu_time.h), and what moved: transitions and their serialized bytes
+// per transition (0 where not counted).
 struct CpuWindow {
   pid_t server_pid = 0;
   double client_seconds = 0;

@@ -1,7 +1,6 @@
 // What replay_bench's modes share (bench_support.h): test data, child
 // servers, the client library measured, the table helpers.
 #include <sched.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/cpu_time.h"
 #include "bench/replay/bench_support.h"
 #include "proto/replay.grpc.pb.h"
 #include "replay/replay_channel.h"
@@ -167,44 +167,13 @@ std::vector<proto::InsertRequest> Requests(uint32_t od, uint32_t ad,
   return out;
 }
 
-namespace {
-
-double ClientCpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
-         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-// utime + stime of `pid` (fields 14 and 15 of /proc/PID/stat); 0 if gone.
-double ProcessCpuSeconds(pid_t pid) {
-  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
-  char line[1024];
-  const bool read = std::fgets(line, sizeof(line), f) != nullptr;
-  std::fclose(f);
-  // The command name (field 2) is in parentheses and may hold spaces.
-  const char* after_name = read ? std::strrchr(line, ')') : nullptr;
-  if (after_name == nullptr) return 0;
-  std::vector<std::string> fields =
-      absl::StrSplit(after_name + 2, ' ', absl::SkipEmpty());
-  uint64_t utime = 0, stime = 0;  // fields 14 and 15: [11] and [12] here
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return 0;
-  }
-  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-}
-
-}  // namespace
-
 void CpuWindow::Start() {
-  client_start_ = ClientCpuSeconds();
+  client_start_ = SelfCpuSeconds();
   server_start_ = ProcessCpuSeconds(server_pid);
 }
 
 void CpuWindow::Stop(uint64_t moved) {
-  client_seconds = ClientCpuSeconds() - client_start_;
+  client_seconds = SelfCpuSeconds() - client_start_;
   server_seconds = ProcessCpuSeconds(server_pid) - server_start_;
   transitions = moved;
 }
